@@ -1,0 +1,1 @@
+"""cli: the Typer application behind the `trm` console script (thin by design)."""

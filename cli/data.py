@@ -1,0 +1,129 @@
+"""`trm data ...`: make, import, augment and show datasets."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.panel import Panel
+
+from cli.common import err, out, print_json
+
+app = typer.Typer(help="Make, import, augment and inspect puzzle datasets.", no_args_is_help=True)
+
+
+def _summary(path: Path, meta: dict, seconds: float) -> None:
+    counts = ", ".join(f"{name} {info['examples']}" for name, info in meta["splits"].items())
+    err.print(f"wrote {path} ({meta['task']}, {counts}) in {seconds:.1f} s", highlight=False)
+
+
+@app.command("sudoku")
+def sudoku(
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Dataset folder to write."),
+    train: Optional[int] = typer.Option(None, help="Training puzzles [default: 1000]."),
+    test: Optional[int] = typer.Option(None, help="Test puzzles [default: 100]."),
+    difficulty: Optional[str] = typer.Option(
+        None, "--difficulty", "-d",
+        help="easy, medium, hard or extreme [default: hard; easy for 4x4]."),
+    size: Optional[int] = typer.Option(None, help="Grid size: 4, 6 or 9 [default: 9]."),
+    seed: int = typer.Option(0, help="Random seed: the same seed gives the same files."),
+    augment: int = typer.Option(0, help="Augmented copies of each training puzzle."),
+    import_file: Optional[Path] = typer.Option(
+        None, "--import", help="Make a test set from this puzzle file instead of generating."),
+    skip_bad: bool = typer.Option(False, help="With --import: skip puzzles without exactly "
+                                              "one solution instead of stopping."),
+    workers: int = typer.Option(0, help="Worker processes [default: 0 = all cores]."),
+    force: bool = typer.Option(False, "--force", help="Replace a dataset already in --out."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Generate a Sudoku dataset, or import an outside puzzle file as a test set.
+
+    Generation is resumable: if interrupted, run the same command again.
+
+    Examples:
+      trm data sudoku --out data/sudoku-hard --train 1000 --test 100 --difficulty hard --seed 0
+      trm data sudoku --out data/sudoku4 --size 4 --train 2000 --test 200 --augment 3
+      trm data sudoku --import top95.txt --out data/top95
+    """
+    from puzzles.sudoku import data as sudoku_data
+    from trm.errors import TRMError
+
+    start = time.perf_counter()
+    if import_file is not None:
+        given = [flag for flag, v in (("--train", train), ("--test", test), ("--difficulty", difficulty),
+                                      ("--size", size), ("--augment", augment or None)) if v is not None]
+        if given:
+            raise TRMError(f"--import makes a test set from the file; {', '.join(given)} do not apply")
+        ds, skipped = sudoku_data.build_import(import_file, out_dir, force=force, skip_bad=skip_bad,
+                                               workers=workers or None, progress=not quiet)
+        if skipped:
+            err.print(f"skipped {skipped} puzzles without exactly one solution", highlight=False)
+    else:
+        size = 9 if size is None else size
+        tier = difficulty or ("easy" if size == 4 else "hard")
+        ds = sudoku_data.build_generated(
+            out_dir, size=size, difficulty=tier, train=1000 if train is None else train,
+            test=100 if test is None else test, seed=seed, augment=augment,
+            workers=workers or None, force=force, progress=not quiet)
+    _summary(out_dir, ds.meta, time.perf_counter() - start)
+
+
+@app.command("augment")
+def augment_cmd(
+    path: Path = typer.Argument(..., help="Dataset folder to read."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Dataset folder to write."),
+    augment: int = typer.Option(..., "--augment", "-k", help="Augmented copies per example."),
+    split: str = typer.Option("train", help="Split to augment (the others are copied)."),
+    seed: int = typer.Option(0, help="Random seed."),
+    force: bool = typer.Option(False, "--force", help="Replace a dataset already in --out."),
+) -> None:
+    """Write a copy of a dataset with K augmented copies of each example of a split.
+
+    Example: trm data augment data/sudoku-hard --out data/sudoku-hard-x8 --augment 8
+    """
+    from puzzles.sudoku import data as sudoku_data
+
+    start = time.perf_counter()
+    ds = sudoku_data.augment_dataset(path, out_dir, k=augment, split=split, seed=seed, force=force)
+    _summary(out_dir, ds.meta, time.perf_counter() - start)
+
+
+@app.command("show")
+def show(
+    path: Path = typer.Argument(..., help="Dataset folder."),
+    split: Optional[str] = typer.Option(None, help="Split to show [default: train, or the only one]."),
+    n: int = typer.Option(3, "--n", "-n", help="Number of examples."),
+    start: int = typer.Option(0, help="Index of the first example."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (meta and examples) only."),
+) -> None:
+    """Show examples of a dataset as coloured grids, or as JSON for scripts.
+
+    Example: trm data show data/sudoku-hard --split test --n 2
+    """
+    from puzzles.dataset import load_split, read_meta
+    from puzzles.tasks import task_view
+    from trm.errors import TRMError
+
+    meta = read_meta(path)
+    if split is None:
+        split = "train" if "train" in meta["splits"] else next(iter(meta["splits"]), "train")
+    if n < 0 or start < 0:
+        raise TRMError("--n and --start must be >= 0")
+    view = task_view(meta["task"])
+    data = load_split(path, meta, split)
+    stop = min(len(data), start + n)
+    if as_json:
+        examples = [view.example_json(meta, data.inputs[i], data.labels[i]) for i in range(start, stop)]
+        print_json({"meta": meta, "examples": examples})
+        return
+    counts = ", ".join(f"{k}: {v['examples']}" for k, v in meta["splits"].items())
+    source = ", ".join(f"{k}={v}" for k, v in meta.get("source", {}).items())
+    out.print(Panel.fit(f"[bold]{meta['task']}[/]  {counts}\nsource: {source}",
+                        title=str(path)), highlight=False)
+    for i in range(start, stop):
+        out.print(f"[bold]{split} #{i}[/]", highlight=False)
+        out.print(view.render_example(meta, data.inputs[i], data.labels[i]))
+    if stop - start < n:
+        err.print(f"{split} has {len(data)} examples", highlight=False)

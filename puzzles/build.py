@@ -1,0 +1,144 @@
+"""Resumable, parallel, deterministic dataset builds.
+
+A build draws records from seeded *streams*: record ``i`` of a stream is a pure function
+of its index, so the output does not depend on how many worker processes made it. Records
+are made in chunks; each finished chunk is saved (atomically) in a work folder beside the
+output, ``.<out>.partial/``, together with the build's settings. If a build is interrupted,
+running the same command again reuses the saved chunks and goes on from there; the
+finished dataset is only moved into place at the very end.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from puzzles.dataset import check_out_dir, save_npz, write_json
+from trm.errors import TRMError
+
+Row = dict[str, np.ndarray]
+CHUNK = 256
+
+
+class ResumableBuild:
+    """The work folder of one build: its settings and its finished chunks."""
+
+    def __init__(self, out: Path, settings: dict, force: bool = False):
+        self.out = Path(out)
+        check_out_dir(self.out, force)
+        self.dir = self.out.parent / f".{self.out.name}.partial"
+        self.resumed_chunks = 0
+        settings = json.loads(json.dumps(settings))  # what a JSON round trip gives back
+        saved = self.dir / "settings.json"
+        if self.dir.exists():
+            try:
+                previous = json.loads(saved.read_text())
+            except (OSError, json.JSONDecodeError):
+                previous = None
+            if previous != settings:
+                if not force:
+                    raise TRMError(
+                        f"{self.dir} holds an interrupted build with other settings: "
+                        "run that command again to finish it, or pass --force to discard it"
+                    )
+                shutil.rmtree(self.dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_json(saved, settings)
+
+    def load_chunk(self, stream: str, k: int, expected_rows: int) -> dict[str, np.ndarray] | None:
+        """Chunk ``k`` of ``stream`` if an earlier run finished it (a damaged one is dropped)."""
+        path = self.dir / f"{stream}-{k:06d}.npz"
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {name: z[name] for name in z.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+            path.unlink()
+            return None
+        if any(len(a) != expected_rows for a in arrays.values()):
+            path.unlink()
+            return None
+        self.resumed_chunks += 1
+        return arrays
+
+    def save_chunk(self, stream: str, k: int, arrays: dict[str, np.ndarray]) -> None:
+        path = self.dir / f"{stream}-{k:06d}.npz"
+        tmp = path.with_name(f".{path.name}.tmp")
+        save_npz(tmp, arrays)
+        os.replace(tmp, path)
+
+    def finish(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C is the parent's business: it stops the pool and reports; workers stay quiet.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def worker_pool(workers: int) -> Iterator[multiprocessing.pool.Pool | None]:
+    """A process pool, or None for ``workers == 1`` (everything runs in this process)."""
+    if workers <= 1:
+        yield None
+        return
+    context = multiprocessing.get_context("spawn" if os.name == "nt" else "fork")
+    pool = context.Pool(workers, initializer=_ignore_sigint)
+    try:
+        yield pool
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _stack(rows: list[Row]) -> dict[str, np.ndarray]:
+    return {key: np.stack([r[key] for r in rows]) for key in rows[0]}
+
+
+def collect(build: ResumableBuild, stream: str, n: int, make_row: Callable[[int], Row],
+            accept: Callable[[Row], bool], pool, on_accept: Callable[[], None] | None = None,
+            max_draws: int | None = None) -> dict[str, np.ndarray]:
+    """The first ``n`` rows of ``stream`` that ``accept`` takes, in index order.
+
+    ``make_row(i)`` makes row ``i`` (in worker processes when ``pool`` is given, so it must
+    be picklable). ``accept`` sees the rows in index order, so it can drop duplicates.
+    Chunks hold ``min(n, CHUNK)`` rows: a small request does not make a big chunk.
+    """
+    size = max(1, min(n, CHUNK))
+    max_draws = max_draws if max_draws is not None else 10 * n + 4 * size
+    kept: list[Row] = []
+    k = 0
+    while len(kept) < n:
+        if k * size >= max_draws:
+            raise TRMError(f"only {len(kept)} of {n} distinct items found in {k * size} draws: "
+                           "these settings allow too few distinct puzzles; ask for fewer")
+        saved = build.load_chunk(stream, k, size)
+        indices = range(k * size, (k + 1) * size)
+        if saved is not None:
+            rows: Iterable[Row] = ({key: a[i] for key, a in saved.items()} for i in range(size))
+        elif pool is not None:
+            rows = pool.imap(make_row, indices, chunksize=1)
+        else:
+            rows = map(make_row, indices)
+        made = []
+        for row in rows:
+            made.append(row)
+            if len(kept) < n and accept(row):
+                kept.append(row)
+                if on_accept:
+                    on_accept()
+        if saved is None:
+            build.save_chunk(stream, k, _stack(made))
+        k += 1
+    return _stack(kept) if kept else {}

@@ -1,0 +1,256 @@
+"""The on-disk dataset format, shared by every task, readable with numpy alone.
+
+A dataset is one folder::
+
+    DIR/dataset.json     metadata: format and version, task, seq_len, vocab, split
+                         counts, task settings, and how it was made (source, seed)
+    DIR/<split>.npz      one file per split (``train``, ``test``), arrays:
+        inputs       (n, seq_len) uint8   token ids of the question
+        labels       (n, seq_len) uint8   token ids of the answer (0 = PAD, ignored)
+        puzzle_ids   (n,)         int32   which learned puzzle embedding an example uses
+        group_start  (g + 1,)     int64   examples group_start[k]:group_start[k+1] come
+                                          from the same original (augmented copies)
+        ...          (n, ...)             task-specific extras (e.g. a Sudoku rating)
+
+Writes are atomic: everything is written under a temporary sibling folder, which is
+renamed into place at the end, so a reader sees the old dataset or the new one, never a
+mix. The ``.npz`` files are written with fixed zip timestamps, so the same content gives
+byte-identical files. The loader checks every file against the metadata and refuses
+missing, truncated, mis-shaped or newer-format data with a message saying which.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+from trm import __version__
+from trm.errors import TRMError
+
+FORMAT = "trm-dataset"
+FORMAT_VERSION = 1
+META_FILE = "dataset.json"
+CORE_ARRAYS = ("inputs", "labels", "puzzle_ids", "group_start")
+MAX_SEQ_LEN = 1 << 16
+PAD = 0
+
+
+@dataclass
+class Split:
+    inputs: np.ndarray
+    labels: np.ndarray
+    puzzle_ids: np.ndarray
+    group_start: np.ndarray
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.group_start.shape[0] - 1)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"inputs": self.inputs, "labels": self.labels, "puzzle_ids": self.puzzle_ids,
+                "group_start": self.group_start, **self.extras}
+
+    @classmethod
+    def of_examples(cls, inputs: np.ndarray, labels: np.ndarray, **extras: np.ndarray) -> "Split":
+        """A split where every example is its own group and uses puzzle id 0."""
+        n = len(inputs)
+        return cls(np.asarray(inputs, np.uint8), np.asarray(labels, np.uint8),
+                   np.zeros(n, np.int32), np.arange(n + 1, dtype=np.int64), dict(extras))
+
+
+@dataclass
+class Dataset:
+    path: Path
+    meta: dict
+    splits: dict[str, Split]
+
+    @property
+    def task(self) -> str:
+        return self.meta["task"]
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """An ``.npz`` numpy can read, byte-identical for identical arrays (fixed timestamps)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, array in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue())
+
+
+def write_json(path: Path, obj: dict) -> None:
+    """JSON written to a temporary name in the same folder, then renamed (atomic)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def check_out_dir(out: Path, force: bool) -> None:
+    """Refuse to write over something that is not ours, or over a dataset without force."""
+    if out.exists() and not out.is_dir():
+        raise TRMError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / META_FILE).exists():
+            raise TRMError(f"{out} is not empty and holds no dataset: choose another --out")
+        if not force:
+            raise TRMError(f"{out} already holds a dataset: pass --force to replace it")
+
+
+@contextmanager
+def staged_dir(out: Path, force: bool) -> Iterator[Path]:
+    """A temporary folder beside ``out`` that replaces ``out`` only if the block succeeds."""
+    out = Path(out)
+    check_out_dir(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(stage, 0o777 & ~umask)  # mkdtemp makes it private; a dataset is an ordinary folder
+    try:
+        yield stage
+        commit_dir(stage, out, force)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def commit_dir(stage: Path, out: Path, force: bool) -> None:
+    """Move a finished folder into place; an old dataset there goes only when force is on."""
+    check_out_dir(out, force)
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(out, old)
+        os.replace(stage, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(stage, out)
+
+
+def write_dataset(folder: Path, meta: dict, splits: dict[str, Split]) -> dict:
+    """Write the split files and the metadata into ``folder`` (metadata last); returns it."""
+    meta = {
+        **meta,
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "created_by": f"trm {__version__}",
+        "splits": {name: {"examples": len(s), "groups": s.n_groups} for name, s in splits.items()},
+    }
+    for name, split in splits.items():
+        _check_split(split, meta, name, Path(folder))
+        save_npz(Path(folder) / f"{name}.npz", split.arrays())
+    write_json(Path(folder) / META_FILE, meta)
+    return meta
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_meta(path: Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise TRMError(f"{path}: no such dataset folder")
+    if not path.is_dir():
+        raise TRMError(f"{path}: not a folder (a dataset is a folder with {META_FILE})")
+    meta_path = path / META_FILE
+    if not meta_path.exists():
+        raise TRMError(f"{path}: not a dataset ({META_FILE} is missing)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise TRMError(f"{meta_path}: corrupt metadata ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise TRMError(f"{meta_path}: not a {FORMAT} metadata file")
+    version = meta.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise TRMError(f"{meta_path}: bad format version {version!r}")
+    if version > FORMAT_VERSION:
+        raise TRMError(f"{meta_path}: format version {version} is newer than this trm reads "
+                       f"({FORMAT_VERSION}): upgrade trm")
+    for key, kind in (("task", str), ("seq_len", int), ("vocab", list), ("splits", dict)):
+        if not isinstance(meta.get(key), kind):
+            raise TRMError(f"{meta_path}: field {key!r} is missing or not a {kind.__name__}")
+    if not 1 <= meta["seq_len"] <= MAX_SEQ_LEN:
+        raise TRMError(f"{meta_path}: seq_len {meta['seq_len']} out of range")
+    if not 2 <= len(meta["vocab"]) <= 256:
+        raise TRMError(f"{meta_path}: vocab of {len(meta['vocab'])} tokens (2-256 allowed)")
+    for name, info in meta["splits"].items():
+        if not (isinstance(info, dict) and isinstance(info.get("examples"), int)
+                and isinstance(info.get("groups"), int)):
+            raise TRMError(f"{meta_path}: split {name!r} lacks example and group counts")
+    return meta
+
+
+def _check_split(split: Split, meta: dict, name: str, path: Path) -> None:
+    where = f"{path / (name + '.npz')}"
+    n, seq_len = len(split.inputs), meta["seq_len"]
+    for key in ("inputs", "labels"):
+        a = getattr(split, key)
+        if a.dtype != np.uint8 or a.shape != (n, seq_len):
+            raise TRMError(f"{where}: {key} should be uint8 of shape ({n}, {seq_len}), "
+                           f"got {a.dtype} {a.shape}")
+        if n and int(a.max()) >= len(meta["vocab"]):
+            raise TRMError(f"{where}: {key} holds token {int(a.max())}, outside the vocab")
+    if split.puzzle_ids.dtype != np.int32 or split.puzzle_ids.shape != (n,):
+        raise TRMError(f"{where}: puzzle_ids should be int32 of shape ({n},)")
+    if n and (split.puzzle_ids.min() < 0 or split.puzzle_ids.max() >= meta.get("num_puzzle_ids", 1)):
+        raise TRMError(f"{where}: puzzle_ids out of range")
+    gs = split.group_start
+    if (gs.dtype != np.int64 or gs.ndim != 1 or len(gs) < 1 or gs[0] != 0 or gs[-1] != n
+            or np.any(np.diff(gs) <= 0)):
+        raise TRMError(f"{where}: group_start must rise strictly from 0 to {n}")
+    for key, a in split.extras.items():
+        if a.shape[:1] != (n,):
+            raise TRMError(f"{where}: {key} has {a.shape[:1]} rows, expected {n}")
+
+
+def load_split(path: Path, meta: dict, name: str) -> Split:
+    file = Path(path) / f"{name}.npz"
+    if name not in meta["splits"]:
+        raise TRMError(f"{path}: no split {name!r} (it has {', '.join(meta['splits']) or 'none'})")
+    if not file.exists():
+        raise TRMError(f"{file}: missing (the metadata lists split {name!r})")
+    try:
+        with np.load(file, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+        raise TRMError(f"{file}: corrupt or truncated ({e})") from None
+    missing = [k for k in CORE_ARRAYS if k not in arrays]
+    if missing:
+        raise TRMError(f"{file}: missing arrays {', '.join(missing)}")
+    split = Split(*(arrays.pop(k) for k in CORE_ARRAYS), extras=arrays)
+    info = meta["splits"][name]
+    if len(split) != info["examples"] or split.n_groups != info["groups"]:
+        raise TRMError(f"{file}: holds {len(split)} examples in {split.n_groups} groups, "
+                       f"metadata says {info['examples']} in {info['groups']}")
+    _check_split(split, meta, name, Path(path))
+    return split
+
+
+def load_dataset(path: Path, splits: list[str] | None = None) -> Dataset:
+    """Read and check a dataset folder (all splits, or the ones named)."""
+    path = Path(path)
+    meta = read_meta(path)
+    names = list(meta["splits"]) if splits is None else splits
+    return Dataset(path, meta, {name: load_split(path, meta, name) for name in names})

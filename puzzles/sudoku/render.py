@@ -1,0 +1,49 @@
+"""Coloured Sudoku grids for the terminal (rich), with box borders.
+
+Given clues are bold, filled cells cyan; cells can be highlighted (e.g. changed since
+the last step) or flagged (e.g. low confidence, or breaking a rule).
+"""
+
+from __future__ import annotations
+
+from typing import Collection
+
+import numpy as np
+from rich.text import Text
+
+from puzzles.sudoku.grid import geometry, size_of_length
+
+GIVEN = "bold"
+FILLED = "cyan"
+HIGHLIGHT = "bold black on yellow"
+FLAGGED = "bold red"
+BLANK = "dim"
+
+
+def render_grid(grid: np.ndarray, givens: np.ndarray | None = None,
+                highlight: Collection[int] = (), flagged: Collection[int] = ()) -> Text:
+    """A grid as styled text; ``givens`` (the puzzle) tells clues from filled cells."""
+    flat = np.asarray(grid).reshape(-1)
+    geo = geometry(size_of_length(flat.size) or 0)
+    given = np.zeros(flat.size, bool) if givens is None else np.asarray(givens).reshape(-1) > 0
+    highlight, flagged = set(highlight), set(flagged)
+    text = Text()
+    for r in range(geo.size):
+        if r and r % geo.box_rows == 0:
+            text.append("+".join("-" * (2 * geo.box_cols + 1) for _ in range(geo.n_stacks)) + "\n",
+                        style="dim")
+        for c in range(geo.size):
+            if c and c % geo.box_cols == 0:
+                text.append(" |", style="dim")
+            i = r * geo.size + c
+            v = int(flat[i])
+            style = BLANK if v == 0 else (GIVEN if given[i] else FILLED)
+            if i in flagged:
+                style = FLAGGED
+            elif i in highlight:
+                style = HIGHLIGHT
+            text.append(" ")
+            text.append("." if v == 0 else str(v), style=style)
+        text.append("\n")
+    text.rstrip()
+    return text

@@ -1,0 +1,35 @@
+"""What `trm data show` and later commands need from each task, looked up by task name.
+
+Adding a task means one module with these functions and one line in :data:`TASKS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from rich.console import RenderableType
+
+
+@dataclass(frozen=True)
+class TaskView:
+    example_json: Callable[[dict, np.ndarray, np.ndarray], dict]  # meta, input, label
+    render_example: Callable[[dict, np.ndarray, np.ndarray], RenderableType]
+
+
+def _sudoku() -> TaskView:
+    from puzzles.sudoku import view
+
+    return TaskView(view.example_json, view.render_example)
+
+
+TASKS: dict[str, Callable[[], TaskView]] = {"sudoku": _sudoku}
+
+
+def task_view(task: str) -> TaskView:
+    from trm.errors import TRMError
+
+    if task not in TASKS:
+        raise TRMError(f"unknown task {task!r} (this trm knows {', '.join(TASKS)})")
+    return TASKS[task]()
