@@ -1,0 +1,157 @@
+"""An independent Sudoku reference for the tests: deliberately small and obviously correct.
+
+Nothing here imports :mod:`puzzles.sudoku.solver` (or any other project module), so the
+tests can check the project's solver and generator against it:
+
+* :func:`count_solutions`: plain depth-first backtracking that fills, at each step, the
+  blank cell with the fewest legal digits (minimum remaining values). It counts
+  solutions up to ``limit`` and returns the first one found.
+* :func:`naked_singles_fill` / :func:`singles_fill`: the two propagation rules the
+  difficulty tiers are defined on, applied to a fixed point, written from their
+  textbook definitions.
+* :func:`is_valid_solution`: a full grid with every row, column and box a permutation of
+  1..size that keeps every clue.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BOX_SHAPES = {4: (2, 2), 6: (2, 3), 9: (3, 3)}
+
+
+def units(size: int) -> list[list[int]]:
+    """Rows, then columns, then boxes, as lists of flat cell indices."""
+    box_rows, box_cols = BOX_SHAPES[size]
+    rows = [[r * size + c for c in range(size)] for r in range(size)]
+    cols = [[r * size + c for r in range(size)] for c in range(size)]
+    boxes = []
+    for br in range(0, size, box_rows):
+        for bc in range(0, size, box_cols):
+            boxes.append([r * size + c for r in range(br, br + box_rows)
+                          for c in range(bc, bc + box_cols)])
+    return rows + cols + boxes
+
+
+def peers(size: int) -> list[set[int]]:
+    """For each cell, the other cells sharing a row, column or box with it."""
+    out: list[set[int]] = [set() for _ in range(size * size)]
+    for unit in units(size):
+        for cell in unit:
+            out[cell].update(unit)
+    for cell, p in enumerate(out):
+        p.discard(cell)
+    return out
+
+
+def _size_of(puzzle) -> int:
+    n = len(puzzle)
+    for size in BOX_SHAPES:
+        if size * size == n:
+            return size
+    raise ValueError(f"not a Sudoku: {n} cells")
+
+
+def _legal(grid: list[int], cell: int, size: int, peer_sets: list[set[int]]) -> list[int]:
+    used = {grid[p] for p in peer_sets[cell]}
+    return [d for d in range(1, size + 1) if d not in used]
+
+
+def count_solutions(puzzle, size: int | None = None, limit: int = 2) -> tuple[int, np.ndarray | None]:
+    """``(count, first_solution)``: solutions counted up to ``limit``, first one as int8.
+
+    Clues that already break a rule give ``(0, None)``.
+    """
+    grid = [int(v) for v in np.asarray(puzzle).reshape(-1)]
+    size = size or _size_of(grid)
+    assert len(grid) == size * size
+    peer_sets = peers(size)
+    for cell, v in enumerate(grid):
+        if v and any(grid[p] == v for p in peer_sets[cell]):
+            return 0, None
+
+    found: list[list[int]] = []
+
+    def search() -> None:
+        best, best_digits = -1, None
+        for cell, v in enumerate(grid):
+            if v == 0:
+                digits = _legal(grid, cell, size, peer_sets)
+                if best_digits is None or len(digits) < len(best_digits):
+                    best, best_digits = cell, digits
+                    if len(digits) <= 1:
+                        break
+        if best < 0:  # no blank left: every placement was legal, so this is a solution
+            found.append(grid.copy())
+            return
+        for d in best_digits:
+            grid[best] = d
+            search()
+            grid[best] = 0
+            if len(found) >= limit:
+                return
+
+    search()
+    first = np.array(found[0], dtype=np.int8) if found else None
+    return len(found), first
+
+
+def naked_singles_fill(puzzle, size: int | None = None) -> np.ndarray:
+    """Fill every blank that has exactly one legal digit, repeatedly, until none has.
+
+    Blanks stay 0 where the rule stalls (or where a cell has no legal digit left).
+    """
+    grid = [int(v) for v in np.asarray(puzzle).reshape(-1)]
+    size = size or _size_of(grid)
+    peer_sets = peers(size)
+    changed = True
+    while changed:
+        changed = False
+        for cell in range(len(grid)):
+            if grid[cell] == 0:
+                digits = _legal(grid, cell, size, peer_sets)
+                if len(digits) == 1:
+                    grid[cell] = digits[0]
+                    changed = True
+    return np.array(grid, dtype=np.int8)
+
+
+def singles_fill(puzzle, size: int | None = None) -> np.ndarray:
+    """Naked singles plus hidden singles (a digit with one legal cell left in a unit goes
+    there), repeatedly, until neither rule places anything."""
+    grid = [int(v) for v in np.asarray(puzzle).reshape(-1)]
+    size = size or _size_of(grid)
+    peer_sets = peers(size)
+    all_units = units(size)
+    changed = True
+    while changed:
+        changed = False
+        for cell in range(len(grid)):
+            if grid[cell] == 0:
+                digits = _legal(grid, cell, size, peer_sets)
+                if len(digits) == 1:
+                    grid[cell] = digits[0]
+                    changed = True
+        for unit in all_units:
+            for d in range(1, size + 1):
+                if any(grid[c] == d for c in unit):
+                    continue
+                spots = [c for c in unit if grid[c] == 0
+                         and d in _legal(grid, c, size, peer_sets)]
+                if len(spots) == 1:
+                    grid[spots[0]] = d
+                    changed = True
+    return np.array(grid, dtype=np.int8)
+
+
+def is_valid_solution(grid, puzzle=None) -> bool:
+    """Full, every unit holds 1..size exactly once, and every clue of ``puzzle`` is kept."""
+    flat = [int(v) for v in np.asarray(grid).reshape(-1)]
+    size = _size_of(flat)
+    want = set(range(1, size + 1))
+    if any(sorted(flat[c] for c in unit) != sorted(want) for unit in units(size)):
+        return False
+    if puzzle is not None:
+        clues = [int(v) for v in np.asarray(puzzle).reshape(-1)]
+        return all(v == 0 or v == flat[i] for i, v in enumerate(clues))
+    return True

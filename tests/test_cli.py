@@ -1,0 +1,160 @@
+"""The `trm` command as a user meets it: exit codes, one-line errors, JSON on stdout only."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from puzzles.sudoku.grid import is_solution, parse_puzzle
+from tests.conftest import REPO, run_trm
+from trm import __version__
+
+TOP95_FIRST = "4.....8.5.3..........7......2.....6.....8.4......1.......6.3.7.5..2.....1.4......"
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    assert result.returncode == 2, result
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_version_and_help():
+    r = run_trm("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"trm {__version__}"
+    r = run_trm("--help")
+    assert r.returncode == 0
+    for group in ("data", "train", "eval", "solve", "vision"):
+        assert group in r.stdout
+
+
+@pytest.mark.parametrize("group", ["train", "eval", "vision"])
+def test_groups_not_built_yet_say_so_and_exit_2(group):
+    r = run_trm(group, "--data", "x")
+    assert_one_line_error(r, "not built yet")
+    r = run_trm(group, "--help")
+    assert r.returncode == 0 and "Not built yet" in r.stdout
+
+
+@pytest.mark.parametrize("command", [["data", "sudoku"], ["data", "show"], ["data", "augment"],
+                                     ["solve", "sudoku"]])
+def test_every_command_help_has_an_example(command):
+    r = run_trm(*command, "--help")
+    assert r.returncode == 0 and "Example" in r.stdout
+
+
+def test_solve_exact_json_gives_a_checked_unique_solution():
+    r = run_trm("solve", "sudoku", TOP95_FIRST, "--exact", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert set(out) == {"solution", "unique", "rating"}
+    assert out["unique"] is True and len(out["solution"]) == 81
+    assert is_solution(parse_puzzle(out["solution"]), parse_puzzle(TOP95_FIRST))
+    assert out["rating"]["tier"] == "extreme" and out["rating"]["clues"] == 17
+
+
+def test_solve_reads_stdin_and_grid_text():
+    grid_text = "\n".join(TOP95_FIRST[i:i + 9] for i in range(0, 81, 9))
+    r = run_trm("solve", "sudoku", "-", "--exact", "--json", input=grid_text + "\n")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["unique"] is True
+
+
+def test_solve_default_example_prints_a_grid():
+    r = run_trm("solve", "sudoku", "--exact")
+    assert r.returncode == 0 and "unique solution" in r.stdout
+    assert r.stdout.count("|") == 18  # nine rows, two box borders each
+
+
+def test_solve_4x4_from_its_length():
+    r = run_trm("solve", "sudoku", "1.34" "34.2" "2143" "4.21", "--exact", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["solution"] == "1234341221434321"
+
+
+@pytest.mark.parametrize("puzzle, fragment", [
+    ("123", "got 3 characters"),
+    ("x" + "." * 80, "bad character 'x'"),
+    ("55" + "." * 79, "break the rules: digit 5 2 times in row 1"),
+])
+def test_malformed_puzzles_give_one_line_and_exit_2(puzzle, fragment):
+    assert_one_line_error(run_trm("solve", "sudoku", puzzle, "--exact"), fragment)
+
+
+def test_unsolvable_puzzle_exits_2():
+    # no rule broken by the clues, yet cell 1 has no digit left: 1-8 in its row, 9 in its column
+    puzzle = "." + "12345678" + "9" + "." * 71
+    assert_one_line_error(run_trm("solve", "sudoku", puzzle, "--exact"), "no solution")
+
+
+def test_multiple_solutions_are_reported_not_rated():
+    r = run_trm("solve", "sudoku", "." * 81, "--exact", "--json")
+    assert r.returncode == 0
+    out = json.loads(r.stdout)
+    assert out["unique"] is False and out["rating"] is None
+    assert "more than one solution" in r.stderr
+
+
+def test_model_solve_is_not_built_yet():
+    assert_one_line_error(run_trm("solve", "sudoku"), "use --exact")
+
+
+def test_data_sudoku_then_show_json(tmp_path):
+    out = tmp_path / "ds"
+    r = run_trm("data", "sudoku", "--out", str(out), "--size", "4", "--train", "8", "--test", "3",
+                "--seed", "5", "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "" and "wrote" in r.stderr and "100%" in r.stderr  # progress on stderr
+    r = run_trm("data", "show", str(out), "--split", "test", "--n", "2", "--json")
+    assert r.returncode == 0
+    shown = json.loads(r.stdout)
+    assert shown["meta"]["task"] == "sudoku" and shown["meta"]["splits"]["test"]["examples"] == 3
+    assert len(shown["examples"]) == 2
+    for ex in shown["examples"]:
+        assert set(ex) == {"input", "label"}
+        assert re.fullmatch(r"[.1-4]{16}", ex["input"]) and re.fullmatch(r"[1-4]{16}", ex["label"])
+        assert is_solution(parse_puzzle(ex["label"]), parse_puzzle(ex["input"]))
+    r = run_trm("data", "show", str(out))
+    assert r.returncode == 0 and "train #0" in r.stdout and "label" in r.stdout
+
+    again = run_trm("data", "sudoku", "--out", str(out), "--size", "4", "--train", "8")
+    assert_one_line_error(again, "already holds a dataset", "--force")
+
+
+def test_data_show_refuses_missing_and_corrupt_folders(tmp_path):
+    assert_one_line_error(run_trm("data", "show", str(tmp_path / "nope")), "no such dataset folder")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "dataset.json").write_text("{")
+    assert_one_line_error(run_trm("data", "show", str(tmp_path / "bad")), "corrupt metadata")
+
+
+def test_data_sudoku_bad_options_exit_2(tmp_path):
+    assert_one_line_error(run_trm("data", "sudoku", "--out", str(tmp_path / "a"), "--size", "5"),
+                          "size 5")
+    assert_one_line_error(run_trm("data", "sudoku", "--out", str(tmp_path / "a"), "--size", "4",
+                                  "--difficulty", "hard"), "4x4", "easy")
+    assert_one_line_error(run_trm("data", "sudoku", "--out", str(tmp_path / "a"),
+                                  "--difficulty", "insane"), "insane")
+    assert_one_line_error(run_trm("data", "sudoku", "--import", str(tmp_path / "none.txt"),
+                                  "--out", str(tmp_path / "a")), "no such file")
+    assert not (tmp_path / "a").exists()
+
+
+def test_data_import_names_the_bad_line(tmp_path):
+    f = tmp_path / "puzzles.txt"
+    f.write_text(TOP95_FIRST + "\n" + TOP95_FIRST[:-1] + "\n")
+    r = run_trm("data", "sudoku", "--import", str(f), "--out", str(tmp_path / "t"))
+    assert_one_line_error(r, "puzzles.txt:2", "got 80")
+    assert not (tmp_path / "t").exists()
+
+
+def test_ci_script_runs_exactly_the_readme_commands():
+    readme = (REPO / "README.md").read_text()
+    setup = re.search(r"<!-- setup -->\s*```(?:bash|sh)?\n(.+?)\n```", readme, re.S).group(1).strip()
+    test = re.search(r"<!-- test -->\s*```(?:bash|sh)?\n(.+?)\n```", readme, re.S).group(1).strip()
+    ci_lines = [l.strip() for l in (REPO / ".ci" / "run").read_text().splitlines()]
+    assert setup in ci_lines and test in ci_lines
+    assert ci_lines.index(setup) < ci_lines.index(test)
