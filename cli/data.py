@@ -22,19 +22,19 @@ def _summary(path: Path, meta: dict, seconds: float) -> None:
 @app.command("sudoku")
 def sudoku(
     out_dir: Path = typer.Option(..., "--out", "-o", help="Dataset folder to write."),
-    train: Optional[int] = typer.Option(None, help="Training puzzles [default: 1000]."),
-    test: Optional[int] = typer.Option(None, help="Test puzzles [default: 100]."),
+    train: Optional[int] = typer.Option(None, help="Training puzzles.", show_default="1000"),
+    test: Optional[int] = typer.Option(None, help="Test puzzles.", show_default="100"),
     difficulty: Optional[str] = typer.Option(
         None, "--difficulty", "-d",
-        help="easy, medium, hard or extreme [default: hard; easy for 4x4]."),
-    size: Optional[int] = typer.Option(None, help="Grid size: 4, 6 or 9 [default: 9]."),
+        help="easy, medium, hard or extreme.", show_default="hard; easy for 4x4"),
+    size: Optional[int] = typer.Option(None, help="Grid size: 4, 6 or 9.", show_default="9"),
     seed: int = typer.Option(0, help="Random seed: the same seed gives the same files."),
     augment: int = typer.Option(0, help="Augmented copies of each training puzzle."),
     import_file: Optional[Path] = typer.Option(
         None, "--import", help="Make a test set from this puzzle file instead of generating."),
-    skip_bad: bool = typer.Option(False, help="With --import: skip puzzles without exactly "
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="With --import: skip puzzles without exactly "
                                               "one solution instead of stopping."),
-    workers: int = typer.Option(0, help="Worker processes [default: 0 = all cores]."),
+    workers: int = typer.Option(0, help="Worker processes (0: all cores)."),
     force: bool = typer.Option(False, "--force", help="Replace a dataset already in --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -63,10 +63,15 @@ def sudoku(
     else:
         size = 9 if size is None else size
         tier = difficulty or ("easy" if size == 4 else "hard")
-        ds = sudoku_data.build_generated(
-            out_dir, size=size, difficulty=tier, train=1000 if train is None else train,
-            test=100 if test is None else test, seed=seed, augment=augment,
-            workers=workers or None, force=force, progress=not quiet)
+        try:
+            ds = sudoku_data.build_generated(
+                out_dir, size=size, difficulty=tier, train=1000 if train is None else train,
+                test=100 if test is None else test, seed=seed, augment=augment,
+                workers=workers or None, force=force, progress=not quiet)
+        except KeyboardInterrupt:
+            err.print("interrupted: the finished part is kept; run the same command again to "
+                      "resume", highlight=False)
+            raise typer.Exit(130) from None
     _summary(out_dir, ds.meta, time.perf_counter() - start)
 
 
@@ -93,7 +98,8 @@ def augment_cmd(
 @app.command("show")
 def show(
     path: Path = typer.Argument(..., help="Dataset folder."),
-    split: Optional[str] = typer.Option(None, help="Split to show [default: train, or the only one]."),
+    split: Optional[str] = typer.Option(None, help="Split to show.",
+                                  show_default="train, or the only one"),
     n: int = typer.Option(3, "--n", "-n", help="Number of examples."),
     start: int = typer.Option(0, help="Index of the first example."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (meta and examples) only."),

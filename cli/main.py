@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from cli import data, pending, solve
 from cli.common import err
@@ -45,15 +46,34 @@ def _root(
 
 
 def main() -> None:
-    """Entry point: run the app, turning TRMError into a one-line message and exit 2."""
+    """Entry point: run the app with the exit-status contract and one-line errors.
+
+    Click's own usage errors (a missing option, a bad number) are shown on one line too,
+    instead of the usual box.
+    """
+    command = typer.main.get_command(app)
     try:
-        app()
+        status = command.main(prog_name="trm", standalone_mode=False)
     except TRMError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _fail(str(e), 2)
     except KeyboardInterrupt:
-        err.print("interrupted", highlight=False)
-        sys.exit(130)
+        _fail("interrupted", 130)
+    except Exception as e:  # click's UsageError and friends carry their own exit code
+        if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
+            raise
+        message = e.format_message()
+        if not message:  # e.g. `trm` alone: the help was printed, nothing to add
+            sys.exit(e.exit_code)
+        ctx = getattr(e, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        _fail(f"{message}{hint}", e.exit_code)
+    sys.exit(status if isinstance(status, int) else 0)
+
+
+def _fail(message: str, status: int) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True,
+              emoji=False)
+    sys.exit(status)
 
 
 if __name__ == "__main__":

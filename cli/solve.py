@@ -18,9 +18,9 @@ EXAMPLE_SUDOKU = (
 @app.command("sudoku")
 def sudoku(
     puzzle: str = typer.Argument(
-        EXAMPLE_SUDOKU, show_default=False,
+        EXAMPLE_SUDOKU, show_default="a built-in example",
         help="81 characters ('.' or '0' for blanks; 16/36 for 4x4/6x6), a grid text, a file, "
-             "or - for stdin [default: a built-in example]."),
+             "or - for stdin."),
     exact: bool = typer.Option(False, "--exact", help="Use the exact solver (no model)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
 ) -> None:
@@ -28,7 +28,7 @@ def sudoku(
 
     Examples:
       trm solve sudoku --exact
-      trm solve sudoku 4.....8.5.3..........7......2.....6.....8.4......1.......6.3.7.5..2.....1.4...... --exact
+      trm solve sudoku puzzle.txt --exact
       cat puzzle.txt | trm solve sudoku - --exact --json
     """
     from puzzles.sudoku.grid import parse_puzzle, to_string

@@ -26,7 +26,7 @@ from puzzles.dataset import check_out_dir, save_npz, write_json
 from trm.errors import TRMError
 
 Row = dict[str, np.ndarray]
-CHUNK = 256
+CHUNK = 128  # rows per saved chunk: an interruption loses at most this much work
 
 
 class ResumableBuild:
@@ -37,9 +37,11 @@ class ResumableBuild:
         check_out_dir(self.out, force)
         self.dir = self.out.parent / f".{self.out.name}.partial"
         self.resumed_chunks = 0
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock(self.dir / "lock")
         settings = json.loads(json.dumps(settings))  # what a JSON round trip gives back
         saved = self.dir / "settings.json"
-        if self.dir.exists():
+        if saved.exists():
             try:
                 previous = json.loads(saved.read_text())
             except (OSError, json.JSONDecodeError):
@@ -50,8 +52,9 @@ class ResumableBuild:
                         f"{self.dir} holds an interrupted build with other settings: "
                         "run that command again to finish it, or pass --force to discard it"
                     )
-                shutil.rmtree(self.dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
+                for path in self.dir.iterdir():
+                    if path.name != "lock":
+                        path.unlink()
         write_json(saved, settings)
 
     def load_chunk(self, stream: str, k: int, expected_rows: int) -> dict[str, np.ndarray] | None:
@@ -79,6 +82,22 @@ class ResumableBuild:
 
     def finish(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+        self._lock.close()
+
+
+def _lock(path: Path):
+    """Hold an exclusive lock on ``path`` for as long as the returned file stays open."""
+    handle = open(path, "a")
+    try:
+        import fcntl
+
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except ImportError:  # no fcntl (Windows): no protection against a second build
+        pass
+    except OSError:
+        handle.close()
+        raise TRMError(f"another build is writing {path.parent} right now") from None
+    return handle
 
 
 def _ignore_sigint() -> None:

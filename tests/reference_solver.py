@@ -3,9 +3,9 @@
 Nothing here imports :mod:`puzzles.sudoku.solver` (or any other project module), so the
 tests can check the project's solver and generator against it:
 
-* :func:`count_solutions`: plain depth-first backtracking that fills, at each step, the
-  blank cell with the fewest legal digits (minimum remaining values). It counts
-  solutions up to ``limit`` and returns the first one found.
+* :func:`count_solutions`: plain depth-first backtracking (minimum remaining values,
+  plus "where can this digit go in this unit" splits), counting solutions up to
+  ``limit`` and returning the first one found.
 * :func:`naked_singles_fill` / :func:`singles_fill`: the two propagation rules the
   difficulty tiers are defined on, applied to a fixed point, written from their
   textbook definitions.
@@ -58,36 +58,70 @@ def _legal(grid: list[int], cell: int, size: int, peer_sets: list[set[int]]) -> 
 
 
 def count_solutions(puzzle, size: int | None = None, limit: int = 2) -> tuple[int, np.ndarray | None]:
-    """``(count, first_solution)``: solutions counted up to ``limit``, first one as int8.
+    """``(count, first_solution)``: solutions counted up to ``limit``, the first one as int8.
 
+    Plain backtracking: place one digit, recurse, undo. Each step branches on the
+    smallest exhaustive case split it can see:
+
+    * a blank cell's legal digits (minimum remaining values), or
+    * a digit missing from a row, column or box: the blank cells of that unit where it
+      is legal (it has to go in one of them).
+
+    Either split puts every solution in exactly one branch, so counts are exact; the
+    second kind only makes the search tree smaller (plain MRV needs ~0.5M nodes on some
+    top95 puzzles). There is no propagation: a forced move is just a one-branch step.
     Clues that already break a rule give ``(0, None)``.
     """
     grid = [int(v) for v in np.asarray(puzzle).reshape(-1)]
     size = size or _size_of(grid)
     assert len(grid) == size * size
-    peer_sets = peers(size)
+    all_units = units(size)
+    units_of = [[u for u, unit in enumerate(all_units) if cell in unit] for cell in range(len(grid))]
+    used = [0] * len(all_units)  # per unit: bit d set when digit d is placed in it
     for cell, v in enumerate(grid):
-        if v and any(grid[p] == v for p in peer_sets[cell]):
-            return 0, None
-
+        if v:
+            for u in units_of[cell]:
+                if used[u] >> v & 1:
+                    return 0, None
+                used[u] |= 1 << v
+    digits = range(1, size + 1)
+    full = sum(1 << d for d in digits)
+    digits_in = [[d for d in digits if mask >> d & 1] for mask in range(full + 1)]
     found: list[list[int]] = []
 
     def search() -> None:
-        best, best_digits = -1, None
+        legal: dict[int, list[int]] = {}
+        best: list[tuple[int, int]] | None = None  # the (cell, digit) branches to try
         for cell, v in enumerate(grid):
             if v == 0:
-                digits = _legal(grid, cell, size, peer_sets)
-                if best_digits is None or len(digits) < len(best_digits):
-                    best, best_digits = cell, digits
-                    if len(digits) <= 1:
+                a, b, c = units_of[cell]
+                legal[cell] = digits_in[full & ~(used[a] | used[b] | used[c])]
+                if best is None or len(legal[cell]) < len(best):
+                    best = [(cell, d) for d in legal[cell]]
+                    if len(best) <= 1:
                         break
-        if best < 0:  # no blank left: every placement was legal, so this is a solution
+        if best is None:  # no blank left: every placement was legal, so this is a solution
             found.append(grid.copy())
             return
-        for d in best_digits:
-            grid[best] = d
+        if len(best) > 1:  # (legal then covers every blank: the loop above did not stop early)
+            for u, unit in enumerate(all_units):
+                places: dict[int, list[int]] = {}
+                for cell in unit:
+                    for d in legal.get(cell, ()):
+                        places.setdefault(d, []).append(cell)
+                for d in digits:
+                    if not used[u] >> d & 1 and len(places.get(d, ())) < len(best):
+                        best = [(cell, d) for cell in places.get(d, ())]
+                if len(best) <= 1:
+                    break
+        for cell, d in best:  # an empty list is a dead end
+            grid[cell] = d
+            for u in units_of[cell]:
+                used[u] |= 1 << d
             search()
-            grid[best] = 0
+            grid[cell] = 0
+            for u in units_of[cell]:
+                used[u] &= ~(1 << d)
             if len(found) >= limit:
                 return
 

@@ -259,3 +259,13 @@ def test_import_reads_csv_with_solutions_and_refuses_a_wrong_one(tmp_path):
     f.write_text(f"{puzzle},{swapped}\n")
     with pytest.raises(TRMError, match="p.csv:1: the solution does not solve the puzzle"):
         sudoku_data.build_import(f, tmp_path / "u", progress=False)
+
+
+def test_two_builds_into_the_same_folder_at_once_are_refused(tmp_path):
+    from puzzles.build import ResumableBuild
+
+    first = ResumableBuild(tmp_path / "d", {"seed": 1})
+    with pytest.raises(TRMError, match="another build is writing"):
+        ResumableBuild(tmp_path / "d", {"seed": 1})
+    first.finish()
+    ResumableBuild(tmp_path / "d", {"seed": 1}).finish()
