@@ -228,7 +228,7 @@ def parse_text(text: str, source: str = "input") -> list[ParsedPuzzle]:
         rows = []
 
     first_content = True
-    for line_no, raw in enumerate(text.splitlines(), start=1):
+    for line_no, raw in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
         line = raw.strip()
         where = f"{source}:{line_no}"
         if not line or line.startswith("#"):
