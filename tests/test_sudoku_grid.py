@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import random
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,9 +22,8 @@ from puzzles.sudoku.grid import (
 from puzzles.sudoku.solver import random_solution
 from trm.errors import TRMError
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference_solver import count_solutions  # noqa: E402
-from reference_solver import units as reference_units  # noqa: E402
+from tests.reference_solver import count_solutions
+from tests.reference_solver import units as reference_units
 
 SIZES = (4, 6, 9)
 PROPERTY = settings(max_examples=50, deadline=None,

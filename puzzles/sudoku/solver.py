@@ -195,12 +195,14 @@ def tier_of(r: Rating) -> str:
 @dataclass(frozen=True)
 class SolveResult:
     solution: np.ndarray | None  # the first solution found, None when there is none
-    count: int  # 0, 1, or ``limit`` (meaning "at least that many")
-    rating: Rating | None  # None unless the solution is unique (a partial search rates nothing)
+    count: int  # solutions found: 0 .. limit, where ``limit`` means "at least that many"
+    rating: Rating | None  # None unless proven unique (a cut-short search rates nothing)
+    limit: int = 2
 
     @property
     def unique(self) -> bool:
-        return self.count == 1
+        """Proven to have exactly one solution (needs a search allowed to find two)."""
+        return self.count == 1 < self.limit
 
 
 def propagate_only(puzzle: np.ndarray, hidden_singles: bool = True) -> np.ndarray | None:
@@ -223,9 +225,9 @@ def solve(puzzle: np.ndarray, limit: int = 2) -> SolveResult:
     if _propagate(cand, geo, queue, stats):
         _search(cand, geo, stats, limit, found)
     if not found:
-        return SolveResult(None, 0, None)
-    if len(found) > 1:
-        return SolveResult(_to_grid(found[0]), len(found), None)
+        return SolveResult(None, 0, None, limit)
+    if len(found) > 1 or limit < 2:
+        return SolveResult(_to_grid(found[0]), len(found), None, limit)
     naked = propagate_only(puzzle, hidden_singles=False)
     rating = Rating(
         size=geo.size,
@@ -235,7 +237,7 @@ def solve(puzzle: np.ndarray, limit: int = 2) -> SolveResult:
         guesses=stats.guesses,
         backtracks=stats.backtracks,
     )
-    return SolveResult(_to_grid(found[0]), len(found), rating)
+    return SolveResult(_to_grid(found[0]), len(found), rating, limit)
 
 
 def rate(puzzle: np.ndarray) -> Rating:
