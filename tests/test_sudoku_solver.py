@@ -32,11 +32,11 @@ from trm.errors import TRMError
 
 from tests.reference_solver import count_solutions, naked_singles_fill, singles_fill
 
+from tests.conftest import SHARED_SUDOKU as DATA_DIR
+
 SIZES = (4, 6, 9)
 PROPERTY = settings(max_examples=50, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
-
-from tests.conftest import SHARED_SUDOKU as DATA_DIR
 OUTSIDE_SETS = {"top95.txt": 95, "hardest.txt": 11, "17clue-2000.txt": 2000}
 
 

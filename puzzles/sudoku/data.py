@@ -108,6 +108,8 @@ def build_generated(out: Path, *, size: int = 9, difficulty: str = "hard", train
                        f"--difficulty {' or '.join(TIERS_BY_SIZE[size])}")
     if train < 0 or test < 0 or augment < 0 or train + test == 0:
         raise TRMError("--train, --test and --augment must be >= 0, and some puzzles asked for")
+    if workers is not None and workers < 0:
+        raise TRMError("--workers must be >= 0 (0: all cores)")
     workers = workers or os.cpu_count() or 1
     settings = {"task": "sudoku", "size": size, "difficulty": difficulty, "train": train,
                 "test": test, "seed": seed, "augment": augment}
@@ -173,6 +175,8 @@ def build_import(file: Path, out: Path, *, force: bool = False, skip_bad: bool =
     size = int(round(size ** 0.5))
     check_out_dir(Path(out), force)  # refuse before the long part, not after
     puzzles, solutions, ratings, skipped = [], [], [], 0
+    if workers is not None and workers < 0:
+        raise TRMError("--workers must be >= 0 (0: all cores)")
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=len(parsed), desc=f"solving {file.name}", unit="puzzle",
                disable=not progress, dynamic_ncols=True, mininterval=0.5)
