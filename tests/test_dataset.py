@@ -63,6 +63,16 @@ def test_train_and_test_never_share_a_puzzle(tmp_path):
     assert len(train) == 300 and len(test) == 100 and not train & test
 
 
+def test_augmented_copies_never_leak_a_test_puzzle_into_training(tmp_path):
+    # 4x4 has few distinct puzzles: many augmented copies would hit the test set
+    d = build(tmp_path / "d", train=100, test=100, augment=10)
+    train = {bytes(r) for r in d.splits["train"].inputs}
+    test = {bytes(r) for r in d.splits["test"].inputs}
+    assert not train & test and len(d.splits["train"]) > 500
+    aug = sudoku_data.augment_dataset(tmp_path / "d", tmp_path / "x", k=10, seed=7)
+    assert not {bytes(r) for r in aug.splits["train"].inputs} & test
+
+
 def test_augment_writes_groups_of_valid_copies(tmp_path):
     d = build(tmp_path / "d", size=9, difficulty="easy", train=5, test=2, augment=3)
     train = d.splits["train"]

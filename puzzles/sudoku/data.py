@@ -72,8 +72,13 @@ def _generated_row(size: int, tier: str, seed: int, stream: str, index: int) -> 
     return {"puzzle": g.puzzle, "solution": g.solution, "rating": _rating_row(g.rating)}
 
 
-def _augmented(rows: dict[str, np.ndarray], size: int, k: int, seed: int) -> Split:
-    """Each puzzle followed by ``k`` distinct augmented copies (one group per original)."""
+def _augmented(rows: dict[str, np.ndarray], size: int, k: int, seed: int,
+               avoid: frozenset[bytes] = frozenset()) -> Split:
+    """Each puzzle followed by ``k`` distinct augmented copies (one group per original).
+
+    A copy equal to a puzzle in ``avoid`` (the test set) is drawn again, so augmentation
+    never leaks a test puzzle into training.
+    """
     inputs, labels, ratings, group_start = [], [], [], [0]
     for j, (puzzle, solution, rating) in enumerate(zip(rows["puzzle"], rows["solution"], rows["rating"])):
         rng = random.Random(f"sudoku-augment/{seed}/{j}")
@@ -83,7 +88,8 @@ def _augmented(rows: dict[str, np.ndarray], size: int, k: int, seed: int) -> Spl
                 break
             aug = random_augmentation(size, rng)
             p = aug.apply(puzzle)
-            group.setdefault(p.tobytes(), (p, aug.apply(solution)))
+            if p.tobytes() not in avoid:
+                group.setdefault(p.tobytes(), (p, aug.apply(solution)))
         for p, s in group.values():
             inputs.append(encode(p))
             labels.append(encode(s))
@@ -92,6 +98,10 @@ def _augmented(rows: dict[str, np.ndarray], size: int, k: int, seed: int) -> Spl
     n = len(inputs)
     return Split(np.stack(inputs), np.stack(labels), np.zeros(n, np.int32),
                  np.asarray(group_start, np.int64), {"rating": np.stack(ratings)})
+
+
+def _puzzle_keys(split: Split | None) -> frozenset[bytes]:
+    return frozenset() if split is None else frozenset(decode(x).tobytes() for x in split.inputs)
 
 
 def build_generated(out: Path, *, size: int = 9, difficulty: str = "hard", train: int = 1000,
@@ -133,7 +143,7 @@ def build_generated(out: Path, *, size: int = 9, difficulty: str = "hard", train
             make = partial(_generated_row, size, difficulty, seed, name)
             rows = collect(build, name, n, make, is_new, pool, on_accept=lambda: bar.update(1))
             if name == "train" and augment:
-                splits[name] = _augmented(rows, size, augment, seed)
+                splits[name] = _augmented(rows, size, augment, seed, _puzzle_keys(splits.get("test")))
             else:
                 splits[name] = Split.of_examples(encode(rows["puzzle"]), encode(rows["solution"]),
                                                  rating=rows["rating"])
@@ -228,7 +238,9 @@ def augment_dataset(path: Path, out: Path, *, k: int, split: str = "train", seed
     rows = {"puzzle": decode(base.inputs[first]), "solution": decode(base.labels[first]),
             "rating": base.extras.get("rating", np.zeros((n, len(RATING_FIELDS)), np.int32))[first]}
     splits = dict(ds.splits)
-    splits[split] = _augmented(rows, size, k, seed)
+    others = [s for name, s in ds.splits.items() if name != split]
+    avoid = frozenset().union(*(_puzzle_keys(s) for s in others))
+    splits[split] = _augmented(rows, size, k, seed, avoid)
     meta = {key: v for key, v in ds.meta.items() if key not in ("splits", "format", "version", "created_by")}
     meta["source"] = {**ds.meta.get("source", {}), "augmented": {"split": split, "k": k, "seed": seed}}
     with staged_dir(out, force) as stage:
