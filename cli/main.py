@@ -11,7 +11,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from cli import data, pending, solve
+from cli import data, pending, solve, train
 from cli.common import err
 from trm import __version__
 from trm.errors import TRMError
@@ -26,7 +26,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(data.app, name="data")
-pending.register(app, ["train", "eval"])
+train.register(app)
 app.add_typer(solve.app, name="solve")
 pending.register(app, ["vision"])
 

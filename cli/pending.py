@@ -10,10 +10,6 @@ import typer
 from cli.common import err
 
 PENDING = {
-    "train": "Train a TRM (deep supervision, adaptive halting, EMA). Not built yet: comes with "
-             "the recursive-core issue.",
-    "eval": "Evaluate a trained TRM on a dataset. Not built yet: comes with the recursive-core "
-            "issue.",
     "vision": "Recursive vision models (ViTRM, bViT, SR-ViT, MoR-ViT, ViT) on CIFAR. Not built "
               "yet: comes with the recursive-vision issues.",
 }

@@ -16,12 +16,16 @@ from rich.console import RenderableType
 class TaskView:
     example_json: Callable[[dict, np.ndarray, np.ndarray], dict]  # meta, input, label
     render_example: Callable[[dict, np.ndarray, np.ndarray], RenderableType]
+    # on-the-fly training augmentation of token batches (inputs, labels, rng), if any
+    augmenter: Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple] | None = None
+    preset: str = "tiny"  # the training preset made for this task
 
 
 def _sudoku() -> TaskView:
     from puzzles.sudoku import view
+    from puzzles.sudoku.augment import augment_tokens
 
-    return TaskView(view.example_json, view.render_example)
+    return TaskView(view.example_json, view.render_example, augment_tokens, "sudoku")
 
 
 TASKS: dict[str, Callable[[], TaskView]] = {"sudoku": _sudoku}

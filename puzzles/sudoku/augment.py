@@ -131,3 +131,22 @@ def random_augmentation(size: int, rng: random.Random) -> Augmentation:
     if geo.box_rows == geo.box_cols and rng.random() < 0.5:
         aug = transpose(size).then(aug)
     return aug.then(relabel(size, [d + 1 for d in _shuffled(size, rng)]))
+
+
+def augment_tokens(inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """On-the-fly augmentation of a batch of token rows (token = value + 1, 0 = PAD).
+
+    Each row gets its own random augmentation, applied alike to question and answer.
+    """
+    n, cells = inputs.shape
+    size = int(round(cells ** 0.5))
+    source = random.Random(int(rng.integers(2**63)))
+    perms = np.empty((n, cells), dtype=np.int64)
+    tables = np.zeros((n, size + 2), dtype=inputs.dtype)  # token -> token, PAD stays PAD
+    for i in range(n):
+        aug = random_augmentation(size, source)
+        perms[i] = aug.cells
+        tables[i, 1:] = np.asarray(aug.digits) + 1
+    rows = np.arange(n)[:, None]
+    return (tables[rows, inputs[rows, perms]], tables[rows, labels[rows, perms]])

@@ -1,0 +1,131 @@
+"""`trm train` and `trm eval`: thin wrappers over puzzles.training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from cli.common import err, out, print_json
+
+DEVICE_HELP = "auto, cpu, cuda (or cuda:N) or mps."
+PRECISION_HELP = "auto (bf16 where the hardware is fast at it), fp32 or bf16."
+
+
+def train(
+    data: Path = typer.Option(..., "--data", help="Dataset folder (from `trm data ...`)."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoint and metrics.jsonl."),
+    preset: Optional[str] = typer.Option(None, help="sudoku, sudoku-small, maze, arc or tiny.",
+                                         show_default="the task's own"),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+    precision: str = typer.Option("auto", help=PRECISION_HELP),
+    compile: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the model."),
+    steps: Optional[int] = typer.Option(None, help="Optimizer steps (the LR schedule spans them)."),
+    max_minutes: Optional[float] = typer.Option(None, help="Stop (and checkpoint) after this long."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
+    force: bool = typer.Option(False, "--force", help="Start over, deleting the run in --out."),
+    batch_size: Optional[int] = typer.Option(None, help="Examples in flight per step."),
+    lr: Optional[float] = typer.Option(None, help="Peak learning rate."),
+    warmup: Optional[int] = typer.Option(None, help="Warmup steps."),
+    schedule: Optional[str] = typer.Option(None, help="cosine or constant."),
+    weight_decay: Optional[float] = typer.Option(None, help="Weight decay."),
+    optimizer: Optional[str] = typer.Option(None, help="adam-atan2 or adamw."),
+    puzzle_emb_lr: Optional[float] = typer.Option(None, help="Learning rate of puzzle embeddings."),
+    grad_clip: Optional[float] = typer.Option(None, help="Max gradient norm (0: none)."),
+    ema: Optional[float] = typer.Option(None, help="EMA decay (0: no EMA)."),
+    augment: Optional[bool] = typer.Option(None, "--augment/--no-augment",
+                                           help="On-the-fly augmentation."),
+    eval_every: Optional[int] = typer.Option(None, help="Steps between evaluations."),
+    eval_max: Optional[int] = typer.Option(None, help="Test examples per evaluation (0: all)."),
+    checkpoint_every: Optional[int] = typer.Option(None, help="Steps between checkpoints."),
+    log_every: Optional[int] = typer.Option(None, help="Steps between metrics lines."),
+    seed: Optional[int] = typer.Option(None, help="Random seed."),
+    hidden_size: Optional[int] = typer.Option(None, help="Model width."),
+    heads: Optional[int] = typer.Option(None, help="Attention heads."),
+    layers: Optional[int] = typer.Option(None, help="Layers of the network f."),
+    mixer: Optional[str] = typer.Option(None, help="attention or mlp."),
+    n: Optional[int] = typer.Option(None, "--n", help="Latent updates per cycle."),
+    cycles: Optional[int] = typer.Option(None, "--T", help="Cycles per supervision step."),
+    n_sup: Optional[int] = typer.Option(None, help="Supervision steps at most."),
+    loss: Optional[str] = typer.Option(None, help="softmax or stablemax."),
+    puzzle_emb_len: Optional[int] = typer.Option(None, help="Puzzle-embedding prefix tokens."),
+    halt_exploration: Optional[float] = typer.Option(None, help="Halting exploration probability."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train a TRM with deep supervision, adaptive halting and EMA.
+
+    Options override the preset. Ctrl-C saves a checkpoint; --resume goes on from it.
+
+    Examples:
+      trm train --data data/sudoku4 --out runs/s4 --preset tiny --steps 500
+      trm train --data data/sudoku-medium --out runs/small --preset sudoku-small --max-minutes 30
+      trm train --data data/sudoku-medium --out runs/small --resume
+    """
+    from puzzles.training import train_on_dataset
+
+    model = dict(hidden_size=hidden_size, num_heads=heads, num_layers=layers, mixer=mixer, n=n,
+                 T=cycles, n_sup=n_sup, loss=loss, puzzle_emb_len=puzzle_emb_len,
+                 halt_exploration=halt_exploration)
+    train_opts = dict(steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, schedule=schedule,
+                      weight_decay=weight_decay, optimizer=optimizer, puzzle_emb_lr=puzzle_emb_lr,
+                      grad_clip=grad_clip, ema=ema, augment=augment, eval_every=eval_every,
+                      eval_max=eval_max, checkpoint_every=checkpoint_every, log_every=log_every,
+                      seed=seed)
+    try:
+        summary = train_on_dataset(data, out_dir, preset=preset, model_overrides=model,
+                                   train_overrides=train_opts, resume=resume, force=force,
+                                   device=device, precision=precision, compile=compile,
+                                   max_minutes=max_minutes, progress=not quiet)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: checkpoint saved; continue with: trm train --data {data} "
+                  f"--out {out_dir} --resume", highlight=False)
+        raise typer.Exit(130) from None
+    ev = summary.get("eval") or {}
+    line = (f"step {summary['step']} in {summary['elapsed'] / 60:.1f} min on {summary['device']} "
+            f"({summary['precision']}), {summary['parameters']:,} parameters")
+    if ev:
+        line += f"; test exact {ev['exact_accuracy']:.3f}, cell {ev['cell_accuracy']:.3f}"
+    err.print(line + f"; saved in {summary['out']}", highlight=False)
+
+
+def evaluate(
+    run: Path = typer.Argument(..., help="Run folder (or checkpoint folder)."),
+    data: Path = typer.Option(..., "--data", help="Dataset folder."),
+    split: str = typer.Option("test", help="Split to evaluate."),
+    halting: str = typer.Option("full", help="full (all steps) or adaptive (halt per example)."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+    precision: str = typer.Option("auto", help=PRECISION_HELP),
+    batch_size: int = typer.Option(256, help="Examples per batch."),
+    limit: int = typer.Option(0, help="Evaluate only the first N examples (0: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+) -> None:
+    """Evaluate a trained TRM: exact accuracy, cell accuracy, supervision steps, speed.
+
+    Examples:
+      trm eval runs/s4 --data data/sudoku4
+      trm eval runs/small --data data/top95 --halting adaptive --json
+    """
+    from puzzles.training import evaluate_run
+    from trm.errors import TRMError
+
+    if limit < 0:
+        raise TRMError("--limit must be >= 0")
+    result = evaluate_run(run, data, split=split, halting=halting, device=device,
+                          precision=precision, batch_size=batch_size, limit=limit)
+    summary = result.summary()
+    if as_json:
+        print_json(summary)
+        return
+    out.print(f"exact accuracy {summary['exact_accuracy']:.4f} · cell accuracy "
+              f"{summary['cell_accuracy']:.4f} · mean steps {summary['mean_steps']:.2f} · "
+              f"{summary['n']} examples · {summary['examples_per_s']:.1f} examples/s "
+              f"({halting} halting)", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("eval")(evaluate)
+
+
+__all__ = ["register"]

@@ -1,0 +1,127 @@
+"""Train and evaluate a TRM on a puzzle dataset folder: the glue between data and core.
+
+`trm train` and `trm eval` call these; the recursion, losses and loop live in ``trm``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+
+from puzzles.dataset import Dataset, load_dataset
+from puzzles.tasks import task_view
+from trm.checkpoint import load_checkpoint, resolve_checkpoint
+from trm.config import TrainConfig, TRMConfig, build_configs
+from trm.data import TokenData
+from trm.device import resolve_device, resolve_precision
+from trm.errors import TRMError
+from trm.evaluate import EvalResult, evaluate
+from trm.model import TRM
+from trm.train import CHECKPOINT, METRICS, Trainer
+
+
+def token_data(ds: Dataset, split: str) -> TokenData:
+    if split not in ds.splits:
+        raise TRMError(f"{ds.path}: no split {split!r} (it has {', '.join(ds.splits)})")
+    s = ds.splits[split]
+    return TokenData(s.inputs, s.labels, s.puzzle_ids)
+
+
+def data_info(ds: Dataset) -> dict:
+    m = ds.meta
+    return {"task": m["task"], "data": {"path": str(ds.path), "vocab": m["vocab"], "seq_len": m["seq_len"],
+                                        "num_puzzle_ids": m.get("num_puzzle_ids", 1),
+                                        "task_info": m.get("task_info", {})}}
+
+
+def check_compatible(config: dict, ds: Dataset, where: str) -> None:
+    """A checkpoint only reads data of its own task, vocabulary and length."""
+    task = config.get("task")
+    if task != ds.task:
+        raise TRMError(f"{ds.path} holds {ds.task!r} data but {where} was trained on {task!r}")
+    data = config.get("data", {})
+    if data.get("vocab") != ds.meta["vocab"] or data.get("seq_len") != ds.meta["seq_len"]:
+        raise TRMError(f"{ds.path}: vocabulary or sequence length differs from what {where} "
+                       f"was trained on (seq_len {data.get('seq_len')} vs {ds.meta['seq_len']})")
+
+
+def train_on_dataset(data_dir: Path, out: Path, *, preset: str | None = None,
+                     model_overrides: dict | None = None, train_overrides: dict | None = None,
+                     resume: bool = False, force: bool = False, device: str = "auto",
+                     precision: str = "auto", compile: bool = False,
+                     max_minutes: float | None = None, progress: bool = True) -> dict:
+    out = Path(out)
+    ds = load_dataset(data_dir)
+    view = task_view(ds.task)
+    has_run = (out / CHECKPOINT).exists() or (out / f".{CHECKPOINT}.old").exists()
+    if resume and not has_run:
+        raise TRMError(f"{out}: nothing to resume (no checkpoint there)")
+    if has_run and not resume:
+        if not force:
+            raise TRMError(f"{out} already holds a run: pass --resume to continue it or --force "
+                           "to start over")
+        shutil.rmtree(out / CHECKPOINT, ignore_errors=True)
+        (out / METRICS).unlink(missing_ok=True)
+    if out.exists() and not out.is_dir():
+        raise TRMError(f"{out} exists and is not a folder")
+
+    info = data_info(ds)
+    if resume:
+        saved = load_checkpoint(out).config
+        check_compatible(saved, ds, str(out))
+        model_cfg = TRMConfig.from_dict(saved["model"])
+        fixed = {k for k, v in (model_overrides or {}).items() if v is not None}
+        if fixed or preset:
+            raise TRMError(f"--resume continues the saved configuration; drop "
+                           f"{', '.join(sorted(fixed | ({'--preset'} if preset else set())))}")
+        train = dict(saved["train"])
+        allowed = {"steps", "eval_every", "eval_max", "checkpoint_every", "log_every"}
+        changed = {k for k, v in (train_overrides or {}).items()
+                   if v is not None and k not in allowed and v != train.get(k)}
+        if changed:
+            raise TRMError(f"--resume cannot change {', '.join(sorted(changed))}")
+        train.update({k: v for k, v in (train_overrides or {}).items() if v is not None})
+        train_cfg = TrainConfig.from_dict(train)
+    else:
+        sizes = {"vocab_size": len(ds.meta["vocab"]), "seq_len": ds.meta["seq_len"],
+                 "num_puzzle_ids": ds.meta.get("num_puzzle_ids", 1)}
+        model_cfg, train_cfg = build_configs(preset or view.preset, sizes, model_overrides or {},
+                                             train_overrides or {})
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev)
+    test = token_data(ds, "test") if "test" in ds.splits else None
+    trainer = Trainer(model_cfg, train_cfg, token_data(ds, "train"), test, out, device=dev,
+                      precision=prec, compile=compile, augment=view.augmenter,
+                      run_info={**info, "precision": prec})
+    if resume:
+        trainer.restore()
+    summary = trainer.fit(max_minutes=max_minutes, progress=progress)
+    return {**summary, "device": str(dev), "precision": prec, "out": str(out)}
+
+
+def load_model(path: Path, device: torch.device) -> tuple[TRM, dict]:
+    """The model of a checkpoint (its evaluation weights) and its config.json."""
+    ckpt = load_checkpoint(path)
+    model = TRM(TRMConfig.from_dict(ckpt.config.get("model", {})))
+    try:
+        model.load_state_dict(ckpt.model_state)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0] if str(e) else "mismatch"
+        raise TRMError(f"{resolve_checkpoint(path)}: weights do not match the config ({first})") from None
+    return model.to(device).eval(), ckpt.config
+
+
+def evaluate_run(run: Path, data_dir: Path, *, split: str = "test", halting: str = "full",
+                 device: str = "auto", precision: str = "auto", batch_size: int = 256,
+                 limit: int = 0) -> EvalResult:
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev)
+    model, config = load_model(run, dev)
+    ds = load_dataset(data_dir, splits=[split]) if split else load_dataset(data_dir)
+    check_compatible(config, ds, str(run))
+    if batch_size < 1:
+        raise TRMError("--batch-size must be at least 1")
+    return evaluate(model, token_data(ds, split).head(limit), batch_size=batch_size, device=dev,
+                    precision=prec, halting=halting)

@@ -1,0 +1,172 @@
+"""Configuration of a TRM and of its training, as dataclasses, plus named presets.
+
+The model config is written into every checkpoint (``config.json``), so a model can always
+be rebuilt from its folder. The data decides ``vocab_size``, ``seq_len`` and
+``num_puzzle_ids``; presets decide the rest; command-line options override presets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from trm.errors import TRMError
+
+MIXERS = ("attention", "mlp")
+LOSSES = ("softmax", "stablemax")
+OPTIMIZERS = ("adam-atan2", "adamw")
+SCHEDULES = ("cosine", "constant")
+
+
+@dataclass(frozen=True)
+class TRMConfig:
+    vocab_size: int
+    seq_len: int
+    num_puzzle_ids: int = 1
+    puzzle_emb_len: int = 0  # learned prefix tokens per puzzle id (ARC); 0 = none
+    hidden_size: int = 512
+    num_heads: int = 8
+    num_layers: int = 2  # layers of the one network f
+    expansion: float = 4.0  # SwiGLU width over hidden size
+    mixer: str = "attention"  # token mixing: self-attention with RoPE, or an MLP over positions
+    n: int = 6  # latent updates per cycle
+    T: int = 3  # cycles per supervision step; the first T-1 run without gradients
+    n_sup: int = 16  # supervision steps at most per example
+    halt_exploration: float = 0.1  # chance an example must run a random minimum of steps
+    loss: str = "softmax"
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+
+    @property
+    def total_len(self) -> int:
+        return self.seq_len + self.puzzle_emb_len
+
+    def validate(self) -> "TRMConfig":
+        positive = ("vocab_size", "seq_len", "num_puzzle_ids", "hidden_size", "num_heads",
+                    "num_layers", "n", "T", "n_sup")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise TRMError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.puzzle_emb_len < 0:
+            raise TRMError(f"puzzle_emb_len must be >= 0, got {self.puzzle_emb_len}")
+        if self.mixer not in MIXERS:
+            raise TRMError(f"mixer must be one of {', '.join(MIXERS)}, got {self.mixer!r}")
+        if self.loss not in LOSSES:
+            raise TRMError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.mixer == "attention" and self.hidden_size % (2 * self.num_heads):
+            raise TRMError(f"hidden_size {self.hidden_size} must be a multiple of 2 x heads "
+                           f"({self.num_heads}) for attention with RoPE")
+        if not 0 <= self.halt_exploration <= 1:
+            raise TRMError("halt_exploration must be between 0 and 1")
+        if self.expansion <= 0:
+            raise TRMError("expansion must be positive")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TRMConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise TRMError(f"unknown model config fields: {', '.join(sorted(unknown))}")
+        try:
+            return cls(**d).validate()
+        except TypeError as e:
+            raise TRMError(f"bad model config: {e}") from None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 20000  # optimizer steps (the LR schedule spans them)
+    batch_size: int = 256
+    lr: float = 1e-4
+    warmup: int = 1000
+    schedule: str = "cosine"
+    min_lr_ratio: float = 0.1  # cosine ends at lr * this
+    weight_decay: float = 1.0
+    optimizer: str = "adam-atan2"
+    beta1: float = 0.9
+    beta2: float = 0.95
+    puzzle_emb_lr: float = 1e-2
+    puzzle_emb_weight_decay: float = 0.1
+    grad_clip: float = 1.0  # max gradient norm; 0 = no clipping
+    ema: float = 0.999  # EMA decay of the weights used for evaluation; 0 = no EMA
+    augment: bool = True  # on-the-fly augmentation, if the task has one
+    eval_every: int = 1000
+    eval_max: int = 1000  # test examples per periodic evaluation (0 = all)
+    checkpoint_every: int = 1000
+    log_every: int = 50
+    seed: int = 0
+
+    def validate(self) -> "TrainConfig":
+        for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise TRMError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.puzzle_emb_lr <= 0:
+            raise TRMError("learning rates must be positive")
+        if self.warmup < 0 or self.eval_max < 0 or self.weight_decay < 0 or self.grad_clip < 0:
+            raise TRMError("warmup, eval_max, weight_decay and grad_clip must be >= 0")
+        if not 0 <= self.ema < 1:
+            raise TRMError(f"ema must be in [0, 1), got {self.ema}")
+        if self.optimizer not in OPTIMIZERS:
+            raise TRMError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise TRMError(f"schedule must be one of {', '.join(SCHEDULES)}")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known}).validate()
+
+
+# name -> (model fields, training fields); vocab and lengths come from the data
+PRESETS: dict[str, tuple[dict, dict]] = {
+    # the paper's Sudoku-Extreme setting: MLP token mixing, 2 layers, n=6, T=3, 16 steps
+    "sudoku": (dict(mixer="mlp", hidden_size=512, num_heads=8, n=6, T=3, n_sup=16),
+               dict(batch_size=768, lr=1e-4, weight_decay=1.0, warmup=2000, steps=50000,
+                    eval_every=2000, checkpoint_every=2000)),
+    # a Sudoku model that learns on a laptop CPU in tens of minutes
+    "sudoku-small": (dict(mixer="mlp", hidden_size=128, num_heads=4, n=4, T=2, n_sup=8),
+                     dict(batch_size=128, lr=3e-4, weight_decay=0.1, warmup=200, steps=20000,
+                          eval_every=500, checkpoint_every=500)),
+    "maze": (dict(mixer="attention", hidden_size=512, num_heads=8, n=6, T=3, n_sup=16),
+             dict(batch_size=256, lr=1e-4, weight_decay=1.0, warmup=2000, steps=50000,
+                  eval_every=2000, checkpoint_every=2000)),
+    "arc": (dict(mixer="attention", hidden_size=512, num_heads=8, n=6, T=3, n_sup=16,
+                 puzzle_emb_len=16),
+            dict(batch_size=768, lr=1e-4, weight_decay=0.1, warmup=2000, steps=100000,
+                 puzzle_emb_lr=1e-2, puzzle_emb_weight_decay=0.1, eval_every=5000,
+                 checkpoint_every=2000)),
+    # smoke runs and tests: seconds on a CPU
+    "tiny": (dict(mixer="mlp", hidden_size=32, num_heads=2, num_layers=1, n=2, T=2, n_sup=4),
+             dict(batch_size=32, lr=1e-3, weight_decay=0.0, warmup=10, steps=200,
+                  eval_every=100, eval_max=200, checkpoint_every=100, log_every=10)),
+}
+
+
+def preset(name: str) -> tuple[dict, dict]:
+    if name not in PRESETS:
+        raise TRMError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+    model, train = PRESETS[name]
+    return dict(model), dict(train)
+
+
+def build_configs(name: str, data: dict, model_overrides: dict, train_overrides: dict
+                  ) -> tuple[TRMConfig, TrainConfig]:
+    """Preset, then the data's sizes, then explicit overrides (None values are ignored)."""
+    model, train = preset(name)
+    model.update(data)
+    model.update({k: v for k, v in model_overrides.items() if v is not None})
+    train.update({k: v for k, v in train_overrides.items() if v is not None})
+    try:
+        return TRMConfig(**model).validate(), TrainConfig(**train).validate()
+    except TypeError as e:
+        raise TRMError(f"bad option: {e}") from None
+
+
+__all__ = ["TRMConfig", "TrainConfig", "PRESETS", "preset", "build_configs", "replace"]

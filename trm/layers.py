@@ -1,0 +1,120 @@
+"""The layers of TRM's one network ``f``: RMSNorm, SwiGLU, RoPE attention, sequence MLP.
+
+A block is token mixing then a SwiGLU MLP, each added back and followed by RMSNorm
+(post-norm, as in TRM). Token mixing is self-attention with rotary position embeddings
+(PyTorch SDPA) or, for fixed-size puzzles, an MLP across the sequence positions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+
+def rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """RMSNorm without a learned scale, computed in fp32 and returned in x's dtype."""
+    x32 = x.float()
+    return (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+
+
+def init_linear(layer: nn.Linear) -> nn.Linear:
+    """LeCun-style truncated normal (std 1/sqrt(fan_in)), zero bias."""
+    std = 1.0 / math.sqrt(layer.in_features)
+    nn.init.trunc_normal_(layer.weight, std=std, a=-2 * std, b=2 * std)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+    return layer
+
+
+def _width(dim: int, expansion: float) -> int:
+    inner = int(round(expansion * dim * 2 / 3))  # 2/3: SwiGLU has two input projections
+    return max(8, -(-inner // 8) * 8)
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, dim: int, expansion: float):
+        super().__init__()
+        inner = _width(dim, expansion)
+        self.gate_up = init_linear(nn.Linear(dim, 2 * inner, bias=False))
+        self.down = init_linear(nn.Linear(inner, dim, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up(x).chunk(2, dim=-1)
+        return self.down(F.silu(gate) * up)
+
+
+class Rotary(nn.Module):
+    """Rotary position embedding tables for ``length`` positions (not saved: recomputable)."""
+
+    def __init__(self, head_dim: int, length: int, theta: float):
+        super().__init__()
+        inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+        angles = torch.outer(torch.arange(length, dtype=torch.float32), inv_freq)  # (L, hd/2)
+        angles = torch.cat([angles, angles], dim=-1)  # (L, hd)
+        self.register_buffer("cos", angles.cos(), persistent=False)
+        self.register_buffer("sin", angles.sin(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, H, L, hd)
+        half = x.shape[-1] // 2
+        rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+        return x * self.cos.to(x.dtype) + rotated * self.sin.to(x.dtype)
+
+
+class Attention(nn.Module):
+    def __init__(self, dim: int, heads: int, length: int, theta: float):
+        super().__init__()
+        self.heads = heads
+        self.qkv = init_linear(nn.Linear(dim, 3 * dim, bias=False))
+        self.out = init_linear(nn.Linear(dim, dim, bias=False))
+        self.rotary = Rotary(dim // heads, length, theta)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, D)
+        q, k, v = rearrange(self.qkv(x), "b l (three h d) -> three b h l d", three=3, h=self.heads)
+        q, k = self.rotary(q), self.rotary(k)
+        y = F.scaled_dot_product_attention(q, k, v)  # every position sees every other
+        return self.out(rearrange(y, "b h l d -> b l (h d)"))
+
+
+class SequenceMLP(nn.Module):
+    """Token mixing by a SwiGLU across positions (for puzzles of one fixed size)."""
+
+    def __init__(self, length: int, expansion: float):
+        super().__init__()
+        self.mlp = SwiGLU(length, expansion)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, D)
+        return self.mlp(x.transpose(1, 2)).transpose(1, 2)
+
+
+class Block(nn.Module):
+    def __init__(self, dim: int, heads: int, length: int, mixer: str, expansion: float,
+                 theta: float, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.mix = (Attention(dim, heads, length, theta) if mixer == "attention"
+                    else SequenceMLP(length, expansion))
+        self.mlp = SwiGLU(dim, expansion)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        h = rms_norm(h + self.mix(h), self.eps)
+        return rms_norm(h + self.mlp(h), self.eps)
+
+
+class ReasoningNet(nn.Module):
+    """TRM's single network ``f``: a few blocks applied to ``state + injection``."""
+
+    def __init__(self, dim: int, heads: int, length: int, layers: int, mixer: str,
+                 expansion: float, theta: float, eps: float):
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            Block(dim, heads, length, mixer, expansion, theta, eps) for _ in range(layers))
+
+    def forward(self, state: torch.Tensor, injection: torch.Tensor) -> torch.Tensor:
+        h = state + injection
+        for block in self.blocks:
+            h = block(h)
+        return h

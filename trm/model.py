@@ -1,0 +1,97 @@
+"""The Tiny Recursive Model, read top to bottom like the paper's pseudo-code.
+
+State per example: the embedded question ``x``, the answer state ``y`` and the latent ``z``
+(each ``(B, L, D)``). One network ``f`` refines them::
+
+    latent_step(x, y, z):  n times: z = f(z, y + x);  then y = f(y, z)
+    deep_step(x, y, z):    latent_step T-1 times without gradients, once with;
+                           return detached (y, z), logits = head(y), halt = q(y[:, 0])
+
+Training calls ``deep_step`` up to ``n_sup`` times per example (deep supervision), carrying
+the detached ``(y, z)`` from one supervision step to the next.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from trm.config import TRMConfig
+from trm.layers import ReasoningNet, init_linear
+
+
+@dataclass
+class StepOutput:
+    y: torch.Tensor  # (B, L', D) detached answer state to carry
+    z: torch.Tensor  # (B, L', D) detached latent to carry
+    logits: torch.Tensor  # (B, seq_len, vocab) from this step's answer
+    halt_logit: torch.Tensor  # (B,) > 0 means "my answer is exactly right, stop"
+
+
+class TRM(nn.Module):
+    def __init__(self, config: TRMConfig):
+        super().__init__()
+        self.config = config.validate()
+        c = config
+        d = c.hidden_size
+        self.embed_scale = math.sqrt(d)
+        self.embed = nn.Embedding(c.vocab_size, d)
+        nn.init.trunc_normal_(self.embed.weight, std=1.0 / self.embed_scale)
+        if c.puzzle_emb_len:
+            # one learned prefix of puzzle_emb_len tokens per puzzle id, starting at zero
+            self.puzzle_emb = nn.Embedding(c.num_puzzle_ids, c.puzzle_emb_len * d)
+            nn.init.zeros_(self.puzzle_emb.weight)
+        self.net = ReasoningNet(d, c.num_heads, c.total_len, c.num_layers, c.mixer,
+                                c.expansion, c.rope_theta, c.norm_eps)
+        self.head = init_linear(nn.Linear(d, c.vocab_size, bias=False))
+        self.halt_head = nn.Linear(d, 1)
+        nn.init.zeros_(self.halt_head.weight)
+        nn.init.constant_(self.halt_head.bias, -5.0)  # start out "not sure yet": keep going
+        # fixed random starting points of y and z (saved, not trained)
+        self.register_buffer("y_init", torch.randn(d))
+        self.register_buffer("z_init", torch.randn(d))
+
+    # ------------------------------------------------------------------ inputs and state
+
+    def embed_input(self, inputs: torch.Tensor, puzzle_ids: torch.Tensor) -> torch.Tensor:
+        """Token ids (B, seq_len) -> x (B, puzzle_emb_len + seq_len, D)."""
+        x = self.embed(inputs.long())
+        if self.config.puzzle_emb_len:
+            prefix = self.puzzle_emb(puzzle_ids.long()).view(
+                inputs.shape[0], self.config.puzzle_emb_len, -1)
+            x = torch.cat([prefix, x], dim=1)
+        return self.embed_scale * x
+
+    def initial_state(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = (batch, self.config.total_len, self.config.hidden_size)
+        return self.y_init.expand(shape).clone(), self.z_init.expand(shape).clone()
+
+    # ------------------------------------------------------------------ the recursion
+
+    def latent_step(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        for _ in range(self.config.n):
+            z = self.net(z, y + x)  # refine the latent from question and current answer
+        y = self.net(y, z)  # refine the answer from the latent
+        return y, z
+
+    def deep_step(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
+        with torch.no_grad():
+            for _ in range(self.config.T - 1):
+                y, z = self.latent_step(x, y, z)
+        # only the last cycle carries gradients
+        y, z = self.latent_step(x, y, z)
+        p = self.config.puzzle_emb_len
+        logits = self.head(y[:, p:])
+        halt_logit = self.halt_head(y[:, 0]).squeeze(-1).float()
+        return StepOutput(y.detach(), z.detach(), logits, halt_logit)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
+        return self.deep_step(x, y, z)
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

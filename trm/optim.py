@@ -1,0 +1,45 @@
+"""Optimizer and learning-rate schedule.
+
+AdamW-style with the atan2 update (``adam-atan2-pytorch``: no epsilon to tune) or plain
+AdamW. Learned per-puzzle embeddings get their own learning rate and weight decay (ARC
+needs a much larger one: each embedding is only seen when its puzzle is in the batch).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from trm.config import TrainConfig
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    puzzle = [p for n, p in model.named_parameters() if n.startswith("puzzle_emb.")]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("puzzle_emb.")]
+    groups = [{"params": rest, "lr": cfg.lr, "weight_decay": cfg.weight_decay, "base_lr": cfg.lr}]
+    if puzzle:
+        groups.append({"params": puzzle, "lr": cfg.puzzle_emb_lr,
+                       "weight_decay": cfg.puzzle_emb_weight_decay, "base_lr": cfg.puzzle_emb_lr})
+    betas = (cfg.beta1, cfg.beta2)
+    if cfg.optimizer == "adam-atan2":
+        from adam_atan2_pytorch import AdamAtan2
+
+        return AdamAtan2(groups, lr=cfg.lr, betas=betas)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=betas)
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup from 0, then cosine down to ``min_lr_ratio`` (or constant)."""
+    if step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    if cfg.schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = group["base_lr"] * factor

@@ -1,0 +1,331 @@
+"""Training with deep supervision and adaptive halting, one explicit loop.
+
+A batch is ``batch_size`` *slots*. Each slot holds one example and its carried state
+(y, z) across supervision steps. Every optimizer step runs one ``deep_step`` on all slots,
+backpropagates the loss of that step, and carries the detached (y, z) on. A slot whose
+example halts (its halting head says "right", after a minimum number of steps drawn for
+exploration, or after ``n_sup`` steps) takes a fresh example at the next step.
+
+Everything random comes from seeded generators saved in the checkpoint, with the slots'
+carried state, so ``--resume`` continues bit for bit (on CPU, fp32) where a run stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from trm import __version__
+from trm.checkpoint import (flatten_optimizer_state, load_checkpoint, restore_generator,
+                            rng_state_tensors, save_checkpoint, unflatten_optimizer_state)
+from trm.config import TrainConfig, TRMConfig
+from trm.data import Augmenter, Sampler, TokenData
+from trm.device import autocast
+from trm.ema import EMA
+from trm.errors import TRMError
+from trm.evaluate import evaluate
+from trm.losses import supervision_loss
+from trm.model import TRM, parameter_count
+from trm.optim import lr_factor, make_optimizer, set_lr
+
+CHECKPOINT = "checkpoint"
+METRICS = "metrics.jsonl"
+
+
+@dataclass
+class Slots:
+    """The examples in flight, one per batch row, with their carried recursion state."""
+
+    index: torch.Tensor  # (B,) dataset index
+    inputs: torch.Tensor  # (B, L) tokens, after augmentation
+    labels: torch.Tensor  # (B, L)
+    puzzle_ids: torch.Tensor  # (B,)
+    y: torch.Tensor  # (B, L', D)
+    z: torch.Tensor  # (B, L', D)
+    steps: torch.Tensor  # (B,) supervision steps done
+    min_steps: torch.Tensor  # (B,) exploration: no halting before this
+    halted: torch.Tensor  # (B,) bool: take a fresh example at the next step
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {f"slots.{k}": v for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_tensors(cls, t: dict[str, torch.Tensor], device: torch.device) -> "Slots":
+        return cls(**{k[len("slots."):]: v.to(device) for k, v in t.items() if k.startswith("slots.")})
+
+
+@dataclass
+class RunState:
+    step: int = 0
+    elapsed: float = 0.0  # training seconds over all sessions of this run
+    last_eval: dict = field(default_factory=dict)
+
+
+class Trainer:
+    def __init__(self, model_cfg: TRMConfig, cfg: TrainConfig, train_data: TokenData,
+                 test_data: TokenData | None, out: Path, *, device: torch.device,
+                 precision: str = "fp32", compile: bool = False,
+                 augment: Augmenter | None = None, run_info: dict | None = None):
+        if len(train_data) == 0:
+            raise TRMError("the training split is empty")
+        self.model_cfg, self.cfg = model_cfg, cfg
+        self.train_data, self.test_data = train_data, test_data
+        self.out = Path(out)
+        self.device, self.precision = device, precision
+        self.augment = augment if cfg.augment else None
+        self.run_info = run_info or {}
+        torch.manual_seed(cfg.seed)
+        self.model = TRM(model_cfg).to(device)
+        self.step_fn = torch.compile(self.model) if compile else self.model
+        self.optimizer = make_optimizer(self.model, cfg)
+        self.ema = EMA(self.model, cfg.ema) if cfg.ema > 0 else None
+        self.sampler = Sampler(len(train_data), cfg.seed)
+        self.explore = torch.Generator().manual_seed(cfg.seed + 1)
+        self.aug_rng = np.random.default_rng(cfg.seed + 2)
+        self.state = RunState()
+        self.slots = self._empty_slots()
+
+    # ------------------------------------------------------------------ slots
+
+    def _empty_slots(self) -> Slots:
+        b, length = self.cfg.batch_size, self.model_cfg.seq_len
+        y, z = self.model.initial_state(b)
+        zeros = lambda dtype: torch.zeros(b, dtype=dtype, device=self.device)  # noqa: E731
+        return Slots(zeros(torch.long), torch.zeros(b, length, dtype=torch.uint8, device=self.device),
+                     torch.zeros(b, length, dtype=torch.uint8, device=self.device),
+                     zeros(torch.long), y, z, zeros(torch.long), zeros(torch.long),
+                     torch.ones(b, dtype=torch.bool, device=self.device))
+
+    def _refill(self) -> None:
+        """Halted slots take fresh examples (augmented), fresh (y, z) and a new minimum."""
+        s = self.slots
+        rows = s.halted.nonzero().squeeze(-1)
+        k = int(rows.numel())
+        if k == 0:
+            return
+        idx = self.sampler.take(k)
+        inputs = self.train_data.inputs[idx.numpy()]
+        labels = self.train_data.labels[idx.numpy()]
+        if self.augment is not None:
+            inputs, labels = self.augment(inputs, labels, self.aug_rng)
+        s.index[rows] = idx.to(self.device)
+        s.inputs[rows] = torch.from_numpy(np.ascontiguousarray(inputs)).to(self.device)
+        s.labels[rows] = torch.from_numpy(np.ascontiguousarray(labels)).to(self.device)
+        s.puzzle_ids[rows] = torch.from_numpy(self.train_data.puzzle_ids[idx.numpy()]).long().to(self.device)
+        y0, z0 = self.model.initial_state(k)
+        s.y[rows] = y0.to(s.y.dtype)
+        s.z[rows] = z0.to(s.z.dtype)
+        s.steps[rows] = 0
+        # exploration: with some probability an example must run a random number of steps
+        explore = torch.rand(k, generator=self.explore) < self.model_cfg.halt_exploration
+        lengths = torch.randint(2, self.model_cfg.n_sup + 1, (k,), generator=self.explore)
+        s.min_steps[rows] = torch.where(explore, lengths, torch.ones_like(lengths)).to(self.device)
+        s.halted[rows] = False
+
+    # ------------------------------------------------------------------ one step
+
+    def train_step(self) -> dict:
+        self._refill()
+        s, cfg = self.slots, self.cfg
+        self.model.train()
+        set_lr(self.optimizer, lr_factor(self.state.step, cfg))
+        with autocast(self.device, self.precision):
+            x = self.model.embed_input(s.inputs, s.puzzle_ids)
+            out = self.step_fn(x, s.y, s.z)
+            loss = supervision_loss(out.logits, s.labels, out.halt_logit, self.model_cfg.loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        with torch.no_grad():
+            s.y, s.z = out.y, out.z
+            s.steps += 1
+            wants_halt = (out.halt_logit > 0) & (s.steps >= s.min_steps)
+            s.halted = (s.steps >= self.model_cfg.n_sup) | wants_halt
+            halted = s.halted
+            self.state.step += 1
+            return {
+                "loss": loss.loss.item(), "answer_loss": loss.answer_loss.item(),
+                "halt_loss": loss.halt_loss.item(),
+                "halted": int(halted.sum()), "halted_correct": int((loss.correct & halted).sum()),
+                "halted_steps": int(s.steps[halted].sum()),
+                "cells_right": int(loss.cell_correct.sum()), "cells": int(loss.cells.sum()),
+            }
+
+    # ------------------------------------------------------------------ evaluation
+
+    def eval_model(self) -> TRM:
+        """The weights evaluation uses: the EMA average if there is one."""
+        if self.ema is None:
+            return self.model
+        model = TRM(self.model_cfg).to(self.device)
+        model.load_state_dict(self.ema.state_dict())
+        return model
+
+    def run_eval(self, max_examples: int | None = None) -> dict:
+        if self.test_data is None or len(self.test_data) == 0:
+            return {}
+        data = self.test_data.head(self.cfg.eval_max if max_examples is None else max_examples)
+        result = evaluate(self.eval_model(), data, batch_size=self.cfg.batch_size,
+                          device=self.device, precision=self.precision, halting="full")
+        return result.summary()
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def config_json(self) -> dict:
+        return {"model": self.model_cfg.to_dict(), "train": self.cfg.to_dict(),
+                "step": self.state.step, "trm_version": __version__, "ema": self.ema is not None,
+                **self.run_info}
+
+    def save(self) -> Path:
+        weights = self.ema.state_dict() if self.ema is not None else self.model.state_dict()
+        opt_tensors, opt_meta = flatten_optimizer_state(self.optimizer.state_dict())
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        if self.ema is not None:
+            tensors.update({f"ema.{k}": v for k, v in self.ema.state_dict().items()})
+        tensors.update(opt_tensors)
+        tensors.update(self.slots.tensors())
+        tensors["sampler.perm"] = self.sampler.perm
+        tensors.update(rng_state_tensors("rng.sampler", self.sampler.generator))
+        tensors.update(rng_state_tensors("rng.explore", self.explore))
+        meta = {"step": self.state.step, "elapsed": self.state.elapsed,
+                "sampler_pos": self.sampler.pos, "optimizer": opt_meta,
+                "aug_rng": self.aug_rng.bit_generator.state, "last_eval": self.state.last_eval,
+                "ema_updates": self.ema.updates if self.ema is not None else 0}
+        return save_checkpoint(self.out / CHECKPOINT, model_state=weights, config=self.config_json(),
+                               train_tensors=tensors, train_meta=meta)
+
+    def restore(self) -> None:
+        ckpt = load_checkpoint(self.out, train_state=True, device="cpu")
+        saved = TRMConfig.from_dict(ckpt.config["model"])
+        if saved != self.model_cfg:
+            raise TRMError(f"{ckpt.path}: the checkpoint's model config differs from this run's")
+        t, meta = ckpt.train_tensors, ckpt.train_meta
+        self.model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model.")})
+        if self.ema is not None:
+            self.ema.load_state_dict({k[4:]: v.to(self.device) for k, v in t.items() if k.startswith("ema.")},
+                                     int(meta.get("ema_updates", 0)))
+        opt = unflatten_optimizer_state({k: v.to(self.device) for k, v in t.items() if k.startswith("optim.")},
+                                        meta["optimizer"])
+        self.optimizer.load_state_dict(opt)
+        self.slots = Slots.from_tensors(t, self.device)
+        self.sampler.perm, self.sampler.pos = t["sampler.perm"], int(meta["sampler_pos"])
+        restore_generator(self.sampler.generator, t["rng.sampler"])
+        restore_generator(self.explore, t["rng.explore"])
+        self.aug_rng.bit_generator.state = meta["aug_rng"]
+        self.state = RunState(int(meta["step"]), float(meta["elapsed"]), meta.get("last_eval", {}))
+        _truncate_metrics(self.out / METRICS, self.state.step)
+
+    # ------------------------------------------------------------------ the loop
+
+    def fit(self, *, max_minutes: float | None = None, progress: bool = True,
+            on_step: Callable[[int], None] | None = None) -> dict:
+        """Train until ``cfg.steps`` (or the time limit); checkpoint on the way and on Ctrl-C."""
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        metrics = open(self.out / METRICS, "a")
+        deadline = None if not max_minutes else time.monotonic() + 60 * max_minutes
+        bar = tqdm(total=cfg.steps, initial=self.state.step, desc="train", unit="step",
+                   disable=not progress, dynamic_ncols=True, mininterval=0.5)
+        window = _Window()
+        session_start = time.monotonic()
+        elapsed_before = self.state.elapsed
+        try:
+            while self.state.step < cfg.steps:
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+                window.add(self.train_step())
+                step = self.state.step
+                self.state.elapsed = elapsed_before + time.monotonic() - session_start
+                bar.update(1)
+                if step % cfg.log_every == 0 or step == cfg.steps:
+                    record = {"step": step, **window.summary(cfg.batch_size),
+                              "lr": self.optimizer.param_groups[0]["lr"], "elapsed": round(self.state.elapsed, 2)}
+                    _write(metrics, record)
+                    bar.set_postfix(loss=f"{record['loss']:.3f}", exact=f"{record['exact_accuracy']:.3f}",
+                                    steps=f"{record['mean_halt_steps']:.1f}",
+                                    sps=f"{record['samples_per_s']:.0f}")
+                    window = _Window()
+                if step % cfg.eval_every == 0 and step < cfg.steps:
+                    self._log_eval(metrics, step)
+                if step % cfg.checkpoint_every == 0:
+                    self.save()
+                if on_step is not None:
+                    on_step(step)
+        except KeyboardInterrupt:
+            bar.close()
+            self.save()  # Ctrl-C saves first, so --resume goes on from here
+            metrics.close()
+            raise
+        bar.close()
+        if self.state.step >= cfg.steps:
+            self._log_eval(metrics, self.state.step)
+        self.save()
+        metrics.close()
+        return {"step": self.state.step, "elapsed": self.state.elapsed, "eval": self.state.last_eval,
+                "parameters": parameter_count(self.model)}
+
+    def _log_eval(self, metrics, step: int) -> None:
+        result = self.run_eval()
+        if result:
+            self.state.last_eval = {"step": step, **result}
+            _write(metrics, {"step": step, "eval": result})
+
+
+class _Window:
+    """Training metrics summed since the last log line."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.sums: dict[str, float] = {}
+        self.start = time.perf_counter()
+
+    def add(self, m: dict) -> None:
+        self.n += 1
+        for k, v in m.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+
+    def summary(self, batch: int) -> dict:
+        s, n = self.sums, max(1, self.n)
+        seconds = time.perf_counter() - self.start
+        return {
+            "loss": s.get("loss", 0) / n, "answer_loss": s.get("answer_loss", 0) / n,
+            "halt_loss": s.get("halt_loss", 0) / n,
+            # among examples that finished (halted) in this window: exactly right at halt
+            "exact_accuracy": s.get("halted_correct", 0) / max(1, s.get("halted", 0)),
+            "cell_accuracy": s.get("cells_right", 0) / max(1, s.get("cells", 0)),
+            "mean_halt_steps": s.get("halted_steps", 0) / max(1, s.get("halted", 0)),
+            "samples_per_s": n * batch / seconds if seconds > 0 else 0.0,
+        }
+
+
+def _write(f, record: dict) -> None:
+    f.write(json.dumps(record) + "\n")
+    f.flush()
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop metric lines logged after the checkpoint we resume from (they will be redone)."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                keep.append(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a crash
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(line + "\n" for line in keep))
+    os.replace(tmp, path)
