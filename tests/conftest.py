@@ -5,6 +5,13 @@ from pathlib import Path
 
 import pytest
 
+# Tiny test models gain nothing from a second thread, and two processes each spinning two
+# OpenMP threads on two cores slow each other down a hundredfold: one thread each.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_SUDOKU = REPO.parent / "shared" / "data" / "sudoku"
 

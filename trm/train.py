@@ -221,8 +221,8 @@ class Trainer:
         self.optimizer.load_state_dict(opt)
         self.slots = Slots.from_tensors(t, self.device)
         self.sampler.perm, self.sampler.pos = t["sampler.perm"], int(meta["sampler_pos"])
-        restore_generator(self.sampler.generator, t["rng.sampler"])
-        restore_generator(self.explore, t["rng.explore"])
+        restore_generator(self.sampler.generator, t["rng.sampler.state"])
+        restore_generator(self.explore, t["rng.explore.state"])
         self.aug_rng.bit_generator.state = meta["aug_rng"]
         self.state = RunState(int(meta["step"]), float(meta["elapsed"]), meta.get("last_eval", {}))
         _truncate_metrics(self.out / METRICS, self.state.step)
