@@ -25,7 +25,7 @@ def shared_sudoku() -> Path:
 
 def run_trm(*args: str, input: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the real console entry point in a subprocess (exit codes, stdout/stderr split)."""
-    env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1"}
+    env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
     return subprocess.run(
         [sys.executable, "-m", "cli.main", *args], input=input, capture_output=True, text=True,
         cwd=cwd or REPO, env=env, timeout=300,

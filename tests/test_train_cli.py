@@ -1,0 +1,106 @@
+"""`trm train` and `trm eval` as a user meets them: files, JSON, resume, and bad input."""
+
+import json
+import pickle
+
+import pytest
+
+from tests.conftest import run_trm
+from tests.test_cli import assert_one_line_error
+
+FAST = ["--preset", "tiny", "--device", "cpu", "--precision", "fp32", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    data, run = root / "s4", root / "run"
+    r = run_trm("data", "sudoku", "--out", str(data), "--size", "4", "--train", "64", "--test", "16",
+                "--workers", "1", "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = run_trm("train", "--data", str(data), "--out", str(run), "--steps", "30", "--eval-every", "20",
+                "--checkpoint-every", "20", "--log-every", "10", *FAST)
+    assert r.returncode == 0, r.stderr
+    return data, run
+
+
+def test_train_writes_checkpoint_and_metrics(trained):
+    data, run = trained
+    files = sorted(p.name for p in (run / "checkpoint").iterdir())
+    assert files == ["config.json", "model.safetensors", "train_state.json", "train_state.safetensors"]
+    config = json.loads((run / "checkpoint" / "config.json").read_text())
+    assert config["model"]["hidden_size"] == 32 and config["model"]["seq_len"] == 16
+    assert config["task"] == "sudoku" and config["step"] == 30
+    lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [l["step"] for l in lines if "loss" in l] == [10, 20, 30]
+    assert [l["step"] for l in lines if "eval" in l] == [20, 30]
+    for key in ("loss", "exact_accuracy", "cell_accuracy", "mean_halt_steps", "samples_per_s", "lr"):
+        assert key in lines[0]
+
+
+def test_eval_json(trained):
+    data, run = trained
+    for halting in ("full", "adaptive"):
+        r = run_trm("eval", str(run), "--data", str(data), "--halting", halting, "--json",
+                    "--device", "cpu")
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        assert {"exact_accuracy", "cell_accuracy", "mean_steps", "n"} <= set(out)
+        assert out["n"] == 16 and 0 <= out["cell_accuracy"] <= 1 and 1 <= out["mean_steps"] <= 4
+    r = run_trm("eval", str(run), "--data", str(data), "--device", "cpu")
+    assert r.returncode == 0 and "exact accuracy" in r.stdout
+
+
+def test_existing_run_needs_resume_or_force_and_resume_extends_it(trained, tmp_path):
+    data, run = trained
+    assert_one_line_error(run_trm("train", "--data", str(data), "--out", str(run), *FAST),
+                          "already holds a run", "--resume")
+    assert_one_line_error(run_trm("train", "--data", str(data), "--out", str(run), "--resume",
+                                  "--hidden-size", "64", "--quiet"), "--resume")
+    r = run_trm("train", "--data", str(data), "--out", str(run), "--resume", "--steps", "40",
+                "--device", "cpu", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((run / "checkpoint" / "config.json").read_text())["step"] == 40
+    assert_one_line_error(run_trm("train", "--data", str(data), "--out", str(tmp_path / "new"),
+                                  "--resume", "--quiet"), "nothing to resume")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--preset", "huge"], "unknown preset 'huge'"),
+    (["--steps", "0"], "steps must be at least 1"),
+    (["--lr", "-1"], "learning rates must be positive"),
+    (["--mixer", "conv"], "mixer must be one of"),
+    (["--device", "cuda"], "no CUDA GPU"),
+    (["--precision", "fp8"], "unknown precision"),
+])
+def test_bad_training_options_exit_2(trained, tmp_path, args, fragment):
+    data, _ = trained
+    r = run_trm("train", "--data", str(data), "--out", str(tmp_path / "r"), "--quiet",
+                *(["--preset", "tiny"] if "--preset" not in args else []), *args)
+    assert_one_line_error(r, fragment)
+
+
+def test_eval_refuses_missing_corrupt_and_pickled_checkpoints(trained, tmp_path):
+    data, run = trained
+    assert_one_line_error(run_trm("eval", str(tmp_path / "none"), "--data", str(data)), "none")
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / "model.pt").write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    assert_one_line_error(run_trm("eval", str(planted), "--data", str(data)), "model.pt", "pickle")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for f in (run / "checkpoint").iterdir():
+        (broken / f.name).write_bytes(f.read_bytes())
+    (broken / "model.safetensors").write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    assert_one_line_error(run_trm("eval", str(broken), "--data", str(data)), "model.safetensors")
+
+
+def test_eval_refuses_data_the_model_was_not_trained_for(trained, tmp_path):
+    _, run = trained
+    other = tmp_path / "s9"
+    assert run_trm("data", "sudoku", "--out", str(other), "--train", "0", "--test", "2",
+                   "--difficulty", "easy", "--workers", "1", "--quiet").returncode == 0
+    assert_one_line_error(run_trm("eval", str(run), "--data", str(other)), "differs")
+    data, _ = trained
+    assert_one_line_error(run_trm("eval", str(run), "--data", str(data), "--halting", "some"),
+                          "unknown halting")
