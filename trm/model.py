@@ -89,8 +89,10 @@ class TRM(nn.Module):
         halt_logit = self.halt_head(y[:, 0]).squeeze(-1).float()
         return StepOutput(y.detach(), z.detach(), logits, halt_logit)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
-        return self.deep_step(x, y, z)
+    def forward(self, inputs: torch.Tensor, puzzle_ids: torch.Tensor, y: torch.Tensor,
+                z: torch.Tensor) -> StepOutput:
+        """One supervision step from token ids (what training, compile and DDP wrap)."""
+        return self.deep_step(self.embed_input(inputs, puzzle_ids), y, z)
 
 
 def parameter_count(model: nn.Module) -> int:

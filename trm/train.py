@@ -138,8 +138,7 @@ class Trainer:
         self.model.train()
         set_lr(self.optimizer, lr_factor(self.state.step, cfg))
         with autocast(self.device, self.precision):
-            x = self.model.embed_input(s.inputs, s.puzzle_ids)
-            out = self.step_fn(x, s.y, s.z)
+            out = self.step_fn(s.inputs, s.puzzle_ids, s.y, s.z)
             loss = supervision_loss(out.logits, s.labels, out.halt_logit, self.model_cfg.loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.loss.backward()
