@@ -23,6 +23,7 @@ bf16 (AVX512-BF16).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -136,29 +137,34 @@ def counted_flops(cfg: TRMConfig, batch: int = 1) -> tuple[int, int]:
 
 # ---------------------------------------------------------------------- timing
 
-def time_steps(trainer: Trainer, warmup: int, steps: int) -> tuple[float, list[float]]:
-    """(seconds of the warm-up steps, seconds of each timed step)."""
-    start = time.perf_counter()
-    for _ in range(warmup):
-        trainer.train_step()
-    warm = time.perf_counter() - start
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        trainer.train_step()  # ends in .item(): the step is done when it returns
-        times.append(time.perf_counter() - start)
-    return warm, times
-
-
-def run_variant(model_cfg: TRMConfig, train_cfg: TrainConfig, precision: str, compiled: bool,
-                warmup: int, steps: int, out: Path) -> tuple[float, list[float]]:
+def make_trainer(model_cfg: TRMConfig, train_cfg: TrainConfig, precision: str, compiled: bool,
+                 out: Path) -> Trainer:
     torch.manual_seed(0)
     if compiled:
         torch._dynamo.reset()  # no shapes or guards left over from another preset
     data = random_data(model_cfg, 4 * train_cfg.batch_size, seed=0)
-    trainer = Trainer(model_cfg, train_cfg, data, None, out, device=torch.device("cpu"),
-                      precision=precision, compile=compiled)
-    return time_steps(trainer, warmup, steps)
+    return Trainer(model_cfg, train_cfg, data, None, out, device=torch.device("cpu"),
+                   precision=precision, compile=compiled)
+
+
+def warm_up(trainer: Trainer, steps: int) -> float:
+    """Seconds of the untimed first steps (with compilation, for a compiled model)."""
+    start = time.perf_counter()
+    for _ in range(steps):
+        trainer.train_step()
+    return time.perf_counter() - start
+
+
+def time_rounds(trainers: list[Trainer], steps: int) -> list[list[float]]:
+    """Seconds of each step, per trainer, taking turns: a load that comes and goes while
+    we measure slows every variant alike, so their ratios hold."""
+    times: list[list[float]] = [[] for _ in trainers]
+    for _ in range(steps):
+        for trainer, record in zip(trainers, times):
+            start = time.perf_counter()
+            trainer.train_step()  # ends in .item(): the step is done when it returns
+            record.append(time.perf_counter() - start)
+    return times
 
 
 def short_reason(e: BaseException) -> str:
@@ -184,22 +190,25 @@ def bench_preset(name: str, batch: int, args, out: Path) -> list[tuple]:
     model_cfg, train_cfg = configs(name, batch, args.hidden)
     describe(name, model_cfg, batch)
     flops = step_flops(model_cfg, batch)
-    rows = []
+    variants, trainers, warm = [], [], []
     for label, precision, compiled in VARIANTS:
         if compiled and args.no_compile:
             continue
         try:
-            warm, times = run_variant(model_cfg, train_cfg, precision, compiled,
-                                      args.warmup, args.steps, out)
+            trainer = make_trainer(model_cfg, train_cfg, precision, compiled, out)
+            seconds = warm_up(trainer, args.warmup)
         except Exception as e:  # noqa: BLE001 - inductor needs a working C++ toolchain
             if not compiled:
                 raise
             print(f"  compile: failed ({short_reason(e)})")
             continue
-        seconds = statistics.median(times)
-        rows.append((name, label, precision, batch, seconds, warm, flops))
-        print(f"  {label:<14} {1000 * seconds:8.0f} ms/step (warm-up {warm:.1f} s)", flush=True)
-    return rows
+        print(f"  {label:<14} warm-up {seconds:6.1f} s", flush=True)
+        variants.append((label, precision))
+        trainers.append(trainer)
+        warm.append(seconds)
+    times = time_rounds(trainers, args.steps)
+    return [(name, label, precision, batch, statistics.median(t), w, flops)
+            for (label, precision), t, w in zip(variants, times, warm)]
 
 
 def print_table(rows: list[tuple]) -> None:
@@ -214,6 +223,12 @@ def print_table(rows: list[tuple]) -> None:
               f"{gflops / PEAK_GFLOPS[precision]:>8.0%}{warm:>10.1f}")
     print(f"(median of the timed steps; peak: {PEAK_GFLOPS['fp32']:.0f} GFLOP/s fp32, "
           f"{PEAK_GFLOPS['bf16']:.0f} bf16; target: 2x over fp32 eager)")
+
+
+def load() -> str:
+    """Other work on these few cores slows every step, eager threads most (they wait on each other)."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min)"
 
 
 def parse_args() -> argparse.Namespace:
@@ -239,14 +254,14 @@ def main() -> None:
     batches = {name: args.batch or SHAPES[name][2] for name in args.presets}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch "
           + ", ".join(f"{name} {b}" for name, b in batches.items())
-          + f"; {args.warmup} warm-up + {args.steps} timed steps per variant")
+          + f"; {args.warmup} warm-up + {args.steps} timed steps per variant; {load()}")
     start = time.perf_counter()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.presets:
             rows += bench_preset(name, batches[name], args, Path(tmp))
     print_table(rows)
-    print(f"total {time.perf_counter() - start:.0f} s")
+    print(f"total {time.perf_counter() - start:.0f} s; {load()}")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ def train(
       trm train --data data/sudoku4 --out runs/s4 --preset tiny --steps 500
       trm train --data data/sudoku-medium --out runs/small --preset sudoku-small --max-minutes 30
       trm train --data data/sudoku-medium --out runs/small --resume
+      torchrun --standalone --nproc_per_node 2 -m cli.main train --data data/sudoku4 --out runs/ddp
     """
     from puzzles.training import train_on_dataset
 
@@ -81,8 +82,11 @@ def train(
         err.print(f"interrupted: checkpoint saved; continue with: trm train --data {data} "
                   f"--out {out_dir} --resume", highlight=False)
         raise typer.Exit(130) from None
+    if not summary["main"]:
+        return  # under torchrun, one process reports
     ev = summary.get("eval") or {}
-    line = (f"step {summary['step']} in {summary['elapsed'] / 60:.1f} min on {summary['device']} "
+    where = summary["device"] + (f" x{summary['processes']}" if summary["processes"] > 1 else "")
+    line = (f"step {summary['step']} in {summary['elapsed'] / 60:.1f} min on {where} "
             f"({summary['precision']}), {summary['parameters']:,} parameters")
     if ev:
         line += f"; test exact {ev['exact_accuracy']:.3f}, cell {ev['cell_accuracy']:.3f}"

@@ -16,6 +16,7 @@ from trm.checkpoint import load_checkpoint, resolve_checkpoint
 from trm.config import TrainConfig, TRMConfig, build_configs
 from trm.data import TokenData
 from trm.device import resolve_device, resolve_precision
+from trm.distributed import setup, teardown
 from trm.errors import TRMError
 from trm.evaluate import EvalResult, evaluate
 from trm.model import TRM
@@ -89,16 +90,20 @@ def train_on_dataset(data_dir: Path, out: Path, *, preset: str | None = None,
                  "num_puzzle_ids": ds.meta.get("num_puzzle_ids", 1)}
         model_cfg, train_cfg = build_configs(preset or view.preset, sizes, model_overrides or {},
                                              train_overrides or {})
-    dev = resolve_device(device)
-    prec = resolve_precision(precision, dev)
-    test = token_data(ds, "test") if "test" in ds.splits else None
-    trainer = Trainer(model_cfg, train_cfg, token_data(ds, "train"), test, out, device=dev,
-                      precision=prec, compile=compile, augment=view.augmenter,
-                      run_info={**info, "precision": prec})
-    if resume:
-        trainer.restore()
-    summary = trainer.fit(max_minutes=max_minutes, progress=progress)
-    return {**summary, "device": str(dev), "precision": prec, "out": str(out)}
+    group, dev = setup(device)  # several processes under torchrun, or just this one
+    try:
+        prec = resolve_precision(precision, dev)
+        test = token_data(ds, "test") if "test" in ds.splits else None
+        trainer = Trainer(model_cfg, train_cfg, token_data(ds, "train"), test, out, device=dev,
+                          precision=prec, compile=compile, augment=view.augmenter,
+                          run_info={**info, "precision": prec}, dist=group)
+        if resume:
+            trainer.restore()
+        summary = trainer.fit(max_minutes=max_minutes, progress=progress)
+    finally:
+        teardown(group)
+    return {**summary, "device": str(dev), "precision": prec, "out": str(out),
+            "processes": group.world, "main": group.main}
 
 
 def load_model(path: Path, device: torch.device) -> tuple[TRM, dict]:

@@ -29,6 +29,7 @@ from trm.checkpoint import (flatten_optimizer_state, load_checkpoint, restore_ge
 from trm.config import TrainConfig, TRMConfig
 from trm.data import Augmenter, Sampler, TokenData
 from trm.device import autocast
+from trm.distributed import Dist
 from trm.ema import EMA
 from trm.errors import TRMError
 from trm.evaluate import evaluate
@@ -73,9 +74,14 @@ class Trainer:
     def __init__(self, model_cfg: TRMConfig, cfg: TrainConfig, train_data: TokenData,
                  test_data: TokenData | None, out: Path, *, device: torch.device,
                  precision: str = "fp32", compile: bool = False,
-                 augment: Augmenter | None = None, run_info: dict | None = None):
+                 augment: Augmenter | None = None, run_info: dict | None = None,
+                 dist: Dist = Dist()):
         if len(train_data) == 0:
             raise TRMError("the training split is empty")
+        if cfg.batch_size % dist.world:
+            raise TRMError(f"batch size {cfg.batch_size} must divide among {dist.world} processes")
+        self.dist = dist
+        self.rows = cfg.batch_size // dist.world  # slots held by this process
         self.model_cfg, self.cfg = model_cfg, cfg
         self.train_data, self.test_data = train_data, test_data
         self.out = Path(out)
@@ -84,7 +90,14 @@ class Trainer:
         self.run_info = run_info or {}
         torch.manual_seed(cfg.seed)
         self.model = TRM(model_cfg).to(device)
-        self.step_fn = torch.compile(self.model) if compile else self.model
+        self.step_fn = self.model
+        if dist.active:  # gradients are averaged over the ranks, i.e. over the global batch
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.step_fn = DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        if compile:
+            self.step_fn = torch.compile(self.step_fn)
         self.optimizer = make_optimizer(self.model, cfg)
         self.ema = EMA(self.model, cfg.ema) if cfg.ema > 0 else None
         self.sampler = Sampler(len(train_data), cfg.seed)
@@ -96,7 +109,7 @@ class Trainer:
     # ------------------------------------------------------------------ slots
 
     def _empty_slots(self) -> Slots:
-        b, length = self.cfg.batch_size, self.model_cfg.seq_len
+        b, length = self.rows, self.model_cfg.seq_len
         y, z = self.model.initial_state(b)
         zeros = lambda dtype: torch.zeros(b, dtype=dtype, device=self.device)  # noqa: E731
         return Slots(zeros(torch.long), torch.zeros(b, length, dtype=torch.uint8, device=self.device),
@@ -105,10 +118,15 @@ class Trainer:
                      torch.ones(b, dtype=torch.bool, device=self.device))
 
     def _refill(self) -> None:
-        """Halted slots take fresh examples (augmented), fresh (y, z) and a new minimum."""
+        """Halted slots take fresh examples (augmented), fresh (y, z) and a new minimum.
+
+        Draws are made for the halted slots of the *global* batch, in order, on every
+        process alike; each process then keeps the draws for its own rows.
+        """
         s = self.slots
-        rows = s.halted.nonzero().squeeze(-1)
-        k = int(rows.numel())
+        halted = self.dist.gather(s.halted).cpu()  # (batch_size,)
+        global_rows = halted.nonzero().squeeze(-1)
+        k = int(global_rows.numel())
         if k == 0:
             return
         idx = self.sampler.take(k)
@@ -116,18 +134,27 @@ class Trainer:
         labels = self.train_data.labels[idx.numpy()]
         if self.augment is not None:
             inputs, labels = self.augment(inputs, labels, self.aug_rng)
-        s.index[rows] = idx.to(self.device)
-        s.inputs[rows] = torch.from_numpy(np.ascontiguousarray(inputs)).to(self.device)
-        s.labels[rows] = torch.from_numpy(np.ascontiguousarray(labels)).to(self.device)
-        s.puzzle_ids[rows] = torch.from_numpy(self.train_data.puzzle_ids[idx.numpy()]).long().to(self.device)
-        y0, z0 = self.model.initial_state(k)
-        s.y[rows] = y0.to(s.y.dtype)
-        s.z[rows] = z0.to(s.z.dtype)
-        s.steps[rows] = 0
         # exploration: with some probability an example must run a random number of steps
         explore = torch.rand(k, generator=self.explore) < self.model_cfg.halt_exploration
         lengths = torch.randint(2, self.model_cfg.n_sup + 1, (k,), generator=self.explore)
-        s.min_steps[rows] = torch.where(explore, lengths, torch.ones_like(lengths)).to(self.device)
+        min_steps = torch.where(explore, lengths, torch.ones_like(lengths))
+
+        first = self.dist.rank * self.rows
+        mine = (global_rows >= first) & (global_rows < first + self.rows)
+        if not mine.any():
+            return
+        rows = (global_rows[mine] - first).to(self.device)
+        pick = mine.numpy()
+        s.index[rows] = idx[mine].to(self.device)
+        s.inputs[rows] = torch.from_numpy(np.ascontiguousarray(inputs[pick])).to(self.device)
+        s.labels[rows] = torch.from_numpy(np.ascontiguousarray(labels[pick])).to(self.device)
+        s.puzzle_ids[rows] = torch.from_numpy(
+            self.train_data.puzzle_ids[idx[mine].numpy()]).long().to(self.device)
+        y0, z0 = self.model.initial_state(len(rows))
+        s.y[rows] = y0.to(s.y.dtype)
+        s.z[rows] = z0.to(s.z.dtype)
+        s.steps[rows] = 0
+        s.min_steps[rows] = min_steps[mine].to(self.device)
         s.halted[rows] = False
 
     # ------------------------------------------------------------------ one step
@@ -154,13 +181,13 @@ class Trainer:
             s.halted = (s.steps >= self.model_cfg.n_sup) | wants_halt
             halted = s.halted
             self.state.step += 1
-            return {
-                "loss": loss.loss.item(), "answer_loss": loss.answer_loss.item(),
-                "halt_loss": loss.halt_loss.item(),
-                "halted": int(halted.sum()), "halted_correct": int((loss.correct & halted).sum()),
-                "halted_steps": int(s.steps[halted].sum()),
-                "cells_right": int(loss.cell_correct.sum()), "cells": int(loss.cells.sum()),
-            }
+            names = ("loss", "answer_loss", "halt_loss", "halted", "halted_correct",
+                     "halted_steps", "cells_right", "cells")
+            values = [loss.loss.item(), loss.answer_loss.item(), loss.halt_loss.item(),
+                      int(halted.sum()), int((loss.correct & halted).sum()),
+                      int(s.steps[halted].sum()), int(loss.cell_correct.sum()), int(loss.cells.sum())]
+            totals = self.dist.sum(values)  # counts add up over ranks, losses average
+            return {n: (v / self.dist.world if n.endswith("loss") else v) for n, v in zip(names, totals)}
 
     # ------------------------------------------------------------------ evaluation
 
@@ -188,13 +215,19 @@ class Trainer:
                 **self.run_info}
 
     def save(self) -> Path:
+        """Write the checkpoint (the main process does; the slots of all ranks go in it)."""
+        slots = {k: self.dist.gather(v) for k, v in self.slots.tensors().items()}
+        folder = self.out / CHECKPOINT
+        if not self.dist.main:
+            self.dist.barrier()
+            return folder
         weights = self.ema.state_dict() if self.ema is not None else self.model.state_dict()
         opt_tensors, opt_meta = flatten_optimizer_state(self.optimizer.state_dict())
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         if self.ema is not None:
             tensors.update({f"ema.{k}": v for k, v in self.ema.state_dict().items()})
         tensors.update(opt_tensors)
-        tensors.update(self.slots.tensors())
+        tensors.update(slots)
         tensors["sampler.perm"] = self.sampler.perm
         tensors.update(rng_state_tensors("rng.sampler", self.sampler.generator))
         tensors.update(rng_state_tensors("rng.explore", self.explore))
@@ -202,8 +235,10 @@ class Trainer:
                 "sampler_pos": self.sampler.pos, "optimizer": opt_meta,
                 "aug_rng": self.aug_rng.bit_generator.state, "last_eval": self.state.last_eval,
                 "ema_updates": self.ema.updates if self.ema is not None else 0}
-        return save_checkpoint(self.out / CHECKPOINT, model_state=weights, config=self.config_json(),
-                               train_tensors=tensors, train_meta=meta)
+        save_checkpoint(folder, model_state=weights, config=self.config_json(),
+                        train_tensors=tensors, train_meta=meta)
+        self.dist.barrier()
+        return folder
 
     def restore(self) -> None:
         ckpt = load_checkpoint(self.out, train_state=True, device="cpu")
@@ -218,7 +253,12 @@ class Trainer:
         opt = unflatten_optimizer_state({k: v.to(self.device) for k, v in t.items() if k.startswith("optim.")},
                                         meta["optimizer"])
         self.optimizer.load_state_dict(opt)
-        self.slots = Slots.from_tensors(t, self.device)
+        first = self.dist.rank * self.rows
+        if t["slots.index"].shape[0] != self.cfg.batch_size:
+            raise TRMError(f"{ckpt.path}: saved batch of {t['slots.index'].shape[0]} slots, "
+                           f"this run has {self.cfg.batch_size}")
+        self.slots = Slots.from_tensors({k: v[first:first + self.rows] for k, v in t.items()},
+                                        self.device)
         self.sampler.perm, self.sampler.pos = t["sampler.perm"], int(meta["sampler_pos"])
         restore_generator(self.sampler.generator, t["rng.sampler.state"])
         restore_generator(self.explore, t["rng.explore.state"])
@@ -232,8 +272,10 @@ class Trainer:
             on_step: Callable[[int], None] | None = None) -> dict:
         """Train until ``cfg.steps`` (or the time limit); checkpoint on the way and on Ctrl-C."""
         cfg = self.cfg
+        main = self.dist.main
         self.out.mkdir(parents=True, exist_ok=True)
-        metrics = open(self.out / METRICS, "a")
+        metrics = open(self.out / METRICS, "a") if main else open(os.devnull, "w")
+        progress = progress and main
         deadline = None if not max_minutes else time.monotonic() + 60 * max_minutes
         bar = tqdm(total=cfg.steps, initial=self.state.step, desc="train", unit="step",
                    disable=not progress, dynamic_ncols=True, mininterval=0.5)
@@ -264,7 +306,8 @@ class Trainer:
                     on_step(step)
         except KeyboardInterrupt:
             bar.close()
-            self.save()  # Ctrl-C saves first, so --resume goes on from here
+            if not self.dist.active:  # Ctrl-C saves first, so --resume goes on from here
+                self.save()  # (several processes: no collective save, the last one stands)
             metrics.close()
             raise
         bar.close()
@@ -276,6 +319,8 @@ class Trainer:
                 "parameters": parameter_count(self.model)}
 
     def _log_eval(self, metrics, step: int) -> None:
+        if not self.dist.main:  # one process evaluates; the others wait at the next step
+            return
         result = self.run_eval()
         if result:
             self.state.last_eval = {"step": step, **result}

@@ -1,0 +1,77 @@
+"""Several processes under ``torchrun``: data-parallel training that means the same as one.
+
+The batch is global: ``batch_size`` slots, of which rank ``r`` holds rows
+``r*b : (r+1)*b`` with ``b = batch_size / world``. Every rank runs the same seeded
+generators and draws the fresh examples of *all* halted slots in global order, then keeps
+its own rows, so a run on 2 processes makes the same choices as a run on 1 (the gradient
+is averaged across ranks, i.e. over the global batch). Checkpoints hold the global state,
+so a run can be resumed on any number of processes. Outside torchrun nothing changes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from trm.device import resolve_device
+from trm.errors import TRMError
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+    def gather(self, t: torch.Tensor) -> torch.Tensor:
+        """Concatenate every rank's ``t`` along dim 0, in rank order."""
+        if not self.active:
+            return t
+        parts = [torch.empty_like(t) for _ in range(self.world)]
+        dist.all_gather(parts, t.contiguous())
+        return torch.cat(parts)
+
+    def sum(self, values: list[float]) -> list[float]:
+        if not self.active:
+            return values
+        t = torch.tensor(values, dtype=torch.float64,
+                         device="cuda" if dist.get_backend() == "nccl" else "cpu")
+        dist.all_reduce(t)
+        return t.tolist()
+
+    def barrier(self) -> None:
+        if self.active:
+            dist.barrier()
+
+
+def setup(device: str) -> tuple[Dist, torch.device]:
+    """Join the process group torchrun describes in the environment (or stay single)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist(), resolve_device(device)
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        dev = torch.device("cuda", local_rank)
+        torch.cuda.set_device(dev)
+    elif dev.type != "cpu":
+        raise TRMError(f"distributed training runs on cuda or cpu, not {dev.type}")
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return Dist(rank, world, local_rank), dev
+
+
+def teardown(d: Dist) -> None:
+    if d.active and dist.is_initialized():
+        dist.destroy_process_group()
