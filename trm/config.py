@@ -131,9 +131,10 @@ PRESETS: dict[str, tuple[dict, dict]] = {
                dict(batch_size=768, lr=1e-4, weight_decay=1.0, warmup=2000, steps=50000,
                     eval_every=2000, checkpoint_every=2000)),
     # a Sudoku model that learns on a laptop CPU in tens of minutes
-    "sudoku-small": (dict(mixer="mlp", hidden_size=128, num_heads=4, n=4, T=2, n_sup=8),
-                     dict(batch_size=128, lr=3e-4, weight_decay=0.1, warmup=200, steps=20000,
-                          eval_every=500, checkpoint_every=500)),
+    "sudoku-small": (dict(mixer="mlp", hidden_size=128, num_heads=4, expansion=2.0, n=3, T=2,
+                          n_sup=8),
+                     dict(batch_size=64, lr=1e-3, weight_decay=0.1, warmup=300, steps=6000,
+                          eval_every=500, eval_max=200, checkpoint_every=500)),
     "maze": (dict(mixer="attention", hidden_size=512, num_heads=8, n=6, T=3, n_sup=16),
              dict(batch_size=256, lr=1e-4, weight_decay=1.0, warmup=2000, steps=50000,
                   eval_every=2000, checkpoint_every=2000)),
