@@ -1,14 +1,14 @@
 """Benchmark: training throughput (examples x supervision steps per second) on this CPU.
 
-For the sudoku and maze presets, one process times ``Trainer.train_step`` three ways, in the
-same run so that the ratios hold even when something else loads the machine:
+For the sudoku and maze presets, one process times ``Trainer.train_step`` three ways, taking
+turns step by step so that the ratios hold even when something else loads the machine:
 
 1. fp32, eager (the baseline);
 2. bf16 autocast, eager;
 3. bf16 autocast, ``torch.compile`` (inductor; compilation happens in the untimed warm-up).
 
 One optimizer step trains ``batch`` examples for one supervision step, so throughput is
-batch / (seconds per step). The target: bf16 at least 2x fp32 eager. The presets' batch sizes
+batch / (median seconds per step). The target: bf16 at least 2x fp32 eager. The presets' batch sizes
 (768, 256) would take minutes per step here, so the benchmark keeps the presets' model shapes
 (hidden size, heads, layers, n, T, mixer, sequence length) and uses a small batch of random
 tokens: throughput does not depend on the values. Achieved GFLOP/s come from an analytic
@@ -226,7 +226,7 @@ def print_table(rows: list[tuple]) -> None:
 
 
 def load() -> str:
-    """Other work on these few cores slows every step, eager threads most (they wait on each other)."""
+    """Other work on these 2 cores slows every step a lot (threads wait on each other)."""
     one, five, _ = os.getloadavg()
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min)"
 
@@ -236,7 +236,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="hidden 256, 2 warm-up + 3 timed steps")
     p.add_argument("--presets", nargs="+", choices=sorted(SHAPES), default=["sudoku", "maze"])
     p.add_argument("--batch", type=int, help="batch for every preset (default: sudoku 16, maze 2)")
-    p.add_argument("--hidden", type=int, help="hidden size (default: the preset's, 256 with --quick)")
+    p.add_argument("--hidden", type=int,
+                   help="hidden size (default: the preset's; 256 with --quick)")
     p.add_argument("--steps", type=int, help="timed steps per variant (default 5, 3 with --quick)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (compilation)")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")

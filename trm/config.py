@@ -133,7 +133,7 @@ PRESETS: dict[str, tuple[dict, dict]] = {
     # a Sudoku model that learns on a laptop CPU in tens of minutes
     "sudoku-small": (dict(mixer="mlp", hidden_size=128, num_heads=4, expansion=2.0, n=3, T=2,
                           n_sup=8),
-                     dict(batch_size=64, lr=1e-3, weight_decay=0.1, warmup=300, steps=6000,
+                     dict(batch_size=64, lr=1e-3, weight_decay=0.1, warmup=300, steps=6500,
                           eval_every=500, eval_max=200, checkpoint_every=500)),
     "maze": (dict(mixer="attention", hidden_size=512, num_heads=8, n=6, T=3, n_sup=16),
              dict(batch_size=256, lr=1e-4, weight_decay=1.0, warmup=2000, steps=50000,
