@@ -72,12 +72,12 @@ def train_on_dataset(data_dir: Path, out: Path, *, preset: str | None = None,
     if resume:
         saved = load_checkpoint(out).config
         check_compatible(saved, ds, str(out))
-        model_cfg = TRMConfig.from_dict(saved["model"])
+        model_cfg = TRMConfig.from_dict(saved.get("model"))
         fixed = {k for k, v in (model_overrides or {}).items() if v is not None}
         if fixed or preset:
             raise TRMError(f"--resume continues the saved configuration; drop "
                            f"{', '.join(sorted(fixed | ({'--preset'} if preset else set())))}")
-        train = dict(saved["train"])
+        train = TrainConfig.from_dict(saved.get("train")).to_dict()
         allowed = {"steps", "eval_every", "eval_max", "checkpoint_every", "log_every"}
         changed = {k for k, v in (train_overrides or {}).items()
                    if v is not None and k not in allowed and v != train.get(k)}

@@ -280,3 +280,33 @@ def test_checkpoint_rebuilds_the_same_model_from_its_folder(tmp_path):
     rebuilt.load_state_dict(ckpt.model_state)
     ours = evaluate(trainer.eval_model(), data, halting="full").predictions
     assert np.array_equal(evaluate(rebuilt, data, halting="full").predictions, ours)
+
+
+@pytest.mark.parametrize("bad", [{"steps": "many"}, {"lr": None}, "not a dict"])
+def test_a_tampered_training_config_is_refused_cleanly(bad):
+    from trm.config import TrainConfig
+    from trm.errors import TRMError
+
+    with pytest.raises(TRMError):
+        TrainConfig.from_dict(bad if isinstance(bad, str) else {**TrainConfig().to_dict(), **bad})
+
+
+@pytest.mark.parametrize("bad", [{"hidden_size": "wide"}, {"mixer": "conv"}, {"colour": 1}, [1, 2]])
+def test_a_tampered_model_config_is_refused_cleanly(bad):
+    from trm.errors import TRMError
+
+    with pytest.raises(TRMError):
+        TRMConfig.from_dict(bad if isinstance(bad, list) else {**tiny_config().to_dict(), **bad})
+
+
+def test_resuming_from_a_damaged_training_state_is_refused_cleanly(tmp_path):
+    from trm.errors import TRMError
+
+    data = sudoku_tokens(4, 16)
+    Trainer(tiny_config(), train_config(steps=5), data, None, tmp_path, device=CPU).fit(progress=False)
+    meta = tmp_path / "checkpoint" / "train_state.json"
+    state = json.loads(meta.read_text())
+    del state["optimizer"]
+    meta.write_text(json.dumps(state))
+    with pytest.raises(TRMError, match="training state is incomplete or damaged"):
+        Trainer(tiny_config(), train_config(steps=5), data, None, tmp_path, device=CPU).restore()

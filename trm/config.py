@@ -66,6 +66,8 @@ class TRMConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TRMConfig":
+        if not isinstance(d, dict):
+            raise TRMError("the model config is not a JSON object")
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -120,8 +122,14 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
+        """Fields this version knows (newer ones are ignored); bad values are refused."""
+        if not isinstance(d, dict):
+            raise TRMError("the training config is not a JSON object")
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known}).validate()
+        try:
+            return cls(**{k: v for k, v in d.items() if k in known}).validate()
+        except TypeError as e:
+            raise TRMError(f"bad training config: {e}") from None
 
 
 # name -> (model fields, training fields); vocab and lengths come from the data

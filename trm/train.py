@@ -242,7 +242,14 @@ class Trainer:
 
     def restore(self) -> None:
         ckpt = load_checkpoint(self.out, train_state=True, device="cpu")
-        saved = TRMConfig.from_dict(ckpt.config["model"])
+        try:
+            self._restore(ckpt)
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise TRMError(f"{ckpt.path}: the training state is incomplete or damaged "
+                           f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+
+    def _restore(self, ckpt) -> None:
+        saved = TRMConfig.from_dict(ckpt.config.get("model"))
         if saved != self.model_cfg:
             raise TRMError(f"{ckpt.path}: the checkpoint's model config differs from this run's")
         t, meta = ckpt.train_tensors, ckpt.train_meta
