@@ -11,7 +11,7 @@ from rich.console import Console
 from trm.errors import TRMError
 
 out = Console()  # what the command produces (grids, tables)
-err = Console(stderr=True)  # progress, notes and warnings
+err = Console(stderr=True, soft_wrap=True)  # progress, notes, warnings: never re-wrapped
 
 
 def print_json(obj: object) -> None:
