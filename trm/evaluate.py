@@ -53,7 +53,6 @@ def predict_batch(model: TRM, inputs: torch.Tensor, puzzle_ids: torch.Tensor, ha
         y, z = model.initial_state(b)
         for step in range(1, n_sup + 1):
             out = model.deep_step(x, y, z)
-            answer = out.logits.argmax(-1)
             if step == n_sup:
                 done = torch.ones_like(active, dtype=torch.bool)
             elif halting == "full":
@@ -61,7 +60,7 @@ def predict_batch(model: TRM, inputs: torch.Tensor, puzzle_ids: torch.Tensor, ha
             else:
                 done = out.halt_logit > 0
             if done.any():
-                preds[active[done]] = answer[done]
+                preds[active[done]] = out.logits[done].argmax(-1)
                 steps[active[done]] = step
             if done.all():
                 break
