@@ -124,7 +124,7 @@ def evaluate_run(run: Path, data_dir: Path, *, split: str = "test", halting: str
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
     model, config = load_model(run, dev)
-    ds = load_dataset(data_dir, splits=[split]) if split else load_dataset(data_dir)
+    ds = load_dataset(data_dir, splits=[split])
     check_compatible(config, ds, str(run))
     if batch_size < 1:
         raise TRMError("--batch-size must be at least 1")

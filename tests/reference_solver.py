@@ -138,16 +138,21 @@ def naked_singles_fill(puzzle, size: int | None = None) -> np.ndarray:
     grid = [int(v) for v in np.asarray(puzzle).reshape(-1)]
     size = size or _size_of(grid)
     peer_sets = peers(size)
-    changed = True
-    while changed:
-        changed = False
-        for cell in range(len(grid)):
-            if grid[cell] == 0:
-                digits = _legal(grid, cell, size, peer_sets)
-                if len(digits) == 1:
-                    grid[cell] = digits[0]
-                    changed = True
+    while _naked_pass(grid, size, peer_sets):
+        pass
     return np.array(grid, dtype=np.int8)
+
+
+def _naked_pass(grid: list[int], size: int, peer_sets: list[set[int]]) -> bool:
+    """One sweep of the naked-single rule over every blank; True if it placed a digit."""
+    changed = False
+    for cell in range(len(grid)):
+        if grid[cell] == 0:
+            digits = _legal(grid, cell, size, peer_sets)
+            if len(digits) == 1:
+                grid[cell] = digits[0]
+                changed = True
+    return changed
 
 
 def singles_fill(puzzle, size: int | None = None) -> np.ndarray:
@@ -159,13 +164,7 @@ def singles_fill(puzzle, size: int | None = None) -> np.ndarray:
     all_units = units(size)
     changed = True
     while changed:
-        changed = False
-        for cell in range(len(grid)):
-            if grid[cell] == 0:
-                digits = _legal(grid, cell, size, peer_sets)
-                if len(digits) == 1:
-                    grid[cell] = digits[0]
-                    changed = True
+        changed = _naked_pass(grid, size, peer_sets)
         for unit in all_units:
             for d in range(1, size + 1):
                 if any(grid[c] == d for c in unit):
