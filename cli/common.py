@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -37,3 +39,51 @@ def read_argument_text(value: str, what: str = "PUZZLE") -> tuple[str, str]:
         except UnicodeDecodeError:
             raise TRMError(f"{path}: not a text file") from None
     return value, what.lower()
+
+
+RECORD_SUFFIXES = (".svg", ".html", ".htm")
+
+
+def check_record_path(path: Path | None) -> None:
+    """Refuse a --record target we could not write, before any work is done."""
+    if path is None:
+        return
+    if path.suffix.lower() not in RECORD_SUFFIXES:
+        raise TRMError(f"--record {path}: the file name must end in .svg or .html")
+    if not path.parent.is_dir():
+        raise TRMError(f"--record {path}: no such folder {path.parent}")
+
+
+class Display:
+    """What a command shows people: printed on stdout (unless it prints JSON instead), and
+    recorded as a picture (SVG or HTML) when asked."""
+
+    def __init__(self, *, show: bool = True, record: Path | None = None, no_color: bool = False,
+                 title: str = "trm"):
+        self.console = Console(no_color=True if no_color else None)
+        self.show, self.record, self.title = show, record, title
+        self.recorder = None
+        if record is not None:
+            self.recorder = Console(record=True, file=io.StringIO(), width=100, force_terminal=True,
+                                    color_system="truecolor", no_color=no_color)
+
+    def print(self, *renderables, to_screen: bool = True) -> None:
+        for r in renderables:
+            if self.show and to_screen:
+                self.console.print(r, highlight=False)
+            if self.recorder is not None:
+                self.recorder.print(r, highlight=False)
+
+    def save(self) -> None:
+        """Write the recording next to its final name, then rename it into place."""
+        if self.recorder is None:
+            return
+        path = self.record
+        if path.suffix.lower() == ".svg":
+            text = self.recorder.export_svg(title=self.title)
+        else:
+            text = self.recorder.export_html(inline_styles=True)
+        tmp = path.with_name(f".{path.name}.partial")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+        err.print(f"recorded the display in {path}", highlight=False)

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import typer
 
-from cli.common import err, out, print_json, read_argument_text
+from cli.common import Display, check_record_path, err, print_json, read_argument_text
 
 app = typer.Typer(help="Solve one puzzle and show the answer.", no_args_is_help=True)
 
 EXAMPLE_SUDOKU = (
     "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."
 )
+STEPS = ("all", "final")
+
+
+def _choice(value: str, choices: tuple[str, ...], option: str) -> str:
+    from trm.errors import TRMError
+
+    if value not in choices:
+        raise TRMError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 @app.command("sudoku")
@@ -21,25 +31,89 @@ def sudoku(
         EXAMPLE_SUDOKU, show_default="a built-in example",
         help="81 characters ('.' or '0' for blanks; 16/36 for 4x4/6x6), a grid text, a file, "
              "or - for stdin."),
-    exact: bool = typer.Option(False, "--exact", help="Use the exact solver (no model)."),
+    checkpoint: Path = typer.Option(None, "--checkpoint", "-c", show_default="the model shipped "
+                                    "with trm", help="A run folder (from `trm train`) or a "
+                                    "checkpoint folder."),
+    exact: bool = typer.Option(False, "--exact", help="Use the exact solver instead of a model."),
+    interactive: bool = typer.Option(False, "--interactive", "-i",
+                                     help="Step forward and back through the steps (in a terminal)."),
+    halting: str = typer.Option("adaptive", help="adaptive: stop when the halting head says so; "
+                                "full: run every step."),
+    max_steps: int = typer.Option(None, "--max-steps", min=1, show_default="the model's own",
+                                  help="Supervision steps at most (may exceed training's)."),
+    steps: str = typer.Option("all", "--steps", help="Show all steps or only the final one."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+    no_color: bool = typer.Option(False, "--no-color", help="No colours (styles stay)."),
+    record: Path = typer.Option(None, "--record", help="Save the display as FILE.svg or FILE.html."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda (or cuda:N) or mps."),
+    precision: str = typer.Option("auto", help="auto, fp32 or bf16."),
 ) -> None:
-    """Solve a Sudoku and show the solution, whether it is unique, and its difficulty rating.
+    """Watch a trained model solve a Sudoku, one supervision step at a time.
+
+    Each step shows the model's current answer (changed cells highlighted, unsure cells
+    underlined, rule breaks in red) with its halting probability; the answer is then
+    checked against the rules and the exact solver. Exit status 0 when it is correct, 1
+    when it is not, 2 for bad input.
 
     Examples:
+      trm solve sudoku
+      trm solve sudoku -i
+      trm solve sudoku 4.....8.5.3..........7......2.....6.....8.4......1.......6.3.7.5..2.....1.4......
+      head -1 puzzles.txt | trm solve sudoku - --json
+      trm solve sudoku --checkpoint runs/small --halting full --record steps.svg
       trm solve sudoku --exact
-      trm solve sudoku puzzle.txt --exact
-      cat puzzle.txt | trm solve sudoku - --exact --json
     """
-    from puzzles.sudoku.grid import parse_puzzle, to_string
+    from puzzles.sudoku.grid import parse_puzzle
+
+    _choice(halting, ("adaptive", "full"), "--halting")
+    _choice(steps, STEPS, "--steps")
+    check_record_path(record)
+    text, where = read_argument_text(puzzle)
+    grid = parse_puzzle(text, where)
+    display = Display(show=not as_json, record=record, no_color=no_color, title="trm solve sudoku")
+    if exact:
+        _solve_exact(grid, where, display, as_json)
+    else:
+        _solve_with_model(grid, where, display, checkpoint=checkpoint, interactive=interactive,
+                          halting=halting, max_steps=max_steps, steps=steps, as_json=as_json,
+                          device=device, precision=precision)
+
+
+def _solve_with_model(grid, where: str, display: Display, *, checkpoint, interactive: bool,
+                      halting: str, max_steps, steps: str, as_json: bool, device: str,
+                      precision: str) -> None:
+    from cli.viewer import open_terminal, view
+    from puzzles.sudoku import watch as sw
+    from puzzles.watch import open_model
+
+    model = open_model(checkpoint, "sudoku", default=sw.DEFAULT_MODEL, device=device,
+                       precision=precision)
+    w = sw.watch(model, grid, halting=halting, max_steps=max_steps, where=where)
+    frames = [sw.render_step(w, s) for s in w.steps]
+    shown = frames if steps == "all" else frames[-1:]
+    if as_json:
+        print_json(sw.to_json(w))
+    terminal = open_terminal() if interactive and not as_json else None
+    if interactive and not as_json and terminal is None:
+        err.print("note: --interactive needs a terminal; printing the steps instead", highlight=False)
+    top = (sw.header(w, model.params), sw.legend())
+    if terminal is not None:
+        from rich.console import Group
+
+        view(display.console, [Group(*top, f) for f in frames], terminal)
+    display.print(*top, *shown, to_screen=terminal is None)
+    display.print(sw.render_summary(w))
+    display.save()
+    if not w.correct:
+        raise typer.Exit(1)
+
+
+def _solve_exact(grid, where: str, display: Display, as_json: bool) -> None:
     from puzzles.sudoku.render import render_grid
+    from puzzles.sudoku.grid import to_string
     from puzzles.sudoku.solver import solve
     from trm.errors import TRMError
 
-    if not exact:
-        raise TRMError("solving with a trained model is not built yet: use --exact for the exact solver")
-    text, where = read_argument_text(puzzle)
-    grid = parse_puzzle(text, where)
     start = time.perf_counter()
     result = solve(grid)
     seconds = time.perf_counter() - start
@@ -48,15 +122,14 @@ def sudoku(
     rating = result.rating.to_dict() if result.rating else None
     if as_json:
         print_json({"solution": to_string(result.solution), "unique": result.unique, "rating": rating})
-    else:
-        out.print(render_grid(result.solution, grid))
-        if rating:
-            out.print(f"unique solution · {rating['tier']} · {rating['clues']} clues, "
+    display.print(render_grid(result.solution, grid))
+    if rating:
+        display.print(f"unique solution · {rating['tier']} · {rating['clues']} clues, "
                       f"{rating['guesses']} guesses, {rating['backtracks']} backtracks · "
-                      f"{seconds * 1000:.1f} ms", highlight=False)
-        else:
-            out.print(f"one of several solutions (not rated) · {seconds * 1000:.1f} ms",
-                      highlight=False)
+                      f"{seconds * 1000:.1f} ms")
+    else:
+        display.print(f"one of several solutions (not rated) · {seconds * 1000:.1f} ms")
+    display.save()
     if not result.unique:
         err.print("warning: the puzzle has more than one solution; this is one of them",
                   highlight=False)

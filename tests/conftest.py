@@ -23,9 +23,15 @@ def shared_sudoku() -> Path:
     return SHARED_SUDOKU
 
 
-def run_trm(*args: str, input: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the real console entry point in a subprocess (exit codes, stdout/stderr split)."""
-    env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
+TEST_ENV = {"COLUMNS": "120", "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
+
+
+def run_trm(*args: str, input: str | None = None, cwd: Path | None = None,
+            env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real console entry point in a subprocess (exit codes, stdout/stderr split).
+
+    ``env`` adds to (or, with None values, removes from) the test environment."""
+    env = {k: v for k, v in {**os.environ, **TEST_ENV, **(env or {})}.items() if v is not None}
     return subprocess.run(
         [sys.executable, "-m", "cli.main", *args], input=input, capture_output=True, text=True,
         cwd=cwd or REPO, env=env, timeout=300,

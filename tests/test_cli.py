@@ -97,9 +97,6 @@ def test_multiple_solutions_are_reported_not_rated():
     assert "more than one solution" in r.stderr
 
 
-def test_model_solve_is_not_built_yet():
-    assert_one_line_error(run_trm("solve", "sudoku"), "use --exact")
-
 
 def test_data_sudoku_then_show_json(tmp_path):
     out = tmp_path / "ds"

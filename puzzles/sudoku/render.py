@@ -1,7 +1,8 @@
 """Coloured Sudoku grids for the terminal (rich), with box borders.
 
 Given clues are bold, filled cells cyan; cells can be highlighted (e.g. changed since
-the last step) or flagged (e.g. low confidence, or breaking a rule).
+the last step), flagged (breaking a rule, or wrong) or marked unsure (underlined: the
+model gave its choice little probability).
 """
 
 from __future__ import annotations
@@ -18,15 +19,17 @@ FILLED = "cyan"
 HIGHLIGHT = "bold black on yellow"
 FLAGGED = "bold red"
 BLANK = "dim"
+UNSURE = "underline magenta"
 
 
 def render_grid(grid: np.ndarray, givens: np.ndarray | None = None,
-                highlight: Collection[int] = (), flagged: Collection[int] = ()) -> Text:
+                highlight: Collection[int] = (), flagged: Collection[int] = (),
+                unsure: Collection[int] = ()) -> Text:
     """A grid as styled text; ``givens`` (the puzzle) tells clues from filled cells."""
     flat = np.asarray(grid).reshape(-1)
     geo = geometry(size_of_length(flat.size) or 0)
     given = np.zeros(flat.size, bool) if givens is None else np.asarray(givens).reshape(-1) > 0
-    highlight, flagged = set(highlight), set(flagged)
+    highlight, flagged, unsure = set(highlight), set(flagged), set(unsure)
     text = Text()
     for r in range(geo.size):
         if r and r % geo.box_rows == 0:
@@ -42,6 +45,10 @@ def render_grid(grid: np.ndarray, givens: np.ndarray | None = None,
                 style = FLAGGED
             elif i in highlight:
                 style = HIGHLIGHT
+            elif i in unsure:
+                style = UNSURE
+            if i in unsure and style != UNSURE:
+                style += " underline"
             text.append(" ")
             text.append("." if v == 0 else str(v), style=style)
         text.append("\n")

@@ -1,0 +1,246 @@
+"""`trm solve` with a model: the trace, the verdict, and the command as a user meets it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from puzzles.sudoku.grid import parse_puzzle
+from puzzles.sudoku.watch import DEFAULT_MODEL, check_answer
+from tests.conftest import REPO, TEST_ENV, run_trm
+from tests.reference_solver import count_solutions, units
+from tests.test_cli import TOP95_FIRST, assert_one_line_error
+from tests.test_trm import sudoku_tokens, tiny_config
+from trm.evaluate import evaluate
+from trm.model import TRM
+from trm.trace import trace
+
+SOLUTION_4 = "1234341221434321"
+PUZZLE_4 = "1.3." "34.." "..43" "4.2."
+
+
+# --------------------------------------------------------------------------- the trace
+
+
+def model_with_a_halting_head_that_varies() -> TRM:
+    torch.manual_seed(3)
+    model = TRM(tiny_config(n_sup=6))
+    with torch.no_grad():
+        torch.nn.init.normal_(model.halt_head.weight, std=3.0)
+        model.halt_head.bias.fill_(0.0)
+    return model
+
+
+@pytest.mark.parametrize("halting", ["full", "adaptive"])
+def test_trace_ends_where_evaluation_takes_its_answer(halting):
+    model = model_with_a_halting_head_that_varies()
+    data = sudoku_tokens(4, 24)
+    result = evaluate(model, data, batch_size=8, halting=halting)
+    assert len(set(result.steps.tolist())) > 1 or halting == "full"
+    for i in range(len(data)):
+        steps = trace(model, data.inputs[i], halting=halting)
+        assert len(steps) == result.steps[i]
+        assert np.array_equal(steps[-1].tokens, result.predictions[i])
+        assert [s.step for s in steps] == list(range(1, len(steps) + 1))
+        assert all(0 <= s.halt_prob <= 1 for s in steps)
+        assert all(((s.confidence > 0) & (s.confidence <= 1)).all() for s in steps)
+        # adaptive stops at the first step that says halt, and only there
+        if halting == "adaptive" and len(steps) < model.config.n_sup:
+            assert steps[-1].halts and not any(s.halts for s in steps[:-1])
+
+
+def test_trace_can_run_past_the_trained_steps():
+    model = model_with_a_halting_head_that_varies()
+    steps = trace(model, sudoku_tokens(4, 1).inputs[0], halting="full", max_steps=9)
+    assert len(steps) == 9 > model.config.n_sup
+
+
+# --------------------------------------------------------------------------- the verdict
+
+
+def grid(text: str) -> np.ndarray:
+    return np.array([int(c) if c != "." else 0 for c in text], dtype=np.int8)
+
+
+def test_verdicts():
+    puzzle, solution = grid(PUZZLE_4), grid(SOLUTION_4)
+    assert check_answer(puzzle, solution, solution) == (True, True, "correct")
+    # a full, rule-abiding grid that changed clues (digits 1 and 2 swapped everywhere)
+    swapped = grid(SOLUTION_4.translate(str.maketrans("12", "21")))
+    valid, correct, verdict = check_answer(puzzle, swapped, solution)
+    assert (valid, correct) == (True, False) and verdict.startswith("valid but differs")
+    broken = grid("1134" + SOLUTION_4[4:])
+    assert check_answer(puzzle, broken, solution)[2] == "invalid: 3 conflicts"  # row, column, box
+    assert check_answer(puzzle, grid("." + SOLUTION_4[1:]), solution)[2] == "incomplete: 1 blank cell"
+    # several solutions: any grid that solves the puzzle is correct
+    empty = np.zeros(16, np.int8)
+    assert check_answer(empty, swapped, solution, unique=False)[:2] == (True, True)
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def conflicts_of(g: str) -> int:
+    """Rule violations counted independently of the project's code: (unit, digit) repeats."""
+    values = [int(c) if c != "." else 0 for c in g]
+    size = int(len(values) ** 0.5)
+    total = 0
+    for unit in units(size):
+        digits = [values[i] for i in unit if values[i]]
+        total += sum(1 for d in set(digits) if digits.count(d) > 1)
+    return total
+
+
+def test_default_model_solves_the_built_in_example_with_no_arguments():
+    r = run_trm("solve", "sudoku")
+    assert r.returncode == 0, r.stderr
+    assert "step 1 of" in r.stdout and "correct" in r.stdout and "the default model" in r.stdout
+
+
+def test_default_model_is_shipped_in_the_package_and_small():
+    files = {p.name: p.stat().st_size for p in DEFAULT_MODEL.iterdir()}
+    assert set(files) == {"config.json", "model.safetensors"}
+    assert sum(files.values()) <= 20 * 2**20
+    pyproject = (REPO / "pyproject.toml").read_text()
+    for name in files:
+        assert f"default_model/{name}" in pyproject  # package data: installed with trm
+
+
+@pytest.mark.parametrize("halting", ["adaptive", "full"])
+def test_json_is_complete_and_its_answer_checks_out(halting):
+    r = run_trm("solve", "sudoku", TOP95_FIRST, "--json", "--halting", halting)
+    out = json.loads(r.stdout)  # nothing else on stdout
+    assert set(out) >= {"steps", "answer", "valid", "correct", "halted_at", "checkpoint"}
+    steps = out["steps"]
+    assert [s["step"] for s in steps] == list(range(1, len(steps) + 1))
+    assert out["halted_at"] == len(steps) and out["answer"] == steps[-1]["grid"]
+    if halting == "full":
+        assert len(steps) == 8  # the default model's n_sup
+    previous = TOP95_FIRST
+    for s in steps:
+        assert len(s["grid"]) == 81 and 0 <= s["halt_prob"] <= 1
+        assert s["conflicts"] == conflicts_of(s["grid"])
+        assert s["changed"] == [i for i in range(81) if s["grid"][i] != previous[i]]
+        previous = s["grid"]
+    answer = out["answer"]
+    count, solution = count_solutions(parse_puzzle(TOP95_FIRST))
+    assert count == 1
+    assert out["correct"] == (answer == "".join(map(str, solution.reshape(-1))))
+    assert out["valid"] == ("." not in answer and conflicts_of(answer) == 0)
+    assert r.returncode == (0 if out["correct"] else 1)
+    assert Path(out["checkpoint"]) == DEFAULT_MODEL
+
+
+def test_reads_stdin_and_shows_only_the_final_step_when_asked():
+    example = "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."
+    r = run_trm("solve", "sudoku", "-", "--steps", "final", input=example + "\n")
+    assert r.returncode == 0, r.stderr
+    assert len(re.findall(r"step \d+ of", r.stdout)) == 1
+
+
+@pytest.mark.parametrize("puzzle,fragment", [
+    ("123", "got 3 characters"),
+    ("x" * 81, "bad character 'x'"),
+    ("11" + "." * 79, "break the rules"),
+    ("." + "12345678" + "9" + "." * 71, "no solution"),
+    (PUZZLE_4, "is a 4x4 Sudoku but"),
+])
+def test_bad_puzzles_exit_2_with_one_line(puzzle, fragment):
+    assert_one_line_error(run_trm("solve", "sudoku", puzzle), fragment)
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--checkpoint", "no/such/run"], "no such checkpoint"),
+    (["--halting", "sometimes"], "--halting"),
+    (["--steps", "some"], "--steps"),
+    (["--max-steps", "0"], "--max-steps"),
+    (["--record", "out.png"], ".svg or .html"),
+    (["--record", "no/such/folder/x.svg"], "no such folder"),
+])
+def test_bad_options_exit_2_with_one_line(args, fragment):
+    assert_one_line_error(run_trm("solve", "sudoku", *args), fragment)
+
+
+@pytest.fixture(scope="module")
+def untrained_4x4(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("solve")
+    data, run = root / "s4", root / "run"
+    r = run_trm("data", "sudoku", "--out", str(data), "--size", "4", "--train", "8", "--test", "4",
+                "--workers", "1", "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = run_trm("train", "--data", str(data), "--out", str(run), "--preset", "tiny", "--steps", "1",
+                "--device", "cpu", "--quiet")
+    assert r.returncode == 0, r.stderr
+    return run
+
+
+def test_a_wrong_answer_exits_1_and_max_steps_runs_past_training(untrained_4x4):
+    r = run_trm("solve", "sudoku", PUZZLE_4, "--checkpoint", str(untrained_4x4), "--json",
+                "--halting", "full", "--max-steps", "7")
+    assert r.returncode == 1, r.stderr
+    out = json.loads(r.stdout)
+    assert out["correct"] is False and len(out["steps"]) == 7 and out["halted_at"] == 7
+    r = run_trm("solve", "sudoku", PUZZLE_4, "-c", str(untrained_4x4))
+    assert r.returncode == 1 and re.search(r"invalid|incomplete|valid but differs", r.stdout)
+    assert "the 9x9 default" not in r.stderr
+
+
+def test_record_saves_the_display_as_svg_and_html(tmp_path):
+    for name in ("steps.svg", "steps.html"):
+        r = run_trm("solve", "sudoku", "--record", str(tmp_path / name), "--json")
+        assert r.returncode == 0, r.stderr
+        json.loads(r.stdout)  # --json still prints JSON only
+        text = (tmp_path / name).read_text()
+        assert ("<svg" in text) if name.endswith("svg") else ("<html" in text.lower())
+        assert "step 1 of" in text.replace("&#160;", " ").replace("\u00a0", " ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["steps.html", "steps.svg"]
+
+
+def test_no_color_drops_colours_but_keeps_the_steps():
+    forced = {"NO_COLOR": None, "FORCE_COLOR": "1", "TERM": "xterm-256color"}
+    coloured = run_trm("solve", "sudoku", env=forced)
+    plain = run_trm("solve", "sudoku", "--no-color", env=forced)
+    colour_code = re.compile(r"\x1b\[[0-9;]*(3[0-9]|4[0-9]|9[0-7])[0-9;]*m")
+    assert colour_code.search(coloured.stdout)
+    assert not colour_code.search(plain.stdout) and "step 1 of" in plain.stdout
+
+
+def test_interactive_without_a_terminal_prints_the_steps():
+    r = run_trm("solve", "sudoku", "--interactive")
+    assert r.returncode == 0
+    assert "needs a terminal" in r.stderr and "step 1 of" in r.stdout
+
+
+def test_interactive_in_a_terminal_steps_back_and_forth_and_quits():
+    pexpect = pytest.importorskip("pexpect")
+    env = {**os.environ, **TEST_ENV, "TERM": "xterm"}
+    child = pexpect.spawn(sys.executable, ["-m", "cli.main", "solve", "sudoku", "-i"], cwd=str(REPO),
+                          env=env, dimensions=(50, 120), timeout=60, encoding="utf-8")
+    try:
+        child.expect(r"step 1/(\d+)")
+        total = int(child.match.group(1))
+        assert total >= 2
+        child.expect("q: quit")  # the keys are on screen
+        child.send("n")
+        child.expect("step 2/")
+        child.send("\x1b[D")  # left arrow
+        child.expect("step 1/")
+        child.send("G")
+        child.expect(f"step {total}/")
+        child.send("g")
+        child.expect("step 1/")
+        child.send("a")  # auto-play runs to the last step by itself
+        child.expect(f"step {total}/{total}")
+        child.send("q")
+        child.expect("correct")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0

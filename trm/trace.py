@@ -1,0 +1,69 @@
+"""Watch the recursion: one example's answer after every supervision step.
+
+``trace`` runs the same deep steps as evaluation (:func:`trm.evaluate.predict_batch`) on
+one example and keeps, after each step, the answer read from ``y`` (argmax tokens), how
+sure the model is of each token (its softmax probability) and the halting probability.
+With ``halting="adaptive"`` it stops at the first step whose halting head says "halt",
+exactly where evaluation would take that example's answer; with ``"full"`` it runs every
+step. ``max_steps`` may go past the ``n_sup`` steps the model was trained with: the
+recursion can keep refining (the answer is then the last step's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from trm.device import autocast
+from trm.errors import TRMError
+from trm.evaluate import HALTING
+from trm.model import TRM
+
+
+@dataclass
+class TraceStep:
+    step: int  # 1-based supervision step
+    tokens: np.ndarray  # (seq_len,) the answer after this step (argmax)
+    confidence: np.ndarray  # (seq_len,) probability the model gives each chosen token
+    halt_prob: float  # sigmoid of the halting head: "my answer is exactly right"
+
+    @property
+    def halts(self) -> bool:
+        return self.halt_prob > 0.5  # the same test as evaluation's halt_logit > 0
+
+
+@torch.no_grad()
+def trace(model: TRM, inputs: np.ndarray, puzzle_id: int = 0, *, halting: str = "adaptive",
+          max_steps: int | None = None, precision: str = "fp32") -> list[TraceStep]:
+    """The answer after each supervision step for one example (token ids ``(seq_len,)``)."""
+    if halting not in HALTING:
+        raise TRMError(f"unknown halting {halting!r}: choose full or adaptive")
+    limit = model.config.n_sup if max_steps is None else max_steps
+    if limit < 1:
+        raise TRMError(f"--max-steps must be at least 1, got {limit}")
+    inputs = np.asarray(inputs)
+    if inputs.shape != (model.config.seq_len,):
+        raise TRMError(f"the model reads {model.config.seq_len} tokens, this example has "
+                       f"{inputs.size}")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    tokens = torch.from_numpy(inputs.astype(np.int64))[None].to(device)
+    pid = torch.tensor([puzzle_id], dtype=torch.long, device=device)
+    steps = []
+    with autocast(device, precision):
+        x = model.embed_input(tokens, pid)
+        y, z = model.initial_state(1)
+        for step in range(1, limit + 1):
+            out = model.deep_step(x, y, z)
+            probs = out.logits[0].float().softmax(-1)
+            confidence, answer = probs.max(-1)
+            steps.append(TraceStep(step, answer.cpu().numpy(), confidence.cpu().numpy(),
+                                   float(torch.sigmoid(out.halt_logit[0]))))
+            if halting == "adaptive" and out.halt_logit[0] > 0:
+                break
+            y, z = out.y, out.z
+    model.train(was_training)
+    return steps
