@@ -121,7 +121,8 @@ def show(
     data = load_split(path, meta, split)
     stop = min(len(data), start + n)
     if as_json:
-        examples = [view.example_json(meta, data.inputs[i], data.labels[i]) for i in range(start, stop)]
+        examples = [view.example_json(meta, data.inputs[i], data.labels[i], int(data.puzzle_ids[i]))
+                    for i in range(start, stop)]
         print_json({"meta": meta, "examples": examples})
         return
     counts = ", ".join(f"{k}: {v['examples']}" for k, v in meta["splits"].items())
@@ -130,6 +131,6 @@ def show(
                         title=str(path)), highlight=False)
     for i in range(start, stop):
         out.print(f"[bold]{split} #{i}[/]", highlight=False)
-        out.print(view.render_example(meta, data.inputs[i], data.labels[i]))
+        out.print(view.render_example(meta, data.inputs[i], data.labels[i], int(data.puzzle_ids[i])))
     if stop - start < n:
         err.print(f"{split} has {len(data)} examples", highlight=False)

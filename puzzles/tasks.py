@@ -14,10 +14,11 @@ from rich.console import RenderableType
 
 @dataclass(frozen=True)
 class TaskView:
-    example_json: Callable[[dict, np.ndarray, np.ndarray], dict]  # meta, input, label
-    render_example: Callable[[dict, np.ndarray, np.ndarray], RenderableType]
-    # on-the-fly training augmentation of token batches (inputs, labels, rng), if any
-    augmenter: Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple] | None = None
+    # (meta, inputs, labels, puzzle_id) of one example -> JSON / a renderable
+    example_json: Callable[[dict, np.ndarray, np.ndarray, int], dict]
+    render_example: Callable[[dict, np.ndarray, np.ndarray, int], RenderableType]
+    # on-the-fly training augmentation of token batches, if any (see trm.data.Augmenter)
+    augmenter: Callable[[np.ndarray, np.ndarray, np.ndarray, np.random.Generator], tuple] | None = None
     preset: str = "tiny"  # the training preset made for this task
 
 

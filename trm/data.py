@@ -13,8 +13,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-# (inputs, labels, rng) -> (inputs, labels): a random validity-preserving transform per row
-Augmenter = Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+# (inputs, labels, puzzle_ids, rng) -> (inputs, labels, puzzle_ids): a random
+# validity-preserving transform per row; a task whose puzzle ids name (puzzle, augmentation)
+# pairs (ARC) returns the ids of the augmentations it drew, others pass them through.
+Augmenter = Callable[[np.ndarray, np.ndarray, np.ndarray, np.random.Generator],
+                     tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 @dataclass

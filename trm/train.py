@@ -132,8 +132,9 @@ class Trainer:
         idx = self.sampler.take(k)
         inputs = self.train_data.inputs[idx.numpy()]
         labels = self.train_data.labels[idx.numpy()]
+        puzzle_ids = self.train_data.puzzle_ids[idx.numpy()]
         if self.augment is not None:
-            inputs, labels = self.augment(inputs, labels, self.aug_rng)
+            inputs, labels, puzzle_ids = self.augment(inputs, labels, puzzle_ids, self.aug_rng)
         # exploration: with some probability an example must run a random number of steps
         explore = torch.rand(k, generator=self.explore) < self.model_cfg.halt_exploration
         lengths = torch.randint(2, self.model_cfg.n_sup + 1, (k,), generator=self.explore)
@@ -149,7 +150,7 @@ class Trainer:
         s.inputs[rows] = torch.from_numpy(np.ascontiguousarray(inputs[pick])).to(self.device)
         s.labels[rows] = torch.from_numpy(np.ascontiguousarray(labels[pick])).to(self.device)
         s.puzzle_ids[rows] = torch.from_numpy(
-            self.train_data.puzzle_ids[idx[mine].numpy()]).long().to(self.device)
+            np.ascontiguousarray(puzzle_ids[pick])).long().to(self.device)
         y0, z0 = self.model.initial_state(len(rows))
         s.y[rows] = y0.to(s.y.dtype)
         s.z[rows] = z0.to(s.z.dtype)

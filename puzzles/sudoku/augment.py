@@ -133,11 +133,12 @@ def random_augmentation(size: int, rng: random.Random) -> Augmentation:
     return aug.then(relabel(size, [d + 1 for d in _shuffled(size, rng)]))
 
 
-def augment_tokens(inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def augment_tokens(inputs: np.ndarray, labels: np.ndarray, puzzle_ids: np.ndarray,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """On-the-fly augmentation of a batch of token rows (token = value + 1, 0 = PAD).
 
-    Each row gets its own random augmentation, applied alike to question and answer.
+    Each row gets its own random augmentation, applied alike to question and answer;
+    puzzle ids pass through (a Sudoku has no per-puzzle embedding).
     """
     n, cells = inputs.shape
     size = int(round(cells ** 0.5))
@@ -149,4 +150,4 @@ def augment_tokens(inputs: np.ndarray, labels: np.ndarray, rng: np.random.Genera
         perms[i] = aug.cells
         tables[i, 1:] = np.asarray(aug.digits) + 1
     rows = np.arange(n)[:, None]
-    return (tables[rows, inputs[rows, perms]], tables[rows, labels[rows, perms]])
+    return (tables[rows, inputs[rows, perms]], tables[rows, labels[rows, perms]], puzzle_ids)

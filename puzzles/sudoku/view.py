@@ -12,11 +12,12 @@ from puzzles.sudoku.grid import to_string
 from puzzles.sudoku.render import render_grid
 
 
-def example_json(meta: dict, inputs: np.ndarray, labels: np.ndarray) -> dict:
+def example_json(meta: dict, inputs: np.ndarray, labels: np.ndarray, puzzle_id: int = 0) -> dict:
     return {"input": to_string(decode(inputs)), "label": to_string(decode(labels))}
 
 
-def render_example(meta: dict, inputs: np.ndarray, labels: np.ndarray) -> RenderableType:
+def render_example(meta: dict, inputs: np.ndarray, labels: np.ndarray,
+                   puzzle_id: int = 0) -> RenderableType:
     puzzle, solution = decode(inputs), decode(labels)
     return Columns([
         Panel.fit(render_grid(puzzle, puzzle), title="input"),
