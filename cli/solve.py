@@ -50,15 +50,12 @@ def sudoku(
 ) -> None:
     """Watch a trained model solve a Sudoku, one supervision step at a time.
 
-    Each step shows the model's current answer (changed cells highlighted, unsure cells
-    underlined, rule breaks in red) with its halting probability; the answer is then
-    checked against the rules and the exact solver. Exit status 0 when it is correct, 1
-    when it is not, 2 for bad input.
+    Each step shows the model's current answer (changed cells highlighted, unsure cells underlined, rule breaks in red) with its halting probability; the answer is then checked against the rules and the exact solver. Exit status 0 when it is correct, 1 when it is not, 2 for bad input.
 
     Examples:
       trm solve sudoku
       trm solve sudoku -i
-      trm solve sudoku 4.....8.5.3..........7......2.....6.....8.4......1.......6.3.7.5..2.....1.4......
+      trm solve sudoku puzzle.txt --halting full --max-steps 16
       head -1 puzzles.txt | trm solve sudoku - --json
       trm solve sudoku --checkpoint runs/small --halting full --record steps.svg
       trm solve sudoku --exact
