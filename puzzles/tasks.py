@@ -6,10 +6,13 @@ Adding a task means one module with these functions and one line in :data:`TASKS
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from rich.console import RenderableType
+
+if TYPE_CHECKING:
+    from puzzles.dataset import Dataset
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,13 @@ class TaskView:
     # on-the-fly training augmentation of token batches, if any (see trm.data.Augmenter)
     augmenter: Callable[[np.ndarray, np.ndarray, np.ndarray, np.random.Generator], tuple] | None = None
     preset: str = "tiny"  # the training preset made for this task
+    # for an augmenter that needs its dataset (ARC: the per-task augmentation lists):
+    # dataset -> augmenter, used instead of ``augmenter``
+    make_augmenter: Callable[[Dataset], Callable] | None = None
+
+    def augmenter_for(self, ds: Dataset) -> Callable | None:
+        """The on-the-fly augmenter for training on ``ds``, if the task has one."""
+        return self.make_augmenter(ds) if self.make_augmenter else self.augmenter
 
 
 def _sudoku() -> TaskView:
@@ -29,7 +39,22 @@ def _sudoku() -> TaskView:
     return TaskView(view.example_json, view.render_example, augment_tokens, "sudoku")
 
 
-TASKS: dict[str, Callable[[], TaskView]] = {"sudoku": _sudoku}
+def _maze() -> TaskView:
+    from puzzles.maze import view
+    from puzzles.maze.augment import augment_tokens
+
+    return TaskView(view.example_json, view.render_example, augment_tokens, preset="maze")
+
+
+def _arc() -> TaskView:
+    from puzzles.arc import view
+    from puzzles.arc.data import make_augmenter
+
+    return TaskView(view.example_json, view.render_example, preset="arc",
+                    make_augmenter=make_augmenter)
+
+
+TASKS: dict[str, Callable[[], TaskView]] = {"sudoku": _sudoku, "maze": _maze, "arc": _arc}
 
 
 def task_view(task: str) -> TaskView:

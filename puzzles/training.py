@@ -95,7 +95,7 @@ def train_on_dataset(data_dir: Path, out: Path, *, preset: str | None = None,
         prec = resolve_precision(precision, dev)
         test = token_data(ds, "test") if "test" in ds.splits else None
         trainer = Trainer(model_cfg, train_cfg, token_data(ds, "train"), test, out, device=dev,
-                          precision=prec, compile=compile, augment=view.augmenter,
+                          precision=prec, compile=compile, augment=view.augmenter_for(ds),
                           run_info={**info, "precision": prec}, dist=group)
         if resume:
             trainer.restore()

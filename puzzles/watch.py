@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from rich.table import Table
+from rich.text import Text
 
 from trm.errors import TRMError
 
@@ -97,3 +99,43 @@ class Watch:
     @property
     def final(self) -> Step:
         return self.steps[self.halted_at - 1]
+
+    def how_it_ended(self) -> str:
+        """Why this step's answer is the one taken."""
+        s = self.final
+        if self.halting == "adaptive" and s.halt_prob > 0.5:
+            return f"the halting head stopped at step {self.halted_at} (p={s.halt_prob:.2f})"
+        if self.halting == "adaptive":
+            return f"no halt before the step limit; answer from step {self.halted_at}"
+        first = next((x.step for x in self.steps if x.halt_prob > 0.5), None)
+        return f"all {self.halted_at} steps run" + (
+            f" (the halting head would have stopped at step {first})" if first else "")
+
+    def common_json(self) -> dict:
+        """The fields every task's JSON shares (after its own "steps" and "answer")."""
+        return {"valid": self.valid, "correct": self.correct, "verdict": self.verdict,
+                "halted_at": self.halted_at, "halting": self.halting,
+                "checkpoint": self.checkpoint}
+
+
+def header(w: Watch, params: int, default: Path | None = None) -> Text:
+    name = ("the default model" if default is not None and Path(w.checkpoint) == default
+            else f"model {w.checkpoint}")
+    return Text(f"{name} ({params:,} parameters) · halting {w.halting} · "
+                f"trained with {w.n_sup} steps", style="dim")
+
+
+def step_info(s: Step, extra: list[tuple[str, str]] = ()) -> Table:
+    """The column beside a step's grid: halting probability, conflicts, completeness..."""
+    info = Table.grid(padding=(0, 1))
+    info.add_column(style="dim")
+    info.add_column(width=12)  # fixed, so every step's panel has the same width
+    halts = s.halt_prob > 0.5
+    info.add_row("halt", Text(f"{s.halt_prob:.2f}" + ("  halt" if halts else ""),
+                              style="bold green" if halts else ""))
+    info.add_row("conflicts", Text(str(s.conflicts), style="bold red" if s.conflicts else "green"))
+    for label, value in extra:
+        info.add_row(label, value)
+    info.add_row("changed", str(len(s.changed)))
+    info.add_row("unsure", str(len(s.unsure)))
+    return info

@@ -147,7 +147,7 @@ PRESETS: dict[str, tuple[dict, dict]] = {
              dict(batch_size=256, lr=1e-4, weight_decay=1.0, warmup=2000, steps=50000,
                   eval_every=2000, checkpoint_every=2000)),
     "arc": (dict(mixer="attention", hidden_size=512, num_heads=8, n=6, T=3, n_sup=16,
-                 puzzle_emb_len=16),
+                 puzzle_emb_len=1),  # one hidden-wide vector per (task, augmentation), as in the paper
             dict(batch_size=768, lr=1e-4, weight_decay=0.1, warmup=2000, steps=100000,
                  puzzle_emb_lr=1e-2, puzzle_emb_weight_decay=0.1, eval_every=5000,
                  checkpoint_every=2000)),

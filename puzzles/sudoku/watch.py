@@ -20,7 +20,7 @@ from puzzles.sudoku.data import decode, encode
 from puzzles.sudoku.grid import find_conflicts, is_complete, is_solution, to_string
 from puzzles.sudoku.render import FILLED, FLAGGED, GIVEN, HIGHLIGHT, UNSURE, render_grid
 from puzzles.sudoku.solver import solve
-from puzzles.watch import LOW_CONFIDENCE, Model, Step, Watch, changed_cells
+from puzzles.watch import LOW_CONFIDENCE, Model, Step, Watch, changed_cells, step_info
 from trm.errors import TRMError
 from trm.trace import trace
 
@@ -94,12 +94,7 @@ def to_json(w: Watch) -> dict:
                    "unsure": s.unsure} for s in w.steps],
         "puzzle": to_string(w.puzzle),
         "answer": to_string(w.final.answer),
-        "valid": w.valid,
-        "correct": w.correct,
-        "verdict": w.verdict,
-        "halted_at": w.halted_at,
-        "halting": w.halting,
-        "checkpoint": w.checkpoint,
+        **w.common_json(),
     }
 
 
@@ -113,17 +108,8 @@ def legend() -> Text:
 
 
 def render_step(w: Watch, s: Step) -> RenderableType:
-    info = Table.grid(padding=(0, 1))
-    info.add_column(style="dim")
-    info.add_column(width=12)  # fixed, so every step's panel has the same width
-    halts = s.halt_prob > 0.5
-    info.add_row("halt", Text(f"{s.halt_prob:.2f}" + ("  halt" if halts else ""),
-                              style="bold green" if halts else ""))
-    info.add_row("conflicts", Text(str(s.conflicts), style="bold red" if s.conflicts else "green"))
     blanks = int(np.sum(s.answer == 0))
-    info.add_row("complete", "yes" if s.complete else f"no ({blanks} blank)")
-    info.add_row("changed", str(len(s.changed)))
-    info.add_row("unsure", str(len(s.unsure)))
+    info = step_info(s, [("complete", "yes" if s.complete else f"no ({blanks} blank)")])
     body = Table.grid(padding=(0, 3))
     body.add_row(render_grid(s.answer, w.puzzle, highlight=s.changed, flagged=s.flagged,
                              unsure=s.unsure), info)
@@ -133,26 +119,11 @@ def render_step(w: Watch, s: Step) -> RenderableType:
 
 def render_summary(w: Watch) -> RenderableType:
     s = w.final
-    if w.halting == "adaptive" and s.halt_prob > 0.5:
-        how = f"the halting head stopped at step {w.halted_at} (p={s.halt_prob:.2f})"
-    elif w.halting == "adaptive":
-        how = f"no halt before the step limit; answer from step {w.halted_at}"
-    else:
-        first = next((x.step for x in w.steps if x.halt_prob > 0.5), None)
-        how = f"all {w.halted_at} steps run" + (
-            f" (the halting head would have stopped at step {first})" if first else "")
     wrong = changed_cells(w.reference, s.answer)
     grid = render_grid(s.answer, w.puzzle, flagged=wrong)
     verdict = Text(w.verdict, style="bold green" if w.correct else "bold red")
     detail = Text("checked against the rules and the exact solver"
                   + ("" if w.correct or not wrong else f"; {len(wrong)} cells differ (red)"),
                   style="dim")
-    return Panel.fit(Group(Text(f"answer: {how}"), grid, verdict, detail), title="answer",
+    return Panel.fit(Group(Text(f"answer: {w.how_it_ended()}"), grid, verdict, detail), title="answer",
                      title_align="left", border_style="green" if w.correct else "red")
-
-
-def header(w: Watch, params: int) -> Text:
-    name = ("the default model" if Path(w.checkpoint) == DEFAULT_MODEL
-            else f"model {w.checkpoint}")
-    return Text(f"{name} ({params:,} parameters) · halting {w.halting} · "
-                f"trained with {w.n_sup} steps", style="dim")

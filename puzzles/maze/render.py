@@ -1,0 +1,42 @@
+"""Coloured mazes for the terminal (rich): two characters per cell, so cells look square.
+
+Walls are solid blocks, open cells blank, S and G white letters on green and red, path
+cells yellow dots. Cells can be flagged (e.g. a wrong prediction: red). Without colour
+the characters alone still tell the cells apart.
+"""
+
+from __future__ import annotations
+
+from typing import Collection
+
+import numpy as np
+from rich.text import Text
+
+from puzzles.maze.grid import GOAL, OPEN, PATH, START, WALL, as_grid
+
+CELLS = {
+    WALL: ("██", "grey50"),
+    OPEN: ("  ", ""),
+    START: ("S ", "bold white on green"),
+    GOAL: ("G ", "bold white on red"),
+    PATH: ("••", "bold yellow"),
+}
+UNKNOWN = ("??", "bold magenta")  # a code that is no cell (e.g. PAD in a model's output)
+FLAGGED = "bold red on grey23"
+
+
+def render_grid(grid: np.ndarray, flagged: Collection[int] = ()) -> Text:
+    """A maze or label as styled text; ``flagged`` holds flat cell indices to mark."""
+    grid = as_grid(grid)
+    size = grid.shape[0]
+    flagged = set(flagged)
+    text = Text()
+    for r in range(size):
+        for c in range(size):
+            chars, style = CELLS.get(int(grid[r, c]), UNKNOWN)
+            if r * size + c in flagged:
+                chars, style = ("××" if chars == "  " else chars), FLAGGED
+            text.append(chars, style=style)
+        if r < size - 1:
+            text.append("\n")
+    return text
