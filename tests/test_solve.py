@@ -20,6 +20,7 @@ from tests.test_cli import TOP95_FIRST, assert_one_line_error
 from tests.test_trm import sudoku_tokens, tiny_config
 from trm.evaluate import evaluate
 from trm.model import TRM
+from trm.errors import TRMError
 from trm.trace import trace
 
 SOLUTION_4 = "1234341221434321"
@@ -244,3 +245,140 @@ def test_interactive_in_a_terminal_steps_back_and_forth_and_quits():
     finally:
         child.close()
     assert child.exitstatus == 0
+
+
+# --------------------------------------------------------------------------- mazes and ARC
+
+from puzzles.watch import Model  # noqa: E402
+from trm.trace import TraceStep  # noqa: E402
+
+
+def model_for(task: str, config: TRM, data: dict) -> Model:
+    return Model(config, {"task": task, "data": data}, "test-model", torch.device("cpu"), "fp32")
+
+
+def fake_trace(*answers: np.ndarray):
+    """A trace that answers with the given token rows, one per step, and halts at the last."""
+    def run(model, inputs, puzzle_id=0, **kw):
+        return [TraceStep(i + 1, a, np.full(a.shape, 0.9), 0.9 if i == len(answers) - 1 else 0.1)
+                for i, a in enumerate(answers)]
+    return run
+
+
+def test_maze_verdict_comes_from_the_checker(monkeypatch):
+    from puzzles.maze import watch as mw
+    from puzzles.maze.data import encode
+    from puzzles.maze.generate import generate_indexed
+    from puzzles.maze.grid import OPEN, PATH
+
+    g = generate_indexed(10, "corridors", 21, 0, "tests", 0)
+    broken = g.label.copy()
+    broken.reshape(-1)[np.flatnonzero(broken == PATH)[3]] = OPEN  # a gap in the path
+    net = TRM(tiny_config(vocab_size=6, seq_len=100))
+    model = model_for("maze", net, {"seq_len": 100})
+    monkeypatch.setattr(mw, "trace", fake_trace(encode(broken), encode(g.label)))
+    w = mw.watch(model, g.maze)
+    assert w.correct and w.verdict == "correct" and w.halted_at == 2
+    first = w.steps[0]
+    assert "connected" in first.extra["failed"] and not first.complete
+    assert w.steps[1].changed == [int(np.flatnonzero(broken.reshape(-1) != g.label.reshape(-1))[0])]
+    monkeypatch.setattr(mw, "trace", fake_trace(encode(broken)))
+    w = mw.watch(model, g.maze)
+    assert not w.correct and "not connected" in w.verdict
+    out = mw.to_json(w)
+    assert out["answer"][0].startswith("#") and out["correct"] is False and out["failed"]
+
+
+def test_arc_verdict_compares_with_the_known_output(monkeypatch):
+    from puzzles.arc import watch as aw
+    from puzzles.arc.grid import ArcTask, Pair
+    from puzzles.arc.tokens import encode
+
+    question = np.array([[1, 2], [3, 4]], np.uint8)
+    expected = np.array([[4, 3], [2, 1]], np.uint8)
+    task = ArcTask("t1", (Pair(question, expected),), (Pair(question, expected),))
+    net = TRM(tiny_config(vocab_size=12, seq_len=900, puzzle_emb_len=1, num_puzzle_ids=3))
+    model = model_for("arc", net, {"seq_len": 900, "task_info": {"task_ids": ["t0", "t1"],
+                                                                "puzzle_id_start": [0, 2, 3]}})
+    assert aw.puzzle_id_of(model, task) == 2  # the task's identity augmentation
+    wrong = expected.copy()
+    wrong[0, 0] = 9
+    monkeypatch.setattr(aw, "trace", fake_trace(encode(wrong), encode(expected)))
+    w = aw.watch(model, task)
+    assert w.correct and w.steps[0].conflicts == 1 and w.steps[1].conflicts == 0
+    monkeypatch.setattr(aw, "trace", fake_trace(encode(np.zeros((3, 3), np.uint8))))
+    w = aw.watch(model, task)
+    assert not w.correct and w.verdict == "wrong shape: 3x3, expected 2x2"
+    unknown = ArcTask("t1", task.train, (Pair(question, None),))
+    w = aw.watch(model, unknown)
+    assert w.checked is False and aw.to_json(w)["correct"] is None
+    with pytest.raises(TRMError, match="not in test-model's training data"):
+        aw.puzzle_id_of(model, ArcTask("t9", task.train, task.test))
+
+
+@pytest.fixture(scope="module")
+def maze_run(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("maze")
+    data, run = root / "m8", root / "run"
+    r = run_trm("data", "maze", "--out", str(data), "--size", "8", "--train", "16", "--test", "4",
+                "--workers", "1", "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = run_trm("train", "--data", str(data), "--out", str(run), "--preset", "tiny", "--steps", "2",
+                "--device", "cpu", "--quiet")
+    assert r.returncode == 0, r.stderr
+    return data, run
+
+
+def test_solve_maze_json_from_stdin_and_a_generated_maze(maze_run):
+    data, run = maze_run
+    shown = json.loads(run_trm("data", "show", str(data), "--split", "test", "--n", "1",
+                               "--json").stdout)
+    maze_rows = shown["examples"][0]["input"]
+    r = run_trm("solve", "maze", "-", "-c", str(run), "--json", "--halting", "full",
+                input="\n".join(maze_rows) + "\n")
+    out = json.loads(r.stdout)
+    assert out["puzzle"] == maze_rows and len(out["steps"]) == 4  # tiny preset: n_sup 4
+    assert all(len(s["grid"]) == 8 and all(len(row) == 8 for row in s["grid"]) for s in out["steps"])
+    assert r.returncode == (0 if out["correct"] else 1)
+    r = run_trm("solve", "maze", "-c", str(run), "--seed", "3", "--steps", "final")
+    assert r.returncode in (0, 1) and "step" in r.stdout and "shortest path has" in r.stdout
+
+
+@pytest.mark.parametrize("maze,fragment", [
+    ("#S##\n#  #\n#  #\n####", "no goal"),
+    ("S  G\n#x #\n#  #\n####", "'x'"),
+    ("S#  \n##  \n   G\n####", "reach"),
+])
+def test_solve_maze_refuses_bad_mazes(maze_run, maze, fragment):
+    assert_one_line_error(run_trm("solve", "maze", maze, "-c", str(maze_run[1])), fragment)
+
+
+def test_solve_refuses_a_model_of_another_task(maze_run, untrained_4x4):
+    assert_one_line_error(run_trm("solve", "maze", "-c", str(untrained_4x4)),
+                          "trained on 'sudoku' data, not maze")
+    assert_one_line_error(run_trm("solve", "sudoku", "-c", str(maze_run[1])),
+                          "trained on 'maze' data, not sudoku")
+
+
+def test_solve_arc_from_a_task_file(tmp_path):
+    from tests.test_arc import task_json, write_tasks
+
+    tasks = {"aa": task_json([([[1, 2]], [[2, 1]])], [([[3, 4]], [[4, 3]])]),
+             "bb": task_json([([[5]], [[6]])], [([[7]], [[8]])])}
+    folder = write_tasks(tmp_path / "tasks", tasks)
+    data, run = tmp_path / "data", tmp_path / "run"
+    r = run_trm("data", "arc", "--source", str(folder), "--out", str(data), "--augment", "2", "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = run_trm("train", "--data", str(data), "--out", str(run), "--preset", "tiny", "--steps", "1",
+                "--mixer", "attention", "--puzzle-emb-len", "1", "--device", "cpu", "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = run_trm("solve", "arc", str(folder / "aa.json"), "-c", str(run), "--json")
+    out = json.loads(r.stdout)
+    assert out["task"] == "aa" and out["input"] == [[3, 4]] and out["expected"] == [[4, 3]]
+    assert r.returncode == (0 if out["correct"] else 1)
+    assert_one_line_error(run_trm("solve", "arc", str(folder / "aa.json"), "-c", str(run),
+                                  "--pair", "3"), "--pair must be 0 to 0")
+    other = write_tasks(tmp_path / "other", {"cc": tasks["aa"]})
+    assert_one_line_error(run_trm("solve", "arc", str(other / "cc.json"), "-c", str(run)),
+                          "task cc was not in")
+    assert_one_line_error(run_trm("solve", "arc", "nosuchtask", "-c", str(run)), "no task 'nosuchtask'")

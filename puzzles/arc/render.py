@@ -19,12 +19,14 @@ _DIGIT = {0: "#777777", 1: "white", 9: "white"}  # digit colour where black woul
 CELL_STYLES = tuple(f"{_DIGIT.get(c, 'black')} on {bg}" for c, bg in enumerate(PALETTE))
 
 
-def render_grid(grid: np.ndarray) -> Text:
-    """A grid as styled text, one line per row."""
+def render_grid(grid: np.ndarray, flagged: np.ndarray | None = None) -> Text:
+    """A grid as styled text, one line per row; ``flagged`` (a boolean grid of the same
+    shape) marks cells with a cross, e.g. where a prediction is wrong."""
     text = Text()
     for r, row in enumerate(np.asarray(grid)):
         if r:
             text.append("\n")
-        for v in row:
-            text.append(f"{int(v)} ", style=CELL_STYLES[int(v)])
+        for c, v in enumerate(row):
+            mark = "×" if flagged is not None and flagged[r, c] else " "
+            text.append(f"{int(v)}{mark}", style=CELL_STYLES[int(v)])
     return text

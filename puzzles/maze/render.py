@@ -25,17 +25,24 @@ UNKNOWN = ("??", "bold magenta")  # a code that is no cell (e.g. PAD in a model'
 FLAGGED = "bold red on grey23"
 
 
-def render_grid(grid: np.ndarray, flagged: Collection[int] = ()) -> Text:
-    """A maze or label as styled text; ``flagged`` holds flat cell indices to mark."""
+def render_grid(grid: np.ndarray, flagged: Collection[int] = (), highlight: Collection[int] = (),
+                unsure: Collection[int] = ()) -> Text:
+    """A maze or label as styled text; ``flagged`` (wrong), ``highlight`` (e.g. changed
+    since the last step) and ``unsure`` (underlined) hold flat cell indices to mark."""
     grid = as_grid(grid)
     size = grid.shape[0]
-    flagged = set(flagged)
+    flagged, highlight, unsure = set(flagged), set(highlight), set(unsure)
     text = Text()
     for r in range(size):
         for c in range(size):
             chars, style = CELLS.get(int(grid[r, c]), UNKNOWN)
-            if r * size + c in flagged:
+            i = r * size + c
+            if i in flagged:
                 chars, style = ("××" if chars == "  " else chars), FLAGGED
+            elif i in highlight:
+                style = f"{style} on dark_orange3".strip() if " on " not in style else style
+            if i in unsure:
+                style = f"{style} underline".strip()
             text.append(chars, style=style)
         if r < size - 1:
             text.append("\n")

