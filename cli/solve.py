@@ -17,11 +17,28 @@ EXAMPLE_SUDOKU = (
 )
 STEPS = ("all", "final")
 
+# options shared by every model-based solve
+INTERACTIVE = typer.Option(False, "--interactive", "-i",
+                           help="Step forward and back through the steps (in a terminal).")
+HALTING = typer.Option("adaptive", "--halting", help="adaptive: stop when the halting head says so; "
+                       "full: run every step.")
+MAX_STEPS = typer.Option(None, "--max-steps", min=1, show_default="the model's own",
+                         help="Supervision steps at most (may exceed training's).")
+SHOW_STEPS = typer.Option("all", "--steps", help="Show all steps or only the final one.")
+JSON = typer.Option(False, "--json", help="Print JSON only.")
+NO_COLOR = typer.Option(False, "--no-color", help="No colours (styles stay).")
+RECORD = typer.Option(None, "--record", help="Save the display as FILE.svg or FILE.html.")
+DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda (or cuda:N) or mps.")
+PRECISION = typer.Option("auto", "--precision", help="auto, fp32 or bf16.")
 
-def _choice(value: str, choices: tuple[str, ...], option: str) -> str:
-    if value not in choices:
-        raise TRMError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
-    return value
+
+def _check_options(halting: str, steps: str, record: Path | None) -> None:
+    """Refuse bad shared options before any work is done."""
+    for value, choices, option in ((halting, ("adaptive", "full"), "--halting"),
+                                   (steps, STEPS, "--steps")):
+        if value not in choices:
+            raise TRMError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
+    check_record_path(record)
 
 
 @app.command("sudoku")
@@ -34,18 +51,15 @@ def sudoku(
                                     "with trm", help="A run folder (from `trm train`) or a "
                                     "checkpoint folder."),
     exact: bool = typer.Option(False, "--exact", help="Use the exact solver instead of a model."),
-    interactive: bool = typer.Option(False, "--interactive", "-i",
-                                     help="Step forward and back through the steps (in a terminal)."),
-    halting: str = typer.Option("adaptive", help="adaptive: stop when the halting head says so; "
-                                "full: run every step."),
-    max_steps: int = typer.Option(None, "--max-steps", min=1, show_default="the model's own",
-                                  help="Supervision steps at most (may exceed training's)."),
-    steps: str = typer.Option("all", "--steps", help="Show all steps or only the final one."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
-    no_color: bool = typer.Option(False, "--no-color", help="No colours (styles stay)."),
-    record: Path = typer.Option(None, "--record", help="Save the display as FILE.svg or FILE.html."),
-    device: str = typer.Option("auto", help="auto, cpu, cuda (or cuda:N) or mps."),
-    precision: str = typer.Option("auto", help="auto, fp32 or bf16."),
+    interactive: bool = INTERACTIVE,
+    halting: str = HALTING,
+    max_steps: int = MAX_STEPS,
+    steps: str = SHOW_STEPS,
+    as_json: bool = JSON,
+    no_color: bool = NO_COLOR,
+    record: Path = RECORD,
+    device: str = DEVICE,
+    precision: str = PRECISION,
 ) -> None:
     """Watch a trained model solve a Sudoku, one supervision step at a time.
 
@@ -61,9 +75,7 @@ def sudoku(
     """
     from puzzles.sudoku.grid import parse_puzzle
 
-    _choice(halting, ("adaptive", "full"), "--halting")
-    _choice(steps, STEPS, "--steps")
-    check_record_path(record)
+    _check_options(halting, steps, record)
     text, where = read_argument_text(puzzle)
     grid = parse_puzzle(text, where)
     display = Display(show=not as_json, record=record, no_color=no_color, title="trm solve sudoku")
@@ -150,17 +162,15 @@ def maze(
     checkpoint: Path = typer.Option(..., "--checkpoint", "-c",
                                     help="A run folder (from `trm train` on maze data)."),
     seed: int = typer.Option(0, help="Without MAZE: the seed of the generated maze."),
-    interactive: bool = typer.Option(False, "--interactive", "-i",
-                                     help="Step forward and back through the steps (in a terminal)."),
-    halting: str = typer.Option("adaptive", help="adaptive or full."),
-    max_steps: int = typer.Option(None, "--max-steps", min=1, show_default="the model's own",
-                                  help="Supervision steps at most."),
-    steps: str = typer.Option("all", "--steps", help="Show all steps or only the final one."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
-    no_color: bool = typer.Option(False, "--no-color", help="No colours (styles stay)."),
-    record: Path = typer.Option(None, "--record", help="Save the display as FILE.svg or FILE.html."),
-    device: str = typer.Option("auto", help="auto, cpu, cuda (or cuda:N) or mps."),
-    precision: str = typer.Option("auto", help="auto, fp32 or bf16."),
+    interactive: bool = INTERACTIVE,
+    halting: str = HALTING,
+    max_steps: int = MAX_STEPS,
+    steps: str = SHOW_STEPS,
+    as_json: bool = JSON,
+    no_color: bool = NO_COLOR,
+    record: Path = RECORD,
+    device: str = DEVICE,
+    precision: str = PRECISION,
 ) -> None:
     """Watch a trained model find the shortest path through a maze, step by step.
 
@@ -176,9 +186,7 @@ def maze(
     from puzzles.maze.grid import parse_maze
     from puzzles.watch import open_model
 
-    _choice(halting, ("adaptive", "full"), "--halting")
-    _choice(steps, STEPS, "--steps")
-    check_record_path(record)
+    _check_options(halting, steps, record)
     if maze_text is not None:
         text, where = read_argument_text(maze_text, "MAZE")
         grid = parse_maze(text, where).maze
@@ -201,17 +209,15 @@ def arc(
     checkpoint: Path = typer.Option(..., "--checkpoint", "-c",
                                     help="A run folder (from `trm train` on ARC data)."),
     pair: int = typer.Option(0, help="Which test pair of the task (0 is the first)."),
-    interactive: bool = typer.Option(False, "--interactive", "-i",
-                                     help="Step forward and back through the steps (in a terminal)."),
-    halting: str = typer.Option("adaptive", help="adaptive or full."),
-    max_steps: int = typer.Option(None, "--max-steps", min=1, show_default="the model's own",
-                                  help="Supervision steps at most."),
-    steps: str = typer.Option("all", "--steps", help="Show all steps or only the final one."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
-    no_color: bool = typer.Option(False, "--no-color", help="No colours (styles stay)."),
-    record: Path = typer.Option(None, "--record", help="Save the display as FILE.svg or FILE.html."),
-    device: str = typer.Option("auto", help="auto, cpu, cuda (or cuda:N) or mps."),
-    precision: str = typer.Option("auto", help="auto, fp32 or bf16."),
+    interactive: bool = INTERACTIVE,
+    halting: str = HALTING,
+    max_steps: int = MAX_STEPS,
+    steps: str = SHOW_STEPS,
+    as_json: bool = JSON,
+    no_color: bool = NO_COLOR,
+    record: Path = RECORD,
+    device: str = DEVICE,
+    precision: str = PRECISION,
 ) -> None:
     """Watch a trained model predict an ARC task's test output, step by step.
 
@@ -224,9 +230,7 @@ def arc(
     from puzzles.arc import watch as aw
     from puzzles.watch import open_model
 
-    _choice(halting, ("adaptive", "full"), "--halting")
-    _choice(steps, STEPS, "--steps")
-    check_record_path(record)
+    _check_options(halting, steps, record)
     found = aw.find_task(task)
     model = open_model(checkpoint, "arc", device=device, precision=precision)
     display = Display(show=not as_json, record=record, no_color=no_color, title="trm solve arc")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
+from tqdm import tqdm
 
 from puzzles.dataset import check_out_dir, save_npz, write_json
 from trm.errors import TRMError
@@ -161,3 +162,31 @@ def collect(build: ResumableBuild, stream: str, n: int, make_row: Callable[[int]
             build.save_chunk(stream, k, _stack(made))
         k += 1
     return _stack(kept) if kept else {}
+
+
+def collect_splits(build: ResumableBuild, counts: dict[str, int],
+                   make_row: Callable[[str], Callable[[int], Row]], key: str, *,
+                   workers: int, progress: bool, desc: str, unit: str) -> dict[str, Row]:
+    """The rows of each split, in the order of ``counts`` (test first, so training never
+    holds a test item): made in ``workers`` processes, resumable through ``build``, and
+    distinct by ``row[key]`` across all splits. ``make_row(split)`` gives that split's
+    picklable ``index -> row`` function."""
+    seen: set[bytes] = set()
+
+    def is_new(row: Row) -> bool:
+        k = row[key].tobytes()
+        if k in seen:
+            return False
+        seen.add(k)
+        return True
+
+    out: dict[str, Row] = {}
+    bar = tqdm(total=sum(counts.values()), desc=desc, unit=unit, disable=not progress,
+               dynamic_ncols=True, mininterval=0.5)
+    with bar, worker_pool(workers) as pool:
+        for name, n in counts.items():
+            if n:
+                out[name] = collect(build, name, n, make_row(name), is_new, pool,
+                                    on_accept=lambda: bar.update(1))
+    return out
+

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from puzzles.build import ResumableBuild, collect, worker_pool
+from puzzles.build import ResumableBuild, collect_splits
 from puzzles.dataset import Dataset, Split, check_out_dir, staged_dir, write_dataset
 from puzzles.maze.generate import (
     LOOP_RATE,
@@ -100,25 +100,11 @@ def build_generated(out: Path, *, size: int = 30, style: str = "corridors",
     settings = {"task": "maze", "size": size, "style": style, "min_path": min_path,
                 "train": train, "test": test, "seed": seed}
     build = ResumableBuild(out, settings, force)
-    seen: set[bytes] = set()
-
-    def is_new(row: dict[str, np.ndarray]) -> bool:
-        key = row["maze"].tobytes()
-        if key in seen:
-            return False
-        seen.add(key)
-        return True
-
-    splits: dict[str, Split] = {}
-    bar = tqdm(total=train + test, desc=f"maze {size}x{size} {style} >={min_path}", unit="maze",
-               disable=not progress, dynamic_ncols=True, mininterval=0.5)
-    with bar, worker_pool(workers) as pool:
-        for name, n in (("test", test), ("train", train)):
-            if n == 0:
-                continue
-            make = partial(_generated_row, size, style, min_path, seed, name)
-            rows = collect(build, name, n, make, is_new, pool, on_accept=lambda: bar.update(1))
-            splits[name] = _split(rows)
+    made = collect_splits(build, {"test": test, "train": train},
+                          lambda name: partial(_generated_row, size, style, min_path, seed, name),
+                          "maze", workers=workers, progress=progress,
+                          desc=f"maze {size}x{size} {style} >={min_path}", unit="maze")
+    splits = {name: _split(rows) for name, rows in made.items()}
     info = {"style": style, "min_path": min_path,
             "label": "the unique shortest path" if style == "corridors" else TIE_BREAK}
     if style == "corridors":

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from puzzles.build import ResumableBuild, collect, worker_pool
+from puzzles.build import ResumableBuild, collect_splits, worker_pool
 from puzzles.dataset import Dataset, Split, check_out_dir, staged_dir, write_dataset
 from puzzles.sudoku.augment import random_augmentation
 from puzzles.sudoku.generate import generate_indexed
@@ -124,29 +124,17 @@ def build_generated(out: Path, *, size: int = 9, difficulty: str = "hard", train
     settings = {"task": "sudoku", "size": size, "difficulty": difficulty, "train": train,
                 "test": test, "seed": seed, "augment": augment}
     build = ResumableBuild(out, settings, force)
-    seen: set[bytes] = set()
-
-    def is_new(row: dict[str, np.ndarray]) -> bool:
-        key = row["puzzle"].tobytes()
-        if key in seen:
-            return False
-        seen.add(key)
-        return True
-
+    made = collect_splits(build, {"test": test, "train": train},
+                          lambda name: partial(_generated_row, size, difficulty, seed, name),
+                          "puzzle", workers=workers, progress=progress,
+                          desc=f"sudoku {size}x{size} {difficulty}", unit="puzzle")
     splits: dict[str, Split] = {}
-    bar = tqdm(total=train + test, desc=f"sudoku {size}x{size} {difficulty}", unit="puzzle",
-               disable=not progress, dynamic_ncols=True, mininterval=0.5)
-    with bar, worker_pool(workers) as pool:
-        for name, n in (("test", test), ("train", train)):
-            if n == 0:
-                continue
-            make = partial(_generated_row, size, difficulty, seed, name)
-            rows = collect(build, name, n, make, is_new, pool, on_accept=lambda: bar.update(1))
-            if name == "train" and augment:
-                splits[name] = _augmented(rows, size, augment, seed, _puzzle_keys(splits.get("test")))
-            else:
-                splits[name] = Split.of_examples(encode(rows["puzzle"]), encode(rows["solution"]),
-                                                 rating=rows["rating"])
+    for name, rows in made.items():
+        if name == "train" and augment:
+            splits[name] = _augmented(rows, size, augment, seed, _puzzle_keys(splits.get("test")))
+        else:
+            splits[name] = Split.of_examples(encode(rows["puzzle"]), encode(rows["solution"]),
+                                             rating=rows["rating"])
     meta = _meta(size, {"kind": "generated", **settings})
     with staged_dir(out, force) as stage:
         meta = write_dataset(stage, meta, {k: splits[k] for k in ("train", "test") if k in splits})
