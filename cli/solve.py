@@ -12,16 +12,17 @@ from trm.errors import TRMError
 
 app = typer.Typer(help="Solve one puzzle and show the answer.", no_args_is_help=True)
 
+# a "hard" puzzle (the solver must guess) that the shipped model gets right at step 7 of 8
 EXAMPLE_SUDOKU = (
-    "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."
+    ".9.6......1.258.7........35..783.2......91...6.9..............4.5..2..9.....8.1.7"
 )
 STEPS = ("all", "final")
 
 # options shared by every model-based solve
 INTERACTIVE = typer.Option(False, "--interactive", "-i",
                            help="Step forward and back through the steps (in a terminal).")
-HALTING = typer.Option("adaptive", "--halting", help="adaptive: stop when the halting head says so; "
-                       "full: run every step.")
+HALTING = typer.Option("full", "--halting", help="full: run every step (the most accurate); "
+                       "adaptive: stop when the halting head says so.")
 MAX_STEPS = typer.Option(None, "--max-steps", min=1, show_default="the model's own",
                          help="Supervision steps at most (may exceed training's).")
 SHOW_STEPS = typer.Option("all", "--steps", help="Show all steps or only the final one.")

@@ -140,8 +140,9 @@ def test_json_is_complete_and_its_answer_checks_out(halting):
 
 
 def test_reads_stdin_and_shows_only_the_final_step_when_asked():
-    example = "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."
-    r = run_trm("solve", "sudoku", "-", "--steps", "final", input=example + "\n")
+    from cli.solve import EXAMPLE_SUDOKU
+
+    r = run_trm("solve", "sudoku", "-", "--steps", "final", input=EXAMPLE_SUDOKU + "\n")
     assert r.returncode == 0, r.stderr
     assert len(re.findall(r"step \d+ of", r.stdout)) == 1
 

@@ -61,7 +61,7 @@ def wrong_cells(grid: np.ndarray, expected: np.ndarray | None) -> np.ndarray | N
     return grid != expected
 
 
-def watch(model: Model, task: ArcTask, pair: int = 0, *, halting: str = "adaptive",
+def watch(model: Model, task: ArcTask, pair: int = 0, *, halting: str = "full",
           max_steps: int | None = None) -> Watch:
     if not 0 <= pair < len(task.test):
         raise TRMError(f"task {task.id} has {len(task.test)} test pair(s): --pair must be 0 to "

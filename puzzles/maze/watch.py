@@ -34,7 +34,7 @@ def broken_cells(maze: np.ndarray, grid: np.ndarray) -> list[int]:
     return [int(i) for i in np.nonzero(~fine)[0]]
 
 
-def watch(model: Model, maze: np.ndarray, *, halting: str = "adaptive",
+def watch(model: Model, maze: np.ndarray, *, halting: str = "full",
           max_steps: int | None = None, where: str = "maze") -> Watch:
     maze = strip_path(maze)
     seq_len = model.config.get("data", {}).get("seq_len")

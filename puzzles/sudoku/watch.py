@@ -27,7 +27,7 @@ from trm.trace import trace
 DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model"
 
 
-def watch(model: Model, puzzle: np.ndarray, *, halting: str = "adaptive",
+def watch(model: Model, puzzle: np.ndarray, *, halting: str = "full",
           max_steps: int | None = None, where: str = "puzzle") -> Watch:
     puzzle = np.asarray(puzzle, dtype=np.int8).reshape(-1)
     seq_len = model.config.get("data", {}).get("seq_len")
