@@ -21,6 +21,7 @@ missing, truncated, mis-shaped or newer-format data with a message saying which.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -254,3 +255,16 @@ def load_dataset(path: Path, splits: list[str] | None = None) -> Dataset:
     meta = read_meta(path)
     names = list(meta["splits"]) if splits is None else splits
     return Dataset(path, meta, {name: load_split(path, meta, name) for name in names})
+
+
+def read_import_file(file: Path) -> tuple[str, str]:
+    """An outside file to import: its text and the SHA-256 of its bytes (for the metadata)."""
+    file = Path(file)
+    if not file.is_file():
+        raise TRMError(f"{file}: no such file")
+    data = file.read_bytes()
+    try:
+        return data.decode("utf-8"), hashlib.sha256(data).hexdigest()
+    except UnicodeDecodeError:
+        raise TRMError(f"{file}: not a text file") from None
+

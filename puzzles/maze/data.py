@@ -11,7 +11,6 @@ question never holds ``o``, the label holds the path. Each split also stores
 
 from __future__ import annotations
 
-import hashlib
 import os
 from functools import partial
 from pathlib import Path
@@ -20,7 +19,8 @@ import numpy as np
 from tqdm import tqdm
 
 from puzzles.build import ResumableBuild, collect_splits
-from puzzles.dataset import Dataset, Split, check_out_dir, staged_dir, write_dataset
+from puzzles.dataset import (Dataset, Split, check_out_dir, read_import_file, staged_dir,
+                              write_dataset)
 from puzzles.maze.generate import (
     LOOP_RATE,
     STYLES,
@@ -127,13 +127,7 @@ def build_import(file: Path, out: Path, *, force: bool = False, progress: bool =
     ``FILE:LINE``.
     """
     file = Path(file)
-    if not file.is_file():
-        raise TRMError(f"{file}: no such file")
-    data = file.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise TRMError(f"{file}: not a text file") from None
+    text, sha256 = read_import_file(file)
     parsed = parse_text(text, source=file.name)
     if not parsed:
         raise TRMError(f"{file}: no mazes found")
@@ -158,7 +152,7 @@ def build_import(file: Path, out: Path, *, force: bool = False, progress: bool =
             mazes.append(p.maze)
             labels.append(label)
             lengths.append(length)
-    source = {"kind": "import", "file": file.name, "sha256": hashlib.sha256(data).hexdigest()}
+    source = {"kind": "import", "file": file.name, "sha256": sha256}
     label_rule = f"the path the file marks, else the {TIE_BREAK}"
     meta = _meta(size, {"style": "import", "min_path": int(min(lengths)), "label": label_rule},
                  source)

@@ -6,7 +6,6 @@ of values 0..size becomes ``grid + 1``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 from functools import partial
@@ -16,7 +15,8 @@ import numpy as np
 from tqdm import tqdm
 
 from puzzles.build import ResumableBuild, collect_splits, worker_pool
-from puzzles.dataset import Dataset, Split, check_out_dir, staged_dir, write_dataset
+from puzzles.dataset import (Dataset, Split, check_out_dir, read_import_file, staged_dir,
+                              write_dataset)
 from puzzles.sudoku.augment import random_augmentation
 from puzzles.sudoku.generate import generate_indexed
 from puzzles.sudoku.grid import ParsedPuzzle, geometry, parse_text
@@ -156,13 +156,7 @@ def build_import(file: Path, out: Path, *, force: bool = False, skip_bad: bool =
     must solve its puzzle.
     """
     file = Path(file)
-    if not file.is_file():
-        raise TRMError(f"{file}: no such file")
-    data = file.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise TRMError(f"{file}: not a text file") from None
+    text, sha256 = read_import_file(file)
     parsed = parse_text(text, source=file.name)
     if not parsed:
         raise TRMError(f"{file}: no puzzles found")
@@ -195,7 +189,7 @@ def build_import(file: Path, out: Path, *, force: bool = False, skip_bad: bool =
             ratings.append(rating)
     if not puzzles:
         raise TRMError(f"{file}: every puzzle was skipped")
-    source = {"kind": "import", "file": file.name, "sha256": hashlib.sha256(data).hexdigest(),
+    source = {"kind": "import", "file": file.name, "sha256": sha256,
               "skipped": skipped}
     meta = _meta(size, source)
     split = Split.of_examples(encode(np.stack(puzzles)), encode(np.stack(solutions)),
