@@ -39,37 +39,52 @@ class EvalResult:
 
 
 @torch.no_grad()
+def run_with_halting(model, x: torch.Tensor, n_sup: int, halting: str
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logits each row ends with, and the supervision steps it used (B,).
+
+    ``model`` is any recursive model with ``initial_state(batch)`` and
+    ``deep_step(x, y, z) -> StepOutput`` (a TRM, or a vision model on the same core); ``x``
+    is the embedded question. With ``adaptive`` halting, rows whose halting head says "halt"
+    keep that step's logits and leave the batch, so the remaining work really shrinks.
+    """
+    b = x.shape[0]
+    device = x.device
+    final = None
+    steps = torch.full((b,), n_sup, dtype=torch.long, device=device)
+    active = torch.arange(b, device=device)  # rows still running
+    y, z = model.initial_state(b)
+    for step in range(1, n_sup + 1):
+        out = model.deep_step(x, y, z)
+        if final is None:
+            final = torch.zeros((b, *out.logits.shape[1:]), dtype=out.logits.dtype, device=device)
+        if step == n_sup:
+            done = torch.ones_like(active, dtype=torch.bool)
+        elif halting == "full":
+            done = torch.zeros_like(active, dtype=torch.bool)
+        else:
+            done = out.halt_logit > 0
+        if done.any():
+            final[active[done]] = out.logits[done]
+            steps[active[done]] = step
+        if done.all():
+            break
+        if done.any():  # halted rows leave the batch: no more work for them
+            keep = ~done
+            active, x, y, z = active[keep], x[keep], out.y[keep], out.z[keep]
+        else:
+            y, z = out.y, out.z
+    return final, steps
+
+
+@torch.no_grad()
 def predict_batch(model: TRM, inputs: torch.Tensor, puzzle_ids: torch.Tensor, halting: str,
                   precision: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Predicted tokens (B, L) and supervision steps used (B,) for one batch."""
-    device = inputs.device
-    b = inputs.shape[0]
-    n_sup = model.config.n_sup
-    preds = torch.zeros_like(inputs, dtype=torch.long)
-    steps = torch.full((b,), n_sup, dtype=torch.long, device=device)
-    active = torch.arange(b, device=device)  # rows still running
-    with autocast(device, precision):
+    with autocast(inputs.device, precision):
         x = model.embed_input(inputs, puzzle_ids)
-        y, z = model.initial_state(b)
-        for step in range(1, n_sup + 1):
-            out = model.deep_step(x, y, z)
-            if step == n_sup:
-                done = torch.ones_like(active, dtype=torch.bool)
-            elif halting == "full":
-                done = torch.zeros_like(active, dtype=torch.bool)
-            else:
-                done = out.halt_logit > 0
-            if done.any():
-                preds[active[done]] = out.logits[done].argmax(-1)
-                steps[active[done]] = step
-            if done.all():
-                break
-            if done.any():  # halted rows leave the batch: no more work for them
-                keep = ~done
-                active, x, y, z = active[keep], x[keep], out.y[keep], out.z[keep]
-            else:
-                y, z = out.y, out.z
-    return preds, steps
+        logits, steps = run_with_halting(model, x, model.config.n_sup, halting)
+    return logits.argmax(-1), steps
 
 
 def evaluate(model: TRM, data: TokenData, *, batch_size: int = 256, device: torch.device | None = None,

@@ -21,6 +21,7 @@ from torch import nn
 
 from trm.config import TRMConfig
 from trm.layers import ReasoningNet, init_linear
+from trm.recursion import deep_recursion, latent_step
 
 
 @dataclass
@@ -73,17 +74,11 @@ class TRM(nn.Module):
 
     def latent_step(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor
                     ) -> tuple[torch.Tensor, torch.Tensor]:
-        for _ in range(self.config.n):
-            z = self.net(z, y + x)  # refine the latent from question and current answer
-        y = self.net(y, z)  # refine the answer from the latent
-        return y, z
+        return latent_step(self.net, self.config.n, x, y, z)
 
     def deep_step(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
-        with torch.no_grad():
-            for _ in range(self.config.T - 1):
-                y, z = self.latent_step(x, y, z)
-        # only the last cycle carries gradients
-        y, z = self.latent_step(x, y, z)
+        # T cycles, only the last carrying gradients (trm.recursion)
+        y, z = deep_recursion(self.net, self.config.n, self.config.T, x, y, z)
         p = self.config.puzzle_emb_len
         logits = self.head(y[:, p:])
         halt_logit = self.halt_head(y[:, 0]).squeeze(-1).float()
