@@ -1,0 +1,115 @@
+"""Vision models on trm's core: shapes, weight sharing, gradients, halting, and reuse of trm."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import trm.layers
+from tests.conftest import REPO
+from trm.errors import TRMError
+from trm.evaluate import run_with_halting
+from vision.models import PRESETS, ViTRM, ViTRMConfig, build_model
+
+SMALL = dict(hidden_size=32, num_heads=2)
+
+
+@pytest.mark.parametrize("variant", ["vit", "vitrm"])
+@pytest.mark.parametrize("classes", [10, 100])
+@pytest.mark.parametrize("pool", ["cls", "mean"])
+def test_output_shapes(variant, classes, pool):
+    torch.manual_seed(0)
+    model = build_model(variant, "small", num_classes=classes, pool=pool, **SMALL)
+    images = torch.randn(5, 3, 32, 32)
+    if variant == "vit":
+        logits = model(images)
+    else:
+        y, z = model.initial_state(5)
+        out = model(images, y, z)
+        assert out.y.shape == out.z.shape == (5, 64 + (pool == "cls"), 32)
+        assert out.halt_logit.shape == (5,) and not out.y.requires_grad
+        logits = out.logits
+    assert logits.shape == (5, classes)
+
+
+def test_patch_size_is_an_option():
+    model = build_model("vitrm", "small", patch_size=8, **SMALL)
+    assert model.embed.length == 16 + 1
+    with pytest.raises(TRMError, match="patch size 5"):
+        build_model("vit", "small", patch_size=5)
+
+
+def test_vitrm_parameters_do_not_depend_on_the_recursion():
+    counts = {sum(p.numel() for p in build_model("vitrm", "small", n=n, T=T, n_sup=s).parameters())
+              for n, T, s in [(1, 1, 1), (3, 2, 4), (6, 3, 16)]}
+    assert len(counts) == 1
+
+
+def test_paper_scale_vitrm_is_about_3_6m_parameters_and_a_fifth_of_vit():
+    vitrm = sum(p.numel() for p in build_model("vitrm", "cifar").parameters())
+    vit = sum(p.numel() for p in build_model("vit", "cifar").parameters())
+    assert 3.4e6 < vitrm < 3.8e6 and vitrm * 5 <= vit
+    small = [sum(p.numel() for p in build_model(v, "small").parameters()) for v in ("vitrm", "vit")]
+    assert small[0] * 5 <= small[1]
+
+
+def test_only_the_last_cycle_carries_gradients():
+    config = ViTRMConfig(n=2, T=3, n_sup=2, num_layers=1, **SMALL)
+    model = ViTRM(config)
+    with_grad, without = [], []
+    model.net.register_forward_hook(
+        lambda mod, args, out: (with_grad if torch.is_grad_enabled() else without).append(1))
+    y, z = model.initial_state(2)
+    out = model(torch.randn(2, 3, 32, 32), y, z)
+    assert len(without) == (config.T - 1) * (config.n + 1)
+    assert len(with_grad) == config.n + 1
+    out.logits.sum().backward()
+    assert model.net.blocks[0].mlp.down.weight.grad is not None
+
+
+def test_adaptive_and_full_agree_where_halting_comes_last_and_adaptive_does_less_work():
+    torch.manual_seed(1)
+    model = ViTRM(ViTRMConfig(n_sup=5, n=1, T=1, num_layers=1, **SMALL)).eval()
+    with torch.no_grad():  # a halting head that stops some images early, not others
+        torch.nn.init.normal_(model.halt_head.weight, std=3.0)
+        model.halt_head.bias.fill_(0.0)
+    rows: list[int] = []
+    model.net.register_forward_hook(lambda mod, args, out: rows.append(out.shape[0]))
+    # images of different contrast, so the untrained halting head tells some of them apart
+    x = model.embed_input(torch.randn(24, 3, 32, 32) * torch.linspace(0.1, 3, 24)[:, None, None, None])
+    full, full_steps = run_with_halting(model, x, 5, "full")
+    full_rows, rows[:] = sum(rows), []
+    adaptive, steps = run_with_halting(model, x, 5, "adaptive")
+    last = (steps == 5).numpy()
+    assert 0 < last.sum() < 24, "need images halting early and at the end"
+    assert torch.allclose(adaptive[last], full[last], atol=1e-5)
+    assert (full_steps == 5).all()
+    assert sum(rows) == int(steps.sum()) * 2 < full_rows  # halted images really left the batch
+
+
+def test_vision_uses_trms_block_and_recursion_and_defines_no_layer_of_its_own():
+    model = build_model("vitrm", "small")
+    assert all(type(b) is trm.layers.Block for b in model.net.blocks)
+    assert type(build_model("vit", "small").net.blocks[0]) is trm.layers.Block
+    for path in (REPO / "vision").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                assert not any(w in node.name.lower() for w in ("attention", "block", "mlp", "swiglu")), \
+                    f"{path.name} defines {node.name}: layers belong in trm/"
+            if isinstance(node, ast.FunctionDef):
+                assert node.name not in ("latent_step", "deep_recursion"), path.name
+
+
+def test_unknown_variant_and_preset_are_refused():
+    with pytest.raises(TRMError, match="unknown variant 'vitt'"):
+        build_model("vitt")
+    with pytest.raises(TRMError, match="unknown preset 'huge'"):
+        build_model("vit", "huge")
+    with pytest.raises(TRMError, match="n must be at least 1"):
+        build_model("vitrm", "small", n=0)
+    assert set(PRESETS) == {"vit", "vitrm"}

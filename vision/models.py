@@ -1,0 +1,234 @@
+"""Vision models on trm's core: a plain ViT baseline and ViTRM, TRM's recursion over patches.
+
+Both embed a 32x32 image as patch tokens (patch 4 -> 64 tokens, plus a class token when
+pooling by it) and use trm's transformer block (:class:`trm.layers.ReasoningNet`, the same
+post-norm blocks with RoPE attention that solve mazes). Nothing here defines a layer of
+its own or a recursion loop: ``vit`` stacks ``depth`` independent blocks; ``vitrm`` runs
+one tiny ``k``-block network recursively with :func:`trm.recursion.deep_recursion`:
+
+    x = patch tokens;  y = answer state (the class is read from it);  z = latent
+    per supervision step: T cycles of (n times z = f(z, y + x); y = f(y, z)), the last with
+    gradients; logits = head(pool(y)); halt logit = q(pool(y))
+
+Deep supervision carries the detached (y, z) across up to ``n_sup`` steps, as for puzzles,
+and :func:`trm.evaluate.run_with_halting` gives the adaptive halting per image.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+
+from trm.errors import TRMError
+from trm.layers import ReasoningNet, init_linear
+from trm.model import StepOutput
+from trm.recursion import deep_recursion
+
+POOLS = ("cls", "mean")
+
+
+@dataclass(frozen=True)
+class ImageShape:
+    image_size: int = 32
+    patch_size: int = 4
+    channels: int = 3
+
+
+def _check_common(c) -> None:
+    if c.image_size < 1 or c.patch_size < 1 or c.image_size % c.patch_size:
+        raise TRMError(f"patch size {c.patch_size} must divide the image size {c.image_size}")
+    if c.num_classes < 2:
+        raise TRMError(f"num_classes must be at least 2, got {c.num_classes}")
+    if c.pool not in POOLS:
+        raise TRMError(f"pool must be cls or mean, got {c.pool!r}")
+    if c.hidden_size < 1 or c.num_heads < 1 or c.hidden_size % (2 * c.num_heads):
+        raise TRMError(f"hidden_size {c.hidden_size} must be a multiple of 2 x heads ({c.num_heads})")
+    if c.expansion <= 0:
+        raise TRMError("expansion must be positive")
+
+
+class _ConfigDict:
+    """to_dict/from_dict for the config dataclasses (saved in every checkpoint)."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        if not isinstance(d, dict):
+            raise TRMError("the model config is not a JSON object")
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise TRMError(f"unknown model config fields: {', '.join(sorted(unknown))}")
+        try:
+            return cls(**d).validate()
+        except TypeError as e:
+            raise TRMError(f"bad model config: {e}") from None
+
+
+@dataclass(frozen=True)
+class ViTConfig(_ConfigDict):
+    """``vit``: ``depth`` independent blocks, the baseline."""
+
+    num_classes: int = 10
+    image_size: int = 32
+    patch_size: int = 4
+    channels: int = 3
+    hidden_size: int = 192
+    num_heads: int = 3
+    depth: int = 9
+    expansion: float = 2.0
+    pool: str = "cls"
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+
+    def validate(self) -> "ViTConfig":
+        _check_common(self)
+        if self.depth < 1:
+            raise TRMError(f"depth must be at least 1, got {self.depth}")
+        return self
+
+
+@dataclass(frozen=True)
+class ViTRMConfig(_ConfigDict):
+    """``vitrm``: one ``num_layers``-block network applied recursively (TRM)."""
+
+    num_classes: int = 10
+    image_size: int = 32
+    patch_size: int = 4
+    channels: int = 3
+    hidden_size: int = 384
+    num_heads: int = 6
+    num_layers: int = 3  # k: blocks in the one network f
+    expansion: float = 2.0
+    pool: str = "cls"
+    n: int = 3  # latent updates per cycle
+    T: int = 2  # cycles per supervision step, the last with gradients
+    n_sup: int = 4  # supervision steps at most
+    halt_exploration: float = 0.1
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+
+    def validate(self) -> "ViTRMConfig":
+        _check_common(self)
+        for name in ("num_layers", "n", "T", "n_sup"):
+            if getattr(self, name) < 1:
+                raise TRMError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.halt_exploration <= 1:
+            raise TRMError("halt_exploration must be between 0 and 1")
+        return self
+
+
+class PatchEmbed(nn.Module):
+    """Image (B, C, H, W) -> tokens (B, [1 +] patches, D): a strided convolution, a learned
+    position embedding, and a class token in front when pooling by it."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.proj = nn.Conv2d(c.channels, c.hidden_size, c.patch_size, stride=c.patch_size)
+        self.patches = (c.image_size // c.patch_size) ** 2
+        self.cls = nn.Parameter(torch.zeros(1, 1, c.hidden_size)) if c.pool == "cls" else None
+        self.length = self.patches + (1 if self.cls is not None else 0)
+        self.pos = nn.Parameter(torch.randn(1, self.length, c.hidden_size) * 0.02)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.proj(images).flatten(2).transpose(1, 2)  # (B, patches, D)
+        if self.cls is not None:
+            x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)
+        return x + self.pos
+
+
+def pool(h: torch.Tensor, how: str) -> torch.Tensor:
+    """(B, L, D) -> (B, D): the class token, or the mean over tokens."""
+    return h[:, 0] if how == "cls" else h.mean(dim=1)
+
+
+def _net(c, layers: int, length: int) -> ReasoningNet:
+    return ReasoningNet(c.hidden_size, c.num_heads, length, layers, "attention", c.expansion,
+                        c.rope_theta, c.norm_eps)
+
+
+class ViT(nn.Module):
+    variant = "vit"
+
+    def __init__(self, config: ViTConfig):
+        super().__init__()
+        self.config = c = config.validate()
+        self.embed = PatchEmbed(c)
+        self.net = _net(c, c.depth, self.embed.length)
+        self.head = init_linear(nn.Linear(c.hidden_size, c.num_classes))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.embed(images)
+        return self.head(pool(self.net(x, torch.zeros_like(x)), self.config.pool))
+
+
+class ViTRM(nn.Module):
+    variant = "vitrm"
+
+    def __init__(self, config: ViTRMConfig):
+        super().__init__()
+        self.config = c = config.validate()
+        self.embed = PatchEmbed(c)
+        self.net = _net(c, c.num_layers, self.embed.length)
+        self.head = init_linear(nn.Linear(c.hidden_size, c.num_classes))
+        self.halt_head = nn.Linear(c.hidden_size, 1)
+        nn.init.zeros_(self.halt_head.weight)
+        nn.init.constant_(self.halt_head.bias, -5.0)  # start out "not sure yet"
+        d = c.hidden_size
+        self.register_buffer("y_init", torch.randn(d) / math.sqrt(d))
+        self.register_buffer("z_init", torch.randn(d) / math.sqrt(d))
+
+    def embed_input(self, images: torch.Tensor) -> torch.Tensor:
+        return self.embed(images)
+
+    def initial_state(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = (batch, self.embed.length, self.config.hidden_size)
+        return self.y_init.expand(shape).clone(), self.z_init.expand(shape).clone()
+
+    def deep_step(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
+        c = self.config
+        y, z = deep_recursion(self.net, c.n, c.T, x, y, z)
+        pooled = pool(y, c.pool)
+        return StepOutput(y.detach(), z.detach(), self.head(pooled),
+                          self.halt_head(pooled).squeeze(-1).float())
+
+    def forward(self, images: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
+        """One supervision step from images (what training, compile and DDP wrap)."""
+        return self.deep_step(self.embed_input(images), y, z)
+
+
+VARIANTS = {"vit": (ViTConfig, ViT), "vitrm": (ViTRMConfig, ViTRM)}
+
+# named configurations: the papers' CIFAR scale, and one that trains in minutes on a CPU
+PRESETS: dict[str, dict[str, dict]] = {
+    "vit": {"cifar": dict(hidden_size=384, num_heads=6, depth=12, expansion=4.0),
+            "small": dict(hidden_size=128, num_heads=4, depth=8, expansion=4.0)},
+    "vitrm": {"cifar": dict(hidden_size=384, num_heads=6, num_layers=3, n=3, T=2, n_sup=4),
+              "small": dict(hidden_size=128, num_heads=4, num_layers=2, n=2, T=1, n_sup=3)},
+}
+
+
+def build_model(variant: str, preset: str = "cifar", **overrides) -> nn.Module:
+    """A variant at a preset, with options overriding it (None values ignored)."""
+    if variant not in VARIANTS:
+        raise TRMError(f"unknown variant {variant!r}: choose one of {', '.join(VARIANTS)}")
+    if preset not in PRESETS[variant]:
+        raise TRMError(f"unknown preset {preset!r} for {variant}: choose one of "
+                       f"{', '.join(PRESETS[variant])}")
+    config_cls, model_cls = VARIANTS[variant]
+    values = {**PRESETS[variant][preset], **{k: v for k, v in overrides.items() if v is not None}}
+    try:
+        return model_cls(config_cls(**values))
+    except TypeError as e:
+        raise TRMError(f"bad option for {variant}: {e}") from None
+
+
+def model_from_config(variant: str, config: dict) -> nn.Module:
+    if variant not in VARIANTS:
+        raise TRMError(f"unknown variant {variant!r}: choose one of {', '.join(VARIANTS)}")
+    config_cls, model_cls = VARIANTS[variant]
+    return model_cls(config_cls.from_dict(config))
