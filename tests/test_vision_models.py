@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
