@@ -8,6 +8,10 @@ exploration, or after ``n_sup`` steps) takes a fresh example at the next step.
 
 Everything random comes from seeded generators saved in the checkpoint, with the slots'
 carried state, so ``--resume`` continues bit for bit (on CPU, fp32) where a run stopped.
+
+The loop does not know what an example is: an :class:`Objective` says how to build the
+model, run one supervision step on the slots, score it and evaluate. Puzzles (token
+sequences, a TRM) use :func:`token_objective`; vision supplies its own for images.
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ from trm.distributed import Dist
 from trm.ema import EMA
 from trm.errors import TRMError
 from trm.evaluate import evaluate
-from trm.losses import supervision_loss
-from trm.model import TRM, parameter_count
+from trm.losses import LossOutput, supervision_loss
+from trm.model import TRM, StepOutput, parameter_count
 from trm.optim import lr_factor, make_optimizer, set_lr
 
 CHECKPOINT = "checkpoint"
@@ -64,6 +68,26 @@ class Slots:
 
 
 @dataclass
+class Objective:
+    """What the loop needs to know about its examples and model."""
+
+    make_model: Callable[[], torch.nn.Module]  # a fresh model from its config
+    step: Callable[[torch.nn.Module, Slots], StepOutput]  # one supervision step on the slots
+    loss: Callable[[StepOutput, torch.Tensor], LossOutput]  # (output, labels) -> losses
+    evaluate: Callable[..., dict]  # (model, data, batch_size=, device=, precision=) -> summary
+
+
+def token_objective(config: TRMConfig) -> Objective:
+    """Puzzles: a TRM on token sequences, cross-entropy per position, exact-answer halting."""
+    return Objective(
+        make_model=lambda: TRM(config),
+        step=lambda model, s: model(s.inputs, s.puzzle_ids, s.y, s.z),
+        loss=lambda out, labels: supervision_loss(out.logits, labels, out.halt_logit, config.loss),
+        evaluate=lambda model, data, **kw: evaluate(model, data, halting="full", **kw).summary(),
+    )
+
+
+@dataclass
 class RunState:
     step: int = 0
     elapsed: float = 0.0  # training seconds over all sessions of this run
@@ -75,7 +99,9 @@ class Trainer:
                  test_data: TokenData | None, out: Path, *, device: torch.device,
                  precision: str = "fp32", compile: bool = False,
                  augment: Augmenter | None = None, run_info: dict | None = None,
-                 dist: Dist = Dist()):
+                 dist: Dist = Dist(), objective: Objective | None = None):
+        """``model_cfg`` is any model config with ``n_sup``, ``halt_exploration``,
+        ``to_dict`` and ``from_dict``; without an ``objective`` it is a TRM's."""
         if len(train_data) == 0:
             raise TRMError("the training split is empty")
         if cfg.batch_size % dist.world:
@@ -88,8 +114,9 @@ class Trainer:
         self.device, self.precision = device, precision
         self.augment = augment if cfg.augment else None
         self.run_info = run_info or {}
+        self.objective = objective or token_objective(model_cfg)
         torch.manual_seed(cfg.seed)
-        self.model = TRM(model_cfg).to(device)
+        self.model = self.objective.make_model().to(device)
         self.step_fn = self.model
         if dist.active:  # gradients are averaged over the ranks, i.e. over the global batch
             from torch.nn.parallel import DistributedDataParallel
@@ -109,11 +136,12 @@ class Trainer:
     # ------------------------------------------------------------------ slots
 
     def _empty_slots(self) -> Slots:
-        b, length = self.rows, self.model_cfg.seq_len
+        b, data = self.rows, self.train_data
         y, z = self.model.initial_state(b)
         zeros = lambda dtype: torch.zeros(b, dtype=dtype, device=self.device)  # noqa: E731
-        return Slots(zeros(torch.long), torch.zeros(b, length, dtype=torch.uint8, device=self.device),
-                     torch.zeros(b, length, dtype=torch.uint8, device=self.device),
+        like = lambda a: torch.zeros((b, *a.shape[1:]), dtype=torch.from_numpy(a[:0]).dtype,  # noqa: E731
+                                     device=self.device)
+        return Slots(zeros(torch.long), like(data.inputs), like(data.labels),
                      zeros(torch.long), y, z, zeros(torch.long), zeros(torch.long),
                      torch.ones(b, dtype=torch.bool, device=self.device))
 
@@ -166,8 +194,8 @@ class Trainer:
         self.model.train()
         set_lr(self.optimizer, lr_factor(self.state.step, cfg))
         with autocast(self.device, self.precision):
-            out = self.step_fn(s.inputs, s.puzzle_ids, s.y, s.z)
-            loss = supervision_loss(out.logits, s.labels, out.halt_logit, self.model_cfg.loss)
+            out = self.objective.step(self.step_fn, s)
+            loss = self.objective.loss(out, s.labels)
         self.optimizer.zero_grad(set_to_none=True)
         loss.loss.backward()
         if cfg.grad_clip > 0:
@@ -192,11 +220,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
 
-    def eval_model(self) -> TRM:
+    def eval_model(self) -> torch.nn.Module:
         """The weights evaluation uses: the EMA average if there is one."""
         if self.ema is None:
             return self.model
-        model = TRM(self.model_cfg).to(self.device)
+        model = self.objective.make_model().to(self.device)
         model.load_state_dict(self.ema.state_dict())
         return model
 
@@ -204,9 +232,8 @@ class Trainer:
         if self.test_data is None or len(self.test_data) == 0:
             return {}
         data = self.test_data.head(self.cfg.eval_max if max_examples is None else max_examples)
-        result = evaluate(self.eval_model(), data, batch_size=self.cfg.batch_size,
-                          device=self.device, precision=self.precision, halting="full")
-        return result.summary()
+        return self.objective.evaluate(self.eval_model(), data, batch_size=self.cfg.batch_size,
+                                       device=self.device, precision=self.precision)
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -250,7 +277,7 @@ class Trainer:
                            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
 
     def _restore(self, ckpt) -> None:
-        saved = TRMConfig.from_dict(ckpt.config.get("model"))
+        saved = type(self.model_cfg).from_dict(ckpt.config.get("model"))
         if saved != self.model_cfg:
             raise TRMError(f"{ckpt.path}: the checkpoint's model config differs from this run's")
         t, meta = ckpt.train_tensors, ckpt.train_meta

@@ -1,0 +1,538 @@
+"""CIFAR-10 and CIFAR-100 on disk: read the official python and binary batches, safely.
+
+The four official layouts (each is one folder, as extracted from its archive)::
+
+    CIFAR-10, python   data_batch_1 .. data_batch_5, test_batch, batches.meta
+    CIFAR-10, binary   data_batch_1.bin .. data_batch_5.bin, test_batch.bin, batches.meta.txt
+    CIFAR-100, python  train, test, meta
+    CIFAR-100, binary  train.bin, test.bin, fine_label_names.txt, coarse_label_names.txt
+
+Python batches are pickles of dicts with bytes keys (``b"data"``: uint8 ``(n, 3072)``,
+``b"labels"`` or ``b"fine_labels"``/``b"coarse_labels"``: lists of ints, ``b"filenames"``,
+``b"batch_label"``); the meta files hold the class names. Pickles can run code, so they are
+read with :class:`SafeUnpickler`, which admits only the four globals a numpy array needs and
+refuses everything else before it is called. Binary batches are records of one label byte
+(CIFAR-100: coarse byte, fine byte) and 3072 pixel bytes (1024 red, 1024 green, 1024 blue,
+rows of 32 left to right).
+
+:func:`load_images` accepts a layout folder or the folder one level up (the one holding
+``cifar-10-batches-py/``), tells the dataset from the files present, checks every file, and
+refuses anything missing, truncated or malformed with a one-line message naming the file.
+
+:func:`write_python_pickle` writes the same pickles the official files are: protocol 2
+with Python 2 byte strings, so any CIFAR reader (this one, ``pickle.load(f,
+encoding="bytes")``, torchvision's ``encoding="latin1"``) reads what we generate.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import shutil
+import struct
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from trm.errors import TRMError
+
+IMAGE_SHAPE = (3, 32, 32)
+PIXELS = 3 * 32 * 32  # 3072 bytes per image
+TRAIN_BATCHES = 5
+
+try:  # numpy 2 keeps the array rebuilder in numpy._core; numpy 1 in numpy.core
+    from numpy._core.multiarray import _reconstruct as _np_reconstruct
+except ImportError:  # pragma: no cover - numpy 1.x
+    from numpy.core.multiarray import _reconstruct as _np_reconstruct
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+@dataclass
+class ImageSplit:
+    """One split: ``images`` uint8 ``(n, 3, 32, 32)`` (channels R, G, B), ``labels`` int64
+    ``(n,)``; CIFAR-100 also has ``coarse_labels`` int64 ``(n,)`` (its 20 superclasses)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    coarse_labels: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+@dataclass
+class ImageData:
+    """A dataset: ``name`` is "cifar10", "cifar100" or "synthetic"; ``classes`` the class
+    names (CIFAR-100: the 100 fine ones; ``coarse_classes`` the 20 superclasses).
+    ``path`` is the folder the batches were read from, ``format`` "python" or "binary",
+    ``info`` the generator settings of a synthetic set (empty otherwise)."""
+
+    name: str
+    classes: list[str]
+    train: ImageSplit
+    test: ImageSplit
+    path: Path | None = None
+    format: str = "python"
+    coarse_classes: list[str] | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+# --------------------------------------------------------------------------- pickles
+
+
+def _reconstruct(subtype, shape, dtype):
+    """numpy's array rebuilder, for plain ndarrays only."""
+    if subtype is not np.ndarray:
+        raise pickle.UnpicklingError("an array rebuild for something other than numpy.ndarray")
+    return _np_reconstruct(subtype, shape, dtype)
+
+
+def _plain_dtype(spec, align=False, copy=True):
+    """numpy.dtype, refusing dtypes that hold Python objects."""
+    dtype = np.dtype(spec, bool(align), bool(copy))
+    if dtype.hasobject:
+        raise pickle.UnpicklingError(f"an object dtype ({spec!r})")
+    return dtype
+
+
+#: The only globals a CIFAR python batch refers to (an ndarray pickled by numpy 1 or 2).
+ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): _plain_dtype,
+}
+
+
+def _printable(text: str) -> str:
+    text = text if text.isprintable() else ascii(text)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """An unpickler that builds only dicts, lists, tuples, bytes, numbers and numpy arrays.
+
+    Every global a pickle names goes through :meth:`find_class`, which returns one of
+    :data:`ALLOWED_GLOBALS` or raises: a crafted file (``os.system``, ``builtins.eval``,
+    ``subprocess.Popen``...) is refused before anything it names is imported or called.
+    Strings are read as bytes (``encoding="bytes"``), as in the official files.
+    """
+
+    def __init__(self, file, path: Path):
+        super().__init__(file, encoding="bytes")
+        self.path = path
+
+    def find_class(self, module: str, name: str):
+        allowed = ALLOWED_GLOBALS.get((module, name))
+        if allowed is None:
+            raise TRMError(f"{self.path}: refused: the pickle asks for "
+                           f"{_printable(f'{module}.{name}')}, which no CIFAR file holds "
+                           "(only numpy arrays, lists, dicts, bytes and numbers are read)")
+        return allowed
+
+    def persistent_load(self, pid):
+        raise TRMError(f"{self.path}: refused: the pickle holds a persistent id, which no CIFAR "
+                       "file has")
+
+
+def read_pickle(path: Path) -> object:
+    """Read one python-format CIFAR file with :class:`SafeUnpickler`."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            return SafeUnpickler(f, path).load()
+    except TRMError:
+        raise
+    except FileNotFoundError:
+        raise TRMError(f"{path}: missing") from None
+    except (EOFError, pickle.UnpicklingError) as e:
+        raise TRMError(f"{path}: truncated or not a pickle ({_printable(str(e))})") from None
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError, OverflowError,
+            MemoryError, UnicodeDecodeError, struct.error) as e:
+        raise TRMError(f"{path}: corrupt pickle ({type(e).__name__}: "
+                       f"{_printable(str(e))})") from None
+
+
+class _Py2PickleWriter:
+    """Protocol-2 pickle opcodes for the few types CIFAR files hold, with bytes written as
+    Python 2 strings (SHORT_BINSTRING/BINSTRING) and arrays as numpy 1 under Python 2
+    pickled them (``numpy.core.multiarray._reconstruct``): byte for byte the layout of the
+    official batches, minus their memo entries, which readers do not need."""
+
+    def __init__(self, out: io.BufferedIOBase):
+        self.write = out.write
+
+    def dump(self, obj: object) -> None:
+        self.write(b"\x80\x02")  # PROTO 2
+        self.save(obj)
+        self.write(b".")  # STOP
+
+    def save(self, obj: object) -> None:
+        w = self.write
+        if obj is None:
+            w(b"N")
+        elif isinstance(obj, bool):
+            w(b"\x88" if obj else b"\x89")  # NEWTRUE / NEWFALSE
+        elif isinstance(obj, (int, np.integer)):
+            self.save_int(int(obj))
+        elif isinstance(obj, str):
+            self.save_bytes(obj.encode("utf-8"))
+        elif isinstance(obj, bytes):
+            self.save_bytes(obj)
+        elif isinstance(obj, tuple):
+            self.save_tuple(obj)
+        elif isinstance(obj, list):
+            w(b"]")  # EMPTY_LIST
+            if obj:
+                w(b"(")  # MARK
+                for item in obj:
+                    self.save(item)
+                w(b"e")  # APPENDS
+        elif isinstance(obj, dict):
+            w(b"}")  # EMPTY_DICT
+            if obj:
+                w(b"(")
+                for key, value in obj.items():
+                    self.save(key)
+                    self.save(value)
+                w(b"u")  # SETITEMS
+        elif isinstance(obj, np.ndarray):
+            self.save_array(obj)
+        else:
+            raise TypeError(f"cannot write {type(obj).__name__} in a CIFAR pickle")
+
+    def save_int(self, i: int) -> None:
+        if 0 <= i < 256:
+            self.write(b"K" + bytes([i]))  # BININT1
+        elif 0 <= i < 65536:
+            self.write(b"M" + struct.pack("<H", i))  # BININT2
+        elif -(2**31) <= i < 2**31:
+            self.write(b"J" + struct.pack("<i", i))  # BININT
+        else:
+            data = i.to_bytes((i.bit_length() + 8) // 8, "little", signed=True)
+            self.write(b"\x8a" + bytes([len(data)]) + data)  # LONG1
+
+    def save_bytes(self, data: bytes) -> None:
+        if len(data) < 256:
+            self.write(b"U" + bytes([len(data)]) + data)  # SHORT_BINSTRING
+        else:
+            self.write(b"T" + struct.pack("<i", len(data)) + data)  # BINSTRING
+
+    def save_tuple(self, items: tuple) -> None:
+        if not items:
+            self.write(b")")
+            return
+        if len(items) > 3:
+            self.write(b"(")
+        for item in items:
+            self.save(item)
+        self.write({1: b"\x85", 2: b"\x86", 3: b"\x87"}.get(len(items), b"t"))
+
+    def save_array(self, a: np.ndarray) -> None:
+        if a.dtype != np.uint8:
+            raise TypeError(f"CIFAR pickles hold uint8 arrays, not {a.dtype}")
+        w = self.write
+        w(b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n")  # two GLOBALs
+        self.save(((0,), b"b"))
+        w(b"\x87R")  # TUPLE3 (ndarray, (0,), b"b"), REDUCE
+        w(b"(")  # state: (1, shape, dtype, fortran, raw bytes)
+        self.save(1)
+        self.save(tuple(a.shape))
+        w(b"cnumpy\ndtype\n")
+        self.save(("u1", 0, 1))
+        w(b"R")
+        self.save((3, "|", None, None, None, -1, -1, 0))
+        w(b"b")  # BUILD the dtype
+        self.save(False)
+        self.save_bytes(np.ascontiguousarray(a).tobytes())
+        w(b"tb")  # TUPLE, BUILD the array
+
+
+def write_python_pickle(path: Path, obj: object) -> None:
+    """Write ``obj`` (dicts, lists, tuples, bytes, str, ints, uint8 arrays) as the official
+    CIFAR python files are written; see :class:`_Py2PickleWriter`."""
+    buf = io.BytesIO()
+    _Py2PickleWriter(buf).dump(obj)
+    Path(path).write_bytes(buf.getvalue())
+
+
+# --------------------------------------------------------------------------- layouts
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One official folder layout: which dataset, which format, the files it needs."""
+
+    name: str  # cifar10 | cifar100
+    format: str  # python | binary
+    files: tuple[str, ...]
+
+
+LAYOUTS = (
+    Layout("cifar10", "python", tuple(f"data_batch_{i}" for i in range(1, TRAIN_BATCHES + 1))
+           + ("test_batch", "batches.meta")),
+    Layout("cifar10", "binary", tuple(f"data_batch_{i}.bin" for i in range(1, TRAIN_BATCHES + 1))
+           + ("test_batch.bin", "batches.meta.txt")),
+    Layout("cifar100", "python", ("train", "test", "meta")),
+    Layout("cifar100", "binary", ("train.bin", "test.bin", "fine_label_names.txt",
+                                  "coarse_label_names.txt")),
+)
+EXPECTED = ("data_batch_1..5, test_batch, batches.meta (CIFAR-10), train, test, meta "
+            "(CIFAR-100), or their binary versions")
+
+
+def _layout_in(folder: Path) -> Layout | None:
+    """The layout whose files ``folder`` holds (all of them first; else any of them)."""
+    present = [lay for lay in LAYOUTS if any((folder / f).is_file() for f in lay.files)]
+    complete = [lay for lay in present if all((folder / f).is_file() for f in lay.files)]
+    if complete:
+        return complete[0]  # python before binary when a folder has both
+    if len(present) > 1:
+        files = sorted({f for lay in present for f in lay.files if (folder / f).is_file()})
+        raise TRMError(f"{folder}: mixes files of several CIFAR layouts ({', '.join(files)}) "
+                       "and none is complete")
+    return present[0] if present else None
+
+
+def find_layout(folder: Path) -> tuple[Path, Layout] | None:
+    """The CIFAR folder inside ``folder`` (itself, or one sub-folder) and its layout."""
+    folder = Path(folder)
+    layout = _layout_in(folder)
+    if layout is not None:
+        return folder, layout
+    found = [(sub, lay) for sub in sorted(p for p in folder.iterdir() if p.is_dir())
+             if (lay := _layout_in(sub)) is not None]
+    if len(found) > 1:
+        raise TRMError(f"{folder}: holds several CIFAR folders "
+                       f"({', '.join(sub.name for sub, _ in found)}): give one of them")
+    return found[0] if found else None
+
+
+def load_images(folder: Path) -> ImageData:
+    """Read and check a CIFAR-10 or CIFAR-100 folder (python or binary batches), or a
+    synthetic set written in the CIFAR-10 python layout."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise TRMError(f"{folder}: no such folder")
+    if not folder.is_dir():
+        raise TRMError(f"{folder}: not a folder (give the folder that holds the CIFAR batches)")
+    found = find_layout(folder)
+    if found is None:
+        raise TRMError(f"{folder}: no CIFAR files here or in a folder inside (expected "
+                       f"{EXPECTED})")
+    path, layout = found
+    for name in layout.files:
+        if not (path / name).is_file():
+            raise TRMError(f"{path / name}: missing (a {layout.format}-format "
+                           f"{'CIFAR-10' if layout.name == 'cifar10' else 'CIFAR-100'} folder "
+                           f"needs {', '.join(layout.files)})")
+    reader = {("cifar10", "python"): _cifar10_python, ("cifar10", "binary"): _cifar10_binary,
+              ("cifar100", "python"): _cifar100_python,
+              ("cifar100", "binary"): _cifar100_binary}[(layout.name, layout.format)]
+    data = reader(path)
+    data.path, data.format = path, layout.format
+    return data
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _dict(path: Path, obj: object, *keys: bytes) -> dict:
+    if not isinstance(obj, dict):
+        raise TRMError(f"{path}: holds a {type(obj).__name__}, not the dict of a CIFAR file")
+    missing = [k.decode() for k in keys if k not in obj]
+    if missing:
+        raise TRMError(f"{path}: no {', '.join(missing)} entry")
+    return obj
+
+
+def _names(path: Path, value: object, key: str) -> list[str]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise TRMError(f"{path}: {key} should be a non-empty list of names")
+    names = []
+    for v in value:
+        if isinstance(v, bytes):
+            v = v.decode("utf-8", "replace")
+        if not isinstance(v, str) or not v.strip():
+            raise TRMError(f"{path}: {key} holds {_printable(repr(v))}, not a name")
+        names.append(v.strip())
+    if len(set(names)) != len(names):
+        raise TRMError(f"{path}: {key} repeats a name")
+    return names
+
+
+def _text_names(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise TRMError(f"{path}: not a text file of class names") from None
+    return _names(path, [line for line in text.splitlines() if line.strip()], "the file")
+
+
+def _pixels(path: Path, value: object) -> np.ndarray:
+    if not isinstance(value, np.ndarray):
+        raise TRMError(f"{path}: data is a {type(value).__name__}, not a numpy array")
+    if value.dtype != np.uint8 or value.ndim != 2 or value.shape[1] != PIXELS:
+        raise TRMError(f"{path}: data should be uint8 of shape (n, {PIXELS}), got "
+                       f"{value.dtype} {value.shape}")
+    return value.reshape(-1, *IMAGE_SHAPE)
+
+
+def _labels(path: Path, value: object, key: str, n: int, num_classes: int) -> np.ndarray:
+    try:
+        labels = np.asarray(value)
+    except (ValueError, TypeError):
+        labels = np.asarray([], dtype=object)
+    if labels.ndim != 1 or (len(labels) and labels.dtype.kind not in "iu"):
+        raise TRMError(f"{path}: {key} should be a list of integers")
+    if len(labels) != n:
+        raise TRMError(f"{path}: {len(labels)} {key} for {n} images")
+    labels = labels.astype(np.int64)
+    if n and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = int(labels.min() if labels.min() < 0 else labels.max())
+        raise TRMError(f"{path}: {key} holds {bad}, outside 0..{num_classes - 1} "
+                       f"({num_classes} classes)")
+    return labels
+
+
+def _records(path: Path, size: int) -> np.ndarray:
+    """A binary batch as uint8 ``(n, size)`` records; refuses a partial last record."""
+    length = path.stat().st_size
+    if length == 0 or length % size:
+        raise TRMError(f"{path}: {length} bytes is not a whole number of {size}-byte records "
+                       "(truncated or not a CIFAR binary batch)")
+    return np.fromfile(path, dtype=np.uint8).reshape(-1, size)
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def _cifar10_python(path: Path) -> ImageData:
+    meta_file = path / "batches.meta"
+    meta = _dict(meta_file, read_pickle(meta_file), b"label_names")
+    classes = _names(meta_file, meta[b"label_names"], "label_names")
+
+    def batch(name: str) -> ImageSplit:
+        file = path / name
+        d = _dict(file, read_pickle(file), b"data", b"labels")
+        images = _pixels(file, d[b"data"])
+        return ImageSplit(images, _labels(file, d[b"labels"], "labels", len(images), len(classes)))
+
+    parts = [batch(f"data_batch_{i}") for i in range(1, TRAIN_BATCHES + 1)]
+    train = ImageSplit(np.concatenate([p.images for p in parts]),
+                       np.concatenate([p.labels for p in parts]))
+    info = meta.get(b"trm_synthetic")
+    if info is not None and not isinstance(info, dict):
+        raise TRMError(f"{meta_file}: trm_synthetic should be a dict")
+    info = {k.decode() if isinstance(k, bytes) else str(k):
+            v.decode() if isinstance(v, bytes) else v for k, v in (info or {}).items()}
+    return ImageData("synthetic" if info else "cifar10", classes, train, batch("test_batch"),
+                     info=info)
+
+
+def _cifar100_python(path: Path) -> ImageData:
+    meta_file = path / "meta"
+    meta = _dict(meta_file, read_pickle(meta_file), b"fine_label_names", b"coarse_label_names")
+    fine = _names(meta_file, meta[b"fine_label_names"], "fine_label_names")
+    coarse = _names(meta_file, meta[b"coarse_label_names"], "coarse_label_names")
+
+    def split(name: str) -> ImageSplit:
+        file = path / name
+        d = _dict(file, read_pickle(file), b"data", b"fine_labels", b"coarse_labels")
+        images = _pixels(file, d[b"data"])
+        return ImageSplit(images, _labels(file, d[b"fine_labels"], "fine_labels", len(images),
+                                          len(fine)),
+                          _labels(file, d[b"coarse_labels"], "coarse_labels", len(images),
+                                  len(coarse)))
+
+    return ImageData("cifar100", fine, split("train"), split("test"), coarse_classes=coarse)
+
+
+def _cifar10_binary(path: Path) -> ImageData:
+    classes = _text_names(path / "batches.meta.txt")
+
+    def batch(name: str) -> ImageSplit:
+        file = path / name
+        rec = _records(file, 1 + PIXELS)
+        return ImageSplit(rec[:, 1:].reshape(-1, *IMAGE_SHAPE),
+                          _labels(file, rec[:, 0], "labels", len(rec), len(classes)))
+
+    parts = [batch(f"data_batch_{i}.bin") for i in range(1, TRAIN_BATCHES + 1)]
+    train = ImageSplit(np.concatenate([p.images for p in parts]),
+                       np.concatenate([p.labels for p in parts]))
+    return ImageData("cifar10", classes, train, batch("test_batch.bin"))
+
+
+def _cifar100_binary(path: Path) -> ImageData:
+    fine = _text_names(path / "fine_label_names.txt")
+    coarse = _text_names(path / "coarse_label_names.txt")
+
+    def split(name: str) -> ImageSplit:
+        file = path / name
+        rec = _records(file, 2 + PIXELS)
+        return ImageSplit(rec[:, 2:].reshape(-1, *IMAGE_SHAPE),
+                          _labels(file, rec[:, 1], "fine labels", len(rec), len(fine)),
+                          _labels(file, rec[:, 0], "coarse labels", len(rec), len(coarse)))
+
+    return ImageData("cifar100", fine, split("train.bin"), split("test.bin"),
+                     coarse_classes=coarse)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def holds_cifar(folder: Path) -> bool:
+    """Whether ``folder`` (or a folder inside it) holds files of a CIFAR layout."""
+    try:
+        return Path(folder).is_dir() and find_layout(Path(folder)) is not None
+    except TRMError:  # mixed or several: still CIFAR files
+        return True
+
+
+def check_target(out: Path, force: bool) -> None:
+    """Refuse to write over something that is not a CIFAR folder, or over one without force."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise TRMError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not holds_cifar(out):
+            raise TRMError(f"{out} is not empty and holds no CIFAR data: choose another --out")
+        if not force:
+            raise TRMError(f"{out} already holds CIFAR data: pass --force to replace it")
+
+
+@contextmanager
+def staged_folder(out: Path, force: bool) -> Iterator[Path]:
+    """A temporary folder beside ``out`` that replaces ``out`` only if the block succeeds;
+    on any error (or Ctrl-C) it is removed and ``out`` is left as it was."""
+    out = Path(out)
+    check_target(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(stage, 0o777 & ~umask)  # mkdtemp makes it private; a dataset is an ordinary folder
+    try:
+        yield stage
+        check_target(out, force)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+            os.replace(out, old / "data")
+            os.replace(stage, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(stage, out)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)
