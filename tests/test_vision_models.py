@@ -24,7 +24,7 @@ def test_output_shapes(variant, classes, pool):
     model = build_model(variant, "small", num_classes=classes, pool=pool, **SMALL)
     images = torch.randn(5, 3, 32, 32)
     if variant == "vit":
-        logits = model(images)
+        logits = model.classify(images)
     else:
         y, z = model.initial_state(5)
         out = model(images, y, z)

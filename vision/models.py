@@ -85,6 +85,10 @@ class ViTConfig(_ConfigDict):
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
 
+    # no recursion: one "supervision step" per image, and nothing to explore
+    n_sup = 1
+    halt_exploration = 0.0
+
     def validate(self) -> "ViTConfig":
         _check_common(self)
         if self.depth < 1:
@@ -161,9 +165,26 @@ class ViT(nn.Module):
         self.net = _net(c, c.depth, self.embed.length)
         self.head = init_linear(nn.Linear(c.hidden_size, c.num_classes))
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def classify(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits (B, classes)."""
         x = self.embed(images)
         return self.head(pool(self.net(x, torch.zeros_like(x)), self.config.pool))
+
+    # the recursive models' interface, so one training loop and one evaluation serve all:
+    # one step, which always halts; (y, z) are empty placeholders
+    def embed_input(self, images: torch.Tensor) -> torch.Tensor:
+        return images
+
+    def initial_state(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        empty = torch.zeros(batch, 1, 1, device=self.head.weight.device)
+        return empty, empty.clone()
+
+    def deep_step(self, images: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
+        logits = self.classify(images)
+        return StepOutput(y, z, logits, torch.full((images.shape[0],), 30.0, device=logits.device))
+
+    def forward(self, images: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
+        return self.deep_step(images, y, z)
 
 
 class ViTRM(nn.Module):

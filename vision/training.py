@@ -1,0 +1,228 @@
+"""Train and evaluate the vision models with trm's own loop (:class:`trm.train.Trainer`).
+
+Images travel as uint8 ``(3, 32, 32)`` rows, like puzzle tokens: the loop's slots hold
+them, a fresh image is augmented (random crop with padding, horizontal flip) when it
+enters a slot, and it is normalised on the device just before the model. For ``vitrm``
+an image stays in its slot over up to ``n_sup`` supervision steps with its carried
+(y, z), exactly as a puzzle does; ``vit`` halts after its single step, so every step
+draws a fresh batch (plain training). The loss is cross-entropy (label smoothing as an
+option) plus, for ``vitrm``, the halting head's BCE of "the current class is right".
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from trm.checkpoint import load_checkpoint, resolve_checkpoint
+from trm.config import TrainConfig
+from trm.data import TokenData
+from trm.device import autocast, resolve_device, resolve_precision
+from trm.distributed import setup, teardown
+from trm.errors import TRMError
+from trm.evaluate import run_with_halting
+from trm.losses import HALT_WEIGHT, LossOutput
+from trm.train import CHECKPOINT, METRICS, Objective, Trainer
+from vision.cifar import ImageData, ImageSplit, load_images
+from vision.models import PRESETS, VARIANTS, build_model, model_from_config
+
+MEAN = (0.4914, 0.4822, 0.4465)  # CIFAR-10 channel statistics
+STD = (0.2470, 0.2435, 0.2616)
+
+# training defaults for images (the model's shape comes from the vision presets)
+TRAIN_DEFAULTS = dict(batch_size=128, lr=1e-3, weight_decay=0.05, warmup=200, steps=2000,
+                      eval_every=500, eval_max=1000, checkpoint_every=500, log_every=25,
+                      optimizer="adamw", ema=0.999, grad_clip=1.0)
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 3, H, W) -> float, per-channel standardised."""
+    mean = torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(STD, device=images.device).view(1, 3, 1, 1)
+    return (images.float() / 255.0 - mean) / std
+
+
+def crop_flip(images: np.ndarray, labels: np.ndarray, puzzle_ids: np.ndarray,
+              rng: np.random.Generator, pad: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The loop's augmenter for images: a random crop of the zero-padded image and a
+    horizontal flip with probability 1/2, per image (uint8 in, uint8 out)."""
+    n, c, h, w = images.shape
+    padded = np.pad(images, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    dy, dx = rng.integers(0, 2 * pad + 1, size=(2, n))
+    rows = dy[:, None] + np.arange(h)[None]  # (n, h)
+    cols = dx[:, None] + np.arange(w)[None]  # (n, w)
+    flip = rng.random(n) < 0.5
+    cols = np.where(flip[:, None], cols[:, ::-1], cols)
+    out = padded[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None],
+                 rows[:, None, :, None], cols[:, None, None, :]]
+    return np.ascontiguousarray(out), labels, puzzle_ids
+
+
+def image_loss(out, labels: torch.Tensor, *, halting: bool, smoothing: float = 0.0) -> LossOutput:
+    logits = out.logits.float()
+    target = labels.long()
+    answer = F.cross_entropy(logits, target, label_smoothing=smoothing)
+    with torch.no_grad():
+        correct = logits.argmax(-1) == target
+    if halting:  # the halting head learns whether the current class is right
+        halt = F.binary_cross_entropy_with_logits(out.halt_logit, correct.float())
+    else:
+        halt = torch.zeros((), device=logits.device)
+    ones = torch.ones_like(target)
+    return LossOutput(answer + HALT_WEIGHT * halt, answer, halt, correct, correct.long(), ones)
+
+
+@torch.no_grad()
+def evaluate_images(model, data: TokenData, *, batch_size: int = 256, device=None,
+                    precision: str = "fp32", halting: str = "full") -> dict:
+    """top-1, top-5, mean supervision steps and images/s over ``data``."""
+    if len(data) == 0:
+        raise TRMError("nothing to evaluate: the split is empty")
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    n_sup = model.config.n_sup
+    top1 = top5 = steps_sum = 0
+    start = time.perf_counter()
+    for i in range(0, len(data), batch_size):
+        images = normalise(torch.from_numpy(data.inputs[i:i + batch_size]).to(device))
+        labels = torch.from_numpy(data.labels[i:i + batch_size]).to(device).long()
+        with autocast(device, precision):
+            logits, steps = run_with_halting(model, model.embed_input(images), n_sup, halting)
+        best = logits.float().topk(min(5, logits.shape[-1]), dim=-1).indices
+        top1 += int((best[:, 0] == labels).sum())
+        top5 += int((best == labels[:, None]).any(-1).sum())
+        steps_sum += int(steps.sum())
+    seconds = time.perf_counter() - start
+    model.train(was_training)
+    n = len(data)
+    return {"top1": top1 / n, "top5": top5 / n, "n": n, "mean_steps": steps_sum / n,
+            "images_per_s": n / seconds if seconds > 0 else float("inf")}
+
+
+def image_objective(variant: str, config, smoothing: float = 0.0) -> Objective:
+    halting = config.n_sup > 1
+    return Objective(
+        make_model=lambda: model_from_config(variant, config.to_dict()),
+        step=lambda model, s: model(normalise(s.inputs), s.y, s.z),
+        loss=lambda out, labels: image_loss(out, labels, halting=halting, smoothing=smoothing),
+        evaluate=evaluate_images,
+    )
+
+
+def as_token_data(split: ImageSplit) -> TokenData:
+    return TokenData(split.images, split.labels.astype(np.int64), np.zeros(len(split), np.int32))
+
+
+def data_info(data: ImageData) -> dict:
+    return {"task": "vision", "data": {"name": data.name, "classes": data.classes,
+                                       "path": str(data.path) if data.path else None}}
+
+
+def train_images(data_dir: Path, out: Path, *, variant: str, preset: str = "small",
+                 model_overrides: dict | None = None, train_overrides: dict | None = None,
+                 epochs: float | None = None, smoothing: float = 0.0, resume: bool = False,
+                 force: bool = False, device: str = "auto", precision: str = "auto",
+                 compile: bool = False, max_minutes: float | None = None,
+                 progress: bool = True) -> dict:
+    out = Path(out)
+    data = load_images(data_dir)
+    has_run = (out / CHECKPOINT).exists() or (out / f".{CHECKPOINT}.old").exists()
+    if resume and not has_run:
+        raise TRMError(f"{out}: nothing to resume (no checkpoint there)")
+    if has_run and not resume:
+        if not force:
+            raise TRMError(f"{out} already holds a run: pass --resume to continue it or --force "
+                           "to start over")
+        shutil.rmtree(out / CHECKPOINT, ignore_errors=True)
+        (out / METRICS).unlink(missing_ok=True)
+    if resume:
+        saved = load_checkpoint(out).config
+        if saved.get("task") != "vision" or saved.get("variant") != variant:
+            raise TRMError(f"{out} holds a {saved.get('variant') or saved.get('task')} run, "
+                           f"not {variant}")
+        model = model_from_config(variant, saved.get("model"))
+        train = TrainConfig.from_dict(saved.get("train")).to_dict()
+        train.update({k: v for k, v in (train_overrides or {}).items()
+                      if v is not None and k in ("steps", "eval_every", "eval_max",
+                                                 "checkpoint_every", "log_every")})
+    else:
+        model = build_model(variant, preset, num_classes=data.num_classes,
+                            **(model_overrides or {}))
+        train = {**TRAIN_DEFAULTS, **{k: v for k, v in (train_overrides or {}).items()
+                                      if v is not None}}
+        if epochs is not None:  # an epoch: as many optimizer steps as batches in the train set
+            train["steps"] = max(1, int(round(epochs * len(data.train) / train["batch_size"])))
+    train_cfg = TrainConfig.from_dict(train)
+    group, dev = setup(device)
+    try:
+        prec = resolve_precision(precision, dev)
+        trainer = Trainer(model.config, train_cfg, as_token_data(data.train),
+                          as_token_data(data.test), out, device=dev, precision=prec,
+                          compile=compile, augment=crop_flip,
+                          run_info={**data_info(data), "variant": variant, "precision": prec,
+                                    "smoothing": smoothing},
+                          dist=group, objective=image_objective(variant, model.config, smoothing))
+        if resume:
+            trainer.restore()
+        summary = trainer.fit(max_minutes=max_minutes, progress=progress)
+    finally:
+        teardown(group)
+    return {**summary, "device": str(dev), "precision": prec, "out": str(out), "variant": variant}
+
+
+def load_vision_model(run: Path, device: torch.device):
+    ckpt = load_checkpoint(run)
+    config = ckpt.config
+    if config.get("task") != "vision":
+        raise TRMError(f"{resolve_checkpoint(run)} is a {config.get('task')!r} model, not a vision one")
+    model = model_from_config(config.get("variant"), config.get("model"))
+    try:
+        model.load_state_dict(ckpt.model_state)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0] if str(e) else "mismatch"
+        raise TRMError(f"{resolve_checkpoint(run)}: weights do not match the config ({first})") from None
+    return model.to(device).eval(), config
+
+
+def evaluate_run(run: Path, data_dir: Path, *, split: str = "test", halting: str = "full",
+                 device: str = "auto", precision: str = "auto", batch_size: int = 256) -> dict:
+    if split not in ("train", "test"):
+        raise TRMError(f"--split must be train or test, got {split!r}")
+    if halting not in ("full", "adaptive"):
+        raise TRMError(f"--halting must be full or adaptive, got {halting!r}")
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev)
+    model, config = load_vision_model(run, dev)
+    data = load_images(data_dir)
+    if data.num_classes != model.config.num_classes:
+        raise TRMError(f"{data_dir} has {data.num_classes} classes, {run} was trained on "
+                       f"{model.config.num_classes}")
+    result = evaluate_images(model, as_token_data(getattr(data, split)), batch_size=batch_size,
+                             device=dev, precision=prec, halting=halting)
+    return {**result, "params": sum(p.numel() for p in model.parameters()),
+            "variant": config.get("variant")}
+
+
+def describe_variants() -> list[dict]:
+    """Each variant at its presets: parameters and FLOPs per image (all steps), measured
+    by torch's FlopCounterMode on one image."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    rows = []
+    for variant in VARIANTS:
+        for preset in PRESETS[variant]:
+            model = build_model(variant, preset).eval()
+            image = torch.zeros(1, 3, model.config.image_size, model.config.image_size)
+            with FlopCounterMode(display=False) as counter, torch.no_grad():
+                run_with_halting(model, model.embed_input(image), model.config.n_sup, "full")
+            rows.append({"variant": variant, "preset": preset,
+                         "params": sum(p.numel() for p in model.parameters()),
+                         "flops": int(counter.get_total_flops()),
+                         "config": model.config.to_dict()})
+    return rows
