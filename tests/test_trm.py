@@ -13,7 +13,7 @@ import torch
 from puzzles.sudoku.augment import augment_tokens
 from puzzles.sudoku.generate import generate_indexed
 from trm.checkpoint import load_checkpoint
-from trm.config import TRMConfig, TrainConfig
+from trm.config import TRMConfig, TrainConfig, replace
 from trm.data import TokenData
 from trm.evaluate import evaluate
 from trm.model import TRM
@@ -310,3 +310,25 @@ def test_resuming_from_a_damaged_training_state_is_refused_cleanly(tmp_path):
     meta.write_text(json.dumps(state))
     with pytest.raises(TRMError, match="training state is incomplete or damaged"):
         Trainer(tiny_config(), train_config(steps=5), data, None, tmp_path, device=CPU).restore()
+
+
+def test_one_supervision_step_trains(tmp_path):
+    """n_sup=1 is a valid config: exploration has no longer run to draw (it used to crash)."""
+    t = Trainer(tiny_config(n_sup=1), train_config(steps=3), sudoku_tokens(4, 16), None,
+                tmp_path, device=CPU)
+    t.fit(progress=False)
+    assert t.state.step == 3
+
+
+def test_resume_with_adamw(tmp_path):
+    """AdamW keeps 0-d step tensors in its state: restoring must not slice them as slots."""
+    data = sudoku_tokens(4, 16)
+    tcfg = train_config(steps=6, optimizer="adamw")
+    a = Trainer(tiny_config(), tcfg, data, None, tmp_path / "a", device=CPU)
+    a.fit(progress=False)
+    b = Trainer(tiny_config(), replace(tcfg, steps=3), data, None, tmp_path / "b", device=CPU)
+    b.fit(progress=False)
+    c = Trainer(tiny_config(), tcfg, data, None, tmp_path / "b", device=CPU)
+    c.restore()
+    c.fit(progress=False)
+    assert all(torch.equal(v, c.model.state_dict()[k]) for k, v in a.model.state_dict().items())

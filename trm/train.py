@@ -165,7 +165,8 @@ class Trainer:
             inputs, labels, puzzle_ids = self.augment(inputs, labels, puzzle_ids, self.aug_rng)
         # exploration: with some probability an example must run a random number of steps
         explore = torch.rand(k, generator=self.explore) < self.model_cfg.halt_exploration
-        lengths = torch.randint(2, self.model_cfg.n_sup + 1, (k,), generator=self.explore)
+        n_sup = self.model_cfg.n_sup  # (with one step there is nothing longer to explore)
+        lengths = torch.randint(min(2, n_sup), n_sup + 1, (k,), generator=self.explore)
         min_steps = torch.where(explore, lengths, torch.ones_like(lengths))
 
         first = self.dist.rank * self.rows
@@ -292,8 +293,8 @@ class Trainer:
         if t["slots.index"].shape[0] != self.cfg.batch_size:
             raise TRMError(f"{ckpt.path}: saved batch of {t['slots.index'].shape[0]} slots, "
                            f"this run has {self.cfg.batch_size}")
-        self.slots = Slots.from_tensors({k: v[first:first + self.rows] for k, v in t.items()},
-                                        self.device)
+        self.slots = Slots.from_tensors({k: v[first:first + self.rows] for k, v in t.items()
+                                         if k.startswith("slots.")}, self.device)
         self.sampler.perm, self.sampler.pos = t["sampler.perm"], int(meta["sampler_pos"])
         restore_generator(self.sampler.generator, t["rng.sampler.state"])
         restore_generator(self.explore, t["rng.explore.state"])
