@@ -91,18 +91,30 @@ class ImageData:
 # --------------------------------------------------------------------------- pickles
 
 
+class _Refused(Exception):
+    """Something a CIFAR pickle never holds; the message says what."""
+
+
+def _ndarray(*args, **kwargs):
+    """Stands for ``numpy.ndarray`` in a pickle, where it may only be the type that
+    :func:`_reconstruct` rebuilds, never be called."""
+    raise _Refused("the pickle calls numpy.ndarray directly, which no CIFAR file does")
+
+
 def _reconstruct(subtype, shape, dtype):
-    """numpy's array rebuilder, for plain ndarrays only."""
-    if subtype is not np.ndarray:
-        raise pickle.UnpicklingError("an array rebuild for something other than numpy.ndarray")
-    return _np_reconstruct(subtype, shape, dtype)
+    """numpy's array rebuilder, for plain ndarrays of plain values only."""
+    if subtype is not _ndarray:
+        raise _Refused("the pickle rebuilds an array of a type other than numpy.ndarray")
+    if np.dtype(dtype).hasobject:
+        raise _Refused(f"the pickle asks for an array of Python objects (dtype {dtype!r})")
+    return _np_reconstruct(np.ndarray, shape, dtype)
 
 
 def _plain_dtype(spec, align=False, copy=True):
     """numpy.dtype, refusing dtypes that hold Python objects."""
     dtype = np.dtype(spec, bool(align), bool(copy))
     if dtype.hasobject:
-        raise pickle.UnpicklingError(f"an object dtype ({spec!r})")
+        raise _Refused(f"the pickle asks for an array of Python objects (dtype {spec!r})")
     return dtype
 
 
@@ -110,7 +122,7 @@ def _plain_dtype(spec, align=False, copy=True):
 ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "ndarray"): _ndarray,
     ("numpy", "dtype"): _plain_dtype,
 }
 
@@ -129,21 +141,19 @@ class SafeUnpickler(pickle.Unpickler):
     Strings are read as bytes (``encoding="bytes"``), as in the official files.
     """
 
-    def __init__(self, file, path: Path):
+    def __init__(self, file):
         super().__init__(file, encoding="bytes")
-        self.path = path
 
     def find_class(self, module: str, name: str):
         allowed = ALLOWED_GLOBALS.get((module, name))
         if allowed is None:
-            raise TRMError(f"{self.path}: refused: the pickle asks for "
-                           f"{_printable(f'{module}.{name}')}, which no CIFAR file holds "
-                           "(only numpy arrays, lists, dicts, bytes and numbers are read)")
+            raise _Refused(f"the pickle asks for {_printable(f'{module}.{name}')}, which no "
+                           "CIFAR file holds (only numpy arrays, lists, dicts, bytes and "
+                           "numbers are read)")
         return allowed
 
     def persistent_load(self, pid):
-        raise TRMError(f"{self.path}: refused: the pickle holds a persistent id, which no CIFAR "
-                       "file has")
+        raise _Refused("the pickle holds a persistent id, which no CIFAR file has")
 
 
 def read_pickle(path: Path) -> object:
@@ -151,9 +161,9 @@ def read_pickle(path: Path) -> object:
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            return SafeUnpickler(f, path).load()
-    except TRMError:
-        raise
+            return SafeUnpickler(f).load()
+    except _Refused as e:
+        raise TRMError(f"{path}: refused: {e}") from None
     except FileNotFoundError:
         raise TRMError(f"{path}: missing") from None
     except (EOFError, pickle.UnpicklingError) as e:
@@ -244,7 +254,8 @@ class _Py2PickleWriter:
             raise TypeError(f"CIFAR pickles hold uint8 arrays, not {a.dtype}")
         w = self.write
         w(b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n")  # two GLOBALs
-        self.save(((0,), b"b"))
+        self.save((0,))
+        self.save(b"b")
         w(b"\x87R")  # TUPLE3 (ndarray, (0,), b"b"), REDUCE
         w(b"(")  # state: (1, shape, dtype, fortran, raw bytes)
         self.save(1)
@@ -437,8 +448,12 @@ def _cifar10_python(path: Path) -> ImageData:
         raise TRMError(f"{meta_file}: trm_synthetic should be a dict")
     info = {k.decode() if isinstance(k, bytes) else str(k):
             v.decode() if isinstance(v, bytes) else v for k, v in (info or {}).items()}
-    return ImageData("synthetic" if info else "cifar10", classes, train, batch("test_batch"),
-                     info=info)
+    test = batch("test_batch")
+    for split, got in (("train", len(train)), ("test", len(test))):
+        if info and info.get(split) != got:
+            raise TRMError(f"{path}: {got} {split} images, {meta_file.name} says "
+                           f"{info.get(split)}")
+    return ImageData("synthetic" if info else "cifar10", classes, train, test, info=info)
 
 
 def _cifar100_python(path: Path) -> ImageData:

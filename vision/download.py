@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from trm.errors import TRMError
-from vision.cifar import find_layout, load_images, staged_folder
+from vision.cifar import find_layout, load_images, read_pickle, staged_folder
 
 CHUNK = 1 << 20
 TIMEOUT_S = 60
@@ -65,7 +65,15 @@ def present(name: str, root: Path) -> bool:
     if found is None or found[1].name != name:
         return False
     path, layout = found
-    return all((path / f).is_file() for f in layout.files)
+    if not all((path / f).is_file() for f in layout.files):
+        return False
+    if layout.format == "python" and name == "cifar10":  # not a synthetic set in its layout
+        try:
+            meta = read_pickle(path / "batches.meta")
+        except TRMError:
+            return False
+        return isinstance(meta, dict) and b"trm_synthetic" not in meta
+    return True
 
 
 def download(name: str, root: Path, url: str | None = None, md5: str | None = None, *,
@@ -98,10 +106,13 @@ def download(name: str, root: Path, url: str | None = None, md5: str | None = No
 
 
 def _as_url(url: str) -> str:
-    """A plain path to an existing file becomes a file:// URL."""
-    if "://" not in url and Path(url).exists():
-        return Path(url).resolve().as_uri()
-    return url
+    """A plain path (to an existing file) becomes a file:// URL."""
+    if "://" in url:
+        return url
+    path = Path(url).expanduser()
+    if not path.is_file():
+        raise TRMError(f"{url}: no such file (give a URL or the path of the archive)")
+    return path.resolve().as_uri()
 
 
 def _fetch(url: str, dest: Path, desc: str, progress: bool) -> str:

@@ -4,8 +4,9 @@ Each class is a (shape, texture) pair: a ``striped_triangle`` is a triangle fill
 stripes. Every image draws its own position, size, rotation (which also turns the
 texture), colours (a texture's second tone is a darker or lighter version of the first),
 background colour and gradient, and pixel noise, so no single pixel says much about the
-class: a linear classifier on raw pixels stays far from perfect (see
-``benchmarks/vision_synthetic.py``), while the class stays plain to see.
+class: a linear classifier on raw pixels stays near chance (13% top-1 on 10 classes,
+trained on 50,000 images; see ``benchmarks/vision_synthetic.py``), while the class stays
+plain to see and a small CNN learns it.
 
 Classes are numbered so that the first ten already mix every shape with several
 textures: class ``k`` is shape ``k % 6`` with texture ``(k % 6 + k // 6) % 5``; up to

@@ -1,7 +1,7 @@
 """Train and evaluate the vision models with trm's own loop (:class:`trm.train.Trainer`).
 
 Images travel as uint8 ``(3, 32, 32)`` rows, like puzzle tokens: the loop's slots hold
-them, a fresh image is augmented (random crop with padding, horizontal flip) when it
+them, a fresh image is augmented (random crop with padding, horizontal flip, RandAugment as an option) when it
 enters a slot, and it is normalised on the device just before the model. For ``vitrm``
 an image stays in its slot over up to ``n_sup`` supervision steps with its carried
 (y, z), exactly as a puzzle does; ``vit`` halts after its single step, so every step
@@ -28,6 +28,7 @@ from trm.errors import TRMError
 from trm.evaluate import run_with_halting
 from trm.losses import HALT_WEIGHT, LossOutput
 from trm.train import CHECKPOINT, METRICS, Objective, Trainer
+from vision.augment import augment
 from vision.cifar import ImageData, ImageSplit, load_images
 from vision.models import PRESETS, VARIANTS, build_model, model_from_config
 
@@ -47,20 +48,17 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
     return (images.float() / 255.0 - mean) / std
 
 
-def crop_flip(images: np.ndarray, labels: np.ndarray, puzzle_ids: np.ndarray,
-              rng: np.random.Generator, pad: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The loop's augmenter for images: a random crop of the zero-padded image and a
-    horizontal flip with probability 1/2, per image (uint8 in, uint8 out)."""
-    n, c, h, w = images.shape
-    padded = np.pad(images, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    dy, dx = rng.integers(0, 2 * pad + 1, size=(2, n))
-    rows = dy[:, None] + np.arange(h)[None]  # (n, h)
-    cols = dx[:, None] + np.arange(w)[None]  # (n, w)
-    flip = rng.random(n) < 0.5
-    cols = np.where(flip[:, None], cols[:, ::-1], cols)
-    out = padded[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None],
-                 rows[:, None, :, None], cols[:, None, None, :]]
-    return np.ascontiguousarray(out), labels, puzzle_ids
+def image_augmenter(randaugment: tuple[int, float] | None = None):
+    """The loop's augmenter for images (numpy uint8 rows in and out, see trm.data.Augmenter):
+    :func:`vision.augment.augment` (random crop with 4 pixels of reflect padding, horizontal
+    flip, RandAugment ``(n, magnitude)`` if given), seeded from the loop's generator."""
+    def run(images: np.ndarray, labels: np.ndarray, puzzle_ids: np.ndarray,
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        out = augment(torch.from_numpy(np.ascontiguousarray(images)), generator,
+                      randaugment=randaugment)
+        return out.numpy(), labels, puzzle_ids
+    return run
 
 
 def image_loss(out, labels: torch.Tensor, *, halting: bool, smoothing: float = 0.0) -> LossOutput:
@@ -126,7 +124,8 @@ def data_info(data: ImageData) -> dict:
 
 def train_images(data_dir: Path, out: Path, *, variant: str, preset: str = "small",
                  model_overrides: dict | None = None, train_overrides: dict | None = None,
-                 epochs: float | None = None, smoothing: float = 0.0, resume: bool = False,
+                 epochs: float | None = None, smoothing: float = 0.0,
+                 randaugment: tuple[int, float] | None = None, resume: bool = False,
                  force: bool = False, device: str = "auto", precision: str = "auto",
                  compile: bool = False, max_minutes: float | None = None,
                  progress: bool = True) -> dict:
@@ -164,9 +163,10 @@ def train_images(data_dir: Path, out: Path, *, variant: str, preset: str = "smal
         prec = resolve_precision(precision, dev)
         trainer = Trainer(model.config, train_cfg, as_token_data(data.train),
                           as_token_data(data.test), out, device=dev, precision=prec,
-                          compile=compile, augment=crop_flip,
+                          compile=compile, augment=image_augmenter(randaugment),
                           run_info={**data_info(data), "variant": variant, "precision": prec,
-                                    "smoothing": smoothing},
+                                    "smoothing": smoothing,
+                                    "randaugment": list(randaugment) if randaugment else None},
                           dist=group, objective=image_objective(variant, model.config, smoothing))
         if resume:
             trainer.restore()
