@@ -11,7 +11,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from cli import data, pending, solve, train
+from cli import data, solve, train, vision
 from cli.common import err
 from trm import __version__
 from trm.errors import TRMError
@@ -28,7 +28,7 @@ app = typer.Typer(
 app.add_typer(data.app, name="data")
 train.register(app)
 app.add_typer(solve.app, name="solve")
-pending.register(app, ["vision"])
+app.add_typer(vision.app, name="vision")
 
 
 def _version(value: bool) -> None:

@@ -31,16 +31,11 @@ def test_version_and_help():
         assert group in r.stdout
 
 
-@pytest.mark.parametrize("group", ["vision"])
-def test_groups_not_built_yet_say_so_and_exit_2(group):
-    r = run_trm(group, "--data", "x")
-    assert_one_line_error(r, "not built yet")
-    r = run_trm(group, "--help")
-    assert r.returncode == 0 and "Not built yet" in r.stdout
-
-
 @pytest.mark.parametrize("command", [["data", "sudoku"], ["data", "show"], ["data", "augment"],
-                                     ["solve", "sudoku"], ["train"], ["eval"]])
+                                     ["solve", "sudoku"], ["solve", "maze"], ["solve", "arc"],
+                                     ["data", "maze"], ["data", "arc"], ["train"], ["eval"],
+                                     ["vision", "train"], ["vision", "eval"], ["vision", "info"],
+                                     ["vision", "data", "synthetic"], ["vision", "data", "cifar"]])
 def test_every_command_help_has_an_example(command):
     r = run_trm(*command, "--help")
     assert r.returncode == 0 and "Example" in r.stdout

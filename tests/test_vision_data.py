@@ -11,7 +11,6 @@ import os
 import pickle
 import pickletools
 import subprocess
-import sys
 import tarfile
 import threading
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.conftest import REPO, TEST_ENV
+from tests.conftest import run_trm
 from trm.errors import TRMError
 from vision import augment as aug
 from vision.cifar import ALLOWED_GLOBALS, PIXELS, load_images, write_python_pickle
@@ -642,21 +641,8 @@ def test_normalize_and_channel_stats():
 
 # --------------------------------------------------------------------------- CLI
 
-WIRED = ("import sys; from cli import main, vision; app = main.app\n"
-         "if not any(g.name == 'vision' for g in app.registered_groups):\n"
-         "    app.registered_commands = [c for c in app.registered_commands\n"
-         "                               if c.name != 'vision']\n"
-         "    app.add_typer(vision.app, name='vision')\n"
-         "sys.argv = ['trm', *sys.argv[1:]]; main.main()")
-
-
 def run_vision(*args: str) -> subprocess.CompletedProcess:
-    """`trm vision ...` through the real entry point, with cli/vision.py's app put in place
-    of the "not built yet" placeholder until cli/main.py registers it (then this is
-    run_trm("vision", ...))."""
-    env = {**os.environ, **TEST_ENV}
-    return subprocess.run([sys.executable, "-c", WIRED, "vision", *args], capture_output=True,
-                          text=True, cwd=REPO, env=env, timeout=300)
+    return run_trm("vision", *args)
 
 
 def test_cli_synthetic_and_cifar(tmp_path):

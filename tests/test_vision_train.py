@@ -73,3 +73,48 @@ def test_info_lists_each_variant_with_parameters_and_flops():
     assert {r["variant"] for r in rows} == {"vit", "vitrm"}
     for r in rows:
         assert r["params"] > 0 and r["flops"] > 0
+
+
+def test_cli_train_eval_and_bad_input(synthetic, tmp_path):
+    from tests.conftest import run_trm
+    from tests.test_cli import assert_one_line_error
+
+    run = tmp_path / "run"
+    common = ["--hidden-size", "32", "--heads", "2", "--batch-size", "16", "--device", "cpu", "-q"]
+    r = run_trm("vision", "train", "--data", str(synthetic), "--variant", "vitrm", "--out", str(run),
+                "--steps", "3", *common)
+    assert r.returncode == 0 and r.stdout == "" and "top-1" in r.stderr, r.stderr
+    r = run_trm("vision", "eval", str(run), "--data", str(synthetic), "--json", "--halting", "adaptive")
+    out = json.loads(r.stdout)
+    assert set(out) >= {"top1", "top5", "n", "params", "variant", "mean_steps", "images_per_s"}
+    assert_one_line_error(run_trm("vision", "train", "--data", str(synthetic), "--variant", "vitt",
+                                  "--out", str(tmp_path / "x"), *common), "unknown variant 'vitt'")
+    assert_one_line_error(run_trm("vision", "train", "--data", str(synthetic), "--variant", "vitrm",
+                                  "--out", str(tmp_path / "x"), "--preset", "huge", *common),
+                          "unknown preset 'huge'")
+    assert_one_line_error(run_trm("vision", "train", "--data", str(tmp_path), "--variant", "vit",
+                                  "--out", str(tmp_path / "x"), *common), str(tmp_path))
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_train_refuses_a_crafted_pickle_and_runs_nothing(synthetic, tmp_path):
+    import os
+    import pickle
+    import shutil
+
+    from tests.conftest import run_trm
+    from tests.test_cli import assert_one_line_error
+
+    data = tmp_path / "data"
+    shutil.copytree(synthetic, data)
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    (data / "data_batch_1").write_bytes(pickle.dumps({b"data": Payload()}, protocol=2))
+    r = run_trm("vision", "train", "--data", str(data), "--variant", "vit", "--out",
+                str(tmp_path / "run"), "--steps", "1", "--device", "cpu", "-q")
+    assert_one_line_error(r, "data_batch_1", "refused")
+    assert not marker.exists() and not (tmp_path / "run").exists()

@@ -1,0 +1,220 @@
+"""`trm vision ...`: image datasets (and, with the vision models, training and evaluation)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from cli.common import err
+
+app = typer.Typer(help="Recursive vision models (ViTRM and relatives) on CIFAR-10/100 and a "
+                  "synthetic image set.", no_args_is_help=True)
+data_app = typer.Typer(help="Make or fetch image datasets in the CIFAR format.",
+                       no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+def _summary(path: Path, data, seconds: float) -> None:
+    err.print(f"wrote {path} ({data.name}, {data.num_classes} classes, train {len(data.train)}, "
+              f"test {len(data.test)}) in {seconds:.1f} s", highlight=False)
+
+
+@data_app.command("synthetic")
+def synthetic(
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Folder to write (CIFAR-10 python "
+                                 "layout: data_batch_1..5, test_batch, batches.meta)."),
+    train: int = typer.Option(50000, help="Training images."),
+    test: int = typer.Option(10000, help="Test images."),
+    classes: int = typer.Option(10, help="Classes (shape x texture pairs), 2 to 30."),
+    seed: int = typer.Option(0, help="Random seed: the same seed gives the same files."),
+    force: bool = typer.Option(False, "--force", help="Replace CIFAR data already in --out."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Generate a synthetic 32x32 image set (shapes filled with textures, random colours,
+    placement, rotation, background and noise) in the CIFAR-10 python format.
+
+    Examples:
+      trm vision data synthetic --out data/synthetic --train 50000 --test 10000 --seed 0
+      trm vision data synthetic --out data/synth20 --classes 20 --train 5000 --test 1000
+    """
+    from vision.synthetic import write_synthetic
+
+    start = time.perf_counter()
+    data = write_synthetic(out_dir, train, test, classes, seed, force=force, progress=not quiet)
+    _summary(out_dir, data, time.perf_counter() - start)
+
+
+@data_app.command("cifar")
+def cifar(
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Folder to fetch into (the archive "
+                                 "extracts to a folder inside it)."),
+    name: str = typer.Option("cifar10", "--name", "-n", help="cifar10 or cifar100."),
+    url: Optional[str] = typer.Option(None, help="Fetch from here instead of the official "
+                                      "address: a mirror, file:// URL or local path of the "
+                                      "official archive (its MD5 is still checked)."),
+    force: bool = typer.Option(False, "--force", help="Fetch again over CIFAR data in --out."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Download CIFAR-10 or CIFAR-100 (python version), check its published MD5, and
+    extract it; nothing is left behind if any step fails.
+
+    Examples:
+      trm vision data cifar --out data/cifar10
+      trm vision data cifar --out data/cifar100 --name cifar100
+      trm vision data cifar --out data/cifar10 --url ~/Downloads/cifar-10-python.tar.gz
+    """
+    from vision.download import archive_for, download, present
+
+    archive_for(name)
+    start = time.perf_counter()
+    if present(name, out_dir) and not force:
+        err.print(f"{out_dir} already holds {name} (pass --force to fetch it again)",
+                  highlight=False)
+        return
+    download(name, out_dir, url, force=force, progress=not quiet)
+    err.print(f"fetched {name} into {out_dir / archive_for(name).folder} (MD5 checked, every "
+              f"batch read back) in {time.perf_counter() - start:.1f} s", highlight=False)
+
+
+@app.command("train")
+def train(
+    data: Path = typer.Option(..., "--data", help="Image folder in the CIFAR format (CIFAR-10, "
+                              "CIFAR-100 or `trm vision data synthetic`)."),
+    variant: str = typer.Option(..., "--variant", help="vit or vitrm."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoint and metrics.jsonl."),
+    preset: str = typer.Option("small", help="cifar (the papers' scale) or small (minutes on a CPU)."),
+    epochs: Optional[float] = typer.Option(None, help="Passes over the training set (sets --steps: "
+                                           "an epoch is as many steps as batches)."),
+    steps: Optional[int] = typer.Option(None, help="Optimizer steps.", show_default="2000"),
+    max_minutes: Optional[float] = typer.Option(None, help="Stop (and checkpoint) after this long."),
+    batch_size: Optional[int] = typer.Option(None, help="Images in flight per step.",
+                                             show_default="128"),
+    lr: Optional[float] = typer.Option(None, help="Peak learning rate.", show_default="1e-3"),
+    hidden_size: Optional[int] = typer.Option(None, help="Model width."),
+    heads: Optional[int] = typer.Option(None, help="Attention heads."),
+    depth: Optional[int] = typer.Option(None, help="vit: independent layers."),
+    layers: Optional[int] = typer.Option(None, help="vitrm: layers of the one recursive network (k)."),
+    n: Optional[int] = typer.Option(None, help="vitrm: latent updates per cycle."),
+    cycles: Optional[int] = typer.Option(None, "--T", help="vitrm: cycles per supervision step."),
+    n_sup: Optional[int] = typer.Option(None, help="vitrm: supervision steps at most."),
+    patch_size: Optional[int] = typer.Option(None, help="Patch size (4: 64 patches of a 32x32 image)."),
+    pool: Optional[str] = typer.Option(None, help="cls or mean."),
+    smoothing: float = typer.Option(0.0, help="Label smoothing."),
+    randaugment: Optional[str] = typer.Option(None, help="RandAugment N,M (e.g. 2,9)."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda (or cuda:N) or mps."),
+    precision: str = typer.Option("auto", help="auto (bf16 where fast), fp32 or bf16."),
+    compile: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the model."),
+    seed: Optional[int] = typer.Option(None, help="Random seed."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
+    force: bool = typer.Option(False, "--force", help="Start over, deleting the run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train a vision model with trm's loop: deep supervision and halting for vitrm, EMA, periodic evaluation, atomic checkpoints, resume.
+
+    CIFAR-10 or CIFAR-100 is told from the folder's files.
+
+    Examples:
+      trm vision data synthetic --out data/shapes --train 20000 --test 2000
+      trm vision train --data data/shapes --variant vitrm --out runs/vitrm --max-minutes 10
+      trm vision train --data data/cifar10 --variant vit --preset cifar --out runs/vit --epochs 100 --device cuda
+      trm vision train --data data/shapes --variant vitrm --out runs/vitrm --resume
+    """
+    from trm.errors import TRMError
+    from vision.training import train_images
+
+    aug = None
+    if randaugment:
+        try:
+            count, magnitude = (float(v) for v in randaugment.split(","))
+            aug = (int(count), magnitude)
+        except ValueError:
+            raise TRMError(f"--randaugment wants N,M (e.g. 2,9), got {randaugment!r}") from None
+    model = dict(hidden_size=hidden_size, num_heads=heads, depth=depth, num_layers=layers, n=n,
+                 T=cycles, n_sup=n_sup, patch_size=patch_size, pool=pool)
+    if variant == "vit":
+        given = [k for k in ("num_layers", "n", "T", "n_sup") if model.pop(k) is not None]
+    else:
+        given = [k for k in ("depth",) if model.pop(k) is not None]
+    if given:
+        raise TRMError(f"{variant} has no {', '.join(given)} option")
+    try:
+        summary = train_images(
+            data, out_dir, variant=variant, preset=preset, model_overrides=model,
+            train_overrides=dict(steps=steps, batch_size=batch_size, lr=lr, seed=seed),
+            epochs=epochs, smoothing=smoothing, randaugment=aug, resume=resume, force=force,
+            device=device, precision=precision, compile=compile, max_minutes=max_minutes,
+            progress=not quiet)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: checkpoint saved; continue with: trm vision train --data {data} "
+                  f"--variant {variant} --out {out_dir} --resume", highlight=False)
+        raise typer.Exit(130) from None
+    ev = summary.get("eval") or {}
+    line = (f"step {summary['step']} in {summary['elapsed'] / 60:.1f} min on {summary['device']} "
+            f"({summary['precision']}), {summary['parameters']:,} parameters")
+    if ev:
+        line += f"; test top-1 {ev['top1']:.3f}, top-5 {ev['top5']:.3f}"
+    err.print(line + f"; saved in {summary['out']}", highlight=False)
+
+
+@app.command("eval")
+def evaluate(
+    run: Path = typer.Argument(..., help="Run folder (or checkpoint folder)."),
+    data: Path = typer.Option(..., "--data", help="Image folder in the CIFAR format."),
+    split: str = typer.Option("test", help="train or test."),
+    halting: str = typer.Option("full", help="full (all steps) or adaptive (vitrm: halt per image)."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda (or cuda:N) or mps."),
+    precision: str = typer.Option("auto", help="auto, fp32 or bf16."),
+    batch_size: int = typer.Option(256, help="Images per batch."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+) -> None:
+    """Evaluate a vision run: top-1, top-5, parameters, mean supervision steps, images/s.
+
+    Examples:
+      trm vision eval runs/vitrm --data data/shapes
+      trm vision eval runs/vitrm --data data/shapes --halting adaptive --json
+    """
+    from cli.common import out, print_json
+    from trm.errors import TRMError
+    from vision.training import evaluate_run
+
+    if batch_size < 1:
+        raise TRMError("--batch-size must be at least 1")
+    result = evaluate_run(run, data, split=split, halting=halting, device=device,
+                          precision=precision, batch_size=batch_size)
+    if as_json:
+        print_json(result)
+        return
+    out.print(f"{result['variant']} · top-1 {result['top1']:.4f} · top-5 {result['top5']:.4f} · "
+              f"{result['params']:,} parameters · mean steps {result['mean_steps']:.2f} · "
+              f"{result['n']} images · {result['images_per_s']:.1f} images/s ({halting} halting)",
+              highlight=False)
+
+
+@app.command("info")
+def info(as_json: bool = typer.Option(False, "--json", help="Print JSON only.")) -> None:
+    """Each variant's parameters and FLOPs per image (all supervision steps) at its presets.
+
+    Example: trm vision info
+    """
+    from rich.table import Table
+
+    from cli.common import out, print_json
+    from vision.training import describe_variants
+
+    rows = describe_variants()
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title="vision variants (CIFAR-10 shape: 32x32, patch 4, 10 classes)")
+    for col in ("variant", "preset", "parameters", "GFLOPs / image", "shape"):
+        table.add_column(col, justify="right" if col in ("parameters", "GFLOPs / image") else "left")
+    for r in rows:
+        c = r["config"]
+        shape = (f"width {c['hidden_size']}, depth {c['depth']}" if r["variant"] == "vit" else
+                 f"width {c['hidden_size']}, k={c['num_layers']}, n={c['n']}, T={c['T']}, "
+                 f"n_sup={c['n_sup']}")
+        table.add_row(r["variant"], r["preset"], f"{r['params']:,}", f"{r['flops'] / 1e9:.2f}", shape)
+    out.print(table)
