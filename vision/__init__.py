@@ -1,4 +1,7 @@
-"""vision: the recursive core applied to image classification (ViTRM and relatives).
+"""Recursive vision: TRM's core on images.
 
-Not built yet: see the "Recursive vision" issues. `trm vision` says so and exits 2.
+``cifar`` / ``download`` / ``synthetic`` read, fetch and make image datasets in the CIFAR
+format; ``augment`` transforms image batches; ``models`` holds ViT and ViTRM, built from
+trm's block (:mod:`trm.layers`) and recursion (:mod:`trm.recursion`); ``training`` trains
+and evaluates them with trm's loop (:class:`trm.train.Trainer`).
 """
