@@ -17,8 +17,31 @@ OPTIMIZERS = ("adam-atan2", "adamw")
 SCHEDULES = ("cosine", "constant")
 
 
+class ModelConfig:
+    """JSON round trip shared by every model config dataclass (saved in each checkpoint).
+
+    Loading is strict: an unknown field or a bad value is refused (TRMError), so a
+    checkpoint never builds a model other than the one it was trained as.
+    """
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        if not isinstance(d, dict):
+            raise TRMError("the model config is not a JSON object")
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise TRMError(f"unknown model config fields: {', '.join(sorted(unknown))}")
+        try:
+            return cls(**d).validate()
+        except TypeError as e:
+            raise TRMError(f"bad model config: {e}") from None
+
+
 @dataclass(frozen=True)
-class TRMConfig:
+class TRMConfig(ModelConfig):
     vocab_size: int
     seq_len: int
     num_puzzle_ids: int = 1
@@ -60,22 +83,6 @@ class TRMConfig:
         if self.expansion <= 0:
             raise TRMError("expansion must be positive")
         return self
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TRMConfig":
-        if not isinstance(d, dict):
-            raise TRMError("the model config is not a JSON object")
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise TRMError(f"unknown model config fields: {', '.join(sorted(unknown))}")
-        try:
-            return cls(**d).validate()
-        except TypeError as e:
-            raise TRMError(f"bad model config: {e}") from None
 
 
 @dataclass(frozen=True)
@@ -178,4 +185,4 @@ def build_configs(name: str, data: dict, model_overrides: dict, train_overrides:
         raise TRMError(f"bad option: {e}") from None
 
 
-__all__ = ["TRMConfig", "TrainConfig", "PRESETS", "preset", "build_configs", "replace"]
+__all__ = ["ModelConfig", "TRMConfig", "TrainConfig", "PRESETS", "preset", "build_configs", "replace"]

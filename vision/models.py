@@ -17,11 +17,12 @@ and :func:`trm.evaluate.run_with_halting` gives the adaptive halting per image.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from trm.config import ModelConfig
 from trm.errors import TRMError
 from trm.layers import ReasoningNet, init_linear
 from trm.model import StepOutput
@@ -50,27 +51,8 @@ def _check_common(c) -> None:
         raise TRMError("expansion must be positive")
 
 
-class _ConfigDict:
-    """to_dict/from_dict for the config dataclasses (saved in every checkpoint)."""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict):
-        if not isinstance(d, dict):
-            raise TRMError("the model config is not a JSON object")
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise TRMError(f"unknown model config fields: {', '.join(sorted(unknown))}")
-        try:
-            return cls(**d).validate()
-        except TypeError as e:
-            raise TRMError(f"bad model config: {e}") from None
-
-
 @dataclass(frozen=True)
-class ViTConfig(_ConfigDict):
+class ViTConfig(ModelConfig):
     """``vit``: ``depth`` independent blocks, the baseline."""
 
     num_classes: int = 10
@@ -97,7 +79,7 @@ class ViTConfig(_ConfigDict):
 
 
 @dataclass(frozen=True)
-class ViTRMConfig(_ConfigDict):
+class ViTRMConfig(ModelConfig):
     """``vitrm``: one ``num_layers``-block network applied recursively (TRM)."""
 
     num_classes: int = 10
