@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import torch
@@ -20,7 +19,7 @@ from trm.distributed import setup, teardown
 from trm.errors import TRMError
 from trm.evaluate import EvalResult, evaluate
 from trm.model import TRM
-from trm.train import CHECKPOINT, METRICS, Trainer
+from trm.train import Trainer, prepare_run_dir
 
 
 def token_data(ds: Dataset, split: str) -> TokenData:
@@ -56,17 +55,7 @@ def train_on_dataset(data_dir: Path, out: Path, *, preset: str | None = None,
     out = Path(out)
     ds = load_dataset(data_dir)
     view = task_view(ds.task)
-    has_run = (out / CHECKPOINT).exists() or (out / f".{CHECKPOINT}.old").exists()
-    if resume and not has_run:
-        raise TRMError(f"{out}: nothing to resume (no checkpoint there)")
-    if has_run and not resume:
-        if not force:
-            raise TRMError(f"{out} already holds a run: pass --resume to continue it or --force "
-                           "to start over")
-        shutil.rmtree(out / CHECKPOINT, ignore_errors=True)
-        (out / METRICS).unlink(missing_ok=True)
-    if out.exists() and not out.is_dir():
-        raise TRMError(f"{out} exists and is not a folder")
+    prepare_run_dir(out, resume=resume, force=force)
 
     info = data_info(ds)
     if resume:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,23 @@ class Slots:
     @classmethod
     def from_tensors(cls, t: dict[str, torch.Tensor], device: torch.device) -> "Slots":
         return cls(**{k[len("slots."):]: v.to(device) for k, v in t.items() if k.startswith("slots.")})
+
+
+def prepare_run_dir(out: Path, *, resume: bool, force: bool) -> None:
+    """Check a run folder before training: ``resume`` needs a checkpoint there; without it,
+    an existing run is refused unless ``force``, which deletes its checkpoint and metrics."""
+    out = Path(out)
+    has_run = (out / CHECKPOINT).exists() or (out / f".{CHECKPOINT}.old").exists()
+    if resume and not has_run:
+        raise TRMError(f"{out}: nothing to resume (no checkpoint there)")
+    if has_run and not resume:
+        if not force:
+            raise TRMError(f"{out} already holds a run: pass --resume to continue it or --force "
+                           "to start over")
+        shutil.rmtree(out / CHECKPOINT, ignore_errors=True)
+        (out / METRICS).unlink(missing_ok=True)
+    if out.exists() and not out.is_dir():
+        raise TRMError(f"{out} exists and is not a folder")
 
 
 @dataclass

@@ -11,7 +11,6 @@ option) plus, for ``vitrm``, the halting head's BCE of "the current class is rig
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from trm.distributed import setup, teardown
 from trm.errors import TRMError
 from trm.evaluate import run_with_halting
 from trm.losses import HALT_WEIGHT, LossOutput
-from trm.train import CHECKPOINT, METRICS, Objective, Trainer
+from trm.train import Objective, Trainer, prepare_run_dir
 from vision.augment import augment
 from vision.cifar import ImageData, ImageSplit, load_images
 from vision.models import PRESETS, VARIANTS, build_model, model_from_config
@@ -131,15 +130,7 @@ def train_images(data_dir: Path, out: Path, *, variant: str, preset: str = "smal
                  progress: bool = True) -> dict:
     out = Path(out)
     data = load_images(data_dir)
-    has_run = (out / CHECKPOINT).exists() or (out / f".{CHECKPOINT}.old").exists()
-    if resume and not has_run:
-        raise TRMError(f"{out}: nothing to resume (no checkpoint there)")
-    if has_run and not resume:
-        if not force:
-            raise TRMError(f"{out} already holds a run: pass --resume to continue it or --force "
-                           "to start over")
-        shutil.rmtree(out / CHECKPOINT, ignore_errors=True)
-        (out / METRICS).unlink(missing_ok=True)
+    prepare_run_dir(out, resume=resume, force=force)
     if resume:
         saved = load_checkpoint(out).config
         if saved.get("task") != "vision" or saved.get("variant") != variant:
