@@ -25,18 +25,15 @@ import hashlib
 import io
 import json
 import os
-import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 
 from trm import __version__
 from trm.errors import TRMError
+from trm.staging import staged_folder
 
 FORMAT = "trm-dataset"
 FORMAT_VERSION = 1
@@ -117,36 +114,10 @@ def check_out_dir(out: Path, force: bool) -> None:
             raise TRMError(f"{out} already holds a dataset: pass --force to replace it")
 
 
-@contextmanager
-def staged_dir(out: Path, force: bool) -> Iterator[Path]:
-    """A temporary folder beside ``out`` that replaces ``out`` only if the block succeeds."""
-    out = Path(out)
-    check_out_dir(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(stage, 0o777 & ~umask)  # mkdtemp makes it private; a dataset is an ordinary folder
-    try:
-        yield stage
-        commit_dir(stage, out, force)
-    finally:
-        if stage.exists():
-            shutil.rmtree(stage, ignore_errors=True)
-
-
-def commit_dir(stage: Path, out: Path, force: bool) -> None:
-    """Move a finished folder into place; an old dataset there goes only when force is on."""
-    check_out_dir(out, force)
-    if out.exists():
-        old = out.with_name(f".{out.name}.old")
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(out, old)
-        os.replace(stage, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(stage, out)
+def staged_dir(out: Path, force: bool):
+    """A temporary folder beside ``out`` that replaces it (a dataset there only with
+    ``force``) when the block succeeds; see :func:`trm.staging.staged_folder`."""
+    return staged_folder(out, lambda target: check_out_dir(target, force))
 
 
 def write_dataset(folder: Path, meta: dict, splits: dict[str, Split]) -> dict:

@@ -27,18 +27,14 @@ encoding="bytes")``, torchvision's ``encoding="latin1"``) reads what we generate
 from __future__ import annotations
 
 import io
-import os
 import pickle
-import shutil
 import struct
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
+from trm import staging
 from trm.errors import TRMError
 
 IMAGE_SHAPE = (3, 32, 32)
@@ -527,27 +523,7 @@ def check_target(out: Path, force: bool) -> None:
             raise TRMError(f"{out} already holds CIFAR data: pass --force to replace it")
 
 
-@contextmanager
-def staged_folder(out: Path, force: bool) -> Iterator[Path]:
-    """A temporary folder beside ``out`` that replaces ``out`` only if the block succeeds;
-    on any error (or Ctrl-C) it is removed and ``out`` is left as it was."""
-    out = Path(out)
-    check_target(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(stage, 0o777 & ~umask)  # mkdtemp makes it private; a dataset is an ordinary folder
-    try:
-        yield stage
-        check_target(out, force)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-            os.replace(out, old / "data")
-            os.replace(stage, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(stage, out)
-    finally:
-        if stage.exists():
-            shutil.rmtree(stage, ignore_errors=True)
+def staged_folder(out: Path, force: bool):
+    """A temporary folder beside ``out`` that replaces it (CIFAR data there only with
+    ``force``) when the block succeeds; see :func:`trm.staging.staged_folder`."""
+    return staging.staged_folder(out, lambda target: check_target(target, force))

@@ -1,0 +1,44 @@
+"""Write a folder in full beside its final place, then rename it in: readers never see half.
+
+Datasets (puzzles) and image folders (vision) are built this way; checkpoints have their
+own, fsync'd variant in :mod:`trm.checkpoint`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+
+@contextmanager
+def staged_folder(out: Path, check: Callable[[Path], None]) -> Iterator[Path]:
+    """A temporary folder beside ``out`` that replaces ``out`` only if the block succeeds;
+    on any error (or Ctrl-C) it is removed and ``out`` is left as it was.
+
+    ``check(out)`` refuses a target we may not write over (raising); it runs before the
+    work and again just before the swap.
+    """
+    out = Path(out)
+    check(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(stage, 0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
+    try:
+        yield stage
+        check(out)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+            os.replace(out, old / "previous")
+            os.replace(stage, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(stage, out)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)
