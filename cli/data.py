@@ -14,6 +14,13 @@ from cli.common import err, out, print_json
 app = typer.Typer(help="Make, import, augment and inspect puzzle datasets.", no_args_is_help=True)
 
 
+def _interrupted() -> None:
+    """Ctrl-C during a resumable build: say how to go on, exit 130."""
+    err.print("interrupted: the finished part is kept; run the same command again to resume",
+              highlight=False)
+    raise typer.Exit(130) from None
+
+
 def _summary(path: Path, meta: dict, seconds: float) -> None:
     counts = ", ".join(f"{name} {info['examples']}" for name, info in meta["splits"].items())
     err.print(f"wrote {path} ({meta['task']}, {counts}) in {seconds:.1f} s", highlight=False)
@@ -69,9 +76,7 @@ def sudoku(
                 test=100 if test is None else test, seed=seed, augment=augment,
                 workers=workers or None, force=force, progress=not quiet)
         except KeyboardInterrupt:
-            err.print("interrupted: the finished part is kept; run the same command again to "
-                      "resume", highlight=False)
-            raise typer.Exit(130) from None
+            _interrupted()
     _summary(out_dir, ds.meta, time.perf_counter() - start)
 
 
@@ -126,9 +131,7 @@ def maze(
                 test=100 if test is None else test, seed=seed, workers=workers or None,
                 force=force, progress=not quiet)
         except KeyboardInterrupt:
-            err.print("interrupted: the finished part is kept; run the same command again to "
-                      "resume", highlight=False)
-            raise typer.Exit(130) from None
+            _interrupted()
     _summary(out_dir, ds.meta, time.perf_counter() - start)
 
 
