@@ -218,3 +218,65 @@ def info(as_json: bool = typer.Option(False, "--json", help="Print JSON only."))
                  f"n_sup={c['n_sup']}")
         table.add_row(r["variant"], r["preset"], f"{r['params']:,}", f"{r['flops'] / 1e9:.2f}", shape)
     out.print(table)
+
+
+@app.command("compare")
+def compare(
+    data: Path = typer.Option(..., "--data", help="Image folder in the CIFAR format."),
+    variants: str = typer.Option("vit,vitrm", help="Comma-separated variants to train in turn."),
+    max_minutes: float = typer.Option(..., "--max-minutes", help="Training minutes per variant."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Folder: one run per variant "
+                                 "(OUT/<variant>/) and compare.json."),
+    preset: str = typer.Option("small", help="cifar (the papers' scale) or small (minutes on a CPU)."),
+    batch_size: int = typer.Option(128, help="Images in flight per step."),
+    seed: int = typer.Option(0, help="Random seed (the same for every variant)."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda (or cuda:N) or mps."),
+    precision: str = typer.Option("auto", help="auto (bf16 where fast), fp32 or bf16."),
+    as_json: bool = typer.Option(False, "--json", help="Print compare.json on stdout only."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Train variants for the same wall-clock budget, then compare them: parameters, FLOPs per image, top-1, top-5, train and eval images/s.
+
+    Each variant gets its own run in OUT/<variant>/; run the command again after an interruption and it resumes where it stopped (finished variants are kept).
+
+    Example: trm vision compare --data data/shapes --variants vit,vitrm --max-minutes 10 --out runs/compare
+    """
+    from cli.common import out, print_json
+    from trm.errors import TRMError
+    from vision.compare import compare as run_compare
+    from vision.compare import parse_variants
+
+    names = parse_variants(variants)
+    if batch_size < 1:
+        raise TRMError("--batch-size must be at least 1")
+    try:
+        result = run_compare(data, out_dir, names, minutes=max_minutes, preset=preset, seed=seed,
+                             batch_size=batch_size, device=device, precision=precision,
+                             progress=not quiet, log=lambda m: err.print(m, highlight=False))
+    except KeyboardInterrupt:
+        err.print(f"interrupted: run the same command again to resume ({out_dir})", highlight=False)
+        raise typer.Exit(130) from None
+    if as_json:
+        print_json(result)
+        return
+    out.print(comparison_table(result))
+    err.print(f"wrote {out_dir / 'compare.json'}", highlight=False)
+
+
+def comparison_table(result: dict):
+    from rich.table import Table
+
+    d = result["data"]
+    table = Table(title=f"{d['name']} ({d['classes']} classes, {d['train']} train / {d['test']} test), "
+                        f"{result['minutes']:g} min per variant")
+    for col in ("variant", "parameters", "MFLOPs / image", "top-1", "top-5", "train img/s",
+                "eval img/s", "adaptive: top-1, steps, img/s"):
+        table.add_column(col, justify="left" if col == "variant" else "right")
+    for r in result["variants"]:
+        a = r.get("adaptive")
+        adaptive = (f"{a['top1']:.3f}, {a['mean_steps']:.2f}, {a['eval_images_per_s']:.0f}"
+                    if a else "-")
+        table.add_row(r["variant"], f"{r['params']:,}", f"{r['flops'] / 1e6:.1f}", f"{r['top1']:.3f}",
+                      f"{r['top5']:.3f}", f"{r['train_images_per_s']:.0f}",
+                      f"{r['eval_images_per_s']:.0f}", adaptive)
+    return table

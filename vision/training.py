@@ -200,20 +200,27 @@ def evaluate_run(run: Path, data_dir: Path, *, split: str = "test", halting: str
             "variant": config.get("variant")}
 
 
-def describe_variants() -> list[dict]:
-    """Each variant at its presets: parameters and FLOPs per image (all steps), measured
-    by torch's FlopCounterMode on one image."""
+def flops_per_image(model) -> int:
+    """FLOPs for one image through every supervision step, counted by torch's FlopCounterMode."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    was_training = model.training
+    model.eval()
+    size = model.config.image_size
+    image = torch.zeros(1, model.config.channels, size, size, device=next(model.parameters()).device)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        run_with_halting(model, model.embed_input(image), model.config.n_sup, "full")
+    model.train(was_training)
+    return int(counter.get_total_flops())
+
+
+def describe_variants() -> list[dict]:
+    """Each variant at its presets: parameters and FLOPs per image (all steps)."""
     rows = []
     for variant in VARIANTS:
         for preset in PRESETS[variant]:
-            model = build_model(variant, preset).eval()
-            image = torch.zeros(1, 3, model.config.image_size, model.config.image_size)
-            with FlopCounterMode(display=False) as counter, torch.no_grad():
-                run_with_halting(model, model.embed_input(image), model.config.n_sup, "full")
+            model = build_model(variant, preset)
             rows.append({"variant": variant, "preset": preset,
                          "params": sum(p.numel() for p in model.parameters()),
-                         "flops": int(counter.get_total_flops()),
-                         "config": model.config.to_dict()})
+                         "flops": flops_per_image(model), "config": model.config.to_dict()})
     return rows

@@ -1,0 +1,102 @@
+"""`trm vision compare`: variants trained at an equal budget, resumable, measured side by side."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import run_trm
+from trm.errors import TRMError
+from vision.compare import compare, parse_variants
+from vision.models import build_model
+from vision.training import flops_per_image, train_images
+
+TINY = {"vit": dict(hidden_size=16, num_heads=2, depth=2),
+        "vitrm": dict(hidden_size=16, num_heads=2, num_layers=1, n=1, T=1, n_sup=2)}
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    from vision.synthetic import write_synthetic
+
+    root = tmp_path_factory.mktemp("syn") / "syn"
+    write_synthetic(root, train=128, test=48, classes=4, seed=0, progress=False)
+    return root
+
+
+def run(data, out, minutes=0.03, variants=("vit", "vitrm"), messages=None):
+    return compare(data, out, list(variants), minutes=minutes, batch_size=8, device="cpu",
+                   precision="fp32", model_overrides=TINY, progress=False,
+                   log=(messages.append if messages is not None else lambda m: None))
+
+
+def test_parse_variants_refuses_unknown_empty_and_repeated_names():
+    assert parse_variants("vit, vitrm") == ["vit", "vitrm"]
+    for bad, word in (("vit,resnet", "resnet"), ("", "empty"), (" , ", "empty"), ("vit,vit", "twice")):
+        with pytest.raises(TRMError, match=word):
+            parse_variants(bad)
+
+
+def test_flops_grow_with_recursion_steps_and_width():
+    small = flops_per_image(build_model("vitrm", "small", n_sup=1))
+    assert flops_per_image(build_model("vitrm", "small", n_sup=3)) > 2.9 * small
+    assert flops_per_image(build_model("vit", "small", hidden_size=256)) > \
+        flops_per_image(build_model("vit", "small"))
+
+
+def test_compare_trains_each_variant_and_writes_a_well_formed_compare_json(synthetic, tmp_path):
+    result = run(synthetic, tmp_path / "cmp")
+    saved = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert saved == json.loads(json.dumps(result))
+    assert saved["data"] == {"path": str(synthetic), "name": "synthetic", "classes": 4,
+                             "train": 128, "test": 48}
+    rows = {r["variant"]: r for r in saved["variants"]}
+    assert list(rows) == ["vit", "vitrm"]
+    for v, r in rows.items():
+        assert (tmp_path / "cmp" / v / "checkpoint").is_dir()
+        assert r["params"] == sum(p.numel() for p in build_model(v, "small", num_classes=4, **TINY[v])
+                                  .parameters())
+        assert r["flops"] > 0 and r["n"] == 48 and 0 <= r["top1"] <= r["top5"] <= 1
+        assert r["train_steps"] >= 1 and r["train_images_per_s"] > 0 and r["eval_images_per_s"] > 0
+        assert 0 < r["train_minutes"] <= 0.03 + 0.02  # the budget is a hard stop
+    assert "adaptive" not in rows["vit"] and rows["vit"]["mean_steps"] == 1
+    a = rows["vitrm"]["adaptive"]
+    assert rows["vitrm"]["mean_steps"] == 2 and 1 <= a["mean_steps"] <= 2
+
+
+def test_compare_resumes_an_unfinished_variant_and_keeps_finished_ones(synthetic, tmp_path):
+    out = tmp_path / "cmp"
+    # an interrupted compare: vit finished, vitrm stopped part-way through its budget
+    run(synthetic, out, variants=("vit",))
+    train_images(synthetic, out / "vitrm", variant="vitrm", model_overrides=TINY["vitrm"],
+                 train_overrides=dict(steps=10**5, batch_size=8), max_minutes=0.005,
+                 device="cpu", precision="fp32", progress=False)
+    vit_before = (out / "vit" / "result.json").read_text()
+    messages: list[str] = []
+    result = run(synthetic, out, messages=messages)
+    assert any(m.startswith("vit: done before") for m in messages)
+    assert any(m.startswith("vitrm: resuming") for m in messages)
+    assert (out / "vit" / "result.json").read_text() == vit_before
+    assert [r["variant"] for r in result["variants"]] == ["vit", "vitrm"]
+    # everything finished: a third call trains nothing and gives the same table
+    messages.clear()
+    again = run(synthetic, out, messages=messages)
+    assert all("done before" in m for m in messages) and again == result
+
+
+def test_cli_compare_prints_the_table_and_refuses_bad_options(synthetic, tmp_path):
+    r = run_trm("vision", "compare", "--data", str(synthetic), "--variants", "vit",
+                "--max-minutes", "0.02", "--out", str(tmp_path / "cmp"), "--batch-size", "4",
+                "--device", "cpu", "-q")
+    assert r.returncode == 0, r.stderr
+    assert "vit" in r.stdout and "top-1" in r.stdout and (tmp_path / "cmp" / "compare.json").is_file()
+    r = run_trm("vision", "compare", "--data", str(synthetic), "--variants", "vit", "--json",
+                "--max-minutes", "0.02", "--out", str(tmp_path / "cmp"), "-q")
+    assert r.returncode == 0 and json.loads(r.stdout)["variants"][0]["variant"] == "vit"
+    for args, word in ((["--variants", "vit,cnn"], "cnn"), (["--max-minutes", "0"], "max-minutes"),
+                       (["--preset", "huge"], "preset")):
+        opts = {"--variants": "vit", "--max-minutes": "0.02", **dict(zip(args[::2], args[1::2]))}
+        r = run_trm("vision", "compare", "--data", str(synthetic), "--out", str(tmp_path / "x"),
+                    *[t for kv in opts.items() for t in kv])
+        assert r.returncode == 2 and word in r.stderr and len(r.stderr.strip().splitlines()) == 1
