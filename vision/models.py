@@ -16,7 +16,6 @@ and :func:`trm.evaluate.run_with_halting` gives the adaptive halting per image.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -24,7 +23,7 @@ from torch import nn
 
 from trm.config import ModelConfig
 from trm.errors import TRMError
-from trm.layers import ReasoningNet, init_linear
+from trm.layers import ReasoningNet, init_linear, rms_norm
 from trm.model import StepOutput
 from trm.recursion import deep_recursion
 
@@ -181,12 +180,15 @@ class ViTRM(nn.Module):
         self.halt_head = nn.Linear(c.hidden_size, 1)
         nn.init.zeros_(self.halt_head.weight)
         nn.init.constant_(self.halt_head.bias, -5.0)  # start out "not sure yet"
-        d = c.hidden_size
-        self.register_buffer("y_init", torch.randn(d) / math.sqrt(d))
-        self.register_buffer("z_init", torch.randn(d) / math.sqrt(d))
+        # fixed random starting points of y and z (saved, not trained), at rms 1 like the
+        # states carried between supervision steps (post-norm outputs), as in TRM
+        self.register_buffer("y_init", torch.randn(c.hidden_size))
+        self.register_buffer("z_init", torch.randn(c.hidden_size))
 
     def embed_input(self, images: torch.Tensor) -> torch.Tensor:
-        return self.embed(images)
+        """x: patch tokens normalised to rms 1, so the image is not drowned by the carried
+        (y, z) in ``z = f(z, y + x)`` (TRM scales its token embeddings to rms 1 likewise)."""
+        return rms_norm(self.embed(images), self.config.norm_eps)
 
     def initial_state(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         shape = (batch, self.embed.length, self.config.hidden_size)
