@@ -85,6 +85,10 @@ def train(
                               "CIFAR-100 or `trm vision data synthetic`)."),
     variant: str = typer.Option(..., "--variant", help="vit or vitrm."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoint and metrics.jsonl."),
+    download: Optional[str] = typer.Option(None, "--download", help="cifar10 or cifar100: fetch "
+                                           "it into --data first if it is not there (MD5-checked)."),
+    download_url: Optional[str] = typer.Option(None, help="With --download: a mirror, file:// "
+                                               "URL or local path of the official archive."),
     preset: str = typer.Option("small", help="cifar (the papers' scale) or small (minutes on a CPU)."),
     epochs: Optional[float] = typer.Option(None, help="Passes over the training set (sets --steps: "
                                            "an epoch is as many steps as batches)."),
@@ -121,6 +125,7 @@ def train(
       trm vision train --data data/shapes --variant vitrm --out runs/vitrm --max-minutes 10
       trm vision train --data data/cifar10 --variant vit --preset cifar --out runs/vit --epochs 100 --device cuda
       trm vision train --data data/shapes --variant vitrm --out runs/vitrm --resume
+      trm vision train --data data/cifar10 --download cifar10 --variant vitrm --out runs/c10
     """
     from trm.errors import TRMError
     from vision.training import train_images
@@ -140,6 +145,12 @@ def train(
         given = [k for k in ("depth",) if model.pop(k) is not None]
     if given:
         raise TRMError(f"{variant} has no {', '.join(given)} option")
+    if download_url and not download:
+        raise TRMError("--download-url needs --download cifar10|cifar100")
+    if download:
+        from vision.download import download as fetch
+
+        fetch(download, data, download_url, progress=not quiet)
     try:
         summary = train_images(
             data, out_dir, variant=variant, preset=preset, model_overrides=model,

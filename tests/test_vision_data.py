@@ -372,6 +372,37 @@ def test_download_from_file_url(tmp_path):
     assert download("cifar10", out, "http://127.0.0.1:9/none", md5, progress=False) == out
 
 
+def test_train_download_fetches_then_trains_and_a_wrong_archive_leaves_nothing(tmp_path, monkeypatch):
+    """`trm vision train --download`: in-process (the published MD5 swapped for the test
+    archive's); then through the console script, where the real MD5 refuses the fake."""
+    from typer.testing import CliRunner
+
+    import vision.download
+    from cli.main import app
+
+    archive, md5, (parts, test) = make_archive(tmp_path)
+    official = vision.download.ARCHIVES["cifar10"]
+    monkeypatch.setitem(vision.download.ARCHIVES, "cifar10",
+                        vision.download.Archive(archive.as_uri(), md5, official.folder))
+    data, run = tmp_path / "c10", tmp_path / "run"
+    result = CliRunner().invoke(app, ["vision", "train", "--data", str(data), "--download", "cifar10",
+                                      "--variant", "vit", "--out", str(run), "--steps", "2",
+                                      "--batch-size", "4", "--hidden-size", "16", "--heads", "2",
+                                      "--depth", "1", "--device", "cpu", "-q"])
+    assert result.exit_code == 0, result.output
+    check_cifar10(load_images(data), parts, test, "python")
+    assert (run / "checkpoint").is_dir()
+    monkeypatch.undo()
+    r = run_trm("vision", "train", "--data", str(tmp_path / "other"), "--download", "cifar10",
+                "--download-url", archive.as_uri(), "--variant", "vit", "--out", str(tmp_path / "r2"),
+                "-q")
+    assert r.returncode == 2 and "MD5" in r.stderr.upper() and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "other").exists() and not (tmp_path / "r2").exists()
+    r = run_trm("vision", "train", "--data", str(data), "--download-url", "x", "--variant", "vit",
+                "--out", str(tmp_path / "r3"))
+    assert r.returncode == 2 and "--download" in r.stderr
+
+
 @pytest.fixture
 def http_server(tmp_path, monkeypatch):
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
