@@ -96,7 +96,7 @@ def train(
     max_minutes: Optional[float] = typer.Option(None, help="Stop (and checkpoint) after this long."),
     batch_size: Optional[int] = typer.Option(None, help="Images in flight per step.",
                                              show_default="128"),
-    lr: Optional[float] = typer.Option(None, help="Peak learning rate.", show_default="1e-3"),
+    lr: Optional[float] = typer.Option(None, help="Peak learning rate.", show_default="3e-4"),
     hidden_size: Optional[int] = typer.Option(None, help="Model width."),
     heads: Optional[int] = typer.Option(None, help="Attention heads."),
     depth: Optional[int] = typer.Option(None, help="vit: independent layers."),

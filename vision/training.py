@@ -35,7 +35,7 @@ MEAN = (0.4914, 0.4822, 0.4465)  # CIFAR-10 channel statistics
 STD = (0.2470, 0.2435, 0.2616)
 
 # training defaults for images (the model's shape comes from the vision presets)
-TRAIN_DEFAULTS = dict(batch_size=128, lr=1e-3, weight_decay=0.05, warmup=200, steps=2000,
+TRAIN_DEFAULTS = dict(batch_size=128, lr=3e-4, weight_decay=0.05, warmup=200, steps=2000,
                       eval_every=500, eval_max=1000, checkpoint_every=500, log_every=25,
                       optimizer="adamw", ema=0.999, grad_clip=1.0)
 
