@@ -83,7 +83,7 @@ def cifar(
 def train(
     data: Path = typer.Option(..., "--data", help="Image folder in the CIFAR format (CIFAR-10, "
                               "CIFAR-100 or `trm vision data synthetic`)."),
-    variant: str = typer.Option(..., "--variant", help="vit or vitrm."),
+    variant: str = typer.Option(..., "--variant", help="vit, vitrm, bvit, sr-vit or mor-vit."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoint and metrics.jsonl."),
     download: Optional[str] = typer.Option(None, "--download", help="cifar10 or cifar100: fetch "
                                            "it into --data first if it is not there (MD5-checked)."),
@@ -100,7 +100,17 @@ def train(
     hidden_size: Optional[int] = typer.Option(None, help="Model width."),
     heads: Optional[int] = typer.Option(None, help="Attention heads."),
     depth: Optional[int] = typer.Option(None, help="vit: independent layers."),
-    layers: Optional[int] = typer.Option(None, help="vitrm: layers of the one recursive network (k)."),
+    layers: Optional[int] = typer.Option(None, help="vitrm, bvit, sr-vit, mor-vit: layers of the "
+                                         "one shared network (k)."),
+    recursions: Optional[int] = typer.Option(None, help="bvit: steps S (12); sr-vit: recursion "
+                                             "steps R, 1 to 4; mor-vit: recursion steps."),
+    step_embedding: Optional[bool] = typer.Option(None, "--step-embedding/--no-step-embedding",
+                                                  help="bvit, sr-vit, mor-vit: add a learned "
+                                                  "embedding of the step at each step."),
+    capacity: Optional[str] = typer.Option(None, help="mor-vit: share of tokens per step, "
+                                           "non-increasing, e.g. 1,0.67,0.33 (default: linear)."),
+    routing: Optional[str] = typer.Option(None, help="mor-vit: expert (top-k tokens per step) "
+                                          "or token (each token picks its depth)."),
     n: Optional[int] = typer.Option(None, help="vitrm: latent updates per cycle."),
     cycles: Optional[int] = typer.Option(None, "--T", help="vitrm: cycles per supervision step."),
     n_sup: Optional[int] = typer.Option(None, help="vitrm: supervision steps at most."),
@@ -138,13 +148,9 @@ def train(
         except ValueError:
             raise TRMError(f"--randaugment wants N,M (e.g. 2,9), got {randaugment!r}") from None
     model = dict(hidden_size=hidden_size, num_heads=heads, depth=depth, num_layers=layers, n=n,
-                 T=cycles, n_sup=n_sup, patch_size=patch_size, pool=pool)
-    if variant == "vit":
-        given = [k for k in ("num_layers", "n", "T", "n_sup") if model.pop(k) is not None]
-    else:
-        given = [k for k in ("depth",) if model.pop(k) is not None]
-    if given:
-        raise TRMError(f"{variant} has no {', '.join(given)} option")
+                 T=cycles, n_sup=n_sup, patch_size=patch_size, pool=pool, recursions=recursions,
+                 step_embedding=step_embedding, capacity=parse_capacity(capacity), routing=routing)
+    check_options(variant, model)
     if download_url and not download:
         raise TRMError("--download-url needs --download cifar10|cifar100")
     if download:
@@ -168,6 +174,51 @@ def train(
     if ev:
         line += f"; test top-1 {ev['top1']:.3f}, top-5 {ev['top5']:.3f}"
     err.print(line + f"; saved in {summary['out']}", highlight=False)
+
+
+# the model options each variant takes, besides width, heads, patch size and pooling
+VARIANT_OPTIONS = {
+    "vit": ("depth",), "vitrm": ("num_layers", "n", "T", "n_sup"),
+    "bvit": ("num_layers", "recursions", "step_embedding"),
+    "sr-vit": ("num_layers", "recursions", "step_embedding"),
+    "mor-vit": ("num_layers", "recursions", "step_embedding", "capacity", "routing"),
+}
+OPTION_NAMES = {"num_layers": "--layers", "T": "--T", "n_sup": "--n-sup", "step_embedding":
+                "--step-embedding"}
+
+
+def check_options(variant: str, model: dict) -> None:
+    """Drop the options nobody gave; refuse options the variant does not have."""
+    from trm.errors import TRMError
+    from vision.models import VARIANTS
+
+    if variant not in VARIANTS:
+        raise TRMError(f"unknown variant {variant!r}: choose one of {', '.join(VARIANTS)}")
+    common = ("hidden_size", "num_heads", "patch_size", "pool")
+    given = [k for k, v in model.items() if v is not None]
+    foreign = [k for k in given if k not in common and k not in VARIANT_OPTIONS[variant]]
+    if foreign:
+        names = ", ".join(OPTION_NAMES.get(k, "--" + k.replace("_", "-")) for k in foreign)
+        raise TRMError(f"{variant} has no {names} option")
+    for k in [k for k, v in model.items() if v is None]:
+        del model[k]
+
+
+def parse_capacity(text: Optional[str]) -> Optional[list[float]]:
+    from trm.errors import TRMError
+
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise TRMError(f"--capacity wants numbers separated by commas, e.g. 1,0.67,0.33; "
+                       f"got {text!r}") from None
+    if not all(0 < v <= 1 for v in values):
+        raise TRMError(f"--capacity values must be in (0, 1], got {text}")
+    if any(b > a for a, b in zip(values, values[1:])):
+        raise TRMError(f"--capacity must not increase from step to step, got {text}")
+    return values
 
 
 @app.command("eval")
@@ -219,15 +270,16 @@ def info(as_json: bool = typer.Option(False, "--json", help="Print JSON only."))
     if as_json:
         print_json(rows)
         return
-    table = Table(title="vision variants (CIFAR-10 shape: 32x32, patch 4, 10 classes)")
-    for col in ("variant", "preset", "parameters", "GFLOPs / image", "shape"):
-        table.add_column(col, justify="right" if col in ("parameters", "GFLOPs / image") else "left")
+    table = Table(title="vision variants (CIFAR-10 shape: 32x32, patch 4, 10 classes); "
+                        "extra: parameters outside the shared network")
+    for col in ("variant", "preset", "parameters", "extra", "GFLOPs / image", "shape"):
+        table.add_column(col, justify="right" if col in ("parameters", "extra", "GFLOPs / image")
+                         else "left")
     for r in rows:
         c = r["config"]
-        shape = (f"width {c['hidden_size']}, depth {c['depth']}" if r["variant"] == "vit" else
-                 f"width {c['hidden_size']}, k={c['num_layers']}, n={c['n']}, T={c['T']}, "
-                 f"n_sup={c['n_sup']}")
-        table.add_row(r["variant"], r["preset"], f"{r['params']:,}", f"{r['flops'] / 1e9:.2f}", shape)
+        shape = shape_text(r["variant"], c)
+        table.add_row(r["variant"], r["preset"], f"{r['params']:,}", f"{r['extra_params']:,}",
+                      f"{r['flops'] / 1e9:.2f}", shape)
     out.print(table)
 
 
@@ -272,6 +324,22 @@ def compare(
         return
     out.print(comparison_table(result))
     err.print(f"wrote {out_dir / 'compare.json'}", highlight=False)
+
+
+def shape_text(variant: str, c: dict) -> str:
+    head = f"width {c['hidden_size']}, "
+    if variant == "vit":
+        return head + f"depth {c['depth']}"
+    if variant == "vitrm":
+        return head + f"k={c['num_layers']}, n={c['n']}, T={c['T']}, n_sup={c['n_sup']}"
+    text = head + f"k={c['num_layers']}, {c['recursions']} recursions"
+    if c.get("step_embedding"):
+        text += ", step embedding"
+    if variant == "mor-vit":
+        cap = c.get("capacity")
+        text += f", {c['routing']} routing" + (
+            f", capacity {','.join(f'{v:g}' for v in cap)}" if cap else ", linear capacity")
+    return text
 
 
 def comparison_table(result: dict):

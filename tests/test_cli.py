@@ -27,7 +27,7 @@ def test_version_and_help():
     assert r.returncode == 0 and r.stdout.strip() == f"trm {__version__}"
     r = run_trm("--help")
     assert r.returncode == 0
-    for group in ("data", "train", "eval", "solve", "vision"):
+    for group in ("data", "train", "eval", "solve", "vision", "plot"):
         assert group in r.stdout
 
 
@@ -35,7 +35,8 @@ def test_version_and_help():
                                      ["solve", "sudoku"], ["solve", "maze"], ["solve", "arc"],
                                      ["data", "maze"], ["data", "arc"], ["train"], ["eval"],
                                      ["vision", "train"], ["vision", "eval"], ["vision", "info"],
-                                     ["vision", "data", "synthetic"], ["vision", "data", "cifar"]])
+                                     ["vision", "data", "synthetic"], ["vision", "data", "cifar"],
+                                     ["vision", "compare"], ["plot"]])
 def test_every_command_help_has_an_example(command):
     r = run_trm(*command, "--help")
     assert r.returncode == 0 and "Example" in r.stdout

@@ -61,6 +61,13 @@ def test_compare_trains_each_variant_and_writes_a_well_formed_compare_json(synth
         assert r["train_steps"] >= 1 and r["train_images_per_s"] > 0 and r["eval_images_per_s"] > 0
         assert 0 < r["train_minutes"] <= 0.03 + 0.02  # the budget is a hard stop
     assert "adaptive" not in rows["vit"] and rows["vit"]["mean_steps"] == 1
+    from tests.test_plot import png_size
+
+    assert sorted(saved["plots"]) == sorted(str(tmp_path / "cmp" / f) for f in
+                                            ("top1_vs_time.png", "top1_vs_params.png"))
+    for path in saved["plots"]:
+        h, w = png_size(tmp_path / "cmp" / path.rsplit("/", 1)[-1])
+        assert h > 200 and w > 300
     a = rows["vitrm"]["adaptive"]
     assert rows["vitrm"]["mean_steps"] == 2 and 1 <= a["mean_steps"] <= 2
 

@@ -113,7 +113,7 @@ def test_unknown_variant_and_preset_are_refused():
         build_model("vit", "huge")
     with pytest.raises(TRMError, match="n must be at least 1"):
         build_model("vitrm", "small", n=0)
-    assert set(PRESETS) == {"vit", "vitrm"}
+    assert set(PRESETS) == {"vit", "vitrm", "bvit", "sr-vit", "mor-vit"}
 
 
 def test_vitrm_question_and_starting_states_enter_at_the_carried_states_scale():
@@ -124,7 +124,7 @@ def test_vitrm_question_and_starting_states_enter_at_the_carried_states_scale():
     and z_init now all enter the recursion at rms 1."""
     model = build_model("vitrm", "small")
     images = torch.randn(4, 3, 32, 32) * 3
-    rms = lambda t: float(t.float().pow(2).mean(-1).sqrt().mean())  # noqa: E731
+    rms = lambda t: float(t.detach().float().pow(2).mean(-1).sqrt().mean())  # noqa: E731
     x = model.embed_input(images)
     y, z = model.initial_state(4)
     assert rms(x) == pytest.approx(1.0, abs=0.01)

@@ -70,7 +70,7 @@ def test_the_loops_augmenter_is_seeded_and_only_moves_pixels():
 
 def test_info_lists_each_variant_with_parameters_and_flops():
     rows = describe_variants()
-    assert {r["variant"] for r in rows} == {"vit", "vitrm"}
+    assert {r["variant"] for r in rows} == {"vit", "vitrm", "bvit", "sr-vit", "mor-vit"}
     for r in rows:
         assert r["params"] > 0 and r["flops"] > 0
 

@@ -58,10 +58,15 @@ class Rotary(nn.Module):
         self.register_buffer("cos", angles.cos(), persistent=False)
         self.register_buffer("sin", angles.sin(), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, H, L, hd)
+    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, H, L, hd) at positions 0..L-1, or at ``positions`` (B, L) when only some
+        tokens of a longer sequence are present (each keeps its own position)."""
         half = x.shape[-1] // 2
         rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-        return x * self.cos.to(x.dtype) + rotated * self.sin.to(x.dtype)
+        cos, sin = self.cos, self.sin
+        if positions is not None:  # (B, L, hd) -> (B, 1, L, hd): the same for every head
+            cos, sin = cos[positions].unsqueeze(1), sin[positions].unsqueeze(1)
+        return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
 
 
 class Attention(nn.Module):
@@ -72,10 +77,12 @@ class Attention(nn.Module):
         self.out = init_linear(nn.Linear(dim, dim, bias=False))
         self.rotary = Rotary(dim // heads, length, theta)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, D)
+    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None,
+                key_mask: torch.Tensor | None = None) -> torch.Tensor:
         q, k, v = rearrange(self.qkv(x), "b l (three h d) -> three b h l d", three=3, h=self.heads)
-        q, k = self.rotary(q), self.rotary(k)
-        y = F.scaled_dot_product_attention(q, k, v)  # every position sees every other
+        q, k = self.rotary(q, positions), self.rotary(k, positions)
+        mask = None if key_mask is None else key_mask[:, None, None, :]  # (B, 1, 1, L) keys seen
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # every position sees every other
         return self.out(rearrange(y, "b h l d -> b l (h d)"))
 
 
@@ -86,7 +93,10 @@ class SequenceMLP(nn.Module):
         super().__init__()
         self.mlp = SwiGLU(length, expansion)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, D)
+    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None,
+                key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if positions is not None or key_mask is not None:
+            raise ValueError("the sequence MLP mixes a fixed set of positions: no token subsets")
         return self.mlp(x.transpose(1, 2)).transpose(1, 2)
 
 
@@ -99,8 +109,9 @@ class Block(nn.Module):
                     else SequenceMLP(length, expansion))
         self.mlp = SwiGLU(dim, expansion)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        h = rms_norm(h + self.mix(h), self.eps)
+    def forward(self, h: torch.Tensor, positions: torch.Tensor | None = None,
+                key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        h = rms_norm(h + self.mix(h, positions, key_mask), self.eps)
         return rms_norm(h + self.mlp(h), self.eps)
 
 
@@ -113,8 +124,13 @@ class ReasoningNet(nn.Module):
         self.blocks = nn.ModuleList(
             Block(dim, heads, length, mixer, expansion, theta, eps) for _ in range(layers))
 
-    def forward(self, state: torch.Tensor, injection: torch.Tensor) -> torch.Tensor:
+    def forward(self, state: torch.Tensor, injection: torch.Tensor | float = 0.0,
+                positions: torch.Tensor | None = None, key_mask: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        """``positions`` (B, L): the sequence positions of the tokens given, when they are a
+        subset (attention then runs among these tokens only); ``key_mask`` (B, L): False for
+        padding slots, which no token attends to."""
         h = state + injection
         for block in self.blocks:
-            h = block(h)
+            h = block(h, positions, key_mask)
         return h

@@ -30,6 +30,8 @@ class StepOutput:
     z: torch.Tensor  # (B, L', D) detached latent to carry
     logits: torch.Tensor  # (B, seq_len, vocab) from this step's answer
     halt_logit: torch.Tensor  # (B,) > 0 means "my answer is exactly right, stop"
+    aux_loss: torch.Tensor | None = None  # a model's own extra loss, weighted (e.g. MoR's router)
+    stats: dict | None = None  # per-example measurements to report (e.g. recursions per token)
 
 
 class TRM(nn.Module):

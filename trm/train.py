@@ -378,7 +378,7 @@ class Trainer:
         result = self.run_eval()
         if result:
             self.state.last_eval = {"step": step, **result}
-            _write(metrics, {"step": step, "eval": result})
+            _write(metrics, {"step": step, "elapsed": round(self.state.elapsed, 2), "eval": result})
 
 
 class _Window:

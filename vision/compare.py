@@ -7,7 +7,9 @@ probe of the variant's training step (the budget is also a hard stop). A variant
 folder holds an unfinished run resumes for the minutes it has left; a finished one (its
 ``result.json`` written) is not trained again. Each finished variant is then evaluated on
 the whole test split: top-1, top-5, eval images/s (all supervision steps, and for
-recursive models adaptive halting too), with parameters and FLOPs per image.
+recursive models adaptive halting too), with parameters and FLOPs per image. Each run
+evaluates on (up to 1,000 of) the test images five times on the way, for the chart of
+top-1 against training time (``top1_vs_time.png``; ``top1_vs_params.png`` beside it).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from trm.checkpoint import load_checkpoint
 from trm.config import TrainConfig
 from trm.device import autocast, resolve_device, resolve_precision
 from trm.errors import TRMError
+from trm.plot import plot_compare
 from trm.optim import make_optimizer
 from vision.cifar import load_images
 from vision.models import PRESETS, VARIANTS, build_model
@@ -106,7 +109,7 @@ def train_variant(data_dir: Path, run: Path, variant: str, *, minutes: float, pr
     steps = max(10, int(rate * minutes * 60 * 0.95))  # a little short: evaluation and saving
     log(f"{variant}: {rate:.2f} steps/s in a probe -> {steps} steps in {minutes:g} minutes")
     train = dict(steps=steps, batch_size=batch_size, seed=seed, warmup=min(TRAIN_DEFAULTS["warmup"], steps // 10),
-                 eval_every=steps, checkpoint_every=max(1, steps // 10), log_every=max(1, min(25, steps // 20)))
+                 eval_every=max(1, steps // 5), checkpoint_every=max(1, steps // 10), log_every=max(1, min(25, steps // 20)))
     return train_images(data_dir, run, variant=variant, preset=preset,
                         model_overrides=model_overrides, train_overrides=train, device=device,
                         precision=precision, max_minutes=minutes, progress=progress)
@@ -125,6 +128,11 @@ def measure_variant(data_dir: Path, run: Path, *, device: str, precision: str,
            "train_steps": config.get("step"), "train_minutes": metrics["minutes"],
            "train_images_per_s": metrics["images_per_s"], "run": str(run),
            "config": config.get("model"), "precision": resolve_precision(precision, resolve_device(device))}
+    for key in ("mean_recursions", "step_weights"):  # mor-vit, sr-vit
+        if key in full:
+            row[key] = full[key]
+    encoder = getattr(model, "encoder", None)
+    row["extra_params"] = encoder.extra_parameters() if encoder is not None else 0
     if model.config.n_sup > 1:
         adaptive = evaluate_run(run, data_dir, halting="adaptive", device=device,
                                 precision=precision, batch_size=batch_size)
@@ -177,5 +185,6 @@ def compare(data_dir: Path, out: Path, variants: list[str], *, minutes: float,
                        "train": len(data.train), "test": len(data.test)},
               "minutes": minutes, "preset": preset, "seed": seed, "batch_size": batch_size,
               "variants": rows}
+    result["plots"] = [str(p) for p in plot_compare(result, out)]
     _write_json(out / "compare.json", result)
     return result

@@ -17,11 +17,13 @@ and :func:`trm.evaluate.run_with_halting` gives the adaptive halting per image.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from torch import nn
 
 from trm.config import ModelConfig
+from trm.encoder import ROUTINGS, RecursiveEncoder
 from trm.errors import TRMError
 from trm.layers import ReasoningNet, init_linear, rms_norm
 from trm.model import StepOutput
@@ -74,6 +76,97 @@ class ViTConfig(ModelConfig):
         _check_common(self)
         if self.depth < 1:
             raise TRMError(f"depth must be at least 1, got {self.depth}")
+        return self
+
+
+@dataclass(frozen=True)
+class RecursiveViTConfig(ModelConfig):
+    """What ``bvit``, ``sr-vit`` and ``mor-vit`` share: one ``num_layers``-block network
+    recursed ``recursions`` times by :class:`trm.encoder.RecursiveEncoder`."""
+
+    num_classes: int = 10
+    image_size: int = 32
+    patch_size: int = 4
+    channels: int = 3
+    hidden_size: int = 384
+    num_heads: int = 6
+    num_layers: int = 1
+    expansion: float = 4.0
+    pool: str = "cls"
+    recursions: int = 12  # S (bvit), R (sr-vit), recursion steps (mor-vit)
+    step_embedding: bool = False
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+
+    n_sup = 1
+    halt_exploration = 0.0
+    variant = ""
+    mixing = "last"
+    routing = None
+    aux_weight = 0.0
+    max_recursions = 64
+
+    def validate(self):
+        _check_common(self)
+        if self.num_layers < 1:
+            raise TRMError(f"layers must be at least 1, got {self.num_layers}")
+        if not 1 <= self.recursions <= self.max_recursions:
+            raise TRMError(f"recursions must be between 1 and {self.max_recursions} for "
+                           f"{self.variant}, got {self.recursions}")
+        return self
+
+
+@dataclass(frozen=True)
+class BViTConfig(RecursiveViTConfig):
+    """``bvit``: one wide block applied ``recursions`` times to one hidden state."""
+
+    variant = "bvit"
+
+
+@dataclass(frozen=True)
+class SRViTConfig(RecursiveViTConfig):
+    """``sr-vit``: SoftMoR, every step's output mixed per token by learned softmax weights."""
+
+    recursions: int = 4
+    variant = "sr-vit"
+    mixing = "soft"
+    max_recursions = 4
+
+
+@dataclass(frozen=True)
+class MoRViTConfig(RecursiveViTConfig):
+    """``mor-vit``: Mixture-of-Recursions, fewer tokens through the block at each step."""
+
+    recursions: int = 3
+    capacity: Optional[tuple] = None  # share of tokens per step, non-increasing; None: linear
+    routing: str = "expert"  # expert (top-k per step) or token (a depth per token)
+    aux_weight: float = 0.01  # the router's auxiliary loss
+    variant = "mor-vit"
+
+    def __post_init__(self):
+        if self.capacity is not None and not isinstance(self.capacity, tuple):
+            object.__setattr__(self, "capacity", tuple(self.capacity) if isinstance(
+                self.capacity, (list, tuple)) else self.capacity)
+
+    def validate(self):
+        super().validate()
+        if self.routing not in ROUTINGS:
+            raise TRMError(f"routing must be expert or token, got {self.routing!r}")
+        if self.aux_weight < 0:
+            raise TRMError(f"aux_weight must be >= 0, got {self.aux_weight}")
+        cap = self.capacity
+        if cap is not None:
+            if self.routing != "expert":
+                raise TRMError("capacity applies to expert routing only (token routing picks depths)")
+            if not isinstance(cap, tuple) or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in cap):
+                raise TRMError(f"capacity must be a list of numbers, got {cap!r}")
+            if len(cap) != self.recursions:
+                raise TRMError(f"capacity has {len(cap)} values for {self.recursions} recursions")
+            if not all(0 < v <= 1 for v in cap):
+                raise TRMError(f"capacity values must be in (0, 1], got {list(cap)}")
+            if any(b > a for a, b in zip(cap, cap[1:])):
+                raise TRMError(f"capacity must not increase from step to step, got {list(cap)}")
         return self
 
 
@@ -136,7 +229,32 @@ def _net(c, layers: int, length: int) -> ReasoningNet:
                         c.rope_theta, c.norm_eps)
 
 
-class ViT(nn.Module):
+class SingleStep(nn.Module):
+    """Models without deep supervision, given the recursive models' interface so that one
+    training loop and one evaluation serve all: one step, which always halts; (y, z) are
+    empty placeholders. Subclasses define ``run(images) -> (logits, aux_loss, stats)``."""
+
+    def classify(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits (B, classes)."""
+        return self.run(images)[0]
+
+    def embed_input(self, images: torch.Tensor) -> torch.Tensor:
+        return images
+
+    def initial_state(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        empty = torch.zeros(batch, 1, 1, device=self.head.weight.device)
+        return empty, empty.clone()
+
+    def deep_step(self, images: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
+        logits, aux, stats = self.run(images)
+        return StepOutput(y, z, logits, torch.full((images.shape[0],), 30.0, device=logits.device),
+                          aux, stats)
+
+    def forward(self, images: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
+        return self.deep_step(images, y, z)
+
+
+class ViT(SingleStep):
     variant = "vit"
 
     def __init__(self, config: ViTConfig):
@@ -146,26 +264,37 @@ class ViT(nn.Module):
         self.net = _net(c, c.depth, self.embed.length)
         self.head = init_linear(nn.Linear(c.hidden_size, c.num_classes))
 
-    def classify(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits (B, classes)."""
+    def run(self, images: torch.Tensor):
+        """Logits (B, classes); no auxiliary loss or statistics."""
         x = self.embed(images)
-        return self.head(pool(self.net(x, torch.zeros_like(x)), self.config.pool))
+        return self.head(pool(self.net(x, torch.zeros_like(x)), self.config.pool)), None, None
 
-    # the recursive models' interface, so one training loop and one evaluation serve all:
-    # one step, which always halts; (y, z) are empty placeholders
-    def embed_input(self, images: torch.Tensor) -> torch.Tensor:
-        return images
 
-    def initial_state(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        empty = torch.zeros(batch, 1, 1, device=self.head.weight.device)
-        return empty, empty.clone()
+class RecursiveViT(SingleStep):
+    """``bvit``, ``sr-vit`` and ``mor-vit``: patch tokens through :class:`trm.encoder.RecursiveEncoder`
+    (trm's shared network, recursed as the config says), pooled, then a linear head."""
 
-    def deep_step(self, images: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
-        logits = self.classify(images)
-        return StepOutput(y, z, logits, torch.full((images.shape[0],), 30.0, device=logits.device))
+    def __init__(self, config: "RecursiveViTConfig"):
+        super().__init__()
+        self.config = c = config.validate()
+        self.variant = c.variant
+        self.embed = PatchEmbed(c)
+        self.encoder = RecursiveEncoder(
+            _net(c, c.num_layers, self.embed.length), c.hidden_size, c.recursions,
+            mixing=c.mixing, step_embedding=c.step_embedding, routing=c.routing,
+            capacity=getattr(c, "capacity", None))
+        self.head = init_linear(nn.Linear(c.hidden_size, c.num_classes))
 
-    def forward(self, images: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
-        return self.deep_step(images, y, z)
+    def run(self, images: torch.Tensor):
+        """Logits, the router's weighted auxiliary loss (mor-vit), per-image statistics."""
+        out = self.encoder(self.embed(images))
+        stats = {}
+        if out.depth is not None:  # mean passes through the block per token, per image
+            stats["mean_recursions"] = out.depth.float().mean(-1)
+        if out.step_weights is not None:  # mean mixture weight of each step, per image
+            stats["step_weights"] = out.step_weights.mean(1)
+        aux = out.aux_loss * self.config.aux_weight if out.depth is not None else None
+        return self.head(pool(out.h, self.config.pool)), aux, stats or None
 
 
 class ViTRM(nn.Module):
@@ -206,7 +335,9 @@ class ViTRM(nn.Module):
         return self.deep_step(self.embed_input(images), y, z)
 
 
-VARIANTS = {"vit": (ViTConfig, ViT), "vitrm": (ViTRMConfig, ViTRM)}
+VARIANTS = {"vit": (ViTConfig, ViT), "vitrm": (ViTRMConfig, ViTRM),
+            "bvit": (BViTConfig, RecursiveViT), "sr-vit": (SRViTConfig, RecursiveViT),
+            "mor-vit": (MoRViTConfig, RecursiveViT)}
 
 # named configurations: the papers' CIFAR scale, and one that trains in minutes on a CPU
 PRESETS: dict[str, dict[str, dict]] = {
@@ -214,6 +345,13 @@ PRESETS: dict[str, dict[str, dict]] = {
             "small": dict(hidden_size=128, num_heads=4, depth=8, expansion=4.0)},
     "vitrm": {"cifar": dict(hidden_size=384, num_heads=6, num_layers=3, n=3, T=2, n_sup=4),
               "small": dict(hidden_size=128, num_heads=4, num_layers=2, n=2, T=1, n_sup=3)},
+    # one wide block, 12 steps (bViT); mor-vit at the same width and steps, fewer tokens a step
+    "bvit": {"cifar": dict(hidden_size=576, num_heads=9, recursions=12),
+             "small": dict(hidden_size=192, num_heads=4, recursions=6)},
+    "sr-vit": {"cifar": dict(hidden_size=384, num_heads=6, num_layers=3, recursions=4),
+               "small": dict(hidden_size=128, num_heads=4, num_layers=2, recursions=4)},
+    "mor-vit": {"cifar": dict(hidden_size=576, num_heads=9, recursions=12),
+                "small": dict(hidden_size=192, num_heads=4, recursions=6)},
 }
 
 

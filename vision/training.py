@@ -71,7 +71,10 @@ def image_loss(out, labels: torch.Tensor, *, halting: bool, smoothing: float = 0
     else:
         halt = torch.zeros((), device=logits.device)
     ones = torch.ones_like(target)
-    return LossOutput(answer + HALT_WEIGHT * halt, answer, halt, correct, correct.long(), ones)
+    total = answer + HALT_WEIGHT * halt
+    if out.aux_loss is not None:  # e.g. MoR's router loss, weighted by the model
+        total = total + out.aux_loss.float()
+    return LossOutput(total, answer, halt, correct, correct.long(), ones)
 
 
 @torch.no_grad()
@@ -85,12 +88,20 @@ def evaluate_images(model, data: TokenData, *, batch_size: int = 256, device=Non
     model.eval()
     n_sup = model.config.n_sup
     top1 = top5 = steps_sum = 0
+    stats: dict[str, torch.Tensor] = {}  # per-image measurements some models report, summed
     start = time.perf_counter()
     for i in range(0, len(data), batch_size):
         images = normalise(torch.from_numpy(data.inputs[i:i + batch_size]).to(device))
         labels = torch.from_numpy(data.labels[i:i + batch_size]).to(device).long()
         with autocast(device, precision):
-            logits, steps = run_with_halting(model, model.embed_input(images), n_sup, halting)
+            if n_sup == 1:  # one step: no halting to decide, and the step's statistics kept
+                x = model.embed_input(images)
+                out = model.deep_step(x, *model.initial_state(x.shape[0]))
+                logits, steps = out.logits, torch.ones(x.shape[0], dtype=torch.long)
+                for k, v in (out.stats or {}).items():
+                    stats[k] = stats.get(k, 0) + v.float().sum(0).cpu()
+            else:
+                logits, steps = run_with_halting(model, model.embed_input(images), n_sup, halting)
         best = logits.float().topk(min(5, logits.shape[-1]), dim=-1).indices
         top1 += int((best[:, 0] == labels).sum())
         top5 += int((best == labels[:, None]).any(-1).sum())
@@ -98,8 +109,12 @@ def evaluate_images(model, data: TokenData, *, batch_size: int = 256, device=Non
     seconds = time.perf_counter() - start
     model.train(was_training)
     n = len(data)
-    return {"top1": top1 / n, "top5": top5 / n, "n": n, "mean_steps": steps_sum / n,
-            "images_per_s": n / seconds if seconds > 0 else float("inf")}
+    result = {"top1": top1 / n, "top5": top5 / n, "n": n, "mean_steps": steps_sum / n,
+              "images_per_s": n / seconds if seconds > 0 else float("inf")}
+    for k, v in stats.items():  # means over the images: a number, or a list (one per step)
+        mean = v / n
+        result[k] = float(mean) if mean.dim() == 0 else [float(x) for x in mean]
+    return result
 
 
 def image_objective(variant: str, config, smoothing: float = 0.0) -> Objective:
@@ -220,7 +235,9 @@ def describe_variants() -> list[dict]:
     for variant in VARIANTS:
         for preset in PRESETS[variant]:
             model = build_model(variant, preset)
+            encoder = getattr(model, "encoder", None)
             rows.append({"variant": variant, "preset": preset,
                          "params": sum(p.numel() for p in model.parameters()),
+                         "extra_params": encoder.extra_parameters() if encoder is not None else 0,
                          "flops": flops_per_image(model), "config": model.config.to_dict()})
     return rows

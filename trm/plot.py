@@ -1,0 +1,142 @@
+"""PNG charts from runs' ``metrics.jsonl``: learning curves (``trm plot``) and comparisons.
+
+matplotlib draws off-screen (the Agg backend); every file is written to a temporary name
+and renamed into place, so an interrupted plot never leaves half a PNG.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from trm.errors import TRMError
+
+METRICS = "metrics.jsonl"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def read_metrics(run: Path) -> tuple[list[dict], list[dict]]:
+    """(training log lines, evaluation lines) of a run folder or a metrics file."""
+    run = Path(run)
+    path = run / METRICS if run.is_dir() else run
+    if not path.is_file():
+        raise TRMError(f"{path}: no such file (a run folder holds {METRICS})")
+    train, evals = [], []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(path.read_text().splitlines()):
+                continue  # a last line cut short by a crash
+            raise TRMError(f"{path}:{number}: not JSON") from None
+        if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+            raise TRMError(f"{path}:{number}: a metrics line needs an integer \"step\"")
+        if isinstance(record.get("eval"), dict):
+            evals.append(record)
+        elif "loss" in record:
+            train.append(record)
+    if not train and not evals:
+        raise TRMError(f"{path}: no training or evaluation lines to plot")
+    return train, evals
+
+
+def _accuracy(result: dict) -> float | None:
+    """An evaluation's headline accuracy: exact answers for puzzles, top-1 for images."""
+    for key in ("exact_accuracy", "top1"):
+        if isinstance(result.get(key), (int, float)):
+            return float(result[key])
+    return None
+
+
+def save_figure(fig, out: Path) -> Path:
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise TRMError(f"{out}: the plot is written as PNG, name it .png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp.png")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    os.replace(tmp, out)
+    return out
+
+
+def plot_runs(runs: list[Path], out: Path, labels: list[str] | None = None) -> Path:
+    """Learning curves of one or more runs, one colour each: training loss, accuracy
+    (training: exact at halt; dashed with dots: the periodic evaluations) and halting steps."""
+    plt = _pyplot()
+    data = [read_metrics(r) for r in runs]
+    labels = labels or [Path(r).name or str(r) for r in runs]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for (train, evals), label, colour in zip(data, labels, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 9):
+        steps = [r["step"] for r in train]
+        axes[0].plot(steps, [r["loss"] for r in train], color=colour, label=label)
+        if train and "exact_accuracy" in train[0]:
+            axes[1].plot(steps, [r["exact_accuracy"] for r in train], color=colour, alpha=0.6,
+                         label=f"{label} (train)")
+        points = [(r["step"], _accuracy(r["eval"])) for r in evals if _accuracy(r["eval"]) is not None]
+        if points:
+            axes[1].plot(*zip(*points), "o--", color=colour, label=f"{label} (eval)")
+        if train and "mean_halt_steps" in train[0]:
+            axes[2].plot(steps, [r["mean_halt_steps"] for r in train], color=colour, label=label)
+        halts = [(r["step"], r["eval"]["mean_steps"]) for r in evals if "mean_steps" in r["eval"]]
+        if halts:
+            axes[2].plot(*zip(*halts), "o--", color=colour)
+    for ax, title in zip(axes, ("training loss", "accuracy (exact / top-1)", "supervision steps at halt")):
+        ax.set_title(title)
+        ax.set_xlabel("optimizer step")
+        ax.grid(alpha=0.3)
+    axes[0].set_yscale("log")
+    axes[1].set_ylim(0, 1)
+    axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=7)
+    path = save_figure(fig, out)
+    plt.close(fig)
+    return path
+
+
+def plot_compare(result: dict, out_dir: Path) -> list[Path]:
+    """``trm vision compare``'s charts: top-1 against training minutes (every variant's
+    periodic evaluations, then its final one on the whole test split) and top-1 against
+    parameters."""
+    plt = _pyplot()
+    rows = result["variants"]
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"] * 9
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r, colour in zip(rows, colours):
+        _, evals = read_metrics(Path(r["run"]))
+        points = [(e["elapsed"] / 60, _accuracy(e["eval"])) for e in evals
+                  if "elapsed" in e and _accuracy(e["eval"]) is not None]
+        points.append((r["train_minutes"], r["top1"]))
+        ax.plot(*zip(*sorted(points)), "o-", color=colour, label=r["variant"])
+    ax.set_xlabel("training time (minutes)")
+    ax.set_ylabel("test top-1")
+    ax.set_title(f"top-1 against training time ({result['data']['name']}, "
+                 f"{result['minutes']:g} min each)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    time_png = save_figure(fig, Path(out_dir) / "top1_vs_time.png")
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r, colour in zip(rows, colours):
+        ax.scatter(r["params"], r["top1"], color=colour, s=60, label=r["variant"])
+        ax.annotate(r["variant"], (r["params"], r["top1"]), textcoords="offset points",
+                    xytext=(6, 4), fontsize=9)
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("test top-1")
+    ax.set_title("top-1 against parameters")
+    ax.grid(alpha=0.3, which="both")
+    params_png = save_figure(fig, Path(out_dir) / "top1_vs_params.png")
+    plt.close(fig)
+    return [time_png, params_png]
