@@ -53,20 +53,26 @@ def _check_common(c) -> None:
 
 
 @dataclass(frozen=True)
-class ViTConfig(ModelConfig):
-    """``vit``: ``depth`` independent blocks, the baseline."""
+class ImageModelConfig(ModelConfig):
+    """The fields every vision config has: the images, the classes, RoPE and RMSNorm."""
 
     num_classes: int = 10
     image_size: int = 32
     patch_size: int = 4
     channels: int = 3
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+
+
+@dataclass(frozen=True)
+class ViTConfig(ImageModelConfig):
+    """``vit``: ``depth`` independent blocks, the baseline."""
+
     hidden_size: int = 192
     num_heads: int = 3
     depth: int = 9
     expansion: float = 2.0
     pool: str = "cls"
-    rope_theta: float = 10000.0
-    norm_eps: float = 1e-5
 
     # no recursion: one "supervision step" per image, and nothing to explore
     n_sup = 1
@@ -80,14 +86,10 @@ class ViTConfig(ModelConfig):
 
 
 @dataclass(frozen=True)
-class RecursiveViTConfig(ModelConfig):
+class RecursiveViTConfig(ImageModelConfig):
     """What ``bvit``, ``sr-vit`` and ``mor-vit`` share: one ``num_layers``-block network
     recursed ``recursions`` times by :class:`trm.encoder.RecursiveEncoder`."""
 
-    num_classes: int = 10
-    image_size: int = 32
-    patch_size: int = 4
-    channels: int = 3
     hidden_size: int = 384
     num_heads: int = 6
     num_layers: int = 1
@@ -95,8 +97,6 @@ class RecursiveViTConfig(ModelConfig):
     pool: str = "cls"
     recursions: int = 12  # S (bvit), R (sr-vit), recursion steps (mor-vit)
     step_embedding: bool = False
-    rope_theta: float = 10000.0
-    norm_eps: float = 1e-5
 
     n_sup = 1
     halt_exploration = 0.0
@@ -111,7 +111,7 @@ class RecursiveViTConfig(ModelConfig):
         if self.num_layers < 1:
             raise TRMError(f"layers must be at least 1, got {self.num_layers}")
         if not 1 <= self.recursions <= self.max_recursions:
-            raise TRMError(f"recursions must be between 1 and {self.max_recursions} for "
+            raise TRMError(f"recursions (--recursions) must be between 1 and {self.max_recursions} for "
                            f"{self.variant}, got {self.recursions}")
         return self
 
@@ -157,27 +157,23 @@ class MoRViTConfig(RecursiveViTConfig):
         cap = self.capacity
         if cap is not None:
             if self.routing != "expert":
-                raise TRMError("capacity applies to expert routing only (token routing picks depths)")
+                raise TRMError("capacity (--capacity) applies to expert routing only (token routing picks depths)")
             if not isinstance(cap, tuple) or not all(
                     isinstance(v, (int, float)) and not isinstance(v, bool) for v in cap):
-                raise TRMError(f"capacity must be a list of numbers, got {cap!r}")
+                raise TRMError(f"capacity (--capacity) must be a list of numbers, got {cap!r}")
             if len(cap) != self.recursions:
-                raise TRMError(f"capacity has {len(cap)} values for {self.recursions} recursions")
+                raise TRMError(f"capacity (--capacity) has {len(cap)} values for {self.recursions} recursions")
             if not all(0 < v <= 1 for v in cap):
-                raise TRMError(f"capacity values must be in (0, 1], got {list(cap)}")
+                raise TRMError(f"capacity (--capacity) values must be in (0, 1], got {list(cap)}")
             if any(b > a for a, b in zip(cap, cap[1:])):
-                raise TRMError(f"capacity must not increase from step to step, got {list(cap)}")
+                raise TRMError(f"capacity (--capacity) must not increase from step to step, got {list(cap)}")
         return self
 
 
 @dataclass(frozen=True)
-class ViTRMConfig(ModelConfig):
+class ViTRMConfig(ImageModelConfig):
     """``vitrm``: one ``num_layers``-block network applied recursively (TRM)."""
 
-    num_classes: int = 10
-    image_size: int = 32
-    patch_size: int = 4
-    channels: int = 3
     hidden_size: int = 384
     num_heads: int = 6
     num_layers: int = 3  # k: blocks in the one network f
@@ -187,8 +183,6 @@ class ViTRMConfig(ModelConfig):
     T: int = 2  # cycles per supervision step, the last with gradients
     n_sup: int = 4  # supervision steps at most
     halt_exploration: float = 0.1
-    rope_theta: float = 10000.0
-    norm_eps: float = 1e-5
 
     def validate(self) -> "ViTRMConfig":
         _check_common(self)
