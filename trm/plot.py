@@ -114,8 +114,11 @@ def plot_compare(result: dict, out_dir: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r, colour in zip(rows, colours):
         _, evals = read_metrics(Path(r["run"]))
+        # periodic evaluations on the way (the one at the last step is superseded by the
+        # final measurement on the whole test split)
         points = [(e["elapsed"] / 60, _accuracy(e["eval"])) for e in evals
-                  if "elapsed" in e and _accuracy(e["eval"]) is not None]
+                  if "elapsed" in e and _accuracy(e["eval"]) is not None
+                  and e["step"] < r.get("train_steps", float("inf"))]
         points.append((r["train_minutes"], r["top1"]))
         ax.plot(*zip(*sorted(points)), "o-", color=colour, label=r["variant"])
     ax.set_xlabel("training time (minutes)")

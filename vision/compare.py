@@ -49,7 +49,7 @@ def parse_variants(text: str) -> list[str]:
 
 
 def probe_steps_per_s(model, *, batch_size: int, device: torch.device, precision: str,
-                      steps: int = 4, warmup: int = 2) -> float:
+                      steps: int = 6, warmup: int = 3) -> float:
     """Optimizer steps per second of ``model``'s training step on random images (a copy of
     the model is trained, so the real run starts from the same weights as without a probe)."""
     model = type(model)(model.config).to(device).train()
