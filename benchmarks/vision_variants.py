@@ -24,17 +24,9 @@ import time
 from pathlib import Path
 
 from vision.compare import compare
+from vision_compare import ensure_data  # benchmarks/ is on the path when run as a script
 
 VARIANTS = ["vit", "vitrm", "bvit", "sr-vit", "mor-vit"]
-
-
-def ensure_data(path: Path, train: int, test: int) -> None:
-    if (path / "batches.meta").is_file():
-        return
-    from vision.synthetic import write_synthetic
-
-    print(f"writing the synthetic set to {path} ({train} train, {test} test)")
-    write_synthetic(path, train=train, test=test, classes=10, seed=0, progress=True)
 
 
 def main() -> None:

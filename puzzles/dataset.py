@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ import numpy as np
 
 from trm import __version__
 from trm.errors import TRMError
-from trm.staging import staged_folder
+from trm.staging import staged_folder, write_json
 
 FORMAT = "trm-dataset"
 FORMAT_VERSION = 1
@@ -94,13 +93,6 @@ def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             zf.writestr(info, buf.getvalue())
-
-
-def write_json(path: Path, obj: dict) -> None:
-    """JSON written to a temporary name in the same folder, then renamed (atomic)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
 
 
 def check_out_dir(out: Path, force: bool) -> None:

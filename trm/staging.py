@@ -1,4 +1,5 @@
-"""Write a folder in full beside its final place, then rename it in: readers never see half.
+"""Write a folder (or a JSON file) in full beside its final place, then rename it in:
+readers never see half.
 
 Datasets (puzzles) and image folders (vision) are built this way; checkpoints have their
 own, fsync'd variant in :mod:`trm.checkpoint`.
@@ -6,6 +7,7 @@ own, fsync'd variant in :mod:`trm.checkpoint`.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -42,3 +44,10 @@ def staged_folder(out: Path, check: Callable[[Path], None]) -> Iterator[Path]:
     finally:
         if stage.exists():
             shutil.rmtree(stage, ignore_errors=True)
+
+
+def write_json(path: Path, obj: dict) -> None:
+    """JSON written to a temporary name in the same folder, then renamed (atomic)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)

@@ -15,7 +15,6 @@ top-1 against training time (``top1_vs_time.png``; ``top1_vs_params.png`` beside
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,6 +26,7 @@ from trm.config import TrainConfig
 from trm.device import autocast, resolve_device, resolve_precision
 from trm.errors import TRMError
 from trm.plot import plot_compare
+from trm.staging import write_json
 from trm.optim import make_optimizer
 from vision.cifar import load_images
 from vision.models import PRESETS, VARIANTS, build_model
@@ -78,12 +78,6 @@ def probe_steps_per_s(model, *, batch_size: int, device: torch.device, precision
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return steps / (time.perf_counter() - start)
-
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def train_variant(data_dir: Path, run: Path, variant: str, *, minutes: float, preset: str,
@@ -179,12 +173,12 @@ def compare(data_dir: Path, out: Path, variants: list[str], *, minutes: float,
                       batch_size=batch_size, device=device, precision=precision,
                       model_overrides=(model_overrides or {}).get(v), progress=progress, log=log)
         row = measure_variant(data_dir, run, device=device, precision=precision)
-        _write_json(done, row)
+        write_json(done, row)
         rows.append(row)
     result = {"data": {"path": str(data_dir), "name": data.name, "classes": data.num_classes,
                        "train": len(data.train), "test": len(data.test)},
               "minutes": minutes, "preset": preset, "seed": seed, "batch_size": batch_size,
               "variants": rows}
     result["plots"] = [str(p) for p in plot_compare(result, out)]
-    _write_json(out / "compare.json", result)
+    write_json(out / "compare.json", result)
     return result
