@@ -87,7 +87,7 @@ def train_variant(data_dir: Path, run: Path, variant: str, *, minutes: float, pr
     """Train one variant for ``minutes`` into ``run`` (resuming an unfinished run there)."""
     if (run / "checkpoint").is_dir():
         ckpt = load_checkpoint(run, train_state=True)
-        step, steps = int(ckpt.train_meta.get("step", 0)), int(ckpt.config["train"]["steps"])
+        step, steps = int(ckpt.train_meta.get("step", 0)), TrainConfig.from_dict(ckpt.config.get("train")).steps
         left = minutes - float(ckpt.train_meta.get("elapsed", 0.0)) / 60
         if step < steps and left > 0:
             log(f"{variant}: resuming {run} at step {step} of {steps} for the {left:.2f} minutes left")
