@@ -16,8 +16,9 @@ PRECISION_HELP = "auto (bf16 where the hardware is fast at it), fp32 or bf16."
 def train(
     data: Path = typer.Option(..., "--data", help="Dataset folder (from `trm data ...`)."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoint and metrics.jsonl."),
-    preset: Optional[str] = typer.Option(None, help="sudoku, sudoku-small, maze, arc or tiny.",
-                                         show_default="the task's own"),
+    preset: Optional[str] = typer.Option(
+        None, help="sudoku, maze, arc (the official models and recipes), sudoku-small or tiny "
+        "(ours, sized for a CPU).", show_default="the task's own"),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     precision: str = typer.Option("auto", help=PRECISION_HELP),
     compile: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the model."),
@@ -32,8 +33,20 @@ def train(
     weight_decay: Optional[float] = typer.Option(None, help="Weight decay."),
     optimizer: Optional[str] = typer.Option(None, help="adam-atan2 or adamw."),
     puzzle_emb_lr: Optional[float] = typer.Option(None, help="Learning rate of puzzle embeddings."),
+    puzzle_emb_weight_decay: Optional[float] = typer.Option(
+        None, help="Weight decay of puzzle embeddings."),
+    min_lr_ratio: Optional[float] = typer.Option(None, help="Cosine schedule's end, as a share "
+                                                 "of the peak learning rate."),
     grad_clip: Optional[float] = typer.Option(None, help="Max gradient norm (0: none)."),
+    atan2_scale: Optional[float] = typer.Option(
+        None, help="a in adam-atan2's a*atan2(m, sqrt(v)) (1: the official adam-atan2)."),
     ema: Optional[float] = typer.Option(None, help="EMA decay (0: no EMA)."),
+    ema_warmup: Optional[bool] = typer.Option(
+        None, "--ema-warmup/--no-ema-warmup", help="Lower EMA decay early in a run (off: the "
+        "official constant decay)."),
+    exploration_draw: Optional[str] = typer.Option(
+        None, help="Halting exploration's minimum steps: once per example, or every-step "
+        "(official)."),
     augment: Optional[bool] = typer.Option(None, "--augment/--no-augment",
                                            help="On-the-fly augmentation."),
     eval_every: Optional[int] = typer.Option(None, help="Steps between evaluations."),
@@ -50,6 +63,18 @@ def train(
     n_sup: Optional[int] = typer.Option(None, help="Supervision steps at most."),
     loss: Optional[str] = typer.Option(None, help="softmax or stablemax."),
     puzzle_emb_len: Optional[int] = typer.Option(None, help="Puzzle-embedding prefix tokens."),
+    puzzle_emb_ndim: Optional[int] = typer.Option(
+        None, help="Learned floats per puzzle id, zero-padded over the prefix (official: hidden size).",
+        show_default="the whole prefix"),
+    pos_encodings: Optional[str] = typer.Option(None, help="Attention positions: rope, learned "
+                                                "or none."),
+    width_multiple: Optional[int] = typer.Option(
+        None, help="Round SwiGLU widths up to a multiple of this (official 256, ours 8)."),
+    mixer_norm: Optional[str] = typer.Option(
+        None, help="MLP mixer's norm after token mixing: over the sequence (official) or "
+        "hidden axis."),
+    halt_outputs: Optional[int] = typer.Option(
+        None, help="Halting head outputs: 1, or 2 ([halt, continue], official)."),
     halt_exploration: Optional[float] = typer.Option(None, help="Halting exploration probability."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -67,10 +92,14 @@ def train(
 
     model = dict(hidden_size=hidden_size, num_heads=heads, num_layers=layers, mixer=mixer, n=n,
                  T=cycles, n_sup=n_sup, loss=loss, puzzle_emb_len=puzzle_emb_len,
-                 halt_exploration=halt_exploration)
+                 puzzle_emb_ndim=puzzle_emb_ndim, halt_exploration=halt_exploration,
+                 pos_encodings=pos_encodings, width_multiple=width_multiple,
+                 mixer_norm=mixer_norm, halt_outputs=halt_outputs)
     train_opts = dict(steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, schedule=schedule,
                       weight_decay=weight_decay, optimizer=optimizer, puzzle_emb_lr=puzzle_emb_lr,
-                      grad_clip=grad_clip, ema=ema, augment=augment, eval_every=eval_every,
+                      puzzle_emb_weight_decay=puzzle_emb_weight_decay, min_lr_ratio=min_lr_ratio,
+                      grad_clip=grad_clip, atan2_scale=atan2_scale, ema=ema, ema_warmup=ema_warmup,
+                      exploration_draw=exploration_draw, augment=augment, eval_every=eval_every,
                       eval_max=eval_max, checkpoint_every=checkpoint_every, log_every=log_every,
                       seed=seed)
     try:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import torch
 
-from puzzles.dataset import Dataset, load_dataset
+from puzzles.dataset import Dataset, load_dataset, read_meta
 from puzzles.tasks import task_view
-from trm.checkpoint import load_checkpoint, resolve_checkpoint
+from trm import __version__
+from trm.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from trm.config import TrainConfig, TRMConfig, build_configs
 from trm.data import TokenData
 from trm.device import resolve_device, resolve_precision
@@ -19,7 +20,8 @@ from trm.distributed import setup, teardown
 from trm.errors import TRMError
 from trm.evaluate import EvalResult, evaluate
 from trm.model import TRM
-from trm.train import Trainer, prepare_run_dir
+from trm.official import official_parameter_count, read_official
+from trm.train import CHECKPOINT, Trainer, prepare_run_dir
 
 
 def token_data(ds: Dataset, split: str) -> TokenData:
@@ -45,6 +47,10 @@ def check_compatible(config: dict, ds: Dataset, where: str) -> None:
     if data.get("vocab") != ds.meta["vocab"] or data.get("seq_len") != ds.meta["seq_len"]:
         raise TRMError(f"{ds.path}: vocabulary or sequence length differs from what {where} "
                        f"was trained on (seq_len {data.get('seq_len')} vs {ds.meta['seq_len']})")
+    known = (config.get("model") or {}).get("num_puzzle_ids", 1)
+    if ds.meta.get("num_puzzle_ids", 1) > known:
+        raise TRMError(f"{ds.path} uses {ds.meta.get('num_puzzle_ids', 1)} puzzle ids; {where} "
+                       f"knows {known} (it was trained on another dataset)")
 
 
 def train_on_dataset(data_dir: Path, out: Path, *, preset: str | None = None,
@@ -93,6 +99,43 @@ def train_on_dataset(data_dir: Path, out: Path, *, preset: str | None = None,
         teardown(group)
     return {**summary, "device": str(dev), "precision": prec, "out": str(out),
             "processes": group.world, "main": group.main}
+
+
+def import_official(checkpoint: Path, out: Path, *, data_dir: Path | None = None,
+                    force: bool = False) -> dict:
+    """Write an official TRM checkpoint folder as one of our run folders (see
+    :mod:`trm.official`); the task comes from ``data_dir``'s dataset, or, for the one task
+    whose sizes say it (9x9 Sudoku), from the weights. Returns what was written."""
+    out = Path(out)
+    meta = read_meta(data_dir) if data_dir is not None else None
+    ck = read_official(checkpoint, seq_len=meta["seq_len"] if meta else None)
+    cfg = ck.config
+    if meta is not None:
+        info = {"task": meta["task"], "data": {
+            "path": str(data_dir), "vocab": meta["vocab"], "seq_len": meta["seq_len"],
+            "num_puzzle_ids": meta.get("num_puzzle_ids", 1), "task_info": meta.get("task_info", {})}}
+        if len(meta["vocab"]) != cfg.vocab_size:
+            raise TRMError(f"{data_dir}: a vocabulary of {len(meta['vocab'])} tokens; the "
+                           f"checkpoint's has {cfg.vocab_size}")
+    elif (cfg.vocab_size, cfg.seq_len) == (11, 81):
+        from puzzles.sudoku.data import _meta
+
+        m = _meta(9, {})
+        info = {"task": "sudoku", "data": {"path": None, "vocab": m["vocab"], "seq_len": 81,
+                                           "num_puzzle_ids": 1, "task_info": m["task_info"]}}
+    else:
+        raise TRMError(f"{checkpoint}: a vocabulary of {cfg.vocab_size} over {cfg.seq_len} "
+                       "tokens does not say which task this is: pass --data DIR (a dataset of its task)")
+    prepare_run_dir(out, resume=False, force=force)
+    config = {"model": cfg.to_dict(), "train": ck.train.to_dict(), "step": ck.step,
+              "trm_version": __version__, "ema": ck.train.ema > 0, **info, "precision": "fp32",
+              "imported_from": {"format": "official-trm", "weights": str(ck.weights),
+                                "sha256": ck.sha256, "arch": ck.yaml["arch"].get("name"),
+                                "forward_dtype": ck.yaml["arch"].get("forward_dtype")}}
+    folder = save_checkpoint(out / CHECKPOINT, model_state=ck.state, config=config)
+    return {"out": str(out), "checkpoint": str(folder), "task": info["task"], "step": ck.step,
+            "parameters": official_parameter_count(cfg),
+            "puzzle_embedding": cfg.num_puzzle_ids * cfg.puzzle_emb_width, "model": cfg.to_dict()}
 
 
 def load_model(path: Path, device: torch.device) -> tuple[TRM, dict]:

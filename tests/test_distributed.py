@@ -35,7 +35,10 @@ def test_ddp_on_two_processes_matches_one_process(tmp_path):
 
     a, b = (load_file(p / "checkpoint" / "model.safetensors") for p in (one, two))
     for k in a:  # the same updates, up to the order of the gradient sums
-        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-6, msg=k)
+        # (atol: a weight whose gradient sums to nearly zero can take an atan2 step of a
+        # different size from a rounding difference; a wrong sample or halting choice moves
+        # weights by the learning rate, 1e-3)
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
     sa, sb = (load_file(p / "checkpoint" / "train_state.safetensors") for p in (one, two))
     assert torch.equal(sa["slots.index"], sb["slots.index"])  # the same examples in flight
     assert torch.equal(sa["slots.steps"], sb["slots.steps"])

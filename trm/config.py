@@ -12,9 +12,12 @@ from dataclasses import asdict, dataclass, fields, replace
 from trm.errors import TRMError
 
 MIXERS = ("attention", "mlp")
+MIXER_NORMS = ("hidden", "sequence")
+POS_ENCODINGS = ("rope", "learned", "none")
 LOSSES = ("softmax", "stablemax")
 OPTIMIZERS = ("adam-atan2", "adamw")
 SCHEDULES = ("cosine", "constant")
+EXPLORATION_DRAWS = ("once", "every-step")
 
 
 class ModelConfig:
@@ -42,15 +45,24 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TRMConfig(ModelConfig):
+    """A TRM. Fields added after the first release default to what that release built, so
+    older run folders load as the model they were trained as; the official architecture
+    (SamsungSAILMontreal/TinyRecursiveModels) is ``puzzle_emb_len=16``,
+    ``puzzle_emb_ndim=hidden_size``, ``width_multiple=256``, ``mixer_norm="sequence"``,
+    ``halt_outputs=2`` and ``loss="stablemax"`` (see :data:`OFFICIAL_MODEL`)."""
+
     vocab_size: int
     seq_len: int
     num_puzzle_ids: int = 1
-    puzzle_emb_len: int = 0  # learned prefix tokens per puzzle id (ARC); 0 = none
+    puzzle_emb_len: int = 0  # prefix tokens holding the learned puzzle embedding; 0 = none
+    # width of the learned vector per puzzle id, zero-padded to puzzle_emb_len x hidden_size;
+    # None = the whole prefix is learned (puzzle_emb_len x hidden_size)
+    puzzle_emb_ndim: int | None = None
     hidden_size: int = 512
     num_heads: int = 8
     num_layers: int = 2  # layers of the one network f
     expansion: float = 4.0  # SwiGLU width over hidden size
-    mixer: str = "attention"  # token mixing: self-attention with RoPE, or an MLP over positions
+    mixer: str = "attention"  # token mixing: self-attention, or an MLP over positions
     n: int = 6  # latent updates per cycle
     T: int = 3  # cycles per supervision step; the first T-1 run without gradients
     n_sup: int = 16  # supervision steps at most per example
@@ -58,23 +70,42 @@ class TRMConfig(ModelConfig):
     loss: str = "softmax"
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
+    width_multiple: int = 8  # SwiGLU inner width rounded up to a multiple of this
+    mixer_norm: str = "hidden"  # the MLP mixer's RMSNorm axis after token mixing
+    halt_outputs: int = 1  # halting head outputs: [halt] or [halt, continue]
+    pos_encodings: str = "rope"  # attention positions: rope, learned (added to x) or none
 
     @property
     def total_len(self) -> int:
         return self.seq_len + self.puzzle_emb_len
 
+    @property
+    def puzzle_emb_width(self) -> int:
+        """Learned floats per puzzle id (0 without a prefix)."""
+        if not self.puzzle_emb_len:
+            return 0
+        full = self.puzzle_emb_len * self.hidden_size
+        return full if self.puzzle_emb_ndim is None else self.puzzle_emb_ndim
+
     def validate(self) -> "TRMConfig":
         positive = ("vocab_size", "seq_len", "num_puzzle_ids", "hidden_size", "num_heads",
-                    "num_layers", "n", "T", "n_sup")
+                    "num_layers", "n", "T", "n_sup", "width_multiple")
         for name in positive:
             if getattr(self, name) < 1:
                 raise TRMError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.puzzle_emb_len < 0:
             raise TRMError(f"puzzle_emb_len must be >= 0, got {self.puzzle_emb_len}")
-        if self.mixer not in MIXERS:
-            raise TRMError(f"mixer must be one of {', '.join(MIXERS)}, got {self.mixer!r}")
-        if self.loss not in LOSSES:
-            raise TRMError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.puzzle_emb_ndim is not None and not (
+                1 <= self.puzzle_emb_ndim <= max(1, self.puzzle_emb_len) * self.hidden_size):
+            raise TRMError(f"puzzle_emb_ndim must be between 1 and puzzle_emb_len x hidden_size "
+                           f"({self.puzzle_emb_len} x {self.hidden_size}), got {self.puzzle_emb_ndim}")
+        for name, allowed in (("mixer", MIXERS), ("loss", LOSSES), ("mixer_norm", MIXER_NORMS),
+                              ("pos_encodings", POS_ENCODINGS)):
+            if getattr(self, name) not in allowed:
+                raise TRMError(f"{name} must be one of {', '.join(allowed)}, "
+                               f"got {getattr(self, name)!r}")
+        if self.halt_outputs not in (1, 2):
+            raise TRMError(f"halt_outputs must be 1 or 2, got {self.halt_outputs}")
         if self.mixer == "attention" and self.hidden_size % (2 * self.num_heads):
             raise TRMError(f"hidden_size {self.hidden_size} must be a multiple of 2 x heads "
                            f"({self.num_heads}) for attention with RoPE")
@@ -83,6 +114,13 @@ class TRMConfig(ModelConfig):
         if self.expansion <= 0:
             raise TRMError("expansion must be positive")
         return self
+
+
+# The official architecture's settings that differ from our first release's defaults
+# (puzzle_emb_ndim follows hidden_size: see build_configs)
+OFFICIAL_MODEL = dict(puzzle_emb_len=16, puzzle_emb_ndim="hidden", width_multiple=256,
+                      mixer_norm="sequence", halt_outputs=2, loss="stablemax", expansion=4.0,
+                      num_layers=2, T=3, n_sup=16, halt_exploration=0.1)
 
 
 @dataclass(frozen=True)
@@ -100,7 +138,12 @@ class TrainConfig:
     puzzle_emb_lr: float = 1e-2
     puzzle_emb_weight_decay: float = 0.1
     grad_clip: float = 1.0  # max gradient norm; 0 = no clipping
+    atan2_scale: float = 1.27  # a in a * atan2(m, sqrt(v)) (the official adam-atan2: 1)
     ema: float = 0.999  # EMA decay of the weights used for evaluation; 0 = no EMA
+    ema_warmup: bool = True  # decay min(ema, (1+t)/(10+t)) early on (official: constant)
+    # exploration's minimum number of steps: drawn once per example, or redrawn at every
+    # step (the official rule)
+    exploration_draw: str = "once"
     augment: bool = True  # on-the-fly augmentation, if the task has one
     eval_every: int = 1000
     eval_max: int = 1000  # test examples per periodic evaluation (0 = all)
@@ -122,6 +165,10 @@ class TrainConfig:
             raise TRMError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise TRMError(f"schedule must be one of {', '.join(SCHEDULES)}")
+        if self.exploration_draw not in EXPLORATION_DRAWS:
+            raise TRMError(f"exploration_draw must be one of {', '.join(EXPLORATION_DRAWS)}")
+        if self.atan2_scale <= 0:
+            raise TRMError(f"atan2_scale must be positive, got {self.atan2_scale}")
         return self
 
     def to_dict(self) -> dict:
@@ -139,25 +186,44 @@ class TrainConfig:
             raise TRMError(f"bad training config: {e}") from None
 
 
+# The official training recipe (pretrain.py and the README's commands): batch 768, lr 1e-4
+# with 2000 warmup steps then constant, no clipping, adam-atan2 with a = 1, EMA 0.999 from
+# the first step, exploration redrawn at every step.
+OFFICIAL_TRAIN = dict(batch_size=768, lr=1e-4, warmup=2000, schedule="constant", grad_clip=0.0,
+                      atan2_scale=1.0, beta1=0.9, beta2=0.95, ema=0.999, ema_warmup=False,
+                      exploration_draw="every-step")
+# 50000 epochs of the 1000 training puzzles (Sudoku-Extreme-1k, Maze-Hard-1k) at batch 768:
+# the official step count int(epochs x groups x mean examples / batch), evaluation every
+# 5000 epochs
+OFFICIAL_1K_STEPS = 50000 * 1000 // 768
+
 # name -> (model fields, training fields); vocab and lengths come from the data
 PRESETS: dict[str, tuple[dict, dict]] = {
-    # the paper's Sudoku-Extreme setting: MLP token mixing, 2 layers, n=6, T=3, 16 steps
-    "sudoku": (dict(mixer="mlp", hidden_size=512, num_heads=8, n=6, T=3, n_sup=16),
-               dict(batch_size=768, lr=1e-4, weight_decay=1.0, warmup=2000, steps=50000,
-                    eval_every=2000, checkpoint_every=2000)),
-    # a Sudoku model that learns on a laptop CPU in tens of minutes
+    # the official Sudoku-Extreme model and recipe: MLP token mixing, no positions, n=6, T=3
+    "sudoku": ({**OFFICIAL_MODEL, "mixer": "mlp", "pos_encodings": "none", "hidden_size": 512,
+                "num_heads": 8, "n": 6},
+               {**OFFICIAL_TRAIN, "weight_decay": 1.0, "puzzle_emb_lr": 1e-4,
+                "puzzle_emb_weight_decay": 1.0, "steps": OFFICIAL_1K_STEPS,
+                "eval_every": OFFICIAL_1K_STEPS // 10, "checkpoint_every": OFFICIAL_1K_STEPS // 10}),
+    # a Sudoku model that learns on a laptop CPU in tens of minutes (our own choices)
     "sudoku-small": (dict(mixer="mlp", hidden_size=128, num_heads=4, expansion=2.0, n=3, T=2,
                           n_sup=8),
                      dict(batch_size=64, lr=1e-3, weight_decay=0.1, warmup=300, steps=6500,
                           eval_every=500, eval_max=200, checkpoint_every=500)),
-    "maze": (dict(mixer="attention", hidden_size=512, num_heads=8, n=6, T=3, n_sup=16),
-             dict(batch_size=256, lr=1e-4, weight_decay=1.0, warmup=2000, steps=50000,
-                  eval_every=2000, checkpoint_every=2000)),
-    "arc": (dict(mixer="attention", hidden_size=512, num_heads=8, n=6, T=3, n_sup=16,
-                 puzzle_emb_len=1),  # one hidden-wide vector per (task, augmentation), as in the paper
-            dict(batch_size=768, lr=1e-4, weight_decay=0.1, warmup=2000, steps=100000,
-                 puzzle_emb_lr=1e-2, puzzle_emb_weight_decay=0.1, eval_every=5000,
-                 checkpoint_every=2000)),
+    # the official Maze-Hard model and recipe: attention with RoPE, n=4, T=3
+    "maze": ({**OFFICIAL_MODEL, "mixer": "attention", "pos_encodings": "rope", "hidden_size": 512,
+              "num_heads": 8, "n": 4},
+             {**OFFICIAL_TRAIN, "weight_decay": 1.0, "puzzle_emb_lr": 1e-4,
+              "puzzle_emb_weight_decay": 1.0, "steps": OFFICIAL_1K_STEPS,
+              "eval_every": OFFICIAL_1K_STEPS // 10, "checkpoint_every": OFFICIAL_1K_STEPS // 10}),
+    # the official ARC-AGI model and recipe (config/cfg_pretrain.yaml with the README's
+    # arch.L_cycles=4 ema=True); the official step count follows the data (100000 epochs of
+    # every task): set --steps for yours
+    "arc": ({**OFFICIAL_MODEL, "mixer": "attention", "pos_encodings": "rope", "hidden_size": 512,
+             "num_heads": 8, "n": 4},
+            {**OFFICIAL_TRAIN, "weight_decay": 0.1, "puzzle_emb_lr": 1e-2,
+             "puzzle_emb_weight_decay": 0.1, "steps": 100000, "eval_every": 10000,
+             "checkpoint_every": 10000}),
     # smoke runs and tests: seconds on a CPU
     "tiny": (dict(mixer="mlp", hidden_size=32, num_heads=2, num_layers=1, n=2, T=2, n_sup=4),
              dict(batch_size=32, lr=1e-3, weight_decay=0.0, warmup=10, steps=200,
@@ -178,6 +244,8 @@ def build_configs(name: str, data: dict, model_overrides: dict, train_overrides:
     model, train = preset(name)
     model.update(data)
     model.update({k: v for k, v in model_overrides.items() if v is not None})
+    if model.get("puzzle_emb_ndim") == "hidden":  # the official tie: one hidden-wide vector
+        model["puzzle_emb_ndim"] = model.get("hidden_size", 512) if model.get("puzzle_emb_len") else None
     train.update({k: v for k, v in train_overrides.items() if v is not None})
     try:
         return TRMConfig(**model).validate(), TrainConfig(**train).validate()
@@ -185,4 +253,5 @@ def build_configs(name: str, data: dict, model_overrides: dict, train_overrides:
         raise TRMError(f"bad option: {e}") from None
 
 
-__all__ = ["ModelConfig", "TRMConfig", "TrainConfig", "PRESETS", "preset", "build_configs", "replace"]
+__all__ = ["ModelConfig", "TRMConfig", "TrainConfig", "PRESETS", "OFFICIAL_MODEL", "OFFICIAL_TRAIN",
+           "preset", "build_configs", "replace"]

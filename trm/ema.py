@@ -1,7 +1,8 @@
 """Exponential moving average of the weights; evaluation and checkpoints use the average.
 
-The decay warms up as min(decay, (1 + t) / (10 + t)) after t updates, so a short run's
-average is not dominated by the random initial weights.
+With ``warmup`` (ours) the decay is min(decay, (1 + t) / (10 + t)) after t updates, so a
+short run's average is not dominated by the random initial weights; without it (the
+official code) the decay is constant from the first update.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from torch import nn
 
 
 class EMA:
-    def __init__(self, model: nn.Module, decay: float):
+    def __init__(self, model: nn.Module, decay: float, warmup: bool = True):
         self.decay = decay
+        self.warmup = warmup
         self.updates = 0
         self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates)) if self.warmup else self.decay
         self.updates += 1
         for k, v in model.state_dict().items():
             if v.dtype.is_floating_point:

@@ -3,6 +3,12 @@
 A block is token mixing then a SwiGLU MLP, each added back and followed by RMSNorm
 (post-norm, as in TRM). Token mixing is self-attention with rotary position embeddings
 (PyTorch SDPA) or, for fixed-size puzzles, an MLP across the sequence positions.
+
+Two details follow the official code where our first release differed, as options:
+SwiGLU widths round up to ``width_multiple`` (official 256, ours 8), and the MLP mixer's
+RMSNorm after token mixing normalises over the ``sequence`` axis (official) or the
+``hidden`` axis (ours). Weights start from a truncated normal whose standard deviation
+really is the one asked for (the official init; ``nn.init.trunc_normal_`` gives less).
 """
 
 from __future__ import annotations
@@ -15,30 +21,51 @@ from einops import rearrange
 from torch import nn
 
 
-def rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
-    """RMSNorm without a learned scale, computed in fp32 and returned in x's dtype."""
+def rms_norm(x: torch.Tensor, eps: float, dim: int = -1) -> torch.Tensor:
+    """RMSNorm over ``dim`` without a learned scale, in fp32, returned in x's dtype."""
     x32 = x.float()
-    return (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+    return (x32 * torch.rsqrt(x32.pow(2).mean(dim, keepdim=True) + eps)).to(x.dtype)
+
+
+# A standard normal cut at +-2 has standard deviation 0.8796; dividing by it makes the
+# truncated draw's deviation the one asked for.
+_CUT = 2.0
+_TRUNCATED_STD = math.sqrt(
+    1 - 2 * _CUT * math.exp(-_CUT ** 2 / 2) / math.sqrt(2 * math.pi) / math.erf(_CUT / math.sqrt(2)))
+
+
+@torch.no_grad()
+def trunc_normal_(tensor: torch.Tensor, std: float) -> torch.Tensor:
+    """Fill with a normal cut at +-2 deviations whose standard deviation is ``std``
+    (sampled by inverting the CDF of uniform draws between the cut points)."""
+    if std == 0:
+        return tensor.zero_()
+    edge = math.erf(_CUT / math.sqrt(2))
+    tensor.uniform_(-edge, edge).erfinv_().mul_(math.sqrt(2))  # standard normal in [-2, 2]
+    scale = std / _TRUNCATED_STD
+    return tensor.mul_(scale).clamp_(-_CUT * scale, _CUT * scale)
 
 
 def init_linear(layer: nn.Linear) -> nn.Linear:
     """LeCun-style truncated normal (std 1/sqrt(fan_in)), zero bias."""
-    std = 1.0 / math.sqrt(layer.in_features)
-    nn.init.trunc_normal_(layer.weight, std=std, a=-2 * std, b=2 * std)
+    trunc_normal_(layer.weight, 1.0 / math.sqrt(layer.in_features))
     if layer.bias is not None:
         nn.init.zeros_(layer.bias)
     return layer
 
 
-def _width(dim: int, expansion: float) -> int:
-    inner = int(round(expansion * dim * 2 / 3))  # 2/3: SwiGLU has two input projections
-    return max(8, -(-inner // 8) * 8)
+def swiglu_width(dim: int, expansion: float, multiple: int = 8) -> int:
+    """Inner width: 2/3 of ``expansion x dim`` (SwiGLU has two input projections), rounded
+    up to ``multiple`` (the official code: 256; ours: 8, and at least 8)."""
+    inner = int(round(expansion * dim * 2 / 3))
+    width = -(-inner // multiple) * multiple
+    return max(8, width) if multiple == 8 else width
 
 
 class SwiGLU(nn.Module):
-    def __init__(self, dim: int, expansion: float):
+    def __init__(self, dim: int, expansion: float, multiple: int = 8):
         super().__init__()
-        inner = _width(dim, expansion)
+        inner = swiglu_width(dim, expansion, multiple)
         self.gate_up = init_linear(nn.Linear(dim, 2 * inner, bias=False))
         self.down = init_linear(nn.Linear(inner, dim, bias=False))
 
@@ -70,17 +97,20 @@ class Rotary(nn.Module):
 
 
 class Attention(nn.Module):
-    def __init__(self, dim: int, heads: int, length: int, theta: float):
+    """Multi-head self-attention; queries and keys rotated by RoPE unless ``rope`` is off."""
+
+    def __init__(self, dim: int, heads: int, length: int, theta: float, rope: bool = True):
         super().__init__()
         self.heads = heads
         self.qkv = init_linear(nn.Linear(dim, 3 * dim, bias=False))
         self.out = init_linear(nn.Linear(dim, dim, bias=False))
-        self.rotary = Rotary(dim // heads, length, theta)
+        self.rotary = Rotary(dim // heads, length, theta) if rope else None
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None,
                 key_mask: torch.Tensor | None = None) -> torch.Tensor:
         q, k, v = rearrange(self.qkv(x), "b l (three h d) -> three b h l d", three=3, h=self.heads)
-        q, k = self.rotary(q, positions), self.rotary(k, positions)
+        if self.rotary is not None:
+            q, k = self.rotary(q, positions), self.rotary(k, positions)
         mask = None if key_mask is None else key_mask[:, None, None, :]  # (B, 1, 1, L) keys seen
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # every position sees every other
         return self.out(rearrange(y, "b h l d -> b l (h d)"))
@@ -89,9 +119,9 @@ class Attention(nn.Module):
 class SequenceMLP(nn.Module):
     """Token mixing by a SwiGLU across positions (for puzzles of one fixed size)."""
 
-    def __init__(self, length: int, expansion: float):
+    def __init__(self, length: int, expansion: float, multiple: int = 8):
         super().__init__()
-        self.mlp = SwiGLU(length, expansion)
+        self.mlp = SwiGLU(length, expansion, multiple)
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None,
                 key_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -102,16 +132,19 @@ class SequenceMLP(nn.Module):
 
 class Block(nn.Module):
     def __init__(self, dim: int, heads: int, length: int, mixer: str, expansion: float,
-                 theta: float, eps: float):
+                 theta: float, eps: float, *, width_multiple: int = 8, mixer_norm: str = "hidden",
+                 rope: bool = True):
         super().__init__()
         self.eps = eps
-        self.mix = (Attention(dim, heads, length, theta) if mixer == "attention"
-                    else SequenceMLP(length, expansion))
-        self.mlp = SwiGLU(dim, expansion)
+        self.mix = (Attention(dim, heads, length, theta, rope) if mixer == "attention"
+                    else SequenceMLP(length, expansion, width_multiple))
+        # the MLP mixer's norm over positions (official) or over the hidden axis (ours)
+        self.mix_norm_dim = 1 if mixer == "mlp" and mixer_norm == "sequence" else -1
+        self.mlp = SwiGLU(dim, expansion, width_multiple)
 
     def forward(self, h: torch.Tensor, positions: torch.Tensor | None = None,
                 key_mask: torch.Tensor | None = None) -> torch.Tensor:
-        h = rms_norm(h + self.mix(h, positions, key_mask), self.eps)
+        h = rms_norm(h + self.mix(h, positions, key_mask), self.eps, self.mix_norm_dim)
         return rms_norm(h + self.mlp(h), self.eps)
 
 
@@ -119,10 +152,11 @@ class ReasoningNet(nn.Module):
     """TRM's single network ``f``: a few blocks applied to ``state + injection``."""
 
     def __init__(self, dim: int, heads: int, length: int, layers: int, mixer: str,
-                 expansion: float, theta: float, eps: float):
+                 expansion: float, theta: float, eps: float, **block_options):
         super().__init__()
         self.blocks = nn.ModuleList(
-            Block(dim, heads, length, mixer, expansion, theta, eps) for _ in range(layers))
+            Block(dim, heads, length, mixer, expansion, theta, eps, **block_options)
+            for _ in range(layers))
 
     def forward(self, state: torch.Tensor, injection: torch.Tensor | float = 0.0,
                 positions: torch.Tensor | None = None, key_mask: torch.Tensor | None = None

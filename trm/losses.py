@@ -19,9 +19,11 @@ def log_stablemax(logits: torch.Tensor) -> torch.Tensor:
     """log of stable-max: s(x) = x + 1 for x >= 0, 1 / (1 - x) below; normalised over the vocab.
 
     It grows linearly rather than exponentially, which keeps training stable on small data
-    (Prieto et al., "Grokking at the edge of numerical stability").
+    (Prieto et al., "Grokking at the edge of numerical stability"). Computed in float64, as
+    the official code does: the result is returned in float64.
     """
-    s = torch.where(logits >= 0, logits + 1, 1 / (1 - logits.clamp(max=0)))
+    x = logits.double()
+    s = torch.where(x >= 0, x + 1, 1 / (1 - x.clamp(max=0)))
     return torch.log(s) - torch.log(s.sum(-1, keepdim=True))
 
 

@@ -7,6 +7,10 @@ State per example: the embedded question ``x``, the answer state ``y`` and the l
     deep_step(x, y, z):    latent_step T-1 times without gradients, once with;
                            return detached (y, z), logits = head(y), halt = q(y[:, 0])
 
+``x`` is the embedded question, after ``puzzle_emb_len`` prefix tokens that hold the
+learned embedding of the example's puzzle id (zero-padded when it is narrower than the
+prefix); the halting head reads position 0, a prefix token when there is a prefix.
+
 Training calls ``deep_step`` up to ``n_sup`` times per example (deep supervision), carrying
 the detached ``(y, z)`` from one supervision step to the next.
 """
@@ -17,10 +21,11 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from trm.config import TRMConfig
-from trm.layers import ReasoningNet, init_linear
+from trm.layers import ReasoningNet, init_linear, trunc_normal_
 from trm.recursion import deep_recursion, latent_step
 
 
@@ -32,6 +37,7 @@ class StepOutput:
     halt_logit: torch.Tensor  # (B,) > 0 means "my answer is exactly right, stop"
     aux_loss: torch.Tensor | None = None  # a model's own extra loss, weighted (e.g. MoR's router)
     stats: dict | None = None  # per-example measurements to report (e.g. recursions per token)
+    continue_logit: torch.Tensor | None = None  # (B,) a two-output halting head's second output
 
 
 class TRM(nn.Module):
@@ -42,30 +48,40 @@ class TRM(nn.Module):
         d = c.hidden_size
         self.embed_scale = math.sqrt(d)
         self.embed = nn.Embedding(c.vocab_size, d)
-        nn.init.trunc_normal_(self.embed.weight, std=1.0 / self.embed_scale)
+        trunc_normal_(self.embed.weight, 1.0 / self.embed_scale)
         if c.puzzle_emb_len:
-            # one learned prefix of puzzle_emb_len tokens per puzzle id, starting at zero
-            self.puzzle_emb = nn.Embedding(c.num_puzzle_ids, c.puzzle_emb_len * d)
+            # one learned vector per puzzle id, starting at zero, laid over the prefix tokens
+            self.puzzle_emb = nn.Embedding(c.num_puzzle_ids, c.puzzle_emb_width)
             nn.init.zeros_(self.puzzle_emb.weight)
+        if c.pos_encodings == "learned":
+            self.pos_embed = nn.Embedding(c.total_len, d)
+            trunc_normal_(self.pos_embed.weight, 1.0 / self.embed_scale)
         self.net = ReasoningNet(d, c.num_heads, c.total_len, c.num_layers, c.mixer,
-                                c.expansion, c.rope_theta, c.norm_eps)
+                                c.expansion, c.rope_theta, c.norm_eps,
+                                width_multiple=c.width_multiple, mixer_norm=c.mixer_norm,
+                                rope=c.pos_encodings == "rope")
         self.head = init_linear(nn.Linear(d, c.vocab_size, bias=False))
-        self.halt_head = nn.Linear(d, 1)
+        self.halt_head = nn.Linear(d, c.halt_outputs)
         nn.init.zeros_(self.halt_head.weight)
         nn.init.constant_(self.halt_head.bias, -5.0)  # start out "not sure yet": keep going
         # fixed random starting points of y and z (saved, not trained)
-        self.register_buffer("y_init", torch.randn(d))
-        self.register_buffer("z_init", torch.randn(d))
+        self.register_buffer("y_init", trunc_normal_(torch.empty(d), 1.0))
+        self.register_buffer("z_init", trunc_normal_(torch.empty(d), 1.0))
 
     # ------------------------------------------------------------------ inputs and state
 
     def embed_input(self, inputs: torch.Tensor, puzzle_ids: torch.Tensor) -> torch.Tensor:
         """Token ids (B, seq_len) -> x (B, puzzle_emb_len + seq_len, D)."""
+        c = self.config
         x = self.embed(inputs.long())
-        if self.config.puzzle_emb_len:
-            prefix = self.puzzle_emb(puzzle_ids.long()).view(
-                inputs.shape[0], self.config.puzzle_emb_len, -1)
-            x = torch.cat([prefix, x], dim=1)
+        if c.puzzle_emb_len:
+            prefix = self.puzzle_emb(puzzle_ids.long())
+            room = c.puzzle_emb_len * c.hidden_size
+            if prefix.shape[-1] < room:
+                prefix = F.pad(prefix, (0, room - prefix.shape[-1]))
+            x = torch.cat([prefix.view(inputs.shape[0], c.puzzle_emb_len, -1), x], dim=1)
+        if c.pos_encodings == "learned":  # 1/sqrt(2) keeps the sum's scale
+            x = 0.707106781 * (x + self.pos_embed.weight)
         return self.embed_scale * x
 
     def initial_state(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,8 +99,9 @@ class TRM(nn.Module):
         y, z = deep_recursion(self.net, self.config.n, self.config.T, x, y, z)
         p = self.config.puzzle_emb_len
         logits = self.head(y[:, p:])
-        halt_logit = self.halt_head(y[:, 0]).squeeze(-1).float()
-        return StepOutput(y.detach(), z.detach(), logits, halt_logit)
+        q = self.halt_head(y[:, 0]).float()
+        return StepOutput(y.detach(), z.detach(), logits, q[:, 0],
+                          continue_logit=q[:, 1] if q.shape[1] > 1 else None)
 
     def forward(self, inputs: torch.Tensor, puzzle_ids: torch.Tensor, y: torch.Tensor,
                 z: torch.Tensor) -> StepOutput:

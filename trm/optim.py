@@ -1,7 +1,8 @@
 """Optimizer and learning-rate schedule.
 
-AdamW-style with the atan2 update (``adam-atan2-pytorch``: no epsilon to tune) or plain
-AdamW. Learned per-puzzle embeddings get their own learning rate and weight decay (ARC
+AdamW-style with the atan2 update (``adam-atan2-pytorch``: no epsilon to tune; the step is
+``lr * a * atan2(m, sqrt(v))``, ``a`` = ``atan2_scale``: 1.27 by that package's default, 1 in the
+official code's ``adam-atan2``) or plain AdamW. Learned per-puzzle embeddings get their own learning rate and weight decay (ARC
 needs a much larger one: each embedding is only seen when its puzzle is in the batch).
 """
 
@@ -26,7 +27,7 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam-atan2":
         from adam_atan2_pytorch import AdamAtan2
 
-        return AdamAtan2(groups, lr=cfg.lr, betas=betas)
+        return AdamAtan2(groups, lr=cfg.lr, betas=betas, a=cfg.atan2_scale)
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=betas)
 
 

@@ -144,7 +144,7 @@ class Trainer:
         if compile:
             self.step_fn = torch.compile(self.step_fn)
         self.optimizer = make_optimizer(self.model, cfg)
-        self.ema = EMA(self.model, cfg.ema) if cfg.ema > 0 else None
+        self.ema = EMA(self.model, cfg.ema, cfg.ema_warmup) if cfg.ema > 0 else None
         self.sampler = Sampler(len(train_data), cfg.seed)
         self.explore = torch.Generator().manual_seed(cfg.seed + 1)
         self.aug_rng = np.random.default_rng(cfg.seed + 2)
@@ -181,11 +181,7 @@ class Trainer:
         puzzle_ids = self.train_data.puzzle_ids[idx.numpy()]
         if self.augment is not None:
             inputs, labels, puzzle_ids = self.augment(inputs, labels, puzzle_ids, self.aug_rng)
-        # exploration: with some probability an example must run a random number of steps
-        explore = torch.rand(k, generator=self.explore) < self.model_cfg.halt_exploration
-        n_sup = self.model_cfg.n_sup  # (with one step there is nothing longer to explore)
-        lengths = torch.randint(min(2, n_sup), n_sup + 1, (k,), generator=self.explore)
-        min_steps = torch.where(explore, lengths, torch.ones_like(lengths))
+        min_steps = self._draw_min_steps(k)
 
         first = self.dist.rank * self.rows
         mine = (global_rows >= first) & (global_rows < first + self.rows)
@@ -204,6 +200,14 @@ class Trainer:
         s.steps[rows] = 0
         s.min_steps[rows] = min_steps[mine].to(self.device)
         s.halted[rows] = False
+
+    def _draw_min_steps(self, k: int) -> torch.Tensor:
+        """Exploration: with some probability an example must run a random number of steps
+        (2 to n_sup) before it may halt; otherwise 1."""
+        explore = torch.rand(k, generator=self.explore) < self.model_cfg.halt_exploration
+        n_sup = self.model_cfg.n_sup  # (with one step there is nothing longer to explore)
+        lengths = torch.randint(min(2, n_sup), n_sup + 1, (k,), generator=self.explore)
+        return torch.where(explore, lengths, torch.ones_like(lengths))
 
     # ------------------------------------------------------------------ one step
 
@@ -225,6 +229,10 @@ class Trainer:
         with torch.no_grad():
             s.y, s.z = out.y, out.z
             s.steps += 1
+            if cfg.exploration_draw == "every-step":  # the official rule: a new draw each step
+                first = self.dist.rank * self.rows  # (drawn for the global batch on every rank)
+                drawn = self._draw_min_steps(cfg.batch_size)[first:first + self.rows]
+                s.min_steps = drawn.to(self.device)
             wants_halt = (out.halt_logit > 0) & (s.steps >= s.min_steps)
             s.halted = (s.steps >= self.model_cfg.n_sup) | wants_halt
             halted = s.halted
