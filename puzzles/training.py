@@ -118,9 +118,9 @@ def import_official(checkpoint: Path, out: Path, *, data_dir: Path | None = None
             raise TRMError(f"{data_dir}: a vocabulary of {len(meta['vocab'])} tokens; the "
                            f"checkpoint's has {cfg.vocab_size}")
     elif (cfg.vocab_size, cfg.seq_len) == (11, 81):
-        from puzzles.sudoku.data import _meta
+        from puzzles.sudoku.data import dataset_meta
 
-        m = _meta(9, {})
+        m = dataset_meta(9, {})
         info = {"task": "sudoku", "data": {"path": None, "vocab": m["vocab"], "seq_len": 81,
                                            "num_puzzle_ids": 1, "task_info": m["task_info"]}}
     else:

@@ -211,11 +211,11 @@ def test_import_cli_writes_a_run_folder_that_eval_and_solve_accept(tmp_path):
 
 
 def _maze_dataset(path: Path, size: int = 10) -> Path:
-    from puzzles.maze.data import VOCAB, _meta
+    from puzzles.maze.data import VOCAB, dataset_meta
 
     rng = np.random.default_rng(0)
     tokens = rng.integers(1, 3, size=(4, size * size)).astype(np.uint8)
-    meta = _meta(size, {}, {"kind": "test"})
+    meta = dataset_meta(size, {}, {"kind": "test"})
     path.mkdir()
     write_dataset(path, meta, {"test": Split.of_examples(tokens, tokens)})
     assert len(VOCAB) == 6

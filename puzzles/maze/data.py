@@ -7,6 +7,10 @@ Tokens: 0 is PAD (unused by mazes), then one token per cell character, ``code + 
 A ``size x size`` maze is a sequence of ``size * size`` tokens in row-major order; the
 question never holds ``o``, the label holds the path. Each split also stores
 ``path_length`` (int32, one per example): the moves of the shortest S-to-G path.
+This encoding is the official TRM build's (``"# SGo"``, character index + 1).
+
+Imports read maze text files or the official Maze-Hard CSV layout (see
+:mod:`puzzles.benchmark_csv`; its answers are kept as labels once checked as shortest paths).
 """
 
 from __future__ import annotations
@@ -14,10 +18,14 @@ from __future__ import annotations
 import os
 from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
 
+from puzzles.benchmark_csv import (LAYOUT, CheckedRows, CsvFile, char_table, first_bad,
+                                   is_csv_import, refuse_csv_options, split_files)
+from puzzles.benchmark_csv import subsample as draw_subsample
 from puzzles.build import ResumableBuild, collect_splits
 from puzzles.dataset import (Dataset, Split, check_out_dir, read_import_file, staged_dir,
                               write_dataset)
@@ -29,7 +37,9 @@ from puzzles.maze.generate import (
     default_min_path,
     generate_indexed,
 )
-from puzzles.maze.grid import CHARS, NAMES, parse_text
+from puzzles.maze.augment import cell_tables
+from puzzles.maze.grid import (CHARS, NAMES, OPEN, PATH, check_maze, check_size, parse_text,
+                               size_of_cells)
 from puzzles.maze.solver import check_path, shortest_length, solve
 from trm.errors import TRMError
 
@@ -55,7 +65,7 @@ def size_of(meta: dict) -> int:
     return int(meta["task_info"]["size"])
 
 
-def _meta(size: int, task_info: dict, source: dict) -> dict:
+def dataset_meta(size: int, task_info: dict, source: dict) -> dict:
     return {
         "task": "maze",
         "seq_len": size * size,
@@ -111,14 +121,27 @@ def build_generated(out: Path, *, size: int = 30, style: str = "corridors",
         info["loop_rate"] = LOOP_RATE
     else:
         info["wall_share"] = list(WALLS)
-    meta = _meta(size, info, {"kind": "generated", **settings})
+    meta = dataset_meta(size, info, {"kind": "generated", **settings})
     with staged_dir(out, force) as stage:
         meta = write_dataset(stage, meta, {k: splits[k] for k in ("train", "test") if k in splits})
     build.finish()
     return Dataset(Path(out), meta, splits)
 
 
-def build_import(file: Path, out: Path, *, force: bool = False, progress: bool = True) -> Dataset:
+def build_import(path: Path, out: Path, *, force: bool = False, progress: bool = True,
+                 subsample: int | None = None, dihedral: bool = False, seed: int = 0) -> Dataset:
+    """Import outside mazes: a file in the text form (a test split, see
+    :func:`_import_text`) or the official Maze-Hard CSV layout, one file (a test split) or
+    a folder with ``train.csv`` and ``test.csv`` (see :func:`import_csv`)."""
+    path = Path(path)
+    if is_csv_import(path):
+        return import_csv(path, out, force=force, progress=progress, subsample=subsample,
+                          dihedral=dihedral, seed=seed)
+    refuse_csv_options(path, {"--subsample": subsample, "--dihedral": dihedral})
+    return _import_text(path, out, force=force, progress=progress)
+
+
+def _import_text(file: Path, out: Path, *, force: bool = False, progress: bool = True) -> Dataset:
     """Turn a file of mazes in the text form into a test set (the label is computed).
 
     Mazes are separated by empty lines and must all have the same size. A maze that
@@ -126,7 +149,6 @@ def build_import(file: Path, out: Path, *, force: bool = False, progress: bool =
     otherwise the label is the tie-broken shortest path. A bad maze is an error naming
     ``FILE:LINE``.
     """
-    file = Path(file)
     text, sha256 = read_import_file(file)
     parsed = parse_text(text, source=file.name)
     if not parsed:
@@ -142,11 +164,7 @@ def build_import(file: Path, out: Path, *, force: bool = False, progress: bool =
                 raise TRMError(f"{file.name}:{p.line}: a {p.maze.shape[0]}x{p.maze.shape[0]} "
                                f"maze; the file's first maze is {size}x{size}")
             if p.path is not None:
-                verdict = check_path(p.maze, p.path)
-                if not verdict.ok:
-                    raise TRMError(f"{file.name}:{p.line}: the marked path is not a shortest "
-                                   f"path ({verdict})")
-                label, length = p.path, verdict.length
+                label, length = p.path, _marked_length(p.maze, p.path, f"{file.name}:{p.line}")
             else:
                 label, length = solve(p.maze), shortest_length(p.maze)
             mazes.append(p.maze)
@@ -154,7 +172,7 @@ def build_import(file: Path, out: Path, *, force: bool = False, progress: bool =
             lengths.append(length)
     source = {"kind": "import", "file": file.name, "sha256": sha256}
     label_rule = f"the path the file marks, else the {TIE_BREAK}"
-    meta = _meta(size, {"style": "import", "min_path": int(min(lengths)), "label": label_rule},
+    meta = dataset_meta(size, {"style": "import", "min_path": int(min(lengths)), "label": label_rule},
                  source)
     split = _split({"maze": np.stack(mazes), "label": np.stack(labels),
                     "path_length": np.array(lengths, np.int32)})
@@ -163,4 +181,119 @@ def build_import(file: Path, out: Path, *, force: bool = False, progress: bool =
     return Dataset(Path(out), meta, {"test": split})
 
 
-__all__ = ["VOCAB", "STYLES", "build_generated", "build_import", "decode", "encode", "size_of"]
+def _marked_length(maze: np.ndarray, marked: np.ndarray, where: str) -> int:
+    """The moves of the path ``marked`` shows; an error unless it is a shortest path."""
+    verdict = check_path(maze, marked)
+    if not verdict.ok:
+        raise TRMError(f"{where}: the marked path is not a shortest path ({verdict})")
+    return verdict.length
+
+
+# --------------------------------------------------------------------------- CSV import
+
+CELL_CHARS = "'#' wall, ' ' open, 'S' start, 'G' goal"
+# the official build's dihedral ids 0-7 (identity, rot90, rot180, rot270, flip left-right,
+# flip up-down, transpose, anti-transpose) as indices of our SYMMETRIES: copies come in its order
+OFFICIAL_DIHEDRAL = (0, 1, 2, 3, 4, 6, 5, 7)
+
+
+def _csv_size(where: str, question: str) -> int:
+    """The side of a maze from its first question (``N * N`` characters, N in range)."""
+    side = int(round(len(question) ** 0.5))
+    if side * side != len(question):
+        raise TRMError(f"{where}: the question has {len(question)} characters: a maze has "
+                       "N x N cells")
+    check_size(side, where)
+    return side
+
+
+def check_labels(mazes: np.ndarray, labels: np.ndarray, where: Callable[[int], str]) -> None:
+    """Each label is its maze with some open cells turned to path (whole arrays)."""
+    changed = (labels != mazes) & ~((mazes == OPEN) & (labels == PATH))
+    i = first_bad(changed.any(axis=1))
+    if i is not None:
+        cell = first_bad(changed[i])
+        r, c = divmod(cell, size_of_cells(mazes.shape[1]))
+        raise TRMError(f"{where(i)}: the answer changes the question at row {r + 1}, column "
+                       f"{c + 1} ({CHARS[mazes[i, cell]]!r} -> {CHARS[labels[i, cell]]!r}): it "
+                       "may only mark open cells 'o'")
+
+
+def read_csv_split(file: Path, *, size: int | None = None, progress: bool = True) -> CheckedRows:
+    """Read and check one CSV file (see :mod:`puzzles.benchmark_csv`): the characters and
+    the unchanged cells on whole arrays, then each maze (one S, one G) and its path (a
+    shortest S-to-G path, by :func:`check_path`) one by one."""
+    reader = CsvFile(file, progress)
+    parts = []
+    for chunk in reader.chunks():
+        size = size or _csv_size(reader.where(int(chunk.lines[0])), chunk.questions[0])
+        mazes = reader.chars(chunk.questions, chunk.lines, size * size, "question",
+                             char_table({ch: code for code, ch in enumerate(CHARS[:4])}), CELL_CHARS)
+        labels = reader.chars(chunk.answers, chunk.lines, size * size, "answer",
+                              char_table({ch: code for code, ch in enumerate(CHARS)}),
+                              CELL_CHARS + ", 'o' path")
+        check_labels(mazes, labels, lambda i: reader.where(chunk.lines[i]))
+        lengths = np.zeros(len(chunk.lines), np.int32)
+        rows = tqdm(range(len(lengths)), desc=f"checking {reader.name}", unit="maze",
+                    disable=not progress, dynamic_ncols=True, mininterval=0.5)
+        for i in rows:
+            where = reader.where(chunk.lines[i])
+            check_maze(mazes[i], where)
+            lengths[i] = _marked_length(mazes[i], labels[i], where)
+        parts.append(CheckedRows(mazes, labels, chunk.lines, {
+            "path_length": lengths, "source_rating": chunk.ratings.astype(np.int32)}, {}))
+    return reader.checked(parts)
+
+
+def _csv_split(part: CheckedRows, dihedral: bool = False) -> Split:
+    """One split; with ``dihedral``, each maze is a group of its 8 symmetric copies."""
+    inputs = encode(part.questions).reshape(len(part), -1)
+    labels = encode(part.answers).reshape(len(part), -1)
+    if not dihedral:
+        return Split.of_examples(inputs, labels, **part.extras)
+    moves = cell_tables(size_of_cells(inputs.shape[1]))[list(OFFICIAL_DIHEDRAL)]  # (8, cells)
+    n, k = len(part), len(moves)
+    return Split(inputs[:, moves].reshape(n * k, -1), labels[:, moves].reshape(n * k, -1),
+                 np.zeros(n * k, np.int32), np.arange(0, n * k + 1, k, dtype=np.int64),
+                 {key: np.repeat(v, k, axis=0) for key, v in part.extras.items()})
+
+
+def import_csv(path: Path, out: Path, *, force: bool = False, progress: bool = True,
+               subsample: int | None = None, dihedral: bool = False, seed: int = 0) -> Dataset:
+    """Import the official Maze-Hard CSV layout: a file (a test split) or a folder with
+    ``train.csv`` and ``test.csv``.
+
+    The answers are the labels, checked (a bad row stops the import, naming ``FILE:LINE``,
+    and nothing is written). As in the official build: ``subsample`` keeps that many
+    random training mazes (seeded), ``dihedral`` writes the 8 symmetries of each training
+    maze (its ``aug``), in the official order.
+    """
+    files = split_files(path)
+    if subsample is not None and subsample < 1:
+        raise TRMError("--subsample must be at least 1")
+    if "train" not in files and (subsample is not None or dihedral):
+        raise TRMError("--subsample and --dihedral change the training split: import a folder "
+                       "with train.csv and test.csv")
+    check_out_dir(Path(out), force)  # refuse before the long part, not after
+    read = {"test": read_csv_split(files["test"], progress=progress)}
+    size = size_of_cells(read["test"].questions.shape[1])
+    if "train" in files:
+        train = read_csv_split(files["train"], size=size, progress=progress)
+        read["train"] = draw_subsample(train, subsample, seed, "maze")
+    splits = {name: _csv_split(read[name], dihedral and name == "train")
+              for name in ("train", "test") if name in read}
+    lengths = np.concatenate([part.extras["path_length"] for part in read.values()])
+    source = {"kind": "import", "layout": LAYOUT, "file": Path(path).name,
+              "files": {name: part.info for name, part in read.items()}, "seed": seed,
+              "subsample": subsample, "dihedral": dihedral}
+    info = {"style": "import", "min_path": int(lengths.min()),
+            "label": "the path the file marks (checked: a shortest path)",
+            "source_rating": "the rating column of the imported CSV"}
+    meta = dataset_meta(size, info, source)
+    with staged_dir(out, force) as stage:
+        meta = write_dataset(stage, meta, splits)
+    return Dataset(Path(out), meta, splits)
+
+
+__all__ = ["VOCAB", "STYLES", "build_generated", "build_import", "decode", "encode", "import_csv",
+           "size_of"]
