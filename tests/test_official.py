@@ -411,3 +411,23 @@ def test_atan2_scale_reaches_the_optimizer():
     model = TRM(TRMConfig(vocab_size=5, seq_len=4, hidden_size=16, num_heads=2, mixer="mlp"))
     assert make_optimizer(model, TrainConfig(atan2_scale=1.0)).param_groups[0]["a"] == 1.0
     assert make_optimizer(model, TrainConfig()).param_groups[0]["a"] == 1.27
+
+
+def test_safetensors_weights_and_suffixed_step_files_are_read(tmp_path):
+    """Reproductions on model hubs ship ``.safetensors`` (or ``step_N.pt``) beside the yaml."""
+    from safetensors.torch import save_file
+
+    folder = _copy("sudoku-mlp", tmp_path)
+    state = torch.load(folder / "step_100", weights_only=True)
+    (folder / "step_100").unlink()
+    save_file(state, folder / "model.safetensors")
+    ck = read_official(folder)
+    assert ck.weights.name == "model.safetensors" and ck.config.seq_len == 81
+    reference, _, _ = _load("sudoku-mlp")
+    assert all(torch.equal(ck.state[k], v) for k, v in reference.state_dict().items())
+    (folder / "model.safetensors").write_bytes(b"not safetensors")
+    _import_fails(folder, tmp_path, "safetensors")
+    (folder / "model.safetensors").unlink()
+    torch.save(state, folder / "step_50.pt")
+    torch.save(state, folder / "step_300.pt")
+    assert read_official(folder).step == 300

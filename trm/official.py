@@ -66,9 +66,13 @@ class OfficialCheckpoint:
 # ---------------------------------------------------------------------------- files
 
 
+STEP_FILE = re.compile(r"step_(\d+)(\.pt|\.pth|\.bin|\.safetensors)?")
+
+
 def find_weights(path: Path) -> tuple[Path, Path]:
-    """(config yaml, weights file) for a checkpoint folder (its latest ``step_N``) or for
-    one ``step_N`` file inside such a folder."""
+    """(config yaml, weights file) for a checkpoint folder (its latest ``step_N``, with or
+    without a ``.pt``/``.safetensors`` suffix; else its one ``.safetensors`` file) or for
+    one weights file inside such a folder."""
     path = Path(path)
     if not path.exists():
         raise TRMError(f"{path}: no such checkpoint folder or file")
@@ -79,11 +83,16 @@ def find_weights(path: Path) -> tuple[Path, Path]:
                        "beside its step_N weights)")
     if path.is_file():
         return yaml_path, path
-    steps = sorted((int(m.group(1)), p) for p in folder.iterdir()
-                   if p.is_file() and (m := re.fullmatch(r"step_(\d+)", p.name)))
-    if not steps:
-        raise TRMError(f"{folder}: no step_N weights file")
-    return yaml_path, steps[-1][1]
+    files = [p for p in folder.iterdir() if p.is_file()]
+    steps = sorted((int(m.group(1)), p.name, p) for p in files if (m := STEP_FILE.fullmatch(p.name)))
+    if steps:
+        return yaml_path, steps[-1][2]
+    tensors = sorted(p for p in files if p.suffix == ".safetensors")
+    if len(tensors) == 1:
+        return yaml_path, tensors[0]
+    if tensors:
+        raise TRMError(f"{folder}: several .safetensors files; name the one to import")
+    raise TRMError(f"{folder}: no step_N weights file")
 
 
 def read_yaml(path: Path) -> dict:
@@ -103,7 +112,19 @@ def read_yaml(path: Path) -> dict:
 
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    """The weights file as a flat name -> tensor dict, through ``weights_only`` loading."""
+    """The weights file as a flat name -> tensor dict: a ``.safetensors`` file (no pickle
+    at all), or ``torch.save`` output read through ``weights_only`` loading."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            obj = load_file(path)
+        except Exception as e:  # noqa: BLE001 - the Rust parser's errors are not one type
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise TRMError(f"{path}: not a valid safetensors file ({first[:200]})") from None
+        if not obj:
+            raise TRMError(f"{path}: holds no tensors")
+        return obj
     try:
         with warnings.catch_warnings():  # e.g. "pickle protocol 4": the refusal says enough
             warnings.simplefilter("ignore")
@@ -328,7 +349,7 @@ def read_official(path: Path, seq_len: int | None = None) -> OfficialCheckpoint:
         tensors[ours] = t
     config = model_config(data, tensors, yaml_path, seq_len)
     state = convert_state(tensors, config, weights)
-    m = re.fullmatch(r"step_(\d+)", weights.name)
+    m = STEP_FILE.fullmatch(weights.name)
     return OfficialCheckpoint(config, state, train_config(data), int(m.group(1)) if m else 0,
                               weights, sha256(weights), data)
 
