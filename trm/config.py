@@ -196,6 +196,7 @@ OFFICIAL_TRAIN = dict(batch_size=768, lr=1e-4, warmup=2000, schedule="constant",
 # the official step count int(epochs x groups x mean examples / batch), evaluation every
 # 5000 epochs
 OFFICIAL_1K_STEPS = 50000 * 1000 // 768
+OFFICIAL_ARC1_STEPS = 100000 * 3988 // 768
 
 # name -> (model fields, training fields); vocab and lengths come from the data
 PRESETS: dict[str, tuple[dict, dict]] = {
@@ -217,13 +218,14 @@ PRESETS: dict[str, tuple[dict, dict]] = {
               "puzzle_emb_weight_decay": 1.0, "steps": OFFICIAL_1K_STEPS,
               "eval_every": OFFICIAL_1K_STEPS // 10, "checkpoint_every": OFFICIAL_1K_STEPS // 10}),
     # the official ARC-AGI model and recipe (config/cfg_pretrain.yaml with the README's
-    # arch.L_cycles=4 ema=True); the official step count follows the data (100000 epochs of
-    # every task): set --steps for yours
+    # arch.L_cycles=4 ema=True); the official step count follows the data: 100000 epochs of
+    # every training pair, here those of ARC-AGI-1 + ConceptARC as the official README
+    # builds them (3,988 pairs); set --steps for other data
     "arc": ({**OFFICIAL_MODEL, "mixer": "attention", "pos_encodings": "rope", "hidden_size": 512,
              "num_heads": 8, "n": 4},
             {**OFFICIAL_TRAIN, "weight_decay": 0.1, "puzzle_emb_lr": 1e-2,
-             "puzzle_emb_weight_decay": 0.1, "steps": 100000, "eval_every": 10000,
-             "checkpoint_every": 10000}),
+             "puzzle_emb_weight_decay": 0.1, "steps": OFFICIAL_ARC1_STEPS,
+             "eval_every": OFFICIAL_ARC1_STEPS // 10, "checkpoint_every": OFFICIAL_ARC1_STEPS // 10}),
     # smoke runs and tests: seconds on a CPU
     "tiny": (dict(mixer="mlp", hidden_size=32, num_heads=2, num_layers=1, n=2, T=2, n_sup=4),
              dict(batch_size=32, lr=1e-3, weight_decay=0.0, warmup=10, steps=200,
