@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 from tests.conftest import REPO, run_trm
 
 ARGS = ["--preset", "tiny", "--steps", "24", "--batch-size", "8", "--device", "cpu",
+        "--puzzle-emb-len", "2", "--puzzle-emb-lr", "0.01",
         "--precision", "fp32", "--halt-exploration", "0.5", "--log-every", "8", "--quiet"]
 
 
@@ -34,6 +35,12 @@ def test_ddp_on_two_processes_matches_one_process(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
 
     a, b = (load_file(p / "checkpoint" / "model.safetensors") for p in (one, two))
+    # the puzzle table moves by lr x sign(gradient summed over the rows of all ranks): the
+    # sign of a coordinate whose sum is nearly zero can flip with rounding, so a few may
+    # differ; a rank that used its own rows only would differ in many
+    table_a, table_b = a.pop("puzzle_emb.weight"), b.pop("puzzle_emb.weight")
+    off = (table_a - table_b).abs() > 1e-5
+    assert off.float().mean() <= 0.05, f"{int(off.sum())} of {off.numel()} table values differ"
     for k in a:  # the same updates, up to the order of the gradient sums
         # (atol: a weight whose gradient sums to nearly zero can take an atan2 step of a
         # different size from a rounding difference; a wrong sample or halting choice moves

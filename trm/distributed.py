@@ -11,6 +11,7 @@ so a run can be resumed on any number of processes. Outside torchrun nothing cha
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 import torch
@@ -73,5 +74,15 @@ def setup(device: str) -> tuple[Dist, torch.device]:
 
 
 def teardown(d: Dist) -> None:
+    """Leave the process group, without the exit hang gloo can fall into.
+
+    Gloo's worker threads free the tensors of finished collectives, which needs the GIL.
+    If the process group is destroyed (by a destructor, holding the GIL) while a worker is
+    doing that, each waits for the other forever; seen here at exit after training under
+    torchrun (torch 2.13, gloo). So: one last barrier, then a pause that lets the workers
+    finish (``time.sleep`` releases the GIL), then the teardown.
+    """
     if d.active and dist.is_initialized():
+        dist.barrier()
+        time.sleep(0.2)
         dist.destroy_process_group()

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from trm.config import TRMConfig
+from trm.embedding import PuzzleEmbedding
 from trm.layers import ReasoningNet, init_linear, trunc_normal_
 from trm.recursion import deep_recursion, latent_step
 
@@ -50,9 +51,9 @@ class TRM(nn.Module):
         self.embed = nn.Embedding(c.vocab_size, d)
         trunc_normal_(self.embed.weight, 1.0 / self.embed_scale)
         if c.puzzle_emb_len:
-            # one learned vector per puzzle id, starting at zero, laid over the prefix tokens
-            self.puzzle_emb = nn.Embedding(c.num_puzzle_ids, c.puzzle_emb_width)
-            nn.init.zeros_(self.puzzle_emb.weight)
+            # one learned vector per puzzle id, starting at zero, laid over the prefix tokens;
+            # updated sparsely (trm.embedding), not by the optimizer
+            self.puzzle_emb = PuzzleEmbedding(c.num_puzzle_ids, c.puzzle_emb_width)
         if c.pos_encodings == "learned":
             self.pos_embed = nn.Embedding(c.total_len, d)
             trunc_normal_(self.pos_embed.weight, 1.0 / self.embed_scale)

@@ -355,10 +355,9 @@ def read_official(path: Path, seq_len: int | None = None) -> OfficialCheckpoint:
 
 
 def official_parameter_count(config: TRMConfig) -> int:
-    """Trained parameters as the official code counts them (the puzzle-embedding table is a
-    buffer there, trained by its own sparse optimizer, so it is not counted)."""
-    model = TRM(config)
-    return sum(p.numel() for n, p in model.named_parameters() if not n.startswith("puzzle_emb."))
+    """Trained parameters as the official code counts them: the puzzle-embedding table is
+    a buffer there as here (trained by its own sparse update), so it is not counted."""
+    return sum(p.numel() for p in TRM(config).parameters())
 
 
 __all__ = ["OfficialCheckpoint", "read_official", "find_weights", "official_parameter_count",

@@ -2,8 +2,7 @@
 
 AdamW-style with the atan2 update (``adam-atan2-pytorch``: no epsilon to tune; the step is
 ``lr * a * atan2(m, sqrt(v))``, ``a`` = ``atan2_scale``: 1.27 by that package's default, 1 in the
-official code's ``adam-atan2``) or plain AdamW. Learned per-puzzle embeddings get their own learning rate and weight decay (ARC
-needs a much larger one: each embedding is only seen when its puzzle is in the batch).
+official code's ``adam-atan2``) or plain AdamW.
 """
 
 from __future__ import annotations
@@ -17,12 +16,10 @@ from trm.config import TrainConfig
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    puzzle = [p for n, p in model.named_parameters() if n.startswith("puzzle_emb.")]
-    rest = [p for n, p in model.named_parameters() if not n.startswith("puzzle_emb.")]
-    groups = [{"params": rest, "lr": cfg.lr, "weight_decay": cfg.weight_decay, "base_lr": cfg.lr}]
-    if puzzle:
-        groups.append({"params": puzzle, "lr": cfg.puzzle_emb_lr,
-                       "weight_decay": cfg.puzzle_emb_weight_decay, "base_lr": cfg.puzzle_emb_lr})
+    """The optimizer of the model's parameters (a puzzle-embedding table is a buffer with
+    its own sparse update: :mod:`trm.embedding`)."""
+    groups = [{"params": list(model.parameters()), "lr": cfg.lr, "weight_decay": cfg.weight_decay,
+               "base_lr": cfg.lr}]
     betas = (cfg.beta1, cfg.beta2)
     if cfg.optimizer == "adam-atan2":
         from adam_atan2_pytorch import AdamAtan2

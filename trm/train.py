@@ -36,6 +36,7 @@ from trm.data import Augmenter, Sampler, TokenData
 from trm.device import autocast
 from trm.distributed import Dist
 from trm.ema import EMA
+from trm.embedding import puzzle_tables, sparse_sign_step
 from trm.errors import TRMError
 from trm.evaluate import evaluate
 from trm.losses import LossOutput, supervision_loss
@@ -139,11 +140,15 @@ class Trainer:
         if dist.active:  # gradients are averaged over the ranks, i.e. over the global batch
             from torch.nn.parallel import DistributedDataParallel
 
+            # buffers are constants or the puzzle table, which every rank updates alike:
+            # no need to broadcast them (the table can be gigabytes) at every forward
             self.step_fn = DistributedDataParallel(
-                self.model, device_ids=[device.index] if device.type == "cuda" else None)
+                self.model, device_ids=[device.index] if device.type == "cuda" else None,
+                broadcast_buffers=False)
         if compile:
             self.step_fn = torch.compile(self.step_fn)
         self.optimizer = make_optimizer(self.model, cfg)
+        self.puzzle_tables = puzzle_tables(self.model)
         self.ema = EMA(self.model, cfg.ema, cfg.ema_warmup) if cfg.ema > 0 else None
         self.sampler = Sampler(len(train_data), cfg.seed)
         self.explore = torch.Generator().manual_seed(cfg.seed + 1)
@@ -215,7 +220,8 @@ class Trainer:
         self._refill()
         s, cfg = self.slots, self.cfg
         self.model.train()
-        set_lr(self.optimizer, lr_factor(self.state.step, cfg))
+        factor = lr_factor(self.state.step, cfg)
+        set_lr(self.optimizer, factor)
         with autocast(self.device, self.precision):
             out = self.objective.step(self.step_fn, s)
             loss = self.objective.loss(out, s.labels)
@@ -224,6 +230,9 @@ class Trainer:
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.optimizer.step()
+        for table in self.puzzle_tables:  # the rows in the batch, on every rank alike
+            sparse_sign_step(table, cfg.puzzle_emb_lr * factor, cfg.puzzle_emb_weight_decay,
+                             self.dist)
         if self.ema is not None:
             self.ema.update(self.model)
         with torch.no_grad():
@@ -280,7 +289,7 @@ class Trainer:
         opt_tensors, opt_meta = flatten_optimizer_state(self.optimizer.state_dict())
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         if self.ema is not None:
-            tensors.update({f"ema.{k}": v for k, v in self.ema.state_dict().items()})
+            tensors.update({f"ema.{k}": v for k, v in self.ema.averages().items()})
         tensors.update(opt_tensors)
         tensors.update(slots)
         tensors["sampler.perm"] = self.sampler.perm
