@@ -278,8 +278,12 @@ def test_checkpoint_rebuilds_the_same_model_from_its_folder(tmp_path):
     assert ckpt.config["model"] == tiny_config().to_dict() and ckpt.config["step"] == 20
     rebuilt = TRM(TRMConfig.from_dict(ckpt.config["model"]))
     rebuilt.load_state_dict(ckpt.model_state)
-    ours = evaluate(trainer.eval_model(), data, halting="full").predictions
+    raw = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    with trainer.evaluation_weights() as model:
+        ours = evaluate(model, data, halting="full").predictions
     assert np.array_equal(evaluate(rebuilt, data, halting="full").predictions, ours)
+    # the raw weights are back after the evaluation
+    assert all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in raw.items())
 
 
 @pytest.mark.parametrize("bad", [{"steps": "many"}, {"lr": None}, "not a dict"])

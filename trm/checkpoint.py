@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save
+from safetensors.torch import load_file, save_file
 
 from trm.errors import TRMError
 
@@ -97,14 +97,31 @@ def save_checkpoint(folder, *, model_state: dict[str, torch.Tensor], config: dic
 
 def _write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     # safetensors wants contiguous CPU tensors that share no storage (tied weights, views):
-    # one forced copy per tensor gives all three.
-    plain = {name: t.detach().to(device="cpu", memory_format=torch.contiguous_format, copy=True)
-             for name, t in tensors.items()}
-    data = save(plain)  # bytes written by us: save_file would make the file mode 0600
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
+    # a tensor that is already one is written from its own memory (a puzzle table can be
+    # gigabytes), any other is copied first. save_file streams to the file without building
+    # the whole file in memory; it creates it private, so the usual mode is set after.
+    plain: dict[str, torch.Tensor] = {}
+    storages: set[int] = set()
+    for name, t in tensors.items():
+        t = t.detach()
+        storage = t.untyped_storage()
+        whole = (t.device.type == "cpu" and t.is_contiguous() and t.storage_offset() == 0
+                 and storage.nbytes() == t.numel() * t.element_size()
+                 and storage.data_ptr() not in storages)
+        if not whole:
+            t = t.to(device="cpu", memory_format=torch.contiguous_format, copy=True)
+        storages.add(t.untyped_storage().data_ptr())
+        plain[name] = t
+    save_file(plain, str(path))
+    os.chmod(path, 0o666 & ~_umask())
+    with open(path, "rb+") as f:
         os.fsync(f.fileno())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write_json(path: Path, obj: dict) -> None:

@@ -38,7 +38,6 @@ class PuzzleEmbedding(nn.Module):
             return self._track(ids)
         return self.weight[ids]
 
-    @torch.compiler.disable  # a leaf tensor made in the forward pass: kept out of graphs
     def _track(self, ids: torch.Tensor) -> torch.Tensor:
         rows = self.weight[ids].detach().requires_grad_()
         self.local_ids, self.local_rows = ids, rows

@@ -16,13 +16,14 @@ sequences, a TRM) use :func:`token_objective`; vision supplies its own for image
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -256,20 +257,34 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
 
-    def eval_model(self) -> torch.nn.Module:
-        """The weights evaluation uses: the EMA average if there is one."""
+    @contextlib.contextmanager
+    def evaluation_weights(self) -> Iterator[torch.nn.Module]:
+        """The model with the weights evaluation uses, for the block: the EMA averages are
+        copied into its parameters and the raw ones put back after (buffers, such as a
+        large puzzle table, are shared: no second model is built)."""
         if self.ema is None:
-            return self.model
-        model = self.objective.make_model().to(self.device)
-        model.load_state_dict(self.ema.state_dict())
-        return model
+            yield self.model
+            return
+        params = dict(self.model.named_parameters())
+        raw = {k: p.detach().clone() for k, p in params.items()}
+        averages = self.ema.averages()
+        with torch.no_grad():
+            for k, p in params.items():
+                p.copy_(averages[k])
+        try:
+            yield self.model
+        finally:
+            with torch.no_grad():
+                for k, p in params.items():
+                    p.copy_(raw[k])
 
     def run_eval(self, max_examples: int | None = None) -> dict:
         if self.test_data is None or len(self.test_data) == 0:
             return {}
         data = self.test_data.head(self.cfg.eval_max if max_examples is None else max_examples)
-        return self.objective.evaluate(self.eval_model(), data, batch_size=self.cfg.batch_size,
-                                       device=self.device, precision=self.precision)
+        with self.evaluation_weights() as model:
+            return self.objective.evaluate(model, data, batch_size=self.cfg.batch_size,
+                                           device=self.device, precision=self.precision)
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -287,7 +302,10 @@ class Trainer:
             return folder
         weights = self.ema.state_dict() if self.ema is not None else self.model.state_dict()
         opt_tensors, opt_meta = flatten_optimizer_state(self.optimizer.state_dict())
-        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        # the raw parameters; buffers (the puzzle table among them: it can be gigabytes) are
+        # the same in the evaluation weights, so they are stored once, there
+        params = {name for name, _ in self.model.named_parameters()}
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items() if k in params}
         if self.ema is not None:
             tensors.update({f"ema.{k}": v for k, v in self.ema.averages().items()})
         tensors.update(opt_tensors)
@@ -317,7 +335,12 @@ class Trainer:
         if saved != self.model_cfg:
             raise TRMError(f"{ckpt.path}: the checkpoint's model config differs from this run's")
         t, meta = ckpt.train_tensors, ckpt.train_meta
-        self.model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model.")})
+        # buffers from the evaluation weights, parameters from the raw ones (older
+        # checkpoints stored the buffers with the raw ones too: those win)
+        state = {k: v for k, v in ckpt.model_state.items()
+                 if k not in {name for name, _ in self.model.named_parameters()}}
+        state.update({k[6:]: v for k, v in t.items() if k.startswith("model.")})
+        self.model.load_state_dict(state)
         if self.ema is not None:
             self.ema.load_state_dict({k[4:]: v.to(self.device) for k, v in t.items() if k.startswith("ema.")},
                                      int(meta.get("ema_updates", 0)))
