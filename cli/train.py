@@ -131,19 +131,33 @@ def evaluate(
     precision: str = typer.Option("auto", help=PRECISION_HELP),
     batch_size: int = typer.Option(256, help="Examples per batch."),
     limit: int = typer.Option(0, help="Evaluate only the first N examples (0: all)."),
+    views: Optional[int] = typer.Option(
+        None, "--views", help="ARC: run K augmented views of each test input (the task's own "
+        "list, identity first), map them back and vote; report pass@k."),
+    per_task: Optional[Path] = typer.Option(
+        None, "--per-task", help="With --views: write each task's results (votes, candidates) "
+        "to this JSON file."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
 ) -> None:
-    """Evaluate a trained TRM: exact accuracy, cell accuracy, supervision steps, speed.
+    """Evaluate a trained TRM: exact accuracy, cell accuracy, supervision steps, speed; on
+    ARC with --views, pass@1, pass@2, ... over voted views.
 
     Examples:
       trm eval runs/s4 --data data/sudoku4
       trm eval runs/small --data data/top95 --halting adaptive --json
+      trm eval runs/arc --data data/arc1 --views 8 --per-task runs/arc/per_task.json
     """
     from puzzles.training import evaluate_run
     from trm.errors import TRMError
 
     if limit < 0:
         raise TRMError("--limit must be >= 0")
+    if per_task is not None and views is None:
+        raise TRMError("--per-task goes with --views")
+    if views is not None:
+        _evaluate_views(run, data, views, split=split, device=device, precision=precision,
+                        batch_size=batch_size, limit=limit, per_task=per_task, as_json=as_json)
+        return
     result = evaluate_run(run, data, split=split, halting=halting, device=device,
                           precision=precision, batch_size=batch_size, limit=limit)
     summary = result.summary()
@@ -154,6 +168,27 @@ def evaluate(
               f"{summary['cell_accuracy']:.4f} · mean steps {summary['mean_steps']:.2f} · "
               f"{summary['n']} examples · {summary['examples_per_s']:.1f} examples/s "
               f"({halting} halting)", highlight=False)
+
+
+def _evaluate_views(run: Path, data: Path, views: int, *, split: str, device: str, precision: str,
+                    batch_size: int, limit: int, per_task: Optional[Path], as_json: bool) -> None:
+    from puzzles.training import evaluate_run_views
+    from trm.errors import TRMError
+    from trm.staging import write_json
+
+    if per_task is not None and not per_task.parent.is_dir():
+        raise TRMError(f"--per-task {per_task}: no such folder {per_task.parent}")
+    result = evaluate_run_views(run, data, views, split=split, device=device, precision=precision,
+                                batch_size=batch_size, limit=limit, progress=not as_json)
+    if per_task is not None:
+        write_json(per_task, {"summary": result.summary(), "tasks": result.per_task})
+    summary = result.summary()
+    if as_json:
+        print_json(summary)
+        return
+    scores = " · ".join(f"pass@{k} {v:.4f}" for k, v in result.pass_at.items())
+    out.print(f"{scores} · {summary['tasks']} tasks, {summary['test_inputs']} test inputs, "
+              f"{views} views each", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -162,3 +162,22 @@ def evaluate_run(run: Path, data_dir: Path, *, split: str = "test", halting: str
         raise TRMError("--batch-size must be at least 1")
     return evaluate(model, token_data(ds, split).head(limit), batch_size=batch_size, device=dev,
                     precision=prec, halting=halting)
+
+
+def evaluate_run_views(run: Path, data_dir: Path, views: int, *, split: str = "test",
+                       device: str = "auto", precision: str = "auto", batch_size: int = 256,
+                       limit: int = 0, progress: bool = True):
+    """ARC: ``views`` augmented views of each test input, mapped back and voted; pass@k
+    (see :mod:`puzzles.arc.views`)."""
+    from puzzles.arc.views import evaluate_views
+
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev)
+    model, config = load_model(run, dev)
+    ds = load_dataset(data_dir, splits=[split])
+    check_compatible(config, ds, str(run))
+    if batch_size < 1:
+        raise TRMError("--batch-size must be at least 1")
+    return evaluate_views(model, ds, split, views, batch_size=batch_size, device=dev,
+                          precision=prec, limit=limit, progress=progress)
+

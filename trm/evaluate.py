@@ -87,6 +87,34 @@ def predict_batch(model: TRM, inputs: torch.Tensor, puzzle_ids: torch.Tensor, ha
     return logits.argmax(-1), steps
 
 
+@torch.no_grad()
+def predict_all_steps(model: TRM, data: TokenData, *, batch_size: int = 256,
+                      device: torch.device | None = None, precision: str = "fp32",
+                      progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted tokens after all ``n_sup`` steps (as the official evaluation runs) and the
+    halting probability of that last step, per example: ``(n, L)`` uint8 and ``(n,)``."""
+    from tqdm import tqdm
+
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    preds, confidence = [], []
+    for i in tqdm(range(0, len(data), batch_size), desc="predict", unit="batch",
+                  disable=not progress, dynamic_ncols=True, mininterval=0.5):
+        inputs = torch.from_numpy(data.inputs[i:i + batch_size]).to(device)
+        ids = torch.from_numpy(data.puzzle_ids[i:i + batch_size]).to(device)
+        with autocast(device, precision):
+            x = model.embed_input(inputs, ids)
+            y, z = model.initial_state(len(inputs))
+            for _ in range(model.config.n_sup):
+                out = model.deep_step(x, y, z)
+                y, z = out.y, out.z
+        preds.append(out.logits.argmax(-1).to(torch.uint8).cpu())
+        confidence.append(torch.sigmoid(out.halt_logit.double()).cpu())
+    model.train(was_training)
+    return torch.cat(preds).numpy(), torch.cat(confidence).numpy()
+
+
 def evaluate(model: TRM, data: TokenData, *, batch_size: int = 256, device: torch.device | None = None,
              precision: str = "fp32", halting: str = "full") -> EvalResult:
     if halting not in HALTING:

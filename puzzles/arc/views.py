@@ -1,0 +1,151 @@
+"""ARC scored as the TRM paper scores it: augmented views of each test input, mapped back, voted.
+
+For each test input of task ``t``, :func:`build_views` makes up to ``K`` views: the first
+``K`` augmentations of the task's seeded list (identity first: the same list and puzzle
+ids training used), each applied to the input grid and paired with that augmentation's
+puzzle id, so the model sees the view with the embedding it learned for it. After the
+model has run on all views (batched across tasks), :func:`score` reads each predicted
+grid from the canvas (:func:`puzzles.arc.tokens.crop_prediction`), maps it back through
+the inverse augmentation, and votes per test input (:func:`trm.vote.rank`: most views
+first, ties by mean halting confidence). A test input counts for pass@k when its known
+output is among the first k answers; a task's score is the share of its test inputs that
+count; the result is the mean over tasks (the ARC Prize metric is pass@2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from puzzles.arc.augment import AugmentationTable
+from puzzles.arc.tokens import crop_prediction, decode, encode
+from puzzles.dataset import Split
+from trm.errors import TRMError
+from trm.vote import Ranked, hit_within, rank
+
+PASS_KS = (1, 2, 5, 10, 100, 1000)
+
+
+@dataclass
+class Views:
+    inputs: np.ndarray  # (V, 900) uint8: each view's input canvas
+    puzzle_ids: np.ndarray  # (V,) int32: the (task, augmentation) of each view
+    example: np.ndarray  # (V,) int64: which row of the split it is a view of
+    k: int  # views asked for per test input (a task may have fewer augmentations)
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+
+def build_views(split: Split, table: AugmentationTable, k: int) -> Views:
+    """Up to ``k`` views of every row of ``split`` (an ARC split with a ``task`` extra)."""
+    if k < 1:
+        raise TRMError(f"--views must be at least 1, got {k}")
+    if "task" not in split.extras:
+        raise TRMError("not an ARC split: no task of each example")
+    inputs, ids, example = [], [], []
+    for i, t in enumerate(split.extras["task"]):
+        grid = decode(split.inputs[i])
+        first, end = int(table.start[t]), int(table.start[t + 1])
+        for pid in range(first, min(end, first + k)):
+            inputs.append(encode(table.augmentation(pid).apply(grid)))
+            ids.append(pid)
+            example.append(i)
+    return Views(np.stack(inputs), np.asarray(ids, np.int32), np.asarray(example, np.int64), k)
+
+
+def grid_key(grid: np.ndarray) -> bytes:
+    """Equal grids, equal keys (the shape is part of it)."""
+    grid = np.ascontiguousarray(grid, dtype=np.uint8)
+    return bytes(grid.shape) + grid.tobytes()
+
+
+def answers(views: Views, predictions: np.ndarray, confidences: np.ndarray,
+            table: AugmentationTable) -> list[list[tuple[bytes, np.ndarray, float]]]:
+    """Per row of the split: ``(key, grid, confidence)`` of each view whose prediction
+    reads as a grid, mapped back to the task's own orientation and colours."""
+    n = int(views.example.max()) + 1 if len(views) else 0
+    out: list[list[tuple[bytes, np.ndarray, float]]] = [[] for _ in range(n)]
+    for v in range(len(views)):
+        grid = crop_prediction(predictions[v])
+        if grid is None:  # no grid at the canvas's corner: this view does not vote
+            continue
+        grid = table.augmentation(int(views.puzzle_ids[v])).inverse().apply(grid)
+        out[int(views.example[v])].append((grid_key(grid), grid, float(confidences[v])))
+    return out
+
+
+@dataclass
+class ArcScore:
+    pass_at: dict[int, float]  # k -> mean over tasks of the share of test inputs passed
+    tasks: int
+    test_inputs: int
+    views: int
+    per_task: dict[str, dict] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        return {**{f"pass@{k}": v for k, v in self.pass_at.items()}, "tasks": self.tasks,
+                "test_inputs": self.test_inputs, "views": self.views}
+
+
+def score(split: Split, views: Views, predictions: np.ndarray, confidences: np.ndarray,
+          table: AugmentationTable, task_ids: list[str], ks: tuple[int, ...] = PASS_KS) -> ArcScore:
+    """pass@k (for the ``ks`` up to the number of views) of a split with known outputs."""
+    ks = tuple(k for k in ks if k <= views.k) or (1,)
+    per_input = answers(views, predictions, confidences, table)
+    per_input += [[] for _ in range(len(split) - len(per_input))]
+    tasks: dict[int, list[dict]] = {}
+    for i, votes in enumerate(per_input):
+        ranked = rank((key, conf) for key, _, conf in votes)
+        grids = {key: grid for key, grid, _ in votes}
+        truth = grid_key(decode(split.labels[i]))
+        t = int(split.extras["task"][i])
+        tasks.setdefault(t, []).append({
+            "pair": int(split.extras["pair"][i]) if "pair" in split.extras else i,
+            **{f"pass@{k}": hit_within(ranked, truth, k) for k in ks},
+            "candidates": [_candidate(r, grids[r.key], truth) for r in ranked[:max(2, min(ks[-1], 10))]],
+            "views_voting": len(votes),
+        })
+    pass_at = {k: float(np.mean([np.mean([r[f"pass@{k}"] for r in rows]) for rows in tasks.values()]))
+               for k in ks}
+    per_task = {task_ids[t]: {**{f"pass@{k}": float(np.mean([r[f"pass@{k}"] for r in rows])) for k in ks},
+                              "test_inputs": rows} for t, rows in tasks.items()}
+    return ArcScore(pass_at, len(tasks), len(split), views.k, per_task)
+
+
+def _candidate(r: Ranked, grid: np.ndarray, truth: bytes) -> dict:
+    return {"grid": grid.tolist(), "votes": r.votes, "confidence": round(r.confidence, 6),
+            "correct": r.key == truth}
+
+
+def evaluate_views(model, ds, split_name: str, k: int, *, batch_size: int = 256, device=None,
+                   precision: str = "fp32", limit: int = 0, progress: bool = True) -> ArcScore:
+    """Run ``model`` on ``k`` views of every test input of an ARC dataset's split (the
+    first ``limit`` inputs, when given) and score the vote."""
+    from puzzles.arc.data import load_table
+    from trm.data import TokenData
+    from trm.evaluate import predict_all_steps
+
+    if ds.task != "arc":
+        raise TRMError(f"{ds.path} holds {ds.task!r} data: --views scores ARC datasets")
+    split = ds.splits[split_name]
+    if limit:
+        split = _head(split, limit)
+    if any(np.all(split.labels == 0, axis=1)):
+        raise TRMError(f"{ds.path}: split {split_name!r} has test inputs without a known output")
+    table = load_table(ds)
+    views = build_views(split, table, k)
+    data = TokenData(views.inputs, np.zeros_like(views.inputs), views.puzzle_ids)
+    preds, conf = predict_all_steps(model, data, batch_size=batch_size, device=device,
+                                    precision=precision, progress=progress)
+    return score(split, views, preds, conf, table, ds.meta["task_info"]["task_ids"])
+
+
+def _head(split: Split, n: int) -> Split:
+    n = min(n, len(split))
+    starts = split.group_start[split.group_start <= n]
+    return Split(split.inputs[:n], split.labels[:n], split.puzzle_ids[:n],
+                 np.append(starts[starts < n], n).astype(np.int64),
+                 {key: v[:n] for key, v in split.extras.items()})
+

@@ -1,0 +1,164 @@
+"""ARC views and voting, checked with planted predictions whose votes are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from puzzles.arc.augment import AugmentationTable
+from puzzles.arc.data import split_pairs
+from puzzles.arc.grid import ArcTask, Pair
+from puzzles.arc.tokens import crop_prediction, decode, encode
+from puzzles.arc.views import build_views, grid_key, score
+from trm.errors import TRMError
+from trm.vote import hit_within, rank
+
+RNG = np.random.default_rng(0)
+
+
+def _task(name: str, h: int, w: int, tests: int = 1) -> ArcTask:
+    def pair():
+        grid = RNG.integers(0, 10, (h, w)).astype(np.uint8)
+        return Pair(grid, np.rot90(grid).copy())  # any rule: the output is known
+    return ArcTask(name, (pair(), pair()), tuple(pair() for _ in range(tests)))
+
+
+TASKS = [_task("a", 3, 4), _task("b", 2, 2, tests=2), _task("c", 5, 3)]
+TABLE = AugmentationTable.build(TASKS, 8, seed=0)
+TEST = split_pairs(TASKS, TABLE.start)["test"]
+
+
+def _planted(views, right: dict[int, set[int]], conf: dict[int, float] | None = None):
+    """Per view: the right output (in the view's own orientation and colours) if its
+    augmentation index is in ``right[row]``, else a wrong grid of its own; confidences."""
+    preds, confs = [], []
+    for v in range(len(views)):
+        row, pid = int(views.example[v]), int(views.puzzle_ids[v])
+        t = int(TEST.extras["task"][row])
+        index = pid - int(TABLE.start[t])
+        aug = TABLE.augmentation(pid)
+        truth = decode(TEST.labels[row])
+        if index in right.get(row, set()):
+            preds.append(encode(aug.apply(truth)))
+        else:  # wrong, and different for every view: each gets one vote
+            preds.append(encode(np.full((1, 1 + index), 1 + row % 9, np.uint8)))
+        confs.append((conf or {}).get(index, 0.5))
+    return np.stack(preds), np.asarray(confs)
+
+
+def test_views_are_the_tasks_augmentations_identity_first():
+    views = build_views(TEST, TABLE, 4)
+    assert len(views) == 4 * len(TEST)
+    for v in range(len(views)):
+        row, pid = int(views.example[v]), int(views.puzzle_ids[v])
+        t = int(TEST.extras["task"][row])
+        assert TABLE.start[t] <= pid < TABLE.start[t] + 4
+        expected = TABLE.augmentation(pid).apply(decode(TEST.inputs[row]))
+        assert np.array_equal(decode(views.inputs[v]), expected)
+    assert np.array_equal(decode(views.inputs[0]), decode(TEST.inputs[0]))  # identity first
+    with pytest.raises(TRMError, match="at least 1"):
+        build_views(TEST, TABLE, 0)
+
+
+def test_right_views_outvote_scattered_wrong_ones():
+    views = build_views(TEST, TABLE, 8)
+    # row 0: 3 of 8 views right (the rest scatter): pass@1; row 1: no view right;
+    # row 2: 1 right view among 7 single wrong votes, with the lowest confidence: not in the
+    # first two; row 3: 2 right views
+    right = {0: {1, 4, 6}, 2: {7}, 3: {0, 2}}
+    conf = {7: 0.1}
+    preds, confs = _planted(views, right, conf)
+    result = score(TEST, views, preds, confs, TABLE, [t.id for t in TASKS])
+    rows = {t: r for t, r in result.per_task.items()}
+    assert rows["a"]["test_inputs"][0]["pass@1"] is True
+    assert rows["a"]["test_inputs"][0]["candidates"][0]["votes"] == 3
+    b = rows["b"]["test_inputs"]
+    assert [r["pass@1"] for r in b] == [False, False]
+    assert b[1]["pass@5"] is False  # its 1 right vote has the lowest confidence: last of 8
+    assert rows["c"]["test_inputs"][0]["pass@1"] is True
+    assert rows["b"]["pass@1"] == 0.0 and rows["a"]["pass@1"] == 1.0
+    # tasks weigh the same whatever their number of test inputs: (1 + 0 + 1) / 3
+    assert result.pass_at[1] == pytest.approx(2 / 3)
+    assert set(result.pass_at) == {1, 2, 5}  # only k up to the 8 views
+    assert result.summary()["tasks"] == 3 and result.summary()["test_inputs"] == 4
+
+
+def test_ties_in_votes_go_to_the_more_confident_answer():
+    views = build_views(TEST, TABLE, 4)
+    row = 0
+    # views 0, 1 right (confidence 0.2); views 2, 3 give one same wrong grid (confidence 0.9)
+    preds, confs = [], []
+    for v in range(len(views)):
+        r, pid = int(views.example[v]), int(views.puzzle_ids[v])
+        index = pid - int(TABLE.start[int(TEST.extras["task"][r])])
+        aug = TABLE.augmentation(pid)
+        truth = decode(TEST.labels[r])
+        wrong = np.zeros((2, 2), np.uint8)
+        grid = truth if index < 2 else wrong
+        preds.append(encode(aug.apply(grid)))  # both answers map back to the same grid
+        confs.append(0.2 if index < 2 else 0.9)
+    result = score(TEST, views, np.stack(preds), np.asarray(confs), TABLE, [t.id for t in TASKS])
+    first = result.per_task["a"]["test_inputs"][row]
+    assert first["candidates"][0]["votes"] == 2 and first["candidates"][0]["correct"] is False
+    assert first["pass@1"] is False and first["pass@2"] is True
+
+
+def test_a_view_without_a_grid_at_the_corner_does_not_vote():
+    views = build_views(TEST, TABLE, 2)
+    preds, confs = _planted(views, {0: {0, 1}})
+    preds[1] = 0  # an all-PAD canvas
+    result = score(TEST, views, preds, confs, TABLE, [t.id for t in TASKS])
+    assert result.per_task["a"]["test_inputs"][0]["views_voting"] == 1
+    assert result.per_task["a"]["test_inputs"][0]["pass@1"] is True
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 7), st.permutations(list(range(1, 10))), st.integers(1, 6), st.integers(1, 6))
+def test_every_view_maps_back_exactly(d, colours, h, w):
+    from puzzles.arc.augment import Augmentation
+
+    aug = Augmentation(d, (0, *colours))
+    grid = np.random.default_rng(h * 7 + w).integers(0, 10, (h, w)).astype(np.uint8)
+    seen = crop_prediction(encode(aug.apply(grid)))
+    assert np.array_equal(aug.inverse().apply(seen), grid)
+
+
+def test_rank_counts_then_confidence_then_first_seen():
+    ranked = rank([(b"x", 0.1), (b"y", 0.9), (b"x", 0.3), (b"z", 0.9), (b"y", 0.1)])
+    assert [(r.key, r.votes) for r in ranked] == [(b"y", 2), (b"x", 2), (b"z", 1)]
+    assert ranked[0].confidence == pytest.approx(0.5) and ranked[1].confidence == pytest.approx(0.2)
+    assert hit_within(ranked, b"x", 2) and not hit_within(ranked, b"z", 2)
+    assert grid_key(np.zeros((2, 3))) != grid_key(np.zeros((3, 2)))
+
+
+def test_eval_views_cli_reports_pass_at_k_and_writes_per_task_results(tmp_path):
+    import json
+
+    from tests.conftest import run_trm
+    from tests.test_arc import task_json, write_tasks
+
+    tasks = {"aa": task_json([([[1, 2]], [[2, 1]])], [([[3, 4]], [[4, 3]])]),
+             "bb": task_json([([[5]], [[6]])], [([[7]], [[8]])])}
+    folder = write_tasks(tmp_path / "tasks", tasks)
+    data, run = tmp_path / "data", tmp_path / "run"
+    assert run_trm("data", "arc", "--source", str(folder), "--out", str(data), "--augment", "4",
+                   "--quiet").returncode == 0
+    r = run_trm("train", "--data", str(data), "--out", str(run), "--preset", "tiny", "--steps", "1",
+                "--mixer", "attention", "--puzzle-emb-len", "1", "--device", "cpu", "--quiet")
+    assert r.returncode == 0, r.stderr
+    per_task = tmp_path / "per_task.json"
+    r = run_trm("eval", str(run), "--data", str(data), "--views", "4", "--per-task", str(per_task),
+                "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert set(summary) == {"pass@1", "pass@2", "tasks", "test_inputs", "views"}
+    assert summary["tasks"] == 2 and summary["views"] == 4
+    saved = json.loads(per_task.read_text())
+    assert set(saved["tasks"]) == {"aa", "bb"} and saved["summary"] == summary
+    for args, needle in ((["--views", "0"], "at least 1"),
+                         (["--per-task", str(per_task)], "goes with --views"),
+                         (["--views", "2", "--per-task", str(tmp_path / "no" / "x.json")], "no such folder")):
+        r = run_trm("eval", str(run), "--data", str(data), *args)
+        assert r.returncode == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
