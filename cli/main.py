@@ -11,7 +11,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from cli import data, importer, plot, solve, train, vision
+from cli import data, importer, plot, predict, solve, train, vision
 from cli.common import err
 from trm import __version__
 from trm.errors import TRMError
@@ -30,6 +30,7 @@ train.register(app)
 app.add_typer(solve.app, name="solve")
 app.add_typer(vision.app, name="vision")
 app.add_typer(importer.app, name="import")
+app.add_typer(predict.app, name="predict")
 plot.register(app)
 
 

@@ -164,20 +164,38 @@ def evaluate_run(run: Path, data_dir: Path, *, split: str = "test", halting: str
                     precision=prec, halting=halting)
 
 
+def _views_of_run(run: Path, data_dir: Path, views: int, split: str | None, device: str,
+                  precision: str, batch_size: int, limit: int, progress: bool, score: bool):
+    from puzzles.arc.views import evaluate_views, predict_views
+
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev)
+    model, config = load_model(run, dev)
+    if split is None:  # predictions: the inputs without known outputs, else the test inputs
+        names = read_meta(data_dir)["splits"]
+        split = "predict" if "predict" in names else "test"
+    ds = load_dataset(data_dir, splits=[split])
+    check_compatible(config, ds, str(run))
+    if batch_size < 1:
+        raise TRMError("--batch-size must be at least 1")
+    go = evaluate_views if score else predict_views
+    return go(model, ds, split, views, batch_size=batch_size, device=dev, precision=prec,
+              limit=limit, progress=progress)
+
+
 def evaluate_run_views(run: Path, data_dir: Path, views: int, *, split: str = "test",
                        device: str = "auto", precision: str = "auto", batch_size: int = 256,
                        limit: int = 0, progress: bool = True):
     """ARC: ``views`` augmented views of each test input, mapped back and voted; pass@k
     (see :mod:`puzzles.arc.views`)."""
-    from puzzles.arc.views import evaluate_views
+    return _views_of_run(run, data_dir, views, split, device, precision, batch_size, limit,
+                         progress, score=True)
 
-    dev = resolve_device(device)
-    prec = resolve_precision(precision, dev)
-    model, config = load_model(run, dev)
-    ds = load_dataset(data_dir, splits=[split])
-    check_compatible(config, ds, str(run))
-    if batch_size < 1:
-        raise TRMError("--batch-size must be at least 1")
-    return evaluate_views(model, ds, split, views, batch_size=batch_size, device=dev,
-                          precision=prec, limit=limit, progress=progress)
 
+def predict_run_views(run: Path, data_dir: Path, views: int, *, split: str | None = None,
+                      device: str = "auto", precision: str = "auto", batch_size: int = 256,
+                      progress: bool = True):
+    """ARC: the model's voted answers for every input of ``split`` (default: ``predict``
+    if the dataset has one, else ``test``), ready for :func:`puzzles.arc.views.submission`."""
+    return _views_of_run(run, data_dir, views, split, device, precision, batch_size, 0,
+                         progress, score=False)

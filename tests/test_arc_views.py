@@ -11,7 +11,7 @@ from puzzles.arc.augment import AugmentationTable
 from puzzles.arc.data import split_pairs
 from puzzles.arc.grid import ArcTask, Pair
 from puzzles.arc.tokens import crop_prediction, decode, encode
-from puzzles.arc.views import build_views, grid_key, score
+from puzzles.arc.views import Predicted, build_views, grid_key, score, submission
 from trm.errors import TRMError
 from trm.vote import hit_within, rank
 
@@ -125,6 +125,33 @@ def test_every_view_maps_back_exactly(d, colours, h, w):
     assert np.array_equal(aug.inverse().apply(seen), grid)
 
 
+def validate_submission(sub: dict, expected: dict[str, int]) -> None:
+    """The Kaggle ARC Prize format: every task id, one entry per test input, two attempts,
+    each a rectangular list of rows of ints 0-9, 1 to 30 a side."""
+    assert isinstance(sub, dict) and set(sub) == set(expected)
+    for task, entries in sub.items():
+        assert isinstance(entries, list) and len(entries) == expected[task], task
+        for entry in entries:
+            assert set(entry) == {"attempt_1", "attempt_2"}
+            for grid in entry.values():
+                assert isinstance(grid, list) and 1 <= len(grid) <= 30
+                assert all(isinstance(r, list) and len(r) == len(grid[0]) and 1 <= len(r) <= 30
+                           for r in grid)
+                assert all(type(v) is int and 0 <= v <= 9 for r in grid for v in r)
+
+
+def test_submission_takes_the_two_best_answers_and_always_has_valid_attempts():
+    views = build_views(TEST, TABLE, 8)
+    preds, confs = _planted(views, {0: {1, 4, 6}, 3: {0, 2}})
+    preds[views.example == 1] = 0  # row 1 (task b, first input): no view reads as a grid
+    sub = submission(Predicted(TEST, views, preds, confs, TABLE, [t.id for t in TASKS]))
+    validate_submission(sub, {"a": 1, "b": 2, "c": 1})
+    assert sub["a"][0]["attempt_1"] == decode(TEST.labels[0]).tolist()
+    assert sub["a"][0]["attempt_2"] != sub["a"][0]["attempt_1"]
+    assert sub["b"][0]["attempt_1"] == sub["b"][0]["attempt_2"] == decode(TEST.inputs[1]).tolist()
+    assert sub["c"][0]["attempt_1"] == decode(TEST.labels[3]).tolist()
+
+
 def test_rank_counts_then_confidence_then_first_seen():
     ranked = rank([(b"x", 0.1), (b"y", 0.9), (b"x", 0.3), (b"z", 0.9), (b"y", 0.1)])
     assert [(r.key, r.votes) for r in ranked] == [(b"y", 2), (b"x", 2), (b"z", 1)]
@@ -157,6 +184,13 @@ def test_eval_views_cli_reports_pass_at_k_and_writes_per_task_results(tmp_path):
     assert summary["tasks"] == 2 and summary["views"] == 4
     saved = json.loads(per_task.read_text())
     assert set(saved["tasks"]) == {"aa", "bb"} and saved["summary"] == summary
+    sub_file = tmp_path / "submission.json"
+    r = run_trm("predict", "arc", str(run), "--data", str(data), "--out", str(sub_file), "--views", "4",
+                "--quiet")
+    assert r.returncode == 0, r.stderr
+    validate_submission(json.loads(sub_file.read_text()), {"aa": 1, "bb": 1})
+    r = run_trm("predict", "arc", str(run), "--data", str(data), "--out", str(tmp_path / "no" / "s.json"))
+    assert r.returncode == 2 and "no such folder" in r.stderr
     for args, needle in ((["--views", "0"], "at least 1"),
                          (["--per-task", str(per_task)], "goes with --views"),
                          (["--views", "2", "--per-task", str(tmp_path / "no" / "x.json")], "no such folder")):

@@ -119,27 +119,67 @@ def _candidate(r: Ranked, grid: np.ndarray, truth: bytes) -> dict:
             "correct": r.key == truth}
 
 
-def evaluate_views(model, ds, split_name: str, k: int, *, batch_size: int = 256, device=None,
-                   precision: str = "fp32", limit: int = 0, progress: bool = True) -> ArcScore:
-    """Run ``model`` on ``k`` views of every test input of an ARC dataset's split (the
-    first ``limit`` inputs, when given) and score the vote."""
+@dataclass
+class Predicted:
+    """A model's run on the views of a split: what :func:`score` and :func:`submission` read."""
+
+    split: Split
+    views: Views
+    predictions: np.ndarray  # (V, 900) uint8
+    confidences: np.ndarray  # (V,) halting probability at the last step
+    table: AugmentationTable
+    task_ids: list[str]
+
+
+def predict_views(model, ds, split_name: str, k: int, *, batch_size: int = 256, device=None,
+                  precision: str = "fp32", limit: int = 0, progress: bool = True) -> Predicted:
+    """Run ``model`` (all supervision steps) on ``k`` views of every input of an ARC
+    dataset's split (the first ``limit`` inputs, when given), batched across tasks."""
     from puzzles.arc.data import load_table
     from trm.data import TokenData
     from trm.evaluate import predict_all_steps
 
     if ds.task != "arc":
-        raise TRMError(f"{ds.path} holds {ds.task!r} data: --views scores ARC datasets")
+        raise TRMError(f"{ds.path} holds {ds.task!r} data: views and votes are for ARC datasets")
     split = ds.splits[split_name]
     if limit:
         split = _head(split, limit)
-    if any(np.all(split.labels == 0, axis=1)):
-        raise TRMError(f"{ds.path}: split {split_name!r} has test inputs without a known output")
     table = load_table(ds)
     views = build_views(split, table, k)
     data = TokenData(views.inputs, np.zeros_like(views.inputs), views.puzzle_ids)
     preds, conf = predict_all_steps(model, data, batch_size=batch_size, device=device,
                                     precision=precision, progress=progress)
-    return score(split, views, preds, conf, table, ds.meta["task_info"]["task_ids"])
+    return Predicted(split, views, preds, conf, table, ds.meta["task_info"]["task_ids"])
+
+
+def evaluate_views(model, ds, split_name: str, k: int, **options) -> ArcScore:
+    """pass@k of the vote over ``k`` views of each test input (outputs must be known)."""
+    split = ds.splits[split_name]
+    if any(np.all(split.labels == 0, axis=1)):
+        raise TRMError(f"{ds.path}: split {split_name!r} has test inputs without a known output")
+    p = predict_views(model, ds, split_name, k, **options)
+    return score(p.split, p.views, p.predictions, p.confidences, p.table, p.task_ids)
+
+
+def submission(p: Predicted, attempts: int = 2) -> dict[str, list[dict]]:
+    """The Kaggle ARC Prize format: ``{task id: [{"attempt_1": grid, "attempt_2": grid}, ...]}``
+    with one entry per test input in order. Attempts are the best-ranked answers; a test
+    input with fewer answers repeats its best one, and one with none (no view read as a
+    grid) gets its own input grid, so every attempt is a valid grid."""
+    per_input = answers(p.views, p.predictions, p.confidences, p.table)
+    per_input += [[] for _ in range(len(p.split) - len(per_input))]
+    pairs = p.split.extras.get("pair", np.arange(len(p.split)))
+    entries: dict[str, list[tuple[int, dict]]] = {}
+    for i, votes in enumerate(per_input):
+        ranked = rank((key, conf) for key, _, conf in votes)
+        grids = {key: grid for key, grid, _ in votes}
+        chosen = [grids[r.key] for r in ranked[:attempts]] or [decode(p.split.inputs[i])]
+        chosen += [chosen[0]] * (attempts - len(chosen))
+        task = p.task_ids[int(p.split.extras["task"][i])]
+        entries.setdefault(task, []).append(
+            (int(pairs[i]), {f"attempt_{a + 1}": g.astype(int).tolist() for a, g in enumerate(chosen)}))
+    return {task: [entry for _, entry in sorted(rows, key=lambda r: r[0])]
+            for task, rows in entries.items()}
 
 
 def _head(split: Split, n: int) -> Split:

@@ -1,0 +1,47 @@
+"""`trm predict arc`: a Kaggle ARC Prize submission.json from a trained model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from cli.common import err
+
+app = typer.Typer(help="Write a model's answers in a competition's format.", no_args_is_help=True)
+
+
+@app.command("arc")
+def arc(
+    run: Path = typer.Argument(..., help="Run folder (or checkpoint folder) of an ARC model."),
+    data: Path = typer.Option(..., "--data", help="The ARC dataset it was trained on."),
+    out_file: Path = typer.Option(..., "--out", "-o", help="submission.json to write."),
+    views: int = typer.Option(8, "--views", help="Augmented views per test input, voted."),
+    split: Optional[str] = typer.Option(None, help="Split to answer.",
+                                        show_default="predict if the dataset has it, else test"),
+    device: str = typer.Option("auto", help="auto, cpu, cuda (or cuda:N) or mps."),
+    precision: str = typer.Option("auto", help="auto, fp32 or bf16."),
+    batch_size: int = typer.Option(256, help="Views per batch."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Answer every test input of an ARC dataset in the Kaggle ARC Prize format: for each
+    task id, one {"attempt_1", "attempt_2"} per test input, the two best-voted grids.
+
+    Example:
+      trm predict arc runs/arc --data data/arc-kaggle --out submission.json --views 8
+    """
+    from puzzles.arc.views import submission
+    from puzzles.training import predict_run_views
+    from trm.errors import TRMError
+    from trm.staging import write_json
+
+    if not out_file.parent.is_dir():
+        raise TRMError(f"--out {out_file}: no such folder {out_file.parent}")
+    predicted = predict_run_views(run, data, views, split=split, device=device,
+                                  precision=precision, batch_size=batch_size, progress=not quiet)
+    result = submission(predicted)
+    write_json(out_file, result)
+    inputs = sum(len(v) for v in result.values())
+    err.print(f"wrote {out_file}: {len(result)} tasks, {inputs} test inputs, 2 attempts each "
+              f"({views} views voted per input)", highlight=False)
