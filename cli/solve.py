@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -210,6 +211,11 @@ def arc(
     checkpoint: Path = typer.Option(..., "--checkpoint", "-c",
                                     help="A run folder (from `trm train` on ARC data)."),
     pair: int = typer.Option(0, help="Which test pair of the task (0 is the first)."),
+    views: Optional[int] = typer.Option(
+        None, "--views", help="Also vote over K augmented views of the test input (the task's "
+        "own list); the vote's first answer is the one checked."),
+    data: Optional[Path] = typer.Option(None, "--data", help="With --views: the ARC dataset the "
+                                        "model was trained on.", show_default="the run's"),
     interactive: bool = INTERACTIVE,
     halting: str = HALTING,
     max_steps: int = MAX_STEPS,
@@ -227,6 +233,7 @@ def arc(
     Examples:
       trm solve arc 00576224 --checkpoint runs/arc
       trm solve arc my_task.json -c runs/arc --pair 1 --json
+      trm solve arc 00576224 -c runs/arc --views 8
     """
     from puzzles.arc import watch as aw
     from puzzles.watch import open_model
@@ -235,5 +242,7 @@ def arc(
     found = aw.find_task(task)
     model = open_model(checkpoint, "arc", device=device, precision=precision)
     display = Display(show=not as_json, record=record, no_color=no_color, title="trm solve arc")
-    w = aw.watch(model, found, pair, halting=halting, max_steps=max_steps)
+    if views is not None and views < 1:
+        raise TRMError(f"--views must be at least 1, got {views}")
+    w = aw.watch(model, found, pair, halting=halting, max_steps=max_steps, views=views, data=data)
     _show(aw, w, model, display, interactive=interactive, steps=steps, as_json=as_json)

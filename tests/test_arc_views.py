@@ -191,6 +191,17 @@ def test_eval_views_cli_reports_pass_at_k_and_writes_per_task_results(tmp_path):
     validate_submission(json.loads(sub_file.read_text()), {"aa": 1, "bb": 1})
     r = run_trm("predict", "arc", str(run), "--data", str(data), "--out", str(tmp_path / "no" / "s.json"))
     assert r.returncode == 2 and "no such folder" in r.stderr
+    # trm solve arc --views: the vote after the steps, its first answer the one checked
+    r = run_trm("solve", "arc", str(folder / "aa.json"), "-c", str(run), "--views", "4", "--json")
+    assert r.returncode in (0, 1), r.stderr
+    vote = json.loads(r.stdout)["vote"]
+    assert vote["views"] == 4 and set(vote) >= {"candidates", "pass@1", "pass@2", "voting"}
+    assert r.returncode == (0 if vote["pass@1"] else 1)
+    r = run_trm("solve", "arc", str(folder / "aa.json"), "-c", str(run), "--views", "4", "--no-color")
+    assert "vote of 4 views" in r.stdout, r.stdout
+    r = run_trm("solve", "arc", str(folder / "aa.json"), "-c", str(run), "--views", "4",
+                "--data", str(tmp_path / "tasks"))
+    assert r.returncode == 2 and "dataset" in r.stderr
     for args, needle in ((["--views", "0"], "at least 1"),
                          (["--per-task", str(per_task)], "goes with --views"),
                          (["--views", "2", "--per-task", str(tmp_path / "no" / "x.json")], "no such folder")):

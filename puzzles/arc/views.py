@@ -189,3 +189,31 @@ def _head(split: Split, n: int) -> Split:
                  np.append(starts[starts < n], n).astype(np.int64),
                  {key: v[:n] for key, v in split.extras.items()})
 
+
+def vote_one(model, table: AugmentationTable, task_index: int, grid: np.ndarray, k: int, *,
+             expected: np.ndarray | None = None, device=None, precision: str = "fp32") -> dict:
+    """The vote of ``k`` views of one test input of task ``task_index`` (``trm solve arc
+    --views``): the ranked answers with their votes and confidence, and pass@1 / pass@2
+    when the output is known."""
+    from trm.data import TokenData
+    from trm.evaluate import predict_all_steps
+
+    one = Split(encode(grid)[None], np.zeros((1, encode(grid).size), np.uint8),
+                np.zeros(1, np.int32), np.array([0, 1], np.int64),
+                {"task": np.array([task_index], np.int32)})
+    views = build_views(one, table, k)
+    data = TokenData(views.inputs, np.zeros_like(views.inputs), views.puzzle_ids)
+    preds, conf = predict_all_steps(model, data, batch_size=max(1, k), device=device,
+                                    precision=precision)
+    votes = answers(views, preds, conf, table)[0] if len(views) else []
+    ranked = rank((key, c) for key, _, c in votes)
+    grids = {key: g for key, g, _ in votes}
+    truth = None if expected is None else grid_key(expected)
+    result = {"views": len(views), "voting": len(votes),
+              "candidates": [{"grid": grids[r.key], "votes": r.votes, "confidence": r.confidence,
+                              "correct": None if truth is None else r.key == truth}
+                             for r in ranked[:5]]}
+    if truth is not None:
+        result.update({"pass@1": hit_within(ranked, truth, 1), "pass@2": hit_within(ranked, truth, 2)})
+    return result
+

@@ -61,8 +61,33 @@ def wrong_cells(grid: np.ndarray, expected: np.ndarray | None) -> np.ndarray | N
     return grid != expected
 
 
+def task_index(model: Model, task: ArcTask) -> int:
+    info = model.config.get("data", {}).get("task_info", {})
+    ids = info.get("task_ids") or []
+    if task.id not in ids:
+        raise TRMError(f"task {task.id} was not in {model.source}'s training data, so it has no "
+                       "learned task embedding")
+    return ids.index(task.id)
+
+
+def load_views_table(model: Model, data: Path | None):
+    """The augmentation table of the dataset the model was trained on (``data``, or the
+    folder its config names), checked to be the one its puzzle ids come from."""
+    from puzzles.arc.data import load_table
+    from puzzles.dataset import Dataset, read_meta
+
+    path = data or model.config.get("data", {}).get("path")
+    if not path or not Path(path).is_dir():
+        raise TRMError(f"--views needs the ARC dataset {model.source} was trained on: pass --data DIR")
+    meta = read_meta(Path(path))
+    trained = model.config.get("data", {}).get("task_info", {}).get("puzzle_id_start")
+    if meta.get("task_info", {}).get("puzzle_id_start") != trained:
+        raise TRMError(f"{path} is not the dataset {model.source} was trained on (its puzzle ids differ)")
+    return load_table(Dataset(Path(path), meta, {}))
+
+
 def watch(model: Model, task: ArcTask, pair: int = 0, *, halting: str = "full",
-          max_steps: int | None = None) -> Watch:
+          max_steps: int | None = None, views: int | None = None, data: Path | None = None) -> Watch:
     if not 0 <= pair < len(task.test):
         raise TRMError(f"task {task.id} has {len(task.test)} test pair(s): --pair must be 0 to "
                        f"{len(task.test) - 1}")
@@ -95,9 +120,27 @@ def watch(model: Model, task: ArcTask, pair: int = 0, *, halting: str = "full",
         n = int((answer != expected).sum())
         verdict, correct = ("correct", True) if n == 0 else (f"wrong: {n} cells differ", False)
     n_sup = model.net.config.n_sup
+    info = {"task": task.id, "pair": pair}
+    if views is not None:  # the vote of the task's augmented views decides the answer
+        from puzzles.arc.views import vote_one
+
+        vote = vote_one(model.net, load_views_table(model, data), task_index(model, task),
+                        question, views, expected=expected, device=model.device,
+                        precision=model.precision)
+        info["vote"] = vote
+        top = vote["candidates"][0] if vote["candidates"] else None
+        if top is None:
+            verdict, correct = "no view read as a grid", False
+        elif expected is None:
+            verdict, correct = f"voted answer: {top['votes']} of {vote['views']} views", None
+        else:
+            correct = bool(vote["pass@1"])
+            verdict = (f"voted answer {'correct' if correct else 'wrong'} "
+                       f"({top['votes']} of {vote['views']} views); pass@2 "
+                       f"{'holds' if vote['pass@2'] else 'fails'}")
     return Watch("arc", question, expected, steps, len(steps), halting, model.source,
                  answer.size > 0, bool(correct), verdict, max_steps or n_sup, n_sup,
-                 checked=correct is not None, info={"task": task.id, "pair": pair})
+                 checked=correct is not None, info=info)
 
 
 def _rows(grid: np.ndarray) -> list[list[int]]:
@@ -105,11 +148,16 @@ def _rows(grid: np.ndarray) -> list[list[int]]:
 
 
 def to_json(w: Watch) -> dict:
+    info = dict(w.info)
+    if "vote" in info:
+        info["vote"] = {**info["vote"], "candidates": [
+            {**c, "grid": _rows(c["grid"]), "confidence": round(c["confidence"], 4)}
+            for c in info["vote"]["candidates"]]}
     return {
         "steps": [{"step": s.step, "grid": _rows(s.answer), "halt_prob": round(s.halt_prob, 4),
                    "changed": s.changed, "conflicts": s.conflicts, "complete": s.complete,
                    "unsure": s.unsure} for s in w.steps],
-        **w.info,
+        **info,
         "input": _rows(w.puzzle),
         "expected": None if w.reference is None else _rows(w.reference),
         "answer": _rows(w.final.answer),
@@ -147,7 +195,20 @@ def render_summary(w: Watch) -> RenderableType:
         panels.append(_grid_panel(w.reference, "expected"))
     row.add_row(*panels)
     ok = w.correct or not w.checked
-    return Panel.fit(Group(Text(f"answer: {w.how_it_ended()}"), row,
+    parts = [Text(f"last step's answer: {w.how_it_ended()}"), row]
+    vote = w.info.get("vote")
+    if vote is not None:
+        ranked = Table.grid(padding=(0, 2))
+        panels = []
+        for i, c in enumerate(vote["candidates"][:3]):
+            mark = "" if c["correct"] is None else (" right" if c["correct"] else " wrong")
+            panels.append(_grid_panel(c["grid"], f"#{i + 1}: {c['votes']} votes, "
+                                      f"conf {c['confidence']:.2f}{mark}"))
+        if panels:
+            ranked.add_row(*panels)
+        parts += [Text(f"vote of {vote['views']} views ({vote['voting']} read as a grid); "
+                       "#1 is the answer, #1 and #2 the two attempts"), ranked]
+    return Panel.fit(Group(*parts,
                            Text(w.verdict, style="bold green" if w.correct else
                                 ("bold yellow" if ok else "bold red"))),
                      title=f"task {w.info['task']}, test pair {w.info['pair']}", title_align="left",
