@@ -139,8 +139,10 @@ def evaluate(
         "to this JSON file."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
 ) -> None:
-    """Evaluate a trained TRM: exact accuracy, cell accuracy, supervision steps, speed; on
-    ARC with --views, pass@1, pass@2, ... over voted views.
+    """Evaluate a trained TRM: accuracy, supervision steps, speed; ARC pass@k with --views.
+
+    Reports exact and cell accuracy, the supervision steps used and examples/s; on ARC,
+    --views K votes over K augmented views of each test input and reports pass@1, pass@2, ...
 
     Examples:
       trm eval runs/s4 --data data/sudoku4
