@@ -81,10 +81,10 @@ def test_adaptive_and_full_agree_where_halting_comes_last_and_adaptive_does_less
         model.halt_head.bias.fill_(-float(first.median()) - 1e-4)
     rows: list[int] = []
     model.net.register_forward_hook(lambda mod, args, out: rows.append(out.shape[0]))
-    full, full_steps = run_with_halting(model, x, 5, "full")
+    full, full_steps, _ = run_with_halting(model, x, 5, "full")
     full_rows, rows[:] = sum(rows), []
     assert full_rows == 24 * 5 * 2
-    adaptive, steps = run_with_halting(model, x, 5, "adaptive")
+    adaptive, steps, _ = run_with_halting(model, x, 5, "adaptive")
     last = (steps == 5).numpy()
     assert 0 < last.sum() < 24, "need images halting early and at the end"
     assert torch.allclose(adaptive[last], full[last], atol=1e-5)

@@ -40,8 +40,9 @@ class EvalResult:
 
 @torch.no_grad()
 def run_with_halting(model, x: torch.Tensor, n_sup: int, halting: str
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The logits each row ends with, and the supervision steps it used (B,).
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The logits each row ends with, the supervision steps it used (B,) and the halting
+    logit of that step (B,).
 
     ``model`` is any recursive model with ``initial_state(batch)`` and
     ``deep_step(x, y, z) -> StepOutput`` (a TRM, or a vision model on the same core); ``x``
@@ -52,6 +53,7 @@ def run_with_halting(model, x: torch.Tensor, n_sup: int, halting: str
     device = x.device
     final = None
     steps = torch.full((b,), n_sup, dtype=torch.long, device=device)
+    halt = torch.zeros(b, dtype=torch.float32, device=device)
     active = torch.arange(b, device=device)  # rows still running
     y, z = model.initial_state(b)
     for step in range(1, n_sup + 1):
@@ -67,6 +69,7 @@ def run_with_halting(model, x: torch.Tensor, n_sup: int, halting: str
         if done.any():
             final[active[done]] = out.logits[done]
             steps[active[done]] = step
+            halt[active[done]] = out.halt_logit[done].float()
         if done.all():
             break
         if done.any():  # halted rows leave the batch: no more work for them
@@ -74,45 +77,44 @@ def run_with_halting(model, x: torch.Tensor, n_sup: int, halting: str
             active, x, y, z = active[keep], x[keep], out.y[keep], out.z[keep]
         else:
             y, z = out.y, out.z
-    return final, steps
+    return final, steps, halt
 
 
 @torch.no_grad()
 def predict_batch(model: TRM, inputs: torch.Tensor, puzzle_ids: torch.Tensor, halting: str,
-                  precision: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Predicted tokens (B, L) and supervision steps used (B,) for one batch."""
+                  precision: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Predicted tokens (B, L), supervision steps used (B,) and the halting logit of the
+    step answered from (B,), for one batch."""
     with autocast(inputs.device, precision):
         x = model.embed_input(inputs, puzzle_ids)
-        logits, steps = run_with_halting(model, x, model.config.n_sup, halting)
-    return logits.argmax(-1), steps
+        logits, steps, halt = run_with_halting(model, x, model.config.n_sup, halting)
+    return logits.argmax(-1), steps, halt
 
 
-@torch.no_grad()
-def predict_all_steps(model: TRM, data: TokenData, *, batch_size: int = 256,
-                      device: torch.device | None = None, precision: str = "fp32",
-                      progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted tokens after all ``n_sup`` steps (as the official evaluation runs) and the
-    halting probability of that last step, per example: ``(n, L)`` uint8 and ``(n,)``."""
+def predict(model: TRM, data: TokenData, *, batch_size: int = 256,
+            device: torch.device | None = None, precision: str = "fp32", halting: str = "full",
+            progress: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every example's predicted tokens ``(n, L)`` uint8, supervision steps used ``(n,)``
+    and halting probability at the step it answered from ``(n,)``, in batches."""
     from tqdm import tqdm
 
+    if halting not in HALTING:
+        raise TRMError(f"unknown halting {halting!r}: choose full or adaptive")
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
-    preds, confidence = [], []
+    preds, steps, halts = [], [], []
     for i in tqdm(range(0, len(data), batch_size), desc="predict", unit="batch",
                   disable=not progress, dynamic_ncols=True, mininterval=0.5):
         inputs = torch.from_numpy(data.inputs[i:i + batch_size]).to(device)
-        ids = torch.from_numpy(data.puzzle_ids[i:i + batch_size]).to(device)
-        with autocast(device, precision):
-            x = model.embed_input(inputs, ids)
-            y, z = model.initial_state(len(inputs))
-            for _ in range(model.config.n_sup):
-                out = model.deep_step(x, y, z)
-                y, z = out.y, out.z
-        preds.append(out.logits.argmax(-1).to(torch.uint8).cpu())
-        confidence.append(torch.sigmoid(out.halt_logit.double()).cpu())
+        pids = torch.from_numpy(data.puzzle_ids[i:i + batch_size]).to(device)
+        p, s, h = predict_batch(model, inputs, pids, halting, precision)
+        preds.append(p.to(torch.uint8).cpu())
+        steps.append(s.cpu())
+        halts.append(h.cpu())
     model.train(was_training)
-    return torch.cat(preds).numpy(), torch.cat(confidence).numpy()
+    confidence = torch.sigmoid(torch.cat(halts).double())
+    return torch.cat(preds).numpy(), torch.cat(steps).numpy(), confidence.numpy()
 
 
 def evaluate(model: TRM, data: TokenData, *, batch_size: int = 256, device: torch.device | None = None,
@@ -121,21 +123,10 @@ def evaluate(model: TRM, data: TokenData, *, batch_size: int = 256, device: torc
         raise TRMError(f"unknown halting {halting!r}: choose full or adaptive")
     if len(data) == 0:
         raise TRMError("nothing to evaluate: the split is empty")
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    preds, steps = [], []
     start = time.perf_counter()
-    for i in range(0, len(data), batch_size):
-        inputs = torch.from_numpy(data.inputs[i:i + batch_size]).to(device)
-        pids = torch.from_numpy(data.puzzle_ids[i:i + batch_size]).to(device)
-        p, s = predict_batch(model, inputs, pids, halting, precision)
-        preds.append(p.cpu())
-        steps.append(s.cpu())
+    pred, used, _ = predict(model, data, batch_size=batch_size, device=device,
+                            precision=precision, halting=halting)
     seconds = time.perf_counter() - start
-    model.train(was_training)
-    pred = torch.cat(preds).numpy()
-    used = torch.cat(steps).numpy()
     labels = data.labels.astype(np.int64)
     mask = labels != PAD
     right = (pred == labels) & mask
@@ -146,7 +137,7 @@ def evaluate(model: TRM, data: TokenData, *, batch_size: int = 256, device: torc
         mean_steps=float(used.mean()),
         n=len(data),
         examples_per_s=len(data) / seconds if seconds > 0 else float("inf"),
-        predictions=pred.astype(np.uint8),
+        predictions=pred,
         steps=used,
         correct=correct,
     )

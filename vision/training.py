@@ -101,7 +101,7 @@ def evaluate_images(model, data: TokenData, *, batch_size: int = 256, device=Non
                 for k, v in (out.stats or {}).items():
                     stats[k] = stats.get(k, 0) + v.float().sum(0).cpu()
             else:
-                logits, steps = run_with_halting(model, model.embed_input(images), n_sup, halting)
+                logits, steps, _ = run_with_halting(model, model.embed_input(images), n_sup, halting)
         best = logits.float().topk(min(5, logits.shape[-1]), dim=-1).indices
         top1 += int((best[:, 0] == labels).sum())
         top5 += int((best == labels[:, None]).any(-1).sum())

@@ -61,19 +61,41 @@ def grid_key(grid: np.ndarray) -> bytes:
     return bytes(grid.shape) + grid.tobytes()
 
 
-def answers(views: Views, predictions: np.ndarray, confidences: np.ndarray,
-            table: AugmentationTable) -> list[list[tuple[bytes, np.ndarray, float]]]:
-    """Per row of the split: ``(key, grid, confidence)`` of each view whose prediction
-    reads as a grid, mapped back to the task's own orientation and colours."""
-    n = int(views.example.max()) + 1 if len(views) else 0
-    out: list[list[tuple[bytes, np.ndarray, float]]] = [[] for _ in range(n)]
+@dataclass
+class Vote:
+    """The vote of one test input's views."""
+
+    ranked: list[Ranked]  # distinct answers, best first
+    grids: dict[bytes, np.ndarray]  # answer key -> grid
+    voting: int  # views whose prediction read as a grid
+
+
+def votes(views: Views, predictions: np.ndarray, confidences: np.ndarray,
+          table: AugmentationTable, rows: int) -> list[Vote]:
+    """The vote of each of ``rows`` test inputs: each view whose prediction reads as a grid,
+    mapped back to the task's own orientation and colours, votes with its confidence."""
+    cast: list[list[tuple[bytes, np.ndarray, float]]] = [[] for _ in range(rows)]
     for v in range(len(views)):
         grid = crop_prediction(predictions[v])
         if grid is None:  # no grid at the canvas's corner: this view does not vote
             continue
         grid = table.augmentation(int(views.puzzle_ids[v])).inverse().apply(grid)
-        out[int(views.example[v])].append((grid_key(grid), grid, float(confidences[v])))
-    return out
+        cast[int(views.example[v])].append((grid_key(grid), grid, float(confidences[v])))
+    return [Vote(rank((key, conf) for key, _, conf in row), {key: g for key, g, _ in row}, len(row))
+            for row in cast]
+
+
+def run_views(model, views: Views, *, batch_size: int = 256, device=None, precision: str = "fp32",
+              progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The model's predicted canvas for every view (all supervision steps, as the official
+    evaluation runs) and its halting probability at the last step."""
+    from trm.data import TokenData
+    from trm.evaluate import predict
+
+    data = TokenData(views.inputs, np.zeros_like(views.inputs), views.puzzle_ids)
+    preds, _, confidences = predict(model, data, batch_size=batch_size, device=device,
+                                    precision=precision, halting="full", progress=progress)
+    return preds, confidences
 
 
 @dataclass
@@ -93,19 +115,16 @@ def score(split: Split, views: Views, predictions: np.ndarray, confidences: np.n
           table: AugmentationTable, task_ids: list[str], ks: tuple[int, ...] = PASS_KS) -> ArcScore:
     """pass@k (for the ``ks`` up to the number of views) of a split with known outputs."""
     ks = tuple(k for k in ks if k <= views.k) or (1,)
-    per_input = answers(views, predictions, confidences, table)
-    per_input += [[] for _ in range(len(split) - len(per_input))]
     tasks: dict[int, list[dict]] = {}
-    for i, votes in enumerate(per_input):
-        ranked = rank((key, conf) for key, _, conf in votes)
-        grids = {key: grid for key, grid, _ in votes}
+    for i, vote in enumerate(votes(views, predictions, confidences, table, len(split))):
         truth = grid_key(decode(split.labels[i]))
         t = int(split.extras["task"][i])
         tasks.setdefault(t, []).append({
             "pair": int(split.extras["pair"][i]) if "pair" in split.extras else i,
-            **{f"pass@{k}": hit_within(ranked, truth, k) for k in ks},
-            "candidates": [_candidate(r, grids[r.key], truth) for r in ranked[:max(2, min(ks[-1], 10))]],
-            "views_voting": len(votes),
+            **{f"pass@{k}": hit_within(vote.ranked, truth, k) for k in ks},
+            "candidates": [_candidate(r, vote.grids[r.key], truth)
+                           for r in vote.ranked[:max(2, min(ks[-1], 10))]],
+            "views_voting": vote.voting,
         })
     pass_at = {k: float(np.mean([np.mean([r[f"pass@{k}"] for r in rows]) for rows in tasks.values()]))
                for k in ks}
@@ -136,8 +155,6 @@ def predict_views(model, ds, split_name: str, k: int, *, batch_size: int = 256, 
     """Run ``model`` (all supervision steps) on ``k`` views of every input of an ARC
     dataset's split (the first ``limit`` inputs, when given), batched across tasks."""
     from puzzles.arc.data import load_table
-    from trm.data import TokenData
-    from trm.evaluate import predict_all_steps
 
     if ds.task != "arc":
         raise TRMError(f"{ds.path} holds {ds.task!r} data: views and votes are for ARC datasets")
@@ -146,9 +163,8 @@ def predict_views(model, ds, split_name: str, k: int, *, batch_size: int = 256, 
         split = _head(split, limit)
     table = load_table(ds)
     views = build_views(split, table, k)
-    data = TokenData(views.inputs, np.zeros_like(views.inputs), views.puzzle_ids)
-    preds, conf = predict_all_steps(model, data, batch_size=batch_size, device=device,
-                                    precision=precision, progress=progress)
+    preds, conf = run_views(model, views, batch_size=batch_size, device=device,
+                            precision=precision, progress=progress)
     return Predicted(split, views, preds, conf, table, ds.meta["task_info"]["task_ids"])
 
 
@@ -166,14 +182,10 @@ def submission(p: Predicted, attempts: int = 2) -> dict[str, list[dict]]:
     with one entry per test input in order. Attempts are the best-ranked answers; a test
     input with fewer answers repeats its best one, and one with none (no view read as a
     grid) gets its own input grid, so every attempt is a valid grid."""
-    per_input = answers(p.views, p.predictions, p.confidences, p.table)
-    per_input += [[] for _ in range(len(p.split) - len(per_input))]
     pairs = p.split.extras.get("pair", np.arange(len(p.split)))
     entries: dict[str, list[tuple[int, dict]]] = {}
-    for i, votes in enumerate(per_input):
-        ranked = rank((key, conf) for key, _, conf in votes)
-        grids = {key: grid for key, grid, _ in votes}
-        chosen = [grids[r.key] for r in ranked[:attempts]] or [decode(p.split.inputs[i])]
+    for i, vote in enumerate(votes(p.views, p.predictions, p.confidences, p.table, len(p.split))):
+        chosen = [vote.grids[r.key] for r in vote.ranked[:attempts]] or [decode(p.split.inputs[i])]
         chosen += [chosen[0]] * (attempts - len(chosen))
         task = p.task_ids[int(p.split.extras["task"][i])]
         entries.setdefault(task, []).append(
@@ -195,25 +207,18 @@ def vote_one(model, table: AugmentationTable, task_index: int, grid: np.ndarray,
     """The vote of ``k`` views of one test input of task ``task_index`` (``trm solve arc
     --views``): the ranked answers with their votes and confidence, and pass@1 / pass@2
     when the output is known."""
-    from trm.data import TokenData
-    from trm.evaluate import predict_all_steps
-
     one = Split(encode(grid)[None], np.zeros((1, encode(grid).size), np.uint8),
                 np.zeros(1, np.int32), np.array([0, 1], np.int64),
                 {"task": np.array([task_index], np.int32)})
     views = build_views(one, table, k)
-    data = TokenData(views.inputs, np.zeros_like(views.inputs), views.puzzle_ids)
-    preds, conf = predict_all_steps(model, data, batch_size=max(1, k), device=device,
-                                    precision=precision)
-    votes = answers(views, preds, conf, table)[0] if len(views) else []
-    ranked = rank((key, c) for key, _, c in votes)
-    grids = {key: g for key, g, _ in votes}
+    preds, conf = run_views(model, views, batch_size=max(1, k), device=device, precision=precision)
+    vote = votes(views, preds, conf, table, 1)[0]
     truth = None if expected is None else grid_key(expected)
-    result = {"views": len(views), "voting": len(votes),
-              "candidates": [{"grid": grids[r.key], "votes": r.votes, "confidence": r.confidence,
+    result = {"views": len(views), "voting": vote.voting,
+              "candidates": [{"grid": vote.grids[r.key], "votes": r.votes, "confidence": r.confidence,
                               "correct": None if truth is None else r.key == truth}
-                             for r in ranked[:5]]}
+                             for r in vote.ranked[:5]]}
     if truth is not None:
-        result.update({"pass@1": hit_within(ranked, truth, 1), "pass@2": hit_within(ranked, truth, 2)})
+        result.update({"pass@1": hit_within(vote.ranked, truth, 1),
+                       "pass@2": hit_within(vote.ranked, truth, 2)})
     return result
-
