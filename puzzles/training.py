@@ -32,8 +32,13 @@ def token_data(ds: Dataset, split: str) -> TokenData:
 
 
 def data_info(ds: Dataset) -> dict:
-    m = ds.meta
-    return {"task": m["task"], "data": {"path": str(ds.path), "vocab": m["vocab"], "seq_len": m["seq_len"],
+    return meta_info(ds.path, ds.meta)
+
+
+def meta_info(path: Path | None, m: dict) -> dict:
+    """What a run's config.json records of its data (``path`` None: no dataset folder)."""
+    return {"task": m["task"], "data": {"path": None if path is None else str(path),
+                                        "vocab": m["vocab"], "seq_len": m["seq_len"],
                                         "num_puzzle_ids": m.get("num_puzzle_ids", 1),
                                         "task_info": m.get("task_info", {})}}
 
@@ -111,18 +116,14 @@ def import_official(checkpoint: Path, out: Path, *, data_dir: Path | None = None
     ck = read_official(checkpoint, seq_len=meta["seq_len"] if meta else None)
     cfg = ck.config
     if meta is not None:
-        info = {"task": meta["task"], "data": {
-            "path": str(data_dir), "vocab": meta["vocab"], "seq_len": meta["seq_len"],
-            "num_puzzle_ids": meta.get("num_puzzle_ids", 1), "task_info": meta.get("task_info", {})}}
+        info = meta_info(data_dir, meta)
         if len(meta["vocab"]) != cfg.vocab_size:
             raise TRMError(f"{data_dir}: a vocabulary of {len(meta['vocab'])} tokens; the "
                            f"checkpoint's has {cfg.vocab_size}")
     elif (cfg.vocab_size, cfg.seq_len) == (11, 81):
         from puzzles.sudoku.data import dataset_meta
 
-        m = dataset_meta(9, {})
-        info = {"task": "sudoku", "data": {"path": None, "vocab": m["vocab"], "seq_len": 81,
-                                           "num_puzzle_ids": 1, "task_info": m["task_info"]}}
+        info = meta_info(None, dataset_meta(9, {}))
     else:
         raise TRMError(f"{checkpoint}: a vocabulary of {cfg.vocab_size} over {cfg.seq_len} "
                        "tokens does not say which task this is: pass --data DIR (a dataset of its task)")

@@ -192,7 +192,7 @@ def load_checkpoint(path, *, train_state: bool = False, device="cpu") -> Checkpo
     if version > CHECKPOINT_VERSION:
         raise TRMError(f"{folder / CONFIG_FILE}: checkpoint version {version} was made by a newer "
                        f"trm (this one reads up to version {CHECKPOINT_VERSION}); upgrade trm")
-    model_state = _read_tensors(model_path, device)
+    model_state = read_safetensors(model_path, device)
     if not model_state:
         raise TRMError(f"{model_path}: holds no tensors")
 
@@ -206,7 +206,7 @@ def load_checkpoint(path, *, train_state: bool = False, device="cpu") -> Checkpo
             for p in (tensors_path, meta_path):
                 if not p.is_file():
                     raise TRMError(f"{p}: missing")
-            train_tensors = _read_tensors(tensors_path, device)
+            train_tensors = read_safetensors(tensors_path, device)
             train_meta = _read_json(meta_path)
         except TRMError as e:
             raise TRMError(f"{e} (the checkpoint's training state is broken, "
@@ -232,7 +232,8 @@ def _read_json(path: Path) -> dict:
     return obj
 
 
-def _read_tensors(path: Path, device) -> dict[str, torch.Tensor]:
+def read_safetensors(path: Path, device="cpu") -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors (never unpickles); TRMError naming the file if it is not one."""
     try:
         # Parses a JSON header and raw bytes, never unpickles. Loaded on the CPU so that a bad
         # `device` is not reported as a bad file.

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from trm.checkpoint import read_safetensors
 from trm.config import TRMConfig, TrainConfig
 from trm.errors import TRMError
 from trm.model import TRM
@@ -115,13 +116,7 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     """The weights file as a flat name -> tensor dict: a ``.safetensors`` file (no pickle
     at all), or ``torch.save`` output read through ``weights_only`` loading."""
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            obj = load_file(path)
-        except Exception as e:  # noqa: BLE001 - the Rust parser's errors are not one type
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise TRMError(f"{path}: not a valid safetensors file ({first[:200]})") from None
+        obj = read_safetensors(path)
         if not obj:
             raise TRMError(f"{path}: holds no tensors")
         return obj
@@ -313,7 +308,7 @@ def train_config(data: dict) -> TrainConfig:
 def convert_state(tensors: dict[str, torch.Tensor], config: TRMConfig, where: Path
                   ) -> dict[str, torch.Tensor]:
     """Our state dict: every tensor the config needs, of its shape, as float32."""
-    expected = {k: v.shape for k, v in TRM(config).state_dict().items()}
+    expected = {k: v.shape for k, v in _shapes_only(config).state_dict().items()}
     state = {}
     for name, t in tensors.items():
         if name not in expected:
@@ -357,7 +352,14 @@ def read_official(path: Path, seq_len: int | None = None) -> OfficialCheckpoint:
 def official_parameter_count(config: TRMConfig) -> int:
     """Trained parameters as the official code counts them: the puzzle-embedding table is
     a buffer there as here (trained by its own sparse update), so it is not counted."""
-    return sum(p.numel() for p in TRM(config).parameters())
+    return sum(p.numel() for p in _shapes_only(config).parameters())
+
+
+def _shapes_only(config: TRMConfig) -> TRM:
+    """The model with no memory behind its tensors (a puzzle table can be gigabytes):
+    enough for names, shapes and counts."""
+    with torch.device("meta"):
+        return TRM(config)
 
 
 __all__ = ["OfficialCheckpoint", "read_official", "find_weights", "official_parameter_count",
