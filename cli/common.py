@@ -44,14 +44,19 @@ def read_argument_text(value: str, what: str = "PUZZLE") -> tuple[str, str]:
 RECORD_SUFFIXES = (".svg", ".html", ".htm")
 
 
+def check_output_folder(path: Path, option: str) -> None:
+    """Refuse an output file whose folder does not exist, before any work is done."""
+    if not path.parent.is_dir():
+        raise TRMError(f"{option} {path}: no such folder {path.parent}")
+
+
 def check_record_path(path: Path | None) -> None:
     """Refuse a --record target we could not write, before any work is done."""
     if path is None:
         return
     if path.suffix.lower() not in RECORD_SUFFIXES:
         raise TRMError(f"--record {path}: the file name must end in .svg or .html")
-    if not path.parent.is_dir():
-        raise TRMError(f"--record {path}: no such folder {path.parent}")
+    check_output_folder(path, "--record")
 
 
 class Display:

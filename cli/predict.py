@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from cli.common import err
+from cli.common import check_output_folder, err
 
 app = typer.Typer(help="Write a model's answers in a competition's format.", no_args_is_help=True)
 
@@ -33,11 +33,9 @@ def arc(
     """
     from puzzles.arc.views import submission
     from puzzles.training import predict_run_views
-    from trm.errors import TRMError
     from trm.staging import write_json
 
-    if not out_file.parent.is_dir():
-        raise TRMError(f"--out {out_file}: no such folder {out_file.parent}")
+    check_output_folder(out_file, "--out")
     predicted = predict_run_views(run, data, views, split=split, device=device,
                                   precision=precision, batch_size=batch_size, progress=not quiet)
     result = submission(predicted)

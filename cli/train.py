@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from cli.common import err, out, print_json
+from cli.common import check_output_folder, err, out, print_json
 
 DEVICE_HELP = "auto, cpu, cuda (or cuda:N) or mps."
 PRECISION_HELP = "auto (bf16 where the hardware is fast at it), fp32 or bf16."
@@ -175,11 +175,10 @@ def evaluate(
 def _evaluate_views(run: Path, data: Path, views: int, *, split: str, device: str, precision: str,
                     batch_size: int, limit: int, per_task: Optional[Path], as_json: bool) -> None:
     from puzzles.training import evaluate_run_views
-    from trm.errors import TRMError
     from trm.staging import write_json
 
-    if per_task is not None and not per_task.parent.is_dir():
-        raise TRMError(f"--per-task {per_task}: no such folder {per_task.parent}")
+    if per_task is not None:
+        check_output_folder(per_task, "--per-task")
     result = evaluate_run_views(run, data, views, split=split, device=device, precision=precision,
                                 batch_size=batch_size, limit=limit, progress=not as_json)
     if per_task is not None:
