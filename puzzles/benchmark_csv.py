@@ -91,6 +91,19 @@ def split_files(path: Path) -> dict[str, Path]:
     return {split: path / name for split, name in SPLIT_FILES.items()}
 
 
+def check_training_options(files: dict[str, Path], subsample: int | None,
+                           changes: dict[str, object]) -> None:
+    """Refuse ``--subsample`` below 1, and options that change the training split (the
+    subsample and ``changes``, by flag) when the import has no train.csv."""
+    if subsample is not None and subsample < 1:
+        raise TRMError("--subsample must be at least 1")
+    given = {"--subsample": subsample is not None,
+             **{flag: value not in (None, False, 0) for flag, value in changes.items()}}
+    if "train" not in files and any(given.values()):
+        raise TRMError(f"{' and '.join(given)} change the training split: import a folder "
+                       "with train.csv and test.csv")
+
+
 @dataclass
 class CheckedRows:
     """The rows of one file after its task checked them: questions and answers as cell

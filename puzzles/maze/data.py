@@ -23,8 +23,9 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from puzzles.benchmark_csv import (LAYOUT, CheckedRows, CsvFile, char_table, first_bad,
-                                   is_csv_import, refuse_csv_options, split_files)
+from puzzles.benchmark_csv import (LAYOUT, CheckedRows, CsvFile, char_table,
+                                   check_training_options, first_bad, is_csv_import,
+                                   refuse_csv_options, split_files)
 from puzzles.benchmark_csv import subsample as draw_subsample
 from puzzles.build import ResumableBuild, collect_splits
 from puzzles.dataset import (Dataset, Split, check_out_dir, read_import_file, staged_dir,
@@ -269,11 +270,7 @@ def import_csv(path: Path, out: Path, *, force: bool = False, progress: bool = T
     maze (its ``aug``), in the official order.
     """
     files = split_files(path)
-    if subsample is not None and subsample < 1:
-        raise TRMError("--subsample must be at least 1")
-    if "train" not in files and (subsample is not None or dihedral):
-        raise TRMError("--subsample and --dihedral change the training split: import a folder "
-                       "with train.csv and test.csv")
+    check_training_options(files, subsample, {"--dihedral": dihedral})
     check_out_dir(Path(out), force)  # refuse before the long part, not after
     read = {"test": read_csv_split(files["test"], progress=progress)}
     size = size_of_cells(read["test"].questions.shape[1])

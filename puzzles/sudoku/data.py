@@ -18,8 +18,9 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from puzzles.benchmark_csv import (LAYOUT, CheckedRows, CsvFile, char_table, first_bad,
-                                   is_csv_import, refuse_csv_options, split_files)
+from puzzles.benchmark_csv import (LAYOUT, CheckedRows, CsvFile, char_table,
+                                   check_training_options, first_bad, is_csv_import,
+                                   refuse_csv_options, split_files)
 from puzzles.benchmark_csv import subsample as draw_subsample
 from puzzles.build import ResumableBuild, collect_splits, worker_pool
 from puzzles.dataset import (Dataset, Split, check_out_dir, read_import_file, staged_dir,
@@ -301,13 +302,9 @@ def read_csv_split(file: Path, *, size: int | None = None, min_rating: int | Non
 
 def _check_csv_options(files: dict[str, Path], subsample: int | None, augment: int,
                        skip_bad: bool, verify: bool) -> None:
-    if subsample is not None and subsample < 1:
-        raise TRMError("--subsample must be at least 1")
     if augment < 0:
         raise TRMError("--augment must be >= 0")
-    if "train" not in files and (subsample is not None or augment):
-        raise TRMError("--subsample and --augment change the training split: import a folder "
-                       "with train.csv and test.csv")
+    check_training_options(files, subsample, {"--augment": augment})
     if skip_bad and not verify:
         raise TRMError("with a CSV, --skip-bad goes with --verify (it skips puzzles without "
                        "exactly one solution; a malformed row always stops the import)")
