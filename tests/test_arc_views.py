@@ -105,13 +105,24 @@ def test_ties_in_votes_go_to_the_more_confident_answer():
     assert first["pass@1"] is False and first["pass@2"] is True
 
 
-def test_a_view_without_a_grid_at_the_corner_does_not_vote():
-    views = build_views(TEST, TABLE, 2)
-    preds, confs = _planted(views, {0: {0, 1}})
-    preds[1] = 0  # an all-PAD canvas
-    result = score(TEST, views, preds, confs, TABLE, [t.id for t in TASKS])
-    assert result.per_task["a"]["test_inputs"][0]["views_voting"] == 1
-    assert result.per_task["a"]["test_inputs"][0]["pass@1"] is True
+def test_views_without_a_grid_vote_for_the_empty_answer_as_the_official_evaluator_counts():
+    views = build_views(TEST, TABLE, 3)
+    preds, confs = _planted(views, {0: {0}})
+    preds[1] = preds[2] = 0  # two all-PAD canvases: the empty answer outvotes the right one
+    official = score(TEST, views, preds, confs, TABLE, [t.id for t in TASKS])
+    first = official.per_task["a"]["test_inputs"][0]
+    assert first["views_voting"] == 3
+    assert first["candidates"][0] == {"grid": [], "votes": 2, "confidence": 0.5, "correct": False}
+    assert first["pass@1"] is False and first["pass@2"] is True
+    assert official.summary()["empty_answers"] == "vote (official)"
+    ours = score(TEST, views, preds, confs, TABLE, [t.id for t in TASKS], skip_empty=True)
+    first = ours.per_task["a"]["test_inputs"][0]
+    assert first["views_voting"] == 1 and first["pass@1"] is True
+    assert ours.summary()["empty_answers"] == "skipped"
+    # the submission never offers the empty answer, whatever the count
+    p = Predicted(TEST, views, preds, confs, TABLE, [t.id for t in TASKS])
+    attempts = submission(p)["a"][0]
+    assert attempts["attempt_1"] == decode(TEST.labels[0]).tolist() == attempts["attempt_2"]
 
 
 @settings(max_examples=30, deadline=None)
@@ -180,7 +191,7 @@ def test_eval_views_cli_reports_pass_at_k_and_writes_per_task_results(tmp_path):
                 "--json")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
-    assert set(summary) == {"pass@1", "pass@2", "tasks", "test_inputs", "views"}
+    assert set(summary) == {"pass@1", "pass@2", "tasks", "test_inputs", "views", "empty_answers"}
     assert summary["tasks"] == 2 and summary["views"] == 4
     saved = json.loads(per_task.read_text())
     assert set(saved["tasks"]) == {"aa", "bb"} and saved["summary"] == summary

@@ -57,7 +57,16 @@ def test_every_evaluation_step_matches_the_official_outputs(case):
             for ours, theirs in ((out.logits, "logits"), (out.halt_logit, "q_halt_logits"),
                                  (out.continue_logit, "q_continue_logits")):
                 diff = (ours - torch.from_numpy(ref[theirs][s])).abs().max().item()
-                assert diff <= 1e-4, f"step {s + 1} {theirs}: max abs difference {diff}"
+                assert diff <= _tolerance(s), f"step {s + 1} {theirs}: max abs difference {diff}"
+
+
+def _tolerance(step: int) -> float:
+    """1e-4 at the first step; later steps carry rounding through the recursion, and the
+    float32 rounding of attention depends on the CPU's kernels: the official code itself,
+    run on an AVX512 CPU, differs from these references (made on an AVX2 one) by up to
+    1.8e-4 on logits of size ~2 by step 12 (ours there: 1.8e-4 too). A wrong model differs
+    by O(1)."""
+    return 1e-4 if step == 0 else 1e-3
 
 
 @pytest.mark.parametrize("case", CASES)

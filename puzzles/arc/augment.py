@@ -156,7 +156,9 @@ class AugmentationTable:
     """The augmentation behind every puzzle id: ids ``start[t]:start[t + 1]`` are task ``t``'s.
 
     ``start[t]`` (the first id of a task) is always its identity, the id its stored,
-    untransformed examples carry.
+    untransformed examples carry. Ids below ``start[0]`` belong to no task: our builds
+    start at 0, an official build (:mod:`puzzles.arc.official`) keeps id 0 for its
+    ``<blank>`` puzzle and starts at 1; those rows hold the identity.
     """
 
     start: np.ndarray  # (T + 1,) int64
@@ -194,15 +196,15 @@ class AugmentationTable:
         if (self.dihedral.dtype != np.uint8 or self.colours.dtype != np.uint8
                 or self.colours.shape != (p, N_COLOURS)):
             raise TRMError(f"{where}: dihedral must be uint8 (P,) and colours uint8 (P, {N_COLOURS})")
-        if len(start) < 2 or start[0] != 0 or start[-1] != p or np.any(np.diff(start) <= 0):
+        if len(start) < 2 or start[0] < 0 or start[-1] != p or np.any(np.diff(start) <= 0):
             raise TRMError(f"{where}: holds {p} augmentations; the metadata's puzzle id starts "
-                           f"do not rise from 0 to that")
+                           f"do not rise to that")
         perms_ok = np.array_equal(np.sort(self.colours, axis=1),
                                   np.broadcast_to(np.arange(N_COLOURS), self.colours.shape))
         if np.any(self.dihedral >= 8) or not perms_ok or np.any(self.colours[:, 0] != 0):
             raise TRMError(f"{where}: holds a dihedral over 7 or a colour map that is not a "
                            "permutation keeping 0")
-        first = start[:-1]
+        first = np.concatenate([np.arange(start[0]), start[:-1]])  # blank ids too
         if np.any(self.dihedral[first] != 0) or np.any(self.colours[first] != np.arange(N_COLOURS)):
             raise TRMError(f"{where}: a task's first augmentation is not the identity")
 

@@ -85,7 +85,8 @@ def split_pairs(tasks: list[ArcTask], start: np.ndarray) -> dict[str, Split]:
     return {name: s for name, s in splits.items() if s is not None}
 
 
-def _meta(tasks: list[ArcTask], table: AugmentationTable, source: dict, k: int, seed: int) -> dict:
+def _meta(tasks: list[ArcTask], table: AugmentationTable, source: dict, k: int,
+          seed: int | None) -> dict:
     n_training = sum(t.set == "training" for t in tasks)
     return {
         "task": "arc",
@@ -97,7 +98,7 @@ def _meta(tasks: list[ArcTask], table: AugmentationTable, source: dict, k: int, 
             "encoding": "30x30 canvas row by row; 0 PAD, 1 end of grid (row below and column "
                         "right of the grid), colour c is token c + 2",
             "task_ids": [t.id for t in tasks],
-            "training_tasks": n_training,  # task_ids[:training_tasks] are training tasks
+            "training_tasks": n_training,
             "evaluation_tasks": len(tasks) - n_training,
             "puzzle_id_start": table.start.tolist(),
             "augment": k,
@@ -127,6 +128,17 @@ def build_from(source: str | Path, out: Path, *, solutions: Path | None = None,
     return build_dataset(loaded, out, augment=augment, seed=seed, force=force, progress=progress)
 
 
+def build_from_official(folder: Path, out: Path, *, force: bool = False) -> Dataset:
+    """An official TRM ARC build folder as our dataset, with its puzzle ids and augmentations
+    (:mod:`puzzles.arc.official`), so an imported official checkpoint can be evaluated."""
+    from puzzles.arc.official import read_build
+
+    check_out_dir(Path(out), force)
+    source, table = read_build(folder)
+    return _write(source.tasks, table, source, out, augment=int(np.diff(table.start).max()),
+                  seed=None, force=force)
+
+
 def build_dataset(source: Source, out: Path, *, augment: int = 1000, seed: int = 0,
                   force: bool = False, progress: bool = True) -> Dataset:
     """Write ``source``'s tasks as a dataset in ``out`` (same seed, same bytes)."""
@@ -138,6 +150,12 @@ def build_dataset(source: Source, out: Path, *, augment: int = 1000, seed: int =
     with tqdm(total=len(tasks), desc=f"arc: {augment} augmentations of each task", unit="task",
               disable=not progress, dynamic_ncols=True, mininterval=0.5) as bar:
         table = AugmentationTable.build(tasks, augment, seed, progress=lambda: bar.update(1))
+    return _write(tasks, table, source, out, augment=augment, seed=seed, force=force)
+
+
+def _write(tasks: list[ArcTask], table: AugmentationTable, source: Source, out: Path, *,
+           augment: int, seed: int | None, force: bool) -> Dataset:
+    """The dataset of ``tasks`` (task ``t`` owns the table's ids ``start[t]:start[t + 1]``)."""
     splits = split_pairs(tasks, table.start)  # every task has demos: "train" is never empty
     meta = _meta(tasks, table, source.info, augment, seed)
     with staged_dir(Path(out), force) as stage:

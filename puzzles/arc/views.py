@@ -7,9 +7,12 @@ puzzle id, so the model sees the view with the embedding it learned for it. Afte
 model has run on all views (batched across tasks), :func:`score` reads each predicted
 grid from the canvas (:func:`puzzles.arc.tokens.crop_prediction`), maps it back through
 the inverse augmentation, and votes per test input (:func:`trm.vote.rank`: most views
-first, ties by mean halting confidence). A test input counts for pass@k when its known
-output is among the first k answers; a task's score is the share of its test inputs that
-count; the result is the mean over tasks (the ARC Prize metric is pass@2).
+first, ties by mean halting confidence). A view whose canvas holds no grid at its corner
+votes for the empty answer, as the official evaluator counts it (it is never right, but it
+can take one of the first places); with ``skip_empty`` it does not vote (ours). A test
+input counts for pass@k when its known output is among the first k answers; a task's
+score is the share of its test inputs that count; the result is the mean over tasks (the
+ARC Prize metric is pass@2).
 """
 
 from __future__ import annotations
@@ -67,19 +70,26 @@ class Vote:
 
     ranked: list[Ranked]  # distinct answers, best first
     grids: dict[bytes, np.ndarray]  # answer key -> grid
-    voting: int  # views whose prediction read as a grid
+    voting: int  # views that voted (with skip_empty: those whose prediction read as a grid)
+
+
+EMPTY = np.zeros((0, 0), np.uint8)  # the answer of a canvas with no grid at its corner
 
 
 def votes(views: Views, predictions: np.ndarray, confidences: np.ndarray,
-          table: AugmentationTable, rows: int) -> list[Vote]:
-    """The vote of each of ``rows`` test inputs: each view whose prediction reads as a grid,
-    mapped back to the task's own orientation and colours, votes with its confidence."""
+          table: AugmentationTable, rows: int, *, skip_empty: bool = False) -> list[Vote]:
+    """The vote of each of ``rows`` test inputs: each view's predicted grid, mapped back to
+    the task's own orientation and colours, votes with its confidence. A view with no grid
+    votes for :data:`EMPTY` (the official count), or not at all if ``skip_empty``."""
     cast: list[list[tuple[bytes, np.ndarray, float]]] = [[] for _ in range(rows)]
     for v in range(len(views)):
         grid = crop_prediction(predictions[v])
-        if grid is None:  # no grid at the canvas's corner: this view does not vote
-            continue
-        grid = table.augmentation(int(views.puzzle_ids[v])).inverse().apply(grid)
+        if grid is None:
+            if skip_empty:
+                continue
+            grid = EMPTY
+        else:
+            grid = table.augmentation(int(views.puzzle_ids[v])).inverse().apply(grid)
         cast[int(views.example[v])].append((grid_key(grid), grid, float(confidences[v])))
     return [Vote(rank((key, conf) for key, _, conf in row), {key: g for key, g, _ in row}, len(row))
             for row in cast]
@@ -105,18 +115,22 @@ class ArcScore:
     test_inputs: int
     views: int
     per_task: dict[str, dict] = field(default_factory=dict)
+    skip_empty: bool = False
 
     def summary(self) -> dict:
         return {**{f"pass@{k}": v for k, v in self.pass_at.items()}, "tasks": self.tasks,
-                "test_inputs": self.test_inputs, "views": self.views}
+                "test_inputs": self.test_inputs, "views": self.views,
+                "empty_answers": "skipped" if self.skip_empty else "vote (official)"}
 
 
 def score(split: Split, views: Views, predictions: np.ndarray, confidences: np.ndarray,
-          table: AugmentationTable, task_ids: list[str], ks: tuple[int, ...] = PASS_KS) -> ArcScore:
+          table: AugmentationTable, task_ids: list[str], ks: tuple[int, ...] = PASS_KS, *,
+          skip_empty: bool = False) -> ArcScore:
     """pass@k (for the ``ks`` up to the number of views) of a split with known outputs."""
     ks = tuple(k for k in ks if k <= views.k) or (1,)
     tasks: dict[int, list[dict]] = {}
-    for i, vote in enumerate(votes(views, predictions, confidences, table, len(split))):
+    for i, vote in enumerate(votes(views, predictions, confidences, table, len(split),
+                                   skip_empty=skip_empty)):
         truth = grid_key(decode(split.labels[i]))
         t = int(split.extras["task"][i])
         tasks.setdefault(t, []).append({
@@ -130,7 +144,7 @@ def score(split: Split, views: Views, predictions: np.ndarray, confidences: np.n
                for k in ks}
     per_task = {task_ids[t]: {**{f"pass@{k}": float(np.mean([r[f"pass@{k}"] for r in rows])) for k in ks},
                               "test_inputs": rows} for t, rows in tasks.items()}
-    return ArcScore(pass_at, len(tasks), len(split), views.k, per_task)
+    return ArcScore(pass_at, len(tasks), len(split), views.k, per_task, skip_empty)
 
 
 def _candidate(r: Ranked, grid: np.ndarray, truth: bytes) -> dict:
@@ -168,24 +182,28 @@ def predict_views(model, ds, split_name: str, k: int, *, batch_size: int = 256, 
     return Predicted(split, views, preds, conf, table, ds.meta["task_info"]["task_ids"])
 
 
-def evaluate_views(model, ds, split_name: str, k: int, **options) -> ArcScore:
+def evaluate_views(model, ds, split_name: str, k: int, *, skip_empty: bool = False,
+                   **options) -> ArcScore:
     """pass@k of the vote over ``k`` views of each test input (outputs must be known)."""
     split = ds.splits[split_name]
     if any(np.all(split.labels == 0, axis=1)):
         raise TRMError(f"{ds.path}: split {split_name!r} has test inputs without a known output")
     p = predict_views(model, ds, split_name, k, **options)
-    return score(p.split, p.views, p.predictions, p.confidences, p.table, p.task_ids)
+    return score(p.split, p.views, p.predictions, p.confidences, p.table, p.task_ids,
+                 skip_empty=skip_empty)
 
 
 def submission(p: Predicted, attempts: int = 2) -> dict[str, list[dict]]:
     """The Kaggle ARC Prize format: ``{task id: [{"attempt_1": grid, "attempt_2": grid}, ...]}``
-    with one entry per test input in order. Attempts are the best-ranked answers; a test
-    input with fewer answers repeats its best one, and one with none (no view read as a
-    grid) gets its own input grid, so every attempt is a valid grid."""
+    with one entry per test input in order. Attempts are the best-ranked grids (the empty
+    answer is never one: the official evaluator would write ``[]``, which Kaggle refuses);
+    a test input with fewer answers repeats its best one, and one with none (no view read
+    as a grid) gets its own input grid, so every attempt is a valid grid."""
     pairs = p.split.extras.get("pair", np.arange(len(p.split)))
     entries: dict[str, list[tuple[int, dict]]] = {}
     for i, vote in enumerate(votes(p.views, p.predictions, p.confidences, p.table, len(p.split))):
-        chosen = [vote.grids[r.key] for r in vote.ranked[:attempts]] or [decode(p.split.inputs[i])]
+        grids = [vote.grids[r.key] for r in vote.ranked if vote.grids[r.key].size]
+        chosen = grids[:attempts] or [decode(p.split.inputs[i])]
         chosen += [chosen[0]] * (attempts - len(chosen))
         task = p.task_ids[int(p.split.extras["task"][i])]
         entries.setdefault(task, []).append(
