@@ -1,0 +1,282 @@
+"""Test-time scaling with a checker: K candidates per puzzle, verified, then voted.
+
+For each puzzle, K candidates run together (batched across puzzles):
+
+* **views**: candidate ``k`` sees the puzzle through one of the task's augmentations
+  (candidate 0 through the identity), and its answer is mapped back through the exact
+  inverse. Every Sudoku and maze augmentation is a move of the cells and a relabelling of
+  the tokens, ``view = table[x[perm]]``, so one gather does a whole batch both ways;
+* **noise** (the PTRM idea): candidates other than 0 start from the model's starting
+  state plus Gaussian noise of standard deviation ``noise`` (seeded).
+
+Selection, in this order where the task has a checker (Sudoku: the rules and the clues;
+maze: a wall-free, connected S-G path of the shortest length): a candidate whose answer
+passes the checker; else the vote of the candidates' answers (most candidates, ties by mean
+halting confidence: :func:`trm.vote.rank`); else the most confident candidate.
+``select="vote"`` and ``"confidence"`` skip the checker (the model alone).
+
+Verified halting (``halting="verified"``, with the checker): after every supervision step
+the active candidates' answers are checked; a puzzle stops the moment one of its candidates
+passes (that answer is the one reported), and unverified puzzles run to ``n_sup``. No answer
+is called verified unless it passed the checker; the others are the vote's best, marked so.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from trm.device import autocast
+from trm.errors import TRMError
+from trm.vote import rank
+
+SELECT = ("checker", "vote", "confidence")
+HALTING = ("verified", "full")
+
+
+@dataclass(frozen=True)
+class Views:
+    """K views of a token sequence: view ``k`` of ``x`` is ``tables[k][x[perms[k]]]``."""
+
+    perms: np.ndarray  # (K, L) int64: view cell i reads cell perms[k, i]
+    tables: np.ndarray  # (K, V) int64: token t becomes tables[k, t] (a permutation)
+
+    def __len__(self) -> int:
+        return int(self.perms.shape[0])
+
+    def inverse(self) -> "Views":
+        return Views(np.argsort(self.perms, axis=1), np.argsort(self.tables, axis=1))
+
+    def apply(self, x: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """Row ``r`` of ``x`` (R, L) seen through view ``k[r]``."""
+        moved = np.take_along_axis(x.astype(np.int64), self.perms[k], axis=1)
+        return np.take_along_axis(self.tables[k], moved, axis=1)
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a task gives test-time scaling: its views and, if it has one, its checker."""
+
+    name: str
+    # (K, seq_len, vocab, rng) -> K views, view 0 the identity
+    views: Callable[[int, int, int, np.random.Generator], Views]
+    # (questions (R, L), answers (R, L)) tokens -> (R,) bool: the answer is right
+    check: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+
+
+def _sudoku_views(k: int, seq_len: int, vocab: int, rng: np.random.Generator) -> Views:
+    import random
+
+    from puzzles.sudoku.augment import identity, random_augmentation
+    from puzzles.sudoku.grid import size_of_length
+
+    size = size_of_length(seq_len)
+    if size is None:
+        raise TRMError(f"a Sudoku model reads 16, 36 or 81 cells, not {seq_len}")
+    source = random.Random(int(rng.integers(2**63)))
+    augs = [identity(size)] + [random_augmentation(size, source) for _ in range(k - 1)]
+    tables = np.tile(np.arange(vocab, dtype=np.int64), (k, 1))
+    for i, aug in enumerate(augs):  # token = value + 1 (1: blank), PAD 0 stays
+        tables[i, 1:size + 2] = np.asarray(aug.digits) + 1
+    return Views(np.asarray([a.cells for a in augs], np.int64), tables)
+
+
+def sudoku_check(questions: np.ndarray, answers: np.ndarray) -> np.ndarray:
+    """Full, no digit twice in a row, column or box, every clue kept (vectorised)."""
+    from puzzles.sudoku.grid import geometry, size_of_length
+
+    size = size_of_length(questions.shape[1])
+    units = np.asarray(geometry(size).units)  # (3 * size, size) cells
+    values = answers.astype(np.int64) - 1  # 0: blank, -1: PAD
+    clues = questions.astype(np.int64) - 1
+    keeps = np.all((clues <= 0) | (values == clues), axis=1)
+    each_once = np.all(np.sort(values[:, units], axis=2) == np.arange(1, size + 1), axis=(1, 2))
+    return keeps & each_once
+
+
+def _maze_views(k: int, seq_len: int, vocab: int, rng: np.random.Generator) -> Views:
+    from puzzles.maze.augment import cell_tables
+
+    size = math.isqrt(seq_len)
+    order = np.concatenate([[0], rng.permutation(np.arange(1, 8))])  # identity first
+    picks = np.resize(order, k)  # 8 symmetries: beyond them views repeat (noise tells them apart)
+    return Views(cell_tables(size)[picks].astype(np.int64),
+                 np.tile(np.arange(vocab, dtype=np.int64), (k, 1)))
+
+
+def maze_check(questions: np.ndarray, answers: np.ndarray) -> np.ndarray:
+    """A wall-free, connected S-G path of the shortest length (puzzles.maze.solver)."""
+    from puzzles.maze.data import decode
+    from puzzles.maze.solver import check_path
+
+    out = np.zeros(len(answers), bool)
+    for i, (q, a) in enumerate(zip(questions, answers)):
+        grid = decode(a)
+        out[i] = grid.min() >= 0 and check_path(decode(q), grid).ok
+    return out
+
+
+TASKS = {"sudoku": Task("sudoku", _sudoku_views, sudoku_check),
+         "maze": Task("maze", _maze_views, maze_check)}
+
+
+def task_for(name: str) -> Task:
+    if name not in TASKS:
+        raise TRMError(f"--samples needs a task with exact augmentations ({', '.join(TASKS)}); "
+                       f"this model is for {name}")
+    return TASKS[name]
+
+
+@dataclass
+class Scaled:
+    """The outcome for every puzzle of a batch (tokens in the puzzle's own frame)."""
+
+    answers: np.ndarray  # (P, L) the selected answer
+    verified: np.ndarray  # (P,) bool: it passed the checker
+    chosen: np.ndarray  # (P,) the candidate selected
+    step: np.ndarray  # (P,) the supervision step it was verified at (0: not verified)
+    votes: np.ndarray  # (P,) candidates that gave the selected answer
+    n_verified: np.ndarray  # (P,) candidates that passed the checker when the puzzle stopped
+    candidate_steps: np.ndarray  # (P, K) supervision steps each candidate ran
+    seconds: float = 0.0
+    info: dict = field(default_factory=dict)
+
+    @property
+    def mean_steps(self) -> float:
+        return float(self.candidate_steps.mean())
+
+
+@torch.no_grad()
+def run(model, questions: np.ndarray, task: Task, *, samples: int, noise: float = 0.0,
+        views: bool = True, select: str = "checker", halting: str = "verified", seed: int = 0,
+        batch_rows: int = 2048, precision: str = "fp32", puzzle_ids: np.ndarray | None = None
+        ) -> Scaled:
+    """K = ``samples`` candidates for every puzzle of ``questions`` (P, L) tokens."""
+    if samples < 1:
+        raise TRMError(f"--samples must be at least 1, got {samples}")
+    if not (noise >= 0 and math.isfinite(noise)):
+        raise TRMError(f"--noise must be a finite number >= 0, got {noise}")
+    if select not in SELECT:
+        raise TRMError(f"--select must be one of {', '.join(SELECT)}, got {select!r}")
+    if halting not in HALTING:
+        raise TRMError(f"halting with --samples must be one of {', '.join(HALTING)}, got {halting!r}")
+    if select == "checker" and task.check is None:
+        raise TRMError(f"--select checker: {task.name} has no checker; use vote or confidence")
+    use_checker = select == "checker"
+    verify_early = use_checker and halting == "verified"
+    cfg = model.config
+    rng = np.random.default_rng(seed)
+    k = samples
+    if views:
+        v = task.views(k, cfg.seq_len, cfg.vocab_size, rng)
+    else:
+        v = Views(np.tile(np.arange(cfg.seq_len), (k, 1)), np.tile(np.arange(cfg.vocab_size), (k, 1)))
+    back = v.inverse()
+    questions = np.asarray(questions)
+    p_total = len(questions)
+    pids = np.zeros(p_total, np.int64) if puzzle_ids is None else np.asarray(puzzle_ids, np.int64)
+    per_chunk = max(1, batch_rows // k)
+    parts = []
+    start = time.perf_counter()
+    gen = torch.Generator().manual_seed(seed)
+    for lo in range(0, p_total, per_chunk):
+        parts.append(_run_chunk(model, questions[lo:lo + per_chunk], pids[lo:lo + per_chunk], v,
+                                back, task, k, noise, verify_early, use_checker, select,
+                                precision, gen))
+    out = Scaled(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+                   ("answers", "verified", "chosen", "step", "votes", "n_verified",
+                    "candidate_steps")))
+    out.seconds = time.perf_counter() - start
+    return out
+
+
+def _run_chunk(model, questions, pids, v: Views, back: Views, task: Task, k: int, noise: float,
+               verify_early: bool, use_checker: bool, select: str, precision: str,
+               gen: torch.Generator) -> Scaled:
+    device = next(model.parameters()).device
+    p = len(questions)
+    n_sup = model.config.n_sup
+    which = np.tile(np.arange(k), p)  # row r: puzzle r // k, candidate r % k
+    puzzle = np.repeat(np.arange(p), k)
+    inputs = v.apply(np.repeat(questions, k, axis=0), which)
+    rows = p * k
+    final = np.zeros((rows, questions.shape[1]), np.int64)
+    conf = np.zeros(rows)
+    ran = np.full(rows, n_sup, np.int64)
+    verified_at = np.zeros(p, np.int64)
+    verified_row = np.full(p, -1)
+    n_verified = np.zeros(p, np.int64)
+    was_training = model.training
+    model.eval()
+    with autocast(device, precision):
+        x = model.embed_input(torch.from_numpy(inputs).to(device),
+                              torch.from_numpy(pids[puzzle]).to(device))
+        y, z = model.initial_state(rows)
+        if noise > 0 and k > 1:
+            mask = torch.from_numpy(which != 0).to(device)[:, None, None]
+            for s in (y, z):
+                s.add_(mask * noise * torch.randn(s.shape, generator=gen).to(device, s.dtype))
+        active = np.arange(rows)
+        for step in range(1, n_sup + 1):
+            out = model.deep_step(x, y, z)
+            tokens = out.logits.argmax(-1).cpu().numpy()
+            answers = back.apply(tokens, which[active])  # in the puzzle's own frame
+            last = step == n_sup
+            done = np.zeros(len(active), bool)
+            if verify_early:
+                ok = task.check(questions[puzzle[active]], answers)
+                for i in np.flatnonzero(ok):  # first verified candidate of each puzzle wins
+                    q = puzzle[active[i]]
+                    n_verified[q] += 1
+                    if verified_row[q] < 0:
+                        verified_row[q], verified_at[q] = active[i], step
+                solved = verified_row[puzzle[active]] >= 0
+                done |= solved
+            if last:
+                done[:] = True
+            if done.any():
+                rows_done = active[done]
+                final[rows_done] = answers[done]
+                conf[rows_done] = torch.sigmoid(out.halt_logit.float()).cpu().numpy()[done]
+                ran[rows_done] = step
+            if done.all():
+                break
+            keep = torch.from_numpy(~done).to(device)
+            active = active[~done]
+            x, y, z = x[keep], out.y[keep], out.z[keep]
+    model.train(was_training)
+    return _select(questions, final, conf, ran, verified_row, verified_at, n_verified, task, k,
+                   use_checker, verify_early, select)
+
+
+def _select(questions, final, conf, ran, verified_row, verified_at, n_verified, task: Task,
+            k: int, use_checker: bool, verify_early: bool, select: str) -> Scaled:
+    p = len(questions)
+    if use_checker and not verify_early:  # checker at the end: every candidate ran all steps
+        ok = task.check(np.repeat(questions, k, axis=0), final)
+        for q in range(p):
+            hits = np.flatnonzero(ok[q * k:(q + 1) * k])
+            n_verified[q] = len(hits)
+            if len(hits):
+                verified_row[q], verified_at[q] = q * k + hits[0], ran[q * k + hits[0]]
+    answers = np.zeros_like(questions, dtype=np.int64)
+    chosen = np.zeros(p, np.int64)
+    votes = np.zeros(p, np.int64)
+    for q in range(p):
+        block = range(q * k, (q + 1) * k)
+        if verified_row[q] >= 0:
+            r = int(verified_row[q])
+        elif select == "confidence":
+            r = max(block, key=lambda i: conf[i])
+        else:  # the vote (unverified puzzles: every candidate ran every step)
+            ranked = rank((final[i].tobytes(), conf[i]) for i in block)
+            r = next(i for i in block if final[i].tobytes() == ranked[0].key)
+        answers[q], chosen[q] = final[r], r - q * k
+        votes[q] = sum(np.array_equal(final[i], final[r]) for i in block)
+    return Scaled(answers, verified_row >= 0, chosen, verified_at, votes, n_verified,
+                  ran.reshape(p, k))

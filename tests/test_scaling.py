@@ -1,0 +1,238 @@
+"""Test-time scaling: views mapped back exactly, the checker the only judge, one pass kept."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from puzzles.maze import solver as maze_solver
+from puzzles.maze.augment import SYMMETRIES, cell_tables
+from puzzles.maze.data import encode as maze_encode
+from puzzles.maze.generate import generate_indexed
+from puzzles.scaling import TASKS, Task, Views, maze_check, run, sudoku_check, task_for
+from puzzles.sudoku import augment as sa
+from puzzles.sudoku.data import decode, encode
+from puzzles.sudoku.generate import generate_indexed as generate_indexed_sudoku
+from puzzles.sudoku.grid import is_solution
+from puzzles.sudoku.solver import solve
+from trm.errors import TRMError
+from trm.model import StepOutput
+
+SUDOKU = TASKS["sudoku"]
+
+
+class Planted(torch.nn.Module):
+    """A stand-in model: at step ``s`` it answers ``answer(input tokens, s)`` for each row.
+
+    Whatever ``answer`` computes from the view it is shown is what the candidate says, so a
+    model that solves its input exactly is equivariant by construction."""
+
+    def __init__(self, seq_len: int, vocab: int, answer, n_sup: int = 6):
+        super().__init__()
+        self.config = SimpleNamespace(seq_len=seq_len, vocab_size=vocab, n_sup=n_sup)
+        self.answer = answer
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def embed_input(self, inputs, puzzle_ids):
+        return inputs.long()
+
+    def initial_state(self, batch):
+        return torch.zeros(batch, 1, 1), torch.zeros(batch, 1, 1)
+
+    def deep_step(self, x, y, z):
+        step = int(y[0, 0, 0]) + 1 if len(y) else 1
+        tokens = np.stack([self.answer(row, step) for row in x.numpy()]) if len(x) else \
+            np.zeros((0, self.config.seq_len), np.int64)
+        logits = torch.nn.functional.one_hot(torch.from_numpy(tokens).long(),
+                                             self.config.vocab_size).float()
+        return StepOutput(y + 1, z, logits, torch.zeros(len(x)))
+
+
+def _solved_from(reveal: int):
+    """A Sudoku model that copies the question until step ``reveal``, then solves it."""
+    def answer(row, step):
+        if step < reveal:
+            return row
+        return encode(solve(decode(row)).solution)
+    return answer
+
+
+def _puzzles(n: int = 3) -> np.ndarray:
+    return np.stack([encode(generate_indexed_sudoku(9, "hard", 0, "test", i).puzzle.reshape(-1))
+                     for i in range(n)])
+
+
+def _views_task(augs: list) -> Task:
+    """The Sudoku task with fixed views (identity first) instead of drawn ones."""
+    def views(k, seq_len, vocab, rng):
+        chosen = [sa.identity(9), *augs][:k]
+        tables = np.tile(np.arange(vocab), (len(chosen), 1))
+        for i, a in enumerate(chosen):
+            tables[i, 1:11] = np.asarray(a.digits) + 1
+        return Views(np.asarray([a.cells for a in chosen]), tables)
+    return Task("sudoku", views, sudoku_check)
+
+
+KINDS = {
+    "relabel": sa.relabel(9, [3, 1, 2, 5, 4, 6, 9, 7, 8]),
+    "rows": sa.permute_rows(9, [2, 0, 1, 3, 4, 5, 8, 7, 6]),
+    "cols": sa.permute_cols(9, [0, 2, 1, 5, 3, 4, 6, 7, 8]),
+    "bands": sa.permute_bands(9, [2, 0, 1]),
+    "stacks": sa.permute_stacks(9, [1, 2, 0]),
+    "transpose": sa.transpose(9),
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_sudoku_view_maps_back_to_the_models_answer_on_the_original(kind):
+    q = _puzzles()
+    model = Planted(81, 11, _solved_from(1))
+    one = run(model, q, _views_task([]), samples=1, select="vote", halting="full")
+    both = run(model, q, _views_task([KINDS[kind]]), samples=2, select="vote", halting="full")
+    assert np.array_equal(both.answers, one.answers)
+    assert np.all(both.votes == 2)  # the view's answer, mapped back, is the original's
+    # and the view really was another puzzle: the model saw different tokens
+    v = _views_task([KINDS[kind]]).views(2, 81, 11, None)
+    assert not np.array_equal(v.apply(q, np.ones(len(q), int)), q)
+
+
+def test_every_maze_symmetry_maps_back():
+    mazes = [generate_indexed(8, "corridors", 12, 0, "test", i).maze for i in range(2)]
+    q = np.stack([maze_encode(m) for m in mazes])
+
+    def answer(row, step):
+        return maze_encode(maze_solver.solve((row.reshape(8, 8) - 1).astype(np.int8)))
+
+    model = Planted(64, 6, answer)
+    r = run(model, q, TASKS["maze"], samples=8, select="vote", halting="full")
+    assert np.all(r.votes == 8)
+    assert np.array_equal(r.answers, np.stack([answer(row, 1) for row in q]))
+    views = TASKS["maze"].views(8, 64, 6, np.random.default_rng(0))
+    assert sorted(map(tuple, views.perms)) == sorted(map(tuple, cell_tables(8)))  # all 8 kinds
+    assert np.array_equal(views.perms[0], np.arange(64))
+    assert len(SYMMETRIES) == 8
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 12))
+def test_views_round_trip_exactly(seed, k):
+    rng = np.random.default_rng(seed)
+    v = SUDOKU.views(k, 81, 11, rng)
+    x = np.repeat(_puzzles(1), k, axis=0)
+    which = np.arange(k)
+    seen = v.apply(x, which)
+    assert np.array_equal(v.inverse().apply(seen, which), x)
+    assert np.array_equal(seen[0], x[0])  # view 0 is the identity
+
+
+def test_the_checker_is_the_only_judge_of_verified():
+    q = _puzzles()
+
+    def valid_but_changes_clues(row, step):  # a full valid grid with the digits relabelled
+        sol = solve(decode(row)).solution
+        return encode(np.where(sol > 0, sol % 9 + 1, 0))
+
+    def breaks_a_rule(row, step):
+        sol = encode(solve(decode(row)).solution).copy()
+        blanks = np.flatnonzero(row == 1)
+        sol[blanks[0]], sol[blanks[1]] = sol[blanks[1]], sol[blanks[1]]  # a digit twice
+        return sol
+
+    for wrong in (valid_but_changes_clues, breaks_a_rule):
+        r = run(Planted(81, 11, wrong), q, SUDOKU, samples=4, select="checker")
+        assert not r.verified.any() and np.all(r.step == 0) and np.all(r.n_verified == 0)
+        for qq, a in zip(q, r.answers):
+            assert not is_solution(decode(a), decode(qq))
+        assert np.all(r.candidate_steps == 6)  # unverified: every candidate ran every step
+    r = run(Planted(81, 11, _solved_from(3)), q, SUDOKU, samples=4, select="checker")
+    assert r.verified.all() and np.all(r.step == 3) and np.all(r.n_verified == 4)
+    for qq, a in zip(q, r.answers):
+        assert is_solution(decode(a), decode(qq))
+
+
+def test_verified_halting_stops_a_puzzle_at_its_first_verified_step():
+    q = _puzzles()
+    model = Planted(81, 11, _solved_from(2))
+    early = run(model, q, SUDOKU, samples=4, halting="verified")
+    full = run(model, q, SUDOKU, samples=4, halting="full")
+    assert np.all(early.candidate_steps == 2) and np.all(full.candidate_steps == 6)
+    assert np.array_equal(early.answers, full.answers) and early.verified.all()
+    assert np.all(full.step == 6)  # checked only at the end
+
+
+def test_sudoku_check_agrees_with_the_rules():
+    rng = np.random.default_rng(0)
+    q = _puzzles(4)
+    sols = np.stack([encode(solve(decode(x)).solution) for x in q])
+    answers = [sols[0], q[1], sols[2].copy(), sols[3].copy()]
+    answers[2][np.flatnonzero(q[2] > 1)[0]] = 1  # a clue blanked
+    answers[3] = np.where(answers[3] > 1, (answers[3] - 1) % 9 + 2, answers[3])  # relabelled
+    ok = sudoku_check(q, np.stack(answers))
+    expected = [is_solution(decode(a), decode(x)) for a, x in zip(answers, q)]
+    assert ok.tolist() == expected == [True, False, False, False]
+    noise = rng.integers(0, 11, size=(50, 81))
+    assert not sudoku_check(np.repeat(q[:1], 50, 0), noise).any()
+
+
+def test_maze_check_is_the_bfs_checker():
+    m = generate_indexed(8, "corridors", 12, 0, "test", 0).maze
+    q = maze_encode(m)[None]
+    right = maze_encode(maze_solver.solve(m))[None]
+    assert maze_check(q, right).tolist() == [True]
+    assert maze_check(q, q).tolist() == [False]  # no path marked
+    assert maze_check(q, np.zeros_like(q)).tolist() == [False]  # PAD everywhere
+
+
+def _tiny_trm():
+    from trm.config import TRMConfig
+    from trm.model import TRM
+
+    torch.manual_seed(0)
+    return TRM(TRMConfig(vocab_size=11, seq_len=81, hidden_size=32, num_heads=2, num_layers=1,
+                         n=2, T=2, n_sup=3, mixer="mlp"))
+
+
+def test_one_sample_is_todays_one_pass_answer_bit_for_bit():
+    from trm.data import TokenData
+    from trm.evaluate import predict
+
+    model = _tiny_trm()
+    q = _puzzles(5)
+    today, _, _ = predict(model, TokenData(q, q, np.zeros(len(q), np.int32)), halting="full")
+    for select in ("vote", "confidence", "checker"):
+        for noise in (0.0, 0.5):  # noise never touches candidate 0
+            r = run(model, q, SUDOKU, samples=1, noise=noise, select=select, halting="full")
+            assert np.array_equal(r.answers, today.astype(np.int64)), (select, noise)
+
+
+def test_noisy_trajectories_are_seeded():
+    model = _tiny_trm()
+    q = _puzzles(2)
+    a = run(model, q, SUDOKU, samples=6, noise=1.0, views=False, select="confidence", seed=3)
+    b = run(model, q, SUDOKU, samples=6, noise=1.0, views=False, select="confidence", seed=3)
+    assert np.array_equal(a.answers, b.answers) and np.array_equal(a.chosen, b.chosen)
+
+
+@pytest.mark.parametrize("options, needle", [
+    (dict(samples=0), "--samples must be at least 1"),
+    (dict(samples=2, noise=-1.0), "--noise"),
+    (dict(samples=2, noise=float("nan")), "--noise"),
+    (dict(samples=2, select="best"), "--select"),
+    (dict(samples=2, halting="adaptive"), "halting"),
+])
+def test_bad_options_are_refused(options, needle):
+    with pytest.raises(TRMError, match=needle):
+        run(Planted(81, 11, _solved_from(1)), _puzzles(1), SUDOKU, **options)
+
+
+def test_a_task_without_a_checker_is_refused_for_select_checker():
+    with pytest.raises(TRMError, match="arc"):
+        task_for("arc")
+    bare = Task("arc-like", SUDOKU.views, None)
+    with pytest.raises(TRMError, match="no checker"):
+        run(Planted(81, 11, _solved_from(1)), _puzzles(1), bare, samples=2, select="checker")
