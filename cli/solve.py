@@ -32,6 +32,17 @@ NO_COLOR = typer.Option(False, "--no-color", help="No colours (styles stay).")
 RECORD = typer.Option(None, "--record", help="Save the display as FILE.svg or FILE.html.")
 DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda (or cuda:N) or mps.")
 PRECISION = typer.Option("auto", "--precision", help="auto, fp32 or bf16.")
+# test-time scaling (Sudoku, mazes): puzzles.scaling
+SAMPLES = typer.Option(1, "--samples", "-k", min=1, help="After the one pass shown, run K "
+                       "candidates (augmented views, identity first, and/or noisy starts) and "
+                       "answer with the first that passes the checker (else the vote's best).")
+NOISE = typer.Option(0.0, "--noise", min=0.0, help="With --samples: standard deviation of the "
+                     "noise added to the starting state of candidates 2..K.")
+NO_AUGMENT = typer.Option(False, "--no-augment", help="With --samples: every candidate sees the "
+                          "puzzle as given (noise tells them apart).")
+SELECT = typer.Option("checker", "--select", help="With --samples: checker (first verified, "
+                      "else the vote), vote, or confidence.")
+SEED = typer.Option(0, "--sample-seed", help="With --samples: seed of the views and noise.")
 
 
 def _check_options(halting: str, steps: str, record: Path | None) -> None:
@@ -41,6 +52,20 @@ def _check_options(halting: str, steps: str, record: Path | None) -> None:
         if value not in choices:
             raise TRMError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
     check_record_path(record)
+
+
+def _samples(samples: int, noise: float, no_augment: bool, select: str, seed: int) -> dict | None:
+    """The --samples options as puzzles.scaling.solve_one takes them (None: one pass only)."""
+    from puzzles.scaling import SELECT as CHOICES
+
+    if select not in CHOICES:
+        raise TRMError(f"--select must be one of {', '.join(CHOICES)}, got {select!r}")
+    if samples == 1 and (noise or no_augment or select != "checker"):
+        raise TRMError("--noise, --no-augment and --select go with --samples K (K > 1)")
+    if samples == 1:
+        return None
+    return {"samples": samples, "noise": noise, "views": not no_augment, "select": select,
+            "seed": seed}
 
 
 @app.command("sudoku")
@@ -62,6 +87,11 @@ def sudoku(
     record: Path = RECORD,
     device: str = DEVICE,
     precision: str = PRECISION,
+    samples: int = SAMPLES,
+    noise: float = NOISE,
+    no_augment: bool = NO_AUGMENT,
+    select: str = SELECT,
+    sample_seed: int = SEED,
 ) -> None:
     """Watch a trained model solve a Sudoku, one supervision step at a time.
 
@@ -74,10 +104,14 @@ def sudoku(
       head -1 puzzles.txt | trm solve sudoku - --json
       trm solve sudoku --checkpoint runs/small --halting full --record steps.svg
       trm solve sudoku --exact
+      trm solve sudoku puzzle.txt --samples 16
     """
     from puzzles.sudoku.grid import parse_puzzle
 
     _check_options(halting, steps, record)
+    scaling = _samples(samples, noise, no_augment, select, sample_seed)
+    if exact and scaling:
+        raise TRMError("--samples goes with a model, not with --exact")
     text, where = read_argument_text(puzzle)
     grid = parse_puzzle(text, where)
     display = Display(show=not as_json, record=record, no_color=no_color, title="trm solve sudoku")
@@ -86,18 +120,18 @@ def sudoku(
     else:
         _solve_with_model(grid, where, display, checkpoint=checkpoint, interactive=interactive,
                           halting=halting, max_steps=max_steps, steps=steps, as_json=as_json,
-                          device=device, precision=precision)
+                          device=device, precision=precision, samples=scaling)
 
 
 def _solve_with_model(grid, where: str, display: Display, *, checkpoint, interactive: bool,
                       halting: str, max_steps, steps: str, as_json: bool, device: str,
-                      precision: str) -> None:
+                      precision: str, samples: dict | None) -> None:
     from puzzles.sudoku import watch as sw
     from puzzles.watch import open_model
 
     model = open_model(checkpoint, "sudoku", default=sw.DEFAULT_MODEL, device=device,
                        precision=precision)
-    w = sw.watch(model, grid, halting=halting, max_steps=max_steps, where=where)
+    w = sw.watch(model, grid, halting=halting, max_steps=max_steps, where=where, samples=samples)
     _show(sw, w, model, display, interactive=interactive, steps=steps, as_json=as_json,
           default=sw.DEFAULT_MODEL)
 
@@ -125,8 +159,10 @@ def _show(task, w, model, display: Display, *, interactive: bool, steps: str, as
         view(display.console, [Group(*top, f) for f in frames], terminal)
     display.print(*top, *shown, to_screen=terminal is None)
     display.print(task.render_summary(w))
+    if "samples" in w.info:
+        display.print(task.render_samples(w))
     display.save()
-    if w.checked and not w.correct:
+    if w.checked and not w.outcome[1]:
         raise typer.Exit(1)
 
 
@@ -173,6 +209,11 @@ def maze(
     record: Path = RECORD,
     device: str = DEVICE,
     precision: str = PRECISION,
+    samples: int = SAMPLES,
+    noise: float = NOISE,
+    no_augment: bool = NO_AUGMENT,
+    select: str = SELECT,
+    sample_seed: int = SEED,
 ) -> None:
     """Watch a trained model find the shortest path through a maze, step by step.
 
@@ -182,6 +223,7 @@ def maze(
       trm solve maze --checkpoint runs/maze
       trm solve maze maze.txt -c runs/maze --interactive
       trm data show data/maze --split test --json | jq -r '.examples[0].input[]' | trm solve maze - -c runs/maze --json
+      trm solve maze -c runs/maze --samples 8
     """
     from puzzles.maze import watch as mw
     from puzzles.maze.generate import default_min_path, generate_indexed
@@ -189,6 +231,7 @@ def maze(
     from puzzles.watch import open_model
 
     _check_options(halting, steps, record)
+    scaling = _samples(samples, noise, no_augment, select, sample_seed)
     if maze_text is not None:
         text, where = read_argument_text(maze_text, "MAZE")
         grid = parse_maze(text, where).maze
@@ -200,7 +243,7 @@ def maze(
         grid, where = generate_indexed(size, "corridors", default_min_path(size), seed, "solve",
                                        0).maze, f"generated maze (seed {seed})"
     display = Display(show=not as_json, record=record, no_color=no_color, title="trm solve maze")
-    w = mw.watch(model, grid, halting=halting, max_steps=max_steps, where=where)
+    w = mw.watch(model, grid, halting=halting, max_steps=max_steps, where=where, samples=scaling)
     _show(mw, w, model, display, interactive=interactive, steps=steps, as_json=as_json)
 
 

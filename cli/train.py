@@ -126,7 +126,10 @@ def evaluate(
     run: Path = typer.Argument(..., help="Run folder (or checkpoint folder)."),
     data: Path = typer.Option(..., "--data", help="Dataset folder."),
     split: str = typer.Option("test", help="Split to evaluate."),
-    halting: str = typer.Option("full", help="full (all steps) or adaptive (halt per example)."),
+    halting: Optional[str] = typer.Option(
+        None, help="full (all steps) or adaptive (halt per example); with --samples: verified "
+        "(a puzzle stops at its first candidate that passes the checker) or full.",
+        show_default="full; verified with --samples"),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     precision: str = typer.Option("auto", help=PRECISION_HELP),
     batch_size: int = typer.Option(256, help="Examples per batch."),
@@ -137,6 +140,17 @@ def evaluate(
     per_task: Optional[Path] = typer.Option(
         None, "--per-task", help="With --views: write each task's results (votes, candidates) "
         "to this JSON file."),
+    samples: Optional[int] = typer.Option(
+        None, "--samples", "-k", help="Sudoku, mazes: run K candidates per puzzle (augmented "
+        "views, identity first, and/or noisy starts) and pick the one that passes the task's "
+        "checker; reports the model alone and with the checker, on the same puzzles."),
+    noise: float = typer.Option(0.0, "--noise", help="With --samples: standard deviation of "
+                                "the noise added to the starting state of candidates 2..K."),
+    no_augment: bool = typer.Option(False, "--no-augment", help="With --samples: every "
+                                    "candidate sees the puzzle as given (noise tells them apart)."),
+    select: str = typer.Option("checker", "--select", help="With --samples: checker (first "
+                               "verified, else the vote), vote, or confidence (no checker)."),
+    seed: int = typer.Option(0, "--seed", help="With --samples: seed of the views and noise."),
     skip_empty: bool = typer.Option(
         False, "--skip-empty", help="With --views: a view whose canvas holds no grid does not "
         "vote (ours). Default: it votes for the empty answer, as the official evaluator counts "
@@ -153,6 +167,7 @@ def evaluate(
       trm eval runs/small --data data/top95 --halting adaptive --json
       trm eval runs/arc --data data/arc1 --views 8 --per-task runs/arc/per_task.json
       trm eval runs/official-arc --data data/official-arc --views 1001
+      trm eval runs/small --data data/top95 --samples 16
     """
     from puzzles.training import evaluate_run
     from trm.errors import TRMError
@@ -161,6 +176,15 @@ def evaluate(
         raise TRMError("--limit must be >= 0")
     if (per_task is not None or skip_empty) and views is None:
         raise TRMError(f"{'--per-task' if per_task is not None else '--skip-empty'} goes with --views")
+    if samples is not None:
+        if views is not None:
+            raise TRMError("--samples (Sudoku, mazes) and --views (ARC) do not go together")
+        _evaluate_samples(run, data, samples, split=split, device=device, precision=precision,
+                          batch_size=batch_size, limit=limit, as_json=as_json,
+                          halting=halting or "verified", noise=noise, views=not no_augment,
+                          select=select, seed=seed)
+        return
+    halting = halting or "full"
     if views is not None:
         _evaluate_views(run, data, views, split=split, device=device, precision=precision,
                         batch_size=batch_size, limit=limit, per_task=per_task, as_json=as_json,
@@ -176,6 +200,29 @@ def evaluate(
               f"{summary['cell_accuracy']:.4f} · mean steps {summary['mean_steps']:.2f} · "
               f"{summary['n']} examples · {summary['examples_per_s']:.1f} examples/s "
               f"({halting} halting)", highlight=False)
+
+
+def _evaluate_samples(run: Path, data: Path, samples: int, *, split: str, device: str,
+                      precision: str, batch_size: int, limit: int, as_json: bool, **options) -> None:
+    from puzzles.training import evaluate_run_samples
+
+    r = evaluate_run_samples(run, data, samples, split=split, device=device, precision=precision,
+                             batch_size=max(batch_size, 2048), limit=limit, **options)
+    if as_json:
+        print_json(r)
+        return
+    one, s = r["one_pass"], r["scaled"]
+    kind = " + ".join(k for k, on in (("views", s["views"]), (f"noise {s['noise']}", s["noise"] > 0))
+                      if on) or "identical candidates"
+    out.print(f"model alone (one pass): exact {one['exact_accuracy']:.4f}"
+              + (f" · passes the checker {one['checker_passed']:.4f}" if "checker_passed" in one else "")
+              + f" · {one['puzzles_per_s']:.1f} puzzles/s", highlight=False)
+    out.print(f"with {samples} candidates ({kind}; select {s['select']}, {s['halting']} halting): "
+              f"exact {s['exact_accuracy']:.4f}"
+              + (f" · verified {s['verified']:.4f}" if "verified" in s else "")
+              + f" · mean steps per candidate {s['mean_steps']:.2f} of {r['n_sup']} · "
+              f"{s['candidates']} candidates · {s['puzzles_per_s']:.2f} puzzles/s "
+              f"({r['n']} puzzles)", highlight=False)
 
 
 def _evaluate_views(run: Path, data: Path, views: int, *, split: str, device: str, precision: str,

@@ -280,3 +280,55 @@ def _select(questions, final, conf, ran, verified_row, verified_at, n_verified, 
         votes[q] = sum(np.array_equal(final[i], final[r]) for i in block)
     return Scaled(answers, verified_row >= 0, chosen, verified_at, votes, n_verified,
                   ran.reshape(p, k))
+
+
+def evaluate_samples(model, data, task: Task, *, samples: int, noise: float = 0.0,
+                     views: bool = True, select: str = "checker", halting: str = "verified",
+                     seed: int = 0, batch_rows: int = 2048, precision: str = "fp32",
+                     device=None) -> dict:
+    """The model alone (one pass, all steps) and with ``samples`` candidates, on the same
+    puzzles (``data``: a :class:`trm.data.TokenData`): exact accuracy against the labels,
+    the share whose answer passes the checker, steps and speed, kept apart."""
+    from trm.evaluate import evaluate
+
+    if len(data) == 0:
+        raise TRMError("nothing to evaluate: the split is empty")
+    labels = data.labels.astype(np.int64)
+    mask = labels != 0
+
+    def exact(pred: np.ndarray) -> np.ndarray:
+        return np.all((pred == labels) | ~mask, axis=1)
+
+    one = evaluate(model, data, batch_size=max(1, batch_rows // 8), device=device,
+                   precision=precision, halting="full")
+    one_pass = {"exact_accuracy": float(exact(one.predictions.astype(np.int64)).mean()),
+                "mean_steps": one.mean_steps, "puzzles_per_s": one.examples_per_s}
+    if task.check is not None:
+        one_pass["checker_passed"] = float(task.check(data.inputs, one.predictions).mean())
+    r = run(model, data.inputs, task, samples=samples, noise=noise, views=views, select=select,
+            halting=halting, seed=seed, batch_rows=batch_rows, precision=precision,
+            puzzle_ids=data.puzzle_ids)
+    scaled = {"samples": samples, "noise": noise, "views": views, "select": select,
+              "halting": halting if select == "checker" else "full", "seed": seed,
+              "exact_accuracy": float(exact(r.answers).mean()),
+              "mean_steps": r.mean_steps, "candidates": int(r.candidate_steps.size),
+              "puzzles_per_s": len(data) / r.seconds if r.seconds > 0 else float("inf"),
+              "seconds": r.seconds}
+    if task.check is not None:
+        scaled["verified"] = float(r.verified.mean())
+        scaled["mean_verified_step"] = float(r.step[r.verified].mean()) if r.verified.any() else None
+    return {"n": len(data), "n_sup": model.config.n_sup, "one_pass": one_pass, "scaled": scaled}
+
+
+def solve_one(model, question: np.ndarray, task: Task, *, samples: int, noise: float = 0.0,
+              views: bool = True, select: str = "checker", seed: int = 0,
+              precision: str = "fp32") -> tuple[np.ndarray, dict]:
+    """`trm solve --samples`: the selected answer (tokens) for one puzzle and how it was found."""
+    r = run(model, np.asarray(question)[None], task, samples=samples, noise=noise, views=views,
+            select=select, halting="verified", seed=seed, precision=precision)
+    info = {"samples": samples, "noise": noise, "views": views, "select": select, "seed": seed,
+            "chosen": int(r.chosen[0]), "votes": int(r.votes[0]),
+            "verified": bool(r.verified[0]) if task.check is not None and select == "checker" else None,
+            "verified_candidates": int(r.n_verified[0]), "verified_at_step": int(r.step[0]),
+            "mean_steps": r.mean_steps, "seconds": r.seconds}
+    return r.answers[0], info

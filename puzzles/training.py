@@ -201,3 +201,22 @@ def predict_run_views(run: Path, data_dir: Path, views: int, *, split: str | Non
     if the dataset has one, else ``test``), ready for :func:`puzzles.arc.views.submission`."""
     return _views_of_run(run, data_dir, views, split, device, precision, batch_size, 0,
                          progress, score=False)
+
+
+def evaluate_run_samples(run: Path, data_dir: Path, samples: int, *, split: str = "test",
+                         device: str = "auto", precision: str = "auto", batch_size: int = 2048,
+                         limit: int = 0, **options) -> dict:
+    """Sudoku and mazes: the model alone and with ``samples`` checked candidates per puzzle
+    (see :mod:`puzzles.scaling`), on the same puzzles."""
+    from puzzles.scaling import evaluate_samples, task_for
+
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev)
+    model, config = load_model(run, dev)
+    ds = load_dataset(data_dir, splits=[split])
+    check_compatible(config, ds, str(run))
+    if batch_size < 1:
+        raise TRMError("--batch-size must be at least 1")
+    task = task_for(ds.task)
+    return evaluate_samples(model, token_data(ds, split).head(limit), task, samples=samples,
+                            batch_rows=batch_size, precision=prec, device=dev, **options)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from rich.console import Group, RenderableType
+from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
@@ -113,12 +115,24 @@ class Watch:
         return f"all {self.halted_at} steps run" + (
             f" (the halting head would have stopped at step {first})" if first else "")
 
+    @property
+    def outcome(self) -> tuple[bool, bool, str]:
+        """(valid, correct, verdict) of the answer given: with --samples the selected one."""
+        s = self.info.get("samples")
+        return (s["valid"], s["correct"], s["verdict"]) if s else (self.valid, self.correct, self.verdict)
+
     def common_json(self) -> dict:
-        """The fields every task's JSON shares (after its own "steps" and "answer")."""
-        return {"valid": self.valid, "correct": self.correct if self.checked else None,
-                "verdict": self.verdict,
-                "halted_at": self.halted_at, "halting": self.halting,
-                "checkpoint": self.checkpoint}
+        """The fields every task's JSON shares (after its own "steps" and "answer"). With
+        --samples, "valid", "correct" and "verdict" are the selected answer's, "one_pass"
+        the identity view's (the steps shown), and "samples" says how it was found."""
+        valid, correct, verdict = self.outcome
+        out = {"valid": valid, "correct": correct if self.checked else None, "verdict": verdict,
+               "halted_at": self.halted_at, "halting": self.halting,
+               "checkpoint": self.checkpoint}
+        if "samples" in self.info:
+            out["one_pass"] = {"valid": self.valid, "correct": self.correct, "verdict": self.verdict}
+            out["samples"] = self.info["samples"]
+        return out
 
 
 def header(w: Watch, params: int, default: Path | None = None) -> Text:
@@ -142,3 +156,34 @@ def step_info(s: Step, extra: list[tuple[str, str]] = ()) -> Table:
     info.add_row("changed", str(len(s.changed)))
     info.add_row("unsure", str(len(s.unsure)))
     return info
+
+
+def add_samples(w: Watch, info: dict, answer_json, valid: bool, correct: bool, verdict: str,
+                answer: np.ndarray) -> None:
+    """Record a --samples run (puzzles.scaling.solve_one) on a solve: the selected answer
+    and its check; the steps shown stay the identity view's one pass."""
+    how = ("verified by the checker" if info["verified"] else
+           "no candidate passed the checker: the vote's best" if info["verified"] is False else
+           f"selected by {info['select']}")
+    w.info["samples"] = {**info, "answer": answer_json, "valid": valid, "correct": correct,
+                         "verdict": f"{verdict} ({how})"}
+    w.info["samples_grid"] = answer
+
+
+def samples_panel(w: Watch, grid: RenderableType) -> RenderableType:
+    """What --samples found: the candidates, which one was chosen, how, and in what time."""
+    s = w.info["samples"]
+    kind = " + ".join(k for k, on in (("views", s["views"]), (f"noise {s['noise']}", s["noise"] > 0))
+                      if on) or "identical candidates"
+    lines = [f"{s['samples']} candidates ({kind}), select {s['select']}",
+             f"chosen: candidate {s['chosen'] + 1}" + (" (the identity view)" if s["chosen"] == 0 else "")
+             + f", {s['votes']} of {s['samples']} gave this answer"]
+    if s["verified"]:
+        lines.append(f"verified at step {s['verified_at_step']} ({s['verified_candidates']} "
+                     f"candidate{'s' * (s['verified_candidates'] != 1)} passed then)")
+    lines.append(f"mean steps per candidate {s['mean_steps']:.2f} of {w.n_sup} · {s['seconds']:.2f} s")
+    style = "green" if s["correct"] else "red"
+    return Panel.fit(Group(*(Text(line) for line in lines), grid,
+                           Text(s["verdict"], style=f"bold {style}")),
+                     title="with the checker" if s["select"] == "checker" else "with samples",
+                     title_align="left", border_style=style)

@@ -383,3 +383,68 @@ def test_solve_arc_from_a_task_file(tmp_path):
     assert_one_line_error(run_trm("solve", "arc", str(other / "cc.json"), "-c", str(run)),
                           "task cc was not in")
     assert_one_line_error(run_trm("solve", "arc", "nosuchtask", "-c", str(run)), "no task 'nosuchtask'")
+
+
+# ----------------------------------------------------------------------- --samples
+
+
+TOP95_2 = "52...6.........7.13...........4..8..6......5...........418.........3..2...87....."
+
+
+def test_solve_samples_reports_the_one_pass_and_the_checked_answer_apart():
+    r = run_trm("solve", "sudoku", TOP95_2, "--samples", "8", "--json", "--precision", "fp32")
+    out = json.loads(r.stdout)
+    s = out["samples"]
+    assert set(out["one_pass"]) == {"valid", "correct", "verdict"}
+    assert {"samples", "chosen", "votes", "verified", "verified_candidates", "verified_at_step",
+            "mean_steps", "seconds", "answer"} <= set(s)
+    assert s["samples"] == 8 and 0 <= s["chosen"] < 8 and out["correct"] == s["correct"]
+    assert r.returncode == (0 if s["correct"] else 1)
+    answer = np.array([int(c) for c in s["answer"]], np.int8)
+    puzzle = np.array([0 if c == "." else int(c) for c in TOP95_2], np.int8)
+    from puzzles.sudoku.grid import is_solution
+
+    assert s["verified"] == is_solution(answer, puzzle)  # verified means the rules and clues hold
+    if s["verified"]:
+        assert 1 <= s["verified_at_step"] <= 8 and "verified by the checker" in out["verdict"]
+    r = run_trm("solve", "sudoku", TOP95_2, "--samples", "8", "--steps", "final")
+    assert "with the checker" in r.stdout and "candidates (views)" in r.stdout
+
+
+def test_solve_samples_on_a_maze(maze_run):
+    data, run = maze_run
+    r = run_trm("solve", "maze", "-c", str(run), "--samples", "4", "--noise", "0.5", "--json")
+    out = json.loads(r.stdout)
+    assert out["samples"]["samples"] == 4 and out["samples"]["noise"] == 0.5
+    assert r.returncode == (0 if out["samples"]["correct"] else 1)
+    assert out["samples"]["verified"] == out["samples"]["correct"]  # the checker is BFS's
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--samples", "0"], "--samples"),
+    (["--samples", "4", "--noise", "-1"], "--noise"),
+    (["--samples", "4", "--select", "best"], "--select"),
+    (["--noise", "0.5"], "go with --samples"),
+    (["--exact", "--samples", "4"], "not with --exact"),
+])
+def test_solve_samples_bad_options(args, fragment):
+    r = run_trm("solve", "sudoku", *args)
+    assert r.returncode == 2 and fragment in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_eval_samples_reports_both_on_the_same_puzzles(untrained_4x4, tmp_path):
+    data = untrained_4x4.parent / "s4"
+    r = run_trm("eval", str(untrained_4x4), "--data", str(data), "--samples", "4", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["n"] == 4 and out["scaled"]["candidates"] == 16
+    assert {"exact_accuracy", "checker_passed", "puzzles_per_s"} <= set(out["one_pass"])
+    assert {"exact_accuracy", "verified", "mean_steps", "puzzles_per_s"} <= set(out["scaled"])
+    assert out["scaled"]["exact_accuracy"] >= out["scaled"]["verified"]  # a verified 4x4 is right
+    r = run_trm("eval", str(untrained_4x4), "--data", str(data), "--samples", "2")
+    assert r.returncode == 0 and "model alone (one pass)" in r.stdout and "with 2 candidates" in r.stdout
+    r = run_trm("eval", str(untrained_4x4), "--data", str(data), "--samples", "2", "--views", "2")
+    assert r.returncode == 2 and "do not go together" in r.stderr
+    r = run_trm("eval", str(untrained_4x4), "--data", str(data), "--samples", "2",
+                "--halting", "adaptive")
+    assert r.returncode == 2 and "halting" in r.stderr

@@ -18,7 +18,8 @@ from puzzles.maze.data import decode, encode
 from puzzles.maze.grid import GOAL, OPEN, PATH, START, WALL, strip_path, to_rows
 from puzzles.maze.render import CELLS, FLAGGED, render_grid
 from puzzles.maze.solver import check_path, solve
-from puzzles.watch import LOW_CONFIDENCE, Model, Step, Watch, changed_cells, step_info
+from puzzles.watch import (LOW_CONFIDENCE, Model, Step, Watch, add_samples, changed_cells,
+                           samples_panel, step_info)
 from trm.errors import TRMError
 from trm.trace import trace
 
@@ -35,7 +36,9 @@ def broken_cells(maze: np.ndarray, grid: np.ndarray) -> list[int]:
 
 
 def watch(model: Model, maze: np.ndarray, *, halting: str = "full",
-          max_steps: int | None = None, where: str = "maze") -> Watch:
+          max_steps: int | None = None, where: str = "maze", samples: dict | None = None) -> Watch:
+    """The steps of the identity view, checked; with ``samples`` (options of
+    :func:`puzzles.scaling.solve_one`), also the answer selected among K candidates."""
     maze = strip_path(maze)
     seq_len = model.config.get("data", {}).get("seq_len")
     if seq_len != maze.size:
@@ -54,16 +57,28 @@ def watch(model: Model, maze: np.ndarray, *, halting: str = "full",
                           len(flagged), flagged, joined, extra={"failed": list(check.failed),
                                                                 "moves": check.length}))
         before = grid
-    final = steps[-1]
-    failed = final.extra["failed"]
+    n_sup = model.net.config.n_sup
+    w = Watch("maze", maze, reference, steps, len(steps), halting, model.source,
+              *_judge(steps[-1].extra["failed"]), max_steps or n_sup, n_sup)
+    if samples:
+        from puzzles.scaling import TASKS, solve_one
+
+        tokens, info = solve_one(model.net, encode(maze), TASKS["maze"],
+                                 precision=model.precision, **samples)
+        grid = decode(tokens)
+        failed = list(check_path(maze, grid).failed) if grid.min() >= 0 else ["keeps_maze"]
+        add_samples(w, info, to_rows(grid), *_judge(failed), grid)
+    return w
+
+
+def _judge(failed: list[str]) -> tuple[bool, bool, str]:
+    """(valid, correct, verdict) of an answer that failed the checks ``failed``."""
     correct = not failed
     valid = not ({"keeps_maze", "wall_free", "connected", "joins_start_goal"} & set(failed))
     verdict = ("correct" if correct else
                "valid but not shortest" if valid else
                "invalid: the path " + ", ".join(READABLE[f] for f in failed))
-    n_sup = model.net.config.n_sup
-    return Watch("maze", maze, reference, steps, len(steps), halting, model.source, valid, correct,
-                 verdict, max_steps or n_sup, n_sup)
+    return valid, correct, verdict
 
 
 def to_json(w: Watch) -> dict:
@@ -106,3 +121,8 @@ def render_summary(w: Watch) -> RenderableType:
                            render_grid(s.answer, flagged=s.flagged), verdict, detail),
                      title="answer", title_align="left",
                      border_style="green" if w.correct else "red")
+
+
+def render_samples(w: Watch) -> RenderableType:
+    grid = w.info["samples_grid"]
+    return samples_panel(w, render_grid(grid, flagged=broken_cells(w.puzzle, grid)))

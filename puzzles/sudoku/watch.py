@@ -20,7 +20,8 @@ from puzzles.sudoku.data import decode, encode
 from puzzles.sudoku.grid import find_conflicts, is_complete, is_solution, to_string
 from puzzles.sudoku.render import FILLED, FLAGGED, GIVEN, HIGHLIGHT, UNSURE, render_grid
 from puzzles.sudoku.solver import solve
-from puzzles.watch import LOW_CONFIDENCE, Model, Step, Watch, changed_cells, step_info
+from puzzles.watch import (LOW_CONFIDENCE, Model, Step, Watch, add_samples, changed_cells,
+                           samples_panel, step_info)
 from trm.errors import TRMError
 from trm.trace import trace
 
@@ -28,7 +29,9 @@ DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model"
 
 
 def watch(model: Model, puzzle: np.ndarray, *, halting: str = "full",
-          max_steps: int | None = None, where: str = "puzzle") -> Watch:
+          max_steps: int | None = None, where: str = "puzzle", samples: dict | None = None) -> Watch:
+    """The steps of the identity view, checked; with ``samples`` (options of
+    :func:`puzzles.scaling.solve_one`), also the answer selected among K candidates."""
     puzzle = np.asarray(puzzle, dtype=np.int8).reshape(-1)
     seq_len = model.config.get("data", {}).get("seq_len")
     if seq_len != puzzle.size:
@@ -52,8 +55,17 @@ def watch(model: Model, puzzle: np.ndarray, *, halting: str = "full",
 
     valid, correct, verdict = check_answer(puzzle, steps[-1].answer, exact.solution, exact.unique)
     n_sup = model.net.config.n_sup
-    return Watch("sudoku", puzzle, exact.solution, steps, len(steps), halting, model.source,
-                 valid, correct, verdict, max_steps or n_sup, n_sup)
+    w = Watch("sudoku", puzzle, exact.solution, steps, len(steps), halting, model.source,
+              valid, correct, verdict, max_steps or n_sup, n_sup)
+    if samples:
+        from puzzles.scaling import TASKS, solve_one
+
+        tokens, info = solve_one(model.net, encode(puzzle), TASKS["sudoku"],
+                                 precision=model.precision, **samples)
+        grid = decode(tokens)
+        add_samples(w, info, to_string(grid), *check_answer(puzzle, grid, exact.solution,
+                                                             exact.unique), grid)
+    return w
 
 
 def _side(cells) -> str:
@@ -127,3 +139,8 @@ def render_summary(w: Watch) -> RenderableType:
                   style="dim")
     return Panel.fit(Group(Text(f"answer: {w.how_it_ended()}"), grid, verdict, detail), title="answer",
                      title_align="left", border_style="green" if w.correct else "red")
+
+
+def render_samples(w: Watch) -> RenderableType:
+    grid = w.info["samples_grid"]
+    return samples_panel(w, render_grid(grid, w.puzzle, flagged=changed_cells(w.reference, grid)))
