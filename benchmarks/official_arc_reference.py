@@ -170,8 +170,7 @@ def official_model_outputs(folder: Path, checkpoint: Path) -> tuple[np.ndarray, 
     import torch
     import yaml
 
-    from models.losses import ACTLossHead
-    from models.recursive_reasoning.trm import TinyRecursiveReasoningModel_ACTV1
+    from official_parity import official_model  # benchmarks/: builds it and fills the zero inits
 
     test = folder / "test"
     inputs = np.load(test / "all__inputs.npy").astype(np.int32)
@@ -180,14 +179,7 @@ def official_model_outputs(folder: Path, checkpoint: Path) -> tuple[np.ndarray, 
                     np.diff(np.load(test / "all__puzzle_indices.npy"))).astype(np.int32)
     n_ids = len(json.loads((folder / "identifiers.json").read_text()))
     torch.manual_seed(0)
-    config = {k: v for k, v in ARCH.items() if k not in ("name", "loss")}
-    config.update(batch_size=len(inputs), seq_len=900, vocab_size=12, num_puzzle_identifiers=n_ids)
-    model = ACTLossHead(TinyRecursiveReasoningModel_ACTV1(config), loss_type="stablemax_cross_entropy")
-    with torch.no_grad():  # the zero-initialised parts get values, so that they matter
-        inner = model.model.inner
-        inner.q_head.weight.normal_(0, 0.1)
-        inner.q_head.bias.normal_(0, 1)
-        inner.puzzle_emb.weights.normal_(0, 1)
+    model = official_model(ARCH, 900, 12, n_ids, len(inputs))
     checkpoint.mkdir()
     (checkpoint / "all_config.yaml").write_text(yaml.safe_dump({"arch": ARCH, "global_batch_size": 8}))
     torch.save(model.state_dict(), checkpoint / "step_1")

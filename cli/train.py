@@ -207,7 +207,7 @@ def _evaluate_samples(run: Path, data: Path, samples: int, *, split: str, device
     from puzzles.training import evaluate_run_samples
 
     r = evaluate_run_samples(run, data, samples, split=split, device=device, precision=precision,
-                             batch_size=max(batch_size, 2048), limit=limit, **options)
+                             batch_size=batch_size, limit=limit, **options)
     if as_json:
         print_json(r)
         return

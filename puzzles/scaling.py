@@ -154,7 +154,7 @@ class Scaled:
 @torch.no_grad()
 def run(model, questions: np.ndarray, task: Task, *, samples: int, noise: float = 0.0,
         views: bool = True, select: str = "checker", halting: str = "verified", seed: int = 0,
-        batch_rows: int = 2048, precision: str = "fp32", puzzle_ids: np.ndarray | None = None
+        batch_rows: int = 512, precision: str = "fp32", puzzle_ids: np.ndarray | None = None
         ) -> Scaled:
     """K = ``samples`` candidates for every puzzle of ``questions`` (P, L) tokens."""
     if samples < 1:
@@ -284,7 +284,7 @@ def _select(questions, final, conf, ran, verified_row, verified_at, n_verified, 
 
 def evaluate_samples(model, data, task: Task, *, samples: int, noise: float = 0.0,
                      views: bool = True, select: str = "checker", halting: str = "verified",
-                     seed: int = 0, batch_rows: int = 2048, precision: str = "fp32",
+                     seed: int = 0, batch_rows: int = 512, precision: str = "fp32",
                      device=None) -> dict:
     """The model alone (one pass, all steps) and with ``samples`` candidates, on the same
     puzzles (``data``: a :class:`trm.data.TokenData`): exact accuracy against the labels,
@@ -299,7 +299,7 @@ def evaluate_samples(model, data, task: Task, *, samples: int, noise: float = 0.
     def exact(pred: np.ndarray) -> np.ndarray:
         return np.all((pred == labels) | ~mask, axis=1)
 
-    one = evaluate(model, data, batch_size=max(1, batch_rows // 8), device=device,
+    one = evaluate(model, data, batch_size=batch_rows, device=device,
                    precision=precision, halting="full")
     one_pass = {"exact_accuracy": float(exact(one.predictions.astype(np.int64)).mean()),
                 "mean_steps": one.mean_steps, "puzzles_per_s": one.examples_per_s}

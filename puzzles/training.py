@@ -151,25 +151,10 @@ def load_model(path: Path, device: torch.device) -> tuple[TRM, dict]:
     return model.to(device).eval(), ckpt.config
 
 
-def evaluate_run(run: Path, data_dir: Path, *, split: str = "test", halting: str = "full",
-                 device: str = "auto", precision: str = "auto", batch_size: int = 256,
-                 limit: int = 0) -> EvalResult:
-    dev = resolve_device(device)
-    prec = resolve_precision(precision, dev)
-    model, config = load_model(run, dev)
-    ds = load_dataset(data_dir, splits=[split])
-    check_compatible(config, ds, str(run))
-    if batch_size < 1:
-        raise TRMError("--batch-size must be at least 1")
-    return evaluate(model, token_data(ds, split).head(limit), batch_size=batch_size, device=dev,
-                    precision=prec, halting=halting)
-
-
-def _views_of_run(run: Path, data_dir: Path, views: int, split: str | None, device: str,
-                  precision: str, batch_size: int, limit: int, progress: bool, score: bool,
-                  **vote):
-    from puzzles.arc.views import evaluate_views, predict_views
-
+def _open_for_eval(run: Path, data_dir: Path, split: str | None, device: str, precision: str,
+                   batch_size: int):
+    """The run's model on its device, the dataset's ``split`` (None: ``predict`` if there is
+    one, else ``test``), checked to fit each other: (model, dataset, split, device, precision)."""
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
     model, config = load_model(run, dev)
@@ -180,6 +165,23 @@ def _views_of_run(run: Path, data_dir: Path, views: int, split: str | None, devi
     check_compatible(config, ds, str(run))
     if batch_size < 1:
         raise TRMError("--batch-size must be at least 1")
+    return model, ds, split, dev, prec
+
+
+def evaluate_run(run: Path, data_dir: Path, *, split: str = "test", halting: str = "full",
+                 device: str = "auto", precision: str = "auto", batch_size: int = 256,
+                 limit: int = 0) -> EvalResult:
+    model, ds, split, dev, prec = _open_for_eval(run, data_dir, split, device, precision, batch_size)
+    return evaluate(model, token_data(ds, split).head(limit), batch_size=batch_size, device=dev,
+                    precision=prec, halting=halting)
+
+
+def _views_of_run(run: Path, data_dir: Path, views: int, split: str | None, device: str,
+                  precision: str, batch_size: int, limit: int, progress: bool, score: bool,
+                  **vote):
+    from puzzles.arc.views import evaluate_views, predict_views
+
+    model, ds, split, dev, prec = _open_for_eval(run, data_dir, split, device, precision, batch_size)
     go = evaluate_views if score else predict_views
     return go(model, ds, split, views, batch_size=batch_size, device=dev, precision=prec,
               limit=limit, progress=progress, **vote)
@@ -204,19 +206,13 @@ def predict_run_views(run: Path, data_dir: Path, views: int, *, split: str | Non
 
 
 def evaluate_run_samples(run: Path, data_dir: Path, samples: int, *, split: str = "test",
-                         device: str = "auto", precision: str = "auto", batch_size: int = 2048,
+                         device: str = "auto", precision: str = "auto", batch_size: int = 512,
                          limit: int = 0, **options) -> dict:
     """Sudoku and mazes: the model alone and with ``samples`` checked candidates per puzzle
     (see :mod:`puzzles.scaling`), on the same puzzles."""
     from puzzles.scaling import evaluate_samples, task_for
 
-    dev = resolve_device(device)
-    prec = resolve_precision(precision, dev)
-    model, config = load_model(run, dev)
-    ds = load_dataset(data_dir, splits=[split])
-    check_compatible(config, ds, str(run))
-    if batch_size < 1:
-        raise TRMError("--batch-size must be at least 1")
+    model, ds, split, dev, prec = _open_for_eval(run, data_dir, split, device, precision, batch_size)
     task = task_for(ds.task)
     return evaluate_samples(model, token_data(ds, split).head(limit), task, samples=samples,
                             batch_rows=batch_size, precision=prec, device=dev, **options)
