@@ -183,11 +183,10 @@ def run(model, questions: np.ndarray, task: Task, *, samples: int, noise: float 
     per_chunk = max(1, batch_rows // k)
     parts = []
     start = time.perf_counter()
-    gen = torch.Generator().manual_seed(seed)
     for lo in range(0, p_total, per_chunk):
         parts.append(_run_chunk(model, questions[lo:lo + per_chunk], pids[lo:lo + per_chunk], v,
                                 back, task, k, noise, verify_early, use_checker, select,
-                                precision, gen))
+                                precision, seed, lo))
     out = Scaled(*(np.concatenate([getattr(p, f) for p in parts]) for f in
                    ("answers", "verified", "chosen", "step", "votes", "n_verified",
                     "candidate_steps")))
@@ -195,9 +194,17 @@ def run(model, questions: np.ndarray, task: Task, *, samples: int, noise: float 
     return out
 
 
+def _noise(shape: tuple[int, ...], k: int, seed: int, first: int) -> torch.Tensor:
+    """Unit Gaussian noise for the rows of puzzles ``first``, ``first + 1``, ... (``k`` rows
+    each): each puzzle's from its own seed, so the batch size does not change the draws."""
+    per = (k, *shape[1:])
+    return torch.cat([torch.randn(per, generator=torch.Generator().manual_seed(
+        seed * 1_000_003 + first + q)) for q in range(shape[0] // k)])
+
+
 def _run_chunk(model, questions, pids, v: Views, back: Views, task: Task, k: int, noise: float,
                verify_early: bool, use_checker: bool, select: str, precision: str,
-               gen: torch.Generator) -> Scaled:
+               seed: int, first: int) -> Scaled:
     device = next(model.parameters()).device
     p = len(questions)
     n_sup = model.config.n_sup
@@ -219,8 +226,9 @@ def _run_chunk(model, questions, pids, v: Views, back: Views, task: Task, k: int
         y, z = model.initial_state(rows)
         if noise > 0 and k > 1:
             mask = torch.from_numpy(which != 0).to(device)[:, None, None]
-            for s in (y, z):
-                s.add_(mask * noise * torch.randn(s.shape, generator=gen).to(device, s.dtype))
+            for i, s in enumerate((y, z)):
+                draw = _noise(tuple(s.shape), k, 2 * seed + i, first)
+                s.add_(mask * noise * draw.to(device, s.dtype))
         active = np.arange(rows)
         for step in range(1, n_sup + 1):
             out = model.deep_step(x, y, z)

@@ -210,12 +210,19 @@ def test_one_sample_is_todays_one_pass_answer_bit_for_bit():
             assert np.array_equal(r.answers, today.astype(np.int64)), (select, noise)
 
 
-def test_noisy_trajectories_are_seeded():
+def test_noisy_trajectories_are_seeded_and_do_not_depend_on_the_batch_size():
     model = _tiny_trm()
-    q = _puzzles(2)
+    q = _puzzles(3)
     a = run(model, q, SUDOKU, samples=6, noise=1.0, views=False, select="confidence", seed=3)
-    b = run(model, q, SUDOKU, samples=6, noise=1.0, views=False, select="confidence", seed=3)
+    b = run(model, q, SUDOKU, samples=6, noise=1.0, views=False, select="confidence", seed=3,
+            batch_rows=6)  # one puzzle at a time
     assert np.array_equal(a.answers, b.answers) and np.array_equal(a.chosen, b.chosen)
+    from puzzles.scaling import _noise
+
+    whole = _noise((18, 2, 3), 6, seed=3, first=0)
+    parts = torch.cat([_noise((6, 2, 3), 6, seed=3, first=i) for i in range(3)])
+    assert torch.equal(whole, parts)  # each puzzle's draws are its own, whatever the chunk
+    assert not torch.equal(whole, _noise((18, 2, 3), 6, seed=4, first=0))
 
 
 @pytest.mark.parametrize("options, needle", [
