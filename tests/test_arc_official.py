@@ -142,6 +142,9 @@ def test_an_imported_official_arc_checkpoint_predicts_as_the_official_code(datas
         key = k.split("/")[1]
         if key in summary:
             assert summary[key] == pytest.approx(v), key
+    # ARC has no checker and no token-level views: test-time scaling refuses it in one line
+    r = run_trm("eval", str(run), "--data", str(dataset.path), "--samples", "4")
+    assert r.returncode == 2 and "sudoku, maze" in r.stderr and len(r.stderr.splitlines()) == 1
 
 
 # ----------------------------------------------------------------------- bad input
