@@ -157,12 +157,11 @@ def official_verdict(folder: Path, preds: np.ndarray, q: np.ndarray, save: Path)
     return {"pass_at": result, "submission": json.loads((save / "submission.json").read_text())}
 
 
-ARCH = dict(name="recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1",
-            loss=dict(name="losses@ACTLossHead", loss_type="stablemax_cross_entropy"),
-            H_cycles=2, L_cycles=2, H_layers=0, L_layers=2, hidden_size=32, num_heads=2,
-            expansion=4, puzzle_emb_ndim=32, puzzle_emb_len=16, pos_encodings="rope",
-            halt_exploration_prob=0.1, halt_max_steps=3, forward_dtype="float32", mlp_t=False,
-            no_ACT_continue=True)
+def arc_arch() -> dict:
+    """official_parity's base shape with 2 latent steps, 3 supervision steps, exploration on."""
+    from official_parity import BASE  # benchmarks/
+
+    return {**BASE, "L_cycles": 2, "halt_exploration_prob": 0.1, "halt_max_steps": 3}
 
 
 def official_model_outputs(folder: Path, checkpoint: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -179,9 +178,10 @@ def official_model_outputs(folder: Path, checkpoint: Path) -> tuple[np.ndarray, 
                     np.diff(np.load(test / "all__puzzle_indices.npy"))).astype(np.int32)
     n_ids = len(json.loads((folder / "identifiers.json").read_text()))
     torch.manual_seed(0)
-    model = official_model(ARCH, 900, 12, n_ids, len(inputs))
+    arch = arc_arch()
+    model = official_model(arch, 900, 12, n_ids, len(inputs))
     checkpoint.mkdir()
-    (checkpoint / "all_config.yaml").write_text(yaml.safe_dump({"arch": ARCH, "global_batch_size": 8}))
+    (checkpoint / "all_config.yaml").write_text(yaml.safe_dump({"arch": arch, "global_batch_size": 8}))
     torch.save(model.state_dict(), checkpoint / "step_1")
     labels[labels == 0] = -100  # the official loader's ignore label
     batch = {"inputs": torch.from_numpy(inputs), "labels": torch.from_numpy(labels),

@@ -204,6 +204,7 @@ def evaluate(
 
 def _evaluate_samples(run: Path, data: Path, samples: int, *, split: str, device: str,
                       precision: str, batch_size: int, limit: int, as_json: bool, **options) -> None:
+    from puzzles.scaling import describe
     from puzzles.training import evaluate_run_samples
 
     r = evaluate_run_samples(run, data, samples, split=split, device=device, precision=precision,
@@ -212,8 +213,7 @@ def _evaluate_samples(run: Path, data: Path, samples: int, *, split: str, device
         print_json(r)
         return
     one, s = r["one_pass"], r["scaled"]
-    kind = " + ".join(k for k, on in (("views", s["views"]), (f"noise {s['noise']}", s["noise"] > 0))
-                      if on) or "identical candidates"
+    kind = describe(s["views"], s["noise"])
     out.print(f"model alone (one pass): exact {one['exact_accuracy']:.4f}"
               + (f" · passes the checker {one['checker_passed']:.4f}" if "checker_passed" in one else "")
               + f" · {one['puzzles_per_s']:.1f} puzzles/s", highlight=False)

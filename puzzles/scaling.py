@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -45,9 +45,6 @@ class Views:
 
     perms: np.ndarray  # (K, L) int64: view cell i reads cell perms[k, i]
     tables: np.ndarray  # (K, V) int64: token t becomes tables[k, t] (a permutation)
-
-    def __len__(self) -> int:
-        return int(self.perms.shape[0])
 
     def inverse(self) -> "Views":
         return Views(np.argsort(self.perms, axis=1), np.argsort(self.tables, axis=1))
@@ -81,8 +78,8 @@ def _sudoku_views(k: int, seq_len: int, vocab: int, rng: np.random.Generator) ->
     source = random.Random(int(rng.integers(2**63)))
     augs = [identity(size)] + [random_augmentation(size, source) for _ in range(k - 1)]
     tables = np.tile(np.arange(vocab, dtype=np.int64), (k, 1))
-    for i, aug in enumerate(augs):  # token = value + 1 (1: blank), PAD 0 stays
-        tables[i, 1:size + 2] = np.asarray(aug.digits) + 1
+    for i, aug in enumerate(augs):
+        tables[i, :size + 2] = aug.token_table()
     return Views(np.asarray([a.cells for a in augs], np.int64), tables)
 
 
@@ -125,6 +122,12 @@ TASKS = {"sudoku": Task("sudoku", _sudoku_views, sudoku_check),
          "maze": Task("maze", _maze_views, maze_check)}
 
 
+def describe(views: bool, noise: float) -> str:
+    """What the candidates differ by, for people: "views", "noise 0.5", "views + noise 1.0"."""
+    return " + ".join(k for k, on in (("views", views), (f"noise {noise}", noise > 0))
+                      if on) or "identical candidates"
+
+
 def task_for(name: str) -> Task:
     if name not in TASKS:
         raise TRMError(f"--samples needs a task with exact augmentations ({', '.join(TASKS)}); "
@@ -144,7 +147,6 @@ class Scaled:
     n_verified: np.ndarray  # (P,) candidates that passed the checker when the puzzle stopped
     candidate_steps: np.ndarray  # (P, K) supervision steps each candidate ran
     seconds: float = 0.0
-    info: dict = field(default_factory=dict)
 
     @property
     def mean_steps(self) -> float:
@@ -297,19 +299,13 @@ def evaluate_samples(model, data, task: Task, *, samples: int, noise: float = 0.
     """The model alone (one pass, all steps) and with ``samples`` candidates, on the same
     puzzles (``data``: a :class:`trm.data.TokenData`): exact accuracy against the labels,
     the share whose answer passes the checker, steps and speed, kept apart."""
-    from trm.evaluate import evaluate
+    from trm.evaluate import evaluate, exact_match
 
     if len(data) == 0:
         raise TRMError("nothing to evaluate: the split is empty")
-    labels = data.labels.astype(np.int64)
-    mask = labels != 0
-
-    def exact(pred: np.ndarray) -> np.ndarray:
-        return np.all((pred == labels) | ~mask, axis=1)
-
     one = evaluate(model, data, batch_size=batch_rows, device=device,
                    precision=precision, halting="full")
-    one_pass = {"exact_accuracy": float(exact(one.predictions.astype(np.int64)).mean()),
+    one_pass = {"exact_accuracy": one.exact_accuracy,
                 "mean_steps": one.mean_steps, "puzzles_per_s": one.examples_per_s}
     if task.check is not None:
         one_pass["checker_passed"] = float(task.check(data.inputs, one.predictions).mean())
@@ -318,7 +314,7 @@ def evaluate_samples(model, data, task: Task, *, samples: int, noise: float = 0.
             puzzle_ids=data.puzzle_ids)
     scaled = {"samples": samples, "noise": noise, "views": views, "select": select,
               "halting": halting if select == "checker" else "full", "seed": seed,
-              "exact_accuracy": float(exact(r.answers).mean()),
+              "exact_accuracy": float(exact_match(r.answers, data.labels).mean()),
               "mean_steps": r.mean_steps, "candidates": int(r.candidate_steps.size),
               "puzzles_per_s": len(data) / r.seconds if r.seconds > 0 else float("inf"),
               "seconds": r.seconds}

@@ -172,9 +172,10 @@ def add_samples(w: Watch, info: dict, answer_json, valid: bool, correct: bool, v
 
 def samples_panel(w: Watch, grid: RenderableType) -> RenderableType:
     """What --samples found: the candidates, which one was chosen, how, and in what time."""
+    from puzzles.scaling import describe
+
     s = w.info["samples"]
-    kind = " + ".join(k for k, on in (("views", s["views"]), (f"noise {s['noise']}", s["noise"] > 0))
-                      if on) or "identical candidates"
+    kind = describe(s["views"], s["noise"])
     lines = [f"{s['samples']} candidates ({kind}), select {s['select']}",
              f"chosen: candidate {s['chosen'] + 1}" + (" (the identity view)" if s["chosen"] == 0 else "")
              + f", {s['votes']} of {s['samples']} gave this answer"]

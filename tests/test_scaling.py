@@ -73,7 +73,7 @@ def _views_task(augs: list) -> Task:
         chosen = [sa.identity(9), *augs][:k]
         tables = np.tile(np.arange(vocab), (len(chosen), 1))
         for i, a in enumerate(chosen):
-            tables[i, 1:11] = np.asarray(a.digits) + 1
+            tables[i, :11] = a.token_table()
         return Views(np.asarray([a.cells for a in chosen]), tables)
     return Task("sudoku", views, sudoku_check)
 

@@ -117,6 +117,12 @@ def predict(model: TRM, data: TokenData, *, batch_size: int = 256,
     return torch.cat(preds).numpy(), torch.cat(steps).numpy(), confidence.numpy()
 
 
+def exact_match(pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per row: every labelled (non-PAD) position predicted right."""
+    labels = np.asarray(labels).astype(np.int64)
+    return np.all((np.asarray(pred).astype(np.int64) == labels) | (labels == PAD), axis=1)
+
+
 def evaluate(model: TRM, data: TokenData, *, batch_size: int = 256, device: torch.device | None = None,
              precision: str = "fp32", halting: str = "full") -> EvalResult:
     if halting not in HALTING:
@@ -130,7 +136,7 @@ def evaluate(model: TRM, data: TokenData, *, batch_size: int = 256, device: torc
     labels = data.labels.astype(np.int64)
     mask = labels != PAD
     right = (pred == labels) & mask
-    correct = right.sum(1) == mask.sum(1)
+    correct = exact_match(pred, labels)
     return EvalResult(
         exact_accuracy=float(correct.mean()),
         cell_accuracy=float(right.sum() / max(1, mask.sum())),

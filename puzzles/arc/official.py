@@ -55,9 +55,10 @@ def parse_name(name: object, where: str) -> tuple[str, Augmentation]:
         raise TRMError(f"{where}: {name!r}: the colour map must permute 0-9 keeping 0") from None
 
 
-def read_identifiers(path: Path) -> tuple[list[str], AugmentationTable]:
-    """The task names, in id order, and the table of every id of ``identifiers.json``."""
-    names, _ = read_json(path)
+def read_identifiers(path: Path) -> tuple[list[str], AugmentationTable, str]:
+    """The task names, in id order, the table of every id of ``identifiers.json``, and the
+    file's SHA-256."""
+    names, sha = read_json(path)
     if not isinstance(names, list) or not names or len(names) > MAX_IDS:
         raise TRMError(f"{path}: expected a list of 1 to {MAX_IDS} puzzle names")
     blank = next((i for i, n in enumerate(names) if n != BLANK), len(names))
@@ -80,7 +81,7 @@ def read_identifiers(path: Path) -> tuple[list[str], AugmentationTable]:
         colours.append(aug.colours)
     table = AugmentationTable(np.asarray([*start, len(names)], np.int64),
                               np.asarray(dihedral, np.uint8), np.asarray(colours, np.uint8))
-    return tasks, table
+    return tasks, table, sha
 
 
 def _load_array(file: Path, ndim: int) -> np.ndarray:
@@ -132,7 +133,7 @@ def read_build(folder: Path) -> tuple[Source, AugmentationTable]:
     folder = Path(folder)
     if not folder.is_dir():
         raise TRMError(f"--official {folder}: not a folder")
-    names, table = read_identifiers(folder / "identifiers.json")
+    names, table, ids_sha = read_identifiers(folder / "identifiers.json")
     raw, sha = read_json(folder / "test_puzzles.json")
     if not isinstance(raw, dict):
         raise TRMError(f"{folder / 'test_puzzles.json'}: expected an object of tasks")
@@ -145,7 +146,7 @@ def read_build(folder: Path) -> tuple[Source, AugmentationTable]:
     wanted = {int(table.start[i]): t for i, t in enumerate(names) if t not in tests}
     trained = _training_pairs(folder, wanted) if wanted else {}
     tasks = [tests[t] if t in tests else ArcTask(t, trained[t], (), "training") for t in names]
-    info = {"kind": "official-build", "path": folder.name, "sha256": hashlib.sha256(
-        ((folder / "identifiers.json").read_bytes() + sha.encode())).hexdigest(),
+    info = {"kind": "official-build", "path": folder.name,
+            "sha256": hashlib.sha256((ids_sha + sha).encode()).hexdigest(),
             "blank_ids": int(table.start[0])}
     return Source(tasks, info), table

@@ -44,6 +44,11 @@ class Augmentation:
         return Augmentation(self.size, tuple(np.argsort(self.cells).tolist()),
                             tuple(np.argsort(self.digits).tolist()))
 
+    def token_table(self) -> np.ndarray:
+        """The relabelling on token ids (token = value + 1; PAD 0 and blank 1 stay):
+        ``(size + 2,)``, index a token to get its new token."""
+        return np.concatenate([[0], np.asarray(self.digits) + 1])
+
     def then(self, other: "Augmentation") -> "Augmentation":
         """This augmentation followed by ``other``."""
         cells = tuple(self.cells[j] for j in other.cells)
@@ -148,6 +153,6 @@ def augment_tokens(inputs: np.ndarray, labels: np.ndarray, puzzle_ids: np.ndarra
     for i in range(n):
         aug = random_augmentation(size, source)
         perms[i] = aug.cells
-        tables[i, 1:] = np.asarray(aug.digits) + 1
+        tables[i] = aug.token_table()
     rows = np.arange(n)[:, None]
     return (tables[rows, inputs[rows, perms]], tables[rows, labels[rows, perms]], puzzle_ids)
