@@ -26,6 +26,9 @@ def train(
     max_minutes: Optional[float] = typer.Option(None, help="Stop (and checkpoint) after this long."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
     force: bool = typer.Option(False, "--force", help="Start over, deleting the run in --out."),
+    init: Optional[Path] = typer.Option(
+        None, "--init", help="Start from this checkpoint's model and weights (a run, checkpoint or "
+        "model folder): fine-tuning, with a fresh optimizer, schedule and step count."),
     batch_size: Optional[int] = typer.Option(None, help="Examples in flight per step."),
     lr: Optional[float] = typer.Option(None, help="Peak learning rate."),
     warmup: Optional[int] = typer.Option(None, help="Warmup steps."),
@@ -86,6 +89,7 @@ def train(
       trm train --data data/sudoku4 --out runs/s4 --preset tiny --steps 500
       trm train --data data/sudoku-medium --out runs/small --preset sudoku-small --max-minutes 30
       trm train --data data/sudoku-medium --out runs/small --resume
+      trm train --data data/sudoku-extreme --out runs/tuned --preset sudoku-small --init puzzles/sudoku/default_model --lr 3e-4
       torchrun --standalone --nproc_per_node 2 -m cli.main train --data data/sudoku4 --out runs/ddp
     """
     from puzzles.training import train_on_dataset
@@ -106,7 +110,7 @@ def train(
         summary = train_on_dataset(data, out_dir, preset=preset, model_overrides=model,
                                    train_overrides=train_opts, resume=resume, force=force,
                                    device=device, precision=precision, compile=compile,
-                                   max_minutes=max_minutes, progress=not quiet)
+                                   max_minutes=max_minutes, progress=not quiet, init=init)
     except KeyboardInterrupt:
         err.print(f"interrupted: checkpoint saved; continue with: trm train --data {data} "
                   f"--out {out_dir} --resume", highlight=False)

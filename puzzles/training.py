@@ -12,7 +12,7 @@ import torch
 from puzzles.dataset import Dataset, load_dataset, read_meta
 from puzzles.tasks import task_view
 from trm import __version__
-from trm.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
+from trm.checkpoint import MODEL_FILE, load_checkpoint, resolve_checkpoint, save_checkpoint
 from trm.config import TrainConfig, TRMConfig, build_configs
 from trm.data import TokenData
 from trm.device import resolve_device, resolve_precision
@@ -20,7 +20,7 @@ from trm.distributed import setup, teardown
 from trm.errors import TRMError
 from trm.evaluate import EvalResult, evaluate
 from trm.model import TRM
-from trm.official import official_parameter_count, read_official
+from trm.official import official_parameter_count, read_official, sha256
 from trm.train import CHECKPOINT, Trainer, prepare_run_dir
 
 
@@ -62,16 +62,26 @@ def train_on_dataset(data_dir: Path, out: Path, *, preset: str | None = None,
                      model_overrides: dict | None = None, train_overrides: dict | None = None,
                      resume: bool = False, force: bool = False, device: str = "auto",
                      precision: str = "auto", compile: bool = False,
-                     max_minutes: float | None = None, progress: bool = True) -> dict:
+                     max_minutes: float | None = None, progress: bool = True,
+                     init: Path | None = None) -> dict:
+    """Train on ``data_dir`` into ``out``. ``init``: a checkpoint (run folder, checkpoint
+    folder or a shipped model folder) whose model and weights the new run starts from, with
+    a fresh optimizer, schedule and step count (fine-tuning)."""
     out = Path(out)
     ds = load_dataset(data_dir)
     view = task_view(ds.task)
+    if init is not None and resume:
+        raise TRMError("--init starts a new run from other weights; --resume continues this one: "
+                       "pass one of them")
+    start = _init_weights(Path(init), ds, model_overrides) if init is not None else None
     prepare_run_dir(out, resume=resume, force=force)
 
     info = data_info(ds)
     if resume:
         saved = load_checkpoint(out).config
         check_compatible(saved, ds, str(out))
+        if "init_from" in saved:
+            info["init_from"] = saved["init_from"]
         model_cfg = TRMConfig.from_dict(saved.get("model"))
         fixed = {k for k, v in (model_overrides or {}).items() if v is not None}
         if fixed or preset:
@@ -90,6 +100,8 @@ def train_on_dataset(data_dir: Path, out: Path, *, preset: str | None = None,
                  "num_puzzle_ids": ds.meta.get("num_puzzle_ids", 1)}
         model_cfg, train_cfg = build_configs(preset or view.preset, sizes, model_overrides or {},
                                              train_overrides or {})
+        if start is not None:
+            model_cfg, info["init_from"] = start[0], start[2]
     group, dev = setup(device)  # several processes under torchrun, or just this one
     try:
         prec = resolve_precision(precision, dev)
@@ -99,11 +111,31 @@ def train_on_dataset(data_dir: Path, out: Path, *, preset: str | None = None,
                           run_info={**info, "precision": prec}, dist=group)
         if resume:
             trainer.restore()
+        elif start is not None:
+            trainer.start_from(start[1])
         summary = trainer.fit(max_minutes=max_minutes, progress=progress)
     finally:
         teardown(group)
     return {**summary, "device": str(dev), "precision": prec, "out": str(out),
             "processes": group.world, "main": group.main}
+
+
+def _init_weights(path: Path, ds: Dataset, model_overrides: dict | None
+                  ) -> tuple[TRMConfig, dict[str, torch.Tensor], dict]:
+    """The model config, evaluation weights and provenance of the checkpoint ``--init`` names."""
+    ckpt = load_checkpoint(path)
+    check_compatible(ckpt.config, ds, str(path))
+    cfg = TRMConfig.from_dict(ckpt.config.get("model"))
+    changed = sorted(k for k, v in (model_overrides or {}).items()
+                     if v is not None and getattr(cfg, k, v) != v)
+    if changed:
+        raise TRMError(f"--init keeps the model of {path}; it cannot change "
+                       f"{', '.join(changed)}")
+    if ds.meta.get("num_puzzle_ids", 1) != cfg.num_puzzle_ids:
+        raise TRMError(f"{ds.path} has {ds.meta.get('num_puzzle_ids', 1)} puzzle ids, "
+                       f"{path} {cfg.num_puzzle_ids}: --init needs the same puzzle ids")
+    return cfg, ckpt.model_state, {"path": str(path), "step": ckpt.config.get("step"),
+                                   "sha256": sha256(resolve_checkpoint(path) / MODEL_FILE)}
 
 
 def import_official(checkpoint: Path, out: Path, *, data_dir: Path | None = None,

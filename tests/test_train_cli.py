@@ -104,3 +104,46 @@ def test_eval_refuses_data_the_model_was_not_trained_for(trained, tmp_path):
     data, _ = trained
     assert_one_line_error(run_trm("eval", str(run), "--data", str(data), "--halting", "some"),
                           "unknown halting")
+
+
+def test_init_fine_tunes_from_another_runs_weights(trained, tmp_path):
+    """--init: the new run starts at the given weights (model and EMA), with its own optimizer,
+    schedule and step count, and records where it came from."""
+    from safetensors.torch import load_file
+
+    from puzzles.training import train_on_dataset
+
+    data, run = trained
+    start = load_file(run / "checkpoint" / "model.safetensors")
+    out = tmp_path / "tuned"
+    train_on_dataset(data, out, preset="tiny", device="cpu", precision="fp32", progress=False,
+                     init=run, train_overrides={"steps": 3, "lr": 1e-9, "warmup": 0,
+                                                "eval_every": 100})
+    config = json.loads((out / "checkpoint" / "config.json").read_text())
+    assert config["step"] == 3 and config["init_from"]["step"] == 30
+    assert config["init_from"]["path"] == str(run) and len(config["init_from"]["sha256"]) == 64
+    assert config["model"] == json.loads((run / "checkpoint" / "config.json").read_text())["model"]
+    tuned = load_file(out / "checkpoint" / "model.safetensors")
+    assert tuned.keys() == start.keys()
+    for k in start:  # a learning rate of 1e-9 for 3 steps: where it started
+        assert (tuned[k] - start[k]).abs().max() < 1e-5, k
+    # resuming keeps the record
+    train_on_dataset(data, out, resume=True, device="cpu", precision="fp32", progress=False,
+                     train_overrides={"steps": 4})
+    assert json.loads((out / "checkpoint" / "config.json").read_text())["init_from"]["step"] == 30
+
+
+def test_init_refuses_resume_a_changed_model_and_other_data(trained, tmp_path):
+    data, run = trained
+    assert_one_line_error(run_trm("train", "--data", str(data), "--out", str(run), "--resume",
+                                  "--init", str(run), "--quiet"), "--init", "--resume")
+    assert_one_line_error(run_trm("train", "--data", str(data), "--out", str(tmp_path / "a"),
+                                  "--init", str(run), "--hidden-size", "64", *FAST),
+                          "cannot change hidden_size")
+    other = tmp_path / "s6"
+    r = run_trm("data", "sudoku", "--out", str(other), "--size", "6", "--train", "4", "--test", "0",
+                "--workers", "1", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert_one_line_error(run_trm("train", "--data", str(other), "--out", str(tmp_path / "b"),
+                                  "--init", str(run), *FAST), "sequence length")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -322,6 +322,17 @@ class Trainer:
         self.dist.barrier()
         return folder
 
+    def start_from(self, weights: dict[str, torch.Tensor]) -> None:
+        """Begin from another run's evaluation weights (fine-tuning): the model and its EMA
+        start there; optimizer, schedule and step count start fresh."""
+        try:
+            self.model.load_state_dict(weights)
+        except RuntimeError as e:
+            raise TRMError(f"the starting weights do not fit this model "
+                           f"({str(e).splitlines()[0] if str(e) else 'mismatch'})") from None
+        if self.ema is not None:
+            self.ema.load_state_dict({k: v.to(self.device) for k, v in weights.items()}, 0)
+
     def restore(self) -> None:
         ckpt = load_checkpoint(self.out, train_state=True, device="cpu")
         try:
