@@ -22,23 +22,44 @@ def print_json(obj: object) -> None:
     sys.stdout.flush()
 
 
+MAX_PUZZLE_BYTES = 16 << 20  # no puzzle, maze or ARC task comes near this
+
+
 def read_argument_text(value: str, what: str = "PUZZLE") -> tuple[str, str]:
     """The text behind a PUZZLE argument and a name for messages.
 
     ``-`` reads standard input, the name of an existing file reads that file, anything
-    else is the puzzle itself.
+    else is the puzzle itself. At most 16 MiB is read from either.
     """
     if value == "-":
+        if sys.stdin is None or sys.stdin.closed:
+            raise TRMError(f"{what} is '-' but standard input is closed")
         if sys.stdin.isatty():
             raise TRMError(f"{what} is '-' but nothing was piped to standard input")
-        return sys.stdin.read(), "stdin"
+        return _bounded(sys.stdin.read(MAX_PUZZLE_BYTES + 1), "standard input"), "stdin"
     path = Path(value)
-    if len(value) < 256 and path.is_file():
-        try:
-            return path.read_text(), path.name
-        except UnicodeDecodeError:
-            raise TRMError(f"{path}: not a text file") from None
+    if len(value) < 256 and "\n" not in value:
+        if path.is_dir():
+            raise TRMError(f"{path}: a directory, not a {what.lower()} file")
+        if path.is_file():
+            try:
+                with open(path, "rb") as f:
+                    data = f.read(MAX_PUZZLE_BYTES + 1)
+            except OSError as e:
+                raise TRMError(f"{path}: cannot read it ({e.strerror or e})") from None
+            try:
+                return _bounded(data, str(path)).decode("utf-8"), path.name
+            except UnicodeDecodeError:
+                raise TRMError(f"{path}: not a text file") from None
+        if path.suffix.lower() in {".txt", ".json", ".csv", ".sdk", ".ss"}:
+            raise TRMError(f"{path}: no such file")
     return value, what.lower()
+
+
+def _bounded(data, where: str):
+    if len(data) > MAX_PUZZLE_BYTES:
+        raise TRMError(f"{where}: more than {MAX_PUZZLE_BYTES >> 20} MiB; a puzzle is far smaller")
+    return data
 
 
 RECORD_SUFFIXES = (".svg", ".html", ".htm")

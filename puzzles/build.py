@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from puzzles.dataset import check_out_dir, save_npz, write_json
 from trm.errors import TRMError
+from trm.jsonfile import read_json_object
 
 Row = dict[str, np.ndarray]
 CHUNK = 128  # rows per saved chunk: an interruption loses at most this much work
@@ -44,8 +45,8 @@ class ResumableBuild:
         saved = self.dir / "settings.json"
         if saved.exists():
             try:
-                previous = json.loads(saved.read_text())
-            except (OSError, json.JSONDecodeError):
+                previous = read_json_object(saved)
+            except TRMError:
                 previous = None
             if previous != settings:
                 if not force:

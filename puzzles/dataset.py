@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 
 from trm import __version__
 from trm.errors import TRMError
+from trm.jsonfile import read_json_object
 from trm.staging import staged_folder, write_json
 
 FORMAT = "trm-dataset"
@@ -141,10 +141,10 @@ def read_meta(path: Path) -> dict:
     if not meta_path.exists():
         raise TRMError(f"{path}: not a dataset ({META_FILE} is missing)")
     try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise TRMError(f"{meta_path}: corrupt metadata ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        meta = read_json_object(meta_path)
+    except TRMError as e:
+        raise TRMError(f"{meta_path}: corrupt metadata ({str(e).removeprefix(f'{meta_path}: ')})") from None
+    if meta.get("format") != FORMAT:
         raise TRMError(f"{meta_path}: not a {FORMAT} metadata file")
     version = meta.get("version")
     if not isinstance(version, int) or version < 1:
@@ -223,9 +223,14 @@ def load_dataset(path: Path, splits: list[str] | None = None) -> Dataset:
 def read_import_file(file: Path) -> tuple[str, str]:
     """An outside file to import: its text and the SHA-256 of its bytes (for the metadata)."""
     file = Path(file)
+    if file.is_dir():
+        raise TRMError(f"{file}: a directory; --import takes one puzzle file")
     if not file.is_file():
         raise TRMError(f"{file}: no such file")
-    data = file.read_bytes()
+    try:
+        data = file.read_bytes()
+    except OSError as e:
+        raise TRMError(f"{file}: cannot read it ({e.strerror or e})") from None
     try:
         return data.decode("utf-8"), hashlib.sha256(data).hexdigest()
     except UnicodeDecodeError:

@@ -35,6 +35,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from trm.errors import TRMError
+from trm.jsonfile import read_json_object
 
 FORMAT = "trm-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -219,17 +220,9 @@ def _pickle_files(folder: Path) -> list[Path]:
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TRMError(f"{path}: missing") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise TRMError(f"{path}: not valid JSON ({e})") from None
-    except OSError as e:
-        raise TRMError(f"{path}: cannot read it ({e.strerror})") from None
-    if not isinstance(obj, dict):
-        raise TRMError(f"{path}: expected a JSON object, got {type(obj).__name__}")
-    return obj
+    if not path.exists():
+        raise TRMError(f"{path}: missing")
+    return read_json_object(path)
 
 
 def read_safetensors(path: Path, device="cpu") -> dict[str, torch.Tensor]:

@@ -66,7 +66,11 @@ def check_grid(value: object, where: str) -> np.ndarray:
         for r, row in enumerate(value):
             for c, v in enumerate(row):
                 if type(v) is not int:  # bool is not a colour, nor is 1.0
-                    raise TRMError(f"{where}: row {r + 1}, column {c + 1} is {v!r}, not a colour 0-9")
+                    raise TRMError(f"{where}: row {r + 1}, column {c + 1} is {_short(v)}, not a "
+                                   "colour 0-9")
+                if not 0 <= v < N_COLOURS:
+                    raise TRMError(f"{where}: colour {_short(v)} at row {r + 1}, column {c + 1} "
+                                   "(colours are 0-9)")
         rows = np.array(value, dtype=np.int64)
     h, w = rows.shape
     if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
@@ -79,6 +83,11 @@ def check_grid(value: object, where: str) -> np.ndarray:
         raise TRMError(f"{where}: colour {int(rows[r, c])} at row {r + 1}, column {c + 1} "
                        f"(colours are 0-9)")
     return rows.astype(np.uint8)
+
+
+def _short(value: object) -> str:
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**12 else "a huge number"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _kind(value: object) -> str:

