@@ -26,6 +26,7 @@ from tqdm import tqdm
 from puzzles.dataset import check_out_dir, save_npz, write_json
 from trm.errors import TRMError
 from trm.jsonfile import read_json_object
+from trm.staging import write_failure
 
 Row = dict[str, np.ndarray]
 CHUNK = 128  # rows per saved chunk: an interruption loses at most this much work
@@ -57,7 +58,11 @@ class ResumableBuild:
                 for path in self.dir.iterdir():
                     if path.name != "lock":
                         path.unlink()
-        write_json(saved, settings)
+        try:
+            write_json(saved, settings)
+        except OSError as e:
+            self.discard()
+            raise TRMError(f"{self.dir}: {write_failure(e)}") from None
 
     def load_chunk(self, stream: str, k: int, expected_rows: int) -> dict[str, np.ndarray] | None:
         """Chunk ``k`` of ``stream`` if an earlier run finished it (a damaged one is dropped)."""
@@ -79,12 +84,22 @@ class ResumableBuild:
     def save_chunk(self, stream: str, k: int, arrays: dict[str, np.ndarray]) -> None:
         path = self.dir / f"{stream}-{k:06d}.npz"
         tmp = path.with_name(f".{path.name}.tmp")
-        save_npz(tmp, arrays)
-        os.replace(tmp, path)
+        try:
+            save_npz(tmp, arrays)
+            os.replace(tmp, path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise TRMError(f"{self.out}: not built: {write_failure(e)}; the finished part is kept "
+                           f"in {self.dir}: run the same command again to go on") from None
 
     def finish(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
         self._lock.close()
+
+    def discard(self) -> None:
+        """Drop the work folder of a build that cannot succeed as asked (so it blocks no
+        other settings)."""
+        self.finish()
 
 
 def _lock(path: Path):
@@ -142,6 +157,7 @@ def collect(build: ResumableBuild, stream: str, n: int, make_row: Callable[[int]
     k = 0
     while len(kept) < n:
         if k * size >= max_draws:
+            build.discard()
             raise TRMError(f"only {len(kept)} of {n} distinct items found in {k * size} draws: "
                            "these settings allow too few distinct puzzles; ask for fewer")
         saved = build.load_chunk(stream, k, size)

@@ -39,6 +39,7 @@ FORMAT_VERSION = 1
 META_FILE = "dataset.json"
 CORE_ARRAYS = ("inputs", "labels", "puzzle_ids", "group_start")
 MAX_SEQ_LEN = 1 << 16
+MAX_IMPORT_BYTES = 256 << 20  # a text file of puzzles (CSV imports stream instead)
 PAD = 0
 
 
@@ -163,7 +164,29 @@ def read_meta(path: Path) -> dict:
         if not (isinstance(info, dict) and isinstance(info.get("examples"), int)
                 and isinstance(info.get("groups"), int)):
             raise TRMError(f"{meta_path}: split {name!r} lacks example and group counts")
+    _check_task_info(meta, meta_path)
     return meta
+
+
+def _check_task_info(meta: dict, meta_path: Path) -> None:
+    """A grid task's size agrees with its sequence length (a 9x9 Sudoku is 81 tokens)."""
+    info = meta.get("task_info", {})
+    if not isinstance(info, dict):
+        raise TRMError(f"{meta_path}: field 'task_info' is not an object")
+    if meta["task"] not in ("sudoku", "maze"):
+        return
+    size = info.get("size")
+    if type(size) is not int or size < 2 or size * size != meta["seq_len"]:
+        raise TRMError(f"{meta_path}: task_info size {size!r} does not fit seq_len "
+                       f"{meta['seq_len']} (a {meta['task']} of side n is n x n tokens)")
+    if meta["task"] == "sudoku":
+        rows, cols = info.get("box_rows"), info.get("box_cols")
+        if type(rows) is not int or type(cols) is not int or rows < 1 or rows * cols != size:
+            raise TRMError(f"{meta_path}: task_info boxes {rows!r} x {cols!r} do not make a "
+                           f"{size}x{size} Sudoku")
+        if len(meta["vocab"]) != size + 2:
+            raise TRMError(f"{meta_path}: a {size}x{size} Sudoku has {size + 2} tokens, the "
+                           f"vocab {len(meta['vocab'])}")
 
 
 def _check_split(split: Split, meta: dict, name: str, path: Path) -> None:
@@ -228,9 +251,13 @@ def read_import_file(file: Path) -> tuple[str, str]:
     if not file.is_file():
         raise TRMError(f"{file}: no such file")
     try:
-        data = file.read_bytes()
+        with open(file, "rb") as f:
+            data = f.read(MAX_IMPORT_BYTES + 1)
     except OSError as e:
         raise TRMError(f"{file}: cannot read it ({e.strerror or e})") from None
+    if len(data) > MAX_IMPORT_BYTES:
+        raise TRMError(f"{file}: more than {MAX_IMPORT_BYTES >> 20} MiB of puzzle text; split it, "
+                       "or use the CSV layout (read as it streams)")
     try:
         return data.decode("utf-8"), hashlib.sha256(data).hexdigest()
     except UnicodeDecodeError:

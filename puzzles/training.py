@@ -17,11 +17,11 @@ from trm.config import TrainConfig, TRMConfig, build_configs
 from trm.data import TokenData
 from trm.device import resolve_device, resolve_precision
 from trm.distributed import setup, teardown
-from trm.errors import TRMError
+from trm.errors import TRMError, about
 from trm.evaluate import EvalResult, evaluate
 from trm.model import TRM
 from trm.official import official_parameter_count, read_official, sha256
-from trm.train import CHECKPOINT, Trainer, prepare_run_dir
+from trm.train import CHECKPOINT, Trainer, check_max_minutes, prepare_run_dir
 
 
 def token_data(ds: Dataset, split: str) -> TokenData:
@@ -68,6 +68,7 @@ def train_on_dataset(data_dir: Path, out: Path, *, preset: str | None = None,
     folder or a shipped model folder) whose model and weights the new run starts from, with
     a fresh optimizer, schedule and step count (fine-tuning)."""
     out = Path(out)
+    check_max_minutes(max_minutes)
     ds = load_dataset(data_dir)
     view = task_view(ds.task)
     if init is not None and resume:
@@ -78,16 +79,18 @@ def train_on_dataset(data_dir: Path, out: Path, *, preset: str | None = None,
 
     info = data_info(ds)
     if resume:
-        saved = load_checkpoint(out).config
+        saved_ckpt = load_checkpoint(out)
+        saved = saved_ckpt.config
         check_compatible(saved, ds, str(out))
         if "init_from" in saved:
             info["init_from"] = saved["init_from"]
-        model_cfg = TRMConfig.from_dict(saved.get("model"))
+        with about(saved_ckpt.config_path):
+            model_cfg = TRMConfig.from_dict(saved.get("model"))
+            train = TrainConfig.from_dict(saved.get("train")).to_dict()
         fixed = {k for k, v in (model_overrides or {}).items() if v is not None}
         if fixed or preset:
             raise TRMError(f"--resume continues the saved configuration; drop "
                            f"{', '.join(sorted(fixed | ({'--preset'} if preset else set())))}")
-        train = TrainConfig.from_dict(saved.get("train")).to_dict()
         allowed = {"steps", "eval_every", "eval_max", "checkpoint_every", "log_every"}
         changed = {k for k, v in (train_overrides or {}).items()
                    if v is not None and k not in allowed and v != train.get(k)}
@@ -125,7 +128,8 @@ def _init_weights(path: Path, ds: Dataset, model_overrides: dict | None
     """The model config, evaluation weights and provenance of the checkpoint ``--init`` names."""
     ckpt = load_checkpoint(path)
     check_compatible(ckpt.config, ds, str(path))
-    cfg = TRMConfig.from_dict(ckpt.config.get("model"))
+    with about(ckpt.config_path):
+        cfg = TRMConfig.from_dict(ckpt.config.get("model"))
     changed = sorted(k for k, v in (model_overrides or {}).items()
                      if v is not None and getattr(cfg, k, v) != v)
     if changed:
@@ -174,7 +178,8 @@ def import_official(checkpoint: Path, out: Path, *, data_dir: Path | None = None
 def load_model(path: Path, device: torch.device) -> tuple[TRM, dict]:
     """The model of a checkpoint (its evaluation weights) and its config.json."""
     ckpt = load_checkpoint(path)
-    model = TRM(TRMConfig.from_dict(ckpt.config.get("model", {})))
+    with about(ckpt.config_path):
+        model = TRM(TRMConfig.from_dict(ckpt.config.get("model", {})))
     try:
         model.load_state_dict(ckpt.model_state)
     except RuntimeError as e:

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from puzzles.arc.grid import check_grid, parse_task
-from tests.conftest import REPO, TEST_ENV, run_trm
+from tests.conftest import REPO, TEST_ENV, run_trm, run_trm_here
 from tests.test_cli import assert_one_line_error
 from trm.errors import TRMError
 from trm.jsonfile import MAX_DEPTH, parse_json, read_json
@@ -44,6 +44,17 @@ def test_a_directory_a_missing_file_and_a_huge_file_as_the_puzzle(tmp_path):
     with open(big, "wb") as f:  # sparse: 17 MiB of zeros cost no disk
         f.truncate(17 << 20)
     assert_one_line_error(run_trm("solve", "sudoku", str(big), "--exact"), "more than 16 MiB")
+
+
+def test_import_of_a_huge_text_file_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    import puzzles.dataset
+
+    monkeypatch.setattr(puzzles.dataset, "MAX_IMPORT_BYTES", 1 << 20)
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as f:
+        f.truncate(2 << 20)
+    assert_one_line_error(run_trm_here("data", "sudoku", "--import", str(big), "--out",
+                                       str(tmp_path / "d"), "--quiet"), "more than 1 MiB")
 
 
 @pytest.mark.parametrize("kind", ["sudoku", "maze"])
@@ -126,3 +137,212 @@ def test_depth_limit_and_read_json_bounds(tmp_path):
         read_json(tmp_path)
     with pytest.raises(TRMError, match="no such file"):
         read_json(tmp_path / "b.json")
+
+
+# ------------------------------------------------------------------ numbers from disk and options
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A 4x4 Sudoku dataset, a 3-step run on it, and a tiny synthetic image set."""
+    from vision.synthetic import write_synthetic
+
+    root = tmp_path_factory.mktemp("tiny")
+    data, run, images = root / "d", root / "r", root / "img"
+    r = run_trm("data", "sudoku", "--out", str(data), "--size", "4", "--train", "16", "--test",
+                "4", "--workers", "1", "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = run_trm("train", "--data", str(data), "--out", str(run), "--preset", "tiny", "--steps",
+                "3", "--device", "cpu", "--precision", "fp32", "--quiet")
+    assert r.returncode == 0, r.stderr
+    write_synthetic(images, train=32, test=8, classes=10, seed=0, progress=False)
+    return data, run, images
+
+
+@pytest.mark.parametrize("field, value, fragment", [
+    ("hidden_size", 32.5, "'hidden_size' must be an integer, got 32.5"),
+    ("n", 2.0, "'n' must be an integer, got 2.0"),
+    ("n", True, "'n' must be an integer, got True"),
+    ("seq_len", 10**9, "seq_len must be at most"),
+    ("hidden_size", 10**9, "hidden_size must be at most"),
+    ("n", 10**9, "n must be at most 256"),
+    ("norm_eps", "1e-5", "'norm_eps' must be a finite number"),
+])
+def test_an_edited_config_json_is_refused_naming_it(tiny, tmp_path, field, value, fragment):
+    import shutil
+
+    data, run, _ = tiny
+    edited = tmp_path / "run"
+    shutil.copytree(run, edited)
+    config = edited / "checkpoint" / "config.json"
+    c = json.loads(config.read_text())
+    c["model"][field] = value
+    config.write_text(json.dumps(c))
+    for args in (["eval", str(edited), "--data", str(data), "--device", "cpu"],
+                 ["solve", "sudoku", "1...\n....\n....\n....", "-c", str(edited), "--device", "cpu"],
+                 ["train", "--data", str(data), "--out", str(edited), "--resume", "--quiet",
+                  "--device", "cpu"]):
+        assert_one_line_error(run_trm_here(*args), str(config), fragment)
+
+
+def test_a_training_config_with_a_nan_learning_rate_is_refused(tiny, tmp_path):
+    import shutil
+
+    data, run, _ = tiny
+    edited = tmp_path / "run"
+    shutil.copytree(run, edited)
+    config = edited / "checkpoint" / "config.json"
+    config.write_text(config.read_text().replace('"lr": 0.001', '"lr": NaN'))
+    assert '"lr": NaN' in config.read_text()
+    assert_one_line_error(run_trm_here("train", "--data", str(data), "--out", str(edited), "--resume",
+                                  "--quiet", "--device", "cpu"), str(config), "'lr'")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--lr", "nan"], "'lr' must be a finite number"),
+    (["--lr", "inf"], "'lr' must be a finite number"),
+    (["--hidden-size", "100000000"], "hidden_size must be at most 16384"),
+    (["--n", "100000"], "n must be at most 256"),
+    (["--max-minutes", "-5"], "--max-minutes must be a positive number"),
+    (["--max-minutes", "0"], "--max-minutes must be a positive number"),
+    (["--max-minutes", "nan"], "--max-minutes must be a positive number"),
+    (["--max-minutes", "inf"], "--max-minutes must be a positive number"),
+])
+def test_bad_numbers_for_puzzle_training(tiny, tmp_path, args, fragment):
+    data, _, _ = tiny
+    r = run_trm_here("train", "--data", str(data), "--out", str(tmp_path / "r"), "--preset", "tiny",
+                "--device", "cpu", "--quiet", *args)
+    assert_one_line_error(r, fragment)
+    assert not (tmp_path / "r" / "checkpoint").exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--lr", "nan"], "'lr' must be a finite number"),
+    (["--randaugment", "-1,50"], "--randaugment N,M wants"),
+    (["--randaugment", "2,50"], "--randaugment N,M wants"),
+    (["--smoothing", "2"], "--smoothing must be in [0, 1)"),
+    (["--epochs", "-1"], "--epochs must be a positive number"),
+    (["--epochs", "0"], "--epochs must be a positive number"),
+    (["--max-minutes", "-5"], "--max-minutes must be a positive number"),
+    (["--hidden-size", "100000000"], "hidden_size must be at most 16384"),
+])
+def test_bad_numbers_for_vision_training(tiny, tmp_path, args, fragment):
+    _, _, images = tiny
+    r = run_trm_here("vision", "train", "--data", str(images), "--variant", "vit", "--preset", "small",
+                "--out", str(tmp_path / "v"), "--device", "cpu", "--quiet", *args)
+    assert_one_line_error(r, fragment)
+    assert not (tmp_path / "v" / "checkpoint").exists()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from(["hidden_size", "num_heads", "n", "T", "n_sup", "seq_len",
+                                        "vocab_size", "expansion", "mixer", "loss", "norm_eps",
+                                        "puzzle_emb_len", "puzzle_emb_ndim", "halt_outputs",
+                                        "num_puzzle_ids", "halt_exploration", "unknown"]),
+                       st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4)
+                       | st.lists(st.integers(), max_size=2), max_size=5))
+def test_model_config_from_any_json_is_a_small_model_or_one_line(d):
+    from trm.config import MAX_PARAMETERS, TRMConfig
+
+    try:
+        c = TRMConfig.from_dict({"vocab_size": 11, "seq_len": 81, **d})
+    except TRMError as e:
+        assert "\n" not in str(e) and len(str(e)) < 300
+    else:
+        assert c.parameter_estimate() <= MAX_PARAMETERS and c.hidden_size <= 1 << 14
+
+
+# ------------------------------------------------------------------ writes that fail
+
+def disk_full_after(calls: int, real):
+    """``real``, failing with ENOSPC (as a full disk does) from call number ``calls`` + 1 on."""
+    import errno
+
+    count = {"n": 0}
+
+    def write(path, *args, **kw):
+        count["n"] += 1
+        if count["n"] > calls:
+            with open(path, "wb") as f:  # half a file, as a full disk leaves it
+                f.write(b"PK\x03\x04")
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, *args, **kw)
+    return write
+
+
+def test_disk_full_during_a_sudoku_build_is_one_line_and_resumes(tmp_path, monkeypatch):
+    import puzzles.build
+    import puzzles.dataset
+
+    out = tmp_path / "d"
+    args = ["data", "sudoku", "--out", str(out), "--size", "4", "--train", "300", "--test", "10",
+            "--workers", "1", "--quiet"]
+    monkeypatch.setattr(puzzles.build, "save_npz", disk_full_after(2, puzzles.build.save_npz))
+    assert_one_line_error(run_trm_here(*args), "No space left on device",
+                          "run the same command again")
+    partial = tmp_path / ".d.partial"
+    assert not out.exists() and sorted(p.name for p in partial.glob("*.npz")) == [
+        "test-000000.npz", "train-000000.npz"]  # whole chunks only: no half-written file
+    assert not list(partial.glob(".*.tmp"))
+    monkeypatch.undo()
+    # the final write into the dataset folder fails: nothing half-written is left there
+    monkeypatch.setattr(puzzles.dataset, "save_npz", disk_full_after(0, puzzles.dataset.save_npz))
+    assert_one_line_error(run_trm_here(*args), str(out), "No space left on device")
+    assert not out.exists() and not list(tmp_path.glob(".d.*.tmp"))
+    monkeypatch.undo()
+    r = run_trm_here(*args)  # space again: it goes on from the kept chunks
+    assert r.returncode == 0, r.stderr
+    assert (out / "dataset.json").is_file() and not partial.exists()
+
+
+def test_disk_full_during_a_synthetic_image_build_leaves_nothing(tmp_path, monkeypatch):
+    import vision.synthetic
+
+    monkeypatch.setattr(vision.synthetic, "write_python_pickle",
+                        disk_full_after(1, vision.synthetic.write_python_pickle))
+    out = tmp_path / "img"
+    r = run_trm_here("vision", "data", "synthetic", "--out", str(out), "--train", "20", "--test",
+                     "10", "--quiet")
+    assert_one_line_error(r, str(out), "No space left on device")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_build_that_cannot_succeed_does_not_block_another(tmp_path):
+    out = tmp_path / "m"
+    r = run_trm_here("data", "maze", "--out", str(out), "--size", "5", "--train", "500",
+                     "--test", "0", "--workers", "1", "--quiet")
+    assert_one_line_error(r, "too few distinct")
+    assert list(tmp_path.iterdir()) == []  # no .m.partial to block the next command
+    r = run_trm_here("data", "maze", "--out", str(out), "--size", "5", "--train", "3",
+                     "--test", "0", "--workers", "1", "--quiet")
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("edit, fragment", [
+    ({"size": 9}, "task_info size 9 does not fit seq_len 16"),
+    ({"size": "4"}, "task_info size '4'"),
+    ({"box_rows": 3}, "boxes 3 x 2 do not make a 4x4 Sudoku"),
+])
+def test_dataset_metadata_that_disagrees_with_its_arrays(tiny, tmp_path, edit, fragment):
+    import shutil
+
+    data, run, _ = tiny
+    edited = tmp_path / "d"
+    shutil.copytree(data, edited)
+    meta = json.loads((edited / "dataset.json").read_text())
+    meta["task_info"].update(edit)
+    (edited / "dataset.json").write_text(json.dumps(meta))
+    for args in (["data", "show", str(edited)], ["eval", str(run), "--data", str(edited)]):
+        assert_one_line_error(run_trm_here(*args), "dataset.json", fragment)
+
+
+@pytest.mark.parametrize("line, fragment", [
+    ("[" * 5000, "nested too deeply"),
+    ('{"step": 1, "loss": ' + "9" * 5000 + "}", "not valid JSON"),
+    (b"\xff\xfe{", "not valid JSON"),
+])
+def test_a_damaged_metrics_file_is_one_line(tmp_path, line, fragment):
+    path = tmp_path / "metrics.jsonl"
+    body = line.encode() if isinstance(line, str) else line
+    path.write_bytes(body + b'\n{"step": 2, "loss": 1.0}\n')
+    assert_one_line_error(run_trm_here("plot", str(path), "--out", str(tmp_path / "p.svg")),
+                          "metrics.jsonl:1", fragment)

@@ -55,5 +55,5 @@ def test_cli_plot_and_its_errors(tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "metrics.jsonl").write_text('{"step": 1, "loss": 1}\nnot json\n{"step": 2, "loss": 1}\n')
-    with pytest.raises(TRMError, match="metrics.jsonl:2: not JSON"):
+    with pytest.raises(TRMError, match="metrics.jsonl:2: not valid JSON"):
         read_metrics(bad)

@@ -115,12 +115,13 @@ def test_init_fine_tunes_from_another_runs_weights(trained, tmp_path):
 
     data, run = trained
     start = load_file(run / "checkpoint" / "model.safetensors")
+    start_step = json.loads((run / "checkpoint" / "config.json").read_text())["step"]
     out = tmp_path / "tuned"
     train_on_dataset(data, out, preset="tiny", device="cpu", precision="fp32", progress=False,
                      init=run, train_overrides={"steps": 3, "lr": 1e-9, "warmup": 0,
                                                 "eval_every": 100})
     config = json.loads((out / "checkpoint" / "config.json").read_text())
-    assert config["step"] == 3 and config["init_from"]["step"] == 30
+    assert config["step"] == 3 and config["init_from"]["step"] == start_step
     assert config["init_from"]["path"] == str(run) and len(config["init_from"]["sha256"]) == 64
     assert config["model"] == json.loads((run / "checkpoint" / "config.json").read_text())["model"]
     tuned = load_file(out / "checkpoint" / "model.safetensors")
@@ -130,7 +131,7 @@ def test_init_fine_tunes_from_another_runs_weights(trained, tmp_path):
     # resuming keeps the record
     train_on_dataset(data, out, resume=True, device="cpu", precision="fp32", progress=False,
                      train_overrides={"steps": 4})
-    assert json.loads((out / "checkpoint" / "config.json").read_text())["init_from"]["step"] == 30
+    assert json.loads((out / "checkpoint" / "config.json").read_text())["init_from"]["step"] == start_step
 
 
 def test_init_refuses_resume_a_changed_model_and_other_data(trained, tmp_path):

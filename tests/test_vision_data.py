@@ -134,8 +134,11 @@ def check_cifar100(data, split_data, fine, coarse, fmt):
 # --------------------------------------------------------------------------- reading
 
 
-@pytest.mark.parametrize("dump", [None, py3_dump(3), py3_dump(4)],
-                         ids=["python2-style", "py3-protocol3", "py3-protocol4"])
+ALL_PROTOCOLS = [None, *(py3_dump(p) for p in range(6))]
+PROTOCOL_IDS = ["python2-style", *(f"py3-protocol{p}" for p in range(6))]
+
+
+@pytest.mark.parametrize("dump", ALL_PROTOCOLS, ids=PROTOCOL_IDS)
 def test_cifar10_python_read_exactly_also_one_folder_up(tmp_path, dump):
     parts, test = cifar10_parts()
     folder = write_cifar10_python(tmp_path / "cifar-10-batches-py", parts, test, dump=dump)
@@ -161,7 +164,7 @@ def test_cifar10_binary_read_exactly(tmp_path):
     check_cifar10(load_images(tmp_path), parts, test, "binary")
 
 
-@pytest.mark.parametrize("dump", [None, py3_dump(4)], ids=["python2-style", "py3-protocol4"])
+@pytest.mark.parametrize("dump", ALL_PROTOCOLS, ids=PROTOCOL_IDS)
 def test_cifar100_python_read_exactly(tmp_path, dump):
     split_data, fine, coarse = cifar100_data()
     write_cifar100_python(tmp_path / "cifar-100-python", split_data, fine, coarse, dump=dump)
@@ -261,7 +264,27 @@ def test_handwritten_python2_global_and_object_arrays_are_refused(tmp_path):
 def test_only_numpy_array_globals_are_admitted():
     assert set(ALLOWED_GLOBALS) == {("numpy.core.multiarray", "_reconstruct"),
                                     ("numpy._core.multiarray", "_reconstruct"),
-                                    ("numpy", "ndarray"), ("numpy", "dtype")}
+                                    ("numpy.core.numeric", "_frombuffer"),
+                                    ("numpy._core.numeric", "_frombuffer"),
+                                    ("numpy", "ndarray"), ("numpy", "dtype"),
+                                    ("_codecs", "encode")}
+
+
+@pytest.mark.parametrize("body, why", [
+    # _codecs.encode('x', 'rot13'): admitted for latin-1 bytes only
+    (b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00xX\x05\x00\x00\x00rot13\x86R.", "rot13"),
+    # _codecs.encode(1, 'latin1'): a number is not text
+    (b"\x80\x02c_codecs\nencode\nK\x01X\x06\x00\x00\x00latin1\x86R.", "encode with"),
+    # numpy._core.numeric._frombuffer(b'x', dtype('O'), (1,), 'C'): Python objects
+    (b"\x80\x02cnumpy._core.numeric\n_frombuffer\nC\x08\x00\x00\x00\x00\x00\x00\x00\x00"
+     b"cnumpy\ndtype\nX\x02\x00\x00\x00O8\x89\x88\x87R\x85R.", "bytes|objects"),
+])
+def test_admitted_globals_check_their_arguments(tmp_path, body, why):
+    parts, test = cifar10_parts()
+    folder = write_cifar10_python(tmp_path, parts, test)
+    (folder / "batches.meta").write_bytes(body)
+    with pytest.raises(TRMError, match=rf"batches.meta: refused: .*({why})"):
+        load_images(folder)
 
 
 # --------------------------------------------------------------------------- bad folders

@@ -55,6 +55,11 @@ class Checkpoint:
     train_tensors: dict[str, torch.Tensor] | None = None
     train_meta: dict | None = None
 
+    @property
+    def config_path(self) -> Path:
+        """The config.json a bad value came from (for messages)."""
+        return self.path / CONFIG_FILE
+
 
 # ---------------------------------------------------------------------------- saving
 

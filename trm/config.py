@@ -7,6 +7,7 @@ be rebuilt from its folder. The data decides ``vocab_size``, ``seq_len`` and
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 
 from trm.errors import TRMError
@@ -18,6 +19,43 @@ LOSSES = ("softmax", "stablemax")
 OPTIMIZERS = ("adam-atan2", "adamw")
 SCHEDULES = ("cosine", "constant")
 EXPLORATION_DRAWS = ("once", "every-step")
+
+
+# Upper bounds on what a config may ask for: far above any published model, low enough that
+# an edited or hostile config.json is refused before anything is allocated or run for ever.
+MAX_SIZES = dict(vocab_size=1 << 16, seq_len=1 << 16, num_puzzle_ids=1 << 24, puzzle_emb_len=1024,
+                 hidden_size=1 << 14, num_heads=1024, num_layers=256, n=256, T=256, n_sup=1024,
+                 width_multiple=4096, expansion=64)
+MAX_PARAMETERS = 1 << 33  # 8.6 G floats (32 GiB in fp32): more than any TRM, or this machine
+
+
+def check_field_types(cls, d: dict, what: str) -> None:
+    """Each value of ``d`` has its dataclass field's JSON type: integers are integers (not
+    2.0, not true), numbers are finite, strings strings, switches true or false."""
+    for f in fields(cls):
+        if f.name not in d:
+            continue
+        v, kind = d[f.name], str(f.type)
+        if v is None and ("None" in kind or "Optional" in kind):
+            continue
+        base = kind.replace("Optional[", "").split("|")[0].strip(" ]")
+        ok, want = {
+            "int": (type(v) is int, "an integer"),
+            "float": (type(v) in (int, float) and math.isfinite(v), "a finite number"),
+            "str": (isinstance(v, str), "a string"),
+            "bool": (type(v) is bool, "true or false"),
+        }.get(base, (True, ""))
+        if not ok:
+            text = repr(v) if not isinstance(v, int) or abs(v) < 10**12 else "a huge number"
+            raise TRMError(f"{what} field {f.name!r} must be {want}, got "
+                           f"{text if len(text) <= 40 else text[:37] + '...'}")
+
+
+def check_bounds(config, bounds: dict) -> None:
+    for name, top in bounds.items():
+        value = getattr(config, name, None)
+        if isinstance(value, (int, float)) and value > top:
+            raise TRMError(f"{name} must be at most {top}, got {value}")
 
 
 class ModelConfig:
@@ -37,6 +75,7 @@ class ModelConfig:
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown:
             raise TRMError(f"unknown model config fields: {', '.join(sorted(unknown))}")
+        check_field_types(cls, d, "model config")
         try:
             return cls(**d).validate()
         except TypeError as e:
@@ -93,6 +132,9 @@ class TRMConfig(ModelConfig):
         for name in positive:
             if getattr(self, name) < 1:
                 raise TRMError(f"{name} must be at least 1, got {getattr(self, name)}")
+        check_bounds(self, MAX_SIZES)
+        if not (self.rope_theta > 0 and 0 < self.norm_eps < 1):
+            raise TRMError("rope_theta must be positive and norm_eps between 0 and 1")
         if self.puzzle_emb_len < 0:
             raise TRMError(f"puzzle_emb_len must be >= 0, got {self.puzzle_emb_len}")
         if self.puzzle_emb_ndim is not None and not (
@@ -113,7 +155,18 @@ class TRMConfig(ModelConfig):
             raise TRMError("halt_exploration must be between 0 and 1")
         if self.expansion <= 0:
             raise TRMError("expansion must be positive")
+        if self.parameter_estimate() > MAX_PARAMETERS:
+            raise TRMError(f"this model would hold about {self.parameter_estimate():.3g} "
+                           f"parameters; at most {MAX_PARAMETERS:.3g} (32 GiB in fp32)")
         return self
+
+    def parameter_estimate(self) -> int:
+        """Roughly the floats a model of this config holds (embeddings, puzzle table, f)."""
+        h = self.hidden_size
+        inner = h * self.expansion * 2 / 3 * 3  # SwiGLU: three matrices of 2/3 x expansion width
+        mixing = 4 * h * h if self.mixer == "attention" else 3 * self.total_len ** 2 * self.expansion
+        return int(self.vocab_size * h * 2 + self.num_puzzle_ids * self.puzzle_emb_width
+                   + self.num_layers * (mixing + inner * h) + self.total_len * h)
 
 
 # The official architecture's settings that differ from our first release's defaults
@@ -152,11 +205,16 @@ class TrainConfig:
     seed: int = 0
 
     def validate(self) -> "TrainConfig":
+        check_field_types(type(self), asdict(self), "training config")
         for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise TRMError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0 or self.puzzle_emb_lr <= 0:
-            raise TRMError("learning rates must be positive")
+        check_bounds(self, {"steps": 10**9, "batch_size": 1 << 20, "warmup": 10**9})
+        if not (self.lr > 0 and self.puzzle_emb_lr > 0):
+            raise TRMError(f"learning rates must be positive and finite, got lr {self.lr}, "
+                           f"puzzle_emb_lr {self.puzzle_emb_lr}")
+        if not (0 <= self.min_lr_ratio <= 1 and 0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise TRMError("min_lr_ratio must be in [0, 1], beta1 and beta2 in [0, 1)")
         if self.warmup < 0 or self.eval_max < 0 or self.weight_decay < 0 or self.grad_clip < 0:
             raise TRMError("warmup, eval_max, weight_decay and grad_clip must be >= 0")
         if not 0 <= self.ema < 1:
@@ -180,6 +238,7 @@ class TrainConfig:
         if not isinstance(d, dict):
             raise TRMError("the training config is not a JSON object")
         known = {f.name for f in fields(cls)}
+        check_field_types(cls, d, "training config")
         try:
             return cls(**{k: v for k, v in d.items() if k in known}).validate()
         except TypeError as e:

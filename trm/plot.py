@@ -6,11 +6,11 @@ and renamed into place, so an interrupted plot never leaves half a PNG.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from trm.errors import TRMError
+from trm.jsonfile import parse_json
 
 METRICS = "metrics.jsonl"
 
@@ -24,6 +24,9 @@ def _pyplot():
     return plt
 
 
+MAX_METRICS_BYTES = 256 << 20  # a million steps logged every step is ~300 MB
+
+
 def read_metrics(run: Path) -> tuple[list[dict], list[dict]]:
     """(training log lines, evaluation lines) of a run folder or a metrics file."""
     run = Path(run)
@@ -31,15 +34,23 @@ def read_metrics(run: Path) -> tuple[list[dict], list[dict]]:
     if not path.is_file():
         raise TRMError(f"{path}: no such file (a run folder holds {METRICS})")
     train, evals = [], []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_METRICS_BYTES + 1)
+    except OSError as e:
+        raise TRMError(f"{path}: cannot read it ({e.strerror or e})") from None
+    if len(data) > MAX_METRICS_BYTES:
+        raise TRMError(f"{path}: more than {MAX_METRICS_BYTES >> 20} MiB; not a metrics file trm wrote")
+    lines = data.splitlines()
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            if number == len(path.read_text().splitlines()):
+            record = parse_json(line, f"{path}:{number}")
+        except TRMError:
+            if number == len(lines):
                 continue  # a last line cut short by a crash
-            raise TRMError(f"{path}:{number}: not JSON") from None
+            raise
         if not isinstance(record, dict) or not isinstance(record.get("step"), int):
             raise TRMError(f"{path}:{number}: a metrics line needs an integer \"step\"")
         if isinstance(record.get("eval"), dict):

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from trm.errors import TRMError
+
 
 @contextmanager
 def staged_folder(out: Path, check: Callable[[Path], None]) -> Iterator[Path]:
@@ -41,6 +43,8 @@ def staged_folder(out: Path, check: Callable[[Path], None]) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(stage, out)
+    except OSError as e:  # disk full, permissions: one line, and nothing half-written left
+        raise TRMError(f"{out}: not built: {write_failure(e)}") from None
     finally:
         if stage.exists():
             shutil.rmtree(stage, ignore_errors=True)
@@ -49,5 +53,14 @@ def staged_folder(out: Path, check: Callable[[Path], None]) -> Iterator[Path]:
 def write_json(path: Path, obj: dict) -> None:
     """JSON written to a temporary name in the same folder, then renamed (atomic)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_failure(e: OSError) -> str:
+    """What went wrong in a failed write, for a one-line message."""
+    where = f" ({e.filename})" if e.filename else ""
+    return f"{e.strerror or e}{where}"

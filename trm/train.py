@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import time
@@ -38,7 +39,7 @@ from trm.device import autocast
 from trm.distributed import Dist
 from trm.ema import EMA
 from trm.embedding import puzzle_tables, sparse_sign_step
-from trm.errors import TRMError
+from trm.errors import TRMError, about
 from trm.evaluate import evaluate
 from trm.losses import LossOutput, supervision_loss
 from trm.model import TRM, StepOutput, parameter_count
@@ -68,6 +69,12 @@ class Slots:
     @classmethod
     def from_tensors(cls, t: dict[str, torch.Tensor], device: torch.device) -> "Slots":
         return cls(**{k[len("slots."):]: v.to(device) for k, v in t.items() if k.startswith("slots.")})
+
+
+def check_max_minutes(max_minutes: float | None) -> None:
+    """A time limit is a positive, finite number of minutes (None: no limit)."""
+    if max_minutes is not None and not 0 < max_minutes < math.inf:
+        raise TRMError(f"--max-minutes must be a positive number of minutes, got {max_minutes}")
 
 
 def prepare_run_dir(out: Path, *, resume: bool, force: bool) -> None:
@@ -342,7 +349,8 @@ class Trainer:
                            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
 
     def _restore(self, ckpt) -> None:
-        saved = type(self.model_cfg).from_dict(ckpt.config.get("model"))
+        with about(ckpt.config_path):
+            saved = type(self.model_cfg).from_dict(ckpt.config.get("model"))
         if saved != self.model_cfg:
             raise TRMError(f"{ckpt.path}: the checkpoint's model config differs from this run's")
         t, meta = ckpt.train_tensors, ckpt.train_meta

@@ -10,8 +10,9 @@ The four official layouts (each is one folder, as extracted from its archive)::
 Python batches are pickles of dicts with bytes keys (``b"data"``: uint8 ``(n, 3072)``,
 ``b"labels"`` or ``b"fine_labels"``/``b"coarse_labels"``: lists of ints, ``b"filenames"``,
 ``b"batch_label"``); the meta files hold the class names. Pickles can run code, so they are
-read with :class:`SafeUnpickler`, which admits only the four globals a numpy array needs and
-refuses everything else before it is called. Binary batches are records of one label byte
+read with :class:`SafeUnpickler`, which admits only the globals a numpy array and Python 3's
+bytes need (every pickle protocol, 0 to 5), each through a checking wrapper, and refuses
+everything else before it is called. Binary batches are records of one label byte
 (CIFAR-100: coarse byte, fine byte) and 3072 pixel bytes (1024 red, 1024 green, 1024 blue,
 rows of 32 left to right).
 
@@ -114,12 +115,34 @@ def _plain_dtype(spec, align=False, copy=True):
     return dtype
 
 
-#: The only globals a CIFAR python batch refers to (an ndarray pickled by numpy 1 or 2).
+def _frombuffer(buffer, dtype, shape, order="C"):
+    """How numpy pickles an array with protocol 5: its bytes, dtype, shape and order."""
+    if not isinstance(buffer, (bytes, bytearray)) or not isinstance(dtype, np.dtype):
+        raise _Refused("the pickle rebuilds an array from something other than bytes")
+    if dtype.hasobject:
+        raise _Refused(f"the pickle asks for an array of Python objects (dtype {dtype!r})")
+    if order not in ("C", "F"):
+        raise _Refused(f"the pickle asks for array order {_printable(repr(order))}")
+    return np.frombuffer(buffer, dtype=dtype).reshape(shape, order=order)
+
+
+def _latin1(text, encoding="latin1"):
+    """How Python 3 writes bytes into protocol 0-2 pickles: ``_codecs.encode(str, "latin1")``."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1", "latin_1", "iso-8859-1"):
+        raise _Refused(f"the pickle asks to encode with {_printable(repr(encoding))}")
+    return text.encode("latin1")
+
+
+#: The only globals a CIFAR python batch refers to: an ndarray pickled by numpy 1 or 2 (with
+#: protocols 0-4, or 5's buffers), and bytes as Python 3 writes them into protocols 0-2.
 ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _frombuffer,
     ("numpy", "ndarray"): _ndarray,
     ("numpy", "dtype"): _plain_dtype,
+    ("_codecs", "encode"): _latin1,
 }
 
 

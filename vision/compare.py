@@ -14,7 +14,6 @@ top-1 against training time (``top1_vs_time.png``; ``top1_vs_params.png`` beside
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,7 +23,8 @@ import torch
 from trm.checkpoint import load_checkpoint
 from trm.config import TrainConfig
 from trm.device import autocast, resolve_device, resolve_precision
-from trm.errors import TRMError
+from trm.errors import TRMError, about
+from trm.jsonfile import read_json_object
 from trm.plot import plot_compare
 from trm.staging import write_json
 from trm.optim import make_optimizer
@@ -87,7 +87,9 @@ def train_variant(data_dir: Path, run: Path, variant: str, *, minutes: float, pr
     """Train one variant for ``minutes`` into ``run`` (resuming an unfinished run there)."""
     if (run / "checkpoint").is_dir():
         ckpt = load_checkpoint(run, train_state=True)
-        step, steps = int(ckpt.train_meta.get("step", 0)), TrainConfig.from_dict(ckpt.config.get("train")).steps
+        with about(ckpt.config_path):
+            steps = TrainConfig.from_dict(ckpt.config.get("train")).steps
+        step = int(ckpt.train_meta.get("step", 0))
         left = minutes - float(ckpt.train_meta.get("elapsed", 0.0)) / 60
         if step < steps and left > 0:
             log(f"{variant}: resuming {run} at step {step} of {steps} for the {left:.2f} minutes left")
@@ -167,7 +169,7 @@ def compare(data_dir: Path, out: Path, variants: list[str], *, minutes: float,
         done = run / RESULT
         if done.is_file():
             log(f"{v}: done before, reading {done}")
-            rows.append(json.loads(done.read_text()))
+            rows.append(read_json_object(done))
             continue
         train_variant(data_dir, run, v, minutes=minutes, preset=preset, seed=seed,
                       batch_size=batch_size, device=device, precision=precision,

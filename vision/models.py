@@ -22,7 +22,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from trm.config import ModelConfig
+from trm.config import ModelConfig, check_bounds
 from trm.encoder import ROUTINGS, RecursiveEncoder
 from trm.errors import TRMError
 from trm.layers import ReasoningNet, init_linear, rms_norm
@@ -39,7 +39,14 @@ class ImageShape:
     channels: int = 3
 
 
+VISION_MAX = dict(image_size=1024, channels=64, num_classes=1 << 16, hidden_size=1 << 14,
+                  num_heads=1024, depth=256, num_layers=256, n=256, T=256, n_sup=1024, expansion=64)
+
+
 def _check_common(c) -> None:
+    check_bounds(c, VISION_MAX)
+    if not (c.rope_theta > 0 and 0 < c.norm_eps < 1):
+        raise TRMError("rope_theta must be positive and norm_eps between 0 and 1")
     if c.image_size < 1 or c.patch_size < 1 or c.image_size % c.patch_size:
         raise TRMError(f"patch size {c.patch_size} must divide the image size {c.image_size}")
     if c.num_classes < 2:

@@ -11,6 +11,7 @@ option) plus, for ``vitrm``, the halting head's BCE of "the current class is rig
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -23,11 +24,11 @@ from trm.config import TrainConfig
 from trm.data import TokenData
 from trm.device import autocast, resolve_device, resolve_precision
 from trm.distributed import setup, teardown
-from trm.errors import TRMError
+from trm.errors import TRMError, about
 from trm.evaluate import run_with_halting
 from trm.losses import HALT_WEIGHT, LossOutput
-from trm.train import Objective, Trainer, prepare_run_dir
-from vision.augment import augment
+from trm.train import Objective, Trainer, check_max_minutes, prepare_run_dir
+from vision.augment import MAX_MAGNITUDE, RANDAUGMENT_OPS, augment
 from vision.cifar import ImageData, ImageSplit, load_images
 from vision.models import PRESETS, VARIANTS, build_model, model_from_config
 
@@ -136,6 +137,19 @@ def data_info(data: ImageData) -> dict:
                                        "path": str(data.path) if data.path else None}}
 
 
+def check_recipe(epochs: float | None, smoothing: float,
+                 randaugment: tuple[int, float] | None) -> None:
+    if epochs is not None and not 0 < epochs < math.inf:
+        raise TRMError(f"--epochs must be a positive number of passes, got {epochs}")
+    if not 0 <= smoothing < 1:
+        raise TRMError(f"--smoothing must be in [0, 1), got {smoothing}")
+    if randaugment is not None:
+        n, magnitude = randaugment
+        if not 0 <= n <= len(RANDAUGMENT_OPS) or not 0 <= magnitude <= MAX_MAGNITUDE:
+            raise TRMError(f"--randaugment N,M wants N in 0-{len(RANDAUGMENT_OPS)} and M in "
+                           f"0-{MAX_MAGNITUDE}, got {n},{magnitude}")
+
+
 def train_images(data_dir: Path, out: Path, *, variant: str, preset: str = "small",
                  model_overrides: dict | None = None, train_overrides: dict | None = None,
                  epochs: float | None = None, smoothing: float = 0.0,
@@ -144,15 +158,19 @@ def train_images(data_dir: Path, out: Path, *, variant: str, preset: str = "smal
                  compile: bool = False, max_minutes: float | None = None,
                  progress: bool = True) -> dict:
     out = Path(out)
+    check_max_minutes(max_minutes)
+    check_recipe(epochs, smoothing, randaugment)
     data = load_images(data_dir)
     prepare_run_dir(out, resume=resume, force=force)
     if resume:
-        saved = load_checkpoint(out).config
+        saved_ckpt = load_checkpoint(out)
+        saved = saved_ckpt.config
         if saved.get("task") != "vision" or saved.get("variant") != variant:
             raise TRMError(f"{out} holds a {saved.get('variant') or saved.get('task')} run, "
                            f"not {variant}")
-        model = model_from_config(variant, saved.get("model"))
-        train = TrainConfig.from_dict(saved.get("train")).to_dict()
+        with about(saved_ckpt.config_path):
+            model = model_from_config(variant, saved.get("model"))
+            train = TrainConfig.from_dict(saved.get("train")).to_dict()
         train.update({k: v for k, v in (train_overrides or {}).items()
                       if v is not None and k in ("steps", "eval_every", "eval_max",
                                                  "checkpoint_every", "log_every")})
@@ -187,7 +205,8 @@ def load_vision_model(run: Path, device: torch.device):
     config = ckpt.config
     if config.get("task") != "vision":
         raise TRMError(f"{resolve_checkpoint(run)} is a {config.get('task')!r} model, not a vision one")
-    model = model_from_config(config.get("variant"), config.get("model"))
+    with about(ckpt.config_path):
+        model = model_from_config(config.get("variant"), config.get("model"))
     try:
         model.load_state_dict(ckpt.model_state)
     except RuntimeError as e:
