@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,8 @@ FORMAT_VERSION = 1
 META_FILE = "dataset.json"
 CORE_ARRAYS = ("inputs", "labels", "puzzle_ids", "group_start")
 MAX_SEQ_LEN = 1 << 16
+MAX_PUZZLE_IDS = 1 << 24
+SPLIT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_IMPORT_BYTES = 256 << 20  # a text file of puzzles (CSV imports stream instead)
 PAD = 0
 
@@ -160,7 +163,14 @@ def read_meta(path: Path) -> dict:
         raise TRMError(f"{meta_path}: seq_len {meta['seq_len']} out of range")
     if not 2 <= len(meta["vocab"]) <= 256:
         raise TRMError(f"{meta_path}: vocab of {len(meta['vocab'])} tokens (2-256 allowed)")
+    ids = meta.get("num_puzzle_ids", 1)
+    if type(ids) is not int or not 1 <= ids <= MAX_PUZZLE_IDS:
+        raise TRMError(f"{meta_path}: num_puzzle_ids must be an integer from 1 to "
+                       f"{MAX_PUZZLE_IDS}, got {str(ids)[:40]}")
     for name, info in meta["splits"].items():
+        if not SPLIT_NAME.fullmatch(name):
+            raise TRMError(f"{meta_path}: split name {name[:40]!r} is not a plain name "
+                           "(letters, digits, - and _)")
         if not (isinstance(info, dict) and isinstance(info.get("examples"), int)
                 and isinstance(info.get("groups"), int)):
             raise TRMError(f"{meta_path}: split {name!r} lacks example and group counts")

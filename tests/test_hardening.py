@@ -346,3 +346,82 @@ def test_a_damaged_metrics_file_is_one_line(tmp_path, line, fragment):
     path.write_bytes(body + b'\n{"step": 2, "loss": 1.0}\n')
     assert_one_line_error(run_trm_here("plot", str(path), "--out", str(tmp_path / "p.svg")),
                           "metrics.jsonl:1", fragment)
+
+
+# ------------------------------------------------------------------ fuzzed readers
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=200) | st.text(alphabet="#. SG*o\n", max_size=300))
+def test_maze_text_parser_of_any_text_is_mazes_or_one_line(text):
+    from puzzles.maze.grid import check_maze, parse_text
+
+    try:
+        parsed = parse_text(text, source="fuzz")
+    except TRMError as e:
+        assert str(e).startswith("fuzz") and "\n" not in str(e)
+        return
+    for p in parsed:
+        check_maze(p.maze)
+
+
+csv_rows = st.lists(st.text(alphabet="0123456789.,\"#SGo \r\n", max_size=120) | st.text(max_size=40),
+                    max_size=5)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(rows=csv_rows, header=st.booleans(), kind=st.sampled_from(["sudoku", "maze"]))
+def test_csv_imports_of_any_rows_are_a_dataset_or_one_line(tmp_path, rows, header, kind):
+    from puzzles.benchmark_csv import HEADER
+    from puzzles.maze import data as maze_data
+    from puzzles.sudoku import data as sudoku_data
+
+    path = tmp_path / "test.csv"
+    path.write_text(((",".join(HEADER) + "\n") if header else "") + "\n".join(rows))
+    build = sudoku_data.import_csv if kind == "sudoku" else maze_data.import_csv
+    try:
+        build(path, tmp_path / "out", force=True, progress=False)
+    except TRMError as e:
+        assert "\n" not in str(e) and path.name in str(e)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(edits=st.dictionaries(
+    st.sampled_from(["format", "version", "task", "seq_len", "vocab", "splits", "task_info",
+                     "num_puzzle_ids"]),
+    json_values, max_size=3))
+def test_dataset_json_of_any_values_loads_or_is_one_line(tiny, tmp_path_factory, edits):
+    import shutil
+
+    from puzzles.dataset import load_dataset
+
+    data, _, _ = tiny
+    folder = tmp_path_factory.mktemp("meta") / "d"
+    shutil.copytree(data, folder)
+    meta = json.loads((folder / "dataset.json").read_text())
+    meta.update(edits)
+    (folder / "dataset.json").write_text(json.dumps(meta))
+    try:
+        load_dataset(folder)
+    except TRMError as e:
+        assert "\n" not in str(e) and str(folder) in str(e)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["steps", "batch_size", "lr", "warmup", "ema", "beta1",
+                                        "schedule", "optimizer", "augment", "seed", "grad_clip",
+                                        "min_lr_ratio", "new_field"]),
+                       st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
+                       max_size=4))
+def test_training_config_from_any_json_is_sane_or_one_line(d):
+    import math
+
+    from trm.config import TrainConfig
+
+    try:
+        c = TrainConfig.from_dict(d)
+    except TRMError as e:
+        assert "\n" not in str(e)
+    else:
+        assert math.isfinite(c.lr) and c.lr > 0 and 1 <= c.steps <= 10**9 and 0 <= c.ema < 1
