@@ -102,6 +102,29 @@ class ResumableBuild:
         self.finish()
 
 
+MAX_WORKERS_PER_CORE = 4
+MAX_AUGMENT = 10_000  # augmented copies per puzzle (the paper uses 1,000)
+MAX_PUZZLES = 100_000_000  # puzzles asked of one build
+
+
+def check_counts(**counts: int) -> None:
+    """--train, --test, --augment...: within what one build can hold (``name=value``)."""
+    for name, value in counts.items():
+        top = MAX_AUGMENT if name == "augment" else MAX_PUZZLES
+        if value > top:
+            raise TRMError(f"--{name} must be at most {top:,}, got {value:,}")
+
+
+def check_workers(workers: int | None) -> int:
+    """The number of build processes: 0 or None means one per core; a few per core at most."""
+    cores = os.cpu_count() or 1
+    top = MAX_WORKERS_PER_CORE * cores
+    if workers is not None and not 0 <= workers <= top:
+        raise TRMError(f"--workers must be from 0 (one per core) to {top} "
+                       f"({MAX_WORKERS_PER_CORE} per core), got {workers}")
+    return workers or cores
+
+
 def _lock(path: Path):
     """Hold an exclusive lock on ``path`` for as long as the returned file stays open."""
     handle = open(path, "a")

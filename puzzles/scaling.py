@@ -153,14 +153,19 @@ class Scaled:
         return float(self.candidate_steps.mean())
 
 
+MAX_SAMPLES = 4096  # candidates per puzzle: far past where the checker's gains level off
+
+
 @torch.no_grad()
 def run(model, questions: np.ndarray, task: Task, *, samples: int, noise: float = 0.0,
         views: bool = True, select: str = "checker", halting: str = "verified", seed: int = 0,
         batch_rows: int = 512, precision: str = "fp32", puzzle_ids: np.ndarray | None = None
         ) -> Scaled:
     """K = ``samples`` candidates for every puzzle of ``questions`` (P, L) tokens."""
-    if samples < 1:
-        raise TRMError(f"--samples must be at least 1, got {samples}")
+    if not 1 <= samples <= MAX_SAMPLES:
+        raise TRMError(f"--samples must be from 1 to {MAX_SAMPLES}, got {samples}")
+    if seed < 0:
+        raise TRMError(f"the seed of the views and noise must be >= 0, got {seed}")
     if not (noise >= 0 and math.isfinite(noise)):
         raise TRMError(f"--noise must be a finite number >= 0, got {noise}")
     if select not in SELECT:

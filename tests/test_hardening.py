@@ -425,3 +425,35 @@ def test_training_config_from_any_json_is_sane_or_one_line(d):
         assert "\n" not in str(e)
     else:
         assert math.isfinite(c.lr) and c.lr > 0 and 1 <= c.steps <= 10**9 and 0 <= c.ema < 1
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["solve", "sudoku", "--samples", "100000000"], "--samples must be from 1 to 4096"),
+    (["solve", "sudoku", "--sample-seed", "-1"], "seed of the views and noise must be >= 0"),
+    (["data", "sudoku", "--out", "never", "--train", "5", "--workers", "100000"],
+     "--workers must be from 0 (one per core) to"),
+    (["data", "maze", "--out", "never", "--train", "5", "--workers", "-1"],
+     "--workers must be from 0 (one per core) to"),
+    (["data", "sudoku", "--out", "never", "--train", "5", "--augment", "100000000"],
+     "--augment must be at most 10,000"),
+    (["data", "sudoku", "--out", "never", "--train", "1000000000"],
+     "--train must be at most 100,000,000"),
+    (["data", "maze", "--out", "never", "--test", "1000000000"],
+     "--test must be at most 100,000,000"),
+    (["data", "arc", "--source", "arc-agi-1", "--out", "never", "--augment", "100000000"],
+     "--augment must be at most 10,000"),
+    (["vision", "compare", "--data", "none", "--out", "never", "--max-minutes", "nan"],
+     "--max-minutes must be a positive number"),
+])
+def test_counts_and_seeds_out_of_range(tmp_path, monkeypatch, args, fragment):
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(run_trm_here(*args), fragment)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_eval_samples_out_of_range(tiny):
+    data, run, _ = tiny
+    assert_one_line_error(run_trm_here("eval", str(run), "--data", str(data), "--samples",
+                                       "100000000"), "--samples must be from 1 to 4096")
+    assert_one_line_error(run_trm_here("eval", str(run), "--data", str(data), "--samples", "2",
+                                       "--seed", "-4"), "must be >= 0")

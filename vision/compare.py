@@ -27,6 +27,7 @@ from trm.errors import TRMError, about
 from trm.jsonfile import read_json_object
 from trm.plot import plot_compare
 from trm.staging import write_json
+from trm.train import check_max_minutes
 from trm.optim import make_optimizer
 from vision.cifar import load_images
 from vision.models import PRESETS, VARIANTS, build_model
@@ -153,8 +154,7 @@ def compare(data_dir: Path, out: Path, variants: list[str], *, minutes: float,
             precision: str = "auto", model_overrides: dict[str, dict] | None = None,
             progress: bool = True, log=lambda msg: None) -> dict:
     """Train (or resume) each variant for ``minutes`` in turn, measure it, write ``compare.json``."""
-    if minutes <= 0:
-        raise TRMError(f"--max-minutes must be positive, got {minutes}")
+    check_max_minutes(minutes)
     for v in variants:
         if preset not in PRESETS[v]:
             raise TRMError(f"unknown preset {preset!r} for {v}: choose one of {', '.join(PRESETS[v])}")

@@ -36,6 +36,7 @@ from puzzles.arc.augment import DIHEDRAL_NAMES, AugmentationTable, augmenter_for
 from puzzles.arc.grid import ArcTask
 from puzzles.arc.sources import Source, add_training, load_source
 from puzzles.arc.tokens import PAD, SEQ_LEN, SIDE, VOCAB, encode
+from puzzles.build import check_counts
 from puzzles.dataset import Dataset, Split, check_out_dir, save_npz, staged_dir, write_dataset
 from trm.errors import TRMError
 
@@ -112,6 +113,7 @@ def _meta(tasks: list[ArcTask], table: AugmentationTable, source: dict, k: int,
 def _check_options(out: Path, augment: int, force: bool) -> None:
     if augment < 1:
         raise TRMError("--augment must be at least 1 (1: no augmentation but translation)")
+    check_counts(augment=augment)
     check_out_dir(Path(out), force)  # refuse before the long part, not after
 
 

@@ -15,7 +15,6 @@ Imports read maze text files or the official Maze-Hard CSV layout (see
 
 from __future__ import annotations
 
-import os
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -27,7 +26,7 @@ from puzzles.benchmark_csv import (LAYOUT, CheckedRows, CsvFile, char_table,
                                    check_training_options, first_bad, is_csv_import,
                                    refuse_csv_options, split_files)
 from puzzles.benchmark_csv import subsample as draw_subsample
-from puzzles.build import ResumableBuild, collect_splits
+from puzzles.build import ResumableBuild, check_counts, check_workers, collect_splits
 from puzzles.dataset import (Dataset, Split, check_out_dir, read_import_file, staged_dir,
                               write_dataset)
 from puzzles.maze.generate import (
@@ -105,9 +104,8 @@ def build_generated(out: Path, *, size: int = 30, style: str = "corridors",
     check_settings(size, style, min_path)
     if train < 0 or test < 0 or train + test == 0:
         raise TRMError("--train and --test must be >= 0, and some mazes asked for")
-    if workers is not None and workers < 0:
-        raise TRMError("--workers must be >= 0 (0: all cores)")
-    workers = workers or os.cpu_count() or 1
+    check_counts(train=train, test=test)
+    workers = check_workers(workers)
     settings = {"task": "maze", "size": size, "style": style, "min_path": min_path,
                 "train": train, "test": test, "seed": seed}
     build = ResumableBuild(out, settings, force)

@@ -9,7 +9,6 @@ Imports read puzzle files (solved here) or the official Sudoku-Extreme CSV layou
 
 from __future__ import annotations
 
-import os
 import random
 from functools import partial
 from pathlib import Path
@@ -22,7 +21,7 @@ from puzzles.benchmark_csv import (LAYOUT, CheckedRows, CsvFile, char_table,
                                    check_training_options, first_bad, is_csv_import,
                                    refuse_csv_options, split_files)
 from puzzles.benchmark_csv import subsample as draw_subsample
-from puzzles.build import ResumableBuild, collect_splits, worker_pool
+from puzzles.build import ResumableBuild, check_counts, check_workers, collect_splits, worker_pool
 from puzzles.dataset import (Dataset, Split, check_out_dir, read_import_file, staged_dir,
                               write_dataset)
 from puzzles.sudoku.augment import random_augmentation
@@ -117,12 +116,6 @@ def _puzzle_keys(split: Split | None) -> frozenset[bytes]:
     return frozenset() if split is None else frozenset(decode(x).tobytes() for x in split.inputs)
 
 
-def _check_workers(workers: int | None) -> int:
-    if workers is not None and workers < 0:
-        raise TRMError("--workers must be >= 0 (0: all cores)")
-    return workers or os.cpu_count() or 1
-
-
 def build_generated(out: Path, *, size: int = 9, difficulty: str = "hard", train: int = 1000,
                     test: int = 100, seed: int = 0, augment: int = 0, workers: int | None = None,
                     force: bool = False, progress: bool = True) -> Dataset:
@@ -137,7 +130,8 @@ def build_generated(out: Path, *, size: int = 9, difficulty: str = "hard", train
                        f"--difficulty {' or '.join(TIERS_BY_SIZE[size])}")
     if train < 0 or test < 0 or augment < 0 or train + test == 0:
         raise TRMError("--train, --test and --augment must be >= 0, and some puzzles asked for")
-    workers = _check_workers(workers)
+    check_counts(train=train, test=test, augment=augment)
+    workers = check_workers(workers)
     settings = {"task": "sudoku", "size": size, "difficulty": difficulty, "train": train,
                 "test": test, "seed": seed, "augment": augment}
     build = ResumableBuild(out, settings, force)
@@ -234,7 +228,7 @@ def _import_text(file: Path, out: Path, *, force: bool, skip_bad: bool, workers:
     puzzles = np.stack([p.puzzle for p in parsed])
     unique, solutions, ratings = _solve_unique(
         puzzles, lambda i: f"{file.name}:{parsed[i].line}", desc=f"solving {file.name}",
-        workers=_check_workers(workers), skip_bad=skip_bad, progress=progress)
+        workers=check_workers(workers), skip_bad=skip_bad, progress=progress)
     skipped = int((~unique).sum())
     if not unique.any():
         raise TRMError(f"{file}: every puzzle was skipped")
@@ -304,6 +298,7 @@ def _check_csv_options(files: dict[str, Path], subsample: int | None, augment: i
                        skip_bad: bool, verify: bool) -> None:
     if augment < 0:
         raise TRMError("--augment must be >= 0")
+    check_counts(augment=augment)
     check_training_options(files, subsample, {"--augment": augment})
     if skip_bad and not verify:
         raise TRMError("with a CSV, --skip-bad goes with --verify (it skips puzzles without "
@@ -326,7 +321,7 @@ def import_csv(path: Path, out: Path, *, force: bool = False, skip_bad: bool = F
     """
     files = split_files(path)
     _check_csv_options(files, subsample, augment, skip_bad, verify)
-    workers = _check_workers(workers)
+    workers = check_workers(workers)
     check_out_dir(Path(out), force)  # refuse before the long part, not after
     read = {"test": read_csv_split(files["test"], min_rating=min_rating, progress=progress)}
     size = size_of_length(read["test"].questions.shape[1])
