@@ -228,6 +228,7 @@ def load_split(path: Path, meta: dict, name: str) -> Split:
         raise TRMError(f"{path}: no split {name!r} (it has {', '.join(meta['splits']) or 'none'})")
     if not file.exists():
         raise TRMError(f"{file}: missing (the metadata lists split {name!r})")
+    _check_declared_sizes(file, meta["splits"][name]["examples"], meta["seq_len"])
     try:
         with np.load(file, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -243,6 +244,27 @@ def load_split(path: Path, meta: dict, name: str) -> Split:
                        f"metadata says {info['examples']} in {info['groups']}")
     _check_split(split, meta, name, Path(path))
     return split
+
+
+def _check_declared_sizes(file: Path, examples: int, seq_len: int) -> None:
+    """Read each array's header (not its data) and refuse a split that claims more than its
+    metadata allows: a few bytes of compressed file must not make numpy allocate gigabytes."""
+    allowed = (examples + 1) * (4 * seq_len + 4096)  # inputs, labels, ids and extras per row
+    declared = 0
+    try:
+        with zipfile.ZipFile(file) as zf:
+            for member in zf.infolist():
+                with zf.open(member) as f:
+                    version = np.lib.format.read_magic(f)
+                    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                            else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read(f)
+                declared += int(np.prod(shape, dtype=object)) * dtype.itemsize
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+        raise TRMError(f"{file}: corrupt or truncated ({e})") from None
+    if declared > allowed:
+        raise TRMError(f"{file}: its arrays claim {declared:,} bytes, more than {examples:,} "
+                       f"examples of {seq_len} tokens can need ({allowed:,})")
 
 
 def load_dataset(path: Path, splits: list[str] | None = None) -> Dataset:

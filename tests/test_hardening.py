@@ -457,3 +457,22 @@ def test_eval_samples_out_of_range(tiny):
                                        "100000000"), "--samples must be from 1 to 4096")
     assert_one_line_error(run_trm_here("eval", str(run), "--data", str(data), "--samples", "2",
                                        "--seed", "-4"), "must be >= 0")
+
+
+def test_a_split_whose_arrays_claim_gigabytes_is_refused_before_numpy_allocates(tiny, tmp_path):
+    import io
+    import shutil
+    import zipfile
+
+    import numpy as np
+
+    data, _, _ = tiny
+    edited = tmp_path / "d"
+    shutil.copytree(data, edited)
+    header = io.BytesIO()  # a header claiming 10**9 x 16 bytes, and no data at all
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False,
+                                                  "shape": (10**9, 16)})
+    with zipfile.ZipFile(edited / "test.npz", "a") as zf:
+        zf.writestr("huge.npy", header.getvalue())
+    assert_one_line_error(run_trm_here("data", "show", str(edited), "--split", "test"),
+                          "test.npz", "claim 16,000,000,", "more than 4 examples")
