@@ -1,21 +1,57 @@
 #!/usr/bin/env bash
 # How the default Sudoku model shipped in puzzles/sudoku/default_model/ was made, and how its
 # README figures were measured. Run from the repository root:
-#     bash benchmarks/default_sudoku_model.sh [train|eval|all]
-# train: 2,000 generated hard 9x9 puzzles (augmented on the fly), the sudoku-small preset,
-#        10,000 steps (~70 min on one CPU core), then the model weights copied into the package.
-# eval:  exact accuracy per generated tier (200 fresh puzzles each, seeds other than the
-#        training set's) and on the outside sets in ../shared/data/sudoku/.
+#     bash benchmarks/default_sudoku_model.sh [train|tune|compare|ship|eval|all]
+# train:   2,000 generated hard 9x9 puzzles (augmented on the fly), the sudoku-small preset,
+#          10,000 steps (~70 min on one CPU core with AVX512-BF16): the base model.
+# tune:    that model fine-tuned (trm train --init) on 2,000 generated extreme puzzles,
+#          4,500 steps at a peak lr of 3e-4 (~80-100 min on one AVX2 core, fp32).
+# compare: both models under trm solve's default test-time settings (16 checked views) and in
+#          one pass, on the same puzzles: generated hard and extreme (200 each, seeds 102 and
+#          103), top95, the first 500 of 17clue-2000.
+# ship:    the tuned weights copied into the package (done only when compare says it is better).
+# eval:    exact accuracy per generated tier (200 fresh puzzles each, seeds other than the
+#          training set's) and on the outside sets in ../shared/data/sudoku/.
 set -euo pipefail
 WHAT=${1:-all}
 RUN=${RUN:-runs/default-sudoku}
 SHARED=${SHARED:-../shared/data/sudoku}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
+TUNED=${TUNED:-runs/tuned-extreme}
+BASE=${BASE:-$RUN/checkpoint}
+
 if [ "$WHAT" = train ] || [ "$WHAT" = all ]; then
   [ -d data/sudoku-hard ] || trm data sudoku --out data/sudoku-hard --train 2000 --test 200 --difficulty hard --seed 7
   trm train --data data/sudoku-hard --out "$RUN" --preset sudoku-small --steps 10000 --max-minutes 90
-  cp "$RUN"/checkpoint/config.json "$RUN"/checkpoint/model.safetensors puzzles/sudoku/default_model/
+fi
+
+if [ "$WHAT" = tune ] || [ "$WHAT" = all ]; then
+  [ -d data/sudoku-extreme ] || trm data sudoku --out data/sudoku-extreme --train 2000 --test 200 --difficulty extreme --seed 8
+  trm train --data data/sudoku-extreme --out "$TUNED" --preset sudoku-small --init "$BASE" \
+    --lr 3e-4 --warmup 200 --steps 4500 --max-minutes 100
+fi
+
+if [ "$WHAT" = compare ] || [ "$WHAT" = all ]; then
+  seed=102
+  for tier in hard extreme; do
+    [ -d "data/eval-$tier" ] || trm data sudoku --out "data/eval-$tier" --train 0 --test 200 --difficulty "$tier" --seed $seed --quiet
+    seed=$((seed + 1))
+  done
+  for set in top95 17clue-2000; do
+    [ -d "data/$set" ] || trm data sudoku --import "$SHARED/$set.txt" --out "data/$set" --quiet
+  done
+  for model in "$BASE" "$TUNED"; do
+    for set in eval-hard eval-extreme top95 17clue-2000; do
+      limit=0; [ "$set" = 17clue-2000 ] && limit=500
+      echo "$model $set one pass: $(trm eval "$model" --data "data/$set" --limit $limit --json)"
+      echo "$model $set 16 checked views: $(trm eval "$model" --data "data/$set" --limit $limit --samples 16 --json)"
+    done
+  done
+fi
+
+if [ "$WHAT" = ship ]; then
+  cp "$TUNED"/checkpoint/config.json "$TUNED"/checkpoint/model.safetensors puzzles/sudoku/default_model/
 fi
 
 if [ "$WHAT" = eval ] || [ "$WHAT" = all ]; then
