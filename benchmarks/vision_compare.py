@@ -33,7 +33,7 @@ from trm.device import resolve_device
 from vision.cifar import load_images
 from vision.compare import compare, probe_steps_per_s
 from vision.models import build_model
-from vision.training import as_token_data, evaluate_images, load_vision_model
+from vision.training import as_token_data, evaluate_images, load_vision_model, read_stats
 
 
 def ensure_data(path: Path, train: int, test: int) -> None:
@@ -51,11 +51,12 @@ def precision_ratios(data_dir: Path, rows: list[dict], device: torch.device, bat
     test = as_token_data(load_images(data_dir).test)
     out = []
     for r in rows:
-        model, _ = load_vision_model(Path(r["run"]), device)
+        model, config = load_vision_model(Path(r["run"]), device)
+        stats = read_stats(config)
         line = {"variant": r["variant"]}
         for prec in ("fp32", "bf16"):
-            evaluate_images(model, test.head(256), device=device, precision=prec)  # warm up
-            res = evaluate_images(model, test, device=device, precision=prec)
+            evaluate_images(model, test.head(256), device=device, precision=prec, stats=stats)
+            res = evaluate_images(model, test, device=device, precision=prec, stats=stats)
             line[f"eval_{prec}"] = res["images_per_s"]
             line[f"top1_{prec}"] = res["top1"]
             fresh = build_model(r["variant"], "small", **r["config"])

@@ -116,7 +116,7 @@ def train(
     n_sup: Optional[int] = typer.Option(None, help="vitrm: supervision steps at most."),
     patch_size: Optional[int] = typer.Option(None, help="Patch size (4: 64 patches of a 32x32 image)."),
     pool: Optional[str] = typer.Option(None, help="cls or mean."),
-    smoothing: float = typer.Option(0.0, help="Label smoothing."),
+    smoothing: Optional[float] = typer.Option(None, help="Label smoothing.", show_default="0"),
     randaugment: Optional[str] = typer.Option(None, help="RandAugment N,M (e.g. 2,9)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda (or cuda:N) or mps."),
     precision: str = typer.Option("auto", help="auto (bf16 where fast), fp32 or bf16."),

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from trm.checkpoint import load_checkpoint
+from trm.errors import TRMError
 from vision.training import describe_variants, evaluate_run, image_augmenter, train_images
 
 TINY = dict(hidden_size=32, num_heads=2)
@@ -25,7 +26,8 @@ def synthetic(tmp_path_factory):
 
 
 def train(data, out, steps, variant="vitrm", resume=False, **kw):
-    return train_images(data, out, variant=variant, preset="small", model_overrides=TINY,
+    return train_images(data, out, variant=variant, preset="small",
+                        model_overrides=None if resume else TINY,
                         train_overrides={**STEPS, "steps": steps}, resume=resume,
                         device="cpu", precision="fp32", progress=False, **kw)
 
@@ -55,6 +57,64 @@ def test_resume_matches_an_uninterrupted_run(synthetic, tmp_path):
     for key in a:
         if key.startswith(("model.", "slots.")):
             assert torch.equal(a[key], b[key]), key
+
+
+def test_channel_statistics_come_from_the_training_split_and_travel_with_the_run(synthetic, tmp_path,
+                                                                                monkeypatch):
+    from vision.cifar import load_images
+    from vision.training import CIFAR10_STATS, channel_stats, normalise
+
+    images = load_images(synthetic).train.images
+    stats = channel_stats(images)
+    pixels = images.transpose(1, 0, 2, 3).reshape(3, -1) / 255.0
+    np.testing.assert_allclose(stats["mean"], pixels.mean(1), atol=1e-6)
+    np.testing.assert_allclose(stats["std"], pixels.std(1), atol=1e-6)
+    assert stats != CIFAR10_STATS
+    # standardised training images have mean 0 and std 1 per channel
+    z = normalise(torch.from_numpy(images), stats).double()
+    assert z.mean((0, 2, 3)).abs().max() < 1e-4 and (z.std((0, 2, 3)) - 1).abs().max() < 1e-3
+    assert channel_stats(np.full((3, 3, 2, 2), 7, np.uint8))["std"] == [1.0, 1.0, 1.0]
+    train(synthetic, tmp_path / "run", 2)
+    config = load_checkpoint(tmp_path / "run").config
+    assert config["normalisation"] == stats
+    # evaluation standardises by the run's statistics; a run made before they were recorded
+    # (no "normalisation" field) by CIFAR-10's, as it was trained
+    import vision.training
+
+    seen = []
+    real = vision.training.normalise
+    monkeypatch.setattr(vision.training, "normalise", lambda x, st: seen.append(st) or real(x, st))
+    evaluate_run(tmp_path / "run", synthetic, device="cpu")
+    del config["normalisation"]
+    (tmp_path / "run" / "checkpoint" / "config.json").write_text(json.dumps(config))
+    evaluate_run(tmp_path / "run", synthetic, device="cpu")
+    assert seen[0] == stats and seen[-1] == CIFAR10_STATS
+    config["normalisation"] = {"mean": [0, 0, 0], "std": [1, 0, 1]}
+    (tmp_path / "run" / "checkpoint" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(TRMError, match="config.json: field 'normalisation'"):
+        evaluate_run(tmp_path / "run", synthetic, device="cpu")
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (dict(train_overrides={**STEPS, "steps": 8, "lr": 1e-3}), "--resume cannot change lr"),
+    (dict(train_overrides={**STEPS, "steps": 8}, smoothing=0.2), "cannot change smoothing"),
+    (dict(train_overrides={**STEPS, "steps": 8}, randaugment=(2, 9)), "cannot change randaugment"),
+    (dict(train_overrides={**STEPS, "steps": 8}, model_overrides={"hidden_size": 64}),
+     "drop the options for hidden_size"),
+])
+def test_resume_refuses_a_changed_setting(synthetic, tmp_path, change, fragment):
+    train(synthetic, tmp_path / "run", 2, smoothing=0.1)
+    before = (tmp_path / "run" / "checkpoint" / "config.json").read_text()
+    with pytest.raises(TRMError, match=fragment):
+        train_images(synthetic, tmp_path / "run", variant="vitrm", resume=True, device="cpu",
+                     precision="fp32", progress=False, **change)
+    assert (tmp_path / "run" / "checkpoint" / "config.json").read_text() == before
+    # the same settings, or none at all, and a longer run are fine; the saved ones are kept
+    summary = train_images(synthetic, tmp_path / "run", variant="vitrm", resume=True,
+                           device="cpu", precision="fp32", progress=False, smoothing=0.1,
+                           train_overrides={**STEPS, "steps": 3})
+    assert summary["step"] == 3
+    assert load_checkpoint(tmp_path / "run").config["smoothing"] == 0.1
 
 
 def test_the_loops_augmenter_is_seeded_and_only_moves_pixels():

@@ -11,6 +11,7 @@ option) plus, for ``vitrm``, the halting head's BCE of "the current class is rig
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from pathlib import Path
@@ -32,8 +33,8 @@ from vision.augment import MAX_MAGNITUDE, RANDAUGMENT_OPS, augment
 from vision.cifar import ImageData, ImageSplit, load_images
 from vision.models import PRESETS, VARIANTS, build_model, model_from_config
 
-MEAN = (0.4914, 0.4822, 0.4465)  # CIFAR-10 channel statistics
-STD = (0.2470, 0.2435, 0.2616)
+# CIFAR-10's channel statistics: what every run made before per-dataset statistics used
+CIFAR10_STATS = {"mean": [0.4914, 0.4822, 0.4465], "std": [0.2470, 0.2435, 0.2616]}
 
 # training defaults for images (the model's shape comes from the vision presets)
 TRAIN_DEFAULTS = dict(batch_size=128, lr=3e-4, weight_decay=0.05, warmup=200, steps=2000,
@@ -41,10 +42,41 @@ TRAIN_DEFAULTS = dict(batch_size=128, lr=3e-4, weight_decay=0.05, warmup=200, st
                       optimizer="adamw", ema=0.999, grad_clip=1.0)
 
 
-def normalise(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, 3, H, W) -> float, per-channel standardised."""
-    mean = torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(STD, device=images.device).view(1, 3, 1, 1)
+def channel_stats(images: np.ndarray, chunk: int = 4096) -> dict[str, list[float]]:
+    """Mean and standard deviation of each channel of uint8 (N, C, H, W) images, in [0, 1]
+    units: what a run's images are standardised by (computed from its training split)."""
+    if len(images) == 0:
+        raise TRMError("no training images to take channel statistics from")
+    channels = images.shape[1]
+    total, squares = np.zeros(channels), np.zeros(channels)
+    for i in range(0, len(images), chunk):
+        part = images[i:i + chunk].astype(np.float64) / 255.0
+        total += part.sum(axis=(0, 2, 3))
+        squares += (part * part).sum(axis=(0, 2, 3))
+    count = images.size / channels
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean * mean, 0.0))
+    std = np.where(std > 1e-6, std, 1.0)  # a constant channel: leave its scale alone
+    return {"mean": [round(float(m), 6) for m in mean], "std": [round(float(s), 6) for s in std]}
+
+
+def read_stats(config: dict) -> dict[str, list[float]]:
+    """The channel statistics a run's config.json records (CIFAR-10's for runs made before
+    they were recorded), checked."""
+    stats = config.get("normalisation", CIFAR10_STATS)
+    ok = isinstance(stats, dict) and all(
+        isinstance(stats.get(k), list) and len(stats[k]) == 3
+        and all(type(v) in (int, float) and math.isfinite(v) for v in stats[k]) for k in ("mean", "std"))
+    if not ok or min(stats["std"]) <= 0:
+        raise TRMError("field 'normalisation' must hold three finite means and three positive "
+                       "standard deviations")
+    return stats
+
+
+def normalise(images: torch.Tensor, stats: dict[str, list[float]] = CIFAR10_STATS) -> torch.Tensor:
+    """uint8 (B, 3, H, W) -> float, per-channel standardised by ``stats``."""
+    mean = torch.tensor(stats["mean"], device=images.device).view(1, -1, 1, 1)
+    std = torch.tensor(stats["std"], device=images.device).view(1, -1, 1, 1)
     return (images.float() / 255.0 - mean) / std
 
 
@@ -80,8 +112,10 @@ def image_loss(out, labels: torch.Tensor, *, halting: bool, smoothing: float = 0
 
 @torch.no_grad()
 def evaluate_images(model, data: TokenData, *, batch_size: int = 256, device=None,
-                    precision: str = "fp32", halting: str = "full") -> dict:
-    """top-1, top-5, mean supervision steps and images/s over ``data``."""
+                    precision: str = "fp32", halting: str = "full",
+                    stats: dict[str, list[float]] = CIFAR10_STATS) -> dict:
+    """top-1, top-5, mean supervision steps and images/s over ``data`` (standardised by
+    ``stats``, the run's channel statistics)."""
     if len(data) == 0:
         raise TRMError("nothing to evaluate: the split is empty")
     device = device or next(model.parameters()).device
@@ -89,10 +123,10 @@ def evaluate_images(model, data: TokenData, *, batch_size: int = 256, device=Non
     model.eval()
     n_sup = model.config.n_sup
     top1 = top5 = steps_sum = 0
-    stats: dict[str, torch.Tensor] = {}  # per-image measurements some models report, summed
+    measured: dict[str, torch.Tensor] = {}  # per-image measurements some models report, summed
     start = time.perf_counter()
     for i in range(0, len(data), batch_size):
-        images = normalise(torch.from_numpy(data.inputs[i:i + batch_size]).to(device))
+        images = normalise(torch.from_numpy(data.inputs[i:i + batch_size]).to(device), stats)
         labels = torch.from_numpy(data.labels[i:i + batch_size]).to(device).long()
         with autocast(device, precision):
             if n_sup == 1:  # one step: no halting to decide, and the step's statistics kept
@@ -100,7 +134,7 @@ def evaluate_images(model, data: TokenData, *, batch_size: int = 256, device=Non
                 out = model.deep_step(x, *model.initial_state(x.shape[0]))
                 logits, steps = out.logits, torch.ones(x.shape[0], dtype=torch.long)
                 for k, v in (out.stats or {}).items():
-                    stats[k] = stats.get(k, 0) + v.float().sum(0).cpu()
+                    measured[k] = measured.get(k, 0) + v.float().sum(0).cpu()
             else:
                 logits, steps, _ = run_with_halting(model, model.embed_input(images), n_sup, halting)
         best = logits.float().topk(min(5, logits.shape[-1]), dim=-1).indices
@@ -112,19 +146,20 @@ def evaluate_images(model, data: TokenData, *, batch_size: int = 256, device=Non
     n = len(data)
     result = {"top1": top1 / n, "top5": top5 / n, "n": n, "mean_steps": steps_sum / n,
               "images_per_s": n / seconds if seconds > 0 else float("inf")}
-    for k, v in stats.items():  # means over the images: a number, or a list (one per step)
+    for k, v in measured.items():  # means over the images: a number, or a list (one per step)
         mean = v / n
         result[k] = float(mean) if mean.dim() == 0 else [float(x) for x in mean]
     return result
 
 
-def image_objective(variant: str, config, smoothing: float = 0.0) -> Objective:
+def image_objective(variant: str, config, smoothing: float = 0.0,
+                    stats: dict[str, list[float]] = CIFAR10_STATS) -> Objective:
     halting = config.n_sup > 1
     return Objective(
         make_model=lambda: model_from_config(variant, config.to_dict()),
-        step=lambda model, s: model(normalise(s.inputs), s.y, s.z),
+        step=lambda model, s: model(normalise(s.inputs, stats), s.y, s.z),
         loss=lambda out, labels: image_loss(out, labels, halting=halting, smoothing=smoothing),
-        evaluate=evaluate_images,
+        evaluate=functools.partial(evaluate_images, stats=stats),
     )
 
 
@@ -137,11 +172,11 @@ def data_info(data: ImageData) -> dict:
                                        "path": str(data.path) if data.path else None}}
 
 
-def check_recipe(epochs: float | None, smoothing: float,
+def check_recipe(epochs: float | None, smoothing: float | None,
                  randaugment: tuple[int, float] | None) -> None:
     if epochs is not None and not 0 < epochs < math.inf:
         raise TRMError(f"--epochs must be a positive number of passes, got {epochs}")
-    if not 0 <= smoothing < 1:
+    if smoothing is not None and not 0 <= smoothing < 1:
         raise TRMError(f"--smoothing must be in [0, 1), got {smoothing}")
     if randaugment is not None:
         n, magnitude = randaugment
@@ -152,7 +187,7 @@ def check_recipe(epochs: float | None, smoothing: float,
 
 def train_images(data_dir: Path, out: Path, *, variant: str, preset: str = "small",
                  model_overrides: dict | None = None, train_overrides: dict | None = None,
-                 epochs: float | None = None, smoothing: float = 0.0,
+                 epochs: float | None = None, smoothing: float | None = None,
                  randaugment: tuple[int, float] | None = None, resume: bool = False,
                  force: bool = False, device: str = "auto", precision: str = "auto",
                  compile: bool = False, max_minutes: float | None = None,
@@ -171,16 +206,19 @@ def train_images(data_dir: Path, out: Path, *, variant: str, preset: str = "smal
         with about(saved_ckpt.config_path):
             model = model_from_config(variant, saved.get("model"))
             train = TrainConfig.from_dict(saved.get("train")).to_dict()
-        train.update({k: v for k, v in (train_overrides or {}).items()
-                      if v is not None and k in ("steps", "eval_every", "eval_max",
-                                                 "checkpoint_every", "log_every")})
+            stats = read_stats(saved)
+        smoothing, randaugment = _resumed_recipe(saved, data, model_overrides, train_overrides,
+                                                 train, smoothing, randaugment)
+        train.update({k: v for k, v in (train_overrides or {}).items() if v is not None})
     else:
         model = build_model(variant, preset, num_classes=data.num_classes,
                             **(model_overrides or {}))
         train = {**TRAIN_DEFAULTS, **{k: v for k, v in (train_overrides or {}).items()
                                       if v is not None}}
-        if epochs is not None:  # an epoch: as many optimizer steps as batches in the train set
-            train["steps"] = max(1, int(round(epochs * len(data.train) / train["batch_size"])))
+        stats = channel_stats(data.train.images)
+        smoothing = smoothing or 0.0
+    if epochs is not None:  # an epoch: as many optimizer steps as batches in the train set
+        train["steps"] = max(1, int(round(epochs * len(data.train) / train["batch_size"])))
     train_cfg = TrainConfig.from_dict(train)
     group, dev = setup(device)
     try:
@@ -189,15 +227,53 @@ def train_images(data_dir: Path, out: Path, *, variant: str, preset: str = "smal
                           as_token_data(data.test), out, device=dev, precision=prec,
                           compile=compile, augment=image_augmenter(randaugment),
                           run_info={**data_info(data), "variant": variant, "precision": prec,
-                                    "smoothing": smoothing,
+                                    "smoothing": smoothing, "normalisation": stats,
                                     "randaugment": list(randaugment) if randaugment else None},
-                          dist=group, objective=image_objective(variant, model.config, smoothing))
+                          dist=group,
+                          objective=image_objective(variant, model.config, smoothing, stats))
         if resume:
             trainer.restore()
         summary = trainer.fit(max_minutes=max_minutes, progress=progress)
     finally:
         teardown(group)
     return {**summary, "device": str(dev), "precision": prec, "out": str(out), "variant": variant}
+
+
+RESUMABLE = ("steps", "eval_every", "eval_max", "checkpoint_every", "log_every")
+
+
+def _resumed_recipe(saved: dict, data: ImageData, model_overrides: dict | None,
+                    train_overrides: dict | None, train: dict, smoothing: float | None,
+                    randaugment: tuple[int, float] | None) -> tuple[float, tuple | None]:
+    """The puzzle trainer's rule: a resumed run keeps its settings; only its length and
+    bookkeeping may change. Returns the saved smoothing and RandAugment (or the same ones
+    given again)."""
+    fixed = sorted(k for k, v in (model_overrides or {}).items() if v is not None)
+    if fixed:
+        raise TRMError(f"--resume continues the saved model; drop the options for "
+                       f"{', '.join(fixed)}")
+    changed = sorted(k for k, v in (train_overrides or {}).items()
+                     if v is not None and k not in RESUMABLE and v != train.get(k))
+    saved_aug = tuple(saved["randaugment"]) if saved.get("randaugment") else None
+    saved_smoothing = float(saved.get("smoothing") or 0.0)
+    if smoothing is not None and smoothing != saved_smoothing:
+        changed.append("smoothing")
+    if randaugment is not None and tuple(randaugment) != saved_aug:
+        changed.append("randaugment")
+    if changed:
+        raise TRMError(f"--resume cannot change {', '.join(changed)} (the run has "
+                       f"{', '.join(f'{k} {_saved_value(k, train, saved)}' for k in changed)}); "
+                       "start a new run to change them")
+    saved_data = saved.get("data", {})
+    if saved_data.get("name") not in (None, data.name) or \
+            len(saved_data.get("classes") or data.classes) != data.num_classes:
+        raise TRMError(f"--resume on other images: the run was trained on "
+                       f"{saved_data.get('name')}, {data.path} holds {data.name}")
+    return saved_smoothing, saved_aug
+
+
+def _saved_value(key: str, train: dict, saved: dict):
+    return train[key] if key in train else saved.get(key)
 
 
 def load_vision_model(run: Path, device: torch.device):
@@ -228,8 +304,10 @@ def evaluate_run(run: Path, data_dir: Path, *, split: str = "test", halting: str
     if data.num_classes != model.config.num_classes:
         raise TRMError(f"{data_dir} has {data.num_classes} classes, {run} was trained on "
                        f"{model.config.num_classes}")
+    with about(resolve_checkpoint(run) / "config.json"):
+        stats = read_stats(config)
     result = evaluate_images(model, as_token_data(getattr(data, split)), batch_size=batch_size,
-                             device=dev, precision=prec, halting=halting)
+                             device=dev, precision=prec, halting=halting, stats=stats)
     return {**result, "params": sum(p.numel() for p in model.parameters()),
             "variant": config.get("variant")}
 
