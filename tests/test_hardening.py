@@ -476,3 +476,19 @@ def test_a_split_whose_arrays_claim_gigabytes_is_refused_before_numpy_allocates(
         zf.writestr("huge.npy", header.getvalue())
     assert_one_line_error(run_trm_here("data", "show", str(edited), "--split", "test"),
                           "test.npz", "claim 16,000,000,", "more than 4 examples")
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("arch: " + "[" * 100000, "nested too deeply"),
+    ("a: &a [1, 2]\nb: &b [*a, *a, *a]\narch: {name: x, l: [*b, *b]}\n", "uses YAML aliases"),
+    ("arch: {name: x}\n" + "#" * (2 << 20), "larger than 1 MiB"),
+    ("arch: [1, 2\n", "not valid YAML"),
+], ids=["deep", "aliases", "huge", "malformed"])
+def test_official_config_yaml_is_bounded(tmp_path, text, fragment):
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "all_config.yaml").write_text(text)
+    (folder / "step_100").write_bytes(b"\0" * 10)
+    r = run_trm_here("import", "official", str(folder), "--out", str(tmp_path / "out"))
+    assert_one_line_error(r, "all_config.yaml", fragment)
+    assert not (tmp_path / "out").exists()

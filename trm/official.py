@@ -96,13 +96,30 @@ def find_weights(path: Path) -> tuple[Path, Path]:
     raise TRMError(f"{folder}: no step_N weights file")
 
 
+MAX_YAML_BYTES = 1 << 20  # the official all_config.yaml is about 2 KB
+MAX_YAML_DEPTH = 64
+
+
 def read_yaml(path: Path) -> dict:
+    """The official run's settings. Bounded: at most 1 MiB, no aliases (the official file has
+    none; they can make a small file expand exponentially), nesting within Python's limits."""
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as f:
+            raw = f.read(MAX_YAML_BYTES + 1)
+        if len(raw) > MAX_YAML_BYTES:
+            raise TRMError(f"{path}: larger than {MAX_YAML_BYTES >> 20} MiB; not an official config")
+        text = raw.decode("utf-8")
+        if _bracket_depth(text) > MAX_YAML_DEPTH:  # before the (slow, recursive) parser sees it
+            raise TRMError(f"{path}: YAML nested too deeply")
+        if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader)):
+            raise TRMError(f"{path}: uses YAML aliases (*name), which the official config never does")
+        data = yaml.safe_load(text)
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise TRMError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    except RecursionError:
+        raise TRMError(f"{path}: YAML nested too deeply") from None
     except OSError as e:
         raise TRMError(f"{path}: cannot read it ({e.strerror})") from None
     if not isinstance(data, dict):
@@ -110,6 +127,18 @@ def read_yaml(path: Path) -> dict:
     if not isinstance(data.get("arch"), dict):
         raise TRMError(f"{path}: no 'arch:' section (the model settings)")
     return data
+
+
+def _bracket_depth(text: str) -> int:
+    """The deepest nesting of flow brackets ([ and {) in ``text``, quotes not considered."""
+    depth = deepest = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+    return deepest
 
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
