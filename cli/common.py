@@ -11,6 +11,7 @@ from pathlib import Path
 from rich.console import Console
 
 from trm.errors import TRMError
+from trm.jsonfile import read_bounded
 
 out = Console()  # what the command produces (grids, tables)
 err = Console(stderr=True, soft_wrap=True)  # progress, notes, warnings: never re-wrapped
@@ -36,19 +37,16 @@ def read_argument_text(value: str, what: str = "PUZZLE") -> tuple[str, str]:
             raise TRMError(f"{what} is '-' but standard input is closed")
         if sys.stdin.isatty():
             raise TRMError(f"{what} is '-' but nothing was piped to standard input")
-        return _bounded(sys.stdin.read(MAX_PUZZLE_BYTES + 1), "standard input"), "stdin"
+        text = sys.stdin.read(MAX_PUZZLE_BYTES + 1)
+        if len(text) > MAX_PUZZLE_BYTES:
+            raise TRMError(f"standard input: larger than {MAX_PUZZLE_BYTES >> 20} MiB; {TOO_BIG}")
+        return text, "stdin"
     path = Path(value)
     if len(value) < 256 and "\n" not in value:
-        if path.is_dir():
-            raise TRMError(f"{path}: a directory, not a {what.lower()} file")
-        if path.is_file():
+        if path.is_dir() or path.is_file():
+            data = read_bounded(path, MAX_PUZZLE_BYTES, TOO_BIG, f"{what.lower()} file")
             try:
-                with open(path, "rb") as f:
-                    data = f.read(MAX_PUZZLE_BYTES + 1)
-            except OSError as e:
-                raise TRMError(f"{path}: cannot read it ({e.strerror or e})") from None
-            try:
-                return _bounded(data, str(path)).decode("utf-8"), path.name
+                return data.decode("utf-8"), path.name
             except UnicodeDecodeError:
                 raise TRMError(f"{path}: not a text file") from None
         if path.suffix.lower() in {".txt", ".json", ".csv", ".sdk", ".ss"}:
@@ -56,10 +54,7 @@ def read_argument_text(value: str, what: str = "PUZZLE") -> tuple[str, str]:
     return value, what.lower()
 
 
-def _bounded(data, where: str):
-    if len(data) > MAX_PUZZLE_BYTES:
-        raise TRMError(f"{where}: more than {MAX_PUZZLE_BYTES >> 20} MiB; a puzzle is far smaller")
-    return data
+TOO_BIG = "a puzzle is far smaller"
 
 
 RECORD_SUFFIXES = (".svg", ".html", ".htm")

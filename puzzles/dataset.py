@@ -32,7 +32,7 @@ import numpy as np
 
 from trm import __version__
 from trm.errors import TRMError
-from trm.jsonfile import read_json_object
+from trm.jsonfile import read_bounded, read_json_object
 from trm.staging import staged_folder, write_json
 
 FORMAT = "trm-dataset"
@@ -282,14 +282,8 @@ def read_import_file(file: Path) -> tuple[str, str]:
         raise TRMError(f"{file}: a directory; --import takes one puzzle file")
     if not file.is_file():
         raise TRMError(f"{file}: no such file")
-    try:
-        with open(file, "rb") as f:
-            data = f.read(MAX_IMPORT_BYTES + 1)
-    except OSError as e:
-        raise TRMError(f"{file}: cannot read it ({e.strerror or e})") from None
-    if len(data) > MAX_IMPORT_BYTES:
-        raise TRMError(f"{file}: more than {MAX_IMPORT_BYTES >> 20} MiB of puzzle text; split it, "
-                       "or use the CSV layout (read as it streams)")
+    data = read_bounded(file, MAX_IMPORT_BYTES, "too much puzzle text: split it, or use the "
+                        "CSV layout (read as it streams)")
     try:
         return data.decode("utf-8"), hashlib.sha256(data).hexdigest()
     except UnicodeDecodeError:

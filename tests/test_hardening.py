@@ -43,7 +43,7 @@ def test_a_directory_a_missing_file_and_a_huge_file_as_the_puzzle(tmp_path):
     big = tmp_path / "big.txt"
     with open(big, "wb") as f:  # sparse: 17 MiB of zeros cost no disk
         f.truncate(17 << 20)
-    assert_one_line_error(run_trm("solve", "sudoku", str(big), "--exact"), "more than 16 MiB")
+    assert_one_line_error(run_trm("solve", "sudoku", str(big), "--exact"), "larger than 16 MiB")
 
 
 def test_import_of_a_huge_text_file_is_refused_before_it_is_read(tmp_path, monkeypatch):
@@ -54,7 +54,7 @@ def test_import_of_a_huge_text_file_is_refused_before_it_is_read(tmp_path, monke
     with open(big, "wb") as f:
         f.truncate(2 << 20)
     assert_one_line_error(run_trm_here("data", "sudoku", "--import", str(big), "--out",
-                                       str(tmp_path / "d"), "--quiet"), "more than 1 MiB")
+                                       str(tmp_path / "d"), "--quiet"), "larger than 1 MiB")
 
 
 @pytest.mark.parametrize("kind", ["sudoku", "maze"])

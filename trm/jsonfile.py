@@ -1,8 +1,10 @@
-"""Reading JSON from disk or from a user, bounded: size, nesting depth and integer length.
+"""Reading files from disk or from a user, bounded: size, and for JSON nesting depth and
+integer length.
 
-Every JSON file trm reads (configs, dataset metadata, ARC tasks, official build files) comes
-through here, so a malformed, enormous or maliciously nested file is one line naming the file,
-never a traceback or an exhausted memory.
+Every JSON file trm reads (configs, dataset metadata, ARC tasks, official build files) and
+every text file it takes whole (puzzles, imports, metrics) comes through here, so a malformed,
+enormous or maliciously nested file is one line naming the file, never a traceback or an
+exhausted memory.
 """
 
 from __future__ import annotations
@@ -38,11 +40,13 @@ def parse_json(text: str | bytes, where: str) -> object:
     return value
 
 
-def read_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> tuple[object, str]:
-    """A JSON file's value and the SHA-256 of its bytes; one-line errors naming the file."""
+def read_bounded(path: Path, max_bytes: int, too_big: str = "not a file trm reads",
+                 kind: str = "file") -> bytes:
+    """The bytes of ``path``, refused (one line, nothing more read) past ``max_bytes``;
+    ``too_big`` says why such a file cannot be what was meant."""
     path = Path(path)
     if path.is_dir():
-        raise TRMError(f"{path}: a directory, not a JSON file")
+        raise TRMError(f"{path}: a directory, not a {kind}")
     try:
         with open(path, "rb") as f:
             data = f.read(max_bytes + 1)
@@ -51,7 +55,13 @@ def read_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> tuple[object, str]
     except OSError as e:
         raise TRMError(f"{path}: cannot read it ({e.strerror or e})") from None
     if len(data) > max_bytes:
-        raise TRMError(f"{path}: larger than {_size(max_bytes)}; not a file trm writes or reads")
+        raise TRMError(f"{path}: larger than {_size(max_bytes)}; {too_big}")
+    return data
+
+
+def read_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> tuple[object, str]:
+    """A JSON file's value and the SHA-256 of its bytes; one-line errors naming the file."""
+    data = read_bounded(path, max_bytes, "not a file trm writes or reads", "JSON file")
     return parse_json(data, str(path)), hashlib.sha256(data).hexdigest()
 
 
@@ -79,4 +89,6 @@ def _depth(value: object) -> int:
 
 
 def _size(n: int) -> str:
-    return f"{n >> 30} GiB" if n >= 1 << 30 else f"{n >> 20} MiB"
+    if n >= 1 << 30:
+        return f"{n >> 30} GiB"
+    return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n:,} bytes"

@@ -29,6 +29,7 @@ import torch
 from trm.checkpoint import read_safetensors
 from trm.config import TRMConfig, TrainConfig
 from trm.errors import TRMError
+from trm.jsonfile import read_bounded
 from trm.model import TRM
 
 CONFIG_FILE = "all_config.yaml"
@@ -106,11 +107,7 @@ def read_yaml(path: Path) -> dict:
     import yaml
 
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_YAML_BYTES + 1)
-        if len(raw) > MAX_YAML_BYTES:
-            raise TRMError(f"{path}: larger than {MAX_YAML_BYTES >> 20} MiB; not an official config")
-        text = raw.decode("utf-8")
+        text = read_bounded(path, MAX_YAML_BYTES, "not an official config").decode("utf-8")
         if _bracket_depth(text) > MAX_YAML_DEPTH:  # before the (slow, recursive) parser sees it
             raise TRMError(f"{path}: YAML nested too deeply")
         if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader)):

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from trm.errors import TRMError
-from trm.jsonfile import parse_json
+from trm.jsonfile import parse_json, read_bounded
 
 METRICS = "metrics.jsonl"
 
@@ -34,13 +34,7 @@ def read_metrics(run: Path) -> tuple[list[dict], list[dict]]:
     if not path.is_file():
         raise TRMError(f"{path}: no such file (a run folder holds {METRICS})")
     train, evals = [], []
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_METRICS_BYTES + 1)
-    except OSError as e:
-        raise TRMError(f"{path}: cannot read it ({e.strerror or e})") from None
-    if len(data) > MAX_METRICS_BYTES:
-        raise TRMError(f"{path}: more than {MAX_METRICS_BYTES >> 20} MiB; not a metrics file trm wrote")
+    data = read_bounded(path, MAX_METRICS_BYTES, "not a metrics file trm wrote")
     lines = data.splitlines()
     for number, line in enumerate(lines, 1):
         if not line.strip():
