@@ -444,6 +444,8 @@ def test_training_config_from_any_json_is_sane_or_one_line(d):
      "--augment must be at most 10,000"),
     (["vision", "compare", "--data", "none", "--out", "never", "--max-minutes", "nan"],
      "--max-minutes must be a positive number"),
+    (["vision", "data", "synthetic", "--out", "never", "--train", "1000000000", "--test", "5"],
+     "at most 2,000,000 images"),
 ])
 def test_counts_and_seeds_out_of_range(tmp_path, monkeypatch, args, fragment):
     monkeypatch.chdir(tmp_path)

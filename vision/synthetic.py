@@ -37,6 +37,7 @@ from vision.cifar import (PIXELS, TRAIN_BATCHES, ImageData, ImageSplit, staged_f
 SHAPES = ("circle", "square", "triangle", "cross", "ring", "crescent")
 TEXTURES = ("plain", "striped", "checkered", "dotted", "grid")
 MAX_CLASSES = len(SHAPES) * len(TEXTURES)
+MAX_IMAGES = 2_000_000
 SIZE = 32
 CHUNK = 1000  # images drawn from one random stream; fixed, so output never depends on speed
 SPLIT_IDS = {"train": 0, "test": 1}
@@ -194,6 +195,9 @@ def generate(train: int, test: int, classes: int = 10, seed: int = 0,
     for flag, n in (("--train", train), ("--test", test)):
         if n < 1:
             raise TRMError(f"{flag} {n}: must be at least 1")
+    if train + test > MAX_IMAGES:
+        raise TRMError(f"--train plus --test is {train + test:,}: at most {MAX_IMAGES:,} images "
+                       f"({MAX_IMAGES * PIXELS / 2**30:.0f} GiB of pixels, held in memory)")
     with tqdm(total=train + test, desc="synthetic images", unit="img", file=sys.stderr,
               disable=not progress, leave=False) as bar:
         splits = {name: make_split(n, classes, seed, name, bar)
