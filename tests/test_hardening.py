@@ -494,3 +494,34 @@ def test_official_config_yaml_is_bounded(tmp_path, text, fragment):
     r = run_trm_here("import", "official", str(folder), "--out", str(tmp_path / "out"))
     assert_one_line_error(r, "all_config.yaml", fragment)
     assert not (tmp_path / "out").exists()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_cifar_pickle_reader_of_any_bytes_is_a_value_or_one_line(data):
+    """Random bytes, and real CIFAR pickles (every protocol) with bytes flipped or cut."""
+    import io
+    import pickle
+
+    import numpy as np
+
+    from vision.cifar import read_pickle
+
+    batch = {b"batch_label": b"b", b"labels": [1, 2], b"data": np.arange(6, dtype=np.uint8),
+             b"filenames": [b"a.png", b"b.png"]}
+    real = pickle.dumps(batch, protocol=data.draw(st.integers(0, 5)))
+    body = data.draw(st.one_of(
+        st.binary(max_size=300),
+        st.builds(lambda i, b: real[:i] + bytes([b]) + real[i + 1:],
+                  st.integers(0, len(real) - 1), st.integers(0, 255)),
+        st.integers(0, len(real)).map(lambda i: real[:i])))
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "data_batch_1"
+        path.write_bytes(body)
+        try:
+            read_pickle(path)
+        except TRMError as e:
+            assert "\n" not in str(e) and "data_batch_1" in str(e)

@@ -713,3 +713,52 @@ def test_cli_synthetic_and_cifar(tmp_path):
     r = run_vision("data", "cifar", "--out", str(tmp_path / "c"), "--url", str(archive), "-q")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "MD5" in r.stderr and not (tmp_path / "c").exists()
+
+
+# A real CIFAR pickle (protocol 2, as Python 3 writes it) with a few bytes flipped by a fuzzer:
+# its BUILD opcodes hand numpy's C __setstate__ a dtype state it trusts, and the process died
+# with a segmentation fault. The reader now builds arrays and dtypes from checked states itself.
+CRASHED_NUMPY = bytes.fromhex(
+    "80027d710028635f636f646563730a656e636f64650a7101580b00000062617463685f6c6162656c71025806"
+    "0000006c6174696e317103867104527105680158010000006271066803867107527108680158060000006c69"
+    "62656c737109680386710a52710b5d710c284b014b02656801580400000064617461710d680386710e52710f"
+    "636e756d70792e5f636f72652e6d756c746961727261790a5f7265636f6e7374727563740a7110636e756d70"
+    "790a6e6461727261790a71114b008571126808877113527114284b014b024b03867115636e756d70790a6474"
+    "7970650a71165802000000753171178988877118527119284b0358010000007c711a4e624e4affffffff4aff"
+    "ffffff4b0074711b628968015806000000000102030405711c680386711d52711e74711f6268015809000000"
+    "66696c656e616d6573bc2068038671215271225d71232868015805000000612e706e67712468038671255271"
+    "2668015805000000622e706e677127680386712852712965752e"
+)
+
+
+def test_a_fuzzed_pickle_that_crashed_numpy_is_refused_in_one_line(tmp_path):
+    parts, test = cifar10_parts()
+    folder = write_cifar10_python(tmp_path / "c", parts, test)
+    (folder / "data_batch_1").write_bytes(CRASHED_NUMPY)
+    # in a process of its own: a regression would kill the interpreter, not fail an assert
+    r = run_trm("vision", "train", "--data", str(folder), "--variant", "vit", "--out",
+                str(tmp_path / "run"), "--quiet")
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "data_batch_1: refused: the pickle gives dtype uint8 a state numpy would not write" \
+        in r.stderr
+
+
+@pytest.mark.parametrize("state, why", [
+    ("(1, (2,), None, False, b'ab')", "a dtype that is not one"),
+    ("(1, (3,), numpy.dtype('u1'), False, b'ab')", "holds 2 bytes"),
+    ("(1, (-1,), numpy.dtype('u1'), False, b'ab')", "the shape"),
+    ("(2, (2,), numpy.dtype('u1'), False, b'ab')", "a state numpy would not write"),
+])
+def test_array_states_are_checked_before_an_array_is_built(state, why):
+    import io
+
+    from vision.cifar import SafeUnpickler, _resolved
+
+    class Evil:
+        def __reduce__(self):
+            import numpy
+            return (numpy.core.multiarray._reconstruct, (numpy.ndarray, (0,), b"b"), eval(state))
+
+    body = pickle.dumps({b"data": Evil()}, protocol=2)
+    with pytest.raises(Exception, match=why):
+        _resolved(SafeUnpickler(io.BytesIO(body)).load())

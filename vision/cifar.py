@@ -28,6 +28,7 @@ encoding="bytes")``, torchvision's ``encoding="latin1"``) reads what we generate
 from __future__ import annotations
 
 import io
+import math
 import pickle
 import struct
 from dataclasses import dataclass, field
@@ -41,11 +42,6 @@ from trm.errors import TRMError
 IMAGE_SHAPE = (3, 32, 32)
 PIXELS = 3 * 32 * 32  # 3072 bytes per image
 TRAIN_BATCHES = 5
-
-try:  # numpy 2 keeps the array rebuilder in numpy._core; numpy 1 in numpy.core
-    from numpy._core.multiarray import _reconstruct as _np_reconstruct
-except ImportError:  # pragma: no cover - numpy 1.x
-    from numpy.core.multiarray import _reconstruct as _np_reconstruct
 
 
 # --------------------------------------------------------------------------- datasets
@@ -98,32 +94,110 @@ def _ndarray(*args, **kwargs):
     raise _Refused("the pickle calls numpy.ndarray directly, which no CIFAR file does")
 
 
+class _Pending:
+    """What an admitted global returns inside the unpickler: an array or dtype still to be
+    checked. The unpickler's BUILD opcode calls ``__setstate__`` on what it built; numpy's own
+    (in C) trusts its input, and a crafted state crashes the process. These check the state
+    and build the real value themselves; :func:`_resolved` swaps them for it after loading."""
+
+    value: object = None
+
+
+class _PendingDtype(_Pending):
+    def __init__(self, dtype: np.dtype):
+        self.value, self.built = dtype, False
+
+    def __setstate__(self, state) -> None:
+        if isinstance(state, tuple):  # Python 2 pickles hold byte strings ('|' as b'|')
+            state = tuple(v.decode("latin1") if isinstance(v, bytes) else v for v in state)
+        if self.built or state != self.value.__reduce__()[2]:
+            raise _Refused(f"the pickle gives dtype {self.value} a state numpy would not write")
+        self.built = True
+
+
+class _PendingArray(_Pending):
+    def __init__(self, array: np.ndarray | None = None):
+        self.value = array
+
+    def __setstate__(self, state) -> None:
+        if self.value is not None:
+            raise _Refused("the pickle sets an array's contents twice")
+        if not (isinstance(state, tuple) and len(state) == 5 and state[0] == 1):
+            raise _Refused("the pickle gives an array a state numpy would not write")
+        _, shape, dtype, fortran, data = state
+        self.value = _array(data, _dtype_of(dtype), shape, "F" if fortran else "C")
+
+
+def _dtype_of(value) -> np.dtype:
+    dtype = value.value if isinstance(value, _PendingDtype) else value
+    if not isinstance(dtype, np.dtype):
+        raise _Refused("the pickle gives an array a dtype that is not one")
+    if dtype.hasobject:
+        raise _Refused(f"the pickle asks for an array of Python objects (dtype {dtype!r})")
+    return dtype
+
+
+def _array(data, dtype: np.dtype, shape, order: str) -> np.ndarray:
+    """A new array (never a view of the unpickler's buffers) from checked parts."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise _Refused("the pickle rebuilds an array from something other than bytes")
+    if not (isinstance(shape, tuple) and len(shape) <= 32
+            and all(type(n) is int and n >= 0 for n in shape)):
+        raise _Refused(f"the pickle gives an array the shape {_printable(repr(shape))}")
+    if order not in ("C", "F"):
+        raise _Refused(f"the pickle asks for array order {_printable(repr(order))}")
+    if math.prod(shape) * dtype.itemsize != len(data):
+        raise _Refused(f"the pickle's array of shape {shape} and dtype {dtype} holds "
+                       f"{len(data)} bytes")
+    return np.frombuffer(bytes(data), dtype=dtype).reshape(shape, order=order).copy(order="K")
+
+
 def _reconstruct(subtype, shape, dtype):
-    """numpy's array rebuilder, for plain ndarrays of plain values only."""
+    """numpy's array rebuilder (protocols 0-4): an empty array whose BUILD brings its
+    contents, for plain ndarrays of plain values only."""
     if subtype is not _ndarray:
         raise _Refused("the pickle rebuilds an array of a type other than numpy.ndarray")
-    if np.dtype(dtype).hasobject:
-        raise _Refused(f"the pickle asks for an array of Python objects (dtype {dtype!r})")
-    return _np_reconstruct(np.ndarray, shape, dtype)
+    _dtype_of(np.dtype(dtype.value if isinstance(dtype, _Pending) else dtype))
+    return _PendingArray()
 
 
 def _plain_dtype(spec, align=False, copy=True):
     """numpy.dtype, refusing dtypes that hold Python objects."""
-    dtype = np.dtype(spec, bool(align), bool(copy))
-    if dtype.hasobject:
-        raise _Refused(f"the pickle asks for an array of Python objects (dtype {spec!r})")
-    return dtype
+    if not isinstance(spec, (str, bytes)):
+        raise _Refused(f"the pickle asks for dtype {_printable(repr(spec))}")
+    dtype = np.dtype(spec.decode("latin1") if isinstance(spec, bytes) else spec,
+                     bool(align), bool(copy))
+    return _PendingDtype(_dtype_of(dtype))
 
 
 def _frombuffer(buffer, dtype, shape, order="C"):
     """How numpy pickles an array with protocol 5: its bytes, dtype, shape and order."""
-    if not isinstance(buffer, (bytes, bytearray)) or not isinstance(dtype, np.dtype):
-        raise _Refused("the pickle rebuilds an array from something other than bytes")
-    if dtype.hasobject:
-        raise _Refused(f"the pickle asks for an array of Python objects (dtype {dtype!r})")
-    if order not in ("C", "F"):
-        raise _Refused(f"the pickle asks for array order {_printable(repr(order))}")
-    return np.frombuffer(buffer, dtype=dtype).reshape(shape, order=order)
+    return _PendingArray(_array(buffer, _dtype_of(dtype), shape, order))
+
+
+def _resolved(value, seen: dict | None = None, depth: int = 0):
+    """``value`` with every pending array or dtype replaced by the checked real one."""
+    seen = {} if seen is None else seen
+    if depth > 64:
+        raise _Refused("the pickle nests containers more than 64 deep")
+    if isinstance(value, _Pending):
+        if value.value is None:
+            raise _Refused("the pickle makes an array but never gives its contents")
+        return value.value
+    if id(value) in seen:
+        return seen[id(value)]
+    if isinstance(value, list):
+        seen[id(value)] = value
+        value[:] = [_resolved(v, seen, depth + 1) for v in value]
+    elif isinstance(value, dict):
+        seen[id(value)] = value
+        items = [(_resolved(k, seen, depth + 1), _resolved(v, seen, depth + 1))
+                 for k, v in value.items()]
+        value.clear()
+        value.update(items)
+    elif isinstance(value, tuple):
+        seen[id(value)] = value = tuple(_resolved(v, seen, depth + 1) for v in value)
+    return value
 
 
 def _latin1(text, encoding="latin1"):
@@ -180,7 +254,7 @@ def read_pickle(path: Path) -> object:
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            return SafeUnpickler(f).load()
+            return _resolved(SafeUnpickler(f).load())
     except _Refused as e:
         raise TRMError(f"{path}: refused: {e}") from None
     except FileNotFoundError:
