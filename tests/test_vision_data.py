@@ -715,9 +715,11 @@ def test_cli_synthetic_and_cifar(tmp_path):
     assert "MD5" in r.stderr and not (tmp_path / "c").exists()
 
 
-# A real CIFAR pickle (protocol 2, as Python 3 writes it) with a few bytes flipped by a fuzzer:
-# its BUILD opcodes hand numpy's C __setstate__ a dtype state it trusts, and the process died
-# with a segmentation fault. The reader now builds arrays and dtypes from checked states itself.
+# Pickles that killed the interpreter with a segmentation fault: numpy's C __setstate__ trusts
+# the state a BUILD opcode hands it. The first is a real CIFAR pickle (protocol 2, as Python 3
+# writes it) with a few bytes flipped by a fuzzer; the second its essence, a dtype given a
+# 6-tuple state (plain pickle.loads of it crashes too). The reader now builds arrays and
+# dtypes from checked states itself, and walks the opcodes before unpickling.
 CRASHED_NUMPY = bytes.fromhex(
     "80027d710028635f636f646563730a656e636f64650a7101580b00000062617463685f6c6162656c71025806"
     "0000006c6174696e317103867104527105680158010000006271066803867107527108680158060000006c69"
@@ -729,18 +731,23 @@ CRASHED_NUMPY = bytes.fromhex(
     "66696c656e616d6573bc2068038671215271225d71232868015805000000612e706e67712468038671255271"
     "2668015805000000622e706e677127680386712852712965752e"
 )
+CRASHING_DTYPE = (b"\x80\x02cnumpy\ndtype\nX\x02\x00\x00\x00u1\x89\x88\x87R(K\x03X\x01\x00\x00\x00|N"
+                  b"J\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb.")
 
 
-def test_a_fuzzed_pickle_that_crashed_numpy_is_refused_in_one_line(tmp_path):
+@pytest.mark.parametrize("body, why", [
+    (CRASHED_NUMPY, "truncated or not a pickle (at position 317, opcode"),
+    (CRASHING_DTYPE, "refused: the pickle gives dtype uint8 a state numpy would not write"),
+], ids=["fuzzed", "dtype-state"])
+def test_pickles_that_crashed_numpy_are_refused_in_one_line(tmp_path, body, why):
     parts, test = cifar10_parts()
     folder = write_cifar10_python(tmp_path / "c", parts, test)
-    (folder / "data_batch_1").write_bytes(CRASHED_NUMPY)
+    (folder / "data_batch_1").write_bytes(body)
     # in a process of its own: a regression would kill the interpreter, not fail an assert
     r = run_trm("vision", "train", "--data", str(folder), "--variant", "vit", "--out",
                 str(tmp_path / "run"), "--quiet")
     assert r.returncode == 2, (r.returncode, r.stderr)
-    assert "data_batch_1: refused: the pickle gives dtype uint8 a state numpy would not write" \
-        in r.stderr
+    assert f"data_batch_1: {why}" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("state, why", [

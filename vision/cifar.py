@@ -30,6 +30,7 @@ from __future__ import annotations
 import io
 import math
 import pickle
+import pickletools
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ import numpy as np
 
 from trm import staging
 from trm.errors import TRMError
+from trm.jsonfile import read_bounded
 
 IMAGE_SHAPE = (3, 32, 32)
 PIXELS = 3 * 32 * 32  # 3072 bytes per image
@@ -249,12 +251,30 @@ class SafeUnpickler(pickle.Unpickler):
         raise _Refused("the pickle holds a persistent id, which no CIFAR file has")
 
 
+MAX_PICKLE_BYTES = 512 << 20  # CIFAR-100's train file, the largest, is 155 MB
+
+
+def _check_opcodes(data: bytes) -> None:
+    """Walk the opcodes (nothing is built or run) and refuse a pickle whose lengths or opcodes
+    are malformed before the C unpickler sees it: some malformed lengths make CPython's own
+    unpickler free a buffer it still exports."""
+    try:
+        for _ in pickletools.genops(data):
+            pass
+    except Exception as e:  # genops reports malformed input as ValueError and the like
+        raise pickle.UnpicklingError(_printable(str(e).splitlines()[0] if str(e) else
+                                                type(e).__name__)) from None
+
+
 def read_pickle(path: Path) -> object:
     """Read one python-format CIFAR file with :class:`SafeUnpickler`."""
     path = Path(path)
+    if not path.exists():
+        raise TRMError(f"{path}: missing")
     try:
-        with open(path, "rb") as f:
-            return _resolved(SafeUnpickler(f).load())
+        data = read_bounded(path, MAX_PICKLE_BYTES, "no CIFAR batch is that large")
+        _check_opcodes(data)
+        return _resolved(SafeUnpickler(io.BytesIO(data)).load())
     except _Refused as e:
         raise TRMError(f"{path}: refused: {e}") from None
     except FileNotFoundError:
