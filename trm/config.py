@@ -155,8 +155,9 @@ class TRMConfig(ModelConfig):
             raise TRMError("halt_exploration must be between 0 and 1")
         if self.expansion <= 0:
             raise TRMError("expansion must be positive")
-        if self.parameter_estimate() > MAX_PARAMETERS:
-            raise TRMError(f"this model would hold about {self.parameter_estimate():.3g} "
+        estimate = self.parameter_estimate()
+        if estimate > MAX_PARAMETERS:
+            raise TRMError(f"this model would hold about {estimate:.3g} "
                            f"parameters; at most {MAX_PARAMETERS:.3g} (32 GiB in fp32)")
         return self
 
@@ -238,7 +239,6 @@ class TrainConfig:
         if not isinstance(d, dict):
             raise TRMError("the training config is not a JSON object")
         known = {f.name for f in fields(cls)}
-        check_field_types(cls, d, "training config")
         try:
             return cls(**{k: v for k, v in d.items() if k in known}).validate()
         except TypeError as e:

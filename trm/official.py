@@ -117,8 +117,6 @@ def read_yaml(path: Path) -> dict:
         raise TRMError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     except RecursionError:
         raise TRMError(f"{path}: YAML nested too deeply") from None
-    except OSError as e:
-        raise TRMError(f"{path}: cannot read it ({e.strerror})") from None
     if not isinstance(data, dict):
         raise TRMError(f"{path}: expected a mapping of settings")
     if not isinstance(data.get("arch"), dict):

@@ -277,8 +277,6 @@ def read_pickle(path: Path) -> object:
         return _resolved(SafeUnpickler(io.BytesIO(data)).load())
     except _Refused as e:
         raise TRMError(f"{path}: refused: {e}") from None
-    except FileNotFoundError:
-        raise TRMError(f"{path}: missing") from None
     except (EOFError, pickle.UnpicklingError) as e:
         raise TRMError(f"{path}: truncated or not a pickle ({_printable(str(e))})") from None
     except (ValueError, TypeError, AttributeError, IndexError, KeyError, OverflowError,

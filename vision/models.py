@@ -22,7 +22,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from trm.config import ModelConfig, check_bounds
+from trm.config import MAX_SIZES, ModelConfig, check_bounds
 from trm.encoder import ROUTINGS, RecursiveEncoder
 from trm.errors import TRMError
 from trm.layers import ReasoningNet, init_linear, rms_norm
@@ -39,8 +39,8 @@ class ImageShape:
     channels: int = 3
 
 
-VISION_MAX = dict(image_size=1024, channels=64, num_classes=1 << 16, hidden_size=1 << 14,
-                  num_heads=1024, depth=256, num_layers=256, n=256, T=256, n_sup=1024, expansion=64)
+# the recursive core's bounds (trm.config.MAX_SIZES), plus the image and the plain ViT's depth
+VISION_MAX = dict(MAX_SIZES, image_size=1024, channels=64, num_classes=1 << 16, depth=256)
 
 
 def _check_common(c) -> None:
