@@ -51,21 +51,34 @@ def test_every_evaluation_step_matches_the_official_outputs(case):
     with torch.no_grad():
         x = model.embed_input(inputs, ids)
         y, z = model.initial_state(len(inputs))
+        # the same model from a state nudged by 1e-6 (about what another CPU's float32
+        # kernels change at the first step): how far rounding alone carries by each step
+        y2, z2 = y.clone(), z * (1 + 1e-6)
         for s in range(16):
-            out = model.deep_step(x, y, z)
-            y, z = out.y, out.z
-            for ours, theirs in ((out.logits, "logits"), (out.halt_logit, "q_halt_logits"),
-                                 (out.continue_logit, "q_continue_logits")):
-                diff = (ours - torch.from_numpy(ref[theirs][s])).abs().max().item()
-                assert diff <= _tolerance(s), f"step {s + 1} {theirs}: max abs difference {diff}"
+            out, nudged = model.deep_step(x, y, z), model.deep_step(x, y2, z2)
+            y, z, y2, z2 = out.y, out.z, nudged.y, nudged.z
+            for ours, other, theirs in (
+                    (out.logits, nudged.logits, "logits"),
+                    (out.halt_logit, nudged.halt_logit, "q_halt_logits"),
+                    (out.continue_logit, nudged.continue_logit, "q_continue_logits")):
+                want = torch.from_numpy(ref[theirs][s])
+                diff = (ours - want).abs().max().item()
+                scale = max(1.0, want.abs().max().item())  # float32 rounding grows with size
+                chaos = 10 * (ours - other).abs().max().item()
+                assert diff <= max(_tolerance(s) * scale, chaos), \
+                    f"step {s + 1} {theirs}: max abs difference {diff} (values up to {scale:.2f})"
 
 
 def _tolerance(step: int) -> float:
-    """1e-4 at the first step; later steps carry rounding through the recursion, and the
-    float32 rounding of attention depends on the CPU's kernels: the official code itself,
-    run on an AVX512 CPU, differs from these references (made on an AVX2 one) by up to
-    1.8e-4 on logits of size ~2 by step 12 (ours there: 1.8e-4 too). A wrong model differs
-    by O(1)."""
+    """1e-4 at the first step (per unit of the values' size: on an AVX512-BF16 Xeon the MLP
+    model's first logits, up to 3.5, differ by 1.2e-4); later steps carry rounding through
+    the recursion, and the float32 rounding depends on the CPU's kernels: the official code
+    itself, run on an AVX512 CPU, differs from these references (made on an AVX2 one) by up
+    to 1.8e-4 on logits of size ~2 by step 12 (ours there: 1.8e-4 too). The MLP model is
+    chaotic besides: a 1e-6 nudge of its state grows ~25x a step (0.16 by step 3, O(1)
+    after), so from there a difference that large says nothing, and the test allows ten
+    times what the nudge makes; the first steps still pin the model (a wrong one differs
+    by O(1) at once)."""
     return 1e-4 if step == 0 else 1e-3
 
 
@@ -73,7 +86,9 @@ def _tolerance(step: int) -> float:
 def test_training_loss_and_gradients_match_the_official_ones(case):
     """Three supervision steps on one batch (exploration off, no optimizer step between
     them, the carry goes on and halted rows start again), through the training loop's own
-    step and loss functions."""
+    step and loss functions. Beside ours, the same steps from a carry nudged by 1e-6 (see
+    ``_tolerance``): a later step may differ from the reference by ten times what the
+    nudge changes, where that is more than 1e-4."""
     model, ref, train = _load(case)
     objective = token_objective(model.config)
     model.train()
@@ -82,34 +97,44 @@ def test_training_loss_and_gradients_match_the_official_ones(case):
     labels = torch.from_numpy(train["labels"]).long()
     labels[labels == -100] = 0  # the official "ignore" is our PAD
     y, z = model.initial_state(len(inputs))
+    y2, z2 = y.clone(), z * (1 + 1e-6)
 
     class Slots:  # what the objective reads of the trainer's slots
         pass
 
-    s = Slots()
-    s.inputs, s.puzzle_ids = inputs, ids
-    params = dict(model.named_parameters())
-    for k in (1, 2, 3):
-        s.y, s.z = y, z
+    def run(y, z):
+        s = Slots()
+        s.inputs, s.puzzle_ids, s.y, s.z = inputs, ids, y, z
         model.zero_grad(set_to_none=True)
         out = objective.step(model, s)
         loss = objective.loss(out, labels)
         loss.loss.backward()
+        return out, loss, {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    params = dict(model.named_parameters())
+    for k in (1, 2, 3):
+        nudged, nudged_loss, nudged_grads = run(y2, z2)
+        out, loss, grads_now = run(y, z)
         expected = float(train[f"step{k}/loss"])
-        assert abs(loss.loss.item() - expected) <= 1e-4 * abs(expected), (k, loss.loss.item(), expected)
+        chaos = 10 * abs(loss.loss.item() - nudged_loss.loss.item())
+        assert abs(loss.loss.item() - expected) <= max(1e-4 * abs(expected), chaos), \
+            (k, loss.loss.item(), expected)
         grads = [key for key in train if key.startswith(f"step{k}/grad/")]
         assert len(grads) == len(params)  # the puzzle table is a buffer in both
         for key in grads:
             theirs = torch.from_numpy(train[key])
             name = rename(key.split("/grad/")[1].removeprefix("model.inner."))
-            g = params[name].grad
-            rel = ((g - theirs).norm() / theirs.norm().clamp(min=1e-12)).item()
-            assert rel <= 1e-4, f"step {k} {name}: relative difference {rel}"
+            g = grads_now[name]
+            norm = theirs.norm().clamp(min=1e-12)
+            rel = ((g - theirs).norm() / norm).item()
+            chaos = 10 * ((g - nudged_grads[name]).norm() / norm).item()
+            assert rel <= max(1e-4, chaos), f"step {k} {name}: relative difference {rel}"
         halted = out.halt_logit > 0  # exploration off; 3 < n_sup
         assert halted.tolist() == train[f"step{k}/halted"].tolist()
         y0, z0 = model.initial_state(len(inputs))
         keep = ~halted[:, None, None]
         y, z = torch.where(keep, out.y, y0), torch.where(keep, out.z, z0)
+        y2, z2 = torch.where(keep, nudged.y, y0), torch.where(keep, nudged.z, z0)
 
 
 def test_official_shapes_and_parameter_counts_match_shapes_json():
