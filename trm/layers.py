@@ -1,8 +1,15 @@
 """The layers of TRM's one network ``f``: RMSNorm, SwiGLU, RoPE attention, sequence MLP.
 
 A block is token mixing then a SwiGLU MLP, each added back and followed by RMSNorm
-(post-norm, as in TRM). Token mixing is self-attention with rotary position embeddings
-(PyTorch SDPA) or, for fixed-size puzzles, an MLP across the sequence positions.
+(post-norm, as in TRM), or each reading an RMS-normalised copy of the stream and added
+back un-normalised (pre-norm, as in ViT and ViTRM). Token mixing is self-attention with
+rotary position embeddings (PyTorch SDPA) or, for fixed-size puzzles, an MLP across the
+sequence positions. For images, dropout and drop-path (stochastic depth) on each branch
+are options (off by default, and always off in evaluation).
+
+Attention can take its keys and values from a wider ``context`` than its queries: MoR
+runs only the tokens still active through a block, while the tokens that stopped stay
+visible to them as keys and values.
 
 Two details follow the official code where our first release differed, as options:
 SwiGLU widths round up to ``width_multiple`` (official 256, ours 8), and the MLP mixer's
@@ -107,10 +114,23 @@ class Attention(nn.Module):
         self.rotary = Rotary(dim // heads, length, theta) if rope else None
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None,
-                key_mask: torch.Tensor | None = None) -> torch.Tensor:
-        q, k, v = rearrange(self.qkv(x), "b l (three h d) -> three b h l d", three=3, h=self.heads)
+                key_mask: torch.Tensor | None = None, context: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        """x: (B, L, D) queries (and keys and values, without ``context``). ``context``
+        (B, Lc, D): the whole sequence at positions 0..Lc-1, whose tokens are the keys and
+        values (x's tokens among them, at ``positions``)."""
+        if context is None:
+            q, k, v = rearrange(self.qkv(x), "b l (three h d) -> three b h l d", three=3,
+                                h=self.heads)
+            key_positions = positions
+        else:
+            d = x.shape[-1]
+            q = rearrange(F.linear(x, self.qkv.weight[:d]), "b l (h d) -> b h l d", h=self.heads)
+            k, v = rearrange(F.linear(context, self.qkv.weight[d:]),
+                             "b l (two h d) -> two b h l d", two=2, h=self.heads)
+            key_positions = None
         if self.rotary is not None:
-            q, k = self.rotary(q, positions), self.rotary(k, positions)
+            q, k = self.rotary(q, positions), self.rotary(k, key_positions)
         mask = None if key_mask is None else key_mask[:, None, None, :]  # (B, 1, 1, L) keys seen
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # every position sees every other
         return self.out(rearrange(y, "b h l d -> b l (h d)"))
@@ -124,28 +144,50 @@ class SequenceMLP(nn.Module):
         self.mlp = SwiGLU(length, expansion, multiple)
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None,
-                key_mask: torch.Tensor | None = None) -> torch.Tensor:
-        if positions is not None or key_mask is not None:
+                key_mask: torch.Tensor | None = None, context: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        if positions is not None or key_mask is not None or context is not None:
             raise ValueError("the sequence MLP mixes a fixed set of positions: no token subsets")
         return self.mlp(x.transpose(1, 2)).transpose(1, 2)
+
+
+def drop_path(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Stochastic depth: in training, each example's branch is dropped with probability
+    ``p`` (and kept ones scaled by 1 / (1 - p)); the identity in evaluation."""
+    if p <= 0 or not training:
+        return x
+    keep = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(1 - p)
+    return x * keep / (1 - p)
 
 
 class Block(nn.Module):
     def __init__(self, dim: int, heads: int, length: int, mixer: str, expansion: float,
                  theta: float, eps: float, *, width_multiple: int = 8, mixer_norm: str = "hidden",
-                 rope: bool = True):
+                 rope: bool = True, prenorm: bool = False, dropout: float = 0.0,
+                 drop_path: float = 0.0):
         super().__init__()
-        self.eps = eps
+        self.eps, self.prenorm, self.drop_path = eps, prenorm, drop_path
         self.mix = (Attention(dim, heads, length, theta, rope) if mixer == "attention"
                     else SequenceMLP(length, expansion, width_multiple))
         # the MLP mixer's norm over positions (official) or over the hidden axis (ours)
         self.mix_norm_dim = 1 if mixer == "mlp" and mixer_norm == "sequence" else -1
         self.mlp = SwiGLU(dim, expansion, width_multiple)
+        self.dropout = nn.Dropout(dropout)
+
+    def _branch(self, out: torch.Tensor) -> torch.Tensor:
+        return drop_path(self.dropout(out), self.drop_path, self.training)
 
     def forward(self, h: torch.Tensor, positions: torch.Tensor | None = None,
-                key_mask: torch.Tensor | None = None) -> torch.Tensor:
-        h = rms_norm(h + self.mix(h, positions, key_mask), self.eps, self.mix_norm_dim)
-        return rms_norm(h + self.mlp(h), self.eps)
+                key_mask: torch.Tensor | None = None, context: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        if self.prenorm:
+            norm = lambda t: rms_norm(t, self.eps)  # noqa: E731
+            ctx = None if context is None else norm(context)
+            h = h + self._branch(self.mix(norm(h), positions, key_mask, ctx))
+            return h + self._branch(self.mlp(norm(h)))
+        h = rms_norm(h + self._branch(self.mix(h, positions, key_mask, context)), self.eps,
+                     self.mix_norm_dim)
+        return rms_norm(h + self._branch(self.mlp(h)), self.eps)
 
 
 class ReasoningNet(nn.Module):
@@ -159,12 +201,22 @@ class ReasoningNet(nn.Module):
             for _ in range(layers))
 
     def forward(self, state: torch.Tensor, injection: torch.Tensor | float = 0.0,
-                positions: torch.Tensor | None = None, key_mask: torch.Tensor | None = None
-                ) -> torch.Tensor:
+                positions: torch.Tensor | None = None, key_mask: torch.Tensor | None = None,
+                context: torch.Tensor | None = None) -> torch.Tensor:
         """``positions`` (B, L): the sequence positions of the tokens given, when they are a
         subset (attention then runs among these tokens only); ``key_mask`` (B, L): False for
-        padding slots, which no token attends to."""
+        padding slots, which no token attends to. ``context`` (B, Lc, D): the whole
+        sequence the subset at ``positions`` belongs to: at every block the subset's current
+        states are written into it at their positions, and all its tokens are the keys and
+        values (the others keep their states: they are seen, not computed; padding slots,
+        False in ``key_mask``, write back what they read)."""
         h = state + injection
-        for block in self.blocks:
-            h = block(h, positions, key_mask)
+        if context is None:
+            for block in self.blocks:
+                h = block(h, positions, key_mask)
+            return h
+        take = positions.unsqueeze(-1).expand(-1, -1, h.shape[-1])
+        for block in self.blocks:  # the keys are the context's: no key mask
+            written = h if key_mask is None else torch.where(key_mask.unsqueeze(-1), h, state)
+            h = block(h, positions, None, context.scatter(1, take, written.to(context.dtype)))
         return h
