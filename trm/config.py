@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields, replace
+from typing import ClassVar
 
 from trm.errors import TRMError
 
@@ -62,8 +63,13 @@ class ModelConfig:
     """JSON round trip shared by every model config dataclass (saved in each checkpoint).
 
     Loading is strict: an unknown field or a bad value is refused (TRMError), so a
-    checkpoint never builds a model other than the one it was trained as.
+    checkpoint never builds a model other than the one it was trained as. A field added
+    after runs were saved, whose default for new models differs from what those runs were
+    built as, names that older value in the class's ``legacy_defaults``: a saved config
+    without the field loads with it.
     """
+
+    legacy_defaults: ClassVar[dict] = {}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,6 +78,7 @@ class ModelConfig:
     def from_dict(cls, d: dict):
         if not isinstance(d, dict):
             raise TRMError("the model config is not a JSON object")
+        d = {**cls.legacy_defaults, **d}
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown:
             raise TRMError(f"unknown model config fields: {', '.join(sorted(unknown))}")

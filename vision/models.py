@@ -57,6 +57,9 @@ def _check_common(c) -> None:
         raise TRMError(f"hidden_size {c.hidden_size} must be a multiple of 2 x heads ({c.num_heads})")
     if c.expansion <= 0:
         raise TRMError("expansion must be positive")
+    for name in ("dropout", "drop_path"):
+        if not 0 <= getattr(c, name) < 1:
+            raise TRMError(f"{name} must be in [0, 1), got {getattr(c, name)}")
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ class ImageModelConfig(ModelConfig):
     channels: int = 3
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
+    dropout: float = 0.0  # on each block's attention and MLP outputs, in training
+    drop_path: float = 0.0  # stochastic depth: a block's branch dropped per image, in training
 
 
 @dataclass(frozen=True)
@@ -225,9 +230,10 @@ def pool(h: torch.Tensor, how: str) -> torch.Tensor:
     return h[:, 0] if how == "cls" else h.mean(dim=1)
 
 
-def _net(c, layers: int, length: int) -> ReasoningNet:
+def _net(c, layers: int, length: int, **options) -> ReasoningNet:
     return ReasoningNet(c.hidden_size, c.num_heads, length, layers, "attention", c.expansion,
-                        c.rope_theta, c.norm_eps)
+                        c.rope_theta, c.norm_eps, dropout=c.dropout, drop_path=c.drop_path,
+                        **options)
 
 
 class SingleStep(nn.Module):
