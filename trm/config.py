@@ -187,6 +187,10 @@ OFFICIAL_MODEL = dict(puzzle_emb_len=16, puzzle_emb_ndim="hidden", width_multipl
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int = 20000  # optimizer steps (the LR schedule spans them)
+    # > 0: the run's length in fresh examples drawn (epochs x training set); the schedule
+    # then runs on examples drawn / batch_size (``steps`` should be ceil(images / batch)),
+    # which is the step count itself when every example takes one step
+    images: int = 0
     batch_size: int = 256
     lr: float = 1e-4
     warmup: int = 1000
@@ -217,7 +221,10 @@ class TrainConfig:
         for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise TRMError(f"{name} must be at least 1, got {getattr(self, name)}")
-        check_bounds(self, {"steps": 10**9, "batch_size": 1 << 20, "warmup": 10**9})
+        check_bounds(self, {"steps": 10**9, "batch_size": 1 << 20, "warmup": 10**9,
+                            "images": 10**12})
+        if self.images < 0:
+            raise TRMError(f"images must be >= 0, got {self.images}")
         if not (self.lr > 0 and self.puzzle_emb_lr > 0):
             raise TRMError(f"learning rates must be positive and finite, got lr {self.lr}, "
                            f"puzzle_emb_lr {self.puzzle_emb_lr}")

@@ -28,8 +28,9 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=betas)
 
 
-def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """Linear warmup from 0, then cosine down to ``min_lr_ratio`` (or constant)."""
+def lr_factor(step: float, cfg: TrainConfig) -> float:
+    """Linear warmup from 0, then cosine down to ``min_lr_ratio`` (or constant). ``step``:
+    the position in the schedule (a fraction of a step with an ``images`` budget)."""
     if step < cfg.warmup:
         return (step + 1) / cfg.warmup
     if cfg.schedule == "constant":

@@ -119,6 +119,7 @@ class RunState:
     step: int = 0
     elapsed: float = 0.0  # training seconds over all sessions of this run
     last_eval: dict = field(default_factory=dict)
+    images: int = 0  # fresh examples drawn into the slots (the whole batch, all ranks)
 
 
 class Trainer:
@@ -168,7 +169,8 @@ class Trainer:
 
     def _empty_slots(self) -> Slots:
         b, data = self.rows, self.train_data
-        y, z = self.model.initial_state(b)
+        # the slots hold copies (a model may learn its starts: its step takes them itself)
+        y, z = (t.detach().clone() for t in self.model.initial_state(b))
         zeros = lambda dtype: torch.zeros(b, dtype=dtype, device=self.device)  # noqa: E731
         like = lambda a: torch.zeros((b, *a.shape[1:]), dtype=torch.from_numpy(a[:0]).dtype,  # noqa: E731
                                      device=self.device)
@@ -189,6 +191,7 @@ class Trainer:
         if k == 0:
             return
         idx = self.sampler.take(k)
+        self.state.images += k
         inputs = self.train_data.inputs[idx.numpy()]
         labels = self.train_data.labels[idx.numpy()]
         puzzle_ids = self.train_data.puzzle_ids[idx.numpy()]
@@ -207,7 +210,8 @@ class Trainer:
         s.labels[rows] = torch.from_numpy(np.ascontiguousarray(labels[pick])).to(self.device)
         s.puzzle_ids[rows] = torch.from_numpy(
             np.ascontiguousarray(puzzle_ids[pick])).long().to(self.device)
-        y0, z0 = self.model.initial_state(len(rows))
+        with torch.no_grad():
+            y0, z0 = self.model.initial_state(len(rows))
         s.y[rows] = y0.to(s.y.dtype)
         s.z[rows] = z0.to(s.z.dtype)
         s.steps[rows] = 0
@@ -224,11 +228,22 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
 
+    def position(self) -> float:
+        """Where the run is, in the schedule's steps: optimizer steps, or (with an
+        ``images`` budget) fresh examples drawn per batch, which is the same number when
+        every example takes one step."""
+        return self.state.images / self.cfg.batch_size if self.cfg.images else self.state.step
+
+    def finished(self) -> bool:
+        if self.cfg.images:
+            return self.state.images >= self.cfg.images
+        return self.state.step >= self.cfg.steps
+
     def train_step(self) -> dict:
+        factor = lr_factor(self.position(), self.cfg)  # (before this step's draws)
         self._refill()
         s, cfg = self.slots, self.cfg
         self.model.train()
-        factor = lr_factor(self.state.step, cfg)
         set_lr(self.optimizer, factor)
         with autocast(self.device, self.precision):
             out = self.objective.step(self.step_fn, s)
@@ -323,7 +338,8 @@ class Trainer:
         meta = {"step": self.state.step, "elapsed": self.state.elapsed,
                 "sampler_pos": self.sampler.pos, "optimizer": opt_meta,
                 "aug_rng": self.aug_rng.bit_generator.state, "last_eval": self.state.last_eval,
-                "ema_updates": self.ema.updates if self.ema is not None else 0}
+                "ema_updates": self.ema.updates if self.ema is not None else 0,
+                "images": self.state.images}
         save_checkpoint(folder, model_state=weights, config=self.config_json(),
                         train_tensors=tensors, train_meta=meta)
         self.dist.barrier()
@@ -376,42 +392,46 @@ class Trainer:
         restore_generator(self.sampler.generator, t["rng.sampler.state"])
         restore_generator(self.explore, t["rng.explore.state"])
         self.aug_rng.bit_generator.state = meta["aug_rng"]
-        self.state = RunState(int(meta["step"]), float(meta["elapsed"]), meta.get("last_eval", {}))
+        self.state = RunState(int(meta["step"]), float(meta["elapsed"]), meta.get("last_eval", {}),
+                              int(meta.get("images", 0)))
         _truncate_metrics(self.out / METRICS, self.state.step)
 
     # ------------------------------------------------------------------ the loop
 
     def fit(self, *, max_minutes: float | None = None, progress: bool = True,
             on_step: Callable[[int], None] | None = None) -> dict:
-        """Train until ``cfg.steps`` (or the time limit); checkpoint on the way and on Ctrl-C."""
+        """Train until ``cfg.steps`` (or ``cfg.images`` examples drawn, or the time limit);
+        checkpoint on the way and on Ctrl-C."""
         cfg = self.cfg
         main = self.dist.main
         self.out.mkdir(parents=True, exist_ok=True)
         metrics = open(self.out / METRICS, "a") if main else open(os.devnull, "w")
         progress = progress and main
         deadline = None if not max_minutes else time.monotonic() + 60 * max_minutes
-        bar = tqdm(total=cfg.steps, initial=self.state.step, desc="train", unit="step",
+        bar = tqdm(total=cfg.steps, initial=int(self.position()), desc="train", unit="step",
                    disable=not progress, dynamic_ncols=True, mininterval=0.5)
         window = _Window()
         session_start = time.monotonic()
         elapsed_before = self.state.elapsed
         try:
-            while self.state.step < cfg.steps:
+            while not self.finished():
                 if deadline is not None and time.monotonic() > deadline:
                     break
+                before = int(self.position())
                 window.add(self.train_step())
                 step = self.state.step
                 self.state.elapsed = elapsed_before + time.monotonic() - session_start
-                bar.update(1)
-                if step % cfg.log_every == 0 or step == cfg.steps:
+                bar.update(int(self.position()) - before if cfg.images else 1)
+                if step % cfg.log_every == 0 or self.finished():
                     record = {"step": step, **window.summary(cfg.batch_size),
-                              "lr": self.optimizer.param_groups[0]["lr"], "elapsed": round(self.state.elapsed, 2)}
+                              "lr": self.optimizer.param_groups[0]["lr"], "elapsed": round(self.state.elapsed, 2),
+                              "images": self.state.images}
                     _write(metrics, record)
                     bar.set_postfix(loss=f"{record['loss']:.3f}", exact=f"{record['exact_accuracy']:.3f}",
                                     steps=f"{record['mean_halt_steps']:.1f}",
                                     sps=f"{record['samples_per_s']:.0f}")
                     window = _Window()
-                if step % cfg.eval_every == 0 and step < cfg.steps:
+                if step % cfg.eval_every == 0 and not self.finished():
                     self._log_eval(metrics, step)
                 if step % cfg.checkpoint_every == 0:
                     self.save()
@@ -424,12 +444,12 @@ class Trainer:
             metrics.close()
             raise
         bar.close()
-        if self.state.step >= cfg.steps:
+        if self.finished():
             self._log_eval(metrics, self.state.step)
         self.save()
         metrics.close()
         return {"step": self.state.step, "elapsed": self.state.elapsed, "eval": self.state.last_eval,
-                "parameters": parameter_count(self.model)}
+                "images": self.state.images, "parameters": parameter_count(self.model)}
 
     def _log_eval(self, metrics, step: int) -> None:
         if not self.dist.main:  # one process evaluates; the others wait at the next step
@@ -437,7 +457,8 @@ class Trainer:
         result = self.run_eval()
         if result:
             self.state.last_eval = {"step": step, **result}
-            _write(metrics, {"step": step, "elapsed": round(self.state.elapsed, 2), "eval": result})
+            _write(metrics, {"step": step, "elapsed": round(self.state.elapsed, 2),
+                             "images": self.state.images, "eval": result})
 
 
 class _Window:
