@@ -89,14 +89,41 @@ def train(
                                            "it into --data first if it is not there (MD5-checked)."),
     download_url: Optional[str] = typer.Option(None, help="With --download: a mirror, file:// "
                                                "URL or local path of the official archive."),
-    preset: str = typer.Option("small", help="cifar (the papers' scale) or small (minutes on a CPU)."),
-    epochs: Optional[float] = typer.Option(None, help="Passes over the training set (sets --steps: "
-                                           "an epoch is as many steps as batches)."),
-    steps: Optional[int] = typer.Option(None, help="Optimizer steps.", show_default="2000"),
+    preset: str = typer.Option("small", help="cifar (the papers' model and recipe: 1000 epochs, "
+                               "RandAugment, mixup/CutMix...) or small (minutes on a CPU)."),
+    epochs: Optional[float] = typer.Option(None, help="Passes over the training images (images "
+                                           "drawn, however many steps each takes).",
+                                           show_default="cifar: 1000"),
+    steps: Optional[int] = typer.Option(None, help="Optimizer steps (without --epochs).",
+                                        show_default="small: 2000"),
     max_minutes: Optional[float] = typer.Option(None, help="Stop (and checkpoint) after this long."),
     batch_size: Optional[int] = typer.Option(None, help="Images in flight per step.",
-                                             show_default="128"),
+                                             show_default="small 128, cifar 256"),
     lr: Optional[float] = typer.Option(None, help="Peak learning rate.", show_default="3e-4"),
+    warmup_epochs: Optional[float] = typer.Option(None, help="Linear warmup, in epochs.",
+                                                  show_default="cifar: 30; small: 200 steps"),
+    min_lr: Optional[float] = typer.Option(None, help="The cosine schedule's floor.",
+                                           show_default="cifar: 1e-6; small: lr/10"),
+    weight_decay: Optional[float] = typer.Option(None, help="AdamW weight decay.",
+                                                 show_default="0.05"),
+    betas: Optional[str] = typer.Option(None, help="AdamW betas B1,B2.",
+                                        show_default="cifar 0.9,0.999; small 0.9,0.95"),
+    mixup: Optional[float] = typer.Option(None, help="Mixup's Beta(a, a) parameter; 0 = off.",
+                                          show_default="cifar 0.2, small 0"),
+    cutmix: Optional[float] = typer.Option(None, help="CutMix's Beta(a, a) parameter; 0 = off.",
+                                           show_default="cifar 1.0, small 0"),
+    mix_prob: Optional[float] = typer.Option(None, help="Chance a step's fresh images are mixed.",
+                                             show_default="1"),
+    switch_prob: Optional[float] = typer.Option(None, help="With mixup and CutMix both on: "
+                                                "chance of CutMix.", show_default="0.5"),
+    dropout: Optional[float] = typer.Option(None, help="Dropout on each block's outputs.",
+                                            show_default="vitrm cifar 0.1, else 0"),
+    drop_path: Optional[float] = typer.Option(None, help="Stochastic depth per block.",
+                                              show_default="0"),
+    layout: Optional[str] = typer.Option(None, help="vitrm: vitrm (the paper's: [x; y; z] "
+                                         "concatenated, one answer token, learned starts) or "
+                                         "trm (the puzzle TRM's additive layout).",
+                                         show_default="vitrm"),
     hidden_size: Optional[int] = typer.Option(None, help="Model width."),
     heads: Optional[int] = typer.Option(None, help="Attention heads."),
     depth: Optional[int] = typer.Option(None, help="vit: independent layers."),
@@ -116,8 +143,26 @@ def train(
     n_sup: Optional[int] = typer.Option(None, help="vitrm: supervision steps at most."),
     patch_size: Optional[int] = typer.Option(None, help="Patch size (4: 64 patches of a 32x32 image)."),
     pool: Optional[str] = typer.Option(None, help="cls or mean."),
+    mixer: Optional[str] = typer.Option(None, help="sr-vit: mlp (a token-wise MLP over all "
+                                        "recursions' outputs) or linear (one scorer a step).",
+                                        show_default="mlp"),
+    mixer_hidden: Optional[int] = typer.Option(None, help="sr-vit: the MLP mixer's width "
+                                               "(0: the model width).", show_default="0"),
+    router_per_step: Optional[bool] = typer.Option(None, "--router-per-step/--shared-router",
+                                                   help="mor-vit: one router per recursion "
+                                                   "step (MoR) or one for all.",
+                                                   show_default="per step"),
+    inactive_keys: Optional[bool] = typer.Option(None, "--inactive-keys/--no-inactive-keys",
+                                                 help="mor-vit: tokens that stopped stay "
+                                                 "visible as keys and values.",
+                                                 show_default="on"),
+    unique_ends: Optional[bool] = typer.Option(None, "--unique-ends/--shared-ends",
+                                               help="mor-vit: a first and last block of their "
+                                               "own around the recursion (MoR's Middle-Cycle).",
+                                               show_default="unique"),
     smoothing: Optional[float] = typer.Option(None, help="Label smoothing.", show_default="0"),
-    randaugment: Optional[str] = typer.Option(None, help="RandAugment N,M (e.g. 2,9)."),
+    randaugment: Optional[str] = typer.Option(None, help="RandAugment N,M (e.g. 2,9); 0,0 = off.",
+                                              show_default="cifar 2,9; small off"),
     device: str = typer.Option("auto", help="auto, cpu, cuda (or cuda:N) or mps."),
     precision: str = typer.Option("auto", help="auto (bf16 where fast), fp32 or bf16."),
     compile: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the model."),
@@ -133,7 +178,9 @@ def train(
     Examples:
       trm vision data synthetic --out data/shapes --train 20000 --test 2000
       trm vision train --data data/shapes --variant vitrm --out runs/vitrm --max-minutes 10
-      trm vision train --data data/cifar10 --variant vit --preset cifar --out runs/vit --epochs 100 --device cuda
+      trm vision train --data data/cifar10 --variant vitrm --preset cifar --out runs/vitrm-paper --device cuda
+      trm vision train --data data/shapes --variant vitrm --layout trm --n-sup 4 --T 2 --out runs/vitrm-trm --epochs 20
+      trm vision train --data data/shapes --variant vit --out runs/vit --epochs 20 --mixup 0.2 --cutmix 1.0
       trm vision train --data data/shapes --variant vitrm --out runs/vitrm --resume
       trm vision train --data data/cifar10 --download cifar10 --variant vitrm --out runs/c10
     """
@@ -142,14 +189,17 @@ def train(
 
     aug = None
     if randaugment:
-        try:
-            count, magnitude = (float(v) for v in randaugment.split(","))
-            aug = (int(count), magnitude)
-        except ValueError:
-            raise TRMError(f"--randaugment wants N,M (e.g. 2,9), got {randaugment!r}") from None
+        count, magnitude = parse_pair(randaugment, "--randaugment", "N,M (e.g. 2,9)")
+        if count != int(count):
+            raise TRMError(f"--randaugment wants a whole number of operations, got {randaugment!r}")
+        aug = (int(count), magnitude)
+    beta1, beta2 = parse_pair(betas, "--betas", "B1,B2 (e.g. 0.9,0.999)") if betas else (None, None)
     model = dict(hidden_size=hidden_size, num_heads=heads, depth=depth, num_layers=layers, n=n,
                  T=cycles, n_sup=n_sup, patch_size=patch_size, pool=pool, recursions=recursions,
-                 step_embedding=step_embedding, capacity=parse_capacity(capacity), routing=routing)
+                 step_embedding=step_embedding, capacity=parse_capacity(capacity), routing=routing,
+                 layout=layout, dropout=dropout, drop_path=drop_path, mixer=mixer,
+                 mixer_hidden=mixer_hidden, router_per_step=router_per_step,
+                 inactive_keys=inactive_keys, unique_ends=unique_ends)
     check_options(variant, model)
     if download_url and not download:
         raise TRMError("--download-url needs --download cifar10|cifar100")
@@ -160,10 +210,13 @@ def train(
     try:
         summary = train_images(
             data, out_dir, variant=variant, preset=preset, model_overrides=model,
-            train_overrides=dict(steps=steps, batch_size=batch_size, lr=lr, seed=seed),
-            epochs=epochs, smoothing=smoothing, randaugment=aug, resume=resume, force=force,
-            device=device, precision=precision, compile=compile, max_minutes=max_minutes,
-            progress=not quiet)
+            train_overrides=dict(steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                                 weight_decay=weight_decay, beta1=beta1, beta2=beta2),
+            recipe=dict(smoothing=smoothing, randaugment=aug, mixup=mixup, cutmix=cutmix,
+                        mix_prob=mix_prob, switch_prob=switch_prob),
+            epochs=epochs, warmup_epochs=warmup_epochs, min_lr=min_lr, resume=resume,
+            force=force, device=device, precision=precision, compile=compile,
+            max_minutes=max_minutes, progress=not quiet)
     except KeyboardInterrupt:
         err.print(f"interrupted: checkpoint saved; continue with: trm vision train --data {data} "
                   f"--variant {variant} --out {out_dir} --resume", highlight=False)
@@ -178,13 +231,15 @@ def train(
 
 # the model options each variant takes, besides width, heads, patch size and pooling
 VARIANT_OPTIONS = {
-    "vit": ("depth",), "vitrm": ("num_layers", "n", "T", "n_sup"),
+    "vit": ("depth",), "vitrm": ("num_layers", "n", "T", "n_sup", "layout"),
     "bvit": ("num_layers", "recursions", "step_embedding"),
-    "sr-vit": ("num_layers", "recursions", "step_embedding"),
-    "mor-vit": ("num_layers", "recursions", "step_embedding", "capacity", "routing"),
+    "sr-vit": ("num_layers", "recursions", "step_embedding", "mixer", "mixer_hidden"),
+    "mor-vit": ("num_layers", "recursions", "step_embedding", "capacity", "routing",
+                "router_per_step", "inactive_keys", "unique_ends"),
 }
 OPTION_NAMES = {"num_layers": "--layers", "T": "--T", "n_sup": "--n-sup", "step_embedding":
-                "--step-embedding"}
+                "--step-embedding", "router_per_step": "--router-per-step/--shared-router",
+                "inactive_keys": "--inactive-keys", "unique_ends": "--unique-ends/--shared-ends"}
 
 
 def check_options(variant: str, model: dict) -> None:
@@ -194,7 +249,7 @@ def check_options(variant: str, model: dict) -> None:
 
     if variant not in VARIANTS:
         raise TRMError(f"unknown variant {variant!r}: choose one of {', '.join(VARIANTS)}")
-    common = ("hidden_size", "num_heads", "patch_size", "pool")
+    common = ("hidden_size", "num_heads", "patch_size", "pool", "dropout", "drop_path")
     given = [k for k, v in model.items() if v is not None]
     foreign = [k for k in given if k not in common and k not in VARIANT_OPTIONS[variant]]
     if foreign:
@@ -202,6 +257,17 @@ def check_options(variant: str, model: dict) -> None:
         raise TRMError(f"{variant} has no {names} option")
     for k in [k for k, v in model.items() if v is None]:
         del model[k]
+
+
+def parse_pair(text: str, option: str, want: str) -> tuple[float, float]:
+    """Two numbers separated by a comma, e.g. "2,9"."""
+    from trm.errors import TRMError
+
+    try:
+        first, second = (float(v) for v in text.split(","))
+    except ValueError:
+        raise TRMError(f"{option} wants {want}, got {text!r}") from None
+    return first, second
 
 
 def parse_capacity(text: Optional[str]) -> Optional[list[float]]:

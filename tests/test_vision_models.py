@@ -16,27 +16,33 @@ from vision.models import PRESETS, ViTRM, ViTRMConfig, build_model
 SMALL = dict(hidden_size=32, num_heads=2)
 
 
-@pytest.mark.parametrize("variant", ["vit", "vitrm"])
+@pytest.mark.parametrize("variant", ["vit", "vitrm", "vitrm-trm"])
 @pytest.mark.parametrize("classes", [10, 100])
 @pytest.mark.parametrize("pool", ["cls", "mean"])
 def test_output_shapes(variant, classes, pool):
     torch.manual_seed(0)
-    model = build_model(variant, "small", num_classes=classes, pool=pool, **SMALL)
+    layout = {"vitrm-trm": dict(layout="trm")}.get(variant, {})
+    model = build_model(variant.split("-")[0], "small", num_classes=classes, pool=pool, **layout,
+                        **SMALL)
     images = torch.randn(5, 3, 32, 32)
     if variant == "vit":
         logits = model.classify(images)
     else:
         y, z = model.initial_state(5)
         out = model(images, y, z)
-        assert out.y.shape == out.z.shape == (5, 64 + (pool == "cls"), 32)
+        if layout:  # the puzzle TRM's layout: y and z full sequences
+            assert out.y.shape == out.z.shape == (5, 64 + (pool == "cls"), 32)
+        else:  # ViTRM's: one answer token, one latent token per patch
+            assert out.y.shape == (5, 1, 32) and out.z.shape == (5, 64, 32)
         assert out.halt_logit.shape == (5,) and not out.y.requires_grad
         logits = out.logits
     assert logits.shape == (5, classes)
 
 
 def test_patch_size_is_an_option():
-    model = build_model("vitrm", "small", patch_size=8, **SMALL)
+    model = build_model("vitrm", "small", patch_size=8, layout="trm", **SMALL)
     assert model.embed.length == 16 + 1
+    assert build_model("vitrm", "small", patch_size=8, **SMALL).embed.length == 16
     with pytest.raises(TRMError, match="patch size 5"):
         build_model("vit", "small", patch_size=5)
 
@@ -47,16 +53,24 @@ def test_vitrm_parameters_do_not_depend_on_the_recursion():
     assert len(counts) == 1
 
 
-def test_paper_scale_vitrm_is_about_3_6m_parameters_and_a_fifth_of_vit():
-    vitrm = sum(p.numel() for p in build_model("vitrm", "cifar").parameters())
+def test_paper_scale_vitrm_is_3_6m_parameters_and_a_fifth_of_vit():
+    """ViTRM's released CIFAR config: 3.62M parameters (patch 4, width 384, 6 heads, 3
+    layers, MLP 512, learned starts); ours within 2% (no biases, RMSNorm without a scale)."""
+    model = build_model("vitrm", "cifar")
+    c = model.config
+    assert (c.layout, c.hidden_size, c.num_heads, c.num_layers, c.patch_size, c.n, c.T,
+            c.n_sup, c.dropout) == ("vitrm", 384, 6, 3, 4, 3, 1, 1, 0.1)
+    assert model.net.blocks[0].mlp.down.in_features == 512
+    vitrm = sum(p.numel() for p in model.parameters())
     vit = sum(p.numel() for p in build_model("vit", "cifar").parameters())
-    assert 3.4e6 < vitrm < 3.8e6 and vitrm * 5 <= vit
+    assert abs(vitrm - 3.62e6) <= 0.02 * 3.62e6 and vitrm * 5 <= vit
     small = [sum(p.numel() for p in build_model(v, "small").parameters()) for v in ("vitrm", "vit")]
     assert small[0] * 5 <= small[1]
 
 
-def test_only_the_last_cycle_carries_gradients():
-    config = ViTRMConfig(n=2, T=3, n_sup=2, num_layers=1, **SMALL)
+@pytest.mark.parametrize("layout", ["vitrm", "trm"])
+def test_only_the_last_cycle_carries_gradients(layout):
+    config = ViTRMConfig(n=2, T=3, n_sup=2, num_layers=1, layout=layout, **SMALL)
     model = ViTRM(config)
     with_grad, without = [], []
     model.net.register_forward_hook(
@@ -69,9 +83,10 @@ def test_only_the_last_cycle_carries_gradients():
     assert model.net.blocks[0].mlp.down.weight.grad is not None
 
 
-def test_adaptive_and_full_agree_where_halting_comes_last_and_adaptive_does_less_work():
+@pytest.mark.parametrize("layout", ["vitrm", "trm"])
+def test_adaptive_and_full_agree_where_halting_comes_last_and_adaptive_does_less_work(layout):
     torch.manual_seed(1)
-    model = ViTRM(ViTRMConfig(n_sup=5, n=1, T=1, num_layers=1, **SMALL)).eval()
+    model = ViTRM(ViTRMConfig(n_sup=5, n=1, T=1, num_layers=1, layout=layout, **SMALL)).eval()
     with torch.no_grad():  # a halting head that stops some images early, not others
         torch.nn.init.normal_(model.halt_head.weight, std=3.0)
         model.halt_head.bias.fill_(0.0)
@@ -122,7 +137,7 @@ def test_vitrm_question_and_starting_states_enter_at_the_carried_states_scale():
     later supervision steps predicted worse than the first (measured: 1.89, 1.90, 1.94 loss
     at steps 1-3 after 960 updates, vs 1.31, 1.29, 1.30 at unit scale). As in TRM, x, y_init
     and z_init now all enter the recursion at rms 1."""
-    model = build_model("vitrm", "small")
+    model = build_model("vitrm", "small", layout="trm")
     images = torch.randn(4, 3, 32, 32) * 3
     rms = lambda t: float(t.detach().float().pow(2).mean(-1).sqrt().mean())  # noqa: E731
     x = model.embed_input(images)
@@ -131,3 +146,54 @@ def test_vitrm_question_and_starting_states_enter_at_the_carried_states_scale():
     assert rms(y) == pytest.approx(1.0, abs=0.2) and rms(z) == pytest.approx(1.0, abs=0.2)
     out = model.deep_step(x, y, z)
     assert rms(out.y) == pytest.approx(1.0, abs=0.01)
+
+
+def test_vitrm_layout_concatenates_the_streams_and_keeps_each_ones_part():
+    """z's update sees [x; y; z] (64 + 1 + 64 tokens) and keeps z's part; y's sees [y; z]
+    (1 + 64) and keeps y's one token; the class is read from that token."""
+    torch.manual_seed(0)
+    model = build_model("vitrm", "small", n=3, T=1, **SMALL)
+    lengths: list[int] = []
+    model.net.register_forward_hook(lambda mod, args, out: lengths.append(args[0].shape[1]))
+    x = model.embed_input(torch.randn(2, 3, 32, 32))
+    y, z = model.initial_state(2)
+    out = model.deep_step(x, y, z)
+    assert lengths == [129, 129, 129, 65]
+    assert out.y.shape == (2, 1, 32) and out.z.shape == (2, 64, 32)
+    # the kept parts are the net's outputs at z's and y's positions
+    net_z = model.net(torch.cat([x, y, z], dim=1))[:, 65:]
+    z1 = net_z
+    for _ in range(2):
+        z1 = model.net(torch.cat([x, y, z1], dim=1))[:, 65:]
+    y1 = model.net(torch.cat([y, z1], dim=1))[:, :1]
+    assert torch.allclose(out.z, z1, atol=1e-5) and torch.allclose(out.y, y1, atol=1e-5)
+    assert torch.allclose(out.logits, model.head(y1[:, 0]), atol=1e-5)
+
+
+def test_vitrm_starts_are_learned_and_fresh_rows_train_them():
+    model = build_model("vitrm", "small", **SMALL)
+    names = dict(model.named_parameters())
+    assert names["y_init"].shape == (1, 1, 32) and names["z_init"].shape == (1, 64, 32)
+    images = torch.randn(3, 3, 32, 32)
+    carried = [t.detach().clone() + 1 for t in model.initial_state(3)]
+    fresh = torch.tensor([True, False, True])
+    out = model(images, *carried, fresh=fresh)
+    out.logits.sum().backward()
+    assert names["y_init"].grad.abs().sum() > 0 and names["z_init"].grad.abs().sum() > 0
+    # a carried row ignores the starts; a fresh one is the same as starting from them
+    again = model(images, *model.initial_state(3))
+    assert torch.allclose(out.logits[fresh], again.logits[fresh], atol=1e-5)
+    assert not torch.allclose(out.logits[~fresh], again.logits[~fresh], atol=1e-4)
+    # the trm layout's starts stay fixed buffers
+    assert "y_init" not in dict(build_model("vitrm", "small", layout="trm", **SMALL).named_parameters())
+
+
+def test_runs_saved_before_layouts_load_as_the_trm_layout():
+    saved = build_model("vitrm", "small", layout="trm", T=2, n_sup=4, **SMALL).config.to_dict()
+    for key in ("layout", "dropout", "drop_path"):
+        del saved[key]
+    del saved["T"], saved["n_sup"]  # the old defaults then
+    config = ViTRMConfig.from_dict(saved)
+    assert (config.layout, config.T, config.n_sup) == ("trm", 2, 4)
+    with pytest.raises(TRMError, match="layout must be vitrm or trm"):
+        build_model("vitrm", "small", layout="paper")

@@ -25,16 +25,19 @@ def synthetic(tmp_path_factory):
     return root
 
 
-def train(data, out, steps, variant="vitrm", resume=False, **kw):
+def train(data, out, steps, variant="vitrm", resume=False, model=None, **kw):
     return train_images(data, out, variant=variant, preset="small",
-                        model_overrides=None if resume else TINY,
+                        model_overrides=None if resume else {**TINY, **(model or {})},
                         train_overrides={**STEPS, "steps": steps}, resume=resume,
                         device="cpu", precision="fp32", progress=False, **kw)
 
 
-@pytest.mark.parametrize("variant", ["vit", "vitrm"])
+@pytest.mark.parametrize("variant", ["vit", "vitrm", "vitrm-trm"])
 def test_training_writes_a_checkpoint_and_metrics_and_evaluates(synthetic, tmp_path, variant):
-    summary = train(synthetic, tmp_path / "run", 6, variant=variant)
+    n_sup = 3 if variant == "vitrm-trm" else 1
+    model = dict(layout="trm", n_sup=n_sup) if n_sup > 1 else None
+    variant = variant.split("-")[0]
+    summary = train(synthetic, tmp_path / "run", 6, variant=variant, model=model)
     assert summary["step"] == 6 and summary["eval"]["n"] == 64
     config = load_checkpoint(tmp_path / "run").config
     assert config["task"] == "vision" and config["variant"] == variant
@@ -45,12 +48,14 @@ def test_training_writes_a_checkpoint_and_metrics_and_evaluates(synthetic, tmp_p
     assert set(result) >= {"top1", "top5", "n", "params", "variant", "mean_steps", "images_per_s"}
     assert 0 <= result["top1"] <= result["top5"] <= 1 and result["variant"] == variant
     full = evaluate_run(tmp_path / "run", synthetic, halting="full", device="cpu")
-    assert result["mean_steps"] <= full["mean_steps"] == (1 if variant == "vit" else 3)
+    assert result["mean_steps"] <= full["mean_steps"] == n_sup
 
 
-def test_resume_matches_an_uninterrupted_run(synthetic, tmp_path):
-    train(synthetic, tmp_path / "straight", 8)
-    train(synthetic, tmp_path / "split", 4)
+@pytest.mark.parametrize("layout", ["vitrm", "trm"])
+def test_resume_matches_an_uninterrupted_run(synthetic, tmp_path, layout):
+    model = dict(layout=layout, n_sup=3) if layout == "trm" else None
+    train(synthetic, tmp_path / "straight", 8, model=model)
+    train(synthetic, tmp_path / "split", 4, model=model)
     train(synthetic, tmp_path / "split", 8, resume=True)
     a = load_checkpoint(tmp_path / "straight", train_state=True).train_tensors
     b = load_checkpoint(tmp_path / "split", train_state=True).train_tensors
@@ -97,13 +102,18 @@ def test_channel_statistics_come_from_the_training_split_and_travel_with_the_run
 
 @pytest.mark.parametrize("change, fragment", [
     (dict(train_overrides={**STEPS, "steps": 8, "lr": 1e-3}), "--resume cannot change lr"),
-    (dict(train_overrides={**STEPS, "steps": 8}, smoothing=0.2), "cannot change smoothing"),
-    (dict(train_overrides={**STEPS, "steps": 8}, randaugment=(2, 9)), "cannot change randaugment"),
+    (dict(train_overrides={**STEPS, "steps": 8}, recipe={"smoothing": 0.2}), "cannot change smoothing"),
+    (dict(train_overrides={**STEPS, "steps": 8}, recipe={"randaugment": (2, 9)}),
+     "cannot change randaugment"),
+    (dict(train_overrides={**STEPS, "steps": 8}, recipe={"mixup": 0.2}), "cannot change mixup"),
+    (dict(train_overrides={**STEPS, "steps": 8}, warmup_epochs=3), "cannot change warmup"),
+    (dict(train_overrides={**STEPS, "steps": 8}, min_lr=1e-5), "cannot change min_lr_ratio"),
+    (dict(train_overrides={**STEPS, "steps": 8, "beta2": 0.999}), "cannot change beta2"),
     (dict(train_overrides={**STEPS, "steps": 8}, model_overrides={"hidden_size": 64}),
      "drop the options for hidden_size"),
 ])
 def test_resume_refuses_a_changed_setting(synthetic, tmp_path, change, fragment):
-    train(synthetic, tmp_path / "run", 2, smoothing=0.1)
+    train(synthetic, tmp_path / "run", 2, recipe={"smoothing": 0.1})
     before = (tmp_path / "run" / "checkpoint" / "config.json").read_text()
     with pytest.raises(TRMError, match=fragment):
         train_images(synthetic, tmp_path / "run", variant="vitrm", resume=True, device="cpu",
@@ -111,10 +121,102 @@ def test_resume_refuses_a_changed_setting(synthetic, tmp_path, change, fragment)
     assert (tmp_path / "run" / "checkpoint" / "config.json").read_text() == before
     # the same settings, or none at all, and a longer run are fine; the saved ones are kept
     summary = train_images(synthetic, tmp_path / "run", variant="vitrm", resume=True,
-                           device="cpu", precision="fp32", progress=False, smoothing=0.1,
-                           train_overrides={**STEPS, "steps": 3})
+                           device="cpu", precision="fp32", progress=False,
+                           recipe={"smoothing": 0.1}, train_overrides={**STEPS, "steps": 3})
     assert summary["step"] == 3
-    assert load_checkpoint(tmp_path / "run").config["smoothing"] == 0.1
+    assert load_checkpoint(tmp_path / "run").config["recipe"]["smoothing"] == 0.1
+
+
+def test_mixing_reaches_the_loss_as_soft_targets_kept_per_slot(synthetic, tmp_path):
+    """With mixup/CutMix the slots hold soft targets (rows of class weights), and the loss
+    is the cross-entropy against them."""
+    import vision.training
+    from trm.train import Trainer
+
+    seen = []
+    real = vision.training.image_loss
+    vision.training.image_loss = lambda out, labels, **kw: seen.append(labels.clone()) or real(
+        out, labels, **kw)
+    try:
+        train(synthetic, tmp_path / "run", 3, recipe={"mixup": 0.4, "cutmix": 1.0})
+    finally:
+        vision.training.image_loss = real
+    assert all(t.shape == (16, 10) and t.dtype == torch.float32 for t in seen)
+    assert all(torch.allclose(t.sum(-1), torch.ones(16)) for t in seen)
+    assert any(((t > 0) & (t < 1)).any() for t in seen)  # some targets really are mixed
+    saved = load_checkpoint(tmp_path / "run", train_state=True)
+    assert saved.train_tensors["slots.labels"].shape == (16, 10)
+    assert saved.config["recipe"]["mixup"] == 0.4 and saved.config["recipe"]["cutmix"] == 1.0
+    # the loss against a soft target is the weighted sum of the per-class losses
+    logits = torch.randn(4, 10)
+    target = torch.zeros(4, 10)
+    target[:, 1], target[:, 7] = 0.3, 0.7
+    out = type("Out", (), {"logits": logits, "halt_logit": torch.zeros(4), "aux_loss": None})
+    loss = real(out, target, halting=False).answer_loss
+    expected = (0.3 * torch.nn.functional.cross_entropy(logits, torch.full((4,), 1)) +
+                0.7 * torch.nn.functional.cross_entropy(logits, torch.full((4,), 7)))
+    assert torch.allclose(loss, expected, atol=1e-6)
+    assert Trainer  # (the loop's slots are what resumes: see the next test)
+
+
+@pytest.mark.parametrize("layout", ["vitrm", "trm"])
+def test_resume_with_mixing_matches_an_uninterrupted_run(synthetic, tmp_path, layout):
+    model = dict(layout=layout, n_sup=3) if layout == "trm" else None
+    mix = {"mixup": 0.2, "cutmix": 1.0, "randaugment": (2, 9), "smoothing": 0.1}
+    train(synthetic, tmp_path / "straight", 6, model=model, recipe=mix)
+    train(synthetic, tmp_path / "split", 3, model=model, recipe=mix)
+    train(synthetic, tmp_path / "split", 6, resume=True)
+    a = load_checkpoint(tmp_path / "straight", train_state=True).train_tensors
+    b = load_checkpoint(tmp_path / "split", train_state=True).train_tensors
+    for key in a:
+        if key.startswith(("model.", "slots.")):
+            assert torch.equal(a[key], b[key]), key
+
+
+def test_epochs_count_passes_over_the_training_images(synthetic, tmp_path):
+    """256 training images, batch 16: 2 epochs are 512 images drawn; with one step per
+    image that is 32 steps, with up to 3 steps per image (and halting) more steps, the
+    same number of images; warmup epochs and the floor LR become the loop's settings."""
+    one = train_images(synthetic, tmp_path / "one", variant="vitrm", model_overrides=TINY,
+                       train_overrides={**STEPS}, epochs=2, warmup_epochs=0.5, min_lr=3e-6,
+                       device="cpu", precision="fp32", progress=False)
+    assert one["images"] == 512 and one["step"] == 32
+    cfg = load_checkpoint(tmp_path / "one").config["train"]
+    assert (cfg["images"], cfg["steps"], cfg["warmup"]) == (512, 32, 8)
+    assert cfg["min_lr_ratio"] == pytest.approx(3e-6 / 3e-4)
+    deep = train_images(synthetic, tmp_path / "deep", variant="vitrm",
+                        model_overrides={**TINY, "layout": "trm", "n_sup": 3},
+                        train_overrides={**STEPS}, epochs=2, device="cpu", precision="fp32",
+                        progress=False)
+    assert 512 <= deep["images"] < 512 + 16 and deep["step"] > 32
+
+
+@pytest.mark.parametrize("kw, fragment", [
+    (dict(recipe={"mixup": -1}), "--mixup"),
+    (dict(recipe={"mix_prob": 1.5}), "--mix-prob is a probability"),
+    (dict(recipe={"switch_prob": -0.1}), "--switch-prob is a probability"),
+    (dict(epochs=0), "--epochs must be a positive"),
+    (dict(warmup_epochs=-1), "--warmup-epochs"),
+    (dict(min_lr=1.0), "--min-lr 1 is above the learning rate"),
+    (dict(model_overrides={**TINY, "layout": "paper"}), "layout must be vitrm or trm"),
+    (dict(model_overrides={**TINY, "dropout": 1.0}), "dropout must be in"),
+])
+def test_bad_recipe_values_are_refused_in_one_line(synthetic, tmp_path, kw, fragment):
+    with pytest.raises(TRMError, match=fragment):
+        train_images(synthetic, tmp_path / "run", variant="vitrm", **{"model_overrides": TINY, **kw},
+                     train_overrides={**STEPS, "steps": 2}, device="cpu", precision="fp32",
+                     progress=False)
+
+
+def test_the_cifar_preset_brings_the_papers_recipe():
+    from vision.training import PAPER_RECIPE, preset_defaults
+
+    train, recipe, schedule = preset_defaults("cifar")
+    assert (train["lr"], train["weight_decay"], train["beta1"], train["beta2"], train["ema"],
+            train["optimizer"], train["batch_size"]) == (3e-4, 0.05, 0.9, 0.999, 0.999, "adamw", 256)
+    assert recipe == PAPER_RECIPE and (recipe.mixup, recipe.cutmix, recipe.randaugment) == (0.2, 1.0, (2, 9))
+    assert schedule == {"epochs": 1000, "warmup_epochs": 30, "min_lr": 1e-6}
+    assert preset_defaults("small")[1].mixing is False
 
 
 def test_the_loops_augmenter_is_seeded_and_only_moves_pixels():

@@ -23,6 +23,11 @@ def params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def mlp_mixer_params(r: int, d: int, m: int) -> int:
+    """SoftMoR's mixer: Linear(r d -> m) and Linear(m -> r), with biases; none at r = 1."""
+    return 0 if r == 1 else r * d * m + m + m * r + r
+
+
 @pytest.mark.parametrize("variant", NEW)
 @pytest.mark.parametrize("classes", [10, 100])
 @pytest.mark.parametrize("pool", ["cls", "mean"])
@@ -31,7 +36,7 @@ def test_output_shapes(variant, classes, pool):
     x = model.embed_input(torch.randn(3, 3, 32, 32))
     out = model.deep_step(x, *model.initial_state(3))
     assert out.logits.shape == (3, classes) and torch.isfinite(out.logits).all()
-    assert type(model.encoder) is RecursiveEncoder
+    assert isinstance(model.encoder, RecursiveEncoder)
     assert all(type(b) is trm.layers.Block for b in model.encoder.net.blocks)
 
 
@@ -42,15 +47,28 @@ def test_weights_are_shared_across_recursions():
         params(build_model("bvit", "small", recursions=12, **SMALL))
     assert params(build_model("bvit", "small", recursions=12, step_embedding=True, **SMALL)) - \
         params(build_model("bvit", "small", recursions=2, step_embedding=True, **SMALL)) == 10 * d
-    # sr-vit: only the mixture's routers (one d -> 1 scorer per step)
+    # sr-vit: only the mixer, which R = 1 does not have: Linear(R d -> d), Linear(d -> R)
     one = build_model("sr-vit", "small", recursions=1, **SMALL)
+    assert one.encoder.extra_parameters() == 0 and one.encoder.mixer is None
     for r in (2, 3, 4):
         model = build_model("sr-vit", "small", recursions=r, **SMALL)
-        assert params(model) - params(one) == (r - 1) * (d + 1)
-        assert model.encoder.extra_parameters() == r * (d + 1)
-    # mor-vit: one router whatever the depth
-    assert params(build_model("mor-vit", "small", recursions=2, **SMALL)) == \
-        params(build_model("mor-vit", "small", recursions=8, **SMALL))
+        assert params(model) - params(one) == mlp_mixer_params(r, d, d)
+        assert model.encoder.extra_parameters() == mlp_mixer_params(r, d, d)
+    # ... at any width asked for; the first release's mixer: a d -> 1 scorer per step
+    assert build_model("sr-vit", "small", recursions=3, mixer_hidden=7, **SMALL
+                       ).encoder.extra_parameters() == mlp_mixer_params(3, d, 7)
+    for r in (1, 4):
+        assert build_model("sr-vit", "small", recursions=r, mixer="linear", **SMALL
+                           ).encoder.extra_parameters() == r * (d + 1)
+    # mor-vit: the shared middle stack and the unique ends whatever the depth; one d -> 1
+    # router per step (expert choice), or one d -> S router (token choice)
+    for routing in ("expert", "token"):
+        sizes = [params(build_model("mor-vit", "small", recursions=r, routing=routing, **SMALL))
+                 for r in (2, 3, 8)]
+        assert sizes[1] - sizes[0] == d + 1 and sizes[2] - sizes[0] == 6 * (d + 1)
+    shared_router = dict(router_per_step=False, **SMALL)
+    assert params(build_model("mor-vit", "small", recursions=2, **shared_router)) == \
+        params(build_model("mor-vit", "small", recursions=8, **shared_router))
 
 
 @pytest.mark.parametrize("r", [1, 2, 3, 4])
@@ -121,25 +139,29 @@ def test_mor_active_tokens_keep_their_positions_and_see_only_each_other():
 
 
 def test_capacity_changes_the_measured_flops():
-    full = flops_per_image(build_model("mor-vit", "small", capacity=(1,) * 6))
+    full = flops_per_image(build_model("mor-vit", "small", capacity=(1,) * 4))
     linear = flops_per_image(build_model("mor-vit", "small"))
-    lean = flops_per_image(build_model("mor-vit", "small", capacity=(1, 0.5, 0.25, 0.1, 0.1, 0.1)))
-    assert full > 1.6 * linear and linear > 1.3 * lean
-    # at full capacity MoR does a bvit's work (plus the router)
+    lean = flops_per_image(build_model("mor-vit", "small", capacity=(1, 0.25, 0.1, 0.1)))
+    assert full > 1.2 * linear and linear > 1.2 * lean
+    # at full capacity the small preset (1 + 4 shared + 1 block passes) does bvit small's
+    # work (6 passes), plus the routers
+    assert build_model("mor-vit", "small").config.recursions == 4
     assert full == pytest.approx(flops_per_image(build_model("bvit", "small")), rel=0.01)
 
 
 @pytest.mark.parametrize("variant,options,word", [
-    ("sr-vit", dict(recursions=5), "recursions"), ("sr-vit", dict(recursions=0), "recursions"),
-    ("bvit", dict(recursions=0), "recursions"),
+    ("sr-vit", dict(recursions=9), "recursions"), ("sr-vit", dict(recursions=0), "recursions"),
+    ("bvit", dict(recursions=0), "recursions"), ("mor-vit", dict(recursions=0), "recursions"),
+    ("sr-vit", dict(mixer="attention"), "mixer"), ("sr-vit", dict(mixer_hidden=-1), "mixer_hidden"),
     ("mor-vit", dict(recursions=3, capacity=(1, 0.5, 0.7)), "capacity"),
     ("mor-vit", dict(recursions=3, capacity=(1, 0.5, 0)), "capacity"),
     ("mor-vit", dict(recursions=3, capacity=(1, 0.5)), "capacity"),
     ("mor-vit", dict(routing="random"), "routing"),
 ])
 def test_bad_options_are_refused(variant, options, word):
-    with pytest.raises(TRMError, match=word):
+    with pytest.raises(TRMError, match=word) as e:
         build_model(variant, "small", **options)
+    assert len(str(e.value).splitlines()) == 1
 
 
 def test_configs_round_trip_through_json():
@@ -175,7 +197,7 @@ def test_training_and_eval_json_report_recursions_and_step_weights(synthetic, tm
 
 
 @pytest.mark.parametrize("args,word", [
-    (["--variant", "sr-vit", "--recursions", "5"], "recursions"),
+    (["--variant", "sr-vit", "--recursions", "9"], "recursions"),
     (["--variant", "mor-vit", "--capacity", "1,0.5,0.7"], "--capacity"),
     (["--variant", "mor-vit", "--capacity", "1,0.5,1.5"], "--capacity"),
     (["--variant", "mor-vit", "--capacity", "1,x"], "--capacity"),
@@ -195,5 +217,190 @@ def test_info_lists_all_five_variants():
     rows = json.loads(r.stdout)
     assert {x["variant"] for x in rows} == {"vit", "vitrm", "bvit", "sr-vit", "mor-vit"}
     sr = [x for x in rows if x["variant"] == "sr-vit"]
-    assert all(x["extra_params"] == x["config"]["recursions"] * (x["config"]["hidden_size"] + 1)
-               for x in sr)
+    assert all(x["extra_params"] == mlp_mixer_params(x["config"]["recursions"],
+                                                     x["config"]["hidden_size"],
+                                                     x["config"]["hidden_size"]) for x in sr)
+
+
+# ---------------------------------------------------------------- SoftMoR as the paper builds it
+
+
+def test_softmor_at_one_recursion_is_the_plain_vit():
+    torch.manual_seed(0)
+    sr = build_model("sr-vit", "small", recursions=1, num_layers=2, **SMALL).eval()
+    vit = build_model("vit", "small", depth=2, **SMALL).eval()
+    assert params(sr) == params(vit)
+    vit.load_state_dict({k.replace("encoder.net.", "net."): v for k, v in sr.state_dict().items()})
+    images = torch.randn(2, 3, 32, 32)
+    x = sr.embed(images)
+    out = sr.encoder(x)
+    assert torch.equal(out.h, sr.encoder.net(x))
+    assert torch.equal(out.step_weights, torch.ones(2, x.shape[1], 1))
+    assert torch.allclose(sr.classify(images), vit.classify(images), atol=1e-5)
+
+
+def test_softmor_mixer_reads_all_recursions_of_a_token():
+    torch.manual_seed(0)
+    model = build_model("sr-vit", "small", recursions=3, num_layers=1, **SMALL).eval()
+    enc = model.encoder
+    h = model.embed(torch.randn(2, 3, 32, 32))
+    outs = []
+    state = h
+    for _ in range(3):
+        state = enc.net(state)
+        outs.append(state)
+    w = torch.softmax(enc.mixer(torch.cat(outs, -1)), -1)
+    out = enc(h)
+    assert torch.allclose(out.step_weights, w, atol=1e-6)
+    assert torch.allclose(out.h, sum(w[..., i:i + 1] * o for i, o in enumerate(outs)), atol=1e-5)
+    # token-wise: a token's weights depend on that token's outputs only
+    assert not torch.allclose(w[:, 1], w[:, 2])
+
+
+def test_softmor_cifar_preset_is_vit_s_recursed_four_times():
+    model = build_model("sr-vit", "cifar")
+    c, enc = model.config, model.encoder
+    assert (c.num_layers, c.hidden_size, c.num_heads, c.expansion, c.recursions) == \
+        (12, 384, 6, 4.0, 4)
+    assert len(enc.net.blocks) == 12 and c.mixer == "mlp"
+    mixer = mlp_mixer_params(4, 384, 384)  # 4*384*384 + 384 + 384*4 + 4
+    assert mixer == 591_748 and enc.extra_parameters() == mixer
+    assert params(model) - params(build_model("sr-vit", "cifar", recursions=1)) == mixer
+    print(f"sr-vit cifar: {params(model):,} parameters, mixer {mixer:,} at R=4")
+
+
+# ---------------------------------------------------------------- MoR as the papers build it
+
+
+def test_mor_expert_choice_has_one_router_per_step():
+    model = build_model("mor-vit", "small", recursions=3, **SMALL)
+    routers = model.encoder.routers
+    assert len(routers) == 3 and model.encoder.router is None
+    weights = [r.weight for r in routers]
+    assert len({w.data_ptr() for w in weights}) == 3
+    assert not torch.allclose(weights[0], weights[1])
+    # each step's router scores that step's tokens: the last router gets a gradient
+    out = model.encoder(model.embed(torch.randn(2, 3, 32, 32)))
+    (out.h.sum() + out.aux_loss).backward()
+    assert all(w.grad is not None and w.grad.abs().sum() > 0 for w in weights)
+    token = build_model("mor-vit", "small", recursions=3, routing="token", **SMALL).encoder
+    assert token.routers is None and token.router.out_features == 3
+
+
+@pytest.mark.parametrize("inactive_keys", [True, False])
+def test_mor_inactive_tokens_are_keys_for_the_active_ones(inactive_keys):
+    torch.manual_seed(0)
+    model = build_model("mor-vit", "small", recursions=2, inactive_keys=inactive_keys,
+                        **SMALL).eval()
+    enc = model.encoder
+    h = torch.randn(2, model.embed.length, SMALL["hidden_size"])
+    active = torch.tensor([[0, 2, 5, 9], [0, 1, 3, 4]])
+    gate = torch.ones(2, 4)
+    with torch.no_grad():
+        before = enc._run_subset(h, active, gate, 1)
+        changed = h.clone()
+        changed[:, 7] += 1.0  # a token inactive in both images
+        after = enc._run_subset(changed, active, gate, 1)
+    take = active.unsqueeze(-1).expand(-1, -1, h.shape[-1])
+    seen = not torch.allclose(before.gather(1, take), after.gather(1, take), atol=1e-4)
+    assert seen == inactive_keys
+    # the inactive tokens themselves pass through unchanged either way
+    assert torch.equal(after[:, 7], changed[:, 7]) and torch.equal(before[:, 6], h[:, 6])
+
+
+@pytest.mark.parametrize("inactive_keys", [True, False])
+def test_mor_token_choice_padding_changes_nothing(inactive_keys):
+    torch.manual_seed(0)
+    model = build_model("mor-vit", "small", recursions=4, routing="token",
+                        inactive_keys=inactive_keys, **SMALL).eval()
+    x = model.embed(torch.randn(4, 3, 32, 32))
+    with torch.no_grad():
+        both = model.encoder(x)
+        alone = [model.encoder(x[i:i + 1]) for i in range(4)]
+    assert len({int(d.sum()) for d in both.depth}) > 1  # images of different active counts
+    for i, one in enumerate(alone):
+        assert torch.equal(one.depth[0], both.depth[i])
+        assert torch.allclose(one.h[0], both.h[i], atol=1e-5)
+
+
+def test_mor_unique_first_and_last_blocks_run_once_outside_the_recursion():
+    model = build_model("mor-vit", "small", recursions=3, **SMALL)
+    enc = model.encoder
+    assert len(enc.first.blocks) == 1 and len(enc.last.blocks) == 1
+    names = {id(p): n for n, p in enc.named_parameters()}
+    assert all(names[id(p)].startswith("first.") for p in enc.first.parameters())
+    assert all(names[id(p)].startswith("last.") for p in enc.last.parameters())
+    calls = []
+
+    def hook(name):
+        return lambda m, args, kwargs, out: calls.append(
+            (name, args[0].shape[1], kwargs.get("positions")))
+
+    hooks = [getattr(enc, name).register_forward_hook(hook(name), with_kwargs=True)
+             for name in ("first", "net", "last")]
+    with torch.no_grad():
+        enc(model.embed(torch.randn(2, 3, 32, 32)))
+    for hook in hooks:
+        hook.remove()
+    length = model.embed.length
+    assert [c[0] for c in calls] == ["first", "net", "net", "net", "last"]
+    assert calls[0][1:] == (length, None) and calls[-1][1:] == (length, None)  # all tokens
+    assert [c[1] for c in calls[1:4]] == [length, math.ceil(2 / 3 * length), math.ceil(length / 3)]
+    block = sum(p.numel() for p in enc.first.parameters())
+    assert block == sum(p.numel() for p in enc.net.parameters())  # the same one-block shape
+    without = build_model("mor-vit", "small", recursions=3, unique_ends=False, **SMALL)
+    assert without.encoder.first is None and params(model) - params(without) == 2 * block
+
+
+@pytest.mark.parametrize("preset,width,layers,recursions",
+                         [("cifar", 576, 2, 3), ("small", 192, 1, 4)])
+def test_mor_presets_share_bvit_widths(preset, width, layers, recursions):
+    mor = build_model("mor-vit", preset).config
+    assert (mor.hidden_size, mor.num_layers, mor.recursions, mor.unique_ends) == \
+        (width, layers, recursions, True)
+    assert mor.hidden_size == build_model("bvit", preset).config.hidden_size
+
+
+# ---------------------------------------------------------------- runs saved before these fields
+
+
+def _legacy(variant: str, drop: tuple, **options):
+    from vision.models import model_from_config
+
+    torch.manual_seed(0)
+    model = build_model(variant, "small", **SMALL, **options).eval()
+    old = {k: v for k, v in model.config.to_dict().items() if k not in drop}
+    return model, model_from_config(variant, json.loads(json.dumps(old))).eval()
+
+
+def _extra_keys(model) -> set:
+    return {k for k in model.state_dict() if not k.startswith(("embed.", "encoder.net.", "head."))}
+
+
+def test_legacy_softmor_config_loads_the_linear_mixer():
+    model, legacy = _legacy("sr-vit", ("mixer", "mixer_hidden"), recursions=3)
+    assert legacy.config.mixer == "linear" and legacy.encoder.mixer is None
+    # the first release's parameter names, so its saved weights load strictly
+    assert _extra_keys(legacy) == {f"encoder.mix_routers.{i}.{w}"
+                                   for i in range(3) for w in ("weight", "bias")}
+    state = build_model("sr-vit", "small", recursions=3, mixer="linear", **SMALL).state_dict()
+    legacy.load_state_dict(state)
+    out = legacy.encoder(legacy.embed(torch.randn(2, 3, 32, 32)))
+    assert out.step_weights.shape[-1] == 3
+    with pytest.raises(RuntimeError):  # the new mixer's weights do not fit the old structure
+        legacy.load_state_dict(model.state_dict())
+
+
+def test_legacy_mor_config_loads_one_router_no_ends_and_active_only_attention():
+    _, legacy = _legacy("mor-vit", ("router_per_step", "inactive_keys", "unique_ends"),
+                        recursions=3)
+    c = legacy.config
+    assert (c.router_per_step, c.inactive_keys, c.unique_ends) == (False, False, False)
+    enc = legacy.encoder
+    assert enc.routers is None and enc.first is None and enc.last is None and not enc.inactive_keys
+    assert _extra_keys(legacy) == {"encoder.router.weight", "encoder.router.bias"}
+    state = build_model("mor-vit", "small", recursions=3, router_per_step=False,
+                        inactive_keys=False, unique_ends=False, **SMALL).state_dict()
+    legacy.load_state_dict(state)
+    counts, out = count_passes(legacy, torch.randn(2, 3, 32, 32))
+    assert torch.equal(counts, out.depth)

@@ -62,7 +62,7 @@ def probe_steps_per_s(model, *, batch_size: int, device: torch.device, precision
                            dtype=torch.uint8, generator=g).to(device)
     labels = torch.randint(0, model.config.num_classes, (batch_size,), generator=g).to(device)
     y, z = model.initial_state(batch_size)
-    slots = SimpleNamespace(inputs=images, y=y, z=z)
+    slots = SimpleNamespace(inputs=images, y=y, z=z, steps=torch.zeros(batch_size, device=device))
     start = 0.0
     for i in range(warmup + steps):
         if i == warmup:

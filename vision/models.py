@@ -1,35 +1,47 @@
-"""Vision models on trm's core: a plain ViT baseline and ViTRM, TRM's recursion over patches.
+"""Vision models on trm's core: a plain ViT baseline, ViTRM, and the recursive ViTs.
 
-Both embed a 32x32 image as patch tokens (patch 4 -> 64 tokens, plus a class token when
+All embed a 32x32 image as patch tokens (patch 4 -> 64 tokens, plus a class token when
 pooling by it) and use trm's transformer block (:class:`trm.layers.ReasoningNet`, the same
-post-norm blocks with RoPE attention that solve mazes). Nothing here defines a layer of
-its own or a recursion loop: ``vit`` stacks ``depth`` independent blocks; ``vitrm`` runs
-one tiny ``k``-block network recursively with :func:`trm.recursion.deep_recursion`:
+blocks with RoPE attention that solve mazes). ``vit`` stacks ``depth`` independent blocks;
+``bvit``, ``sr-vit`` and ``mor-vit`` recurse one network (:mod:`trm.encoder`); ``vitrm``
+runs one tiny ``k``-block network ``f`` recursively, TRM's state refinement, in one of two
+layouts:
 
-    x = patch tokens;  y = answer state (the class is read from it);  z = latent
-    per supervision step: T cycles of (n times z = f(z, y + x); y = f(y, z)), the last with
-    gradients; logits = head(pool(y)); halt logit = q(pool(y))
+``layout="vitrm"`` (the ViTRM paper's, the default)
+    x = patch tokens (64), y = ONE answer token (the class is read from it), z = latent
+    tokens (one per patch); y and z start from learned vectors (z one per patch). A cycle:
+    n times ``z = f([x; y; z])`` keeping z's part, then ``y = f([y; z])`` keeping y's;
+    pre-norm blocks without RoPE (positions come from the learned patch positions and
+    the per-patch start of z), dropout as an option.
+``layout="trm"`` (the puzzle TRM on patches, our first release)
+    x, y, z all full token sequences; n times ``z = f(z, y + x)``, then ``y = f(y, z)``;
+    post-norm blocks with RoPE; fixed random starts.
 
-Deep supervision carries the detached (y, z) across up to ``n_sup`` steps, as for puzzles,
-and :func:`trm.evaluate.run_with_halting` gives the adaptive halting per image.
+Either way a supervision step runs ``T`` cycles, the last with gradients; logits =
+head(y's class token or answer token), halt logit = q(the same). Deep supervision carries
+the detached (y, z) across up to ``n_sup`` steps, as for puzzles, and
+:func:`trm.evaluate.run_with_halting` gives the adaptive halting per image. The ViTRM
+paper's released configs use ``n_sup=1``, ``T=1``, ``n=3``: one step, all with gradients.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
 import torch
 from torch import nn
 
 from trm.config import MAX_SIZES, ModelConfig, check_bounds
-from trm.encoder import ROUTINGS, RecursiveEncoder
+from trm.encoder import (ROUTINGS, SOFT_MIXERS, RecursiveEncoder, RepeatEncoder, RoutedEncoder,
+                         SoftMixEncoder)
 from trm.errors import TRMError
 from trm.layers import ReasoningNet, init_linear, rms_norm
 from trm.model import StepOutput
 from trm.recursion import deep_recursion
 
 POOLS = ("cls", "mean")
+LAYOUTS = ("vitrm", "trm")
 
 
 @dataclass(frozen=True)
@@ -100,7 +112,9 @@ class ViTConfig(ImageModelConfig):
 @dataclass(frozen=True)
 class RecursiveViTConfig(ImageModelConfig):
     """What ``bvit``, ``sr-vit`` and ``mor-vit`` share: one ``num_layers``-block network
-    recursed ``recursions`` times by :class:`trm.encoder.RecursiveEncoder`."""
+    recursed ``recursions`` times by a :class:`trm.encoder.RecursiveEncoder`
+    (:class:`~trm.encoder.RepeatEncoder`, :class:`~trm.encoder.SoftMixEncoder`,
+    :class:`~trm.encoder.RoutedEncoder`)."""
 
     hidden_size: int = 384
     num_heads: int = 6
@@ -137,23 +151,49 @@ class BViTConfig(RecursiveViTConfig):
 
 @dataclass(frozen=True)
 class SRViTConfig(RecursiveViTConfig):
-    """``sr-vit``: SoftMoR, every step's output mixed per token by learned softmax weights."""
+    """``sr-vit``: SoftMoR. A whole ViT stack (``num_layers`` blocks; the paper's ViT-S: 12
+    blocks, width 384, 6 heads) recursed ``recursions`` times, every recursion's output
+    mixed per token by softmax weights from a token-wise mixer: ``mlp`` (the paper's:
+    Linear(R x width -> mixer_hidden), GELU, Linear(mixer_hidden -> R); none at R=1, the
+    plain ViT) or ``linear`` (our first release: a Linear(width -> 1) scorer per recursion;
+    saved runs without the field load with it)."""
 
+    num_layers: int = 12
     recursions: int = 4
+    mixer: str = "mlp"
+    mixer_hidden: int = 0  # the MLP mixer's width; 0: hidden_size
     variant = "sr-vit"
     mixing = "soft"
-    max_recursions = 4
+    max_recursions = 8
+    legacy_defaults: ClassVar[dict] = {"mixer": "linear"}
+
+    def validate(self):
+        super().validate()
+        if self.mixer not in SOFT_MIXERS:
+            raise TRMError(f"mixer must be one of {', '.join(SOFT_MIXERS)}, got {self.mixer!r}")
+        if not 0 <= self.mixer_hidden <= VISION_MAX["hidden_size"]:
+            raise TRMError(f"mixer_hidden must be between 0 (the hidden size) and "
+                           f"{VISION_MAX['hidden_size']}, got {self.mixer_hidden}")
+        return self
 
 
 @dataclass(frozen=True)
 class MoRViTConfig(RecursiveViTConfig):
-    """``mor-vit``: Mixture-of-Recursions, fewer tokens through the block at each step."""
+    """``mor-vit``: Mixture-of-Recursions, fewer tokens through the shared ``num_layers``
+    blocks at each recursion step. Runs saved before ``router_per_step``, ``inactive_keys``
+    and ``unique_ends`` existed load without them (one shared router, active tokens seeing
+    only each other, no unique ends)."""
 
     recursions: int = 3
     capacity: Optional[tuple] = None  # share of tokens per step, non-increasing; None: linear
     routing: str = "expert"  # expert (top-k per step) or token (a depth per token)
     aux_weight: float = 0.01  # the router's auxiliary loss
+    router_per_step: bool = True  # expert choice: a router per step (False: one for all)
+    inactive_keys: bool = True  # tokens that stopped stay keys and values for active ones
+    unique_ends: bool = True  # Middle-Cycle: unique first and last blocks around the recursion
     variant = "mor-vit"
+    legacy_defaults: ClassVar[dict] = {"router_per_step": False, "inactive_keys": False,
+                                       "unique_ends": False}
 
     def __post_init__(self):
         if self.capacity is not None and not isinstance(self.capacity, tuple):
@@ -184,17 +224,21 @@ class MoRViTConfig(RecursiveViTConfig):
 
 @dataclass(frozen=True)
 class ViTRMConfig(ImageModelConfig):
-    """``vitrm``: one ``num_layers``-block network applied recursively (TRM)."""
+    """``vitrm``: one ``num_layers``-block network applied recursively (TRM), in the ViTRM
+    paper's layout or the puzzle TRM's (``layout``; runs saved before layouts are "trm")."""
 
     hidden_size: int = 384
     num_heads: int = 6
     num_layers: int = 3  # k: blocks in the one network f
     expansion: float = 2.0
-    pool: str = "cls"
+    pool: str = "cls"  # the trm layout's class read-out (the vitrm layout reads y's token)
     n: int = 3  # latent updates per cycle
-    T: int = 2  # cycles per supervision step, the last with gradients
-    n_sup: int = 4  # supervision steps at most
+    T: int = 1  # cycles per supervision step, the last with gradients
+    n_sup: int = 1  # supervision steps at most
     halt_exploration: float = 0.1
+    layout: str = "vitrm"
+
+    legacy_defaults: ClassVar[dict] = {"layout": "trm", "T": 2, "n_sup": 4}
 
     def validate(self) -> "ViTRMConfig":
         _check_common(self)
@@ -203,6 +247,8 @@ class ViTRMConfig(ImageModelConfig):
                 raise TRMError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.halt_exploration <= 1:
             raise TRMError("halt_exploration must be between 0 and 1")
+        if self.layout not in LAYOUTS:
+            raise TRMError(f"layout must be vitrm or trm, got {self.layout!r}")
         return self
 
 
@@ -210,11 +256,12 @@ class PatchEmbed(nn.Module):
     """Image (B, C, H, W) -> tokens (B, [1 +] patches, D): a strided convolution, a learned
     position embedding, and a class token in front when pooling by it."""
 
-    def __init__(self, c):
+    def __init__(self, c, cls: bool | None = None):
         super().__init__()
         self.proj = nn.Conv2d(c.channels, c.hidden_size, c.patch_size, stride=c.patch_size)
         self.patches = (c.image_size // c.patch_size) ** 2
-        self.cls = nn.Parameter(torch.zeros(1, 1, c.hidden_size)) if c.pool == "cls" else None
+        cls = c.pool == "cls" if cls is None else cls
+        self.cls = nn.Parameter(torch.zeros(1, 1, c.hidden_size)) if cls else None
         self.length = self.patches + (1 if self.cls is not None else 0)
         self.pos = nn.Parameter(torch.randn(1, self.length, c.hidden_size) * 0.02)
 
@@ -257,7 +304,8 @@ class SingleStep(nn.Module):
         return StepOutput(y, z, logits, torch.full((images.shape[0],), 30.0, device=logits.device),
                           aux, stats)
 
-    def forward(self, images: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
+    def forward(self, images: torch.Tensor, y: torch.Tensor, z: torch.Tensor,
+                fresh: torch.Tensor | None = None) -> StepOutput:
         return self.deep_step(images, y, z)
 
 
@@ -278,7 +326,7 @@ class ViT(SingleStep):
 
 
 class RecursiveViT(SingleStep):
-    """``bvit``, ``sr-vit`` and ``mor-vit``: patch tokens through :class:`trm.encoder.RecursiveEncoder`
+    """``bvit``, ``sr-vit`` and ``mor-vit``: patch tokens through a :class:`trm.encoder.RecursiveEncoder`
     (trm's shared network, recursed as the config says), pooled, then a linear head."""
 
     def __init__(self, config: "RecursiveViTConfig"):
@@ -286,10 +334,7 @@ class RecursiveViT(SingleStep):
         self.config = c = config.validate()
         self.variant = c.variant
         self.embed = PatchEmbed(c)
-        self.encoder = RecursiveEncoder(
-            _net(c, c.num_layers, self.embed.length), c.hidden_size, c.recursions,
-            mixing=c.mixing, step_embedding=c.step_embedding, routing=c.routing,
-            capacity=getattr(c, "capacity", None))
+        self.encoder = self._encoder(c, lambda layers: _net(c, layers, self.embed.length))
         self.head = init_linear(nn.Linear(c.hidden_size, c.num_classes))
 
     def run(self, images: torch.Tensor):
@@ -303,6 +348,20 @@ class RecursiveViT(SingleStep):
         aux = out.aux_loss * self.config.aux_weight if out.depth is not None else None
         return self.head(pool(out.h, self.config.pool)), aux, stats or None
 
+    @staticmethod
+    def _encoder(c: "RecursiveViTConfig", net) -> RecursiveEncoder:
+        """The variant's encoder, given ``net(layers)`` -> a new network of that many blocks."""
+        args = (net(c.num_layers), c.hidden_size, c.recursions)
+        if c.routing is not None:
+            return RoutedEncoder(*args, routing=c.routing, capacity=c.capacity,
+                                 router_per_step=c.router_per_step, inactive_keys=c.inactive_keys,
+                                 ends=(net(1), net(1)) if c.unique_ends else None,
+                                 step_embedding=c.step_embedding)
+        if c.mixing == "soft":
+            return SoftMixEncoder(*args, mixer=c.mixer, mixer_hidden=c.mixer_hidden,
+                                  step_embedding=c.step_embedding)
+        return RepeatEncoder(*args, step_embedding=c.step_embedding)
+
 
 class ViTRM(nn.Module):
     variant = "vitrm"
@@ -310,35 +369,74 @@ class ViTRM(nn.Module):
     def __init__(self, config: ViTRMConfig):
         super().__init__()
         self.config = c = config.validate()
-        self.embed = PatchEmbed(c)
-        self.net = _net(c, c.num_layers, self.embed.length)
-        self.head = init_linear(nn.Linear(c.hidden_size, c.num_classes))
-        self.halt_head = nn.Linear(c.hidden_size, 1)
+        self.paper = c.layout == "vitrm"
+        self.embed = PatchEmbed(c, cls=False if self.paper else None)
+        d, length = c.hidden_size, self.embed.length
+        # the vitrm layout's longest input is [x; y; z]; no RoPE: positions live in x and
+        # in z's per-patch starts
+        self.net = (_net(c, c.num_layers, 2 * length + 1, prenorm=True, rope=False) if self.paper
+                    else _net(c, c.num_layers, length))
+        self.head = init_linear(nn.Linear(d, c.num_classes))
+        self.halt_head = nn.Linear(d, 1)
         nn.init.zeros_(self.halt_head.weight)
         nn.init.constant_(self.halt_head.bias, -5.0)  # start out "not sure yet"
-        # fixed random starting points of y and z (saved, not trained), at rms 1 like the
-        # states carried between supervision steps (post-norm outputs), as in TRM
-        self.register_buffer("y_init", torch.randn(c.hidden_size))
-        self.register_buffer("z_init", torch.randn(c.hidden_size))
+        if self.paper:  # learned starts: one answer token, one latent token per patch
+            self.y_init = nn.Parameter(torch.randn(1, 1, d) * 0.02)
+            self.z_init = nn.Parameter(torch.randn(1, length, d) * 0.02)
+        else:
+            # fixed random starting points of y and z (saved, not trained), at rms 1 like
+            # the states carried between supervision steps (post-norm outputs), as in TRM
+            self.register_buffer("y_init", torch.randn(d))
+            self.register_buffer("z_init", torch.randn(d))
 
     def embed_input(self, images: torch.Tensor) -> torch.Tensor:
-        """x: patch tokens normalised to rms 1, so the image is not drowned by the carried
-        (y, z) in ``z = f(z, y + x)`` (TRM scales its token embeddings to rms 1 likewise)."""
-        return rms_norm(self.embed(images), self.config.norm_eps)
+        """x: the patch tokens. In the trm layout normalised to rms 1, so the image is not
+        drowned by the carried (y, z) in ``z = f(z, y + x)`` (TRM scales its token
+        embeddings to rms 1 likewise); the vitrm layout concatenates and needs no scaling."""
+        x = self.embed(images)
+        return x if self.paper else rms_norm(x, self.config.norm_eps)
 
     def initial_state(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        shape = (batch, self.embed.length, self.config.hidden_size)
+        d = self.config.hidden_size
+        if self.paper:  # the learned starts, on the gradient path
+            return self.y_init.expand(batch, -1, -1), self.z_init.expand(batch, -1, -1)
+        shape = (batch, self.embed.length, d)
         return self.y_init.expand(shape).clone(), self.z_init.expand(shape).clone()
 
-    def deep_step(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
-        c = self.config
-        y, z = deep_recursion(self.net, c.n, c.T, x, y, z)
-        pooled = pool(y, c.pool)
-        return StepOutput(y.detach(), z.detach(), self.head(pooled),
-                          self.halt_head(pooled).squeeze(-1).float())
+    def _cycle(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """ViTRM's cycle: n times z = f([x; y; z]) (z's part), then y = f([y; z]) (y's)."""
+        for _ in range(self.config.n):
+            z = self.net(torch.cat([x, y, z], dim=1))[:, x.shape[1] + y.shape[1]:]
+        y = self.net(torch.cat([y, z], dim=1))[:, :y.shape[1]]
+        return y, z
 
-    def forward(self, images: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
-        """One supervision step from images (what training, compile and DDP wrap)."""
+    def recurse(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One supervision step's recursion: T cycles, gradients through the last."""
+        c = self.config
+        if not self.paper:
+            return deep_recursion(self.net, c.n, c.T, x, y, z)
+        with torch.no_grad():
+            for _ in range(c.T - 1):
+                y, z = self._cycle(x, y, z)
+        return self._cycle(x, y, z)
+
+    def deep_step(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
+        y, z = self.recurse(x, y, z)
+        answer = y[:, 0] if self.paper else pool(y, self.config.pool)
+        return StepOutput(y.detach(), z.detach(), self.head(answer),
+                          self.halt_head(answer).squeeze(-1).float())
+
+    def forward(self, images: torch.Tensor, y: torch.Tensor, z: torch.Tensor,
+                fresh: torch.Tensor | None = None) -> StepOutput:
+        """One supervision step from images (what training, compile and DDP wrap). Rows
+        marked ``fresh`` (B,) start here: they take the starting state from the model, so
+        learned starts get their gradient (the carried slots hold detached copies)."""
+        if fresh is not None and self.paper:
+            y0, z0 = self.initial_state(images.shape[0])
+            keep = ~fresh.view(-1, 1, 1)
+            y, z = torch.where(keep, y, y0.to(y.dtype)), torch.where(keep, z, z0.to(z.dtype))
         return self.deep_step(self.embed_input(images), y, z)
 
 
@@ -350,15 +448,26 @@ VARIANTS = {"vit": (ViTConfig, ViT), "vitrm": (ViTRMConfig, ViTRM),
 PRESETS: dict[str, dict[str, dict]] = {
     "vit": {"cifar": dict(hidden_size=384, num_heads=6, depth=12, expansion=4.0),
             "small": dict(hidden_size=128, num_heads=4, depth=8, expansion=4.0)},
-    "vitrm": {"cifar": dict(hidden_size=384, num_heads=6, num_layers=3, n=3, T=2, n_sup=4),
-              "small": dict(hidden_size=128, num_heads=4, num_layers=2, n=2, T=1, n_sup=3)},
-    # one wide block, 12 steps (bViT); mor-vit at the same width and steps, fewer tokens a step
+    # ViTRM's released CIFAR config (3.6M parameters: SwiGLU width 512, as its MLP), and the
+    # same layout at the small width with k=2 (under 1/5 of the small vit's parameters)
+    "vitrm": {"cifar": dict(hidden_size=384, num_heads=6, num_layers=3, expansion=2.0, n=3, T=1,
+                            n_sup=1, layout="vitrm", dropout=0.1),
+              "small": dict(hidden_size=128, num_heads=4, num_layers=2, expansion=2.0, n=3, T=1,
+                            n_sup=1, layout="vitrm")},
+    # one wide block, 12 steps (bViT)
     "bvit": {"cifar": dict(hidden_size=576, num_heads=9, recursions=12),
              "small": dict(hidden_size=192, num_heads=4, recursions=6)},
-    "sr-vit": {"cifar": dict(hidden_size=384, num_heads=6, num_layers=3, recursions=4),
-               "small": dict(hidden_size=128, num_heads=4, num_layers=2, recursions=4)},
-    "mor-vit": {"cifar": dict(hidden_size=576, num_heads=9, recursions=12),
-                "small": dict(hidden_size=192, num_heads=4, recursions=6)},
+    # SoftMoR: the whole ViT-S stack (12 blocks, width 384) recursed R=4 times
+    "sr-vit": {"cifar": dict(hidden_size=384, num_heads=6, num_layers=12, expansion=4.0,
+                             recursions=4),
+               "small": dict(hidden_size=128, num_heads=4, num_layers=4, expansion=4.0,
+                             recursions=4)},
+    # MoR, Middle-Cycle: unique first and last blocks around a shared middle stack, at
+    # bvit's widths; at full capacity the small preset does bvit small's 6 block passes
+    "mor-vit": {"cifar": dict(hidden_size=576, num_heads=9, num_layers=2, recursions=3,
+                              unique_ends=True),
+                "small": dict(hidden_size=192, num_heads=4, num_layers=1, recursions=4,
+                              unique_ends=True)},
 }
 
 

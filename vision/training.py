@@ -1,12 +1,17 @@
 """Train and evaluate the vision models with trm's own loop (:class:`trm.train.Trainer`).
 
 Images travel as uint8 ``(3, 32, 32)`` rows, like puzzle tokens: the loop's slots hold
-them, a fresh image is augmented (random crop with padding, horizontal flip, RandAugment as an option) when it
-enters a slot, and it is normalised on the device just before the model. For ``vitrm``
-an image stays in its slot over up to ``n_sup`` supervision steps with its carried
-(y, z), exactly as a puzzle does; ``vit`` halts after its single step, so every step
-draws a fresh batch (plain training). The loss is cross-entropy (label smoothing as an
-option) plus, for ``vitrm``, the halting head's BCE of "the current class is right".
+them, the fresh images of a step are augmented together when they enter their slots
+(random crop with padding, horizontal flip, RandAugment, then mixup or CutMix among them,
+as the run's :class:`Recipe` says), and they are normalised on the device just before the
+model. With mixing, every slot holds its image's soft target (a row of class weights), so
+an image mixed once keeps the same target through all its supervision steps. For a
+``vitrm`` with ``n_sup > 1`` an image stays in its slot over up to ``n_sup`` steps with its
+carried (y, z), exactly as a puzzle does; with one step (every other variant, and
+ViTRM's released configs) every step draws a fresh batch (plain training). The loss is
+cross-entropy (label smoothing as an option) plus, with ``n_sup > 1``, the halting head's
+BCE of "the current class is right". ``epochs`` count passes over the training images
+(fresh images drawn), whatever the number of steps each takes.
 """
 
 from __future__ import annotations
@@ -14,14 +19,16 @@ from __future__ import annotations
 import functools
 import math
 import time
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from trm.checkpoint import load_checkpoint, resolve_checkpoint
-from trm.config import TrainConfig
+from trm.config import TrainConfig, check_field_types
 from trm.data import TokenData
 from trm.device import autocast, resolve_device, resolve_precision
 from trm.distributed import setup, teardown
@@ -29,7 +36,7 @@ from trm.errors import TRMError, about
 from trm.evaluate import run_with_halting
 from trm.losses import HALT_WEIGHT, LossOutput
 from trm.train import Objective, Trainer, check_max_minutes, prepare_run_dir
-from vision.augment import MAX_MAGNITUDE, RANDAUGMENT_OPS, augment
+from vision.augment import MAX_MAGNITUDE, RANDAUGMENT_OPS, augment, cutmix, mixup
 from vision.cifar import ImageData, ImageSplit, load_images
 from vision.models import PRESETS, VARIANTS, build_model, model_from_config
 
@@ -80,30 +87,118 @@ def normalise(images: torch.Tensor, stats: dict[str, list[float]] = CIFAR10_STAT
     return (images.float() / 255.0 - mean) / std
 
 
-def image_augmenter(randaugment: tuple[int, float] | None = None):
+@dataclass(frozen=True)
+class Recipe:
+    """What is done to the training images and their targets; saved in the run."""
+
+    smoothing: float = 0.0  # label smoothing
+    randaugment: Optional[tuple] = None  # (n, magnitude), or None
+    mixup: float = 0.0  # mixup's Beta(alpha, alpha); 0 = off
+    cutmix: float = 0.0  # CutMix's Beta(alpha, alpha); 0 = off
+    mix_prob: float = 1.0  # chance that a step's fresh images are mixed (mixup or CutMix on)
+    switch_prob: float = 0.5  # both on: chance of CutMix rather than mixup
+
+    def __post_init__(self):
+        if self.randaugment is not None:
+            object.__setattr__(self, "randaugment", tuple(self.randaugment))
+
+    @property
+    def mixing(self) -> bool:
+        return self.mixup > 0 or self.cutmix > 0
+
+    def check(self) -> "Recipe":
+        """Values in range, each named by its option (one line, TRMError)."""
+        if not 0 <= self.smoothing < 1:
+            raise TRMError(f"--smoothing must be in [0, 1), got {self.smoothing}")
+        for name in ("mixup", "cutmix"):
+            if not 0 <= getattr(self, name) <= 100:
+                raise TRMError(f"--{name} is a Beta(alpha, alpha) parameter: 0 (off) to 100, "
+                               f"got {getattr(self, name)}")
+        for name in ("mix_prob", "switch_prob"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise TRMError(f"--{name.replace('_', '-')} is a probability: 0 to 1, got "
+                               f"{getattr(self, name)}")
+        if self.randaugment is not None:
+            n, magnitude = self.randaugment
+            if not 0 <= n <= len(RANDAUGMENT_OPS) or not 0 <= magnitude <= MAX_MAGNITUDE:
+                raise TRMError(f"--randaugment N,M wants N in 0-{len(RANDAUGMENT_OPS)} and M in "
+                               f"0-{MAX_MAGNITUDE}, got {n},{magnitude}")
+        return self
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["randaugment"] = list(self.randaugment) if self.randaugment else None
+        return d
+
+    @classmethod
+    def from_run(cls, config: dict) -> "Recipe":
+        """The recipe a run's config.json records (runs made before recipes: their
+        smoothing and RandAugment, no mixing), checked."""
+        saved = config.get("recipe")
+        if saved is None:
+            saved = {"smoothing": config.get("smoothing") or 0.0,
+                     "randaugment": config.get("randaugment")}
+        if not isinstance(saved, dict) or set(saved) - {f.name for f in fields(cls)}:
+            raise TRMError("field 'recipe' must be an object with the recipe's fields")
+        check_field_types(cls, {k: v for k, v in saved.items() if k != "randaugment"}, "recipe")
+        aug = saved.get("randaugment")
+        if aug is not None and not (isinstance(aug, list) and len(aug) == 2 and all(
+                type(v) in (int, float) and math.isfinite(v) for v in aug)):
+            raise TRMError("field 'recipe' randaugment must be [n, magnitude] or null")
+        return cls(**saved).check()
+
+
+# the papers' CIFAR recipe (ViTRM's released configs; DeiT's, which the others follow):
+# AdamW 3e-4, weight decay 0.05, betas (0.9, 0.999), batch 256, 30 warmup epochs, cosine
+# to 1e-6, EMA 0.999, RandAugment(2, 9), mixup 0.2 or CutMix 1.0 on every batch
+PAPER_TRAIN = dict(batch_size=256, lr=3e-4, weight_decay=0.05, beta1=0.9, beta2=0.999,
+                   optimizer="adamw", ema=0.999, grad_clip=0.0)
+PAPER_RECIPE = Recipe(randaugment=(2, 9), mixup=0.2, cutmix=1.0)
+PAPER_SCHEDULE = dict(epochs=1000, warmup_epochs=30, min_lr=1e-6)
+
+
+def image_augmenter(recipe: Recipe | None = None, num_classes: int = 10):
     """The loop's augmenter for images (numpy uint8 rows in and out, see trm.data.Augmenter):
     :func:`vision.augment.augment` (random crop with 4 pixels of reflect padding, horizontal
-    flip, RandAugment ``(n, magnitude)`` if given), seeded from the loop's generator."""
+    flip, RandAugment if the recipe has it), then, if it mixes, mixup or CutMix among the
+    step's fresh images with their soft targets (labels are (k, classes) rows then); all
+    seeded from the loop's generator. Mixup blends pixels in [0, 255] and rounds back to
+    uint8 (at most half a grey level from the exact blend); CutMix moves pixels only."""
+    recipe = recipe or Recipe()
+
     def run(images: np.ndarray, labels: np.ndarray, puzzle_ids: np.ndarray,
             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         out = augment(torch.from_numpy(np.ascontiguousarray(images)), generator,
-                      randaugment=randaugment)
+                      randaugment=recipe.randaugment)
+        if recipe.mixing and len(out) > 1 and rng.random() < recipe.mix_prob:
+            targets = torch.from_numpy(np.ascontiguousarray(labels)).float()
+            use_cutmix = recipe.cutmix > 0 and (recipe.mixup == 0 or rng.random() < recipe.switch_prob)
+            if use_cutmix:
+                out, targets = cutmix(out, targets, num_classes, recipe.cutmix, generator)
+            else:
+                mixed, targets = mixup(out.float(), targets, num_classes, recipe.mixup, generator)
+                out = mixed.round().clamp(0, 255).to(torch.uint8)
+            labels = targets.numpy().astype(np.float32)
         return out.numpy(), labels, puzzle_ids
     return run
 
 
 def image_loss(out, labels: torch.Tensor, *, halting: bool, smoothing: float = 0.0) -> LossOutput:
+    """Cross-entropy against class labels (B,) or soft targets (B, classes) (mixed images;
+    "right" is then the class with the largest weight), label smoothing as asked; plus the
+    halting head's BCE and the model's auxiliary loss."""
     logits = out.logits.float()
-    target = labels.long()
+    soft = labels.dim() == 2
+    target = labels.float() if soft else labels.long()
     answer = F.cross_entropy(logits, target, label_smoothing=smoothing)
     with torch.no_grad():
-        correct = logits.argmax(-1) == target
+        correct = logits.argmax(-1) == (target.argmax(-1) if soft else target)
     if halting:  # the halting head learns whether the current class is right
         halt = F.binary_cross_entropy_with_logits(out.halt_logit, correct.float())
     else:
         halt = torch.zeros((), device=logits.device)
-    ones = torch.ones_like(target)
+    ones = torch.ones_like(correct, dtype=torch.long)
     total = answer + HALT_WEIGHT * halt
     if out.aux_loss is not None:  # e.g. MoR's router loss, weighted by the model
         total = total + out.aux_loss.float()
@@ -157,14 +252,20 @@ def image_objective(variant: str, config, smoothing: float = 0.0,
     halting = config.n_sup > 1
     return Objective(
         make_model=lambda: model_from_config(variant, config.to_dict()),
-        step=lambda model, s: model(normalise(s.inputs, stats), s.y, s.z),
+        # fresh slots (no step done yet) start from the model's own, perhaps learned, starts
+        step=lambda model, s: model(normalise(s.inputs, stats), s.y, s.z, fresh=s.steps == 0),
         loss=lambda out, labels: image_loss(out, labels, halting=halting, smoothing=smoothing),
         evaluate=functools.partial(evaluate_images, stats=stats),
     )
 
 
-def as_token_data(split: ImageSplit) -> TokenData:
-    return TokenData(split.images, split.labels.astype(np.int64), np.zeros(len(split), np.int32))
+def as_token_data(split: ImageSplit, soft_classes: int = 0) -> TokenData:
+    """The split as the loop's examples: labels are class indices, or one-hot rows of
+    ``soft_classes`` weights (float32) when training mixes images and their targets."""
+    labels = split.labels.astype(np.int64)
+    if soft_classes:
+        labels = np.eye(soft_classes, dtype=np.float32)[labels]
+    return TokenData(split.images, labels, np.zeros(len(split), np.int32))
 
 
 def data_info(data: ImageData) -> dict:
@@ -172,29 +273,63 @@ def data_info(data: ImageData) -> dict:
                                        "path": str(data.path) if data.path else None}}
 
 
-def check_recipe(epochs: float | None, smoothing: float | None,
-                 randaugment: tuple[int, float] | None) -> None:
-    if epochs is not None and not 0 < epochs < math.inf:
-        raise TRMError(f"--epochs must be a positive number of passes, got {epochs}")
-    if smoothing is not None and not 0 <= smoothing < 1:
-        raise TRMError(f"--smoothing must be in [0, 1), got {smoothing}")
-    if randaugment is not None:
-        n, magnitude = randaugment
-        if not 0 <= n <= len(RANDAUGMENT_OPS) or not 0 <= magnitude <= MAX_MAGNITUDE:
-            raise TRMError(f"--randaugment N,M wants N in 0-{len(RANDAUGMENT_OPS)} and M in "
-                           f"0-{MAX_MAGNITUDE}, got {n},{magnitude}")
+def check_schedule(epochs: float | None, warmup_epochs: float | None,
+                   min_lr: float | None) -> None:
+    if epochs is not None and not 0 < epochs <= 10**6:
+        raise TRMError(f"--epochs must be a positive number of passes (at most 1e6), got {epochs}")
+    if warmup_epochs is not None and not 0 <= warmup_epochs <= 10**6:
+        raise TRMError(f"--warmup-epochs must be between 0 and 1e6, got {warmup_epochs}")
+    if min_lr is not None and not 0 <= min_lr < math.inf:
+        raise TRMError(f"--min-lr must be a learning rate >= 0, got {min_lr}")
+
+
+def preset_defaults(preset: str) -> tuple[dict, Recipe, dict]:
+    """Training settings, recipe and schedule (epochs, warmup epochs, floor) a preset
+    starts from: the papers' for ``cifar``, minutes on a CPU for the others."""
+    if preset == "cifar":
+        return {**TRAIN_DEFAULTS, **PAPER_TRAIN}, PAPER_RECIPE, dict(PAPER_SCHEDULE)
+    return dict(TRAIN_DEFAULTS), Recipe(), {}
+
+
+def schedule_settings(train: dict, n_train: int, epochs: float | None,
+                      warmup_epochs: float | None, min_lr: float | None) -> dict:
+    """Epochs (passes over the training images) as the loop's ``images`` budget and its
+    schedule's ``steps``; warmup epochs as warmup steps; a floor LR as ``min_lr_ratio``."""
+    batch = train["batch_size"]
+    out = {}
+    if epochs is not None:
+        out["images"] = max(1, int(round(epochs * n_train)))
+        out["steps"] = max(1, math.ceil(out["images"] / batch))
+    if warmup_epochs is not None:
+        out["warmup"] = int(round(warmup_epochs * n_train / batch))
+    if min_lr is not None:
+        if min_lr > train["lr"]:
+            raise TRMError(f"--min-lr {min_lr:g} is above the learning rate {train['lr']:g}")
+        out["min_lr_ratio"] = min_lr / train["lr"]
+    return out
 
 
 def train_images(data_dir: Path, out: Path, *, variant: str, preset: str = "small",
                  model_overrides: dict | None = None, train_overrides: dict | None = None,
-                 epochs: float | None = None, smoothing: float | None = None,
-                 randaugment: tuple[int, float] | None = None, resume: bool = False,
-                 force: bool = False, device: str = "auto", precision: str = "auto",
-                 compile: bool = False, max_minutes: float | None = None,
-                 progress: bool = True) -> dict:
+                 recipe: dict | None = None, epochs: float | None = None,
+                 warmup_epochs: float | None = None, min_lr: float | None = None,
+                 resume: bool = False, force: bool = False, device: str = "auto",
+                 precision: str = "auto", compile: bool = False,
+                 max_minutes: float | None = None, progress: bool = True) -> dict:
+    """Train ``variant`` on the images in ``data_dir`` into the run folder ``out``.
+
+    ``recipe``: :class:`Recipe` fields to change (None values: not given); ``epochs``
+    passes over the training images (the run's length; without it ``steps``), with
+    ``warmup_epochs`` of warmup and a cosine ending at ``min_lr``. A preset brings its
+    defaults (:func:`preset_defaults`). On ``resume`` the saved settings stand: a changed
+    one is refused (one line), only the run's length and bookkeeping may change.
+    """
     out = Path(out)
     check_max_minutes(max_minutes)
-    check_recipe(epochs, smoothing, randaugment)
+    check_schedule(epochs, warmup_epochs, min_lr)
+    given = {k: v for k, v in (recipe or {}).items() if v is not None}
+    if given:
+        replace(Recipe(), **given).check()
     data = load_images(data_dir)
     prepare_run_dir(out, resume=resume, force=force)
     if resume:
@@ -207,30 +342,37 @@ def train_images(data_dir: Path, out: Path, *, variant: str, preset: str = "smal
             model = model_from_config(variant, saved.get("model"))
             train = TrainConfig.from_dict(saved.get("train")).to_dict()
             stats = read_stats(saved)
-        smoothing, randaugment = _resumed_recipe(saved, data, model_overrides, train_overrides,
-                                                 train, smoothing, randaugment)
-        train.update({k: v for k, v in (train_overrides or {}).items() if v is not None})
+            run_recipe = Recipe.from_run(saved)
+        asked = {**{k: v for k, v in (train_overrides or {}).items() if v is not None},
+                 **schedule_settings(train, len(data.train), epochs, warmup_epochs, min_lr)}
+        _check_resume(saved, data, model_overrides, asked, train, given, run_recipe)
+        train.update(asked)
     else:
         model = build_model(variant, preset, num_classes=data.num_classes,
                             **(model_overrides or {}))
-        train = {**TRAIN_DEFAULTS, **{k: v for k, v in (train_overrides or {}).items()
-                                      if v is not None}}
+        train, run_recipe, schedule = preset_defaults(preset)
+        train.update({k: v for k, v in (train_overrides or {}).items() if v is not None})
+        run_recipe = replace(run_recipe, **given).check()
+        if (train_overrides or {}).get("steps") is not None:  # --steps replaces a preset's epochs
+            schedule.pop("epochs", None)
+        schedule.update({k: v for k, v in (("epochs", epochs), ("warmup_epochs", warmup_epochs),
+                                             ("min_lr", min_lr)) if v is not None})
+        train.update(schedule_settings(train, len(data.train), schedule.get("epochs"),
+                                       schedule.get("warmup_epochs"), schedule.get("min_lr")))
         stats = channel_stats(data.train.images)
-        smoothing = smoothing or 0.0
-    if epochs is not None:  # an epoch: as many optimizer steps as batches in the train set
-        train["steps"] = max(1, int(round(epochs * len(data.train) / train["batch_size"])))
     train_cfg = TrainConfig.from_dict(train)
+    soft = data.num_classes if run_recipe.mixing else 0
     group, dev = setup(device)
     try:
         prec = resolve_precision(precision, dev)
-        trainer = Trainer(model.config, train_cfg, as_token_data(data.train),
+        trainer = Trainer(model.config, train_cfg, as_token_data(data.train, soft),
                           as_token_data(data.test), out, device=dev, precision=prec,
-                          compile=compile, augment=image_augmenter(randaugment),
+                          compile=compile, augment=image_augmenter(run_recipe, data.num_classes),
                           run_info={**data_info(data), "variant": variant, "precision": prec,
-                                    "smoothing": smoothing, "normalisation": stats,
-                                    "randaugment": list(randaugment) if randaugment else None},
+                                    "recipe": run_recipe.to_dict(), "normalisation": stats},
                           dist=group,
-                          objective=image_objective(variant, model.config, smoothing, stats))
+                          objective=image_objective(variant, model.config, run_recipe.smoothing,
+                                                    stats))
         if resume:
             trainer.restore()
         summary = trainer.fit(max_minutes=max_minutes, progress=progress)
@@ -239,41 +381,39 @@ def train_images(data_dir: Path, out: Path, *, variant: str, preset: str = "smal
     return {**summary, "device": str(dev), "precision": prec, "out": str(out), "variant": variant}
 
 
-RESUMABLE = ("steps", "eval_every", "eval_max", "checkpoint_every", "log_every")
+# what a resumed run may change: its length and bookkeeping
+RESUMABLE = ("steps", "images", "eval_every", "eval_max", "checkpoint_every", "log_every")
 
 
-def _resumed_recipe(saved: dict, data: ImageData, model_overrides: dict | None,
-                    train_overrides: dict | None, train: dict, smoothing: float | None,
-                    randaugment: tuple[int, float] | None) -> tuple[float, tuple | None]:
-    """The puzzle trainer's rule: a resumed run keeps its settings; only its length and
-    bookkeeping may change. Returns the saved smoothing and RandAugment (or the same ones
-    given again)."""
+def _check_resume(saved: dict, data: ImageData, model_overrides: dict | None, asked: dict,
+                  train: dict, given: dict, recipe: Recipe) -> None:
+    """The puzzle trainer's rule: a resumed run keeps its settings; the same value given
+    again is fine, a different one is refused in one line naming it."""
     fixed = sorted(k for k, v in (model_overrides or {}).items() if v is not None)
     if fixed:
         raise TRMError(f"--resume continues the saved model; drop the options for "
                        f"{', '.join(fixed)}")
-    changed = sorted(k for k, v in (train_overrides or {}).items()
-                     if v is not None and k not in RESUMABLE and v != train.get(k))
-    saved_aug = tuple(saved["randaugment"]) if saved.get("randaugment") else None
-    saved_smoothing = float(saved.get("smoothing") or 0.0)
-    if smoothing is not None and smoothing != saved_smoothing:
-        changed.append("smoothing")
-    if randaugment is not None and tuple(randaugment) != saved_aug:
-        changed.append("randaugment")
+    changed = sorted(k for k, v in asked.items()
+                     if k not in RESUMABLE and not _same(v, train.get(k)))
+    saved_recipe = recipe.to_dict()
+    changed += [k for k, v in replace(recipe, **given).to_dict().items() if v != saved_recipe[k]]
     if changed:
+        values = {**train, **saved_recipe}
         raise TRMError(f"--resume cannot change {', '.join(changed)} (the run has "
-                       f"{', '.join(f'{k} {_saved_value(k, train, saved)}' for k in changed)}); "
+                       f"{', '.join(f'{k} {values.get(k)}' for k in changed)}); "
                        "start a new run to change them")
     saved_data = saved.get("data", {})
     if saved_data.get("name") not in (None, data.name) or \
             len(saved_data.get("classes") or data.classes) != data.num_classes:
         raise TRMError(f"--resume on other images: the run was trained on "
                        f"{saved_data.get('name')}, {data.path} holds {data.name}")
-    return saved_smoothing, saved_aug
 
 
-def _saved_value(key: str, train: dict, saved: dict):
-    return train[key] if key in train else saved.get(key)
+def _same(a, b) -> bool:
+    """Equal, allowing float rounding (a floor LR given again becomes the same ratio)."""
+    if isinstance(a, float) or isinstance(b, float):
+        return b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-15)
+    return a == b
 
 
 def load_vision_model(run: Path, device: torch.device):
