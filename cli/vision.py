@@ -349,33 +349,48 @@ def info(as_json: bool = typer.Option(False, "--json", help="Print JSON only."))
 def compare(
     data: Path = typer.Option(..., "--data", help="Image folder in the CIFAR format."),
     variants: str = typer.Option("vit,vitrm", help="Comma-separated variants to train in turn."),
-    max_minutes: float = typer.Option(..., "--max-minutes", help="Training minutes per variant."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Folder: one run per variant "
                                  "(OUT/<variant>/) and compare.json."),
-    preset: str = typer.Option("small", help="cifar (the papers' scale) or small (minutes on a CPU)."),
+    budget: str = typer.Option("epochs", help="What every variant gets the same of: epochs "
+                               "(images seen), time (--max-minutes) or flops (the first "
+                               "variant's training FLOPs for --epochs)."),
+    epochs: Optional[float] = typer.Option(None, help="Passes over the training images "
+                                           "(budgets epochs and flops).", show_default="20"),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes",
+                                                help="Training minutes per variant (budget time)."),
+    preset: str = typer.Option("small", help="cifar (the papers' scale and recipe) or small "
+                               "(minutes on a CPU)."),
     batch_size: int = typer.Option(128, help="Images in flight per step."),
     seed: int = typer.Option(0, help="Random seed (the same for every variant)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda (or cuda:N) or mps."),
-    precision: str = typer.Option("auto", help="auto (bf16 where fast), fp32 or bf16."),
+    precision: str = typer.Option("auto", help="auto (each variant at the faster of fp32 and "
+                                  "bf16 in a timed probe), fp32 or bf16."),
     as_json: bool = typer.Option(False, "--json", help="Print compare.json on stdout only."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Train variants for the same wall-clock budget, then compare them: parameters, FLOPs per image, top-1, top-5, train and eval images/s.
+    """Train variants at an equal budget, then compare them: parameters, FLOPs per image, images seen, top-1 (final, and at equal epochs), top-5, train and eval images/s.
 
-    Each variant gets its own run in OUT/<variant>/; run the command again after an interruption and it resumes where it stopped (finished variants are kept).
+    Each variant gets its own run in OUT/<variant>/; run the command again after an interruption and it resumes where it stopped (finished variants are kept). Charts: top-1 against images seen, against training FLOPs, against parameters.
 
-    Example: trm vision compare --data data/shapes --variants vit,vitrm --max-minutes 10 --out runs/compare
+    Examples:
+      trm vision compare --data data/shapes --variants vit,vitrm,bvit,sr-vit,mor-vit --epochs 20 --out runs/compare
+      trm vision compare --data data/shapes --variants vit,vitrm --budget time --max-minutes 10 --out runs/compare-time
+      trm vision compare --data data/shapes --variants vit,vitrm --budget flops --epochs 20 --out runs/compare-flops
     """
     from cli.common import out, print_json
     from trm.errors import TRMError
+    from vision.compare import check_budget, parse_variants
     from vision.compare import compare as run_compare
-    from vision.compare import parse_variants
 
     names = parse_variants(variants)
     if batch_size < 1:
         raise TRMError("--batch-size must be at least 1")
+    if epochs is None and budget != "time":
+        epochs = 20.0
+    check_budget(budget, epochs, max_minutes)
     try:
-        result = run_compare(data, out_dir, names, minutes=max_minutes, preset=preset, seed=seed,
+        result = run_compare(data, out_dir, names, budget=budget, epochs=epochs,
+                             minutes=max_minutes, preset=preset, seed=seed,
                              batch_size=batch_size, device=device, precision=precision,
                              progress=not quiet, log=lambda m: err.print(m, highlight=False))
     except KeyboardInterrupt:
@@ -408,16 +423,29 @@ def comparison_table(result: dict):
     from rich.table import Table
 
     d = result["data"]
-    table = Table(title=f"{d['name']} ({d['classes']} classes, {d['train']} train / {d['test']} test), "
-                        f"{result['minutes']:g} min per variant")
-    for col in ("variant", "parameters", "MFLOPs / image", "top-1", "top-5", "train img/s",
-                "eval img/s", "adaptive: top-1, steps, img/s"):
-        table.add_column(col, justify="left" if col == "variant" else "right")
+    budget = result.get("budget", "time")
+    if budget == "time":
+        what = f"{result.get('minutes') or 0:g} min each"
+    elif budget == "flops":
+        what = (f"equal training FLOPs ({result['variants'][0]['variant']}'s for "
+                f"{result['epochs']:g} epochs)")
+    else:
+        what = f"{result['epochs']:g} epochs each"
+    table = Table(title=f"{d['name']} ({d['classes']} classes, {d['train']} train / {d['test']} "
+                        f"test), {what}")
+    equal = result.get("equal_epochs")
+    columns = ("variant", "parameters", "MFLOPs / image", "precision", "epochs seen", "top-1",
+               f"top-1 at {equal:.3g} epochs" if equal is not None else "top-1 at equal epochs",
+               "top-5", "train img/s", "eval img/s", "adaptive: top-1, steps, img/s")
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("variant", "precision") else "right")
     for r in result["variants"]:
         a = r.get("adaptive")
         adaptive = (f"{a['top1']:.3f}, {a['mean_steps']:.2f}, {a['eval_images_per_s']:.0f}"
                     if a else "-")
-        table.add_row(r["variant"], f"{r['params']:,}", f"{r['flops'] / 1e6:.1f}", f"{r['top1']:.3f}",
-                      f"{r['top5']:.3f}", f"{r['train_images_per_s']:.0f}",
-                      f"{r['eval_images_per_s']:.0f}", adaptive)
+        at_equal = r.get("top1_at_equal_images")
+        table.add_row(r["variant"], f"{r['params']:,}", f"{r['flops'] / 1e6:.1f}",
+                      r.get("precision", "-"), f"{r.get('epochs', 0):.2f}", f"{r['top1']:.3f}",
+                      "-" if at_equal is None else f"{at_equal:.3f}", f"{r['top5']:.3f}",
+                      f"{r['train_images_per_s']:.0f}", f"{r['eval_images_per_s']:.0f}", adaptive)
     return table

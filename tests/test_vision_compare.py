@@ -13,7 +13,8 @@ from vision.models import build_model
 from vision.training import flops_per_image, train_images
 
 TINY = {"vit": dict(hidden_size=16, num_heads=2, depth=2),
-        "vitrm": dict(hidden_size=16, num_heads=2, num_layers=1, n=1, T=1, n_sup=2)}
+        "vitrm": dict(hidden_size=16, num_heads=2, num_layers=1, n=1, T=1, n_sup=2, layout="trm"),
+        "bvit": dict(hidden_size=16, num_heads=2, recursions=2)}
 
 
 @pytest.fixture(scope="module")
@@ -25,10 +26,11 @@ def synthetic(tmp_path_factory):
     return root
 
 
-def run(data, out, minutes=0.03, variants=("vit", "vitrm"), messages=None):
-    return compare(data, out, list(variants), minutes=minutes, batch_size=8, device="cpu",
-                   precision="fp32", model_overrides=TINY, progress=False,
-                   log=(messages.append if messages is not None else lambda m: None))
+def run(data, out, minutes=0.03, variants=("vit", "vitrm"), messages=None, **kw):
+    budget = {"budget": "time", "minutes": minutes} if not kw else kw
+    return compare(data, out, list(variants), batch_size=8, device="cpu",
+                   precision=kw.pop("precision", "fp32"), model_overrides=TINY, progress=False,
+                   log=(messages.append if messages is not None else lambda m: None), **budget)
 
 
 def test_parse_variants_refuses_unknown_empty_and_repeated_names():
@@ -64,7 +66,8 @@ def test_compare_trains_each_variant_and_writes_a_well_formed_compare_json(synth
     from tests.test_plot import png_size
 
     assert sorted(saved["plots"]) == sorted(str(tmp_path / "cmp" / f) for f in
-                                            ("top1_vs_time.png", "top1_vs_params.png"))
+                                            ("top1_vs_images.png", "top1_vs_flops.png",
+                                             "top1_vs_params.png"))
     for path in saved["plots"]:
         h, w = png_size(tmp_path / "cmp" / path.rsplit("/", 1)[-1])
         assert h > 200 and w > 300
@@ -94,16 +97,76 @@ def test_compare_resumes_an_unfinished_variant_and_keeps_finished_ones(synthetic
 
 def test_cli_compare_prints_the_table_and_refuses_bad_options(synthetic, tmp_path):
     r = run_trm("vision", "compare", "--data", str(synthetic), "--variants", "vit",
-                "--max-minutes", "0.02", "--out", str(tmp_path / "cmp"), "--batch-size", "4",
-                "--device", "cpu", "-q")
+                "--budget", "time", "--max-minutes", "0.02", "--out", str(tmp_path / "cmp"),
+                "--batch-size", "4", "--device", "cpu", "-q")
     assert r.returncode == 0, r.stderr
     assert "vit" in r.stdout and "top-1" in r.stdout and (tmp_path / "cmp" / "compare.json").is_file()
     r = run_trm("vision", "compare", "--data", str(synthetic), "--variants", "vit", "--json",
-                "--max-minutes", "0.02", "--out", str(tmp_path / "cmp"), "-q")
+                "--budget", "time", "--max-minutes", "0.02", "--out", str(tmp_path / "cmp"), "-q")
     assert r.returncode == 0 and json.loads(r.stdout)["variants"][0]["variant"] == "vit"
     for args, word in ((["--variants", "vit,cnn"], "cnn"), (["--max-minutes", "0"], "max-minutes"),
-                       (["--preset", "huge"], "preset")):
-        opts = {"--variants": "vit", "--max-minutes": "0.02", **dict(zip(args[::2], args[1::2]))}
+                       (["--preset", "huge"], "preset"), (["--budget", "money"], "--budget"),
+                       (["--budget", "epochs"], "--max-minutes is the time budget's"),
+                       (["--budget", "time", "--max-minutes", None], "needs --max-minutes")):
+        opts = {"--variants": "vit", "--budget": "time", "--max-minutes": "0.02",
+                **dict(zip(args[::2], args[1::2]))}
+        opts = {k: v for k, v in opts.items() if v is not None}
         r = run_trm("vision", "compare", "--data", str(synthetic), "--out", str(tmp_path / "x"),
                     *[t for kv in opts.items() for t in kv])
         assert r.returncode == 2 and word in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_equal_epochs_give_every_variant_the_same_images(synthetic, tmp_path):
+    """Budget epochs: 2 passes over 128 images = 256 images seen by each variant, however
+    many supervision steps each image takes (vitrm here halts within 2)."""
+    result = run(synthetic, tmp_path / "cmp", budget="epochs", epochs=2.0)
+    rows = {r["variant"]: r for r in result["variants"]}
+    for r in rows.values():
+        assert 256 <= r["images"] < 256 + 8 and r["epochs"] == r["images"] / 128
+        assert r["train_flops"] == 3 * r["flops"] * r["images"]
+        assert r["top1_at_equal_images"] is not None
+    assert rows["vit"]["train_steps"] == 32 and rows["vitrm"]["train_steps"] >= 32
+    assert result["budget"] == "epochs" and result["equal_images"] == min(
+        r["images"] for r in rows.values())
+
+
+def test_equal_flops_give_cheaper_variants_more_images(synthetic, tmp_path):
+    result = run(synthetic, tmp_path / "cmp", variants=("vit", "bvit"), budget="flops", epochs=2.0)
+    vit, bvit = result["variants"]
+    per_image = {r["variant"]: r["train_flops"] / r["images"] for r in (vit, bvit)}
+    budget = per_image["vit"] * 2 * 128
+    for r in (vit, bvit):  # within a batch of the budget
+        assert abs(r["train_flops"] - budget) <= 8 * per_image[r["variant"]]
+    assert (vit["images"] > bvit["images"]) == (per_image["vit"] < per_image["bvit"])
+
+
+def test_auto_precision_is_the_faster_in_a_timed_probe(synthetic, tmp_path, monkeypatch):
+    import vision.compare as cmp
+
+    rates = {"fp32": 3.0, "bf16": 5.0}
+    monkeypatch.setattr(cmp, "probe_steps_per_s", lambda model, **kw: rates[kw["precision"]])
+    model = build_model("vit", "small", **TINY["vit"])
+    cpu = __import__("torch").device("cpu")
+    assert cmp.fastest_precision(model, batch_size=4, device=cpu, precision="auto") == ("bf16", rates)
+    rates["fp32"] = 9.0
+    assert cmp.fastest_precision(model, batch_size=4, device=cpu, precision="auto")[0] == "fp32"
+    assert cmp.fastest_precision(model, batch_size=4, device=cpu, precision="fp32") == ("fp32", {})
+    messages: list[str] = []
+    result = run(synthetic, tmp_path / "cmp", variants=("vit",), budget="epochs", epochs=1.0,
+                 precision="auto", messages=messages)
+    assert result["variants"][0]["precision"] == "fp32"
+    assert any("bf16 5.00 steps/s in a probe -> fp32" in m for m in messages)
+
+
+def test_top1_at_equal_images_reads_each_runs_evaluations_within_the_common_count(tmp_path):
+    from vision.compare import top1_at_equal_images
+
+    rows = []
+    for name, curve in (("a", [(100, 0.2), (200, 0.4), (300, 0.5)]), ("b", [(150, 0.3), (250, 0.6)])):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "metrics.jsonl").write_text("".join(
+            json.dumps({"step": i + 1, "images": im, "eval": {"top1": t}}) + "\n"
+            for i, (im, t) in enumerate(curve)))
+        rows.append({"run": str(run), "images": curve[-1][0]})
+    assert top1_at_equal_images(rows) == (250, [0.4, 0.6])

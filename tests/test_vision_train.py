@@ -280,3 +280,53 @@ def test_cli_train_refuses_a_crafted_pickle_and_runs_nothing(synthetic, tmp_path
                 str(tmp_path / "run"), "--steps", "1", "--device", "cpu", "-q")
     assert_one_line_error(r, "data_batch_1", "refused")
     assert not marker.exists() and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--layout", "paper"], "layout must be vitrm or trm"),
+    (["--variant", "resnet"], "unknown variant 'resnet'"),
+    (["--mixup", "-0.5"], "--mixup"),
+    (["--cutmix", "nan"], "--cutmix"),
+    (["--mix-prob", "1.5"], "--mix-prob is a probability"),
+    (["--switch-prob", "-1"], "--switch-prob is a probability"),
+    (["--dropout", "1"], "dropout must be in [0, 1)"),
+    (["--drop-path", "-0.1"], "drop_path must be in [0, 1)"),
+    (["--betas", "0.9"], "--betas wants B1,B2"),
+    (["--betas", "0.9,1.5"], "beta1 and beta2 in [0, 1)"),
+    (["--randaugment", "2.5,9"], "whole number of operations"),
+    (["--warmup-epochs", "-1"], "--warmup-epochs"),
+    (["--min-lr", "1"], "--min-lr 1 is above the learning rate"),
+    (["--epochs", "0"], "--epochs must be a positive"),
+    (["--variant", "vit", "--depth", "0"], "depth must be at least 1"),
+    (["--variant", "vit", "--layout", "trm"], "vit has no --layout option"),
+    (["--variant", "sr-vit", "--mixer", "attention"], "mixer must be one of"),
+    (["--variant", "bvit", "--shared-router"], "bvit has no --router-per-step"),
+])
+def test_cli_train_bad_recipe_and_model_options_exit_2_in_one_line(synthetic, tmp_path, args,
+                                                                   fragment):
+    from tests.conftest import run_trm_here
+    from tests.test_cli import assert_one_line_error
+
+    # (an option given twice takes its last value: --variant below replaces vitrm)
+    r = run_trm_here("vision", "train", "--data", str(synthetic), "--out", str(tmp_path / "run"),
+                     "--steps", "1", "-q", "--variant", "vitrm", *args)
+    assert_one_line_error(r, fragment)
+    assert not (tmp_path / "run" / "checkpoint").exists()
+
+
+def test_cli_train_with_the_recipe_options(synthetic, tmp_path):
+    from tests.conftest import run_trm_here
+
+    r = run_trm_here("vision", "train", "--data", str(synthetic), "--variant", "vitrm",
+                     "--out", str(tmp_path / "run"), "--hidden-size", "32", "--heads", "2",
+                     "--epochs", "0.25", "--warmup-epochs", "0.1", "--min-lr", "1e-5",
+                     "--betas", "0.9,0.999", "--weight-decay", "0.1", "--mixup", "0.2",
+                     "--cutmix", "1.0", "--mix-prob", "0.8", "--dropout", "0.1",
+                     "--drop-path", "0.1", "--randaugment", "2,9", "--batch-size", "16", "-q")
+    assert r.returncode == 0, r.stderr
+    config = load_checkpoint(tmp_path / "run").config
+    assert config["recipe"] == {"smoothing": 0.0, "randaugment": [2, 9], "mixup": 0.2,
+                                "cutmix": 1.0, "mix_prob": 0.8, "switch_prob": 0.5}
+    t, m = config["train"], config["model"]
+    assert (t["images"], t["steps"], t["warmup"], t["beta2"], t["weight_decay"]) == (64, 4, 2, 0.999, 0.1)
+    assert (m["layout"], m["dropout"], m["drop_path"]) == ("vitrm", 0.1, 0.1)

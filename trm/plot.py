@@ -110,30 +110,38 @@ def plot_runs(runs: list[Path], out: Path, labels: list[str] | None = None) -> P
 
 
 def plot_compare(result: dict, out_dir: Path) -> list[Path]:
-    """``trm vision compare``'s charts: top-1 against training minutes (every variant's
-    periodic evaluations, then its final one on the whole test split) and top-1 against
-    parameters."""
+    """``trm vision compare``'s charts: top-1 against images seen and against training
+    FLOPs (every variant's periodic evaluations, then its final one on the whole test
+    split), and top-1 against parameters."""
     plt = _pyplot()
     rows = result["variants"]
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"] * 9
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r, colour in zip(rows, colours):
-        _, evals = read_metrics(Path(r["run"]))
-        # periodic evaluations on the way (the one at the last step is superseded by the
-        # final measurement on the whole test split)
-        points = [(e["elapsed"] / 60, _accuracy(e["eval"])) for e in evals
-                  if "elapsed" in e and _accuracy(e["eval"]) is not None
-                  and e["step"] < r.get("train_steps", float("inf"))]
-        points.append((r["train_minutes"], r["top1"]))
-        ax.plot(*zip(*sorted(points)), "o-", color=colour, label=r["variant"])
-    ax.set_xlabel("training time (minutes)")
-    ax.set_ylabel("test top-1")
-    ax.set_title(f"top-1 against training time ({result['data']['name']}, "
-                 f"{result['minutes']:g} min each)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    time_png = save_figure(fig, Path(out_dir) / "top1_vs_time.png")
-    plt.close(fig)
+    name = result["data"]["name"]
+    charts = []
+    for key, xlabel, title, file in (
+            ("images", "images seen (training)", "top-1 against images seen", "top1_vs_images.png"),
+            ("flops", "training FLOPs", "top-1 against training FLOPs", "top1_vs_flops.png")):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for r, colour in zip(rows, colours):
+            _, evals = read_metrics(Path(r["run"]))
+            per_image = r["train_flops"] / r["images"] if r.get("images") else 0
+            scale = 1 if key == "images" else per_image
+            # periodic evaluations on the way (the one at the end is superseded by the
+            # final measurement on the whole test split)
+            points = [(e["images"] * scale, _accuracy(e["eval"])) for e in evals
+                      if isinstance(e.get("images"), int) and _accuracy(e["eval"]) is not None
+                      and e["images"] < r.get("images", 0)]
+            points.append((r.get("images", 0) * scale, r["top1"]))
+            ax.plot(*zip(*sorted(points)), "o-", color=colour, label=r["variant"])
+        if key == "flops":
+            ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("test top-1")
+        ax.set_title(f"{title} ({name}, budget: {result.get('budget', 'time')})")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        charts.append(save_figure(fig, Path(out_dir) / file))
+        plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r, colour in zip(rows, colours):
@@ -145,6 +153,6 @@ def plot_compare(result: dict, out_dir: Path) -> list[Path]:
     ax.set_ylabel("test top-1")
     ax.set_title("top-1 against parameters")
     ax.grid(alpha=0.3, which="both")
-    params_png = save_figure(fig, Path(out_dir) / "top1_vs_params.png")
+    charts.append(save_figure(fig, Path(out_dir) / "top1_vs_params.png"))
     plt.close(fig)
-    return [time_png, params_png]
+    return charts

@@ -1,19 +1,33 @@
-"""Vision variants side by side at an equal wall-clock budget (``trm vision compare``).
+"""Vision variants side by side at an equal budget (``trm vision compare``).
 
-Each variant trains into its own run folder ``OUT/<variant>/`` for the same number of
-minutes, with the same data, batch, seed and optimizer. The learning-rate schedule has to
-end when the budget does, so the number of steps is estimated first from a short timed
-probe of the variant's training step (the budget is also a hard stop). A variant whose
-folder holds an unfinished run resumes for the minutes it has left; a finished one (its
-``result.json`` written) is not trained again. Each finished variant is then evaluated on
-the whole test split: top-1, top-5, eval images/s (all supervision steps, and for
-recursive models adaptive halting too), with parameters and FLOPs per image. Each run
-evaluates on (up to 1,000 of) the test images five times on the way, for the chart of
-top-1 against training time (``top1_vs_time.png``; ``top1_vs_params.png`` beside it).
+Each variant trains into its own run folder ``OUT/<variant>/`` with the same data, batch,
+seed, optimizer and recipe, for an equal budget of one of three kinds:
+
+``epochs`` (the default)
+    the same number of passes over the training images (images seen) for every variant;
+``time``
+    the same wall-clock minutes (the step count comes from a short timed probe of the
+    variant's training step, and the budget is also a hard stop);
+``flops``
+    the same training FLOPs: what the first variant listed spends on ``epochs`` passes,
+    each variant then seeing as many images as that buys it (training ~ 3 x the forward
+    FLOPs of all supervision steps per image).
+
+Each variant runs at the precision that trains it fastest on this machine, measured by a
+timed probe of fp32 and bf16 (``precision="auto"``), or at the one asked for. A variant
+whose folder holds an unfinished run resumes; a finished one (its ``result.json``
+written) is not trained again. Each finished variant is evaluated on the whole test
+split (top-1, top-5, eval images/s; for recursive models with several supervision steps
+adaptive halting too) with its parameters and FLOPs per image. Every run evaluates on (up
+to 1,000 of) the test images about ten times on the way: the table's "top-1 at equal
+epochs" reads those at the largest number of images every variant has seen, and the
+charts show top-1 against images seen and against training FLOPs (with top-1 against
+parameters beside them).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,16 +39,18 @@ from trm.config import TrainConfig
 from trm.device import autocast, resolve_device, resolve_precision
 from trm.errors import TRMError, about
 from trm.jsonfile import read_json_object
-from trm.plot import plot_compare
+from trm.optim import make_optimizer
+from trm.plot import plot_compare, read_metrics
 from trm.staging import write_json
 from trm.train import check_max_minutes
-from trm.optim import make_optimizer
 from vision.cifar import load_images
 from vision.models import PRESETS, VARIANTS, build_model
-from vision.training import (TRAIN_DEFAULTS, evaluate_run, flops_per_image, image_objective,
-                             load_vision_model, train_images)
+from vision.training import (TRAIN_DEFAULTS, check_schedule, evaluate_run, flops_per_image,
+                             image_objective, load_vision_model, train_images)
 
 RESULT = "result.json"
+BUDGETS = ("epochs", "time", "flops")
+TRAIN_FLOPS_PER_FORWARD = 3  # a training step: the forward pass and a backward of twice its cost
 
 
 def parse_variants(text: str) -> list[str]:
@@ -50,7 +66,7 @@ def parse_variants(text: str) -> list[str]:
 
 
 def probe_steps_per_s(model, *, batch_size: int, device: torch.device, precision: str,
-                      steps: int = 6, warmup: int = 3) -> float:
+                      steps: int = 4, warmup: int = 2) -> float:
     """Optimizer steps per second of ``model``'s training step on random images (a copy of
     the model is trained, so the real run starts from the same weights as without a probe)."""
     model = type(model)(model.config).to(device).train()
@@ -81,50 +97,106 @@ def probe_steps_per_s(model, *, batch_size: int, device: torch.device, precision
     return steps / (time.perf_counter() - start)
 
 
-def train_variant(data_dir: Path, run: Path, variant: str, *, minutes: float, preset: str,
+def bf16_possible(device: torch.device) -> bool:
+    """bf16 autocast runs here (fast or not: the probe decides)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu"
+
+
+def fastest_precision(model, *, batch_size: int, device: torch.device, precision: str
+                      ) -> tuple[str, dict[str, float]]:
+    """The precision to train ``model`` at: the one asked for, or with ``auto`` the faster
+    of fp32 and bf16 in a timed probe of the training step (steps/s of each returned)."""
+    if precision != "auto":
+        return resolve_precision(precision, device), {}
+    candidates = ["fp32", "bf16"] if bf16_possible(device) else ["fp32"]
+    rates = {p: probe_steps_per_s(model, batch_size=batch_size, device=device, precision=p)
+             for p in candidates}
+    return max(rates, key=rates.get), rates
+
+
+def train_flops_per_image(model) -> int:
+    """Training FLOPs per image: ~3 x the forward FLOPs of all its supervision steps."""
+    return TRAIN_FLOPS_PER_FORWARD * flops_per_image(model)
+
+
+def _progress(run: Path) -> tuple[bool, float]:
+    """(finished, training minutes so far) of the run in ``run``."""
+    ckpt = load_checkpoint(run, train_state=True)
+    with about(ckpt.config_path):
+        cfg = TrainConfig.from_dict(ckpt.config.get("train"))
+    meta = ckpt.train_meta
+    done = (int(meta.get("images", 0)) >= cfg.images if cfg.images
+            else int(meta.get("step", 0)) >= cfg.steps)
+    return done, float(meta.get("elapsed", 0.0)) / 60
+
+
+def train_variant(data_dir: Path, run: Path, variant: str, *, budget: str = "time",
+                  epochs: float | None = None, minutes: float | None = None, preset: str,
                   seed: int, batch_size: int, device: str, precision: str,
                   model_overrides: dict | None = None, progress: bool = True,
                   log=lambda msg: None) -> dict:
-    """Train one variant for ``minutes`` into ``run`` (resuming an unfinished run there)."""
+    """Train one variant into ``run`` for ``epochs`` passes (budgets epochs and flops) or
+    ``minutes`` (budget time), resuming an unfinished run there; returns how it ran."""
     if (run / "checkpoint").is_dir():
-        ckpt = load_checkpoint(run, train_state=True)
-        with about(ckpt.config_path):
-            steps = TrainConfig.from_dict(ckpt.config.get("train")).steps
-        step = int(ckpt.train_meta.get("step", 0))
-        left = minutes - float(ckpt.train_meta.get("elapsed", 0.0)) / 60
-        if step < steps and left > 0:
-            log(f"{variant}: resuming {run} at step {step} of {steps} for the {left:.2f} minutes left")
-            return train_images(data_dir, run, variant=variant, resume=True, device=device,
-                                precision=precision, max_minutes=left, progress=progress)
-        log(f"{variant}: {run} already finished its training ({step} steps)")
+        done, spent = _progress(run)
+        left = None if budget != "time" else minutes - spent
+        if not done and (left is None or left > 0):
+            log(f"{variant}: resuming {run}" + (f" for the {left:.2f} minutes left" if left else ""))
+            train_images(data_dir, run, variant=variant, resume=True, device=device,
+                         precision=load_checkpoint(run).config.get("precision", precision),
+                         max_minutes=left, progress=progress)
+        else:
+            log(f"{variant}: {run} already finished its training")
         return {}
     data = load_images(data_dir)
     model = build_model(variant, preset, num_classes=data.num_classes, **(model_overrides or {}))
     dev = resolve_device(device)
-    rate = probe_steps_per_s(model, batch_size=batch_size, device=dev,
-                             precision=resolve_precision(precision, dev))
-    steps = max(10, int(rate * minutes * 60 * 0.95))  # a little short: evaluation and saving
-    log(f"{variant}: {rate:.2f} steps/s in a probe -> {steps} steps in {minutes:g} minutes")
-    train = dict(steps=steps, batch_size=batch_size, seed=seed, warmup=min(TRAIN_DEFAULTS["warmup"], steps // 10),
-                 eval_every=max(1, steps // 5), checkpoint_every=max(1, steps // 10), log_every=max(1, min(25, steps // 20)))
+    prec, rates = fastest_precision(model, batch_size=batch_size, device=dev, precision=precision)
+    if rates:
+        log(f"{variant}: " + ", ".join(f"{p} {r:.2f} steps/s" for p, r in rates.items())
+            + f" in a probe -> {prec}")
+    if budget == "time":
+        rate = rates.get(prec) or probe_steps_per_s(model, batch_size=batch_size, device=dev,
+                                                    precision=prec)
+        steps = max(10, int(rate * minutes * 60 * 0.95))  # a little short: evaluation, saving
+        log(f"{variant}: {rate:.2f} steps/s -> {steps} steps in {minutes:g} minutes")
+        schedule = dict(warmup=min(TRAIN_DEFAULTS["warmup"], steps // 10))
+        length = dict(steps=steps)
+    else:
+        steps = max(1, math.ceil(epochs * len(data.train) / batch_size))
+        log(f"{variant}: {epochs:.3g} epochs ({int(round(epochs * len(data.train))):,} images)")
+        schedule, length = {}, {}
+    train = dict(batch_size=batch_size, seed=seed, eval_every=max(1, steps // 10),
+                 checkpoint_every=max(1, steps // 10), log_every=max(1, min(25, steps // 20)),
+                 **schedule, **length)
     return train_images(data_dir, run, variant=variant, preset=preset,
-                        model_overrides=model_overrides, train_overrides=train, device=device,
-                        precision=precision, max_minutes=minutes, progress=progress)
+                        model_overrides=model_overrides, train_overrides=train,
+                        epochs=None if budget == "time" else epochs,
+                        warmup_epochs=None if budget == "time" else min(30.0, epochs / 10),
+                        device=device, precision=prec,
+                        max_minutes=minutes if budget == "time" else None, progress=progress)
 
 
-def measure_variant(data_dir: Path, run: Path, *, device: str, precision: str,
-                    batch_size: int = 256) -> dict:
-    """A trained run evaluated on the whole test split, with its cost."""
+def measure_variant(data_dir: Path, run: Path, *, device: str, batch_size: int = 256) -> dict:
+    """A trained run evaluated on the whole test split (at the precision it trained at),
+    with its cost: parameters, FLOPs per image, images seen, training FLOPs."""
+    precision = load_checkpoint(run).config.get("precision", "fp32")
     full = evaluate_run(run, data_dir, halting="full", device=device, precision=precision,
                         batch_size=batch_size)
     model, config = load_vision_model(run, resolve_device(device))
     metrics = _train_metrics(run)
-    row = {"variant": full["variant"], "params": full["params"], "flops": flops_per_image(model),
+    flops = flops_per_image(model)
+    n_train = load_images(data_dir).train.images.shape[0]
+    row = {"variant": full["variant"], "params": full["params"], "flops": flops,
            "top1": full["top1"], "top5": full["top5"], "n": full["n"],
            "eval_images_per_s": full["images_per_s"], "mean_steps": full["mean_steps"],
            "train_steps": config.get("step"), "train_minutes": metrics["minutes"],
-           "train_images_per_s": metrics["images_per_s"], "run": str(run),
-           "config": config.get("model"), "precision": resolve_precision(precision, resolve_device(device))}
+           "train_images_per_s": metrics["images_per_s"], "images": metrics["images"],
+           "epochs": metrics["images"] / n_train,
+           "train_flops": TRAIN_FLOPS_PER_FORWARD * flops * metrics["images"],
+           "run": str(run), "config": config.get("model"), "precision": precision}
     for key in ("mean_recursions", "step_weights"):  # mor-vit, sr-vit
         if key in full:
             row[key] = full[key]
@@ -140,21 +212,60 @@ def measure_variant(data_dir: Path, run: Path, *, device: str, precision: str,
 
 
 def _train_metrics(run: Path) -> dict:
-    """Training minutes and images/s (rows of the batch through one supervision step, forward
-    and backward, per second of training) from the run's checkpoint and config."""
+    """Training minutes, images seen (fresh images drawn) and images/s (rows of the batch
+    through one supervision step, forward and backward, per second of training)."""
     ckpt = load_checkpoint(run, train_state=True)
     seconds = float(ckpt.train_meta.get("elapsed", 0.0))
     steps = int(ckpt.train_meta.get("step", 0))
     batch = int(ckpt.config.get("train", {}).get("batch_size", 0))
-    return {"minutes": seconds / 60, "images_per_s": steps * batch / seconds if seconds > 0 else 0.0}
+    images = int(ckpt.train_meta.get("images", 0)) or steps * batch  # (older runs: one step each)
+    return {"minutes": seconds / 60, "images": images,
+            "images_per_s": steps * batch / seconds if seconds > 0 else 0.0}
 
 
-def compare(data_dir: Path, out: Path, variants: list[str], *, minutes: float,
-            preset: str = "small", seed: int = 0, batch_size: int = 128, device: str = "auto",
-            precision: str = "auto", model_overrides: dict[str, dict] | None = None,
-            progress: bool = True, log=lambda msg: None) -> dict:
-    """Train (or resume) each variant for ``minutes`` in turn, measure it, write ``compare.json``."""
-    check_max_minutes(minutes)
+def eval_curve(row: dict) -> list[tuple[int, float]]:
+    """(images seen, top-1) of a run's periodic evaluations (on up to 1,000 test images)."""
+    _, evals = read_metrics(Path(row["run"]))
+    return sorted((e["images"], float(e["eval"]["top1"])) for e in evals
+                  if isinstance(e.get("images"), int)
+                  and isinstance(e["eval"].get("top1"), (int, float)))
+
+
+def top1_at_equal_images(rows: list[dict]) -> tuple[int, list[float | None]]:
+    """The largest number of images every variant has seen, and each one's top-1 at its
+    last periodic evaluation within it (None where it had none)."""
+    common = min(r.get("images", 0) for r in rows)
+    out = []
+    for r in rows:
+        within = [top1 for images, top1 in eval_curve(r) if images <= common]
+        out.append(within[-1] if within else None)
+    return common, out
+
+
+def check_budget(budget: str, epochs: float | None, minutes: float | None) -> None:
+    if budget not in BUDGETS:
+        raise TRMError(f"--budget must be epochs, time or flops, got {budget!r}")
+    if budget == "time":
+        if minutes is None:
+            raise TRMError("--budget time needs --max-minutes (the minutes per variant)")
+        check_max_minutes(minutes)
+    else:
+        if minutes is not None:
+            raise TRMError(f"--max-minutes is the time budget's; --budget {budget} counts epochs")
+        if epochs is None:
+            raise TRMError(f"--budget {budget} needs --epochs")
+        check_schedule(epochs, None, None)
+
+
+def compare(data_dir: Path, out: Path, variants: list[str], *, budget: str = "epochs",
+            epochs: float | None = None, minutes: float | None = None, preset: str = "small",
+            seed: int = 0, batch_size: int = 128, device: str = "auto", precision: str = "auto",
+            model_overrides: dict[str, dict] | None = None, progress: bool = True,
+            log=lambda msg: None) -> dict:
+    """Train (or resume) each variant at an equal ``budget`` in turn (``epochs`` passes,
+    ``minutes``, or the FLOPs the first variant spends on ``epochs`` passes), measure it,
+    write ``compare.json`` and the charts."""
+    check_budget(budget, epochs, minutes)
     for v in variants:
         if preset not in PRESETS[v]:
             raise TRMError(f"unknown preset {preset!r} for {v}: choose one of {', '.join(PRESETS[v])}")
@@ -163,6 +274,13 @@ def compare(data_dir: Path, out: Path, variants: list[str], *, minutes: float,
     if out.exists() and not out.is_dir():
         raise TRMError(f"{out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
+    per_image = {}
+    if budget == "flops":  # every variant gets the first one's FLOPs for `epochs` passes
+        per_image = {v: train_flops_per_image(build_model(
+            v, preset, num_classes=data.num_classes, **(model_overrides or {}).get(v, {})))
+            for v in variants}
+        total = per_image[variants[0]] * epochs * len(data.train)
+        log(f"budget: {total / 1e12:.3g} TFLOPs each ({variants[0]}'s for {epochs:g} epochs)")
     rows = []
     for v in variants:
         run = out / v
@@ -171,16 +289,22 @@ def compare(data_dir: Path, out: Path, variants: list[str], *, minutes: float,
             log(f"{v}: done before, reading {done}")
             rows.append(read_json_object(done))
             continue
-        train_variant(data_dir, run, v, minutes=minutes, preset=preset, seed=seed,
-                      batch_size=batch_size, device=device, precision=precision,
-                      model_overrides=(model_overrides or {}).get(v), progress=progress, log=log)
-        row = measure_variant(data_dir, run, device=device, precision=precision)
+        passes = total / (per_image[v] * len(data.train)) if budget == "flops" else epochs
+        train_variant(data_dir, run, v, budget=budget, epochs=passes, minutes=minutes,
+                      preset=preset, seed=seed, batch_size=batch_size, device=device,
+                      precision=precision, model_overrides=(model_overrides or {}).get(v),
+                      progress=progress, log=log)
+        row = measure_variant(data_dir, run, device=device)
         write_json(done, row)
         rows.append(row)
+    common, at_common = top1_at_equal_images(rows)
+    for r, top1 in zip(rows, at_common):
+        r["top1_at_equal_images"] = top1
     result = {"data": {"path": str(data_dir), "name": data.name, "classes": data.num_classes,
                        "train": len(data.train), "test": len(data.test)},
-              "minutes": minutes, "preset": preset, "seed": seed, "batch_size": batch_size,
-              "variants": rows}
+              "budget": budget, "epochs": epochs, "minutes": minutes,
+              "equal_images": common, "equal_epochs": common / len(data.train),
+              "preset": preset, "seed": seed, "batch_size": batch_size, "variants": rows}
     result["plots"] = [str(p) for p in plot_compare(result, out)]
     write_json(out / "compare.json", result)
     return result

@@ -353,8 +353,11 @@ def train_images(data_dir: Path, out: Path, *, variant: str, preset: str = "smal
         train, run_recipe, schedule = preset_defaults(preset)
         train.update({k: v for k, v in (train_overrides or {}).items() if v is not None})
         run_recipe = replace(run_recipe, **given).check()
-        if (train_overrides or {}).get("steps") is not None:  # --steps replaces a preset's epochs
-            schedule.pop("epochs", None)
+        given_train = {k for k, v in (train_overrides or {}).items() if v is not None}
+        for key, replaces in (("steps", "epochs"), ("warmup", "warmup_epochs"),
+                              ("min_lr_ratio", "min_lr")):  # steps given replace a preset's epochs
+            if key in given_train:
+                schedule.pop(replaces, None)
         schedule.update({k: v for k, v in (("epochs", epochs), ("warmup_epochs", warmup_epochs),
                                              ("min_lr", min_lr)) if v is not None})
         train.update(schedule_settings(train, len(data.train), schedule.get("epochs"),
