@@ -1,126 +1,89 @@
-"""Benchmark: ViT against ViTRM at an equal wall-clock budget on the synthetic image set.
+"""The vision benchmark of issue 15: `trm vision compare` on the synthetic set at a size
+this CPU takes to 20 epochs per variant, an sr-vit sweep over R = 1..4 at the same
+settings, and the equal-time table. Prints one JSON summary (and writes it to OUT/summary.json).
 
-1. Makes the synthetic set if it is missing (`trm vision data synthetic`, 20,000 train /
-   2,000 test, 10 classes, seed 0).
-2. `trm vision compare` (vision.compare): each variant trained for --minutes, then measured
-   on the whole test split: parameters, FLOPs per image (all supervision steps), top-1,
-   top-5, train images/s (rows of the batch through one supervision step, forward and
-   backward), eval images/s; for vitrm also adaptive halting (mean steps, images/s, top-1)
-   and its speed-up over full steps.
-3. bf16 autocast against fp32 on this machine, measured here and now on the same models:
-   eval images/s of each trained run in both precisions, and training steps/s of a short
-   probe in both precisions (ratios against fp32 in the same run: timings on a shared
-   machine are noisy, ratios less so).
+    python benchmarks/vision_compare.py --out runs/bench-vision [--train 4000 --test 1000
+        --epochs 20 --batch-size 64 --minutes 3]
 
-    OMP_NUM_THREADS=2 python benchmarks/vision_compare.py --minutes 10
-    python benchmarks/vision_compare.py --minutes 1 --out runs/bench-quick   # a smoke run
-
-Prints a table and a Markdown table for the README and writes OUT/benchmark.json.
-An interrupted run resumes where it stopped (the compare's runs are resumable).
+Settings are those of `trm vision compare` with its defaults (small presets and their
+recipe, seed 0, each variant at the faster of fp32 and bf16 in a timed probe) but a batch
+of 64 (on 4,000 images, 20 epochs are 1,250 steps); rerun the same command after an
+interruption and it resumes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import time
+import platform
 from pathlib import Path
 
 import torch
 
-from trm.device import resolve_device
-from vision.cifar import load_images
-from vision.compare import compare, probe_steps_per_s
-from vision.models import build_model
-from vision.training import as_token_data, evaluate_images, load_vision_model, read_stats
+from trm.device import cpu_has_fast_bf16
+from vision.compare import compare
+from vision.synthetic import write_synthetic
 
-
-def ensure_data(path: Path, train: int, test: int) -> None:
-    if (path / "batches.meta").is_file():
-        return
-    from vision.synthetic import write_synthetic
-
-    print(f"writing the synthetic set to {path} ({train} train, {test} test)")
-    write_synthetic(path, train=train, test=test, classes=10, seed=0, progress=True)
-
-
-def precision_ratios(data_dir: Path, rows: list[dict], device: torch.device, batch: int) -> list[dict]:
-    """bf16 vs fp32, eval images/s (each trained model on the test split) and training
-    steps/s (a probe of 6 steps), both precisions measured back to back."""
-    test = as_token_data(load_images(data_dir).test)
-    out = []
-    for r in rows:
-        model, config = load_vision_model(Path(r["run"]), device)
-        stats = read_stats(config)
-        line = {"variant": r["variant"]}
-        for prec in ("fp32", "bf16"):
-            evaluate_images(model, test.head(256), device=device, precision=prec, stats=stats)
-            res = evaluate_images(model, test, device=device, precision=prec, stats=stats)
-            line[f"eval_{prec}"] = res["images_per_s"]
-            line[f"top1_{prec}"] = res["top1"]
-            fresh = build_model(r["variant"], "small", **r["config"])
-            line[f"train_{prec}"] = probe_steps_per_s(fresh, batch_size=batch, device=device,
-                                                      precision=prec, steps=6) * batch
-        line["eval_ratio"] = line["eval_bf16"] / line["eval_fp32"]
-        line["train_ratio"] = line["train_bf16"] / line["train_fp32"]
-        out.append(line)
-    return out
+VARIANTS = ["vit", "vitrm", "bvit", "sr-vit", "mor-vit"]
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=Path("data/shapes-bench"))
-    p.add_argument("--train", type=int, default=20000)
-    p.add_argument("--test", type=int, default=2000)
-    p.add_argument("--minutes", type=float, default=10.0)
-    p.add_argument("--out", type=Path, default=Path("runs/vision-compare"))
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--precision", default="auto")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("runs/bench-vision"))
+    ap.add_argument("--train", type=int, default=4000)
+    ap.add_argument("--test", type=int, default=1000)
+    ap.add_argument("--epochs", type=float, default=20.0)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--minutes", type=float, default=3.0)
+    ap.add_argument("--skip-time", action="store_true", help="no equal-time table")
+    args = ap.parse_args()
+    data = args.out / "data"
+    if not (data / "batches.meta").exists():
+        write_synthetic(data, args.train, args.test, 10, 0, progress=False)
+    log = lambda m: print(m, flush=True)  # noqa: E731
+    summary = {"machine": {"cpu": platform.processor() or platform.machine(),
+                           "threads": torch.get_num_threads(),
+                           "avx512_bf16": cpu_has_fast_bf16(), "torch": torch.__version__},
+               "data": {"train": args.train, "test": args.test, "classes": 10},
+               "epochs_each": args.epochs, "batch_size": args.batch_size}
+    common = dict(batch_size=args.batch_size, log=log)
+    epochs = compare(data, args.out / "epochs", VARIANTS, budget="epochs", epochs=args.epochs,
+                     **common)
+    summary["epochs"] = _rows(epochs)
+    sweep = {4: next(r for r in _rows(epochs) if r["variant"] == "sr-vit")}  # R=4: the default
+    for r in (1, 2, 3):
+        result = compare(data, args.out / f"sr-vit-R{r}", ["sr-vit"], budget="epochs",
+                         epochs=args.epochs, model_overrides={"sr-vit": {"recursions": r}},
+                         **common)
+        sweep[r] = _rows(result)[0]
+    summary["sr_vit_recursions"] = sweep
+    if not args.skip_time:
+        timed = compare(data, args.out / "time", VARIANTS, budget="time", minutes=args.minutes,
+                        **common)
+        summary["time"] = _rows(timed)
+    summary["targets"] = _targets(summary)
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
 
-    ensure_data(args.data, args.train, args.test)
-    start = time.time()
-    result = compare(args.data, args.out, ["vit", "vitrm"], minutes=args.minutes,
-                     batch_size=args.batch_size, precision=args.precision, seed=args.seed,
-                     log=print)
-    rows = result["variants"]
-    device = resolve_device("auto")
-    ratios = precision_ratios(args.data, rows, device, args.batch_size)
-    vit, vitrm = rows
-    a = vitrm["adaptive"]
-    summary = {
-        "machine": f"{os.cpu_count()} CPU threads, torch {torch.__version__}, "
-                   f"{torch.get_num_threads()} intra-op threads, device {device}",
-        "params_ratio": vit["params"] / vitrm["params"],
-        "top1_gap_points": 100 * (vit["top1"] - vitrm["top1"]),
-        "adaptive_speedup": a["eval_images_per_s"] / vitrm["eval_images_per_s"],
-        "adaptive_top1_change_points": 100 * (a["top1"] - vitrm["top1"]),
-        "precision": ratios, "wall_minutes": (time.time() - start) / 60,
+
+def _rows(result: dict) -> list[dict]:
+    keys = ("variant", "params", "flops", "precision", "epochs", "top1", "top1_at_equal_images",
+            "top5", "train_images_per_s", "eval_images_per_s", "train_minutes")
+    return [{k: r.get(k) for k in keys} for r in result["variants"]]
+
+
+def _targets(summary: dict) -> dict:
+    rows = {r["variant"]: r for r in summary["epochs"]}
+    vit, vitrm, bvit, mor = rows["vit"], rows["vitrm"], rows["bvit"], rows["mor-vit"]
+    sweep = [summary["sr_vit_recursions"][r]["top1"] for r in (1, 2, 3, 4)]
+    return {
+        "vitrm_within_2_points_of_vit": vitrm["top1"] >= vit["top1"] - 0.02,
+        "vitrm_at_most_a_fifth_of_vit_params": vitrm["params"] * 5 <= vit["params"],
+        "sr_vit_top1_non_decreasing_in_R": all(b >= a for a, b in zip(sweep, sweep[1:])),
+        "mor_vit_1.5x_bvit_eval_images_per_s": mor["eval_images_per_s"] >= 1.5 * bvit["eval_images_per_s"],
+        "mor_vit_within_1_point_of_bvit": mor["top1"] >= bvit["top1"] - 0.01,
+        "sr_vit_top1_by_R": sweep,
     }
-    (args.out / "benchmark.json").write_text(json.dumps({**result, "summary": summary}, indent=2))
-
-    print(f"\n{summary['machine']}; data {args.data} ({result['data']['train']} train, "
-          f"{result['data']['test']} test); {args.minutes:g} min per variant")
-    print("| variant | parameters | MFLOPs / image | train time | steps | top-1 | top-5 | train img/s | eval img/s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(f"| `{r['variant']}` | {r['params']:,} | {r['flops'] / 1e6:.1f} | {r['train_minutes']:.1f} min | "
-              f"{r['train_steps']} | {100 * r['top1']:.1f}% | {100 * r['top5']:.1f}% | "
-              f"{r['train_images_per_s']:.0f} | {r['eval_images_per_s']:.0f} |")
-    print(f"| `vitrm`, adaptive halting | | | | | {100 * a['top1']:.1f}% | {100 * a['top5']:.1f}% | | "
-          f"{a['eval_images_per_s']:.0f} ({a['mean_steps']:.2f} of {vitrm['config']['n_sup']} steps) |")
-    print(f"\nvit / vitrm parameters: {summary['params_ratio']:.1f}x; top-1 gap (vit - vitrm): "
-          f"{summary['top1_gap_points']:+.1f} points")
-    print(f"adaptive halting: {summary['adaptive_speedup']:.2f}x the eval images/s of full steps, "
-          f"top-1 {summary['adaptive_top1_change_points']:+.1f} points")
-    for line in ratios:
-        print(f"{line['variant']}: bf16 / fp32 eval images/s {line['eval_bf16']:.0f} / {line['eval_fp32']:.0f}"
-              f" = {line['eval_ratio']:.2f}x (top-1 {100 * line['top1_bf16']:.1f}% / "
-              f"{100 * line['top1_fp32']:.1f}%); train images/s {line['train_bf16']:.0f} / "
-              f"{line['train_fp32']:.0f} = {line['train_ratio']:.2f}x")
-    print(f"\nwrote {args.out / 'benchmark.json'} ({summary['wall_minutes']:.1f} min in all)")
 
 
 if __name__ == "__main__":

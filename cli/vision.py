@@ -408,14 +408,19 @@ def shape_text(variant: str, c: dict) -> str:
     if variant == "vit":
         return head + f"depth {c['depth']}"
     if variant == "vitrm":
-        return head + f"k={c['num_layers']}, n={c['n']}, T={c['T']}, n_sup={c['n_sup']}"
+        return head + (f"k={c['num_layers']}, n={c['n']}, T={c['T']}, n_sup={c['n_sup']}, "
+                       f"{c.get('layout', 'trm')} layout")
     text = head + f"k={c['num_layers']}, {c['recursions']} recursions"
     if c.get("step_embedding"):
         text += ", step embedding"
+    if variant == "sr-vit":
+        text += f", {c.get('mixer', 'linear')} mixer"
     if variant == "mor-vit":
         cap = c.get("capacity")
         text += f", {c['routing']} routing" + (
             f", capacity {','.join(f'{v:g}' for v in cap)}" if cap else ", linear capacity")
+        if c.get("unique_ends"):
+            text += ", unique first/last blocks"
     return text
 
 

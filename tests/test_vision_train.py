@@ -330,3 +330,17 @@ def test_cli_train_with_the_recipe_options(synthetic, tmp_path):
     t, m = config["train"], config["model"]
     assert (t["images"], t["steps"], t["warmup"], t["beta2"], t["weight_decay"]) == (64, 4, 2, 0.999, 0.1)
     assert (m["layout"], m["dropout"], m["drop_path"]) == ("vitrm", 0.1, 0.1)
+
+
+def test_resume_lengthens_a_run_in_the_unit_it_counts(synthetic, tmp_path):
+    kw = dict(variant="vitrm", device="cpu", precision="fp32", progress=False)
+    train_images(synthetic, tmp_path / "epochs", model_overrides=TINY, train_overrides=STEPS,
+                 epochs=0.25, **kw)
+    with pytest.raises(TRMError, match="lengthen it with --epochs"):
+        train_images(synthetic, tmp_path / "epochs", resume=True,
+                     train_overrides={"steps": 10}, **kw)
+    longer = train_images(synthetic, tmp_path / "epochs", resume=True, epochs=0.5, **kw)
+    assert longer["images"] == 128 and longer["step"] == 8
+    train(synthetic, tmp_path / "steps", 2)
+    with pytest.raises(TRMError, match="lengthen it with --steps"):
+        train_images(synthetic, tmp_path / "steps", resume=True, epochs=1, **kw)

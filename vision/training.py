@@ -346,6 +346,11 @@ def train_images(data_dir: Path, out: Path, *, variant: str, preset: str = "smal
         asked = {**{k: v for k, v in (train_overrides or {}).items() if v is not None},
                  **schedule_settings(train, len(data.train), epochs, warmup_epochs, min_lr)}
         _check_resume(saved, data, model_overrides, asked, train, given, run_recipe)
+        if train.get("images") and "steps" in asked and "images" not in asked:
+            raise TRMError("this run counts epochs (passes over the images): lengthen it with "
+                           "--epochs, not --steps")
+        if not train.get("images") and asked.get("images"):
+            raise TRMError("this run counts optimizer steps: lengthen it with --steps, not --epochs")
         train.update(asked)
     else:
         model = build_model(variant, preset, num_classes=data.num_classes,
