@@ -61,9 +61,11 @@ def main() -> None:
     print(f"ARC-AGI-1, {len(tasks)} tasks, K = {k} (seed 0), one process")
     print(f"  build (trm data arc)   {t_total:7.2f} s in all, of which")
     print(f"    read and check tasks {t_read:7.2f} s")
-    print(f"    draw augmentations   {t_draw:7.2f} s   ({len(table):,} puzzle ids; per task "
-          f"min {counts.min()}, median {int(np.median(counts))}, max {counts.max()}; "
-          f"{int((counts < k).sum())} tasks have fewer than K distinct)")
+    print(
+        f"    draw augmentations   {t_draw:7.2f} s   ({len(table):,} puzzle ids; per task "
+        f"min {counts.min()}, median {int(np.median(counts))}, max {counts.max()}; "
+        f"{int((counts < k).sum())} tasks have fewer than K distinct)"
+    )
     print(f"    encode, split, write {t_total - t_read - t_draw:7.2f} s")
     print("on disk:")
     for name, size in sizes.items():
@@ -74,19 +76,30 @@ def main() -> None:
     train = ds.splits["train"]
     per_row = counts[train.extras["task"]]  # augmentations of each training row's task
     rows = int(per_row.sum())
-    row_bytes = 2 * train.inputs.shape[1] + 4 + 4 + 2 + 1  # inputs, labels, id, task, pair, test_pair
+    row_bytes = (
+        2 * train.inputs.shape[1] + 4 + 4 + 2 + 1
+    )  # inputs, labels, id, task, pair, test_pair
     rng = np.random.default_rng(0)
     pick = rng.integers(0, len(train), SAMPLE_ROWS)
-    x, y, ids = augment_tokens(train.inputs[pick], train.labels[pick], train.puzzle_ids[pick], rng, table)
-    sample = Split(x, y, ids, np.arange(SAMPLE_ROWS + 1, dtype=np.int64),
-                   {k_: v[pick] for k_, v in train.extras.items()})
+    x, y, ids = augment_tokens(
+        train.inputs[pick], train.labels[pick], train.puzzle_ids[pick], rng, table
+    )
+    sample = Split(
+        x,
+        y,
+        ids,
+        np.arange(SAMPLE_ROWS + 1, dtype=np.int64),
+        {k_: v[pick] for k_, v in train.extras.items()},
+    )
     with tempfile.TemporaryDirectory() as tmp:
         save_npz(Path(tmp) / "s.npz", sample.arrays())
         per_row_npz = (Path(tmp) / "s.npz").stat().st_size / SAMPLE_ROWS
-    print(f"materialised instead (K copies of the {len(train):,} training rows): {rows:,} rows, "
-          f"{mib(rows * row_bytes)} raw, about {mib(rows * per_row_npz)} as .npz "
-          f"({per_row_npz:.0f} bytes per row, from {SAMPLE_ROWS} sampled rows): "
-          f"{rows * per_row_npz / on_disk:,.0f}x the on-the-fly folder")
+    print(
+        f"materialised instead (K copies of the {len(train):,} training rows): {rows:,} rows, "
+        f"{mib(rows * row_bytes)} raw, about {mib(rows * per_row_npz)} as .npz "
+        f"({per_row_npz:.0f} bytes per row, from {SAMPLE_ROWS} sampled rows): "
+        f"{rows * per_row_npz / on_disk:,.0f}x the on-the-fly folder"
+    )
 
     batch = rng.integers(0, len(train), BATCH)
     args = (train.inputs[batch], train.labels[batch], train.puzzle_ids[batch])
@@ -96,8 +109,10 @@ def main() -> None:
     for _ in range(repeats):
         augment_tokens(*args, rng, table)
     per_batch = (time.perf_counter() - start) / repeats
-    print(f"on-the-fly augmenter: {per_batch * 1000:.1f} ms per batch of {BATCH} rows "
-          f"({BATCH / per_batch:,.0f} rows/s, one core)")
+    print(
+        f"on-the-fly augmenter: {per_batch * 1000:.1f} ms per batch of {BATCH} rows "
+        f"({BATCH / per_batch:,.0f} rows/s, one core)"
+    )
 
 
 if __name__ == "__main__":

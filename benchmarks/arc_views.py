@@ -37,22 +37,41 @@ def main() -> None:
     model, _ = load_model(args.run, device)
     ds = load_dataset(args.data, splits=["test"])
     c = model.config
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {precision} "
-          f"(AVX512-BF16: {cpu_has_fast_bf16()}); model: {c.mixer}, hidden {c.hidden_size}, "
-          f"layers {c.num_layers}, n {c.n}, T {c.T}, {c.n_sup} supervision steps, "
-          f"{c.total_len} positions")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {precision} "
+        f"(AVX512-BF16: {cpu_has_fast_bf16()}); model: {c.mixer}, hidden {c.hidden_size}, "
+        f"layers {c.num_layers}, n {c.n}, T {c.T}, {c.n_sup} supervision steps, "
+        f"{c.total_len} positions"
+    )
     start = time.perf_counter()
-    predicted = predict_views(model, ds, "test", args.views, batch_size=args.batch_size,
-                              device=device, precision=precision, limit=args.inputs, progress=False)
+    predicted = predict_views(
+        model,
+        ds,
+        "test",
+        args.views,
+        batch_size=args.batch_size,
+        device=device,
+        precision=precision,
+        limit=args.inputs,
+        progress=False,
+    )
     seconds = time.perf_counter() - start
     n_views = len(predicted.views)
     rate = n_views / seconds
-    result = score(predicted.split, predicted.views, predicted.predictions, predicted.confidences,
-                   predicted.table, predicted.task_ids)
+    result = score(
+        predicted.split,
+        predicted.views,
+        predicted.predictions,
+        predicted.confidences,
+        predicted.table,
+        predicted.task_ids,
+    )
     inputs = len(ds.splits["test"])
-    tasks = int(len(set(ds.splits["test"].extras["task"].tolist())))
-    print(f"{n_views} views ({args.inputs} test inputs x {args.views}) in {seconds:.1f} s: "
-          f"{rate:.2f} views/s; {seconds / max(1, result.tasks):.2f} s per task")
+    tasks = len(set(ds.splits["test"].extras["task"].tolist()))
+    print(
+        f"{n_views} views ({args.inputs} test inputs x {args.views}) in {seconds:.1f} s: "
+        f"{rate:.2f} views/s; {seconds / max(1, result.tasks):.2f} s per task"
+    )
     print(f"projected for all {inputs} test inputs of {tasks} tasks at this rate:")
     for k in (8, 32, 100, 1000):
         hours = inputs * k / rate / 3600

@@ -31,18 +31,29 @@ def per_style(n: int) -> None:
     print(f"  {'style':<10}{'mazes':>7}{'mazes/s':>10}   path moves: min / median / max")
     for style in STYLES:
         start = time.perf_counter()
-        lengths = [generate_indexed(SIZE, style, min_path, 0, "bench", i).path_length
-                   for i in range(n)]
+        lengths = [
+            generate_indexed(SIZE, style, min_path, 0, "bench", i).path_length for i in range(n)
+        ]
         rate = n / (time.perf_counter() - start)
-        print(f"  {style:<10}{n:>7}{rate:>10.1f}   {min(lengths)} / "
-              f"{int(np.median(lengths))} / {max(lengths)}")
+        print(
+            f"  {style:<10}{n:>7}{rate:>10.1f}   {min(lengths)} / "
+            f"{int(np.median(lengths))} / {max(lengths)}"
+        )
 
 
 def build_seconds(n: int, workers: int, style: str) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        build_generated(Path(tmp) / "d", size=SIZE, style=style, train=n, test=0, seed=1,
-                        workers=workers, progress=False)
+        build_generated(
+            Path(tmp) / "d",
+            size=SIZE,
+            style=style,
+            train=n,
+            test=0,
+            seed=1,
+            workers=workers,
+            progress=False,
+        )
         return time.perf_counter() - start
 
 
@@ -59,8 +70,10 @@ def main() -> None:
     for style in STYLES:
         seconds = build_seconds(n, workers, style)
         print(f"  {style:<10}{seconds:>7.1f} s  ({n / seconds:.1f} mazes/s)")
-    print("target: 1000 hard 30x30 mazes in 60 s with 2 workers"
-          + ("" if (n, workers) == (1000, 2) else f" (this run: {n} with {workers})"))
+    print(
+        "target: 1000 hard 30x30 mazes in 60 s with 2 workers"
+        + ("" if (n, workers) == (1000, 2) else f" (this run: {n} with {workers})")
+    )
 
 
 if __name__ == "__main__":

@@ -69,7 +69,10 @@ def kaggle_files(prefix: Path) -> None:
         challenges, solutions = {}, {}
         for i in ids:
             t = by_id[i].to_dict()
-            challenges[i] = {"train": t["train"], "test": [{"input": p["input"]} for p in t["test"]]}
+            challenges[i] = {
+                "train": t["train"],
+                "test": [{"input": p["input"]} for p in t["test"]],
+            }
             solutions[i] = [p["output"] for p in t["test"]]
         Path(f"{prefix}_{subset}_challenges.json").write_text(json.dumps(challenges))
         Path(f"{prefix}_{subset}_solutions.json").write_text(json.dumps(solutions))
@@ -84,19 +87,24 @@ def transforms() -> list[dict]:
         grid = rng.integers(0, 10, size=(3, 5)).astype(np.uint8)
         mapping = np.concatenate([[0], rng.permutation(np.arange(1, 10))]).astype(np.uint8)
         name = f"task|||t{t}|||{''.join(str(x) for x in mapping)}"
-        out.append({"name": name, "grid": grid.tolist(),
-                     "mapped": dihedral_transform(mapping[grid], t).tolist()})
+        out.append(
+            {
+                "name": name,
+                "grid": grid.tolist(),
+                "mapped": dihedral_transform(mapping[grid], t).tolist(),
+            }
+        )
     return out
 
 
 def planted(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     """A prediction and halting logit for every test-split row (see the module docstring)."""
-    from dataset.common import dihedral_transform
     from dataset.build_arc_dataset import inverse_aug, np_grid_to_seq_translational_augment
+    from dataset.common import dihedral_transform
 
     names = json.loads((folder / "identifiers.json").read_text())
     test = folder / "test"
-    inputs = np.load(test / "all__inputs.npy")
+    np.load(test / "all__inputs.npy")
     labels = np.load(test / "all__labels.npy")
     ids = np.load(test / "all__puzzle_identifiers.npy")
     starts = np.load(test / "all__puzzle_indices.npy")
@@ -134,7 +142,6 @@ def planted(folder: Path) -> tuple[np.ndarray, np.ndarray]:
 def official_verdict(folder: Path, preds: np.ndarray, q: np.ndarray, save: Path) -> dict:
     import torch
     import torch.distributed as dist
-
     from dataset.common import PuzzleDatasetMetadata
     from evaluators.arc import ARC
 
@@ -145,12 +152,22 @@ def official_verdict(folder: Path, preds: np.ndarray, q: np.ndarray, save: Path)
         ev = ARC(str(folder), meta)
         ev.begin_eval()
         test = folder / "test"
-        batch = {"inputs": torch.from_numpy(np.load(test / "all__inputs.npy").astype(np.int32)),
-                 "puzzle_identifiers": torch.from_numpy(np.repeat(
-                     np.load(test / "all__puzzle_identifiers.npy"),
-                     np.diff(np.load(test / "all__puzzle_indices.npy"))))}
-        ev.update_batch(batch, {"preds": torch.from_numpy(preds.astype(np.int32)),
-                                "q_halt_logits": torch.from_numpy(q)})
+        batch = {
+            "inputs": torch.from_numpy(np.load(test / "all__inputs.npy").astype(np.int32)),
+            "puzzle_identifiers": torch.from_numpy(
+                np.repeat(
+                    np.load(test / "all__puzzle_identifiers.npy"),
+                    np.diff(np.load(test / "all__puzzle_indices.npy")),
+                )
+            ),
+        }
+        ev.update_batch(
+            batch,
+            {
+                "preds": torch.from_numpy(preds.astype(np.int32)),
+                "q_halt_logits": torch.from_numpy(q),
+            },
+        )
         result = ev.result(str(save), rank=0, world_size=1)
     finally:
         dist.destroy_process_group()
@@ -168,33 +185,42 @@ def official_model_outputs(folder: Path, checkpoint: Path) -> tuple[np.ndarray, 
     """Save a random official ARC-shaped model in ``checkpoint`` and run it on the test split."""
     import torch
     import yaml
-
     from official_parity import official_model  # benchmarks/: builds it and fills the zero inits
 
     test = folder / "test"
     inputs = np.load(test / "all__inputs.npy").astype(np.int32)
     labels = np.load(test / "all__labels.npy").astype(np.int64)
-    ids = np.repeat(np.load(test / "all__puzzle_identifiers.npy"),
-                    np.diff(np.load(test / "all__puzzle_indices.npy"))).astype(np.int32)
+    ids = np.repeat(
+        np.load(test / "all__puzzle_identifiers.npy"),
+        np.diff(np.load(test / "all__puzzle_indices.npy")),
+    ).astype(np.int32)
     n_ids = len(json.loads((folder / "identifiers.json").read_text()))
     torch.manual_seed(0)
     arch = arc_arch()
     model = official_model(arch, 900, 12, n_ids, len(inputs))
     checkpoint.mkdir()
-    (checkpoint / "all_config.yaml").write_text(yaml.safe_dump({"arch": arch, "global_batch_size": 8}))
+    (checkpoint / "all_config.yaml").write_text(
+        yaml.safe_dump({"arch": arch, "global_batch_size": 8})
+    )
     torch.save(model.state_dict(), checkpoint / "step_1")
     labels[labels == 0] = -100  # the official loader's ignore label
-    batch = {"inputs": torch.from_numpy(inputs), "labels": torch.from_numpy(labels),
-             "puzzle_identifiers": torch.from_numpy(ids)}
+    batch = {
+        "inputs": torch.from_numpy(inputs),
+        "labels": torch.from_numpy(labels),
+        "puzzle_identifiers": torch.from_numpy(ids),
+    }
     model.eval()
     with torch.inference_mode():
         carry = model.initial_carry(batch)
         while True:  # as pretrain.py's evaluate: in eval mode every row runs all steps
-            carry, _, _, preds, done = model(carry=carry, batch=batch,
-                                             return_keys={"preds", "q_halt_logits"})
+            carry, _, _, preds, done = model(
+                carry=carry, batch=batch, return_keys={"preds", "q_halt_logits"}
+            )
             if done:
                 break
-    return preds["preds"].numpy().astype(np.uint8), preds["q_halt_logits"].numpy().astype(np.float32)
+    return preds["preds"].numpy().astype(np.uint8), preds["q_halt_logits"].numpy().astype(
+        np.float32
+    )
 
 
 def main() -> None:
@@ -210,9 +236,16 @@ def main() -> None:
         tmp = Path(tmp)
         kaggle_files(tmp / "arc")
         build = tmp / "build"
-        convert_dataset(DataProcessConfig(input_file_prefix=str(tmp / "arc"), output_dir=str(build),
-                                          subsets=["training", "evaluation"],
-                                          test_set_name="evaluation", seed=SEED, num_aug=AUGMENT))
+        convert_dataset(
+            DataProcessConfig(
+                input_file_prefix=str(tmp / "arc"),
+                output_dir=str(build),
+                subsets=["training", "evaluation"],
+                test_set_name="evaluation",
+                seed=SEED,
+                num_aug=AUGMENT,
+            )
+        )
         preds, q = planted(build)
         verdict = official_verdict(build, preds, q, tmp)
         model_preds, model_q = official_model_outputs(build, tmp / "checkpoint")
@@ -223,11 +256,15 @@ def main() -> None:
         shutil.copytree(build, args.out)
         shutil.copytree(tmp / "checkpoint", args.out / "checkpoint")
     (args.out / "transforms.json").write_text(json.dumps(transforms()))
-    np.savez_compressed(args.out / "reference_eval.npz", preds=preds.astype(np.uint8), q_halt_logits=q)
+    np.savez_compressed(
+        args.out / "reference_eval.npz", preds=preds.astype(np.uint8), q_halt_logits=q
+    )
     np.savez_compressed(args.out / "model_eval.npz", preds=model_preds, q_halt_logits=model_q)
     (args.out / "reference_eval.json").write_text(json.dumps(verdict))
-    print(f"wrote {args.out}: pass@k of the planted predictions {verdict['pass_at']}; "
-          f"of the model {verdict['model']['pass_at']}")
+    print(
+        f"wrote {args.out}: pass@k of the planted predictions {verdict['pass_at']}; "
+        f"of the model {verdict['model']['pass_at']}"
+    )
 
 
 if __name__ == "__main__":

@@ -30,28 +30,49 @@ import torch
 import yaml
 
 from trm.official import read_official, rename
-from trm.train import token_objective
+from trm.train import TokenObjective
 
 # name -> official arch settings that differ from the base below, and (seq_len, vocab, ids)
 SHAPES = {
     "attention-rope-900": (dict(), (900, 12, 7)),
     "attention-learned-pos": (dict(pos_encodings="learned", puzzle_emb_len=4), (49, 6, 3)),
     "attention-no-pos": (dict(pos_encodings="none"), (64, 6, 2)),
-    "mlp-prefix-8-narrow-emb": (dict(mlp_t=True, pos_encodings="none", puzzle_emb_len=8,
-                                     puzzle_emb_ndim=48), (81, 11, 1)),
-    "mlp-ceil-prefix": (dict(mlp_t=True, pos_encodings="none", puzzle_emb_len=0,
-                             puzzle_emb_ndim=80), (36, 8, 4)),
-    "attention-cycles-1-1-layers-3": (dict(H_cycles=1, L_cycles=1, L_layers=3, expansion=2),
-                                      (100, 6, 5)),
-    "attention-no-puzzle-emb": (dict(puzzle_emb_ndim=0, puzzle_emb_len=0, halt_max_steps=5),
-                                (30, 6, 1)),
+    "mlp-prefix-8-narrow-emb": (
+        dict(mlp_t=True, pos_encodings="none", puzzle_emb_len=8, puzzle_emb_ndim=48),
+        (81, 11, 1),
+    ),
+    "mlp-ceil-prefix": (
+        dict(mlp_t=True, pos_encodings="none", puzzle_emb_len=0, puzzle_emb_ndim=80),
+        (36, 8, 4),
+    ),
+    "attention-cycles-1-1-layers-3": (
+        dict(H_cycles=1, L_cycles=1, L_layers=3, expansion=2),
+        (100, 6, 5),
+    ),
+    "attention-no-puzzle-emb": (
+        dict(puzzle_emb_ndim=0, puzzle_emb_len=0, halt_max_steps=5),
+        (30, 6, 1),
+    ),
 }
-BASE = dict(name="recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1",
-            loss=dict(name="losses@ACTLossHead", loss_type="stablemax_cross_entropy"),
-            H_cycles=2, L_cycles=3, H_layers=0, L_layers=2, hidden_size=32, num_heads=2,
-            expansion=4, puzzle_emb_ndim=32, puzzle_emb_len=16, pos_encodings="rope",
-            halt_exploration_prob=0.0, halt_max_steps=6, forward_dtype="float32", mlp_t=False,
-            no_ACT_continue=True)
+BASE = dict(
+    name="recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1",
+    loss=dict(name="losses@ACTLossHead", loss_type="stablemax_cross_entropy"),
+    H_cycles=2,
+    L_cycles=3,
+    H_layers=0,
+    L_layers=2,
+    hidden_size=32,
+    num_heads=2,
+    expansion=4,
+    puzzle_emb_ndim=32,
+    puzzle_emb_len=16,
+    pos_encodings="rope",
+    halt_exploration_prob=0.0,
+    halt_max_steps=6,
+    forward_dtype="float32",
+    mlp_t=False,
+    no_ACT_continue=True,
+)
 
 
 def official_model(arch: dict, seq_len: int, vocab: int, ids: int, batch: int):
@@ -60,7 +81,9 @@ def official_model(arch: dict, seq_len: int, vocab: int, ids: int, batch: int):
 
     config = {k: v for k, v in arch.items() if k not in ("name", "loss")}
     config.update(batch_size=batch, seq_len=seq_len, vocab_size=vocab, num_puzzle_identifiers=ids)
-    model = ACTLossHead(TinyRecursiveReasoningModel_ACTV1(config), loss_type=arch["loss"]["loss_type"])
+    model = ACTLossHead(
+        TinyRecursiveReasoningModel_ACTV1(config), loss_type=arch["loss"]["loss_type"]
+    )
     with torch.no_grad():  # the zero-initialised parts get values, so that they matter
         inner = model.model.inner
         inner.q_head.weight.normal_(0, 0.1)
@@ -78,7 +101,9 @@ def check(name: str, settings: dict, sizes: tuple, steps: int, folder: Path) -> 
     batch = 3
     theirs = official_model(arch, seq_len, vocab, ids, batch)
     folder.mkdir()
-    (folder / "all_config.yaml").write_text(yaml.safe_dump({"arch": arch, "global_batch_size": batch}))
+    (folder / "all_config.yaml").write_text(
+        yaml.safe_dump({"arch": arch, "global_batch_size": batch})
+    )
     torch.save(theirs.state_dict(), folder / "step_7")
     ours_ck = read_official(folder, seq_len=seq_len)
     from trm.model import TRM
@@ -101,18 +126,24 @@ def check(name: str, settings: dict, sizes: tuple, steps: int, folder: Path) -> 
         x = ours.embed_input(inputs, pids)
         y, z = ours.initial_state(batch)
         for _ in range(arch["halt_max_steps"]):
-            carry, _, _, out, _ = theirs(carry=carry, batch=data, return_keys=[
-                "logits", "q_halt_logits", "q_continue_logits"])
+            carry, _, _, out, _ = theirs(
+                carry=carry,
+                batch=data,
+                return_keys=["logits", "q_halt_logits", "q_continue_logits"],
+            )
             mine = ours.deep_step(x, y, z)
             y, z = mine.y, mine.z
-            for a, b in ((mine.logits, out["logits"]), (mine.halt_logit, out["q_halt_logits"]),
-                         (mine.continue_logit, out["q_continue_logits"])):
+            for a, b in (
+                (mine.logits, out["logits"]),
+                (mine.halt_logit, out["q_halt_logits"]),
+                (mine.continue_logit, out["q_continue_logits"]),
+            ):
                 worst = max(worst, (a - b).abs().max().item())
 
     # training: two supervision steps with the carry, gradients compared
     theirs.train()
     ours.train()
-    objective = token_objective(ours.config)
+    objective = TokenObjective(ours.config)
     carry = theirs.initial_carry(data)
     y, z = ours.initial_state(batch)
     ours_labels = labels.clone()
@@ -149,8 +180,12 @@ def check(name: str, settings: dict, sizes: tuple, steps: int, folder: Path) -> 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--official", type=Path, required=True,
-                   help="a checkout of SamsungSAILMontreal/TinyRecursiveModels")
+    p.add_argument(
+        "--official",
+        type=Path,
+        required=True,
+        help="a checkout of SamsungSAILMontreal/TinyRecursiveModels",
+    )
     p.add_argument("--steps", type=int, default=6, help="supervision steps (halt_max_steps)")
     args = p.parse_args()
     sys.path.insert(0, str(args.official))
@@ -160,8 +195,11 @@ def main() -> None:
             worst = check(name, settings, sizes, args.steps, Path(tmp) / name)
             ok = worst <= 1e-4
             failed += not ok
-            print(f"{name:<32} seq {sizes[0]:>4} vocab {sizes[1]:>2} ids {sizes[2]}: worst "
-                  f"difference {worst:.2e} {'ok' if ok else 'OVER 1e-4'}", flush=True)
+            print(
+                f"{name:<32} seq {sizes[0]:>4} vocab {sizes[1]:>2} ids {sizes[2]}: worst "
+                f"difference {worst:.2e} {'ok' if ok else 'OVER 1e-4'}",
+                flush=True,
+            )
     sys.exit(1 if failed else 0)
 
 

@@ -37,8 +37,16 @@ def per_tier(scale: float) -> None:
 def build_rate(n: int, workers: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        build_generated(Path(tmp) / "d", size=9, difficulty="hard", train=n, test=0, seed=1,
-                        workers=workers, progress=False)
+        build_generated(
+            Path(tmp) / "d",
+            size=9,
+            difficulty="hard",
+            train=n,
+            test=0,
+            seed=1,
+            workers=workers,
+            progress=False,
+        )
         return time.perf_counter() - start
 
 
@@ -48,11 +56,14 @@ def main() -> None:
     cores = os.cpu_count() or 1
     n = 60 if quick else 300  # the same seed: both runs make the very same puzzles
     one, many = build_rate(n, 1), build_rate(n, cores)
-    print(f"9x9 hard via the build, {n} puzzles: 1 worker {n / one:.1f}/s, {cores} workers "
-          f"{n / many:.1f}/s: {one / many:.2f}x")
+    print(
+        f"9x9 hard via the build, {n} puzzles: 1 worker {n / one:.1f}/s, {cores} workers "
+        f"{n / many:.1f}/s: {one / many:.2f}x"
+    )
     n = 100 if quick else 1000
     seconds = build_rate(n, cores)
     print(f"9x9 hard, {cores} workers: {n} puzzles in {seconds:.1f} s (target: 1000 in 60 s)")
+
 
 if __name__ == "__main__":
     main()

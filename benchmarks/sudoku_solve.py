@@ -76,13 +76,20 @@ def main() -> None:
                 tiers[r.rating.tier] = tiers.get(r.rating.tier, 0) + 1
         seconds = time.perf_counter() - start
         total_n, total_s = total_n + len(parsed), total_s + seconds
-        print(f"{name:<18}{len(parsed):>8}{seconds:>9.2f}{1000 * seconds / len(parsed):>11.2f}"
-              f"{1000 * slowest:>8.1f}  {dict(sorted(tiers.items()))}")
-    print(f"{'all':<18}{total_n:>8}{total_s:>9.2f}{1000 * total_s / total_n:>11.2f}"
-          f"   wrong or not unique: {wrong}")
+        print(
+            f"{name:<18}{len(parsed):>8}{seconds:>9.2f}{1000 * seconds / len(parsed):>11.2f}"
+            f"{1000 * slowest:>8.1f}  {dict(sorted(tiers.items()))}"
+        )
+    print(
+        f"{'all':<18}{total_n:>8}{total_s:>9.2f}{1000 * total_s / total_n:>11.2f}"
+        f"   wrong or not unique: {wrong}"
+    )
 
-    hard = [p.puzzle for name in ("top95.txt", "hardest.txt")
-            for p in parse_text((folder / name).read_text(), name)]
+    hard = [
+        p.puzzle
+        for name in ("top95.txt", "hardest.txt")
+        for p in parse_text((folder / name).read_text(), name)
+    ]
     start = time.perf_counter()
     for p in hard:
         solve(p)
@@ -91,8 +98,10 @@ def main() -> None:
     for p in hard:
         assert is_solution(baseline_solve(p), p)
     base = time.perf_counter() - start
-    print(f"top95+hardest ({len(hard)}): ours {ours:.2f} s (proves uniqueness too), plain "
-          f"backtracking {base:.2f} s (first solution only): {base / ours:.1f}x faster")
+    print(
+        f"top95+hardest ({len(hard)}): ours {ours:.2f} s (proves uniqueness too), plain "
+        f"backtracking {base:.2f} s (first solution only): {base / ours:.1f}x faster"
+    )
     sys.exit(1 if wrong else 0)
 
 

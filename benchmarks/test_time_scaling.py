@@ -41,7 +41,9 @@ DEFAULT_RUN = Path(__file__).resolve().parents[1] / "puzzles" / "sudoku" / "defa
 
 def load_set(name: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
     path = Path(name) if Path(name).exists() else SHARED / f"{name}.txt"
-    puzzles = [p.puzzle.reshape(-1) for p in parse_text(path.read_text(), str(path))][:limit or None]
+    puzzles = [p.puzzle.reshape(-1) for p in parse_text(path.read_text(), str(path))][
+        : limit or None
+    ]
     q = np.stack([encode(p) for p in puzzles])
     sol = np.stack([encode(solve(p).solution) for p in puzzles])
     return q, sol
@@ -66,7 +68,7 @@ def main() -> None:
     device = torch.device("cpu")
     precision = resolve_precision(args.precision, device)
     model, _ = load_model(args.run, device)
-    flags = open("/proc/cpuinfo").read()
+    flags = Path("/proc/cpuinfo").read_text()
     cpu = "AVX512-BF16" if "avx512_bf16" in flags else "AVX2" if "avx2" in flags else "other"
     print(f"model {args.run} · {precision} · CPU {cpu} · {torch.get_num_threads()} threads")
     rows = []
@@ -81,28 +83,51 @@ def main() -> None:
     for name, q, sol in sets:
         base = None
         settings = [(1, "views", "full")] + [
-            (k, kind, halting) for k, kind, halting in itertools.product(
-                map(int, args.ks.split(",")), args.kinds.split(","), args.halting.split(","))
-            if k > 1]
+            (k, kind, halting)
+            for k, kind, halting in itertools.product(
+                map(int, args.ks.split(",")), args.kinds.split(","), args.halting.split(",")
+            )
+            if k > 1
+        ]
         for k, kind, halting in settings:
             start = time.perf_counter()
-            r = run(model, q, task, samples=k, views=kind in ("views", "both"),
-                    noise=args.noise if kind in ("noise", "both") else 0.0, halting=halting,
-                    seed=args.seed, batch_rows=args.batch_rows, precision=precision)
+            r = run(
+                model,
+                q,
+                task,
+                samples=k,
+                views=kind in ("views", "both"),
+                noise=args.noise if kind in ("noise", "both") else 0.0,
+                halting=halting,
+                seed=args.seed,
+                batch_rows=args.batch_rows,
+                precision=precision,
+            )
             seconds = time.perf_counter() - start
             per = seconds / len(q)
             base = base or per
-            row = {"set": name, "n": len(q), "k": k, "kind": kind if k > 1 else "one pass",
-                   "halting": halting, "noise": args.noise if kind in ("noise", "both") else 0.0,
-                   "exact": float(np.all(r.answers == sol, 1).mean()),
-                   "verified": float(r.verified.mean()), "mean_steps": r.mean_steps,
-                   "s_per_puzzle": per, "time_vs_one_pass": per / base, "precision": precision,
-                   "cpu": cpu}
+            row = {
+                "set": name,
+                "n": len(q),
+                "k": k,
+                "kind": kind if k > 1 else "one pass",
+                "halting": halting,
+                "noise": args.noise if kind in ("noise", "both") else 0.0,
+                "exact": float(np.all(r.answers == sol, 1).mean()),
+                "verified": float(r.verified.mean()),
+                "mean_steps": r.mean_steps,
+                "s_per_puzzle": per,
+                "time_vs_one_pass": per / base,
+                "precision": precision,
+                "cpu": cpu,
+            }
             rows.append(row)
-            print(f"{name:<12} n={len(q):<4} K={k:<3} {row['kind']:<8} {halting:<8} "
-                  f"exact {row['exact']:.3f} verified {row['verified']:.3f} "
-                  f"steps {r.mean_steps:.2f} {per:.3f} s/puzzle ({per / base:.1f}x one pass)",
-                  flush=True)
+            print(
+                f"{name:<12} n={len(q):<4} K={k:<3} {row['kind']:<8} {halting:<8} "
+                f"exact {row['exact']:.3f} verified {row['verified']:.3f} "
+                f"steps {r.mean_steps:.2f} {per:.3f} s/puzzle ({per / base:.1f}x one pass)",
+                flush=True,
+            )
             if args.out:
                 args.out.write_text("\n".join(json.dumps(x) for x in rows) + "\n")
 

@@ -47,27 +47,38 @@ from trm.train import Trainer
 
 # preset -> (seq_len, vocab_size, default batch): Sudoku 9x9 tokens, maze 30x30 tokens
 SHAPES = {"sudoku": (81, 11, 16), "maze": (900, 6, 2)}
-VARIANTS = (("fp32 eager", "fp32", False), ("fp32 compiled", "fp32", True),
-            ("bf16 eager", "bf16", False), ("bf16 compiled", "bf16", True))
+VARIANTS = (
+    ("fp32 eager", "fp32", False),
+    ("fp32 compiled", "fp32", True),
+    ("bf16 eager", "bf16", False),
+    ("bf16 compiled", "bf16", True),
+)
 OFFICIAL = "official fp32"
 
 
 # ---------------------------------------------------------------------- configs and data
 
+
 def configs(name: str, batch: int, hidden: int | None) -> tuple[TRMConfig, TrainConfig]:
     """The preset's model shape with this task's lengths, and its training setup at ``batch``."""
     seq_len, vocab, _ = SHAPES[name]
-    return build_configs(name, {"seq_len": seq_len, "vocab_size": vocab},
-                         {"hidden_size": hidden}, {"batch_size": batch})
+    return build_configs(
+        name,
+        {"seq_len": seq_len, "vocab_size": vocab},
+        {"hidden_size": hidden},
+        {"batch_size": batch},
+    )
 
 
 def random_data(cfg: TRMConfig, n: int, seed: int) -> TokenData:
     """Random inputs and labels in 1..vocab-1 (no PAD): enough rows for every refill."""
     rng = np.random.default_rng(seed)
     shape = (n, cfg.seq_len)
-    return TokenData(rng.integers(1, cfg.vocab_size, shape, dtype=np.uint8),
-                     rng.integers(1, cfg.vocab_size, shape, dtype=np.uint8),
-                     np.zeros(n, dtype=np.int32))
+    return TokenData(
+        rng.integers(1, cfg.vocab_size, shape, dtype=np.uint8),
+        rng.integers(1, cfg.vocab_size, shape, dtype=np.uint8),
+        np.zeros(n, dtype=np.int32),
+    )
 
 
 # ---------------------------------------------------------------------- analytic FLOPs
@@ -82,6 +93,7 @@ def random_data(cfg: TRMConfig, n: int, seed: int) -> TokenData:
 # deep_step runs T*(n+1) applications of f forward; only the last cycle (n+1 applications and
 # the head) is backpropagated, at about 2x its forward cost (input and weight gradients):
 #   step FLOPs = [T*(n+1)*f + head] + 2*[(n+1)*f + head]
+
 
 def swiglu_flops(rows: int, dim: int, inner: int) -> int:
     return 6 * rows * dim * inner
@@ -116,10 +128,12 @@ def step_flops(c: TRMConfig, batch: int) -> int:
 # give it the same ones it uses for the GPU kernels. The backward one counts the recomputed
 # scores QK^T too (5 products against the forward's 2), which the analytic count leaves out.
 CPU_SDPA_FLOPS = {
-    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu:
-        lambda q, k, v, *args, **kwargs: sdpa_flop_count(q, k, v),
-    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward:
-        lambda grad, q, k, v, *args, **kwargs: sdpa_backward_flop_count(grad, q, k, v),
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: lambda q, k, v, *args, **kwargs: (
+        sdpa_flop_count(q, k, v)
+    ),
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: lambda grad, q, k, v, *args, **kwargs: (
+        sdpa_backward_flop_count(grad, q, k, v)
+    ),
 }
 
 
@@ -139,14 +153,24 @@ def counted_flops(cfg: TRMConfig, batch: int = 1) -> tuple[int, int]:
 
 # ---------------------------------------------------------------------- timing
 
-def make_trainer(model_cfg: TRMConfig, train_cfg: TrainConfig, precision: str, compiled: bool,
-                 out: Path) -> Trainer:
+
+def make_trainer(
+    model_cfg: TRMConfig, train_cfg: TrainConfig, precision: str, compiled: bool, out: Path
+) -> Trainer:
     torch.manual_seed(0)
     if compiled:
         torch._dynamo.reset()  # no shapes or guards left over from another preset
     data = random_data(model_cfg, 4 * train_cfg.batch_size, seed=0)
-    return Trainer(model_cfg, train_cfg, data, None, out, device=torch.device("cpu"),
-                   precision=precision, compile=compiled)
+    return Trainer(
+        model_cfg,
+        train_cfg,
+        data,
+        None,
+        out,
+        device=torch.device("cpu"),
+        precision=precision,
+        compile=compiled,
+    )
 
 
 def warm_up(trainer: Trainer, steps: int) -> float:
@@ -186,23 +210,45 @@ class OfficialStep:
         from models.recursive_reasoning.trm import TinyRecursiveReasoningModel_ACTV1
 
         torch.manual_seed(seed)
-        arch = dict(batch_size=train.batch_size, seq_len=c.seq_len, vocab_size=c.vocab_size,
-                    num_puzzle_identifiers=c.num_puzzle_ids, puzzle_emb_ndim=c.puzzle_emb_width,
-                    puzzle_emb_len=c.puzzle_emb_len, H_cycles=c.T, L_cycles=c.n, H_layers=0,
-                    L_layers=c.num_layers, hidden_size=c.hidden_size, expansion=c.expansion,
-                    num_heads=c.num_heads, pos_encodings=c.pos_encodings,
-                    halt_max_steps=c.n_sup, halt_exploration_prob=c.halt_exploration,
-                    forward_dtype="float32", mlp_t=c.mixer == "mlp", no_ACT_continue=True)
-        self.model = ACTLossHead(TinyRecursiveReasoningModel_ACTV1(arch),
-                                 loss_type="stablemax_cross_entropy")
+        arch = dict(
+            batch_size=train.batch_size,
+            seq_len=c.seq_len,
+            vocab_size=c.vocab_size,
+            num_puzzle_identifiers=c.num_puzzle_ids,
+            puzzle_emb_ndim=c.puzzle_emb_width,
+            puzzle_emb_len=c.puzzle_emb_len,
+            H_cycles=c.T,
+            L_cycles=c.n,
+            H_layers=0,
+            L_layers=c.num_layers,
+            hidden_size=c.hidden_size,
+            expansion=c.expansion,
+            num_heads=c.num_heads,
+            pos_encodings=c.pos_encodings,
+            halt_max_steps=c.n_sup,
+            halt_exploration_prob=c.halt_exploration,
+            forward_dtype="float32",
+            mlp_t=c.mixer == "mlp",
+            no_ACT_continue=True,
+        )
+        self.model = ACTLossHead(
+            TinyRecursiveReasoningModel_ACTV1(arch), loss_type="stablemax_cross_entropy"
+        )
         self.model.train()
         # adam-atan2 (the official package is CUDA-only; this one with a=1 is the same rule)
-        self.optimizer = AdamAtan2(self.model.parameters(), lr=train.lr, a=1.0,
-                                   betas=(train.beta1, train.beta2), weight_decay=train.weight_decay)
+        self.optimizer = AdamAtan2(
+            self.model.parameters(),
+            lr=train.lr,
+            a=1.0,
+            betas=(train.beta1, train.beta2),
+            weight_decay=train.weight_decay,
+        )
         data = random_data(c, train.batch_size, seed)
-        self.batch = {"inputs": torch.from_numpy(data.inputs).int(),
-                      "labels": torch.from_numpy(data.labels).long(),
-                      "puzzle_identifiers": torch.from_numpy(data.puzzle_ids).int()}
+        self.batch = {
+            "inputs": torch.from_numpy(data.inputs).int(),
+            "labels": torch.from_numpy(data.labels).long(),
+            "puzzle_identifiers": torch.from_numpy(data.puzzle_ids).int(),
+        }
         self.carry = self.model.initial_carry(self.batch)
         self.batch_size = train.batch_size
 
@@ -216,22 +262,31 @@ class OfficialStep:
 
 # ---------------------------------------------------------------------- report
 
+
 def describe(name: str, c: TRMConfig, batch: int) -> None:
     fwd, full = counted_flops(c)
-    print(f"\n{name}: mixer {c.mixer}, seq_len {c.seq_len} + {c.puzzle_emb_len} prefix, vocab "
-          f"{c.vocab_size}, hidden {c.hidden_size}, heads {c.num_heads}, layers {c.num_layers}, "
-          f"n {c.n}, T {c.T}; batch {batch}")
-    print(f"  analytic matmul FLOPs per step: {step_flops(c, batch) / 1e9:.1f} G "
-          f"(forward {forward_flops(c, batch) / 1e9:.1f} G)")
-    print(f"  FlopCounterMode at batch 1 / analytic: forward {fwd / forward_flops(c, 1):.3f}, "
-          f"forward + backward {full / step_flops(c, 1):.3f}")
+    print(
+        f"\n{name}: mixer {c.mixer}, seq_len {c.seq_len} + {c.puzzle_emb_len} prefix, vocab "
+        f"{c.vocab_size}, hidden {c.hidden_size}, heads {c.num_heads}, layers {c.num_layers}, "
+        f"n {c.n}, T {c.T}; batch {batch}"
+    )
+    print(
+        f"  analytic matmul FLOPs per step: {step_flops(c, batch) / 1e9:.1f} G "
+        f"(forward {forward_flops(c, batch) / 1e9:.1f} G)"
+    )
+    print(
+        f"  FlopCounterMode at batch 1 / analytic: forward {fwd / forward_flops(c, 1):.3f}, "
+        f"forward + backward {full / step_flops(c, 1):.3f}"
+    )
 
 
 def chosen_variants(args) -> list[tuple[str, str, bool]]:
     bf16 = args.bf16 or cpu_has_fast_bf16()
     if not bf16:
-        print("this CPU has no AVX512-BF16/AMX: bf16 is emulated and slower than fp32, so the "
-              "bf16 variants are skipped (--bf16 to time them anyway)")
+        print(
+            "this CPU has no AVX512-BF16/AMX: bf16 is emulated and slower than fp32, so the "
+            "bf16 variants are skipped (--bf16 to time them anyway)"
+        )
     return [v for v in VARIANTS if (bf16 or v[1] == "fp32") and not (v[2] and args.no_compile)]
 
 
@@ -244,7 +299,7 @@ def bench_preset(name: str, batch: int, args, out: Path) -> list[tuple]:
         try:
             trainer = make_trainer(model_cfg, train_cfg, precision, compiled, out)
             seconds = warm_up(trainer, args.warmup)
-        except Exception as e:  # noqa: BLE001 - inductor needs a working C++ toolchain
+        except Exception as e:
             if not compiled:
                 raise
             print(f"  {label}: failed ({short_reason(e)})")
@@ -261,8 +316,10 @@ def bench_preset(name: str, batch: int, args, out: Path) -> list[tuple]:
         trainers.append(trainer)
         warm.append(seconds)
     times = time_rounds(trainers, args.steps)
-    return [(name, label, precision, batch, statistics.median(t), w, flops)
-            for (label, precision), t, w in zip(variants, times, warm)]
+    return [
+        (name, label, precision, batch, statistics.median(t), w, flops)
+        for (label, precision), t, w in zip(variants, times, warm)
+    ]
 
 
 # The official code on the official Sudoku configuration, batch 16, fp32, as measured on a
@@ -271,24 +328,32 @@ OFFICIAL_SUDOKU_16_SECONDS = 10.6
 
 
 def print_table(rows: list[tuple]) -> None:
-    print(f"\n{'preset':<7} {'variant':<15}{'batch':>6}{'ms/step':>9}{'ex*steps/s':>12}"
-          f"{'vs fp32':>9}{'vs official':>12}{'GFLOP/s':>9}{'warm-up s':>10}")
+    print(
+        f"\n{'preset':<7} {'variant':<15}{'batch':>6}{'ms/step':>9}{'ex*steps/s':>12}"
+        f"{'vs fp32':>9}{'vs official':>12}{'GFLOP/s':>9}{'warm-up s':>10}"
+    )
     base, official = {}, {}
-    for name, label, _, batch, seconds, _, _ in rows:
+    for name, label, _, _, seconds, _, _ in rows:
         base.setdefault(name, seconds)  # fp32 eager comes first
         if label == OFFICIAL:
             official[name] = seconds
-    for name, label, precision, batch, seconds, warm, flops in rows:
+    for name, label, _precision, batch, seconds, warm, flops in rows:
         theirs = official.get(name)
         vs = f"{theirs / seconds:>11.2f}x" if theirs else f"{'-':>12}"
-        print(f"{name:<7} {label:<15}{batch:>6}{1000 * seconds:>9.0f}{batch / seconds:>12.2f}"
-              f"{base[name] / seconds:>8.2f}x{vs}{flops / seconds / 1e9:>9.1f}{warm:>10.1f}")
-    print("(median of the timed steps; 'vs official': the official code's step time in this "
-          "run over ours; target >= 3x)")
+        print(
+            f"{name:<7} {label:<15}{batch:>6}{1000 * seconds:>9.0f}{batch / seconds:>12.2f}"
+            f"{base[name] / seconds:>8.2f}x{vs}{flops / seconds / 1e9:>9.1f}{warm:>10.1f}"
+        )
+    print(
+        "(median of the timed steps; 'vs official': the official code's step time in this "
+        "run over ours; target >= 3x)"
+    )
     for name, label, _, batch, seconds, _, _ in rows:
         if name == "sudoku" and batch == 16 and "sudoku" not in official and label != OFFICIAL:
-            print(f"  sudoku {label}: {OFFICIAL_SUDOKU_16_SECONDS / seconds:.2f}x the official "
-                  f"code's {OFFICIAL_SUDOKU_16_SECONDS} s/step measured elsewhere (no --official)")
+            print(
+                f"  sudoku {label}: {OFFICIAL_SUDOKU_16_SECONDS / seconds:.2f}x the official "
+                f"code's {OFFICIAL_SUDOKU_16_SECONDS} s/step measured elsewhere (no --official)"
+            )
 
 
 def load() -> str:
@@ -302,14 +367,18 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="hidden 256, 2 warm-up + 3 timed steps")
     p.add_argument("--presets", nargs="+", choices=sorted(SHAPES), default=["sudoku", "maze"])
     p.add_argument("--batch", type=int, help="batch for every preset (default: sudoku 16, maze 2)")
-    p.add_argument("--hidden", type=int,
-                   help="hidden size (default: the preset's; 256 with --quick)")
+    p.add_argument(
+        "--hidden", type=int, help="hidden size (default: the preset's; 256 with --quick)"
+    )
     p.add_argument("--steps", type=int, help="timed steps per variant (default 5, 3 with --quick)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (compilation)")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile variants")
     p.add_argument("--bf16", action="store_true", help="time bf16 even on a CPU without fast bf16")
-    p.add_argument("--official", type=Path, help="a checkout of the official TRM code: time its "
-                   "training step in the same run")
+    p.add_argument(
+        "--official",
+        type=Path,
+        help="a checkout of the official TRM code: time its training step in the same run",
+    )
     args = p.parse_args()
     if args.quick and args.hidden is None:
         args.hidden = 256
@@ -322,9 +391,11 @@ def main() -> None:
     args = parse_args()
     torch.manual_seed(0)
     batches = {name: args.batch or SHAPES[name][2] for name in args.presets}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch "
-          + ", ".join(f"{name} {b}" for name, b in batches.items())
-          + f"; {args.warmup} warm-up + {args.steps} timed steps per variant; {load()}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch "
+        + ", ".join(f"{name} {b}" for name, b in batches.items())
+        + f"; {args.warmup} warm-up + {args.steps} timed steps per variant; {load()}"
+    )
     start = time.perf_counter()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

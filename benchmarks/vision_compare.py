@@ -14,6 +14,7 @@ interruption and it resumes.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 from pathlib import Path
@@ -40,26 +41,40 @@ def main() -> None:
     data = args.out / "data"
     if not (data / "batches.meta").exists():
         write_synthetic(data, args.train, args.test, 10, 0, progress=False)
-    log = lambda m: print(m, flush=True)  # noqa: E731
-    summary = {"machine": {"cpu": platform.processor() or platform.machine(),
-                           "threads": torch.get_num_threads(),
-                           "avx512_bf16": cpu_has_fast_bf16(), "torch": torch.__version__},
-               "data": {"train": args.train, "test": args.test, "classes": 10},
-               "epochs_each": args.epochs, "batch_size": args.batch_size}
+    log = lambda m: print(m, flush=True)
+    summary = {
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(),
+            "avx512_bf16": cpu_has_fast_bf16(),
+            "torch": torch.__version__,
+        },
+        "data": {"train": args.train, "test": args.test, "classes": 10},
+        "epochs_each": args.epochs,
+        "batch_size": args.batch_size,
+    }
     common = dict(batch_size=args.batch_size, log=log)
-    epochs = compare(data, args.out / "epochs", VARIANTS, budget="epochs", epochs=args.epochs,
-                     **common)
+    epochs = compare(
+        data, args.out / "epochs", VARIANTS, budget="epochs", epochs=args.epochs, **common
+    )
     summary["epochs"] = _rows(epochs)
     sweep = {4: next(r for r in _rows(epochs) if r["variant"] == "sr-vit")}  # R=4: the default
     for r in (1, 2, 3):
-        result = compare(data, args.out / f"sr-vit-R{r}", ["sr-vit"], budget="epochs",
-                         epochs=args.epochs, model_overrides={"sr-vit": {"recursions": r}},
-                         **common)
+        result = compare(
+            data,
+            args.out / f"sr-vit-R{r}",
+            ["sr-vit"],
+            budget="epochs",
+            epochs=args.epochs,
+            model_overrides={"sr-vit": {"recursions": r}},
+            **common,
+        )
         sweep[r] = _rows(result)[0]
     summary["sr_vit_recursions"] = sweep
     if not args.skip_time:
-        timed = compare(data, args.out / "time", VARIANTS, budget="time", minutes=args.minutes,
-                        **common)
+        timed = compare(
+            data, args.out / "time", VARIANTS, budget="time", minutes=args.minutes, **common
+        )
         summary["time"] = _rows(timed)
     summary["targets"] = _targets(summary)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -67,8 +82,19 @@ def main() -> None:
 
 
 def _rows(result: dict) -> list[dict]:
-    keys = ("variant", "params", "flops", "precision", "epochs", "top1", "top1_at_equal_images",
-            "top5", "train_images_per_s", "eval_images_per_s", "train_minutes")
+    keys = (
+        "variant",
+        "params",
+        "flops",
+        "precision",
+        "epochs",
+        "top1",
+        "top1_at_equal_images",
+        "top5",
+        "train_images_per_s",
+        "eval_images_per_s",
+        "train_minutes",
+    )
     return [{k: r.get(k) for k in keys} for r in result["variants"]]
 
 
@@ -79,8 +105,9 @@ def _targets(summary: dict) -> dict:
     return {
         "vitrm_within_2_points_of_vit": vitrm["top1"] >= vit["top1"] - 0.02,
         "vitrm_at_most_a_fifth_of_vit_params": vitrm["params"] * 5 <= vit["params"],
-        "sr_vit_top1_non_decreasing_in_R": all(b >= a for a, b in zip(sweep, sweep[1:])),
-        "mor_vit_1.5x_bvit_eval_images_per_s": mor["eval_images_per_s"] >= 1.5 * bvit["eval_images_per_s"],
+        "sr_vit_top1_non_decreasing_in_R": all(b >= a for a, b in itertools.pairwise(sweep)),
+        "mor_vit_1.5x_bvit_eval_images_per_s": mor["eval_images_per_s"]
+        >= 1.5 * bvit["eval_images_per_s"],
         "mor_vit_within_1_point_of_bvit": mor["top1"] >= bvit["top1"] - 0.01,
         "sr_vit_top1_by_R": sweep,
     }

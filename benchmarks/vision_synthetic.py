@@ -71,22 +71,34 @@ def cnn(data, epochs: int) -> float:
     xt = torch.from_numpy(data.test.images).float() / 255 - 0.5
     y = torch.from_numpy(data.train.labels)
     net = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(64, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-        torch.nn.Flatten(), torch.nn.Linear(64, data.num_classes))
+        torch.nn.Conv2d(3, 32, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(32, 64, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(64, 64, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(64, data.num_classes),
+    )
     opt = torch.optim.Adam(net.parameters(), 2e-3)
     for epoch in range(epochs):
         perm = torch.randperm(len(x))
         for i in range(0, len(x), 128):
-            b = perm[i:i + 128]
+            b = perm[i : i + 128]
             loss = torch.nn.functional.cross_entropy(net(x[b]), y[b])
             opt.zero_grad()
             loss.backward()
             opt.step()
         with torch.no_grad():
-            acc = float(torch.cat([net(xt[i:i + 1000]).argmax(1) for i in range(0, len(xt), 1000)])
-                        .eq(torch.from_numpy(data.test.labels)).float().mean())
+            acc = float(
+                torch.cat([net(xt[i : i + 1000]).argmax(1) for i in range(0, len(xt), 1000)])
+                .eq(torch.from_numpy(data.test.labels))
+                .float()
+                .mean()
+            )
         print(f"  cnn epoch {epoch + 1}: test top-1 {acc:.3f}", flush=True)
     return acc
 
@@ -98,20 +110,30 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--logistic-steps", type=int, default=200)
-    parser.add_argument("--cnn", type=int, nargs="?", const=6, default=0, metavar="EPOCHS",
-                        help="also train a small CNN (default 6 epochs)")
+    parser.add_argument(
+        "--cnn",
+        type=int,
+        nargs="?",
+        const=6,
+        default=0,
+        metavar="EPOCHS",
+        help="also train a small CNN (default 6 epochs)",
+    )
     args = parser.parse_args()
 
-    print(f"synthetic: {args.train} train + {args.test} test images, {args.classes} classes, "
-          f"{torch.get_num_threads()} torch thread(s)")
+    print(
+        f"synthetic: {args.train} train + {args.test} test images, {args.classes} classes, "
+        f"{torch.get_num_threads()} torch thread(s)"
+    )
     start = time.perf_counter()
     data = generate(args.train, args.test, args.classes, args.seed)
     made = time.perf_counter() - start
     print(f"  generate in memory: {made:.1f} s ({(args.train + args.test) / made:,.0f} images/s)")
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        write_synthetic(Path(tmp) / "synthetic", args.train, args.test, args.classes, args.seed,
-                        progress=False)
+        write_synthetic(
+            Path(tmp) / "synthetic", args.train, args.test, args.classes, args.seed, progress=False
+        )
         written = time.perf_counter() - start
         start = time.perf_counter()
         back = load_images(Path(tmp) / "synthetic")
@@ -121,22 +143,27 @@ def main() -> None:
 
     x, xt = pixels(data.train.images), pixels(data.test.images)
     y, yt = data.train.labels, data.test.labels
-    print(f"chance: {1 / args.classes:.3f}; majority class: "
-          f"{np.bincount(yt).max() / len(yt):.3f}")
+    print(f"chance: {1 / args.classes:.3f}; majority class: {np.bincount(yt).max() / len(yt):.3f}")
     start = time.perf_counter()
     acc, lam = ridge(x, y, xt, yt, args.classes)
-    print(f"  least squares on raw pixels (ridge {lam:g}): test top-1 {acc:.3f} "
-          f"({time.perf_counter() - start:.0f} s)")
+    print(
+        f"  least squares on raw pixels (ridge {lam:g}): test top-1 {acc:.3f} "
+        f"({time.perf_counter() - start:.0f} s)"
+    )
     if args.logistic_steps:
         start = time.perf_counter()
         acc = logistic(x, y, xt, yt, args.classes, args.logistic_steps)
-        print(f"  logistic regression on raw pixels ({args.logistic_steps} Adam steps): "
-              f"test top-1 {acc:.3f} ({time.perf_counter() - start:.0f} s)")
+        print(
+            f"  logistic regression on raw pixels ({args.logistic_steps} Adam steps): "
+            f"test top-1 {acc:.3f} ({time.perf_counter() - start:.0f} s)"
+        )
     if args.cnn:
         start = time.perf_counter()
         acc = cnn(data, args.cnn)
-        print(f"  small CNN, {args.cnn} epochs: test top-1 {acc:.3f} "
-              f"({time.perf_counter() - start:.0f} s)")
+        print(
+            f"  small CNN, {args.cnn} epochs: test top-1 {acc:.3f} "
+            f"({time.perf_counter() - start:.0f} s)"
+        )
 
 
 if __name__ == "__main__":

@@ -4,17 +4,39 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sys
 from pathlib import Path
 
+import typer
 from rich.console import Console
 
 from trm.errors import TRMError
 from trm.jsonfile import read_bounded
+from trm.staging import atomic_file
 
 out = Console()  # what the command produces (grids, tables)
 err = Console(stderr=True, soft_wrap=True)  # progress, notes, warnings: never re-wrapped
+
+
+# options every model-running command takes
+DEVICE = typer.Option("--device", help="auto, cpu, cuda (or cuda:N) or mps.")
+PRECISION = typer.Option(
+    "--precision", help="auto (bf16 where the hardware is fast at it, else fp32), fp32 or bf16."
+)
+
+# settings whose flag is not --name-with-dashes (the rest are)
+FLAGS = {
+    "num_layers": "--layers",
+    "num_heads": "--heads",
+    "T": "--T",
+    "router_per_step": "--router-per-step/--shared-router",
+    "unique_ends": "--unique-ends/--shared-ends",
+}
+
+
+def flag(setting: str) -> str:
+    """The command-line flag of a library setting (a config field or an argument)."""
+    return FLAGS.get(setting, "--" + setting.replace("_", "-"))
 
 
 def print_json(obj: object) -> None:
@@ -79,14 +101,26 @@ class Display:
     """What a command shows people: printed on stdout (unless it prints JSON instead), and
     recorded as a picture (SVG or HTML) when asked."""
 
-    def __init__(self, *, show: bool = True, record: Path | None = None, no_color: bool = False,
-                 title: str = "trm"):
+    def __init__(
+        self,
+        *,
+        show: bool = True,
+        record: Path | None = None,
+        no_color: bool = False,
+        title: str = "trm",
+    ):
         self.console = Console(no_color=True if no_color else None)
         self.show, self.record, self.title = show, record, title
         self.recorder = None
         if record is not None:
-            self.recorder = Console(record=True, file=io.StringIO(), width=100, force_terminal=True,
-                                    color_system="truecolor", no_color=no_color)
+            self.recorder = Console(
+                record=True,
+                file=io.StringIO(),
+                width=100,
+                force_terminal=True,
+                color_system="truecolor",
+                no_color=no_color,
+            )
 
     def print(self, *renderables, to_screen: bool = True) -> None:
         for r in renderables:
@@ -104,7 +138,6 @@ class Display:
             text = self.recorder.export_svg(title=self.title)
         else:
             text = self.recorder.export_html(inline_styles=True)
-        tmp = path.with_name(f".{path.name}.partial")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        with atomic_file(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
         err.print(f"recorded the display in {path}", highlight=False)

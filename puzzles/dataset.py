@@ -62,15 +62,25 @@ class Split:
         return int(self.group_start.shape[0] - 1)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"inputs": self.inputs, "labels": self.labels, "puzzle_ids": self.puzzle_ids,
-                "group_start": self.group_start, **self.extras}
+        return {
+            "inputs": self.inputs,
+            "labels": self.labels,
+            "puzzle_ids": self.puzzle_ids,
+            "group_start": self.group_start,
+            **self.extras,
+        }
 
     @classmethod
-    def of_examples(cls, inputs: np.ndarray, labels: np.ndarray, **extras: np.ndarray) -> "Split":
+    def of_examples(cls, inputs: np.ndarray, labels: np.ndarray, **extras: np.ndarray) -> Split:
         """A split where every example is its own group and uses puzzle id 0."""
         n = len(inputs)
-        return cls(np.asarray(inputs, np.uint8), np.asarray(labels, np.uint8),
-                   np.zeros(n, np.int32), np.arange(n + 1, dtype=np.int64), dict(extras))
+        return cls(
+            np.asarray(inputs, np.uint8),
+            np.asarray(labels, np.uint8),
+            np.zeros(n, np.int32),
+            np.arange(n + 1, dtype=np.int64),
+            dict(extras),
+        )
 
 
 @dataclass
@@ -147,15 +157,19 @@ def read_meta(path: Path) -> dict:
     try:
         meta = read_json_object(meta_path)
     except TRMError as e:
-        raise TRMError(f"{meta_path}: corrupt metadata ({str(e).removeprefix(f'{meta_path}: ')})") from None
+        raise TRMError(
+            f"{meta_path}: corrupt metadata ({str(e).removeprefix(f'{meta_path}: ')})"
+        ) from None
     if meta.get("format") != FORMAT:
         raise TRMError(f"{meta_path}: not a {FORMAT} metadata file")
     version = meta.get("version")
     if not isinstance(version, int) or version < 1:
         raise TRMError(f"{meta_path}: bad format version {version!r}")
     if version > FORMAT_VERSION:
-        raise TRMError(f"{meta_path}: format version {version} is newer than this trm reads "
-                       f"({FORMAT_VERSION}): upgrade trm")
+        raise TRMError(
+            f"{meta_path}: format version {version} is newer than this trm reads "
+            f"({FORMAT_VERSION}): upgrade trm"
+        )
     for key, kind in (("task", str), ("seq_len", int), ("vocab", list), ("splits", dict)):
         if not isinstance(meta.get(key), kind):
             raise TRMError(f"{meta_path}: field {key!r} is missing or not a {kind.__name__}")
@@ -165,14 +179,21 @@ def read_meta(path: Path) -> dict:
         raise TRMError(f"{meta_path}: vocab of {len(meta['vocab'])} tokens (2-256 allowed)")
     ids = meta.get("num_puzzle_ids", 1)
     if type(ids) is not int or not 1 <= ids <= MAX_PUZZLE_IDS:
-        raise TRMError(f"{meta_path}: num_puzzle_ids must be an integer from 1 to "
-                       f"{MAX_PUZZLE_IDS}, got {str(ids)[:40]}")
+        raise TRMError(
+            f"{meta_path}: num_puzzle_ids must be an integer from 1 to "
+            f"{MAX_PUZZLE_IDS}, got {str(ids)[:40]}"
+        )
     for name, info in meta["splits"].items():
         if not SPLIT_NAME.fullmatch(name):
-            raise TRMError(f"{meta_path}: split name {name[:40]!r} is not a plain name "
-                           "(letters, digits, - and _)")
-        if not (isinstance(info, dict) and isinstance(info.get("examples"), int)
-                and isinstance(info.get("groups"), int)):
+            raise TRMError(
+                f"{meta_path}: split name {name[:40]!r} is not a plain name "
+                "(letters, digits, - and _)"
+            )
+        if not (
+            isinstance(info, dict)
+            and isinstance(info.get("examples"), int)
+            and isinstance(info.get("groups"), int)
+        ):
             raise TRMError(f"{meta_path}: split {name!r} lacks example and group counts")
     _check_task_info(meta, meta_path)
     return meta
@@ -187,16 +208,22 @@ def _check_task_info(meta: dict, meta_path: Path) -> None:
         return
     size = info.get("size")
     if type(size) is not int or size < 2 or size * size != meta["seq_len"]:
-        raise TRMError(f"{meta_path}: task_info size {size!r} does not fit seq_len "
-                       f"{meta['seq_len']} (a {meta['task']} of side n is n x n tokens)")
+        raise TRMError(
+            f"{meta_path}: task_info size {size!r} does not fit seq_len "
+            f"{meta['seq_len']} (a {meta['task']} of side n is n x n tokens)"
+        )
     if meta["task"] == "sudoku":
         rows, cols = info.get("box_rows"), info.get("box_cols")
         if type(rows) is not int or type(cols) is not int or rows < 1 or rows * cols != size:
-            raise TRMError(f"{meta_path}: task_info boxes {rows!r} x {cols!r} do not make a "
-                           f"{size}x{size} Sudoku")
+            raise TRMError(
+                f"{meta_path}: task_info boxes {rows!r} x {cols!r} do not make a "
+                f"{size}x{size} Sudoku"
+            )
         if len(meta["vocab"]) != size + 2:
-            raise TRMError(f"{meta_path}: a {size}x{size} Sudoku has {size + 2} tokens, the "
-                           f"vocab {len(meta['vocab'])}")
+            raise TRMError(
+                f"{meta_path}: a {size}x{size} Sudoku has {size + 2} tokens, the "
+                f"vocab {len(meta['vocab'])}"
+            )
 
 
 def _check_split(split: Split, meta: dict, name: str, path: Path) -> None:
@@ -205,17 +232,26 @@ def _check_split(split: Split, meta: dict, name: str, path: Path) -> None:
     for key in ("inputs", "labels"):
         a = getattr(split, key)
         if a.dtype != np.uint8 or a.shape != (n, seq_len):
-            raise TRMError(f"{where}: {key} should be uint8 of shape ({n}, {seq_len}), "
-                           f"got {a.dtype} {a.shape}")
+            raise TRMError(
+                f"{where}: {key} should be uint8 of shape ({n}, {seq_len}), got {a.dtype} {a.shape}"
+            )
         if n and int(a.max()) >= len(meta["vocab"]):
             raise TRMError(f"{where}: {key} holds token {int(a.max())}, outside the vocab")
     if split.puzzle_ids.dtype != np.int32 or split.puzzle_ids.shape != (n,):
         raise TRMError(f"{where}: puzzle_ids should be int32 of shape ({n},)")
-    if n and (split.puzzle_ids.min() < 0 or split.puzzle_ids.max() >= meta.get("num_puzzle_ids", 1)):
+    if n and (
+        split.puzzle_ids.min() < 0 or split.puzzle_ids.max() >= meta.get("num_puzzle_ids", 1)
+    ):
         raise TRMError(f"{where}: puzzle_ids out of range")
     gs = split.group_start
-    if (gs.dtype != np.int64 or gs.ndim != 1 or len(gs) < 1 or gs[0] != 0 or gs[-1] != n
-            or np.any(np.diff(gs) <= 0)):
+    if (
+        gs.dtype != np.int64
+        or gs.ndim != 1
+        or len(gs) < 1
+        or gs[0] != 0
+        or gs[-1] != n
+        or np.any(np.diff(gs) <= 0)
+    ):
         raise TRMError(f"{where}: group_start must rise strictly from 0 to {n}")
     for key, a in split.extras.items():
         if a.shape[:1] != (n,):
@@ -240,8 +276,10 @@ def load_split(path: Path, meta: dict, name: str) -> Split:
     split = Split(*(arrays.pop(k) for k in CORE_ARRAYS), extras=arrays)
     info = meta["splits"][name]
     if len(split) != info["examples"] or split.n_groups != info["groups"]:
-        raise TRMError(f"{file}: holds {len(split)} examples in {split.n_groups} groups, "
-                       f"metadata says {info['examples']} in {info['groups']}")
+        raise TRMError(
+            f"{file}: holds {len(split)} examples in {split.n_groups} groups, "
+            f"metadata says {info['examples']} in {info['groups']}"
+        )
     _check_split(split, meta, name, Path(path))
     return split
 
@@ -256,15 +294,20 @@ def _check_declared_sizes(file: Path, examples: int, seq_len: int) -> None:
             for member in zf.infolist():
                 with zf.open(member) as f:
                     version = np.lib.format.read_magic(f)
-                    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                            else np.lib.format.read_array_header_2_0)
+                    read = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
                     shape, _, dtype = read(f)
                 declared += int(np.prod(shape, dtype=object)) * dtype.itemsize
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
         raise TRMError(f"{file}: corrupt or truncated ({e})") from None
     if declared > allowed:
-        raise TRMError(f"{file}: its arrays claim {declared:,} bytes, more than {examples:,} "
-                       f"examples of {seq_len} tokens can need ({allowed:,})")
+        raise TRMError(
+            f"{file}: its arrays claim {declared:,} bytes, more than {examples:,} "
+            f"examples of {seq_len} tokens can need ({allowed:,})"
+        )
 
 
 def load_dataset(path: Path, splits: list[str] | None = None) -> Dataset:
@@ -282,10 +325,12 @@ def read_import_file(file: Path) -> tuple[str, str]:
         raise TRMError(f"{file}: a directory; --import takes one puzzle file")
     if not file.is_file():
         raise TRMError(f"{file}: no such file")
-    data = read_bounded(file, MAX_IMPORT_BYTES, "too much puzzle text: split it, or use the "
-                        "CSV layout (read as it streams)")
+    data = read_bounded(
+        file,
+        MAX_IMPORT_BYTES,
+        "too much puzzle text: split it, or use the CSV layout (read as it streams)",
+    )
     try:
         return data.decode("utf-8"), hashlib.sha256(data).hexdigest()
     except UnicodeDecodeError:
         raise TRMError(f"{file}: not a text file") from None
-

@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 
 from trm.device import autocast
-from trm.errors import TRMError
+from trm.errors import SettingError, TRMError
 from trm.vote import rank
 
 SELECT = ("checker", "vote", "confidence")
@@ -46,7 +46,7 @@ class Views:
     perms: np.ndarray  # (K, L) int64: view cell i reads cell perms[k, i]
     tables: np.ndarray  # (K, V) int64: token t becomes tables[k, t] (a permutation)
 
-    def inverse(self) -> "Views":
+    def inverse(self) -> Views:
         return Views(np.argsort(self.perms, axis=1), np.argsort(self.tables, axis=1))
 
     def apply(self, x: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -79,7 +79,7 @@ def _sudoku_views(k: int, seq_len: int, vocab: int, rng: np.random.Generator) ->
     augs = [identity(size)] + [random_augmentation(size, source) for _ in range(k - 1)]
     tables = np.tile(np.arange(vocab, dtype=np.int64), (k, 1))
     for i, aug in enumerate(augs):
-        tables[i, :size + 2] = aug.token_table()
+        tables[i, : size + 2] = aug.token_table()
     return Views(np.asarray([a.cells for a in augs], np.int64), tables)
 
 
@@ -102,8 +102,9 @@ def _maze_views(k: int, seq_len: int, vocab: int, rng: np.random.Generator) -> V
     size = math.isqrt(seq_len)
     order = np.concatenate([[0], rng.permutation(np.arange(1, 8))])  # identity first
     picks = np.resize(order, k)  # 8 symmetries: beyond them views repeat (noise tells them apart)
-    return Views(cell_tables(size)[picks].astype(np.int64),
-                 np.tile(np.arange(vocab, dtype=np.int64), (k, 1)))
+    return Views(
+        cell_tables(size)[picks].astype(np.int64), np.tile(np.arange(vocab, dtype=np.int64), (k, 1))
+    )
 
 
 def maze_check(questions: np.ndarray, answers: np.ndarray) -> np.ndarray:
@@ -118,20 +119,26 @@ def maze_check(questions: np.ndarray, answers: np.ndarray) -> np.ndarray:
     return out
 
 
-TASKS = {"sudoku": Task("sudoku", _sudoku_views, sudoku_check),
-         "maze": Task("maze", _maze_views, maze_check)}
+TASKS = {
+    "sudoku": Task("sudoku", _sudoku_views, sudoku_check),
+    "maze": Task("maze", _maze_views, maze_check),
+}
 
 
 def describe(views: bool, noise: float) -> str:
     """What the candidates differ by, for people: "views", "noise 0.5", "views + noise 1.0"."""
-    return " + ".join(k for k, on in (("views", views), (f"noise {noise}", noise > 0))
-                      if on) or "identical candidates"
+    return (
+        " + ".join(k for k, on in (("views", views), (f"noise {noise}", noise > 0)) if on)
+        or "identical candidates"
+    )
 
 
 def task_for(name: str) -> Task:
     if name not in TASKS:
-        raise TRMError(f"--samples needs a task with exact augmentations ({', '.join(TASKS)}); "
-                       f"this model is for {name}")
+        raise TRMError(
+            f"--samples needs a task with exact augmentations ({', '.join(TASKS)}); "
+            f"this model is for {name}"
+        )
     return TASKS[name]
 
 
@@ -157,23 +164,36 @@ MAX_SAMPLES = 4096  # candidates per puzzle: far past where the checker's gains 
 
 
 @torch.no_grad()
-def run(model, questions: np.ndarray, task: Task, *, samples: int, noise: float = 0.0,
-        views: bool = True, select: str = "checker", halting: str = "verified", seed: int = 0,
-        batch_rows: int = 512, precision: str = "fp32", puzzle_ids: np.ndarray | None = None
-        ) -> Scaled:
+def run(
+    model,
+    questions: np.ndarray,
+    task: Task,
+    *,
+    samples: int,
+    noise: float = 0.0,
+    views: bool = True,
+    select: str = "checker",
+    halting: str = "verified",
+    seed: int = 0,
+    batch_rows: int = 512,
+    precision: str = "fp32",
+    puzzle_ids: np.ndarray | None = None,
+) -> Scaled:
     """K = ``samples`` candidates for every puzzle of ``questions`` (P, L) tokens."""
     if not 1 <= samples <= MAX_SAMPLES:
-        raise TRMError(f"--samples must be from 1 to {MAX_SAMPLES}, got {samples}")
+        raise SettingError("samples", f"must be from 1 to {MAX_SAMPLES}, got {samples}")
     if seed < 0:
         raise TRMError(f"the seed of the views and noise must be >= 0, got {seed}")
     if not (noise >= 0 and math.isfinite(noise)):
-        raise TRMError(f"--noise must be a finite number >= 0, got {noise}")
+        raise SettingError("noise", f"must be a finite number >= 0, got {noise}")
     if select not in SELECT:
-        raise TRMError(f"--select must be one of {', '.join(SELECT)}, got {select!r}")
+        raise SettingError("select", f"must be one of {', '.join(SELECT)}, got {select!r}")
     if halting not in HALTING:
-        raise TRMError(f"halting with --samples must be one of {', '.join(HALTING)}, got {halting!r}")
+        raise TRMError(
+            f"halting with --samples must be one of {', '.join(HALTING)}, got {halting!r}"
+        )
     if select == "checker" and task.check is None:
-        raise TRMError(f"--select checker: {task.name} has no checker; use vote or confidence")
+        raise SettingError("select", f"checker: {task.name} has no checker; use vote or confidence")
     use_checker = select == "checker"
     verify_early = use_checker and halting == "verified"
     cfg = model.config
@@ -182,7 +202,9 @@ def run(model, questions: np.ndarray, task: Task, *, samples: int, noise: float 
     if views:
         v = task.views(k, cfg.seq_len, cfg.vocab_size, rng)
     else:
-        v = Views(np.tile(np.arange(cfg.seq_len), (k, 1)), np.tile(np.arange(cfg.vocab_size), (k, 1)))
+        v = Views(
+            np.tile(np.arange(cfg.seq_len), (k, 1)), np.tile(np.arange(cfg.vocab_size), (k, 1))
+        )
     back = v.inverse()
     questions = np.asarray(questions)
     p_total = len(questions)
@@ -191,12 +213,38 @@ def run(model, questions: np.ndarray, task: Task, *, samples: int, noise: float 
     parts = []
     start = time.perf_counter()
     for lo in range(0, p_total, per_chunk):
-        parts.append(_run_chunk(model, questions[lo:lo + per_chunk], pids[lo:lo + per_chunk], v,
-                                back, task, k, noise, verify_early, use_checker, select,
-                                precision, seed, lo))
-    out = Scaled(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                   ("answers", "verified", "chosen", "step", "votes", "n_verified",
-                    "candidate_steps")))
+        parts.append(
+            _run_chunk(
+                model,
+                questions[lo : lo + per_chunk],
+                pids[lo : lo + per_chunk],
+                v,
+                back,
+                task,
+                k,
+                noise,
+                verify_early,
+                use_checker,
+                select,
+                precision,
+                seed,
+                lo,
+            )
+        )
+    out = Scaled(
+        *(
+            np.concatenate([getattr(p, f) for p in parts])
+            for f in (
+                "answers",
+                "verified",
+                "chosen",
+                "step",
+                "votes",
+                "n_verified",
+                "candidate_steps",
+            )
+        )
+    )
     out.seconds = time.perf_counter() - start
     return out
 
@@ -205,13 +253,30 @@ def _noise(shape: tuple[int, ...], k: int, seed: int, first: int) -> torch.Tenso
     """Unit Gaussian noise for the rows of puzzles ``first``, ``first + 1``, ... (``k`` rows
     each): each puzzle's from its own seed, so the batch size does not change the draws."""
     per = (k, *shape[1:])
-    return torch.cat([torch.randn(per, generator=torch.Generator().manual_seed(
-        seed * 1_000_003 + first + q)) for q in range(shape[0] // k)])
+    return torch.cat(
+        [
+            torch.randn(per, generator=torch.Generator().manual_seed(seed * 1_000_003 + first + q))
+            for q in range(shape[0] // k)
+        ]
+    )
 
 
-def _run_chunk(model, questions, pids, v: Views, back: Views, task: Task, k: int, noise: float,
-               verify_early: bool, use_checker: bool, select: str, precision: str,
-               seed: int, first: int) -> Scaled:
+def _run_chunk(
+    model,
+    questions,
+    pids,
+    v: Views,
+    back: Views,
+    task: Task,
+    k: int,
+    noise: float,
+    verify_early: bool,
+    use_checker: bool,
+    select: str,
+    precision: str,
+    seed: int,
+    first: int,
+) -> Scaled:
     device = next(model.parameters()).device
     p = len(questions)
     n_sup = model.config.n_sup
@@ -228,8 +293,9 @@ def _run_chunk(model, questions, pids, v: Views, back: Views, task: Task, k: int
     was_training = model.training
     model.eval()
     with autocast(device, precision):
-        x = model.embed_input(torch.from_numpy(inputs).to(device),
-                              torch.from_numpy(pids[puzzle]).to(device))
+        x = model.embed_input(
+            torch.from_numpy(inputs).to(device), torch.from_numpy(pids[puzzle]).to(device)
+        )
         y, z = model.initial_state(rows)
         if noise > 0 and k > 1:
             mask = torch.from_numpy(which != 0).to(device)[:, None, None]
@@ -265,17 +331,41 @@ def _run_chunk(model, questions, pids, v: Views, back: Views, task: Task, k: int
             active = active[~done]
             x, y, z = x[keep], out.y[keep], out.z[keep]
     model.train(was_training)
-    return _select(questions, final, conf, ran, verified_row, verified_at, n_verified, task, k,
-                   use_checker, verify_early, select)
+    return _select(
+        questions,
+        final,
+        conf,
+        ran,
+        verified_row,
+        verified_at,
+        n_verified,
+        task,
+        k,
+        use_checker,
+        verify_early,
+        select,
+    )
 
 
-def _select(questions, final, conf, ran, verified_row, verified_at, n_verified, task: Task,
-            k: int, use_checker: bool, verify_early: bool, select: str) -> Scaled:
+def _select(
+    questions,
+    final,
+    conf,
+    ran,
+    verified_row,
+    verified_at,
+    n_verified,
+    task: Task,
+    k: int,
+    use_checker: bool,
+    verify_early: bool,
+    select: str,
+) -> Scaled:
     p = len(questions)
     if use_checker and not verify_early:  # checker at the end: every candidate ran all steps
         ok = task.check(np.repeat(questions, k, axis=0), final)
         for q in range(p):
-            hits = np.flatnonzero(ok[q * k:(q + 1) * k])
+            hits = np.flatnonzero(ok[q * k : (q + 1) * k])
             n_verified[q] = len(hits)
             if len(hits):
                 verified_row[q], verified_at[q] = q * k + hits[0], ran[q * k + hits[0]]
@@ -293,14 +383,26 @@ def _select(questions, final, conf, ran, verified_row, verified_at, n_verified, 
             r = next(i for i in block if final[i].tobytes() == ranked[0].key)
         answers[q], chosen[q] = final[r], r - q * k
         votes[q] = sum(np.array_equal(final[i], final[r]) for i in block)
-    return Scaled(answers, verified_row >= 0, chosen, verified_at, votes, n_verified,
-                  ran.reshape(p, k))
+    return Scaled(
+        answers, verified_row >= 0, chosen, verified_at, votes, n_verified, ran.reshape(p, k)
+    )
 
 
-def evaluate_samples(model, data, task: Task, *, samples: int, noise: float = 0.0,
-                     views: bool = True, select: str = "checker", halting: str = "verified",
-                     seed: int = 0, batch_rows: int = 512, precision: str = "fp32",
-                     device=None) -> dict:
+def evaluate_samples(
+    model,
+    data,
+    task: Task,
+    *,
+    samples: int,
+    noise: float = 0.0,
+    views: bool = True,
+    select: str = "checker",
+    halting: str = "verified",
+    seed: int = 0,
+    batch_rows: int = 512,
+    precision: str = "fp32",
+    device=None,
+) -> dict:
     """The model alone (one pass, all steps) and with ``samples`` candidates, on the same
     puzzles (``data``: a :class:`trm.data.TokenData`): exact accuracy against the labels,
     the share whose answer passes the checker, steps and speed, kept apart."""
@@ -308,36 +410,88 @@ def evaluate_samples(model, data, task: Task, *, samples: int, noise: float = 0.
 
     if len(data) == 0:
         raise TRMError("nothing to evaluate: the split is empty")
-    one = evaluate(model, data, batch_size=batch_rows, device=device,
-                   precision=precision, halting="full")
-    one_pass = {"exact_accuracy": one.exact_accuracy,
-                "mean_steps": one.mean_steps, "puzzles_per_s": one.examples_per_s}
+    one = evaluate(
+        model, data, batch_size=batch_rows, device=device, precision=precision, halting="full"
+    )
+    one_pass = {
+        "exact_accuracy": one.exact_accuracy,
+        "mean_steps": one.mean_steps,
+        "puzzles_per_s": one.examples_per_s,
+    }
     if task.check is not None:
         one_pass["checker_passed"] = float(task.check(data.inputs, one.predictions).mean())
-    r = run(model, data.inputs, task, samples=samples, noise=noise, views=views, select=select,
-            halting=halting, seed=seed, batch_rows=batch_rows, precision=precision,
-            puzzle_ids=data.puzzle_ids)
-    scaled = {"samples": samples, "noise": noise, "views": views, "select": select,
-              "halting": halting if select == "checker" else "full", "seed": seed,
-              "exact_accuracy": float(exact_match(r.answers, data.labels).mean()),
-              "mean_steps": r.mean_steps, "candidates": int(r.candidate_steps.size),
-              "puzzles_per_s": len(data) / r.seconds if r.seconds > 0 else float("inf"),
-              "seconds": r.seconds}
+    r = run(
+        model,
+        data.inputs,
+        task,
+        samples=samples,
+        noise=noise,
+        views=views,
+        select=select,
+        halting=halting,
+        seed=seed,
+        batch_rows=batch_rows,
+        precision=precision,
+        puzzle_ids=data.puzzle_ids,
+    )
+    scaled = {
+        "samples": samples,
+        "noise": noise,
+        "views": views,
+        "select": select,
+        "halting": halting if select == "checker" else "full",
+        "seed": seed,
+        "exact_accuracy": float(exact_match(r.answers, data.labels).mean()),
+        "mean_steps": r.mean_steps,
+        "candidates": int(r.candidate_steps.size),
+        "puzzles_per_s": len(data) / r.seconds if r.seconds > 0 else float("inf"),
+        "seconds": r.seconds,
+    }
     if task.check is not None:
         scaled["verified"] = float(r.verified.mean())
-        scaled["mean_verified_step"] = float(r.step[r.verified].mean()) if r.verified.any() else None
+        scaled["mean_verified_step"] = (
+            float(r.step[r.verified].mean()) if r.verified.any() else None
+        )
     return {"n": len(data), "n_sup": model.config.n_sup, "one_pass": one_pass, "scaled": scaled}
 
 
-def solve_one(model, question: np.ndarray, task: Task, *, samples: int, noise: float = 0.0,
-              views: bool = True, select: str = "checker", seed: int = 0,
-              precision: str = "fp32") -> tuple[np.ndarray, dict]:
+def solve_one(
+    model,
+    question: np.ndarray,
+    task: Task,
+    *,
+    samples: int,
+    noise: float = 0.0,
+    views: bool = True,
+    select: str = "checker",
+    seed: int = 0,
+    precision: str = "fp32",
+) -> tuple[np.ndarray, dict]:
     """`trm solve --samples`: the selected answer (tokens) for one puzzle and how it was found."""
-    r = run(model, np.asarray(question)[None], task, samples=samples, noise=noise, views=views,
-            select=select, halting="verified", seed=seed, precision=precision)
-    info = {"samples": samples, "noise": noise, "views": views, "select": select, "seed": seed,
-            "chosen": int(r.chosen[0]), "votes": int(r.votes[0]),
-            "verified": bool(r.verified[0]) if task.check is not None and select == "checker" else None,
-            "verified_candidates": int(r.n_verified[0]), "verified_at_step": int(r.step[0]),
-            "mean_steps": r.mean_steps, "seconds": r.seconds}
+    r = run(
+        model,
+        np.asarray(question)[None],
+        task,
+        samples=samples,
+        noise=noise,
+        views=views,
+        select=select,
+        halting="verified",
+        seed=seed,
+        precision=precision,
+    )
+    info = {
+        "samples": samples,
+        "noise": noise,
+        "views": views,
+        "select": select,
+        "seed": seed,
+        "chosen": int(r.chosen[0]),
+        "votes": int(r.votes[0]),
+        "verified": bool(r.verified[0]) if task.check is not None and select == "checker" else None,
+        "verified_candidates": int(r.n_verified[0]),
+        "verified_at_step": int(r.step[0]),
+        "mean_steps": r.mean_steps,
+        "seconds": r.seconds,
+    }
     return r.answers[0], info

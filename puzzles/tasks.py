@@ -5,8 +5,9 @@ Adding a task means one module with these functions and one line in :data:`TASKS
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import RenderableType
@@ -21,7 +22,9 @@ class TaskView:
     example_json: Callable[[dict, np.ndarray, np.ndarray, int], dict]
     render_example: Callable[[dict, np.ndarray, np.ndarray, int], RenderableType]
     # on-the-fly training augmentation of token batches, if any (see trm.data.Augmenter)
-    augmenter: Callable[[np.ndarray, np.ndarray, np.ndarray, np.random.Generator], tuple] | None = None
+    augmenter: Callable[[np.ndarray, np.ndarray, np.ndarray, np.random.Generator], tuple] | None = (
+        None
+    )
     preset: str = "tiny"  # the training preset made for this task
     # for an augmenter that needs its dataset (ARC: the per-task augmentation lists):
     # dataset -> augmenter, used instead of ``augmenter``
@@ -50,8 +53,9 @@ def _arc() -> TaskView:
     from puzzles.arc import view
     from puzzles.arc.data import make_augmenter
 
-    return TaskView(view.example_json, view.render_example, preset="arc",
-                    make_augmenter=make_augmenter)
+    return TaskView(
+        view.example_json, view.render_example, preset="arc", make_augmenter=make_augmenter
+    )
 
 
 TASKS: dict[str, Callable[[], TaskView]] = {"sudoku": _sudoku, "maze": _maze, "arc": _arc}

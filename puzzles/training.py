@@ -17,11 +17,12 @@ from trm.config import TrainConfig, TRMConfig, build_configs
 from trm.data import TokenData
 from trm.device import resolve_device, resolve_precision
 from trm.distributed import setup, teardown
-from trm.errors import TRMError, about
+from trm.errors import SettingError, TRMError, about
 from trm.evaluate import EvalResult, evaluate
 from trm.model import TRM
 from trm.official import official_parameter_count, read_official, sha256
-from trm.train import CHECKPOINT, Trainer, check_max_minutes, prepare_run_dir
+from trm.runs import CHECKPOINT, check_max_minutes, check_resume, prepare_run_dir
+from trm.train import Trainer
 
 
 def token_data(ds: Dataset, split: str) -> TokenData:
@@ -37,10 +38,16 @@ def data_info(ds: Dataset) -> dict:
 
 def meta_info(path: Path | None, m: dict) -> dict:
     """What a run's config.json records of its data (``path`` None: no dataset folder)."""
-    return {"task": m["task"], "data": {"path": None if path is None else str(path),
-                                        "vocab": m["vocab"], "seq_len": m["seq_len"],
-                                        "num_puzzle_ids": m.get("num_puzzle_ids", 1),
-                                        "task_info": m.get("task_info", {})}}
+    return {
+        "task": m["task"],
+        "data": {
+            "path": None if path is None else str(path),
+            "vocab": m["vocab"],
+            "seq_len": m["seq_len"],
+            "num_puzzle_ids": m.get("num_puzzle_ids", 1),
+            "task_info": m.get("task_info", {}),
+        },
+    }
 
 
 def check_compatible(config: dict, ds: Dataset, where: str) -> None:
@@ -50,20 +57,34 @@ def check_compatible(config: dict, ds: Dataset, where: str) -> None:
         raise TRMError(f"{ds.path} holds {ds.task!r} data but {where} was trained on {task!r}")
     data = config.get("data", {})
     if data.get("vocab") != ds.meta["vocab"] or data.get("seq_len") != ds.meta["seq_len"]:
-        raise TRMError(f"{ds.path}: vocabulary or sequence length differs from what {where} "
-                       f"was trained on (seq_len {data.get('seq_len')} vs {ds.meta['seq_len']})")
+        raise TRMError(
+            f"{ds.path}: vocabulary or sequence length differs from what {where} "
+            f"was trained on (seq_len {data.get('seq_len')} vs {ds.meta['seq_len']})"
+        )
     known = (config.get("model") or {}).get("num_puzzle_ids", 1)
     if ds.meta.get("num_puzzle_ids", 1) > known:
-        raise TRMError(f"{ds.path} uses {ds.meta.get('num_puzzle_ids', 1)} puzzle ids; {where} "
-                       f"knows {known} (it was trained on another dataset)")
+        raise TRMError(
+            f"{ds.path} uses {ds.meta.get('num_puzzle_ids', 1)} puzzle ids; {where} "
+            f"knows {known} (it was trained on another dataset)"
+        )
 
 
-def train_on_dataset(data_dir: Path, out: Path, *, preset: str | None = None,
-                     model_overrides: dict | None = None, train_overrides: dict | None = None,
-                     resume: bool = False, force: bool = False, device: str = "auto",
-                     precision: str = "auto", compile: bool = False,
-                     max_minutes: float | None = None, progress: bool = True,
-                     init: Path | None = None) -> dict:
+def train_on_dataset(
+    data_dir: Path,
+    out: Path,
+    *,
+    preset: str | None = None,
+    model_overrides: dict | None = None,
+    train_overrides: dict | None = None,
+    resume: bool = False,
+    force: bool = False,
+    device: str = "auto",
+    precision: str = "auto",
+    compile: bool = False,
+    max_minutes: float | None = None,
+    progress: bool = True,
+    init: Path | None = None,
+) -> dict:
     """Train on ``data_dir`` into ``out``. ``init``: a checkpoint (run folder, checkpoint
     folder or a shipped model folder) whose model and weights the new run starts from, with
     a fresh optimizer, schedule and step count (fine-tuning)."""
@@ -72,8 +93,10 @@ def train_on_dataset(data_dir: Path, out: Path, *, preset: str | None = None,
     ds = load_dataset(data_dir)
     view = task_view(ds.task)
     if init is not None and resume:
-        raise TRMError("--init starts a new run from other weights; --resume continues this one: "
-                       "pass one of them")
+        raise TRMError(
+            "--init starts a new run from other weights; --resume continues this one: "
+            "pass one of them"
+        )
     start = _init_weights(Path(init), ds, model_overrides) if init is not None else None
     prepare_run_dir(out, resume=resume, force=force)
 
@@ -87,31 +110,38 @@ def train_on_dataset(data_dir: Path, out: Path, *, preset: str | None = None,
         with about(saved_ckpt.config_path):
             model_cfg = TRMConfig.from_dict(saved.get("model"))
             train = TrainConfig.from_dict(saved.get("train")).to_dict()
-        fixed = {k for k, v in (model_overrides or {}).items() if v is not None}
-        if fixed or preset:
-            raise TRMError(f"--resume continues the saved configuration; drop "
-                           f"{', '.join(sorted(fixed | ({'--preset'} if preset else set())))}")
-        allowed = {"steps", "eval_every", "eval_max", "checkpoint_every", "log_every"}
-        changed = {k for k, v in (train_overrides or {}).items()
-                   if v is not None and k not in allowed and v != train.get(k)}
-        if changed:
-            raise TRMError(f"--resume cannot change {', '.join(sorted(changed))}")
+        fixed = [k for k, v in (model_overrides or {}).items() if v is not None]
+        check_resume(train, train_overrides or {}, model_options=fixed + ["preset"] * bool(preset))
         train.update({k: v for k, v in (train_overrides or {}).items() if v is not None})
         train_cfg = TrainConfig.from_dict(train)
     else:
-        sizes = {"vocab_size": len(ds.meta["vocab"]), "seq_len": ds.meta["seq_len"],
-                 "num_puzzle_ids": ds.meta.get("num_puzzle_ids", 1)}
-        model_cfg, train_cfg = build_configs(preset or view.preset, sizes, model_overrides or {},
-                                             train_overrides or {})
+        sizes = {
+            "vocab_size": len(ds.meta["vocab"]),
+            "seq_len": ds.meta["seq_len"],
+            "num_puzzle_ids": ds.meta.get("num_puzzle_ids", 1),
+        }
+        model_cfg, train_cfg = build_configs(
+            preset or view.preset, sizes, model_overrides or {}, train_overrides or {}
+        )
         if start is not None:
             model_cfg, info["init_from"] = start[0], start[2]
     group, dev = setup(device)  # several processes under torchrun, or just this one
     try:
         prec = resolve_precision(precision, dev)
         test = token_data(ds, "test") if "test" in ds.splits else None
-        trainer = Trainer(model_cfg, train_cfg, token_data(ds, "train"), test, out, device=dev,
-                          precision=prec, compile=compile, augment=view.augmenter_for(ds),
-                          run_info={**info, "precision": prec}, dist=group)
+        trainer = Trainer(
+            model_cfg,
+            train_cfg,
+            token_data(ds, "train"),
+            test,
+            out,
+            device=dev,
+            precision=prec,
+            compile=compile,
+            augment=view.augmenter_for(ds),
+            run_info={**info, "precision": prec},
+            dist=group,
+        )
         if resume:
             trainer.restore()
         elif start is not None:
@@ -119,31 +149,50 @@ def train_on_dataset(data_dir: Path, out: Path, *, preset: str | None = None,
         summary = trainer.fit(max_minutes=max_minutes, progress=progress)
     finally:
         teardown(group)
-    return {**summary, "device": str(dev), "precision": prec, "out": str(out),
-            "processes": group.world, "main": group.main}
+    return {
+        **summary,
+        "device": str(dev),
+        "precision": prec,
+        "out": str(out),
+        "processes": group.world,
+        "main": group.main,
+    }
 
 
-def _init_weights(path: Path, ds: Dataset, model_overrides: dict | None
-                  ) -> tuple[TRMConfig, dict[str, torch.Tensor], dict]:
+def _init_weights(
+    path: Path, ds: Dataset, model_overrides: dict | None
+) -> tuple[TRMConfig, dict[str, torch.Tensor], dict]:
     """The model config, evaluation weights and provenance of the checkpoint ``--init`` names."""
     ckpt = load_checkpoint(path)
     check_compatible(ckpt.config, ds, str(path))
     with about(ckpt.config_path):
         cfg = TRMConfig.from_dict(ckpt.config.get("model"))
-    changed = sorted(k for k, v in (model_overrides or {}).items()
-                     if v is not None and getattr(cfg, k, v) != v)
+    changed = sorted(
+        k for k, v in (model_overrides or {}).items() if v is not None and getattr(cfg, k, v) != v
+    )
     if changed:
-        raise TRMError(f"--init keeps the model of {path}; it cannot change "
-                       f"{', '.join(changed)}")
+        raise SettingError(
+            "init", f"keeps the model of {path}; it cannot change {', '.join(changed)}"
+        )
     if ds.meta.get("num_puzzle_ids", 1) != cfg.num_puzzle_ids:
-        raise TRMError(f"{ds.path} has {ds.meta.get('num_puzzle_ids', 1)} puzzle ids, "
-                       f"{path} {cfg.num_puzzle_ids}: --init needs the same puzzle ids")
-    return cfg, ckpt.model_state, {"path": str(path), "step": ckpt.config.get("step"),
-                                   "sha256": sha256(resolve_checkpoint(path) / MODEL_FILE)}
+        raise TRMError(
+            f"{ds.path} has {ds.meta.get('num_puzzle_ids', 1)} puzzle ids, "
+            f"{path} {cfg.num_puzzle_ids}: --init needs the same puzzle ids"
+        )
+    return (
+        cfg,
+        ckpt.model_state,
+        {
+            "path": str(path),
+            "step": ckpt.config.get("step"),
+            "sha256": sha256(resolve_checkpoint(path) / MODEL_FILE),
+        },
+    )
 
 
-def import_official(checkpoint: Path, out: Path, *, data_dir: Path | None = None,
-                    force: bool = False) -> dict:
+def import_official(
+    checkpoint: Path, out: Path, *, data_dir: Path | None = None, force: bool = False
+) -> dict:
     """Write an official TRM checkpoint folder as one of our run folders (see
     :mod:`trm.official`); the task comes from ``data_dir``'s dataset, or, for the one task
     whose sizes say it (9x9 Sudoku), from the weights. Returns what was written."""
@@ -154,25 +203,46 @@ def import_official(checkpoint: Path, out: Path, *, data_dir: Path | None = None
     if meta is not None:
         info = meta_info(data_dir, meta)
         if len(meta["vocab"]) != cfg.vocab_size:
-            raise TRMError(f"{data_dir}: a vocabulary of {len(meta['vocab'])} tokens; the "
-                           f"checkpoint's has {cfg.vocab_size}")
+            raise TRMError(
+                f"{data_dir}: a vocabulary of {len(meta['vocab'])} tokens; the "
+                f"checkpoint's has {cfg.vocab_size}"
+            )
     elif (cfg.vocab_size, cfg.seq_len) == (11, 81):
         from puzzles.sudoku.data import dataset_meta
 
         info = meta_info(None, dataset_meta(9, {}))
     else:
-        raise TRMError(f"{checkpoint}: a vocabulary of {cfg.vocab_size} over {cfg.seq_len} "
-                       "tokens does not say which task this is: pass --data DIR (a dataset of its task)")
+        raise TRMError(
+            f"{checkpoint}: a vocabulary of {cfg.vocab_size} over {cfg.seq_len} "
+            "tokens does not say which task this is: pass --data DIR (a dataset of its task)"
+        )
     prepare_run_dir(out, resume=False, force=force)
-    config = {"model": cfg.to_dict(), "train": ck.train.to_dict(), "step": ck.step,
-              "trm_version": __version__, "ema": ck.train.ema > 0, **info, "precision": "fp32",
-              "imported_from": {"format": "official-trm", "weights": str(ck.weights),
-                                "sha256": ck.sha256, "arch": ck.yaml["arch"].get("name"),
-                                "forward_dtype": ck.yaml["arch"].get("forward_dtype")}}
+    config = {
+        "model": cfg.to_dict(),
+        "train": ck.train.to_dict(),
+        "step": ck.step,
+        "trm_version": __version__,
+        "ema": ck.train.ema > 0,
+        **info,
+        "precision": "fp32",
+        "imported_from": {
+            "format": "official-trm",
+            "weights": str(ck.weights),
+            "sha256": ck.sha256,
+            "arch": ck.yaml["arch"].get("name"),
+            "forward_dtype": ck.yaml["arch"].get("forward_dtype"),
+        },
+    }
     folder = save_checkpoint(out / CHECKPOINT, model_state=ck.state, config=config)
-    return {"out": str(out), "checkpoint": str(folder), "task": info["task"], "step": ck.step,
-            "parameters": official_parameter_count(cfg),
-            "puzzle_embedding": cfg.num_puzzle_ids * cfg.puzzle_emb_width, "model": cfg.to_dict()}
+    return {
+        "out": str(out),
+        "checkpoint": str(folder),
+        "task": info["task"],
+        "step": ck.step,
+        "parameters": official_parameter_count(cfg),
+        "puzzle_embedding": cfg.num_puzzle_ids * cfg.puzzle_emb_width,
+        "model": cfg.to_dict(),
+    }
 
 
 def load_model(path: Path, device: torch.device) -> tuple[TRM, dict]:
@@ -184,12 +254,15 @@ def load_model(path: Path, device: torch.device) -> tuple[TRM, dict]:
         model.load_state_dict(ckpt.model_state)
     except RuntimeError as e:
         first = str(e).splitlines()[0] if str(e) else "mismatch"
-        raise TRMError(f"{resolve_checkpoint(path)}: weights do not match the config ({first})") from None
+        raise TRMError(
+            f"{resolve_checkpoint(path)}: weights do not match the config ({first})"
+        ) from None
     return model.to(device).eval(), ckpt.config
 
 
-def _open_for_eval(run: Path, data_dir: Path, split: str | None, device: str, precision: str,
-                   batch_size: int):
+def _open_for_eval(
+    run: Path, data_dir: Path, split: str | None, device: str, precision: str, batch_size: int
+):
     """The run's model on its device, the dataset's ``split`` (None: ``predict`` if there is
     one, else ``test``), checked to fit each other: (model, dataset, split, device, precision)."""
     dev = resolve_device(device)
@@ -201,55 +274,142 @@ def _open_for_eval(run: Path, data_dir: Path, split: str | None, device: str, pr
     ds = load_dataset(data_dir, splits=[split])
     check_compatible(config, ds, str(run))
     if batch_size < 1:
-        raise TRMError("--batch-size must be at least 1")
+        raise SettingError("batch_size", "must be at least 1")
     return model, ds, split, dev, prec
 
 
-def evaluate_run(run: Path, data_dir: Path, *, split: str = "test", halting: str = "full",
-                 device: str = "auto", precision: str = "auto", batch_size: int = 256,
-                 limit: int = 0) -> EvalResult:
-    model, ds, split, dev, prec = _open_for_eval(run, data_dir, split, device, precision, batch_size)
-    return evaluate(model, token_data(ds, split).head(limit), batch_size=batch_size, device=dev,
-                    precision=prec, halting=halting)
+def evaluate_run(
+    run: Path,
+    data_dir: Path,
+    *,
+    split: str = "test",
+    halting: str = "full",
+    device: str = "auto",
+    precision: str = "auto",
+    batch_size: int = 256,
+    limit: int = 0,
+) -> EvalResult:
+    model, ds, split, dev, prec = _open_for_eval(
+        run, data_dir, split, device, precision, batch_size
+    )
+    return evaluate(
+        model,
+        token_data(ds, split).head(limit),
+        batch_size=batch_size,
+        device=dev,
+        precision=prec,
+        halting=halting,
+    )
 
 
-def _views_of_run(run: Path, data_dir: Path, views: int, split: str | None, device: str,
-                  precision: str, batch_size: int, limit: int, progress: bool, score: bool,
-                  **vote):
+def _views_of_run(
+    run: Path,
+    data_dir: Path,
+    views: int,
+    split: str | None,
+    device: str,
+    precision: str,
+    batch_size: int,
+    limit: int,
+    progress: bool,
+    score: bool,
+    **vote,
+):
     from puzzles.arc.views import evaluate_views, predict_views
 
-    model, ds, split, dev, prec = _open_for_eval(run, data_dir, split, device, precision, batch_size)
+    model, ds, split, dev, prec = _open_for_eval(
+        run, data_dir, split, device, precision, batch_size
+    )
     go = evaluate_views if score else predict_views
-    return go(model, ds, split, views, batch_size=batch_size, device=dev, precision=prec,
-              limit=limit, progress=progress, **vote)
+    return go(
+        model,
+        ds,
+        split,
+        views,
+        batch_size=batch_size,
+        device=dev,
+        precision=prec,
+        limit=limit,
+        progress=progress,
+        **vote,
+    )
 
 
-def evaluate_run_views(run: Path, data_dir: Path, views: int, *, split: str = "test",
-                       device: str = "auto", precision: str = "auto", batch_size: int = 256,
-                       limit: int = 0, progress: bool = True, skip_empty: bool = False):
+def evaluate_run_views(
+    run: Path,
+    data_dir: Path,
+    views: int,
+    *,
+    split: str = "test",
+    device: str = "auto",
+    precision: str = "auto",
+    batch_size: int = 256,
+    limit: int = 0,
+    progress: bool = True,
+    skip_empty: bool = False,
+):
     """ARC: ``views`` augmented views of each test input, mapped back and voted; pass@k
     (see :mod:`puzzles.arc.views`)."""
-    return _views_of_run(run, data_dir, views, split, device, precision, batch_size, limit,
-                         progress, score=True, skip_empty=skip_empty)
+    return _views_of_run(
+        run,
+        data_dir,
+        views,
+        split,
+        device,
+        precision,
+        batch_size,
+        limit,
+        progress,
+        score=True,
+        skip_empty=skip_empty,
+    )
 
 
-def predict_run_views(run: Path, data_dir: Path, views: int, *, split: str | None = None,
-                      device: str = "auto", precision: str = "auto", batch_size: int = 256,
-                      progress: bool = True):
+def predict_run_views(
+    run: Path,
+    data_dir: Path,
+    views: int,
+    *,
+    split: str | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    batch_size: int = 256,
+    progress: bool = True,
+):
     """ARC: the model's voted answers for every input of ``split`` (default: ``predict``
     if the dataset has one, else ``test``), ready for :func:`puzzles.arc.views.submission`."""
-    return _views_of_run(run, data_dir, views, split, device, precision, batch_size, 0,
-                         progress, score=False)
+    return _views_of_run(
+        run, data_dir, views, split, device, precision, batch_size, 0, progress, score=False
+    )
 
 
-def evaluate_run_samples(run: Path, data_dir: Path, samples: int, *, split: str = "test",
-                         device: str = "auto", precision: str = "auto", batch_size: int = 512,
-                         limit: int = 0, **options) -> dict:
+def evaluate_run_samples(
+    run: Path,
+    data_dir: Path,
+    samples: int,
+    *,
+    split: str = "test",
+    device: str = "auto",
+    precision: str = "auto",
+    batch_size: int = 512,
+    limit: int = 0,
+    **options,
+) -> dict:
     """Sudoku and mazes: the model alone and with ``samples`` checked candidates per puzzle
     (see :mod:`puzzles.scaling`), on the same puzzles."""
     from puzzles.scaling import evaluate_samples, task_for
 
-    model, ds, split, dev, prec = _open_for_eval(run, data_dir, split, device, precision, batch_size)
+    model, ds, split, dev, prec = _open_for_eval(
+        run, data_dir, split, device, precision, batch_size
+    )
     task = task_for(ds.task)
-    return evaluate_samples(model, token_data(ds, split).head(limit), task, samples=samples,
-                            batch_rows=batch_size, precision=prec, device=dev, **options)
+    return evaluate_samples(
+        model,
+        token_data(ds, split).head(limit),
+        task,
+        samples=samples,
+        batch_rows=batch_size,
+        precision=prec,
+        device=dev,
+        **options,
+    )

@@ -36,8 +36,14 @@ class Model:
         return sum(p.numel() for p in self.net.parameters())
 
 
-def open_model(checkpoint: Path | None, task: str, *, default: Path | None = None,
-               device: str = "auto", precision: str = "auto") -> Model:
+def open_model(
+    checkpoint: Path | None,
+    task: str,
+    *,
+    default: Path | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+) -> Model:
     """The checkpoint's model (or the task's shipped default), refused if made for another task."""
     from puzzles.training import load_model
     from trm.checkpoint import resolve_checkpoint
@@ -45,8 +51,10 @@ def open_model(checkpoint: Path | None, task: str, *, default: Path | None = Non
 
     if checkpoint is None:
         if default is None or not (default / "model.safetensors").is_file():
-            raise TRMError(f"no default {task} model is installed: pass --checkpoint RUN "
-                           f"(a run folder from `trm train`)")
+            raise TRMError(
+                f"no default {task} model is installed: pass --checkpoint RUN "
+                f"(a run folder from `trm train`)"
+            )
         checkpoint = default
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
@@ -77,8 +85,10 @@ class Step:
 
 
 def changed_cells(before: np.ndarray, after: np.ndarray) -> list[int]:
-    return [int(i) for i in np.nonzero(np.asarray(before).reshape(-1)
-                                       != np.asarray(after).reshape(-1))[0]]
+    return [
+        int(i)
+        for i in np.nonzero(np.asarray(before).reshape(-1) != np.asarray(after).reshape(-1))[0]
+    ]
 
 
 @dataclass
@@ -113,33 +123,52 @@ class Watch:
             return f"no halt before the step limit; answer from step {self.halted_at}"
         first = next((x.step for x in self.steps if x.halt_prob > 0.5), None)
         return f"all {self.halted_at} steps run" + (
-            f" (the halting head would have stopped at step {first})" if first else "")
+            f" (the halting head would have stopped at step {first})" if first else ""
+        )
 
     @property
     def outcome(self) -> tuple[bool, bool, str]:
         """(valid, correct, verdict) of the answer given: with --samples the selected one."""
         s = self.info.get("samples")
-        return (s["valid"], s["correct"], s["verdict"]) if s else (self.valid, self.correct, self.verdict)
+        return (
+            (s["valid"], s["correct"], s["verdict"])
+            if s
+            else (self.valid, self.correct, self.verdict)
+        )
 
     def common_json(self) -> dict:
         """The fields every task's JSON shares (after its own "steps" and "answer"). With
         --samples, "valid", "correct" and "verdict" are the selected answer's, "one_pass"
         the identity view's (the steps shown), and "samples" says how it was found."""
         valid, correct, verdict = self.outcome
-        out = {"valid": valid, "correct": correct if self.checked else None, "verdict": verdict,
-               "halted_at": self.halted_at, "halting": self.halting,
-               "checkpoint": self.checkpoint}
+        out = {
+            "valid": valid,
+            "correct": correct if self.checked else None,
+            "verdict": verdict,
+            "halted_at": self.halted_at,
+            "halting": self.halting,
+            "checkpoint": self.checkpoint,
+        }
         if "samples" in self.info:
-            out["one_pass"] = {"valid": self.valid, "correct": self.correct, "verdict": self.verdict}
+            out["one_pass"] = {
+                "valid": self.valid,
+                "correct": self.correct,
+                "verdict": self.verdict,
+            }
             out["samples"] = self.info["samples"]
         return out
 
 
 def header(w: Watch, params: int, default: Path | None = None) -> Text:
-    name = ("the default model" if default is not None and Path(w.checkpoint) == default
-            else f"model {w.checkpoint}")
-    return Text(f"{name} ({params:,} parameters) · halting {w.halting} · "
-                f"trained with {w.n_sup} steps", style="dim")
+    name = (
+        "the default model"
+        if default is not None and Path(w.checkpoint) == default
+        else f"model {w.checkpoint}"
+    )
+    return Text(
+        f"{name} ({params:,} parameters) · halting {w.halting} · trained with {w.n_sup} steps",
+        style="dim",
+    )
 
 
 def step_info(s: Step, extra: list[tuple[str, str]] = ()) -> Table:
@@ -148,8 +177,12 @@ def step_info(s: Step, extra: list[tuple[str, str]] = ()) -> Table:
     info.add_column(style="dim")
     info.add_column(width=12)  # fixed, so every step's panel has the same width
     halts = s.halt_prob > 0.5
-    info.add_row("halt", Text(f"{s.halt_prob:.2f}" + ("  halt" if halts else ""),
-                              style="bold green" if halts else ""))
+    info.add_row(
+        "halt",
+        Text(
+            f"{s.halt_prob:.2f}" + ("  halt" if halts else ""), style="bold green" if halts else ""
+        ),
+    )
     info.add_row("conflicts", Text(str(s.conflicts), style="bold red" if s.conflicts else "green"))
     for label, value in extra:
         info.add_row(label, value)
@@ -158,15 +191,25 @@ def step_info(s: Step, extra: list[tuple[str, str]] = ()) -> Table:
     return info
 
 
-def add_samples(w: Watch, info: dict, answer_json, valid: bool, correct: bool, verdict: str,
-                answer: np.ndarray) -> None:
+def add_samples(
+    w: Watch, info: dict, answer_json, valid: bool, correct: bool, verdict: str, answer: np.ndarray
+) -> None:
     """Record a --samples run (puzzles.scaling.solve_one) on a solve: the selected answer
     and its check; the steps shown stay the identity view's one pass."""
-    how = ("verified by the checker" if info["verified"] else
-           "no candidate passed the checker: the vote's best" if info["verified"] is False else
-           f"selected by {info['select']}")
-    w.info["samples"] = {**info, "answer": answer_json, "valid": valid, "correct": correct,
-                         "verdict": f"{verdict} ({how})"}
+    how = (
+        "verified by the checker"
+        if info["verified"]
+        else "no candidate passed the checker: the vote's best"
+        if info["verified"] is False
+        else f"selected by {info['select']}"
+    )
+    w.info["samples"] = {
+        **info,
+        "answer": answer_json,
+        "valid": valid,
+        "correct": correct,
+        "verdict": f"{verdict} ({how})",
+    }
     w.info["samples_grid"] = answer
 
 
@@ -176,15 +219,24 @@ def samples_panel(w: Watch, grid: RenderableType) -> RenderableType:
 
     s = w.info["samples"]
     kind = describe(s["views"], s["noise"])
-    lines = [f"{s['samples']} candidates ({kind}), select {s['select']}",
-             f"chosen: candidate {s['chosen'] + 1}" + (" (the identity view)" if s["chosen"] == 0 else "")
-             + f", {s['votes']} of {s['samples']} gave this answer"]
+    lines = [
+        f"{s['samples']} candidates ({kind}), select {s['select']}",
+        f"chosen: candidate {s['chosen'] + 1}"
+        + (" (the identity view)" if s["chosen"] == 0 else "")
+        + f", {s['votes']} of {s['samples']} gave this answer",
+    ]
     if s["verified"]:
-        lines.append(f"verified at step {s['verified_at_step']} ({s['verified_candidates']} "
-                     f"candidate{'s' * (s['verified_candidates'] != 1)} passed then)")
-    lines.append(f"mean steps per candidate {s['mean_steps']:.2f} of {w.n_sup} · {s['seconds']:.2f} s")
+        lines.append(
+            f"verified at step {s['verified_at_step']} ({s['verified_candidates']} "
+            f"candidate{'s' * (s['verified_candidates'] != 1)} passed then)"
+        )
+    lines.append(
+        f"mean steps per candidate {s['mean_steps']:.2f} of {w.n_sup} · {s['seconds']:.2f} s"
+    )
     style = "green" if s["correct"] else "red"
-    return Panel.fit(Group(*(Text(line) for line in lines), grid,
-                           Text(s["verdict"], style=f"bold {style}")),
-                     title="with the checker" if s["select"] == "checker" else "with samples",
-                     title_align="left", border_style=style)
+    return Panel.fit(
+        Group(*(Text(line) for line in lines), grid, Text(s["verdict"], style=f"bold {style}")),
+        title="with the checker" if s["select"] == "checker" else "with samples",
+        title_align="left",
+        border_style=style,
+    )

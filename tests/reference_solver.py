@@ -28,8 +28,9 @@ def units(size: int) -> list[list[int]]:
     boxes = []
     for br in range(0, size, box_rows):
         for bc in range(0, size, box_cols):
-            boxes.append([r * size + c for r in range(br, br + box_rows)
-                          for c in range(bc, bc + box_cols)])
+            boxes.append(
+                [r * size + c for r in range(br, br + box_rows) for c in range(bc, bc + box_cols)]
+            )
     return rows + cols + boxes
 
 
@@ -57,7 +58,9 @@ def _legal(grid: list[int], cell: int, size: int, peer_sets: list[set[int]]) -> 
     return [d for d in range(1, size + 1) if d not in used]
 
 
-def count_solutions(puzzle, size: int | None = None, limit: int = 2) -> tuple[int, np.ndarray | None]:
+def count_solutions(
+    puzzle, size: int | None = None, limit: int = 2
+) -> tuple[int, np.ndarray | None]:
     """``(count, first_solution)``: solutions counted up to ``limit``, the first one as int8.
 
     Plain backtracking: place one digit, recurse, undo. Each step branches on the
@@ -76,7 +79,9 @@ def count_solutions(puzzle, size: int | None = None, limit: int = 2) -> tuple[in
     size = size or _size_of(grid)
     assert len(grid) == size * size
     all_units = units(size)
-    units_of = [[u for u, unit in enumerate(all_units) if cell in unit] for cell in range(len(grid))]
+    units_of = [
+        [u for u, unit in enumerate(all_units) if cell in unit] for cell in range(len(grid))
+    ]
     used = [0] * len(all_units)  # per unit: bit d set when digit d is placed in it
     for cell, v in enumerate(grid):
         if v:
@@ -169,8 +174,7 @@ def singles_fill(puzzle, size: int | None = None) -> np.ndarray:
             for d in range(1, size + 1):
                 if any(grid[c] == d for c in unit):
                     continue
-                spots = [c for c in unit if grid[c] == 0
-                         and d in _legal(grid, c, size, peer_sets)]
+                spots = [c for c in unit if grid[c] == 0 and d in _legal(grid, c, size, peer_sets)]
                 if len(spots) == 1:
                     grid[spots[0]] = d
                     changed = True

@@ -20,10 +20,9 @@ import torch
 from puzzles.arc.augment import Augmentation
 from puzzles.arc.data import build_from_official, load_table
 from puzzles.arc.official import parse_name, read_build, read_identifiers
-from puzzles.arc.tokens import decode
 from puzzles.arc.views import EMPTY, build_views, grid_key, predict_views, score, votes
 from puzzles.dataset import load_dataset
-from tests.conftest import run_trm
+from tests.helpers import run_trm
 from trm.errors import TRMError
 
 BUILD = Path(__file__).parent / "data" / "official-trm" / "arc-build"
@@ -36,8 +35,11 @@ def _official_rows():
     test = BUILD / "test"
     ids = np.load(test / "all__puzzle_identifiers.npy")
     starts = np.load(test / "all__puzzle_indices.npy")
-    return {(int(pid), j): int(r) for p, pid in enumerate(ids)
-            for j, r in enumerate(range(starts[p], starts[p + 1]))}
+    return {
+        (int(pid), j): int(r)
+        for p, pid in enumerate(ids)
+        for j, r in enumerate(range(starts[p], starts[p + 1]))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +52,12 @@ def _our_order(ds, views, array):
     rows = _official_rows()
     split = ds.splits["test"]
     pairs = split.extras["pair"]
-    return np.stack([array[rows[(int(views.puzzle_ids[v]), int(pairs[views.example[v]]))]]
-                     for v in range(len(views))])
+    return np.stack(
+        [
+            array[rows[(int(views.puzzle_ids[v]), int(pairs[views.example[v]]))]]
+            for v in range(len(views))
+        ]
+    )
 
 
 def test_official_names_are_our_augmentations():
@@ -100,8 +106,9 @@ def test_votes_and_pass_at_k_are_the_official_evaluators(dataset):
     views = build_views(split, table, K)
     planted = np.load(BUILD / "reference_eval.npz")
     preds = _our_order(dataset, views, planted["preds"])
-    conf = torch.sigmoid(torch.from_numpy(_our_order(dataset, views, planted["q_halt_logits"]))
-                         .double()).numpy()
+    conf = torch.sigmoid(
+        torch.from_numpy(_our_order(dataset, views, planted["q_halt_logits"])).double()
+    ).numpy()
     task_ids = dataset.meta["task_info"]["task_ids"]
     result = score(split, views, preds, conf, table, task_ids)
     expected = {int(k.split("@")[1]): v for k, v in VERDICT["pass_at"].items()}
@@ -122,8 +129,15 @@ def test_votes_and_pass_at_k_are_the_official_evaluators(dataset):
 
 def test_an_imported_official_arc_checkpoint_predicts_as_the_official_code(dataset, tmp_path):
     run = tmp_path / "run"
-    r = run_trm("import", "official", str(BUILD / "checkpoint"), "--out", str(run),
-                "--data", str(dataset.path))
+    r = run_trm(
+        "import",
+        "official",
+        str(BUILD / "checkpoint"),
+        "--out",
+        str(run),
+        "--data",
+        str(dataset.path),
+    )
     assert r.returncode == 0, r.stderr
     from puzzles.training import load_model
 
@@ -156,18 +170,21 @@ def _copy(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("names, needle", [
-    (["a", "a|||t1|||0123456789"], "<blank>"),
-    (["<blank>"], "<blank>"),
-    (["<blank>", "a|||t1|||0123456789"], "not its original"),
-    (["<blank>", "a", "b", "a|||t1|||0123456789"], "not its original"),
-    (["<blank>", "a", "b", "a"], "one block"),
-    (["<blank>", "a", "a|||t9|||0123456789"], "TASK|||tD|||PERM"),
-    (["<blank>", "a", "a|||t1|||0123456788"], "permute"),
-    (["<blank>", "a", "a|||t1|||1023456789"], "permute"),
-    (["<blank>", 5], "non-empty string"),
-    ({"0": "<blank>"}, "list"),
-])
+@pytest.mark.parametrize(
+    "names, needle",
+    [
+        (["a", "a|||t1|||0123456789"], "<blank>"),
+        (["<blank>"], "<blank>"),
+        (["<blank>", "a|||t1|||0123456789"], "not its original"),
+        (["<blank>", "a", "b", "a|||t1|||0123456789"], "not its original"),
+        (["<blank>", "a", "b", "a"], "one block"),
+        (["<blank>", "a", "a|||t9|||0123456789"], "TASK|||tD|||PERM"),
+        (["<blank>", "a", "a|||t1|||0123456788"], "permute"),
+        (["<blank>", "a", "a|||t1|||1023456789"], "permute"),
+        (["<blank>", 5], "non-empty string"),
+        ({"0": "<blank>"}, "list"),
+    ],
+)
 def test_bad_identifiers_are_refused_in_one_line(tmp_path, names, needle):
     path = tmp_path / "identifiers.json"
     path.write_text(json.dumps(names))
@@ -179,17 +196,17 @@ def test_bad_identifiers_are_refused_in_one_line(tmp_path, names, needle):
 def test_damaged_builds_are_refused_naming_the_file(tmp_path):
     folder = _copy(tmp_path)
     np.save(folder / "train" / "all__inputs.npy", np.array([object()], dtype=object))
-    with pytest.raises(TRMError, match="all__inputs.npy"):
+    with pytest.raises(TRMError, match=r"all__inputs.npy"):
         read_build(folder)
     folder = _copy(tmp_path / "2")
     inputs = np.load(folder / "train" / "all__inputs.npy")
     inputs[0, :5] = 1  # an end marker where a grid's cells are
     np.save(folder / "train" / "all__inputs.npy", inputs)
-    with pytest.raises(TRMError, match="train.*task 0d3d703e"):
+    with pytest.raises(TRMError, match=r"train.*task 0d3d703e"):
         read_build(folder)
     folder = _copy(tmp_path / "3")
     (folder / "train" / "all__labels.npy").unlink()
-    with pytest.raises(TRMError, match="all__labels.npy: missing"):
+    with pytest.raises(TRMError, match=r"all__labels.npy: missing"):
         read_build(folder)
     folder = _copy(tmp_path / "4")
     raw = json.loads((folder / "test_puzzles.json").read_text())
@@ -202,12 +219,24 @@ def test_damaged_builds_are_refused_naming_the_file(tmp_path):
 def test_cli_takes_one_of_source_and_official(tmp_path):
     r = run_trm("data", "arc", "--out", str(tmp_path / "d"))
     assert r.returncode == 2 and "--source" in r.stderr
-    r = run_trm("data", "arc", "--source", "arc-agi-1", "--official", str(BUILD), "--out",
-                str(tmp_path / "d"))
+    r = run_trm(
+        "data",
+        "arc",
+        "--source",
+        "arc-agi-1",
+        "--official",
+        str(BUILD),
+        "--out",
+        str(tmp_path / "d"),
+    )
     assert r.returncode == 2 and "one of --source and --official" in r.stderr
-    r = run_trm("data", "arc", "--official", str(BUILD), "--subsets", "a", "--out", str(tmp_path / "d"))
+    r = run_trm(
+        "data", "arc", "--official", str(BUILD), "--subsets", "a", "--out", str(tmp_path / "d")
+    )
     assert r.returncode == 2 and "--subsets goes with --source" in r.stderr
-    r = run_trm("data", "arc", "--official", str(tmp_path / "nowhere"), "--out", str(tmp_path / "d"))
+    r = run_trm(
+        "data", "arc", "--official", str(tmp_path / "nowhere"), "--out", str(tmp_path / "d")
+    )
     assert r.returncode == 2 and "not a folder" in r.stderr
     assert not (tmp_path / "d").exists()
     r = run_trm("data", "arc", "--official", str(BUILD), "--out", str(tmp_path / "d"))

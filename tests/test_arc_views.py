@@ -22,6 +22,7 @@ def _task(name: str, h: int, w: int, tests: int = 1) -> ArcTask:
     def pair():
         grid = RNG.integers(0, 10, (h, w)).astype(np.uint8)
         return Pair(grid, np.rot90(grid).copy())  # any rule: the output is known
+
     return ArcTask(name, (pair(), pair()), tuple(pair() for _ in range(tests)))
 
 
@@ -146,8 +147,10 @@ def validate_submission(sub: dict, expected: dict[str, int]) -> None:
             assert set(entry) == {"attempt_1", "attempt_2"}
             for grid in entry.values():
                 assert isinstance(grid, list) and 1 <= len(grid) <= 30
-                assert all(isinstance(r, list) and len(r) == len(grid[0]) and 1 <= len(r) <= 30
-                           for r in grid)
+                assert all(
+                    isinstance(r, list) and len(r) == len(grid[0]) and 1 <= len(r) <= 30
+                    for r in grid
+                )
                 assert all(type(v) is int and 0 <= v <= 9 for r in grid for v in r)
 
 
@@ -174,21 +177,43 @@ def test_rank_counts_then_confidence_then_first_seen():
 def test_eval_views_cli_reports_pass_at_k_and_writes_per_task_results(tmp_path):
     import json
 
-    from tests.conftest import run_trm
-    from tests.test_arc import task_json, write_tasks
+    from tests.helpers import run_trm, task_json, write_tasks
 
-    tasks = {"aa": task_json([([[1, 2]], [[2, 1]])], [([[3, 4]], [[4, 3]])]),
-             "bb": task_json([([[5]], [[6]])], [([[7]], [[8]])])}
+    tasks = {
+        "aa": task_json([([[1, 2]], [[2, 1]])], [([[3, 4]], [[4, 3]])]),
+        "bb": task_json([([[5]], [[6]])], [([[7]], [[8]])]),
+    }
     folder = write_tasks(tmp_path / "tasks", tasks)
     data, run = tmp_path / "data", tmp_path / "run"
-    assert run_trm("data", "arc", "--source", str(folder), "--out", str(data), "--augment", "4",
-                   "--quiet").returncode == 0
-    r = run_trm("train", "--data", str(data), "--out", str(run), "--preset", "tiny", "--steps", "1",
-                "--mixer", "attention", "--puzzle-emb-len", "1", "--device", "cpu", "--quiet")
+    assert (
+        run_trm(
+            "data", "arc", "--source", str(folder), "--out", str(data), "--augment", "4", "--quiet"
+        ).returncode
+        == 0
+    )
+    r = run_trm(
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--preset",
+        "tiny",
+        "--steps",
+        "1",
+        "--mixer",
+        "attention",
+        "--puzzle-emb-len",
+        "1",
+        "--device",
+        "cpu",
+        "--quiet",
+    )
     assert r.returncode == 0, r.stderr
     per_task = tmp_path / "per_task.json"
-    r = run_trm("eval", str(run), "--data", str(data), "--views", "4", "--per-task", str(per_task),
-                "--json")
+    r = run_trm(
+        "eval", str(run), "--data", str(data), "--views", "4", "--per-task", str(per_task), "--json"
+    )
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert set(summary) == {"pass@1", "pass@2", "tasks", "test_inputs", "views", "empty_answers"}
@@ -196,11 +221,23 @@ def test_eval_views_cli_reports_pass_at_k_and_writes_per_task_results(tmp_path):
     saved = json.loads(per_task.read_text())
     assert set(saved["tasks"]) == {"aa", "bb"} and saved["summary"] == summary
     sub_file = tmp_path / "submission.json"
-    r = run_trm("predict", "arc", str(run), "--data", str(data), "--out", str(sub_file), "--views", "4",
-                "--quiet")
+    r = run_trm(
+        "predict",
+        "arc",
+        str(run),
+        "--data",
+        str(data),
+        "--out",
+        str(sub_file),
+        "--views",
+        "4",
+        "--quiet",
+    )
     assert r.returncode == 0, r.stderr
     validate_submission(json.loads(sub_file.read_text()), {"aa": 1, "bb": 1})
-    r = run_trm("predict", "arc", str(run), "--data", str(data), "--out", str(tmp_path / "no" / "s.json"))
+    r = run_trm(
+        "predict", "arc", str(run), "--data", str(data), "--out", str(tmp_path / "no" / "s.json")
+    )
     assert r.returncode == 2 and "no such folder" in r.stderr
     # trm solve arc --views: the vote after the steps, its first answer the one checked
     r = run_trm("solve", "arc", str(folder / "aa.json"), "-c", str(run), "--views", "4", "--json")
@@ -208,13 +245,28 @@ def test_eval_views_cli_reports_pass_at_k_and_writes_per_task_results(tmp_path):
     vote = json.loads(r.stdout)["vote"]
     assert vote["views"] == 4 and set(vote) >= {"candidates", "pass@1", "pass@2", "voting"}
     assert r.returncode == (0 if vote["pass@1"] else 1)
-    r = run_trm("solve", "arc", str(folder / "aa.json"), "-c", str(run), "--views", "4", "--no-color")
+    r = run_trm(
+        "solve", "arc", str(folder / "aa.json"), "-c", str(run), "--views", "4", "--no-color"
+    )
     assert "vote of 4 views" in r.stdout, r.stdout
-    r = run_trm("solve", "arc", str(folder / "aa.json"), "-c", str(run), "--views", "4",
-                "--data", str(tmp_path / "tasks"))
+    r = run_trm(
+        "solve",
+        "arc",
+        str(folder / "aa.json"),
+        "-c",
+        str(run),
+        "--views",
+        "4",
+        "--data",
+        str(tmp_path / "tasks"),
+    )
     assert r.returncode == 2 and "dataset" in r.stderr
-    for args, needle in ((["--views", "0"], "at least 1"),
-                         (["--per-task", str(per_task)], "goes with --views"),
-                         (["--views", "2", "--per-task", str(tmp_path / "no" / "x.json")], "no such folder")):
+    for args, needle in (
+        (["--views", "0"], "at least 1"),
+        (["--per-task", str(per_task)], "goes with --views"),
+        (["--views", "2", "--per-task", str(tmp_path / "no" / "x.json")], "no such folder"),
+    ):
         r = run_trm("eval", str(run), "--data", str(data), *args)
-        assert r.returncode == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert (
+            r.returncode == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1
+        ), r.stderr

@@ -65,8 +65,9 @@ def error_line(excinfo) -> str:
 def test_round_trip_keeps_tied_views_odd_dtypes_and_adds_format_and_version(tmp_path):
     state = small_state()
     assert state["embed.weight"].data_ptr() == state["head.weight"].data_ptr()
-    out = save_checkpoint(tmp_path / "run" / "checkpoint", model_state=state,
-                          config={"hidden": 4, "name": "tied"})
+    out = save_checkpoint(
+        tmp_path / "run" / "checkpoint", model_state=state, config={"hidden": 4, "name": "tied"}
+    )
     assert out == tmp_path / "run" / "checkpoint"
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors"]
 
@@ -75,19 +76,24 @@ def test_round_trip_keeps_tied_views_odd_dtypes_and_adds_format_and_version(tmp_
     assert ck.path == out
     assert_same_tensors(ck.model_state, state)
     assert ck.model_state["count"].shape == ()
-    assert ck.config == {"hidden": 4, "name": "tied", "format": "trm-checkpoint",
-                         "version": CHECKPOINT_VERSION}
+    assert ck.config == {
+        "hidden": 4,
+        "name": "tied",
+        "format": "trm-checkpoint",
+        "version": CHECKPOINT_VERSION,
+    }
     assert ck.train_tensors is None and ck.train_meta is None
     # The loaded weights fit a fresh module again.
     Tied().load_state_dict(ck.model_state)
 
 
 def test_the_checkpoint_gets_ordinary_permissions(tmp_path):
-    folder = save_checkpoint(tmp_path / "checkpoint", model_state=small_state(), config={},
-                             train_meta={})
+    folder = save_checkpoint(
+        tmp_path / "checkpoint", model_state=small_state(), config={}, train_meta={}
+    )
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain.txt").write_text("")
-    mode = lambda p: p.stat().st_mode & 0o777  # noqa: E731
+    mode = lambda p: p.stat().st_mode & 0o777
     assert mode(folder) == mode(tmp_path / "plain")  # umask, not tempfile's 0700
     for p in folder.iterdir():
         assert mode(p) == mode(tmp_path / "plain.txt"), p.name
@@ -96,8 +102,13 @@ def test_the_checkpoint_gets_ordinary_permissions(tmp_path):
 def test_training_state_round_trips_only_when_asked(tmp_path):
     extra = {"carry.z": torch.randn(2, 3), "weights.raw": torch.ones(5, dtype=torch.bfloat16)}
     meta = {"step": 12, "epoch": 3, "lr": 1e-4}
-    save_checkpoint(tmp_path / "checkpoint", model_state=small_state(), config={},
-                    train_tensors=extra, train_meta=meta)
+    save_checkpoint(
+        tmp_path / "checkpoint",
+        model_state=small_state(),
+        config={},
+        train_tensors=extra,
+        train_meta=meta,
+    )
     assert load_checkpoint(tmp_path).train_tensors is None
     ck = load_checkpoint(tmp_path / "checkpoint", train_state=True)
     assert_same_tensors(ck.train_tensors, extra)
@@ -109,8 +120,13 @@ def test_training_state_round_trips_only_when_asked(tmp_path):
 
 def test_saving_twice_keeps_only_the_second_and_no_leftovers(tmp_path):
     folder = tmp_path / "checkpoint"
-    save_checkpoint(folder, model_state=small_state(0), config={"v": 1},
-                    train_tensors={"x": torch.zeros(1)}, train_meta={"step": 1})
+    save_checkpoint(
+        folder,
+        model_state=small_state(0),
+        config={"v": 1},
+        train_tensors={"x": torch.zeros(1)},
+        train_meta={"step": 1},
+    )
     save_checkpoint(folder, model_state=small_state(1), config={"v": 2})
     ck = load_checkpoint(tmp_path)
     assert ck.config["v"] == 2
@@ -120,11 +136,17 @@ def test_saving_twice_keeps_only_the_second_and_no_leftovers(tmp_path):
 
 
 @pytest.mark.parametrize("failing_rename", [1, 2])
-def test_a_crash_during_the_swap_leaves_the_old_checkpoint_whole(tmp_path, monkeypatch,
-                                                                 failing_rename):
+def test_a_crash_during_the_swap_leaves_the_old_checkpoint_whole(
+    tmp_path, monkeypatch, failing_rename
+):
     folder = tmp_path / "checkpoint"
-    save_checkpoint(folder, model_state=small_state(0), config={"v": 1},
-                    train_tensors={"x": torch.zeros(2)}, train_meta={"step": 1})
+    save_checkpoint(
+        folder,
+        model_state=small_state(0),
+        config={"v": 1},
+        train_tensors={"x": torch.zeros(2)},
+        train_meta={"step": 1},
+    )
     real_replace, calls = os.replace, []
 
     def crashing_replace(src, dst):
@@ -135,8 +157,13 @@ def test_a_crash_during_the_swap_leaves_the_old_checkpoint_whole(tmp_path, monke
 
     monkeypatch.setattr(os, "replace", crashing_replace)
     with pytest.raises(TRMError, match="simulated crash") as excinfo:
-        save_checkpoint(folder, model_state=small_state(1), config={"v": 2},
-                        train_tensors={"x": torch.ones(2)}, train_meta={"step": 2})
+        save_checkpoint(
+            folder,
+            model_state=small_state(1),
+            config={"v": 2},
+            train_tensors={"x": torch.ones(2)},
+            train_meta={"step": 2},
+        )
     monkeypatch.undo()
     assert str(folder) in error_line(excinfo)
 
@@ -265,20 +292,28 @@ def test_a_pickle_named_model_safetensors_is_refused_without_unpickling(tmp_path
 
 
 def write_good(tmp_path) -> Path:
-    return save_checkpoint(tmp_path / "checkpoint", model_state=small_state(), config={"h": 1},
-                           train_tensors={"x": torch.zeros(3)}, train_meta={"step": 5})
+    return save_checkpoint(
+        tmp_path / "checkpoint",
+        model_state=small_state(),
+        config={"h": 1},
+        train_tensors={"x": torch.zeros(3)},
+        train_meta={"step": 5},
+    )
 
 
-@pytest.mark.parametrize("content, fragment", [
-    ("{not json", "not valid JSON"),
-    (b"\xff\xfe\x00garbage", "not valid JSON"),
-    ("[1, 2]", "expected a JSON object"),
-    ('{"format": "something-else", "version": 1}', '"format"'),
-    ('{"format": "trm-checkpoint"}', '"version"'),
-    ('{"format": "trm-checkpoint", "version": "1"}', '"version"'),
-    ('{"format": "trm-checkpoint", "version": true}', '"version"'),
-    ('{"format": "trm-checkpoint", "version": 99}', "made by a newer trm"),
-])
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("{not json", "not valid JSON"),
+        (b"\xff\xfe\x00garbage", "not valid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"format": "something-else", "version": 1}', '"format"'),
+        ('{"format": "trm-checkpoint"}', '"version"'),
+        ('{"format": "trm-checkpoint", "version": "1"}', '"version"'),
+        ('{"format": "trm-checkpoint", "version": true}', '"version"'),
+        ('{"format": "trm-checkpoint", "version": 99}', "made by a newer trm"),
+    ],
+)
 def test_a_bad_config_is_refused_naming_config_json(tmp_path, content, fragment):
     folder = write_good(tmp_path)
     path = folder / "config.json"
@@ -305,8 +340,9 @@ def test_damaged_weights_are_refused_naming_the_file(tmp_path, damage):
     folder = write_good(tmp_path)
     weights = folder / "model.safetensors"
     data = weights.read_bytes()
-    weights.write_bytes({"truncate": data[: len(data) - 7], "random": os.urandom(len(data)),
-                         "empty": b""}[damage])
+    weights.write_bytes(
+        {"truncate": data[: len(data) - 7], "random": os.urandom(len(data)), "empty": b""}[damage]
+    )
     with pytest.raises(TRMError) as excinfo:
         load_checkpoint(folder)
     assert error_line(excinfo).startswith(f"{weights}: not a valid safetensors file")
@@ -326,9 +362,13 @@ def test_resuming_needs_a_complete_valid_training_state(tmp_path):
     assert "cannot be resumed" in error_line(excinfo)
     load_checkpoint(bare)  # still fine for evaluation
 
-    for name, damage in [("train_state.json", None), ("train_state.safetensors", None),
-                         ("train_state.json", b"{oops"), ("train_state.json", b"[]"),
-                         ("train_state.safetensors", b"\x00" * 5)]:
+    for name, damage in [
+        ("train_state.json", None),
+        ("train_state.safetensors", None),
+        ("train_state.json", b"{oops"),
+        ("train_state.json", b"[]"),
+        ("train_state.safetensors", b"\x00" * 5),
+    ]:
         folder = write_good(tmp_path / f"{name}-{damage!r}")
         if damage is None:
             (folder / name).unlink()
@@ -348,6 +388,7 @@ def make_optimizer(kind: str, params):
     if kind == "AdamW":
         return torch.optim.AdamW(params, lr=1e-2, betas=(0.8, 0.95), weight_decay=0.1)
     from adam_atan2_pytorch import AdamAtan2
+
     return AdamAtan2(params, lr=1e-2, betas=(0.8, 0.95), weight_decay=0.1)
 
 
@@ -377,8 +418,13 @@ def test_optimizer_and_rng_resume_continues_bit_identically(tmp_path, kind):
     tensors, meta = flatten_optimizer_state(stopped_opt.state_dict())
     assert "optim.state.0.exp_avg" in tensors
     tensors.update(rng_state_tensors("rng.data", stopped_gen))
-    save_checkpoint(tmp_path / "checkpoint", model_state=stopped.state_dict(), config={},
-                    train_tensors=tensors, train_meta={"optimizer": meta, "step": 3})
+    save_checkpoint(
+        tmp_path / "checkpoint",
+        model_state=stopped.state_dict(),
+        config={},
+        train_tensors=tensors,
+        train_meta={"optimizer": meta, "step": 3},
+    )
     del stopped, stopped_opt, stopped_gen
 
     ck = load_checkpoint(tmp_path, train_state=True)
@@ -394,8 +440,9 @@ def test_optimizer_and_rng_resume_continues_bit_identically(tmp_path, kind):
     if kind == "AdamW":  # the step counter stays a 0-d tensor
         assert all(s["step"].dim() == 0 for s in restored_state["state"].values())
     else:  # AdamAtan2 keeps a python int
-        assert all(type(s["steps"]) is int and s["steps"] == 3
-                   for s in restored_state["state"].values())
+        assert all(
+            type(s["steps"]) is int and s["steps"] == 3 for s in restored_state["state"].values()
+        )
     assert list(resumed_opt.param_groups[0]["betas"]) == [0.8, 0.95]
 
     train_steps(steady, steady_opt, steady_gen, 4)
@@ -412,8 +459,11 @@ def test_optimizer_meta_is_plain_json_and_keeps_zero_dim_tensors():
     opt.step()
     tensors, meta = flatten_optimizer_state(opt.state_dict())
     assert json.loads(json.dumps(meta)) == meta
-    assert set(tensors) == {"optim.state.0.step", "optim.state.0.exp_avg",
-                            "optim.state.0.exp_avg_sq"}
+    assert set(tensors) == {
+        "optim.state.0.step",
+        "optim.state.0.exp_avg",
+        "optim.state.0.exp_avg_sq",
+    }
     back = unflatten_optimizer_state({k: v.reshape(-1) for k, v in tensors.items()}, meta)
     assert back["state"][0]["step"].shape == ()
     assert back["param_groups"][0]["params"] == [0]
@@ -424,13 +474,19 @@ def test_optimizer_meta_is_plain_json_and_keeps_zero_dim_tensors():
 def test_generator_state_round_trip_repeats_the_same_numbers(tmp_path):
     gen = torch.Generator().manual_seed(1234)
     torch.rand(10, generator=gen)
-    save_checkpoint(tmp_path / "checkpoint", model_state={"w": torch.zeros(1)}, config={},
-                    train_tensors=rng_state_tensors("rng.cpu", gen), train_meta={})
+    save_checkpoint(
+        tmp_path / "checkpoint",
+        model_state={"w": torch.zeros(1)},
+        config={},
+        train_tensors=rng_state_tensors("rng.cpu", gen),
+        train_meta={},
+    )
     expected = torch.rand(20, generator=gen)
 
     other = torch.Generator().manual_seed(99)
-    restore_generator(other, load_checkpoint(tmp_path, train_state=True)
-                      .train_tensors["rng.cpu.state"])
+    restore_generator(
+        other, load_checkpoint(tmp_path, train_state=True).train_tensors["rng.cpu.state"]
+    )
     assert torch.equal(torch.rand(20, generator=other), expected)
     with pytest.raises(TRMError, match="uint8"):
         restore_generator(other, torch.zeros(3))

@@ -6,37 +6,42 @@ import re
 import pytest
 
 from puzzles.sudoku.grid import is_solution, parse_puzzle
-from tests.conftest import REPO, run_trm
+from tests.helpers import REPO, TOP95_FIRST, assert_one_line_error, run_trm
 from trm import __version__
-
-TOP95_FIRST = "4.....8.5.3..........7......2.....6.....8.4......1.......6.3.7.5..2.....1.4......"
-
-
-def assert_one_line_error(result, *fragments: str) -> None:
-    assert result.returncode == 2, result
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def test_version_and_help():
-    r = run_trm("--version")
+    """The console entry point itself, in its own process (the rest mostly run in-process)."""
+    r = run_trm("--version", own_process=True)
     assert r.returncode == 0 and r.stdout.strip() == f"trm {__version__}"
-    r = run_trm("--help")
+    r = run_trm("--help", own_process=True)
     assert r.returncode == 0
     for group in ("data", "train", "eval", "solve", "vision", "plot"):
         assert group in r.stdout
 
 
-@pytest.mark.parametrize("command", [["data", "sudoku"], ["data", "show"], ["data", "augment"],
-                                     ["solve", "sudoku"], ["solve", "maze"], ["solve", "arc"],
-                                     ["data", "maze"], ["data", "arc"], ["train"], ["eval"],
-                                     ["vision", "train"], ["vision", "eval"], ["vision", "info"],
-                                     ["vision", "data", "synthetic"], ["vision", "data", "cifar"],
-                                     ["vision", "compare"], ["plot"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["data", "sudoku"],
+        ["data", "show"],
+        ["data", "augment"],
+        ["solve", "sudoku"],
+        ["solve", "maze"],
+        ["solve", "arc"],
+        ["data", "maze"],
+        ["data", "arc"],
+        ["train"],
+        ["eval"],
+        ["vision", "train"],
+        ["vision", "eval"],
+        ["vision", "info"],
+        ["vision", "data", "synthetic"],
+        ["vision", "data", "cifar"],
+        ["vision", "compare"],
+        ["plot"],
+    ],
+)
 def test_every_command_help_has_an_example(command):
     r = run_trm(*command, "--help")
     assert r.returncode == 0 and "Example" in r.stdout
@@ -53,7 +58,7 @@ def test_solve_exact_json_gives_a_checked_unique_solution():
 
 
 def test_solve_reads_stdin_and_grid_text():
-    grid_text = "\n".join(TOP95_FIRST[i:i + 9] for i in range(0, 81, 9))
+    grid_text = "\n".join(TOP95_FIRST[i : i + 9] for i in range(0, 81, 9))
     r = run_trm("solve", "sudoku", "-", "--exact", "--json", input=grid_text + "\n")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["unique"] is True
@@ -66,15 +71,18 @@ def test_solve_default_example_prints_a_grid():
 
 
 def test_solve_4x4_from_its_length():
-    r = run_trm("solve", "sudoku", "1.34" "34.2" "2143" "4.21", "--exact", "--json")
+    r = run_trm("solve", "sudoku", "1.3434.221434.21", "--exact", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["solution"] == "1234341221434321"
 
 
-@pytest.mark.parametrize("puzzle, fragment", [
-    ("123", "got 3 characters"),
-    ("x" + "." * 80, "bad character 'x'"),
-    ("55" + "." * 79, "break the rules: digit 5 2 times in row 1"),
-])
+@pytest.mark.parametrize(
+    "puzzle, fragment",
+    [
+        ("123", "got 3 characters"),
+        ("x" + "." * 80, "bad character 'x'"),
+        ("55" + "." * 79, "break the rules: digit 5 2 times in row 1"),
+    ],
+)
 def test_malformed_puzzles_give_one_line_and_exit_2(puzzle, fragment):
     assert_one_line_error(run_trm("solve", "sudoku", puzzle, "--exact"), fragment)
 
@@ -93,11 +101,24 @@ def test_multiple_solutions_are_reported_not_rated():
     assert "more than one solution" in r.stderr
 
 
-
 def test_data_sudoku_then_show_json(tmp_path):
     out = tmp_path / "ds"
-    r = run_trm("data", "sudoku", "--out", str(out), "--size", "4", "--train", "8", "--test", "3",
-                "--seed", "5", "--workers", "1")
+    r = run_trm(
+        "data",
+        "sudoku",
+        "--out",
+        str(out),
+        "--size",
+        "4",
+        "--train",
+        "8",
+        "--test",
+        "3",
+        "--seed",
+        "5",
+        "--workers",
+        "1",
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout == "" and "wrote" in r.stderr and "100%" in r.stderr  # progress on stderr
     r = run_trm("data", "show", str(out), "--split", "test", "--n", "2", "--json")
@@ -124,14 +145,25 @@ def test_data_show_refuses_missing_and_corrupt_folders(tmp_path):
 
 
 def test_data_sudoku_bad_options_exit_2(tmp_path):
-    assert_one_line_error(run_trm("data", "sudoku", "--out", str(tmp_path / "a"), "--size", "5"),
-                          "size 5")
-    assert_one_line_error(run_trm("data", "sudoku", "--out", str(tmp_path / "a"), "--size", "4",
-                                  "--difficulty", "hard"), "4x4", "easy")
-    assert_one_line_error(run_trm("data", "sudoku", "--out", str(tmp_path / "a"),
-                                  "--difficulty", "insane"), "insane")
-    assert_one_line_error(run_trm("data", "sudoku", "--import", str(tmp_path / "none.txt"),
-                                  "--out", str(tmp_path / "a")), "no such file")
+    assert_one_line_error(
+        run_trm("data", "sudoku", "--out", str(tmp_path / "a"), "--size", "5"), "size 5"
+    )
+    assert_one_line_error(
+        run_trm(
+            "data", "sudoku", "--out", str(tmp_path / "a"), "--size", "4", "--difficulty", "hard"
+        ),
+        "4x4",
+        "easy",
+    )
+    assert_one_line_error(
+        run_trm("data", "sudoku", "--out", str(tmp_path / "a"), "--difficulty", "insane"), "insane"
+    )
+    assert_one_line_error(
+        run_trm(
+            "data", "sudoku", "--import", str(tmp_path / "none.txt"), "--out", str(tmp_path / "a")
+        ),
+        "no such file",
+    )
     assert not (tmp_path / "a").exists()
 
 
@@ -145,8 +177,69 @@ def test_data_import_names_the_bad_line(tmp_path):
 
 def test_ci_script_runs_exactly_the_readme_commands():
     readme = (REPO / "README.md").read_text()
-    setup = re.search(r"<!-- setup -->\s*```(?:bash|sh)?\n(.+?)\n```", readme, re.S).group(1).strip()
+    setup = (
+        re.search(r"<!-- setup -->\s*```(?:bash|sh)?\n(.+?)\n```", readme, re.S).group(1).strip()
+    )
     test = re.search(r"<!-- test -->\s*```(?:bash|sh)?\n(.+?)\n```", readme, re.S).group(1).strip()
-    ci_lines = [l.strip() for l in (REPO / ".ci" / "run").read_text().splitlines()]
+    ci_lines = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()]
     assert setup in ci_lines and test in ci_lines
     assert ci_lines.index(setup) < ci_lines.index(test)
+
+
+def test_cli_choices_are_the_librarys():
+    """cli/choices.py writes some lists itself (their modules import torch): they must agree."""
+    from cli import choices
+    from puzzles.maze.generate import STYLES
+    from puzzles.scaling import SELECT
+    from trm.device import PRECISIONS
+    from trm.encoder import SOFT_MIXERS
+    from vision.compare import BUDGETS
+    from vision.download import ARCHIVES
+    from vision.models import LAYOUTS, POOLS, VARIANTS
+
+    for enum, words in (
+        (choices.Precision, PRECISIONS),
+        (choices.Select, SELECT),
+        (choices.MazeStyle, STYLES),
+        (choices.Variant, VARIANTS),
+        (choices.Pool, POOLS),
+        (choices.Layout, LAYOUTS),
+        (choices.SoftMixer, SOFT_MIXERS),
+        (choices.Budget, BUDGETS),
+        (choices.Cifar, ARCHIVES),
+    ):
+        assert [m.value for m in enum] == list(words), enum
+    assert str(choices.Precision("bf16")) == "bf16" == choices.Precision("bf16")
+
+
+def test_a_word_outside_a_choice_is_refused_in_one_line():
+    r = run_trm("solve", "sudoku", "--halting", "sometimes")
+    assert_one_line_error(r, "--halting", "sometimes", "full", "adaptive")
+
+
+def test_library_errors_name_the_setting_and_the_cli_its_flag(tmp_path):
+    """The library speaks of its own names (max_minutes, num_layers); `trm` of its flags."""
+    from cli.common import flag
+    from trm.errors import SettingError
+    from trm.runs import check_max_minutes
+
+    with pytest.raises(SettingError, match=r"^max_minutes must be a positive number") as e:
+        check_max_minutes(0)
+    assert e.value.setting == "max_minutes"
+    assert flag("max_minutes") == "--max-minutes" and flag("num_layers") == "--layers"
+    from vision.synthetic import write_synthetic
+
+    write_synthetic(tmp_path / "images", 20, 10, 10, 0, progress=False)
+    r = run_trm(
+        "vision",
+        "train",
+        "--data",
+        str(tmp_path / "images"),
+        "--out",
+        str(tmp_path / "run"),
+        "--variant",
+        "sr-vit",
+        "--recursions",
+        "99",
+    )
+    assert_one_line_error(r, "--recursions must be between 1 and")

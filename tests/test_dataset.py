@@ -41,8 +41,10 @@ def test_worker_count_does_not_change_the_files(tmp_path):
 def test_dataset_round_trips_and_holds_valid_unique_puzzles(tmp_path):
     made = build(tmp_path / "d", size=6, difficulty="medium", train=12, test=5)
     loaded = load_dataset(tmp_path / "d")
-    assert loaded.meta["splits"] == {"train": {"examples": 12, "groups": 12},
-                                     "test": {"examples": 5, "groups": 5}}
+    assert loaded.meta["splits"] == {
+        "train": {"examples": 12, "groups": 12},
+        "test": {"examples": 5, "groups": 5},
+    }
     assert loaded.meta["seq_len"] == 36 and loaded.meta["vocab"][1] == "."
     for name in ("train", "test"):
         a, b = made.splits[name], loaded.splits[name]
@@ -91,8 +93,10 @@ def test_data_augment_command_adds_copies(tmp_path):
     build(tmp_path / "d", size=9, difficulty="easy", train=4, test=2)
     aug = sudoku_data.augment_dataset(tmp_path / "d", tmp_path / "x", k=2, seed=1)
     assert len(aug.splits["train"]) == 12 and aug.splits["train"].n_groups == 4
-    assert np.array_equal(load_dataset(tmp_path / "x").splits["test"].inputs,
-                          load_dataset(tmp_path / "d").splits["test"].inputs)
+    assert np.array_equal(
+        load_dataset(tmp_path / "x").splits["test"].inputs,
+        load_dataset(tmp_path / "d").splits["test"].inputs,
+    )
 
 
 def test_existing_dataset_is_refused_without_force_and_replaced_with_it(tmp_path):
@@ -117,7 +121,9 @@ class Interrupt(Exception):
     pass
 
 
-def test_interrupted_build_leaves_nothing_half_written_and_resumes_to_the_same_bytes(tmp_path, monkeypatch):
+def test_interrupted_build_leaves_nothing_half_written_and_resumes_to_the_same_bytes(
+    tmp_path, monkeypatch
+):
     reference = tmp_path / "ref"
     build(reference, train=600, test=10)
     out = tmp_path / "d"
@@ -168,7 +174,7 @@ def test_loader_refuses_missing_folder_and_missing_metadata(tmp_path):
     with pytest.raises(TRMError, match="no such dataset folder"):
         load_dataset(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(TRMError, match="dataset.json is missing"):
+    with pytest.raises(TRMError, match=r"dataset.json is missing"):
         load_dataset(tmp_path / "empty")
 
 
@@ -220,7 +226,10 @@ def test_loader_refuses_wrong_shapes_counts_and_tokens(good):
         load_dataset(good)
     rewrite_split(good, "test", inputs=inputs)
     load_dataset(good)  # repaired
-    edit_meta(good, splits={"train": {"examples": 40, "groups": 40}, "test": {"examples": 11, "groups": 11}})
+    edit_meta(
+        good,
+        splits={"train": {"examples": 40, "groups": 40}, "test": {"examples": 11, "groups": 11}},
+    )
     with pytest.raises(TRMError, match="metadata says"):
         load_dataset(good)
 
@@ -237,9 +246,15 @@ def test_npz_writer_output_is_a_plain_zip_of_npy_files(tmp_path):
 
 
 def test_import_solves_every_outside_puzzle(tmp_path, shared_sudoku):
-    d, skipped = sudoku_data.build_import(shared_sudoku / "top95.txt", tmp_path / "t", progress=False)
+    d, skipped = sudoku_data.build_import(
+        shared_sudoku / "top95.txt", tmp_path / "t", progress=False
+    )
     assert skipped == 0 and list(d.splits) == ["test"] and len(d.splits["test"]) == 95
-    lines = [l.strip() for l in (shared_sudoku / "top95.txt").read_text().splitlines() if l.strip()]
+    lines = [
+        line.strip()
+        for line in (shared_sudoku / "top95.txt").read_text().splitlines()
+        if line.strip()
+    ]
     for line, x, y in zip(lines, d.splits["test"].inputs, d.splits["test"].labels):
         p, s = sudoku_data.decode(x), sudoku_data.decode(y)
         assert "".join("." if v == 0 else str(v) for v in p) == line.replace("0", ".")
@@ -265,9 +280,11 @@ def test_import_reads_csv_with_solutions_and_refuses_a_wrong_one(tmp_path):
     f.write_text(f"quizzes,solutions\n{puzzle},{solution}\n")
     d, _ = sudoku_data.build_import(f, tmp_path / "t", progress=False)
     assert sudoku_data.decode(d.splits["test"].labels[0]).tolist() == [int(c) for c in solution]
-    swapped = solution.replace("1", "x").replace("2", "1").replace("x", "2")  # valid grid, wrong clues
+    swapped = (
+        solution.replace("1", "x").replace("2", "1").replace("x", "2")
+    )  # valid grid, wrong clues
     f.write_text(f"{puzzle},{swapped}\n")
-    with pytest.raises(TRMError, match="p.csv:1: the solution does not solve the puzzle"):
+    with pytest.raises(TRMError, match=r"p.csv:1: the solution does not solve the puzzle"):
         sudoku_data.build_import(f, tmp_path / "u", progress=False)
 
 

@@ -9,25 +9,74 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.conftest import REPO, run_trm
+from tests.helpers import REPO, run_trm
 
-ARGS = ["--preset", "tiny", "--steps", "24", "--batch-size", "8", "--device", "cpu",
-        "--puzzle-emb-len", "2", "--puzzle-emb-lr", "0.01",
-        "--precision", "fp32", "--halt-exploration", "0.5", "--log-every", "8", "--quiet"]
+ARGS = [
+    "--preset",
+    "tiny",
+    "--steps",
+    "24",
+    "--batch-size",
+    "8",
+    "--device",
+    "cpu",
+    "--puzzle-emb-len",
+    "2",
+    "--puzzle-emb-lr",
+    "0.01",
+    "--precision",
+    "fp32",
+    "--halt-exploration",
+    "0.5",
+    "--log-every",
+    "8",
+    "--quiet",
+]
 
 
 def torchrun(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           "--nproc_per_node", "2", "-m", "cli.main", *args],
-                          capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "cli.main",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=300,
+    )
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed missing")
 def test_ddp_on_two_processes_matches_one_process(tmp_path):
     data = tmp_path / "d"
-    assert run_trm("data", "sudoku", "--out", str(data), "--size", "4", "--train", "64",
-                   "--test", "8", "--workers", "1", "--quiet").returncode == 0
+    assert (
+        run_trm(
+            "data",
+            "sudoku",
+            "--out",
+            str(data),
+            "--size",
+            "4",
+            "--train",
+            "64",
+            "--test",
+            "8",
+            "--workers",
+            "1",
+            "--quiet",
+        ).returncode
+        == 0
+    )
     one, two = tmp_path / "one", tmp_path / "two"
     r = run_trm("train", "--data", str(data), "--out", str(one), *ARGS)
     assert r.returncode == 0, r.stderr
@@ -49,11 +98,26 @@ def test_ddp_on_two_processes_matches_one_process(tmp_path):
     sa, sb = (load_file(p / "checkpoint" / "train_state.safetensors") for p in (one, two))
     assert torch.equal(sa["slots.index"], sb["slots.index"])  # the same examples in flight
     assert torch.equal(sa["slots.steps"], sb["slots.steps"])
-    la, lb = ([json.loads(l) for l in (p / "metrics.jsonl").read_text().splitlines()] for p in (one, two))
-    assert [r.get("halted_steps", r.get("mean_halt_steps")) for r in la] == \
-        [r.get("halted_steps", r.get("mean_halt_steps")) for r in lb]
+    la, lb = (
+        [json.loads(line) for line in (p / "metrics.jsonl").read_text().splitlines()]
+        for p in (one, two)
+    )
+    assert [r.get("halted_steps", r.get("mean_halt_steps")) for r in la] == [
+        r.get("halted_steps", r.get("mean_halt_steps")) for r in lb
+    ]
 
     # a checkpoint of the 2-process run resumes in one process
-    r = run_trm("train", "--data", str(data), "--out", str(two), "--resume", "--steps", "30",
-                "--quiet", "--device", "cpu")
+    r = run_trm(
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(two),
+        "--resume",
+        "--steps",
+        "30",
+        "--quiet",
+        "--device",
+        "cpu",
+    )
     assert r.returncode == 0, r.stderr

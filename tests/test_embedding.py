@@ -13,8 +13,20 @@ from trm.evaluate import evaluate
 from trm.model import TRM
 from trm.train import Trainer
 
-CFG = TRMConfig(vocab_size=5, seq_len=8, num_puzzle_ids=6, puzzle_emb_len=2, puzzle_emb_ndim=24,
-                hidden_size=16, num_heads=2, num_layers=1, n=1, T=1, n_sup=4, mixer="mlp")
+CFG = TRMConfig(
+    vocab_size=5,
+    seq_len=8,
+    num_puzzle_ids=6,
+    puzzle_emb_len=2,
+    puzzle_emb_ndim=24,
+    hidden_size=16,
+    num_heads=2,
+    num_layers=1,
+    n=1,
+    T=1,
+    n_sup=4,
+    mixer="mlp",
+)
 
 
 def test_only_the_rows_in_the_batch_move_by_lr_times_the_sign():
@@ -64,14 +76,41 @@ def _data(n: int, tasks: int, length: int, seed: int) -> TokenData:
 
 
 def _trainer(tmp_path, steps: int, **train) -> Trainer:
-    cfg = TRMConfig(vocab_size=5, seq_len=16, num_puzzle_ids=8, puzzle_emb_len=1, hidden_size=32,
-                    num_heads=2, num_layers=1, n=1, T=1, n_sup=2, mixer="mlp")
-    settings = dict(steps=steps, batch_size=32, lr=3e-3, warmup=10, puzzle_emb_lr=1e-2,
-                    puzzle_emb_weight_decay=0.0, weight_decay=0.0, ema=0.0, augment=False,
-                    checkpoint_every=10_000, eval_every=10_000)
+    cfg = TRMConfig(
+        vocab_size=5,
+        seq_len=16,
+        num_puzzle_ids=8,
+        puzzle_emb_len=1,
+        hidden_size=32,
+        num_heads=2,
+        num_layers=1,
+        n=1,
+        T=1,
+        n_sup=2,
+        mixer="mlp",
+    )
+    settings = dict(
+        steps=steps,
+        batch_size=32,
+        lr=3e-3,
+        warmup=10,
+        puzzle_emb_lr=1e-2,
+        puzzle_emb_weight_decay=0.0,
+        weight_decay=0.0,
+        ema=0.0,
+        augment=False,
+        checkpoint_every=10_000,
+        eval_every=10_000,
+    )
     settings.update(train)
-    return Trainer(cfg, TrainConfig(**settings), _data(2048, 8, 16, 0), None, tmp_path,
-                   device=torch.device("cpu"))
+    return Trainer(
+        cfg,
+        TrainConfig(**settings),
+        _data(2048, 8, 16, 0),
+        None,
+        tmp_path,
+        device=torch.device("cpu"),
+    )
 
 
 def test_the_embeddings_learn_what_only_they_can_tell(tmp_path):
@@ -114,4 +153,6 @@ def test_resume_gives_the_same_table_bit_for_bit(tmp_path, ema):
     a, b = straight.model.state_dict(), second.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     if ema:
-        assert all(torch.equal(v, second.ema.state_dict()[k]) for k, v in straight.ema.state_dict().items())
+        assert all(
+            torch.equal(v, second.ema.state_dict()[k]) for k, v in straight.ema.state_dict().items()
+        )

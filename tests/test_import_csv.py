@@ -25,12 +25,13 @@ from puzzles.maze.solver import check_path
 from puzzles.sudoku import data as sudoku_data
 from puzzles.sudoku.augment import random_augmentation
 from puzzles.sudoku.grid import is_solution, parse_puzzle, to_string
-from tests.conftest import run_trm
-from tests.test_cli import TOP95_FIRST, assert_one_line_error
+from tests.helpers import TOP95_FIRST, assert_one_line_error, run_trm
 from trm.errors import TRMError
 
 # TOP95_FIRST and its unique solution
-SOLUTION = parse_puzzle("417369825632158947958724316825437169791586432346912758289643571573291684164875293")
+SOLUTION = parse_puzzle(
+    "417369825632158947958724316825437169791586432346912758289643571573291684164875293"
+)
 PUZZLE = parse_puzzle(TOP95_FIRST)
 
 
@@ -50,14 +51,17 @@ def sudoku_rows(n: int, seed: int, blank: str = ".") -> list[tuple[str, str, str
     rows = []
     for i in range(n):
         aug = random_augmentation(9, rng)
-        rows.append((f"src{i % 3}", to_string(aug.apply(PUZZLE), blank),
-                     to_string(aug.apply(SOLUTION)), i))
+        rows.append(
+            (f"src{i % 3}", to_string(aug.apply(PUZZLE), blank), to_string(aug.apply(SOLUTION)), i)
+        )
     return rows
 
 
 def decoded_sudoku(split) -> list[tuple[str, str]]:
-    return [(to_string(sudoku_data.decode(x)), to_string(sudoku_data.decode(y)))
-            for x, y in zip(split.inputs, split.labels)]
+    return [
+        (to_string(sudoku_data.decode(x)), to_string(sudoku_data.decode(y)))
+        for x, y in zip(split.inputs, split.labels)
+    ]
 
 
 # --------------------------------------------------------------------------- Sudoku
@@ -94,20 +98,23 @@ def test_min_rating_subsample_and_augment_follow_the_official_build(tmp_path):
     options = dict(min_rating=2, subsample=10, augment=3, seed=7, progress=False)
     sudoku_data.build_import(tmp_path / "src", tmp_path / "a", **options)
     sudoku_data.build_import(tmp_path / "src", tmp_path / "b", **options)
-    a, b = load_dataset(tmp_path / "a"), load_dataset(tmp_path / "b")
-    assert (tmp_path / "a" / "train.npz").read_bytes() == (tmp_path / "b" / "train.npz").read_bytes()
+    a, _b = load_dataset(tmp_path / "a"), load_dataset(tmp_path / "b")
+    assert (tmp_path / "a" / "train.npz").read_bytes() == (
+        tmp_path / "b" / "train.npz"
+    ).read_bytes()
     train, test = a.splits["train"], a.splits["test"]
     assert test.extras["source_rating"].tolist() == [2, 3, 4, 5]  # both splits filtered
     assert train.n_groups == 10 and len(train) == 40 and np.all(np.diff(train.group_start) == 4)
     assert np.all(train.extras["source_rating"] >= 2)
     test_puzzles = {q for q, _ in decoded_sudoku(test)}
-    for (q, s), rating in zip(decoded_sudoku(train), train.extras["source_rating"]):
+    for (q, s), _rating in zip(decoded_sudoku(train), train.extras["source_rating"]):
         assert is_solution(parse_puzzle(s), parse_puzzle(q)) and q not in test_puzzles
     firsts = train.group_start[:-1]
     picked = train.extras["source_rating"][firsts].tolist()
     assert picked == sorted(picked)  # the subsample keeps file order
-    other = sudoku_data.build_import(tmp_path / "src", tmp_path / "c",
-                                     **{**options, "seed": 8})[0].splits["train"]
+    other = sudoku_data.build_import(tmp_path / "src", tmp_path / "c", **{**options, "seed": 8})[
+        0
+    ].splits["train"]
     assert other.extras["source_rating"][other.group_start[:-1]].tolist() != picked
 
 
@@ -116,26 +123,49 @@ def test_verify_proves_uniqueness_and_skip_bad_drops_the_rest(tmp_path):
     ambiguous = "." * 81  # a valid answer, but many solutions
     rows.append(("empty", ambiguous, to_string(SOLUTION), 9))
     f = write_csv(tmp_path / "t.csv", rows)
-    sudoku_data.build_import(f, tmp_path / "plain", progress=False)  # answers are checked, not solved
+    sudoku_data.build_import(
+        f, tmp_path / "plain", progress=False
+    )  # answers are checked, not solved
     with pytest.raises(TRMError, match=r"^t\.csv:5: the puzzle has more than one solution$"):
         sudoku_data.build_import(f, tmp_path / "d", verify=True, progress=False)
-    ds, skipped = sudoku_data.build_import(f, tmp_path / "d", verify=True, skip_bad=True,
-                                           progress=False)
+    ds, skipped = sudoku_data.build_import(
+        f, tmp_path / "d", verify=True, skip_bad=True, progress=False
+    )
     assert skipped == 1 and len(ds.splits["test"]) == 3
     assert ds.splits["test"].extras["rating"].shape == (3, len(sudoku_data.RATING_FIELDS))
 
 
-@pytest.mark.parametrize("line, fragment", [
-    ("s," + TOP95_FIRST[:-1] + "," + to_string(SOLUTION) + ",1", "the question has 80 characters, expected 81"),
-    ("s," + "x" + TOP95_FIRST[1:] + "," + to_string(SOLUTION) + ",1", "bad character 'x' at cell 1 of the question"),
-    ("s," + TOP95_FIRST + "," + "." + to_string(SOLUTION)[1:] + ",1", "bad character '.' at cell 1 of the answer"),
-    ("s," + TOP95_FIRST + "," + to_string(SOLUTION)[:-1] + "4" + ",1",
-     "the answer breaks the rules: digit 4 2 times in row 9"),
-    ("s," + TOP95_FIRST + "," + "1" + to_string(SOLUTION)[1:] + ",1", "the answer breaks the rules"),
-    ("s," + TOP95_FIRST + "," + to_string(SOLUTION) + ",hard", "rating 'hard' is not an integer"),
-    ("s," + TOP95_FIRST + "," + to_string(SOLUTION), "3 fields, expected 4"),
-    ("s," + TOP95_FIRST + "," + to_string(SOLUTION) + ",1,extra", "5 fields, expected 4"),
-])
+@pytest.mark.parametrize(
+    "line, fragment",
+    [
+        (
+            "s," + TOP95_FIRST[:-1] + "," + to_string(SOLUTION) + ",1",
+            "the question has 80 characters, expected 81",
+        ),
+        (
+            "s," + "x" + TOP95_FIRST[1:] + "," + to_string(SOLUTION) + ",1",
+            "bad character 'x' at cell 1 of the question",
+        ),
+        (
+            "s," + TOP95_FIRST + "," + "." + to_string(SOLUTION)[1:] + ",1",
+            "bad character '.' at cell 1 of the answer",
+        ),
+        (
+            "s," + TOP95_FIRST + "," + to_string(SOLUTION)[:-1] + "4" + ",1",
+            "the answer breaks the rules: digit 4 2 times in row 9",
+        ),
+        (
+            "s," + TOP95_FIRST + "," + "1" + to_string(SOLUTION)[1:] + ",1",
+            "the answer breaks the rules",
+        ),
+        (
+            "s," + TOP95_FIRST + "," + to_string(SOLUTION) + ",hard",
+            "rating 'hard' is not an integer",
+        ),
+        ("s," + TOP95_FIRST + "," + to_string(SOLUTION), "3 fields, expected 4"),
+        ("s," + TOP95_FIRST + "," + to_string(SOLUTION) + ",1,extra", "5 fields, expected 4"),
+    ],
+)
 def test_bad_sudoku_rows_name_file_and_line(tmp_path, line, fragment):
     f = write_csv(tmp_path / "t.csv", sudoku_rows(2, seed=0))
     f.write_text(f.read_text() + line + "\n")
@@ -156,38 +186,89 @@ def test_the_header_must_be_there(tmp_path):
     rows = sudoku_rows(2, seed=0)
     f = tmp_path / "t.csv"
     f.write_text("\n".join(",".join(map(str, r)) for r in rows) + "\n")
-    with pytest.raises(TRMError, match=r"^t\.csv:1: the header line source,question,answer,rating is missing"):
+    with pytest.raises(
+        TRMError, match=r"^t\.csv:1: the header line source,question,answer,rating is missing"
+    ):
         sudoku_data.build_import(f, tmp_path / "d", progress=False)
 
 
 def test_cli_sudoku_csv_import_and_its_one_line_errors(tmp_path):
     write_csv(tmp_path / "src" / "train.csv", sudoku_rows(6, seed=1))
     test = write_csv(tmp_path / "src" / "test.csv", sudoku_rows(3, seed=2))
-    r = run_trm("data", "sudoku", "--import", str(tmp_path / "src"), "--subsample", "4",
-                "--augment", "2", "--out", str(tmp_path / "d"), "-q")
+    r = run_trm(
+        "data",
+        "sudoku",
+        "--import",
+        str(tmp_path / "src"),
+        "--subsample",
+        "4",
+        "--augment",
+        "2",
+        "--out",
+        str(tmp_path / "d"),
+        "-q",
+    )
     assert r.returncode == 0, r.stderr
     assert "train 12, test 3" in r.stderr
-    test.write_text(test.read_text() + "s," + TOP95_FIRST + "," + to_string(SOLUTION)[::-1] + ",1\n")
-    r = run_trm("data", "sudoku", "--import", str(tmp_path / "src"), "--out", str(tmp_path / "e"), "-q")
+    test.write_text(
+        test.read_text() + "s," + TOP95_FIRST + "," + to_string(SOLUTION)[::-1] + ",1\n"
+    )
+    r = run_trm(
+        "data", "sudoku", "--import", str(tmp_path / "src"), "--out", str(tmp_path / "e"), "-q"
+    )
     assert_one_line_error(r, "test.csv:5: the answer", "the clue")
     assert not (tmp_path / "e").exists()
-    assert_one_line_error(run_trm("data", "sudoku", "--import", str(test), "--subsample", "3",
-                                  "--out", str(tmp_path / "e")), "import a folder")
+    assert_one_line_error(
+        run_trm(
+            "data",
+            "sudoku",
+            "--import",
+            str(test),
+            "--subsample",
+            "3",
+            "--out",
+            str(tmp_path / "e"),
+        ),
+        "import a folder",
+    )
     (tmp_path / "half").mkdir()
     write_csv(tmp_path / "half" / "test.csv", sudoku_rows(1, seed=0))
-    assert_one_line_error(run_trm("data", "sudoku", "--import", str(tmp_path / "half"),
-                                  "--out", str(tmp_path / "e")), "train.csv missing")
+    assert_one_line_error(
+        run_trm("data", "sudoku", "--import", str(tmp_path / "half"), "--out", str(tmp_path / "e")),
+        "train.csv missing",
+    )
     puzzles = tmp_path / "p.txt"
     puzzles.write_text(TOP95_FIRST + "\n")
-    assert_one_line_error(run_trm("data", "sudoku", "--import", str(puzzles), "--min-rating", "3",
-                                  "--out", str(tmp_path / "e")), "--min-rating", "p.txt")
-    assert_one_line_error(run_trm("data", "sudoku", "--verify", "--out", str(tmp_path / "e")),
-                          "--verify go with --import")
+    assert_one_line_error(
+        run_trm(
+            "data",
+            "sudoku",
+            "--import",
+            str(puzzles),
+            "--min-rating",
+            "3",
+            "--out",
+            str(tmp_path / "e"),
+        ),
+        "--min-rating",
+        "p.txt",
+    )
+    assert_one_line_error(
+        run_trm("data", "sudoku", "--verify", "--out", str(tmp_path / "e")),
+        "--verify go with --import",
+    )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 6), blank=st.sampled_from(".0"),
-       quote=st.booleans(), crlf=st.booleans())
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 6),
+    blank=st.sampled_from(".0"),
+    quote=st.booleans(),
+    crlf=st.booleans(),
+)
 def test_any_valid_sudoku_rows_round_trip(tmp_path, seed, n, blank, quote, crlf):
     rng = random.Random(seed)
     rows = []
@@ -218,8 +299,16 @@ def maze_rows(n: int, size: int = 8, stream: str = "t") -> list[tuple[str, str, 
 
 def official_dihedral(grid: np.ndarray, tid: int) -> np.ndarray:
     """The official build's dihedral ids, written with numpy's functions."""
-    return [grid, np.rot90(grid), np.rot90(grid, 2), np.rot90(grid, 3), np.fliplr(grid),
-            np.flipud(grid), grid.T, np.fliplr(np.rot90(grid))][tid]
+    return [
+        grid,
+        np.rot90(grid),
+        np.rot90(grid, 2),
+        np.rot90(grid, 3),
+        np.fliplr(grid),
+        np.flipud(grid),
+        grid.T,
+        np.fliplr(np.rot90(grid)),
+    ][tid]
 
 
 def maze_text(tokens: np.ndarray) -> str:
@@ -233,9 +322,14 @@ def test_maze_folder_round_trips_and_dihedral_copies_come_in_the_official_order(
     maze_data.build_import(tmp_path / "src", tmp_path / "d", dihedral=True, progress=False)
     ds = load_dataset(tmp_path / "d")
     t = ds.splits["test"]
-    assert [(maze_text(x), maze_text(y)) for x, y in zip(t.inputs, t.labels)] == \
-           [(q, a) for _, q, a, _ in test]
-    assert t.extras["path_length"].tolist() == t.extras["source_rating"].tolist() == [r for *_, r in test]
+    assert [(maze_text(x), maze_text(y)) for x, y in zip(t.inputs, t.labels)] == [
+        (q, a) for _, q, a, _ in test
+    ]
+    assert (
+        t.extras["path_length"].tolist()
+        == t.extras["source_rating"].tolist()
+        == [r for *_, r in test]
+    )
     s = ds.splits["train"]
     assert len(s) == 24 and s.group_start.tolist() == list(range(0, 25, 8))
     for k, (_, q, a, rating) in enumerate(train):
@@ -253,19 +347,24 @@ def test_maze_folder_round_trips_and_dihedral_copies_come_in_the_official_order(
 def test_maze_subsample_is_seeded_and_one_file_is_a_test_set(tmp_path):
     write_csv(tmp_path / "src" / "train.csv", maze_rows(6, stream="train"))
     write_csv(tmp_path / "src" / "test.csv", maze_rows(1, stream="test"))
-    a = maze_data.build_import(tmp_path / "src", tmp_path / "a", subsample=3, seed=1, progress=False)
-    b = maze_data.build_import(tmp_path / "src", tmp_path / "b", subsample=3, seed=1, progress=False)
+    a = maze_data.build_import(
+        tmp_path / "src", tmp_path / "a", subsample=3, seed=1, progress=False
+    )
+    b = maze_data.build_import(
+        tmp_path / "src", tmp_path / "b", subsample=3, seed=1, progress=False
+    )
     assert len(a.splits["train"]) == 3
     assert np.array_equal(a.splits["train"].inputs, b.splits["train"].inputs)
     one = maze_data.build_import(tmp_path / "src" / "test.csv", tmp_path / "c", progress=False)
     assert list(one.splits) == ["test"] and one.meta["source"]["layout"] == ",".join(HEADER)
     with pytest.raises(TRMError, match="--subsample and --dihedral change the training split"):
-        maze_data.build_import(tmp_path / "src" / "test.csv", tmp_path / "e", dihedral=True,
-                               progress=False)
+        maze_data.build_import(
+            tmp_path / "src" / "test.csv", tmp_path / "e", dihedral=True, progress=False
+        )
 
 
 def _edit(text: str, cell: int, ch: str) -> str:
-    return text[:cell] + ch + text[cell + 1:]
+    return text[:cell] + ch + text[cell + 1 :]
 
 
 def _bad_maze_rows() -> list[tuple[str, str]]:
@@ -304,34 +403,56 @@ def test_a_maze_side_out_of_range_is_refused(tmp_path):
     with pytest.raises(TRMError, match=r"^t\.csv:2: maze size 3 out of range"):
         maze_data.build_import(f, tmp_path / "d", progress=False)
     f = write_csv(tmp_path / "t.csv", [("m", "#" * 20, "#" * 20, 1)])
-    with pytest.raises(TRMError, match=r"^t\.csv:2: the question has 20 characters: a maze has N x N"):
+    with pytest.raises(
+        TRMError, match=r"^t\.csv:2: the question has 20 characters: a maze has N x N"
+    ):
         maze_data.build_import(f, tmp_path / "d", progress=False)
 
 
 def test_cli_maze_csv_import_and_a_bad_row(tmp_path):
     write_csv(tmp_path / "src" / "train.csv", maze_rows(2, stream="train"))
     test = write_csv(tmp_path / "src" / "test.csv", maze_rows(2, stream="test"))
-    r = run_trm("data", "maze", "--import", str(tmp_path / "src"), "--dihedral",
-                "--out", str(tmp_path / "d"), "-q")
+    r = run_trm(
+        "data",
+        "maze",
+        "--import",
+        str(tmp_path / "src"),
+        "--dihedral",
+        "--out",
+        str(tmp_path / "d"),
+        "-q",
+    )
     assert r.returncode == 0, r.stderr
     assert "train 16, test 2" in r.stderr
     line, _ = _bad_maze_rows()[6]
     test.write_text(test.read_text() + line + "\n")
-    r = run_trm("data", "maze", "--import", str(tmp_path / "src"), "--out", str(tmp_path / "e"), "-q")
+    r = run_trm(
+        "data", "maze", "--import", str(tmp_path / "src"), "--out", str(tmp_path / "e"), "-q"
+    )
     assert_one_line_error(r, "test.csv:4: the marked path is not a shortest path")
-    assert_one_line_error(run_trm("data", "maze", "--dihedral", "--out", str(tmp_path / "e")),
-                          "--dihedral go with --import")
+    assert_one_line_error(
+        run_trm("data", "maze", "--dihedral", "--out", str(tmp_path / "e")),
+        "--dihedral go with --import",
+    )
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(index=st.integers(0, 10**6), size=st.integers(4, 9), quote=st.booleans(),
-       sym=st.sampled_from(SYMMETRIES))
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    index=st.integers(0, 10**6),
+    size=st.integers(4, 9),
+    quote=st.booleans(),
+    sym=st.sampled_from(SYMMETRIES),
+)
 def test_any_generated_maze_round_trips_through_a_csv_row(tmp_path, index, size, quote, sym):
     g = generate_indexed(size, "random", 2, 0, "h", index)
     maze, label = sym.apply(g.maze), sym.apply(g.label)
-    f = write_csv(tmp_path / f"m{index}-{size}.csv",
-                  [("m", "".join(to_rows(maze)), "".join(to_rows(label)), g.path_length)],
-                  quote_all=quote)
+    f = write_csv(
+        tmp_path / f"m{index}-{size}.csv",
+        [("m", "".join(to_rows(maze)), "".join(to_rows(label)), g.path_length)],
+        quote_all=quote,
+    )
     got = maze_data.read_csv_split(f, progress=False)
     assert np.array_equal(got.questions[0], maze.reshape(-1))
     assert np.array_equal(got.answers[0], label.reshape(-1))

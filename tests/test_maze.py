@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -20,12 +20,11 @@ from puzzles.dataset import load_dataset
 from puzzles.maze import data as maze_data
 from puzzles.maze.augment import IDENTITY, SYMMETRIES, Symmetry, augment_tokens, cell_tables
 from puzzles.maze.generate import default_min_path, generate_indexed
-from puzzles.maze.grid import format_mazes, parse_maze, parse_text, to_rows, to_text
+from puzzles.maze.grid import format_mazes, to_rows, to_text
 from puzzles.maze.solver import check_path, shortest_length, solve
+from puzzles.maze.text import parse_maze, parse_text
+from tests.helpers import assert_one_line_error, run_trm
 from trm.errors import TRMError
-
-from tests.conftest import run_trm
-from tests.test_cli import assert_one_line_error
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SMALL = [(6, 0), (7, 1), (8, 2), (9, 3), (10, 4), (11, 5), (13, 6), (16, 7)]
@@ -67,8 +66,11 @@ def assert_label_is_a_shortest_path(maze_rows: list[str], label_rows: list[str])
     cell, walked, seen = s, 0, {s}
     while cell != g:
         r, c = cell
-        nxt = [x for x in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1))
-               if x not in seen and (x in marked or x == g)]
+        nxt = [
+            x
+            for x in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1))
+            if x not in seen and (x in marked or x == g)
+        ]
         assert len(nxt) == 1, f"the marked path branches or breaks at {cell}"
         cell = nxt[0]
         seen.add(cell)
@@ -78,7 +80,7 @@ def assert_label_is_a_shortest_path(maze_rows: list[str], label_rows: list[str])
     return walked
 
 
-@lru_cache(maxsize=None)
+@cache
 def generated(size: int, style: str, index: int, min_path: int | None = None):
     bound = default_min_path(size) if min_path is None else min_path
     return generate_indexed(size, style, bound, 11, "tests", index), bound
@@ -86,12 +88,7 @@ def generated(size: int, style: str, index: int, min_path: int | None = None):
 
 # --------------------------------------------------------------------------- text form
 
-RING = ["######",
-        "#S   #",
-        "# ## #",
-        "# ## #",
-        "#   G#",
-        "######"]
+RING = ["######", "#S   #", "# ## #", "# ## #", "#   G#", "######"]
 
 
 @st.composite
@@ -100,11 +97,17 @@ def mazes(draw, with_open_rows: bool = False) -> np.ndarray:
     size = draw(st.integers(4, 12))
     walls = draw(st.lists(st.booleans(), min_size=size * size, max_size=size * size))
     grid = np.where(np.array(walls).reshape(size, size), 0, 1).astype(np.int8)
-    cells = draw(st.lists(st.tuples(st.integers(0, size - 1), st.integers(0, size - 1)),
-                          min_size=2, max_size=2, unique=True))
+    cells = draw(
+        st.lists(
+            st.tuples(st.integers(0, size - 1), st.integers(0, size - 1)),
+            min_size=2,
+            max_size=2,
+            unique=True,
+        )
+    )
     (sr, sc), (gr, gc) = cells
-    grid[sr, min(sc, gc):max(sc, gc) + 1] = 1
-    grid[min(sr, gr):max(sr, gr) + 1, gc] = 1
+    grid[sr, min(sc, gc) : max(sc, gc) + 1] = 1
+    grid[min(sr, gr) : max(sr, gr) + 1, gc] = 1
     if with_open_rows:
         grid[draw(st.integers(0, size - 1))] = 1  # a row of spaces only
     grid[sr, sc], grid[gr, gc] = 2, 3
@@ -134,20 +137,23 @@ def test_first_row_of_open_cells_is_a_row_not_a_separator():
     assert p.line == 3 and to_rows(p.maze) == rows
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("S  G\n    \n ## \n", "ends after 3 rows"),
-    ("S  G\n    \n    \n    \n ## \n", "more than 4 rows"),
-    ("S  G\n   \n    \n    \n", "ragged row of 3 characters, expected 4"),
-    ("S  G\n    \n  x \n    \n", "bad character 'x' in column 3"),
-    ("S  G\n    \n  o \n    \n", "'o'"),
-    ("S G\n   \n   \n", "out of range"),
-    ("S  G\n    \n    \n   S\n", "2 starts 'S'"),
-    ("   G\n    \n    \n    \n", "no start 'S'"),
-    ("S   \n    \n    \n    \n", "no goal 'G'"),
-    ("S#  \n##  \n    \n   G\n", "cannot be reached"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("S  G\n    \n ## \n", "ends after 3 rows"),
+        ("S  G\n    \n    \n    \n ## \n", "more than 4 rows"),
+        ("S  G\n   \n    \n    \n", "ragged row of 3 characters, expected 4"),
+        ("S  G\n    \n  x \n    \n", "bad character 'x' in column 3"),
+        ("S  G\n    \n  o \n    \n", "'o'"),
+        ("S G\n   \n   \n", "out of range"),
+        ("S  G\n    \n    \n   S\n", "2 starts 'S'"),
+        ("   G\n    \n    \n    \n", "no start 'S'"),
+        ("S   \n    \n    \n    \n", "no goal 'G'"),
+        ("S#  \n##  \n    \n   G\n", "cannot be reached"),
+    ],
+)
 def test_bad_text_is_refused_naming_the_line(text, fragment):
-    with pytest.raises(TRMError, match="^maze:[0-9]+: ") as e:
+    with pytest.raises(TRMError, match=r"^maze:[0-9]+: ") as e:
         parse_text(text, source="maze", allow_path=False)
     assert fragment in str(e.value)
 
@@ -171,7 +177,7 @@ def test_tie_break_takes_the_first_of_up_left_right_down():
 # --------------------------------------------------------------------------- generator
 
 
-@pytest.mark.parametrize("size, index", SMALL + [(30, 0), (30, 1)])
+@pytest.mark.parametrize("size, index", [*SMALL, (30, 0), (30, 1)])
 def test_corridor_mazes_have_a_unique_long_shortest_path(size, index):
     g, bound = generated(size, "corridors", index)
     maze_rows, label_rows = to_rows(g.maze), to_rows(g.label)
@@ -192,7 +198,7 @@ def test_corridor_mazes_have_a_unique_long_shortest_path(size, index):
 def test_random_mazes_meet_the_bound_with_30_to_50_percent_walls(size, index):
     g, bound = generated(size, "random", index)
     maze_rows, label_rows = to_rows(g.maze), to_rows(g.label)
-    walls = sum(row.count("#") for row in maze_rows) / size ** 2
+    walls = sum(row.count("#") for row in maze_rows) / size**2
     assert 0.3 <= walls <= 0.5
     dist, _ = reference_bfs(maze_rows)
     (goal,) = find(maze_rows, "G")
@@ -230,16 +236,12 @@ def test_default_min_path_scales_from_the_published_110():
 
 def checked(maze_rows, label_rows):
     maze = parse_maze("\n".join(maze_rows)).maze
-    return check_path(maze, parse_maze("\n".join(label_rows)).path
-                      if any("o" in r for r in label_rows) else maze)
+    return check_path(
+        maze, parse_maze("\n".join(label_rows)).path if any("o" in r for r in label_rows) else maze
+    )
 
 
-TWO_WAYS = ["######",
-            "#S  G#",
-            "# ## #",
-            "#    #",
-            "######",
-            "######"]
+TWO_WAYS = ["######", "#S  G#", "# ## #", "#    #", "######", "######"]
 
 
 def test_checker_accepts_the_label_of_generated_mazes():
@@ -287,9 +289,13 @@ def test_checker_wants_the_maze_kept():
 
 
 @PROPERTY
-@given(st.integers(4, 12).flatmap(
-    lambda n: st.lists(st.integers(0, 4), min_size=n * n, max_size=n * n)),
-    st.sampled_from(SYMMETRIES), st.sampled_from(SYMMETRIES))
+@given(
+    st.integers(4, 12).flatmap(
+        lambda n: st.lists(st.integers(0, 4), min_size=n * n, max_size=n * n)
+    ),
+    st.sampled_from(SYMMETRIES),
+    st.sampled_from(SYMMETRIES),
+)
 def test_every_symmetry_has_an_exact_inverse(cells, sym, other):
     size = int(round(len(cells) ** 0.5))
     grid = np.array(cells, np.int8).reshape(size, size)
@@ -310,8 +316,11 @@ def test_the_eight_symmetries_are_distinct_and_keep_path_lengths():
 
 
 def test_augment_tokens_keeps_labels_valid():
-    rows = [generated(size, style, i)[0] for size, i in ((10, 0), (10, 1)) for style in
-            ("corridors", "random")]
+    rows = [
+        generated(size, style, i)[0]
+        for size, i in ((10, 0), (10, 1))
+        for style in ("corridors", "random")
+    ]
     inputs = np.stack([maze_data.encode(g.maze) for g in rows] * 8)
     labels = np.stack([maze_data.encode(g.label) for g in rows] * 8)
     ids = np.arange(len(inputs), dtype=np.int32)
@@ -389,8 +398,23 @@ def test_cli_refuses_a_bad_maze_file_in_one_line(tmp_path, case):
 
 def test_cli_makes_a_dataset_that_show_json_reads(tmp_path):
     out = tmp_path / "d"
-    r = run_trm("data", "maze", "--out", str(out), "--size", "8", "--train", "6", "--test", "3",
-                "--seed", "4", "--workers", "1", "--quiet")
+    r = run_trm(
+        "data",
+        "maze",
+        "--out",
+        str(out),
+        "--size",
+        "8",
+        "--train",
+        "6",
+        "--test",
+        "3",
+        "--seed",
+        "4",
+        "--workers",
+        "1",
+        "--quiet",
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout == "" and "wrote" in r.stderr
     r = run_trm("data", "show", str(out), "--split", "test", "--n", "2", "--json")
@@ -402,8 +426,9 @@ def test_cli_makes_a_dataset_that_show_json_reads(tmp_path):
         assert set(ex) == {"input", "label"}
         assert len(ex["input"]) == len(ex["label"]) == 8
         assert all(len(row) == 8 for row in ex["input"] + ex["label"])
-        verdict = check_path(parse_maze("\n".join(ex["input"])).maze,
-                             parse_maze("\n".join(ex["label"])).path)
+        verdict = check_path(
+            parse_maze("\n".join(ex["input"])).maze, parse_maze("\n".join(ex["label"])).path
+        )
         assert verdict.ok and verdict.length >= default_min_path(8)
     r = run_trm("data", "show", str(out), "--n", "1")
     assert r.returncode == 0 and "label" in r.stdout and "██" in r.stdout

@@ -19,13 +19,13 @@ import torch
 
 from puzzles.dataset import Split, write_dataset
 from puzzles.training import import_official, load_model
-from tests.conftest import REPO, run_trm
+from tests.helpers import REPO, run_trm
 from trm.config import PRESETS, TRMConfig, build_configs
 from trm.errors import TRMError
 from trm.layers import rms_norm, swiglu_width, trunc_normal_
 from trm.model import TRM
 from trm.official import official_parameter_count, read_official, rename
-from trm.train import token_objective
+from trm.train import TokenObjective
 
 REFERENCE = REPO / "tests" / "data" / "official-trm"
 CASES = {"sudoku-mlp": None, "maze-attn": 100}  # case -> sequence length given from outside
@@ -35,8 +35,11 @@ def _load(case: str) -> tuple[TRM, dict, dict]:
     ck = read_official(REFERENCE / case, seq_len=CASES[case])
     model = TRM(ck.config)
     model.load_state_dict(ck.state)
-    return model, dict(np.load(REFERENCE / case / "reference.npz")), \
-        dict(np.load(REFERENCE / case / "reference_train.npz"))
+    return (
+        model,
+        dict(np.load(REFERENCE / case / "reference.npz")),
+        dict(np.load(REFERENCE / case / "reference_train.npz")),
+    )
 
 
 # ----------------------------------------------------------------------- numbers
@@ -58,15 +61,17 @@ def test_every_evaluation_step_matches_the_official_outputs(case):
             out, nudged = model.deep_step(x, y, z), model.deep_step(x, y2, z2)
             y, z, y2, z2 = out.y, out.z, nudged.y, nudged.z
             for ours, other, theirs in (
-                    (out.logits, nudged.logits, "logits"),
-                    (out.halt_logit, nudged.halt_logit, "q_halt_logits"),
-                    (out.continue_logit, nudged.continue_logit, "q_continue_logits")):
+                (out.logits, nudged.logits, "logits"),
+                (out.halt_logit, nudged.halt_logit, "q_halt_logits"),
+                (out.continue_logit, nudged.continue_logit, "q_continue_logits"),
+            ):
                 want = torch.from_numpy(ref[theirs][s])
                 diff = (ours - want).abs().max().item()
                 scale = max(1.0, want.abs().max().item())  # float32 rounding grows with size
                 chaos = 10 * (ours - other).abs().max().item()
-                assert diff <= max(_tolerance(s) * scale, chaos), \
+                assert diff <= max(_tolerance(s) * scale, chaos), (
                     f"step {s + 1} {theirs}: max abs difference {diff} (values up to {scale:.2f})"
+                )
 
 
 def _tolerance(step: int) -> float:
@@ -90,7 +95,7 @@ def test_training_loss_and_gradients_match_the_official_ones(case):
     ``_tolerance``): a later step may differ from the reference by ten times what the
     nudge changes, where that is more than 1e-4."""
     model, ref, train = _load(case)
-    objective = token_objective(model.config)
+    objective = TokenObjective(model.config)
     model.train()
     inputs = torch.from_numpy(ref["inputs"])
     ids = torch.from_numpy(ref["puzzle_identifiers"])
@@ -117,8 +122,11 @@ def test_training_loss_and_gradients_match_the_official_ones(case):
         out, loss, grads_now = run(y, z)
         expected = float(train[f"step{k}/loss"])
         chaos = 10 * abs(loss.loss.item() - nudged_loss.loss.item())
-        assert abs(loss.loss.item() - expected) <= max(1e-4 * abs(expected), chaos), \
-            (k, loss.loss.item(), expected)
+        assert abs(loss.loss.item() - expected) <= max(1e-4 * abs(expected), chaos), (
+            k,
+            loss.loss.item(),
+            expected,
+        )
         grads = [key for key in train if key.startswith(f"step{k}/grad/")]
         assert len(grads) == len(params)  # the puzzle table is a buffer in both
         for key in grads:
@@ -145,16 +153,28 @@ def test_official_shapes_and_parameter_counts_match_shapes_json():
         ck = read_official(REFERENCE / case, seq_len=CASES[case])
         c = ck.config
         assert (c.seq_len, c.vocab_size, c.num_puzzle_ids) == (
-            shapes["seq_len"], shapes["vocab_size"], shapes["num_puzzle_identifiers"])
+            shapes["seq_len"],
+            shapes["vocab_size"],
+            shapes["num_puzzle_identifiers"],
+        )
         assert official_parameter_count(c) == shapes["params"]
         for name, shape in shapes["keys"].items():
             ours = rename(name.removeprefix("_orig_mod.model.inner."))
             assert list(ck.state[ours].shape) == shape, name
 
 
-def _official_count(vocab: int, seq_len: int, hidden: int, heads: int, mlp_t: bool,
-                    layers: int = 2, expansion: float = 4, prefix: int = 16) -> int:
+def _official_count(
+    vocab: int,
+    seq_len: int,
+    hidden: int,
+    heads: int,
+    mlp_t: bool,
+    layers: int = 2,
+    expansion: float = 4,
+    prefix: int = 16,
+) -> int:
     """The official model's trained parameters, from its layer definitions."""
+
     def swiglu(d):
         inner = -(-round(expansion * d * 2 / 3) // 256) * 256
         return d * 2 * inner + inner * d
@@ -163,18 +183,35 @@ def _official_count(vocab: int, seq_len: int, hidden: int, heads: int, mlp_t: bo
     return layers * (mix + swiglu(hidden)) + 2 * vocab * hidden + 2 * hidden + 2
 
 
-@pytest.mark.parametrize("preset,vocab,seq_len,mlp_t", [
-    ("sudoku", 11, 81, True), ("maze", 6, 900, False), ("arc", 12, 900, False)])
+@pytest.mark.parametrize(
+    "preset,vocab,seq_len,mlp_t",
+    [("sudoku", 11, 81, True), ("maze", 6, 900, False), ("arc", 12, 900, False)],
+)
 def test_presets_are_the_official_models(preset, vocab, seq_len, mlp_t):
     cfg, train = build_configs(preset, {"vocab_size": vocab, "seq_len": seq_len}, {}, {})
     assert official_parameter_count(cfg) == _official_count(vocab, seq_len, 512, 8, mlp_t)
-    assert (cfg.puzzle_emb_len, cfg.puzzle_emb_ndim, cfg.width_multiple, cfg.mixer_norm,
-            cfg.halt_outputs, cfg.loss, cfg.T) == (16, 512, 256, "sequence", 2, "stablemax", 3)
+    assert (
+        cfg.puzzle_emb_len,
+        cfg.puzzle_emb_ndim,
+        cfg.width_multiple,
+        cfg.mixer_norm,
+        cfg.halt_outputs,
+        cfg.loss,
+        cfg.T,
+    ) == (16, 512, 256, "sequence", 2, "stablemax", 3)
     assert cfg.n == (6 if preset == "sudoku" else 4)
     assert cfg.pos_encodings == ("none" if mlp_t else "rope")
-    assert (train.batch_size, train.lr, train.warmup, train.schedule, train.grad_clip,
-            train.atan2_scale, train.ema, train.ema_warmup, train.exploration_draw) == (
-        768, 1e-4, 2000, "constant", 0.0, 1.0, 0.999, False, "every-step")
+    assert (
+        train.batch_size,
+        train.lr,
+        train.warmup,
+        train.schedule,
+        train.grad_clip,
+        train.atan2_scale,
+        train.ema,
+        train.ema_warmup,
+        train.exploration_draw,
+    ) == (768, 1e-4, 2000, "constant", 0.0, 1.0, 0.999, False, "every-step")
     if preset == "sudoku":  # the official Sudoku-Extreme figure: 5.03M
         assert round(official_parameter_count(cfg) / 1e6, 2) == 5.03
 
@@ -183,16 +220,34 @@ def test_our_presets_keep_our_own_choices():
     for name in ("sudoku-small", "tiny"):
         cfg, train = build_configs(name, {"vocab_size": 11, "seq_len": 81}, {}, {})
         assert (cfg.width_multiple, cfg.mixer_norm, cfg.halt_outputs, cfg.puzzle_emb_len) == (
-            8, "hidden", 1, 0)
+            8,
+            "hidden",
+            1,
+            0,
+        )
         assert train.schedule == "cosine" and train.atan2_scale == 1.27
     assert PRESETS["sudoku"][0]["puzzle_emb_ndim"] == "hidden"
 
 
 def test_a_config_written_before_the_official_options_loads_as_it_was_trained():
-    old = {"vocab_size": 11, "seq_len": 81, "num_puzzle_ids": 1, "puzzle_emb_len": 0,
-           "hidden_size": 128, "num_heads": 4, "num_layers": 2, "expansion": 2.0, "mixer": "mlp",
-           "n": 3, "T": 2, "n_sup": 8, "halt_exploration": 0.1, "loss": "softmax",
-           "rope_theta": 10000.0, "norm_eps": 1e-05}
+    old = {
+        "vocab_size": 11,
+        "seq_len": 81,
+        "num_puzzle_ids": 1,
+        "puzzle_emb_len": 0,
+        "hidden_size": 128,
+        "num_heads": 4,
+        "num_layers": 2,
+        "expansion": 2.0,
+        "mixer": "mlp",
+        "n": 3,
+        "T": 2,
+        "n_sup": 8,
+        "halt_exploration": 0.1,
+        "loss": "softmax",
+        "rope_theta": 10000.0,
+        "norm_eps": 1e-05,
+    }
     cfg = TRMConfig.from_dict(old)
     assert (cfg.width_multiple, cfg.mixer_norm, cfg.halt_outputs) == (8, "hidden", 1)
     # the shipped model is such a folder
@@ -262,16 +317,24 @@ def test_attention_import_takes_the_sequence_length_from_data(tmp_path):
     assert r.returncode == 2 and "--data" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not run.exists()
     data = _maze_dataset(tmp_path / "maze10")
-    r = run_trm("import", "official", str(REFERENCE / "maze-attn"), "--out", str(run),
-                "--data", str(data))
+    r = run_trm(
+        "import", "official", str(REFERENCE / "maze-attn"), "--out", str(run), "--data", str(data)
+    )
     assert r.returncode == 0, r.stderr
     r = run_trm("eval", str(run), "--data", str(data), "--json")
     assert r.returncode == 0, r.stderr
     # a dataset of another length is refused
     other = _maze_dataset(tmp_path / "maze8", size=8)
     run2 = tmp_path / "run2"
-    r = run_trm("import", "official", str(REFERENCE / "sudoku-mlp"), "--out", str(run2),
-                "--data", str(other))
+    r = run_trm(
+        "import",
+        "official",
+        str(REFERENCE / "sudoku-mlp"),
+        "--out",
+        str(run2),
+        "--data",
+        str(other),
+    )
     assert r.returncode == 2 and "81" in r.stderr
 
 
@@ -335,17 +398,28 @@ def test_truncated_weights_are_refused(tmp_path):
     _import_fails(folder, tmp_path, "truncated")
 
 
-@pytest.mark.parametrize("edit,needle", [
-    (lambda s: s.replace("arch:", "model:"), "arch:"),
-    (lambda s: s.replace("recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1",
-                         "recursive_reasoning.hrm@HierarchicalReasoningModel_ACTV1"), "hrm"),
-    (lambda s: s.replace("recursive_reasoning.trm@", "recursive_reasoning.trm_singlez@"), "singlez"),
-    (lambda s: s.replace("hidden_size: 64", "hidden_size: 128"), "embedding_weight"),
-    (lambda s: s.replace("L_layers: 2", "L_layers: 3"), "blocks.2"),
-    (lambda s: s.replace("stablemax_cross_entropy", "focal"), "loss_type"),
-    (lambda s: s.replace("no_ACT_continue: true", "no_ACT_continue: false"), "no_ACT_continue"),
-    (lambda s: s + "\n  bad: [", "YAML"),
-])
+@pytest.mark.parametrize(
+    "edit,needle",
+    [
+        (lambda s: s.replace("arch:", "model:"), "arch:"),
+        (
+            lambda s: s.replace(
+                "recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1",
+                "recursive_reasoning.hrm@HierarchicalReasoningModel_ACTV1",
+            ),
+            "hrm",
+        ),
+        (
+            lambda s: s.replace("recursive_reasoning.trm@", "recursive_reasoning.trm_singlez@"),
+            "singlez",
+        ),
+        (lambda s: s.replace("hidden_size: 64", "hidden_size: 128"), "embedding_weight"),
+        (lambda s: s.replace("L_layers: 2", "L_layers: 3"), "blocks.2"),
+        (lambda s: s.replace("stablemax_cross_entropy", "focal"), "loss_type"),
+        (lambda s: s.replace("no_ACT_continue: true", "no_ACT_continue: false"), "no_ACT_continue"),
+        (lambda s: s + "\n  bad: [", "YAML"),
+    ],
+)
 def test_bad_configs_are_refused_in_one_line(tmp_path, edit, needle):
     folder = _copy("sudoku-mlp", tmp_path)
     yaml_path = folder / "all_config.yaml"
@@ -353,13 +427,32 @@ def test_bad_configs_are_refused_in_one_line(tmp_path, edit, needle):
     _import_fails(folder, tmp_path, needle, cli=needle == "hrm")
 
 
-@pytest.mark.parametrize("change,needle", [
-    (lambda s: s.__setitem__("_orig_mod.model.inner.q_head.weight", torch.zeros(3, 64)), "halt_head.weight"),
-    (lambda s: s.pop("_orig_mod.model.inner.lm_head.weight"), "head.weight"),
-    (lambda s: s.__setitem__("_orig_mod.model.inner.extra_head.weight", torch.zeros(2)), "extra_head"),
-    (lambda s: s.__setitem__("_orig_mod.model.inner.H_init", torch.full((64,), float("nan"))), "NaN"),
-    (lambda s: s.__setitem__("_orig_mod.model.inner.lm_head.weight", torch.zeros(11, 64, dtype=torch.long)), "dtype"),
-])
+@pytest.mark.parametrize(
+    "change,needle",
+    [
+        (
+            lambda s: s.__setitem__("_orig_mod.model.inner.q_head.weight", torch.zeros(3, 64)),
+            "halt_head.weight",
+        ),
+        (lambda s: s.pop("_orig_mod.model.inner.lm_head.weight"), "head.weight"),
+        (
+            lambda s: s.__setitem__("_orig_mod.model.inner.extra_head.weight", torch.zeros(2)),
+            "extra_head",
+        ),
+        (
+            lambda s: s.__setitem__(
+                "_orig_mod.model.inner.H_init", torch.full((64,), float("nan"))
+            ),
+            "NaN",
+        ),
+        (
+            lambda s: s.__setitem__(
+                "_orig_mod.model.inner.lm_head.weight", torch.zeros(11, 64, dtype=torch.long)
+            ),
+            "dtype",
+        ),
+    ],
+)
 def test_bad_tensors_are_refused_naming_the_tensor(tmp_path, change, needle):
     folder = _copy("sudoku-mlp", tmp_path)
     state = torch.load(folder / "step_100", weights_only=True)
@@ -390,7 +483,7 @@ def test_library_errors_are_trm_errors(tmp_path):
     with pytest.raises(TRMError, match="no such"):
         read_official(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(TRMError, match="all_config.yaml"):
+    with pytest.raises(TRMError, match=r"all_config.yaml"):
         read_official(tmp_path / "empty")
 
 
@@ -402,13 +495,29 @@ def _trainer(tmp_path, **train):
     from trm.data import TokenData
     from trm.train import Trainer
 
-    cfg = TRMConfig(vocab_size=5, seq_len=4, hidden_size=16, num_heads=2, num_layers=1, n=1, T=1,
-                    n_sup=16, halt_exploration=1.0, mixer="mlp")
+    cfg = TRMConfig(
+        vocab_size=5,
+        seq_len=4,
+        hidden_size=16,
+        num_heads=2,
+        num_layers=1,
+        n=1,
+        T=1,
+        n_sup=16,
+        halt_exploration=1.0,
+        mixer="mlp",
+    )
     rng = np.random.default_rng(0)
     tokens = rng.integers(1, 5, size=(32, 4)).astype(np.uint8)
     data = TokenData(tokens, tokens, np.zeros(32, np.int32))
-    return Trainer(cfg, TrainConfig(batch_size=8, steps=10, warmup=1, **train), data, None,
-                   tmp_path, device=torch.device("cpu"))
+    return Trainer(
+        cfg,
+        TrainConfig(batch_size=8, steps=10, warmup=1, **train),
+        data,
+        None,
+        tmp_path,
+        device=torch.device("cpu"),
+    )
 
 
 @pytest.mark.parametrize("draw", ["once", "every-step"])

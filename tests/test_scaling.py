@@ -46,35 +46,47 @@ class Planted(torch.nn.Module):
 
     def deep_step(self, x, y, z):
         step = int(y[0, 0, 0]) + 1 if len(y) else 1
-        tokens = np.stack([self.answer(row, step) for row in x.numpy()]) if len(x) else \
-            np.zeros((0, self.config.seq_len), np.int64)
-        logits = torch.nn.functional.one_hot(torch.from_numpy(tokens).long(),
-                                             self.config.vocab_size).float()
+        tokens = (
+            np.stack([self.answer(row, step) for row in x.numpy()])
+            if len(x)
+            else np.zeros((0, self.config.seq_len), np.int64)
+        )
+        logits = torch.nn.functional.one_hot(
+            torch.from_numpy(tokens).long(), self.config.vocab_size
+        ).float()
         return StepOutput(y + 1, z, logits, torch.zeros(len(x)))
 
 
 def _solved_from(reveal: int):
     """A Sudoku model that copies the question until step ``reveal``, then solves it."""
+
     def answer(row, step):
         if step < reveal:
             return row
         return encode(solve(decode(row)).solution)
+
     return answer
 
 
 def _puzzles(n: int = 3) -> np.ndarray:
-    return np.stack([encode(generate_indexed_sudoku(9, "hard", 0, "test", i).puzzle.reshape(-1))
-                     for i in range(n)])
+    return np.stack(
+        [
+            encode(generate_indexed_sudoku(9, "hard", 0, "test", i).puzzle.reshape(-1))
+            for i in range(n)
+        ]
+    )
 
 
 def _views_task(augs: list) -> Task:
     """The Sudoku task with fixed views (identity first) instead of drawn ones."""
+
     def views(k, seq_len, vocab, rng):
         chosen = [sa.identity(9), *augs][:k]
         tables = np.tile(np.arange(vocab), (len(chosen), 1))
         for i, a in enumerate(chosen):
             tables[i, :11] = a.token_table()
         return Views(np.asarray([a.cells for a in chosen]), tables)
+
     return Task("sudoku", views, sudoku_check)
 
 
@@ -193,8 +205,19 @@ def _tiny_trm():
     from trm.model import TRM
 
     torch.manual_seed(0)
-    return TRM(TRMConfig(vocab_size=11, seq_len=81, hidden_size=32, num_heads=2, num_layers=1,
-                         n=2, T=2, n_sup=3, mixer="mlp"))
+    return TRM(
+        TRMConfig(
+            vocab_size=11,
+            seq_len=81,
+            hidden_size=32,
+            num_heads=2,
+            num_layers=1,
+            n=2,
+            T=2,
+            n_sup=3,
+            mixer="mlp",
+        )
+    )
 
 
 def test_one_sample_is_todays_one_pass_answer_bit_for_bit():
@@ -214,8 +237,17 @@ def test_noisy_trajectories_are_seeded_and_do_not_depend_on_the_batch_size():
     model = _tiny_trm()
     q = _puzzles(3)
     a = run(model, q, SUDOKU, samples=6, noise=1.0, views=False, select="confidence", seed=3)
-    b = run(model, q, SUDOKU, samples=6, noise=1.0, views=False, select="confidence", seed=3,
-            batch_rows=6)  # one puzzle at a time
+    b = run(
+        model,
+        q,
+        SUDOKU,
+        samples=6,
+        noise=1.0,
+        views=False,
+        select="confidence",
+        seed=3,
+        batch_rows=6,
+    )  # one puzzle at a time
     assert np.array_equal(a.answers, b.answers) and np.array_equal(a.chosen, b.chosen)
     from puzzles.scaling import _noise
 
@@ -225,13 +257,16 @@ def test_noisy_trajectories_are_seeded_and_do_not_depend_on_the_batch_size():
     assert not torch.equal(whole, _noise((18, 2, 3), 6, seed=4, first=0))
 
 
-@pytest.mark.parametrize("options, needle", [
-    (dict(samples=0), "--samples must be from 1 to 4096"),
-    (dict(samples=2, noise=-1.0), "--noise"),
-    (dict(samples=2, noise=float("nan")), "--noise"),
-    (dict(samples=2, select="best"), "--select"),
-    (dict(samples=2, halting="adaptive"), "halting"),
-])
+@pytest.mark.parametrize(
+    "options, needle",
+    [
+        (dict(samples=0), "samples must be from 1 to 4096"),
+        (dict(samples=2, noise=-1.0), "noise must be"),
+        (dict(samples=2, noise=float("nan")), "noise must be"),
+        (dict(samples=2, select="best"), "select must be"),
+        (dict(samples=2, halting="adaptive"), "halting"),
+    ],
+)
 def test_bad_options_are_refused(options, needle):
     with pytest.raises(TRMError, match=needle):
         run(Planted(81, 11, _solved_from(1)), _puzzles(1), SUDOKU, **options)

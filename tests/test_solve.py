@@ -14,17 +14,23 @@ import torch
 
 from puzzles.sudoku.grid import parse_puzzle
 from puzzles.sudoku.watch import DEFAULT_MODEL, check_answer
-from tests.conftest import REPO, TEST_ENV, run_trm
+from tests.helpers import (
+    REPO,
+    TEST_ENV,
+    TOP95_FIRST,
+    assert_one_line_error,
+    run_trm,
+    sudoku_tokens,
+    tiny_config,
+)
 from tests.reference_solver import count_solutions, units
-from tests.test_cli import TOP95_FIRST, assert_one_line_error
-from tests.test_trm import sudoku_tokens, tiny_config
+from trm.errors import TRMError
 from trm.evaluate import evaluate
 from trm.model import TRM
-from trm.errors import TRMError
 from trm.trace import trace
 
 SOLUTION_4 = "1234341221434321"
-PUZZLE_4 = "1.3." "34.." "..43" "4.2."
+PUZZLE_4 = "1.3.34....434.2."
 
 
 # --------------------------------------------------------------------------- the trace
@@ -79,7 +85,9 @@ def test_verdicts():
     assert (valid, correct) == (True, False) and verdict.startswith("valid but differs")
     broken = grid("1134" + SOLUTION_4[4:])
     assert check_answer(puzzle, broken, solution)[2] == "invalid: 3 conflicts"  # row, column, box
-    assert check_answer(puzzle, grid("." + SOLUTION_4[1:]), solution)[2] == "incomplete: 1 blank cell"
+    assert (
+        check_answer(puzzle, grid("." + SOLUTION_4[1:]), solution)[2] == "incomplete: 1 blank cell"
+    )
     # several solutions: any grid that solves the puzzle is correct
     empty = np.zeros(16, np.int8)
     assert check_answer(empty, swapped, solution, unique=False)[:2] == (True, True)
@@ -150,25 +158,31 @@ def test_reads_stdin_and_shows_only_the_final_step_when_asked():
     assert len(re.findall(r"step \d+ of", r.stdout)) == 1
 
 
-@pytest.mark.parametrize("puzzle,fragment", [
-    ("123", "got 3 characters"),
-    ("x" * 81, "bad character 'x'"),
-    ("11" + "." * 79, "break the rules"),
-    ("." + "12345678" + "9" + "." * 71, "no solution"),
-    (PUZZLE_4, "is a 4x4 Sudoku but"),
-])
+@pytest.mark.parametrize(
+    "puzzle,fragment",
+    [
+        ("123", "got 3 characters"),
+        ("x" * 81, "bad character 'x'"),
+        ("11" + "." * 79, "break the rules"),
+        ("." + "12345678" + "9" + "." * 71, "no solution"),
+        (PUZZLE_4, "is a 4x4 Sudoku but"),
+    ],
+)
 def test_bad_puzzles_exit_2_with_one_line(puzzle, fragment):
     assert_one_line_error(run_trm("solve", "sudoku", puzzle), fragment)
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["--checkpoint", "no/such/run"], "no such checkpoint"),
-    (["--halting", "sometimes"], "--halting"),
-    (["--steps", "some"], "--steps"),
-    (["--max-steps", "0"], "--max-steps"),
-    (["--record", "out.png"], ".svg or .html"),
-    (["--record", "no/such/folder/x.svg"], "no such folder"),
-])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--checkpoint", "no/such/run"], "no such checkpoint"),
+        (["--halting", "sometimes"], "--halting"),
+        (["--steps", "some"], "--steps"),
+        (["--max-steps", "0"], "--max-steps"),
+        (["--record", "out.png"], ".svg or .html"),
+        (["--record", "no/such/folder/x.svg"], "no such folder"),
+    ],
+)
 def test_bad_options_exit_2_with_one_line(args, fragment):
     assert_one_line_error(run_trm("solve", "sudoku", *args), fragment)
 
@@ -177,18 +191,53 @@ def test_bad_options_exit_2_with_one_line(args, fragment):
 def untrained_4x4(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("solve")
     data, run = root / "s4", root / "run"
-    r = run_trm("data", "sudoku", "--out", str(data), "--size", "4", "--train", "8", "--test", "4",
-                "--workers", "1", "--quiet")
+    r = run_trm(
+        "data",
+        "sudoku",
+        "--out",
+        str(data),
+        "--size",
+        "4",
+        "--train",
+        "8",
+        "--test",
+        "4",
+        "--workers",
+        "1",
+        "--quiet",
+    )
     assert r.returncode == 0, r.stderr
-    r = run_trm("train", "--data", str(data), "--out", str(run), "--preset", "tiny", "--steps", "1",
-                "--device", "cpu", "--quiet")
+    r = run_trm(
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--preset",
+        "tiny",
+        "--steps",
+        "1",
+        "--device",
+        "cpu",
+        "--quiet",
+    )
     assert r.returncode == 0, r.stderr
     return run
 
 
 def test_a_wrong_answer_exits_1_and_max_steps_runs_past_training(untrained_4x4):
-    r = run_trm("solve", "sudoku", PUZZLE_4, "--checkpoint", str(untrained_4x4), "--json",
-                "--halting", "full", "--max-steps", "7")
+    r = run_trm(
+        "solve",
+        "sudoku",
+        PUZZLE_4,
+        "--checkpoint",
+        str(untrained_4x4),
+        "--json",
+        "--halting",
+        "full",
+        "--max-steps",
+        "7",
+    )
     assert r.returncode == 1, r.stderr
     out = json.loads(r.stdout)
     assert out["correct"] is False and len(out["steps"]) == 7 and out["halted_at"] == 7
@@ -226,8 +275,15 @@ def test_interactive_without_a_terminal_prints_the_steps():
 def test_interactive_in_a_terminal_steps_back_and_forth_and_quits():
     pexpect = pytest.importorskip("pexpect")
     env = {**os.environ, **TEST_ENV, "TERM": "xterm"}
-    child = pexpect.spawn(sys.executable, ["-m", "cli.main", "solve", "sudoku", "-i"], cwd=str(REPO),
-                          env=env, dimensions=(50, 120), timeout=60, encoding="utf-8")
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "cli.main", "solve", "sudoku", "-i"],
+        cwd=str(REPO),
+        env=env,
+        dimensions=(50, 120),
+        timeout=60,
+        encoding="utf-8",
+    )
     try:
         child.expect(r"step 1/(\d+)")
         total = int(child.match.group(1))
@@ -263,9 +319,13 @@ def model_for(task: str, config: TRM, data: dict) -> Model:
 
 def fake_trace(*answers: np.ndarray):
     """A trace that answers with the given token rows, one per step, and halts at the last."""
+
     def run(model, inputs, puzzle_id=0, **kw):
-        return [TraceStep(i + 1, a, np.full(a.shape, 0.9), 0.9 if i == len(answers) - 1 else 0.1)
-                for i, a in enumerate(answers)]
+        return [
+            TraceStep(i + 1, a, np.full(a.shape, 0.9), 0.9 if i == len(answers) - 1 else 0.1)
+            for i, a in enumerate(answers)
+        ]
+
     return run
 
 
@@ -302,8 +362,11 @@ def test_arc_verdict_compares_with_the_known_output(monkeypatch):
     expected = np.array([[4, 3], [2, 1]], np.uint8)
     task = ArcTask("t1", (Pair(question, expected),), (Pair(question, expected),))
     net = TRM(tiny_config(vocab_size=12, seq_len=900, puzzle_emb_len=1, num_puzzle_ids=3))
-    model = model_for("arc", net, {"seq_len": 900, "task_info": {"task_ids": ["t0", "t1"],
-                                                                "puzzle_id_start": [0, 2, 3]}})
+    model = model_for(
+        "arc",
+        net,
+        {"seq_len": 900, "task_info": {"task_ids": ["t0", "t1"], "puzzle_id_start": [0, 2, 3]}},
+    )
     assert aw.puzzle_id_of(model, task) == 2  # the task's identity augmentation
     wrong = expected.copy()
     wrong[0, 0] = 9
@@ -324,68 +387,135 @@ def test_arc_verdict_compares_with_the_known_output(monkeypatch):
 def maze_run(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("maze")
     data, run = root / "m8", root / "run"
-    r = run_trm("data", "maze", "--out", str(data), "--size", "8", "--train", "16", "--test", "4",
-                "--workers", "1", "--quiet")
+    r = run_trm(
+        "data",
+        "maze",
+        "--out",
+        str(data),
+        "--size",
+        "8",
+        "--train",
+        "16",
+        "--test",
+        "4",
+        "--workers",
+        "1",
+        "--quiet",
+    )
     assert r.returncode == 0, r.stderr
-    r = run_trm("train", "--data", str(data), "--out", str(run), "--preset", "tiny", "--steps", "2",
-                "--device", "cpu", "--quiet")
+    r = run_trm(
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--preset",
+        "tiny",
+        "--steps",
+        "2",
+        "--device",
+        "cpu",
+        "--quiet",
+    )
     assert r.returncode == 0, r.stderr
     return data, run
 
 
 def test_solve_maze_json_from_stdin_and_a_generated_maze(maze_run):
     data, run = maze_run
-    shown = json.loads(run_trm("data", "show", str(data), "--split", "test", "--n", "1",
-                               "--json").stdout)
+    shown = json.loads(
+        run_trm("data", "show", str(data), "--split", "test", "--n", "1", "--json").stdout
+    )
     maze_rows = shown["examples"][0]["input"]
-    r = run_trm("solve", "maze", "-", "-c", str(run), "--json", "--halting", "full",
-                input="\n".join(maze_rows) + "\n")
+    r = run_trm(
+        "solve",
+        "maze",
+        "-",
+        "-c",
+        str(run),
+        "--json",
+        "--halting",
+        "full",
+        input="\n".join(maze_rows) + "\n",
+    )
     out = json.loads(r.stdout)
     assert out["puzzle"] == maze_rows and len(out["steps"]) == 4  # tiny preset: n_sup 4
-    assert all(len(s["grid"]) == 8 and all(len(row) == 8 for row in s["grid"]) for s in out["steps"])
+    assert all(
+        len(s["grid"]) == 8 and all(len(row) == 8 for row in s["grid"]) for s in out["steps"]
+    )
     assert r.returncode == (0 if out["correct"] else 1)
     r = run_trm("solve", "maze", "-c", str(run), "--seed", "3", "--steps", "final")
     assert r.returncode in (0, 1) and "step" in r.stdout and "shortest path has" in r.stdout
 
 
-@pytest.mark.parametrize("maze,fragment", [
-    ("#S##\n#  #\n#  #\n####", "no goal"),
-    ("S  G\n#x #\n#  #\n####", "'x'"),
-    ("S#  \n##  \n   G\n####", "reach"),
-])
+@pytest.mark.parametrize(
+    "maze,fragment",
+    [
+        ("#S##\n#  #\n#  #\n####", "no goal"),
+        ("S  G\n#x #\n#  #\n####", "'x'"),
+        ("S#  \n##  \n   G\n####", "reach"),
+    ],
+)
 def test_solve_maze_refuses_bad_mazes(maze_run, maze, fragment):
     assert_one_line_error(run_trm("solve", "maze", maze, "-c", str(maze_run[1])), fragment)
 
 
 def test_solve_refuses_a_model_of_another_task(maze_run, untrained_4x4):
-    assert_one_line_error(run_trm("solve", "maze", "-c", str(untrained_4x4)),
-                          "trained on 'sudoku' data, not maze")
-    assert_one_line_error(run_trm("solve", "sudoku", "-c", str(maze_run[1])),
-                          "trained on 'maze' data, not sudoku")
+    assert_one_line_error(
+        run_trm("solve", "maze", "-c", str(untrained_4x4)), "trained on 'sudoku' data, not maze"
+    )
+    assert_one_line_error(
+        run_trm("solve", "sudoku", "-c", str(maze_run[1])), "trained on 'maze' data, not sudoku"
+    )
 
 
 def test_solve_arc_from_a_task_file(tmp_path):
-    from tests.test_arc import task_json, write_tasks
+    from tests.helpers import task_json, write_tasks
 
-    tasks = {"aa": task_json([([[1, 2]], [[2, 1]])], [([[3, 4]], [[4, 3]])]),
-             "bb": task_json([([[5]], [[6]])], [([[7]], [[8]])])}
+    tasks = {
+        "aa": task_json([([[1, 2]], [[2, 1]])], [([[3, 4]], [[4, 3]])]),
+        "bb": task_json([([[5]], [[6]])], [([[7]], [[8]])]),
+    }
     folder = write_tasks(tmp_path / "tasks", tasks)
     data, run = tmp_path / "data", tmp_path / "run"
-    r = run_trm("data", "arc", "--source", str(folder), "--out", str(data), "--augment", "2", "--quiet")
+    r = run_trm(
+        "data", "arc", "--source", str(folder), "--out", str(data), "--augment", "2", "--quiet"
+    )
     assert r.returncode == 0, r.stderr
-    r = run_trm("train", "--data", str(data), "--out", str(run), "--preset", "tiny", "--steps", "1",
-                "--mixer", "attention", "--puzzle-emb-len", "1", "--device", "cpu", "--quiet")
+    r = run_trm(
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--preset",
+        "tiny",
+        "--steps",
+        "1",
+        "--mixer",
+        "attention",
+        "--puzzle-emb-len",
+        "1",
+        "--device",
+        "cpu",
+        "--quiet",
+    )
     assert r.returncode == 0, r.stderr
     r = run_trm("solve", "arc", str(folder / "aa.json"), "-c", str(run), "--json")
     out = json.loads(r.stdout)
     assert out["task"] == "aa" and out["input"] == [[3, 4]] and out["expected"] == [[4, 3]]
     assert r.returncode == (0 if out["correct"] else 1)
-    assert_one_line_error(run_trm("solve", "arc", str(folder / "aa.json"), "-c", str(run),
-                                  "--pair", "3"), "--pair must be 0 to 0")
+    assert_one_line_error(
+        run_trm("solve", "arc", str(folder / "aa.json"), "-c", str(run), "--pair", "3"),
+        "--pair must be 0 to 0",
+    )
     other = write_tasks(tmp_path / "other", {"cc": tasks["aa"]})
-    assert_one_line_error(run_trm("solve", "arc", str(other / "cc.json"), "-c", str(run)),
-                          "task cc was not in")
-    assert_one_line_error(run_trm("solve", "arc", "nosuchtask", "-c", str(run)), "no task 'nosuchtask'")
+    assert_one_line_error(
+        run_trm("solve", "arc", str(other / "cc.json"), "-c", str(run)), "task cc was not in"
+    )
+    assert_one_line_error(
+        run_trm("solve", "arc", "nosuchtask", "-c", str(run)), "no task 'nosuchtask'"
+    )
 
 
 # ----------------------------------------------------------------------- --samples
@@ -399,8 +529,17 @@ def test_solve_samples_reports_the_one_pass_and_the_checked_answer_apart():
     out = json.loads(r.stdout)
     s = out["samples"]
     assert set(out["one_pass"]) == {"valid", "correct", "verdict"}
-    assert {"samples", "chosen", "votes", "verified", "verified_candidates", "verified_at_step",
-            "mean_steps", "seconds", "answer"} <= set(s)
+    assert {
+        "samples",
+        "chosen",
+        "votes",
+        "verified",
+        "verified_candidates",
+        "verified_at_step",
+        "mean_steps",
+        "seconds",
+        "answer",
+    } <= set(s)
     assert s["samples"] == 8 and 0 <= s["chosen"] < 8 and out["correct"] == s["correct"]
     assert r.returncode == (0 if s["correct"] else 1)
     answer = np.array([int(c) for c in s["answer"]], np.int8)
@@ -415,7 +554,7 @@ def test_solve_samples_reports_the_one_pass_and_the_checked_answer_apart():
 
 
 def test_solve_samples_on_a_maze(maze_run):
-    data, run = maze_run
+    _data, run = maze_run
     r = run_trm("solve", "maze", "-c", str(run), "--samples", "4", "--noise", "0.5", "--json")
     out = json.loads(r.stdout)
     assert out["samples"]["samples"] == 4 and out["samples"]["noise"] == 0.5
@@ -423,13 +562,16 @@ def test_solve_samples_on_a_maze(maze_run):
     assert out["samples"]["verified"] == out["samples"]["correct"]  # the checker is BFS's
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--samples", "0"], "--samples"),
-    (["--samples", "4", "--noise", "-1"], "--noise"),
-    (["--samples", "4", "--select", "best"], "--select"),
-    (["--samples", "1", "--noise", "0.5"], "go with --samples"),
-    (["--exact", "--samples", "4"], "not with --exact"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--samples", "0"], "--samples"),
+        (["--samples", "4", "--noise", "-1"], "--noise"),
+        (["--samples", "4", "--select", "best"], "--select"),
+        (["--samples", "1", "--noise", "0.5"], "go with --samples"),
+        (["--exact", "--samples", "4"], "not with --exact"),
+    ],
+)
 def test_solve_samples_bad_options(args, fragment):
     r = run_trm("solve", "sudoku", *args)
     assert r.returncode == 2 and fragment in r.stderr and len(r.stderr.strip().splitlines()) == 1
@@ -445,9 +587,14 @@ def test_eval_samples_reports_both_on_the_same_puzzles(untrained_4x4, tmp_path):
     assert {"exact_accuracy", "verified", "mean_steps", "puzzles_per_s"} <= set(out["scaled"])
     assert out["scaled"]["exact_accuracy"] >= out["scaled"]["verified"]  # a verified 4x4 is right
     r = run_trm("eval", str(untrained_4x4), "--data", str(data), "--samples", "2")
-    assert r.returncode == 0 and "model alone (one pass)" in r.stdout and "with 2 candidates" in r.stdout
+    assert (
+        r.returncode == 0
+        and "model alone (one pass)" in r.stdout
+        and "with 2 candidates" in r.stdout
+    )
     r = run_trm("eval", str(untrained_4x4), "--data", str(data), "--samples", "2", "--views", "2")
     assert r.returncode == 2 and "do not go together" in r.stderr
-    r = run_trm("eval", str(untrained_4x4), "--data", str(data), "--samples", "2",
-                "--halting", "adaptive")
+    r = run_trm(
+        "eval", str(untrained_4x4), "--data", str(data), "--samples", "2", "--halting", "adaptive"
+    )
     assert r.returncode == 2 and "halting" in r.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -24,14 +24,12 @@ from puzzles.sudoku.augment import (
 from puzzles.sudoku.generate import generate_indexed
 from puzzles.sudoku.grid import BOX_SHAPES, is_solution
 from puzzles.sudoku.solver import random_solution, solve
-from trm.errors import TRMError
-
 from tests.reference_solver import count_solutions, is_valid_solution, units
+from trm.errors import TRMError
 
 SIZES = (4, 6, 9)
 SQUARE_BOX_SIZES = (4, 9)
-PROPERTY = settings(max_examples=50, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # --------------------------------------------------------------------------- strategies
@@ -113,7 +111,7 @@ def cases(draw, n_augmentations: int = 1):
 @PROPERTY
 @given(case=cases())
 def test_every_augmentation_maps_solutions_to_solutions(case):
-    size, [(name, aug, _)], sol, _ = case
+    _size, [(name, aug, _)], sol, _ = case
     out = aug.apply(sol)
     assert out.dtype == sol.dtype and out.shape == sol.shape
     assert is_solution(out), name
@@ -126,8 +124,9 @@ def test_every_augmentation_maps_puzzles_to_puzzles_with_as_many_clues(case):
     size, [(name, aug, _)], sol, puzzle = case
     out = aug.apply(puzzle)
     assert np.count_nonzero(out) == np.count_nonzero(puzzle), name
-    assert sorted(np.bincount(out, minlength=size + 1)[1:]) == \
-        sorted(np.bincount(puzzle, minlength=size + 1)[1:])
+    assert sorted(np.bincount(out, minlength=size + 1)[1:]) == sorted(
+        np.bincount(puzzle, minlength=size + 1)[1:]
+    )
     assert is_solution(aug.apply(sol), out), name  # its clues agree with the mapped solution
 
 
@@ -149,7 +148,7 @@ def test_every_augmentation_maps_each_row_column_and_box_onto_one(case):
 @PROPERTY
 @given(case=cases())
 def test_inverse_restores_the_original_exactly(case):
-    size, [(name, aug, _)], sol, puzzle = case
+    _size, [(name, aug, _)], sol, puzzle = case
     inv = aug.inverse()
     for grid in (sol, puzzle):
         assert np.array_equal(inv.apply(aug.apply(grid)), grid), name
@@ -160,7 +159,7 @@ def test_inverse_restores_the_original_exactly(case):
 @PROPERTY
 @given(case=cases())
 def test_an_augmentation_then_its_inverse_is_the_identity(case):
-    size, [(name, aug, _)], sol, puzzle = case
+    size, [(name, aug, _)], _sol, puzzle = case
     assert aug.then(aug.inverse()) == identity(size), name
     assert aug.inverse().then(aug) == identity(size), name
     assert np.array_equal(aug.then(aug.inverse()).apply(puzzle), puzzle)
@@ -222,8 +221,12 @@ def test_permute_rows_and_cols_move_whole_lines(size, data):
     cols = data.draw(line_orders(size, box_cols))
     _, puzzle = data.draw(grids(size))
     grid2d = puzzle.reshape(size, size)
-    assert np.array_equal(permute_rows(size, rows).apply(puzzle).reshape(size, size), grid2d[rows, :])
-    assert np.array_equal(permute_cols(size, cols).apply(puzzle).reshape(size, size), grid2d[:, cols])
+    assert np.array_equal(
+        permute_rows(size, rows).apply(puzzle).reshape(size, size), grid2d[rows, :]
+    )
+    assert np.array_equal(
+        permute_cols(size, cols).apply(puzzle).reshape(size, size), grid2d[:, cols]
+    )
 
 
 @PROPERTY
@@ -236,10 +239,14 @@ def test_permute_bands_and_stacks_move_whole_strips_of_boxes(size, data):
     g = puzzle.reshape(size, size)
     out = permute_bands(size, band_order).apply(puzzle).reshape(size, size)
     for b, src in enumerate(band_order):
-        assert np.array_equal(out[b * box_rows:(b + 1) * box_rows], g[src * box_rows:(src + 1) * box_rows])
+        assert np.array_equal(
+            out[b * box_rows : (b + 1) * box_rows], g[src * box_rows : (src + 1) * box_rows]
+        )
     out = permute_stacks(size, stack_order).apply(puzzle).reshape(size, size)
     for s, src in enumerate(stack_order):
-        assert np.array_equal(out[:, s * box_cols:(s + 1) * box_cols], g[:, src * box_cols:(src + 1) * box_cols])
+        assert np.array_equal(
+            out[:, s * box_cols : (s + 1) * box_cols], g[:, src * box_cols : (src + 1) * box_cols]
+        )
 
 
 @pytest.mark.parametrize("size", SQUARE_BOX_SIZES)
@@ -293,18 +300,21 @@ def test_random_augmentation_never_transposes_6x6_grids():
 def valid_line_order(order: list[int], size: int, block: int) -> bool:
     if sorted(order) != list(range(size)):
         return False
-    return all(len({line // block for line in order[s:s + block]}) == 1
-               for s in range(0, size, block))
+    return all(
+        len({line // block for line in order[s : s + block]}) == 1 for s in range(0, size, block)
+    )
 
 
 @PROPERTY
 @given(size=st.sampled_from(SIZES), data=st.data())
 def test_line_orders_are_accepted_exactly_when_they_keep_lines_with_their_boxes(size, data):
     box_rows, box_cols, _, _ = shape(size)
-    order = data.draw(st.one_of(
-        st.permutations(range(size)).map(list),
-        st.lists(st.integers(-1, size), min_size=0, max_size=size + 1),
-    ))
+    order = data.draw(
+        st.one_of(
+            st.permutations(range(size)).map(list),
+            st.lists(st.integers(-1, size), min_size=0, max_size=size + 1),
+        )
+    )
     for build, block in ((permute_rows, box_rows), (permute_cols, box_cols)):
         if valid_line_order(order, size, block):
             assert is_solution(build(size, order).apply(random_solution(size, random.Random(0))))
@@ -353,13 +363,20 @@ def test_unsupported_sizes_are_errors(size):
 # --------------------------------------------------------------------------- with the solver
 
 
-@lru_cache(maxsize=None)
+@cache
 def generated_puzzle(size: int, tier: str, index: int):
     return generate_indexed(size, tier, 77, "augment-tests", index)
 
 
-PUZZLES = [(9, "extreme", 0), (9, "hard", 1), (9, "medium", 2), (6, "hard", 0), (6, "easy", 1),
-           (4, "easy", 0), (4, "easy", 1)]
+PUZZLES = [
+    (9, "extreme", 0),
+    (9, "hard", 1),
+    (9, "medium", 2),
+    (6, "hard", 0),
+    (6, "easy", 1),
+    (4, "easy", 0),
+    (4, "easy", 1),
+]
 
 
 @PROPERTY
@@ -382,5 +399,8 @@ def test_solving_an_augmented_puzzle_gives_the_augmented_solution(which, data):
 @given(size=st.sampled_from(SIZES), data=st.data())
 def test_augmentation_keeps_the_number_of_solutions(size, data):
     aug = data.draw(augmentations(size))
-    sol, puzzle = data.draw(grids(size, blank=0.75 if size < 9 else 0.6))
-    assert count_solutions(aug.apply(puzzle), size, limit=4)[0] == count_solutions(puzzle, size, limit=4)[0]
+    _sol, puzzle = data.draw(grids(size, blank=0.75 if size < 9 else 0.6))
+    assert (
+        count_solutions(aug.apply(puzzle), size, limit=4)[0]
+        == count_solutions(puzzle, size, limit=4)[0]
+    )

@@ -14,34 +14,41 @@ definitions (solver.tier_of):
 from __future__ import annotations
 
 import random
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
 
 from puzzles.sudoku.generate import Generated, generate_indexed, generate_one
 from puzzles.sudoku.solver import EXTREME_MIN_BACKTRACKS, TIERS, TIERS_BY_SIZE, solve
-from trm.errors import TRMError
-
 from tests.reference_solver import (
     count_solutions,
     is_valid_solution,
     naked_singles_fill,
     singles_fill,
 )
+from trm.errors import TRMError
 
 SEED = 1234
 STREAM = "tests"
 # puzzles drawn per (size, tier) in the default run: well under 10 s in all
 SAMPLE = {
-    (9, "easy"): 6, (9, "medium"): 6, (9, "hard"): 5, (9, "extreme"): 3,
-    (6, "easy"): 5, (6, "medium"): 5, (6, "hard"): 4, (6, "extreme"): 2,
+    (9, "easy"): 6,
+    (9, "medium"): 6,
+    (9, "hard"): 5,
+    (9, "extreme"): 3,
+    (6, "easy"): 5,
+    (6, "medium"): 5,
+    (6, "hard"): 4,
+    (6, "extreme"): 2,
     (4, "easy"): 15,
 }
 
 
-@lru_cache(maxsize=None)
-def generated(size: int, tier: str, index: int, seed: int = SEED, stream: str = STREAM) -> Generated:
+@cache
+def generated(
+    size: int, tier: str, index: int, seed: int = SEED, stream: str = STREAM
+) -> Generated:
     return generate_indexed(size, tier, seed, stream, index)
 
 
@@ -131,8 +138,12 @@ def test_generation_is_a_pure_function_of_its_arguments(size, tier):
 @pytest.mark.parametrize("size,tier", [(9, "easy"), (9, "extreme"), (6, "hard"), (4, "easy")])
 def test_another_index_seed_or_stream_gives_another_puzzle(size, tier):
     base = generated(size, tier, 0)
-    others = [generated(size, tier, 1), generated(size, tier, 2),
-              generated(size, tier, 0, seed=SEED + 1), generated(size, tier, 0, stream="other")]
+    others = [
+        generated(size, tier, 1),
+        generated(size, tier, 2),
+        generated(size, tier, 0, seed=SEED + 1),
+        generated(size, tier, 0, stream="other"),
+    ]
     for other in others:
         assert not np.array_equal(base.puzzle, other.puzzle)
     puzzles = {g.puzzle.tobytes() for g in [base, *others]}
@@ -147,7 +158,9 @@ def test_4x4_has_only_the_easy_tier(tier):
         generate_one(4, tier, random.Random(0))
 
 
-@pytest.mark.parametrize("size,tier", [(9, "impossible"), (9, "Easy"), (5, "easy"), (8, "hard"), (16, "easy")])
+@pytest.mark.parametrize(
+    "size,tier", [(9, "impossible"), (9, "Easy"), (5, "easy"), (8, "hard"), (16, "easy")]
+)
 def test_an_unknown_tier_or_size_is_an_error(size, tier):
     with pytest.raises(TRMError):
         generate_indexed(size, tier, SEED, STREAM, 0)
@@ -168,15 +181,24 @@ def test_running_out_of_tries_is_an_error_not_a_wrong_tier():
 
 
 def test_tiers_by_size_lists_known_tiers_only():
-    for size, tiers in TIERS_BY_SIZE.items():
+    for _size, tiers in TIERS_BY_SIZE.items():
         assert set(tiers) <= set(TIERS)
         assert tiers[0] == "easy"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("size,tier,count", [(9, "hard", 30), (9, "extreme", 12), (9, "medium", 30),
-                                             (6, "extreme", 10), (6, "hard", 20), (9, "easy", 30),
-                                             (4, "easy", 60)])
+@pytest.mark.parametrize(
+    "size,tier,count",
+    [
+        (9, "hard", 30),
+        (9, "extreme", 12),
+        (9, "medium", 30),
+        (6, "extreme", 10),
+        (6, "hard", 20),
+        (9, "easy", 30),
+        (4, "easy", 60),
+    ],
+)
 def test_a_bigger_sample_of_generated_puzzles_holds_every_promise(size, tier, count):
     for index in range(count):
         check_generated(generate_indexed(size, tier, SEED + 1, "slow", index), size, tier)

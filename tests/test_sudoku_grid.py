@@ -20,14 +20,12 @@ from puzzles.sudoku.grid import (
     to_string,
 )
 from puzzles.sudoku.solver import random_solution
-from trm.errors import TRMError
-
 from tests.reference_solver import count_solutions
 from tests.reference_solver import units as reference_units
+from trm.errors import TRMError
 
 SIZES = (4, 6, 9)
-PROPERTY = settings(max_examples=50, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # --------------------------------------------------------------------------- helpers
@@ -83,7 +81,7 @@ def test_one_line_form_parses_back_to_the_same_grid(grid):
 @PROPERTY
 @given(grid=sized_partial_grids)
 def test_grid_text_parses_back_to_the_same_grid(grid):
-    size = int(round(grid.size ** 0.5))
+    size = int(round(grid.size**0.5))
     text = to_grid_text(grid)
     assert len(text.splitlines()) == size + (size // geometry(size).box_rows - 1)
     parsed = parse_text(text)
@@ -130,7 +128,7 @@ def test_leading_and_trailing_spaces_and_comments_are_ignored():
 def test_grid_rows_may_be_written_without_spaces_or_bars():
     grid = solution_grid(6, 5)
     grid[::3] = 0
-    rows = [to_string(grid[r * 6:(r + 1) * 6]) for r in range(6)]
+    rows = [to_string(grid[r * 6 : (r + 1) * 6]) for r in range(6)]
     assert np.array_equal(parse_puzzle("\n".join(rows)), grid)
 
 
@@ -148,13 +146,15 @@ def test_grid_texts_back_to_back_without_a_blank_line_are_two_puzzles():
 
 
 @PROPERTY
-@given(grids=st.lists(sized_partial_grids, min_size=1, max_size=5),
-       header=st.sampled_from(["quizzes,solutions", "puzzle,solution", "Puzzle, Solution", None]))
+@given(
+    grids=st.lists(sized_partial_grids, min_size=1, max_size=5),
+    header=st.sampled_from(["quizzes,solutions", "puzzle,solution", "Puzzle, Solution", None]),
+)
 def test_csv_lines_give_puzzle_and_solution_with_an_optional_header(grids, header):
     lines = [] if header is None else [header]
     solutions = []
     for g in grids:
-        size = int(round(g.size ** 0.5))
+        size = int(round(g.size**0.5))
         # the full grid the partial one came from is not kept: complete it with the reference
         count, sol = count_solutions(g, size, limit=1)
         assert count == 1
@@ -184,17 +184,19 @@ def test_a_mixed_file_reads_every_form_in_order():
     p9[::2] = 0
     p6[1::2] = 0
     p4[:8] = 0
-    text = "\n".join([
-        "quizzes,solutions",                        # 1: header
-        f"{to_string(p9, '0')},{to_string(sol9)}",  # 2: CSV 9x9
-        "# a 6x6 grid text follows",                # 3
-        to_grid_text(p6),                           # 4..10 (6 rows + 1 separator)
-        "",                                         # 11
-        to_string(p4),                              # 12: one-line 4x4
-        to_string(p9),                              # 13: one-line 9x9
-        "",                                         # 14
-        to_grid_text(sol4),                         # 15..
-    ])
+    text = "\n".join(
+        [
+            "quizzes,solutions",  # 1: header
+            f"{to_string(p9, '0')},{to_string(sol9)}",  # 2: CSV 9x9
+            "# a 6x6 grid text follows",  # 3
+            to_grid_text(p6),  # 4..10 (6 rows + 1 separator)
+            "",  # 11
+            to_string(p4),  # 12: one-line 4x4
+            to_string(p9),  # 13: one-line 9x9
+            "",  # 14
+            to_grid_text(sol4),  # 15..
+        ]
+    )
     parsed = parse_text(text, source="mixed.txt")
     assert [p.line for p in parsed] == [2, 4, 13, 14, 16]
     expected = [p9, p6, p4, p9, sol4]
@@ -235,8 +237,10 @@ def test_a_csv_field_of_the_wrong_length_is_an_error(size):
     assert f"got {size * size - 1}" in message
 
 
-@pytest.mark.parametrize("size,bad", [(9, "x"), (9, "a"), (9, "-"), (9, "*"),
-                                      (6, "7"), (6, "9"), (4, "5"), (4, "7"), (4, "x")])
+@pytest.mark.parametrize(
+    "size,bad",
+    [(9, "x"), (9, "a"), (9, "-"), (9, "*"), (6, "7"), (6, "9"), (4, "5"), (4, "7"), (4, "x")],
+)
 def test_a_bad_character_is_an_error_naming_line_cell_and_character(size, bad):
     text = list(to_string(solution_grid(size, 4)))
     text[size + 1] = bad
@@ -376,15 +380,19 @@ near_valid_texts = st.builds(
         sized_partial_grids.map(to_grid_text),
         sized_partial_grids.map(lambda g: f"quizzes,solutions\n{to_string(g)},{to_string(g)}"),
     ),
-    st.lists(st.tuples(st.integers(0, 2), st.integers(0, 10**6), st.sampled_from(SUDOKU_CHARS)),
-             max_size=4),
+    st.lists(
+        st.tuples(st.integers(0, 2), st.integers(0, 10**6), st.sampled_from(SUDOKU_CHARS)),
+        max_size=4,
+    ),
 )
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=st.one_of(st.text(max_size=200),
-                      st.text(alphabet=SUDOKU_CHARS, max_size=300),
-                      near_valid_texts))
+@given(
+    text=st.one_of(
+        st.text(max_size=200), st.text(alphabet=SUDOKU_CHARS, max_size=300), near_valid_texts
+    )
+)
 def test_any_text_either_parses_to_valid_puzzles_or_raises_trm_error(text):
     try:
         parsed = parse_text(text, source="fuzz")
@@ -395,7 +403,7 @@ def test_any_text_either_parses_to_valid_puzzles_or_raises_trm_error(text):
         assert p.puzzle.size in (16, 36, 81)
         assert p.puzzle.dtype == np.int8
         assert not find_conflicts(p.puzzle)
-        size = int(round(p.puzzle.size ** 0.5))
+        size = int(round(p.puzzle.size**0.5))
         assert p.puzzle.min() >= 0 and p.puzzle.max() <= size
         if p.solution is not None:
             assert is_solution(p.solution, p.puzzle)
@@ -405,8 +413,11 @@ def test_any_text_either_parses_to_valid_puzzles_or_raises_trm_error(text):
 
 
 def reference_conflicts(grid: np.ndarray, size: int) -> list[tuple[str, int, tuple[int, ...]]]:
-    names = [f"row {i + 1}" for i in range(size)] + [f"column {i + 1}" for i in range(size)] \
+    names = (
+        [f"row {i + 1}" for i in range(size)]
+        + [f"column {i + 1}" for i in range(size)]
         + [f"box {i + 1}" for i in range(size)]
+    )
     out = []
     for name, unit in zip(names, reference_units(size)):
         for digit in range(1, size + 1):
@@ -419,8 +430,13 @@ def reference_conflicts(grid: np.ndarray, size: int) -> list[tuple[str, int, tup
 @PROPERTY
 @given(data=st.data(), size=st.sampled_from(SIZES))
 def test_find_conflicts_lists_every_repeated_digit_of_every_unit(data, size):
-    values = data.draw(st.lists(st.sampled_from([0] * 3 + list(range(1, size + 1))),
-                                min_size=size * size, max_size=size * size))
+    values = data.draw(
+        st.lists(
+            st.sampled_from([0] * 3 + list(range(1, size + 1))),
+            min_size=size * size,
+            max_size=size * size,
+        )
+    )
     grid = np.array(values, dtype=np.int8)
     got = [(c.unit, c.digit, c.cells) for c in find_conflicts(grid)]
     assert sorted(got) == sorted(reference_conflicts(grid, size))
@@ -438,7 +454,10 @@ def test_find_conflicts_counts_on_hand_made_grids(size):
     assert find_conflicts(grid) == []
     grid[cell(size, 0, 0)] = grid[cell(size, 0, 1)] = 1  # same row, same box
     conflicts = find_conflicts(grid)
-    assert [(c.unit, c.digit, len(c.cells)) for c in conflicts] == [("row 1", 1, 2), ("box 1", 1, 2)]
+    assert [(c.unit, c.digit, len(c.cells)) for c in conflicts] == [
+        ("row 1", 1, 2),
+        ("box 1", 1, 2),
+    ]
     assert str(conflicts[0]) == "digit 1 2 times in row 1"
     grid[cell(size, 0, size - 1)] = 1  # three in row 1, the third in another box
     grid[cell(size, size - 1, size - 1)] = 1  # and a pair in the last column

@@ -7,7 +7,7 @@ independent backtracking solver in tests/reference_solver.py.
 from __future__ import annotations
 
 import random
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -28,19 +28,16 @@ from puzzles.sudoku.solver import (
     solve,
     tier_of,
 )
+from tests.helpers import SHARED_SUDOKU as DATA_DIR
+from tests.reference_solver import count_solutions, naked_singles_fill, singles_fill
 from trm.errors import TRMError
 
-from tests.reference_solver import count_solutions, naked_singles_fill, singles_fill
-
-from tests.conftest import SHARED_SUDOKU as DATA_DIR
-
 SIZES = (4, 6, 9)
-PROPERTY = settings(max_examples=50, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 OUTSIDE_SETS = {"top95.txt": 95, "hardest.txt": 11, "17clue-2000.txt": 2000}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _outside(name: str) -> tuple[np.ndarray, ...]:
     return tuple(p.puzzle for p in parse_text((DATA_DIR / name).read_text(), source=name))
 
@@ -48,8 +45,10 @@ def _outside(name: str) -> tuple[np.ndarray, ...]:
 def outside(name: str) -> tuple[np.ndarray, ...]:
     """The puzzles of one outside set (skips the test when shared/ is not checked out)."""
     if not (DATA_DIR / name).is_file():
-        pytest.skip(f"outside Sudoku set {DATA_DIR / name} not found "
-                    "(shared/data/sudoku must sit beside the repository)")
+        pytest.skip(
+            f"outside Sudoku set {DATA_DIR / name} not found "
+            "(shared/data/sudoku must sit beside the repository)"
+        )
     return _outside(name)
 
 
@@ -105,8 +104,11 @@ def test_17_clue_sample_agrees_with_the_reference_solver():
 def test_outside_ratings_flags_agree_with_independent_propagation():
     """naked_singles_only and propagation_only mean what they say: re-derived with the
     reference propagators on every hard outside puzzle and a sample of the 17-clue ones."""
-    puzzles = list(outside("top95.txt")) + list(outside("hardest.txt")) \
+    puzzles = (
+        list(outside("top95.txt"))
+        + list(outside("hardest.txt"))
         + list(outside("17clue-2000.txt")[::20])
+    )
     for puzzle in puzzles:
         r = solve(puzzle).rating
         assert r is not None
@@ -243,8 +245,11 @@ def noisy_puzzles(draw):
     size = draw(st.sampled_from(SIZES))
     rng = random.Random(draw(st.integers(0, 2**32 - 1)))
     grid = random_solution(size, rng)
-    keep = draw(st.sampled_from([0.15, 0.3, 0.45, 0.6, 0.9])) if size == 9 else \
-        draw(st.sampled_from([0.0, 0.2, 0.35, 0.5, 0.8]))
+    keep = (
+        draw(st.sampled_from([0.15, 0.3, 0.45, 0.6, 0.9]))
+        if size == 9
+        else draw(st.sampled_from([0.0, 0.2, 0.35, 0.5, 0.8]))
+    )
     puzzle = np.where([rng.random() < keep for _ in range(grid.size)], grid, 0).astype(np.int8)
     for _ in range(draw(st.integers(0, 2))):
         puzzle[rng.randrange(puzzle.size)] = rng.randint(1, size)
@@ -304,12 +309,24 @@ def test_solve_takes_a_2d_grid_and_rejects_other_sizes():
 def test_a_full_grid_is_rated_easy_with_no_search(size):
     sol = solution_grid(size, 5)
     r = rate(sol)
-    assert r == Rating(size=size, clues=size * size, naked_singles_only=True,
-                       propagation_only=True, guesses=0, backtracks=0)
+    assert r == Rating(
+        size=size,
+        clues=size * size,
+        naked_singles_only=True,
+        propagation_only=True,
+        guesses=0,
+        backtracks=0,
+    )
     assert r.tier == "easy"
-    assert r.to_dict() == {"size": size, "clues": size * size, "naked_singles_only": True,
-                           "propagation_only": True, "guesses": 0, "backtracks": 0,
-                           "tier": "easy"}
+    assert r.to_dict() == {
+        "size": size,
+        "clues": size * size,
+        "naked_singles_only": True,
+        "propagation_only": True,
+        "guesses": 0,
+        "backtracks": 0,
+        "tier": "easy",
+    }
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -333,8 +350,11 @@ def test_rating_fields_are_consistent_on_outside_puzzles():
     """propagation_only exactly when no guess; naked_singles_only implies it; a search tree
     with one solution and at least two branches per guess has at least one dead end per
     guess; and the tier is the documented function of the fields."""
-    puzzles = list(outside("top95.txt")) + list(outside("hardest.txt")) \
+    puzzles = (
+        list(outside("top95.txt"))
+        + list(outside("hardest.txt"))
         + list(outside("17clue-2000.txt")[::10])
+    )
     seen = set()
     for puzzle in puzzles:
         r = solve(puzzle).rating
@@ -349,8 +369,14 @@ def test_rating_fields_are_consistent_on_outside_puzzles():
 
 
 def ratings(size: int, **fields) -> Rating:
-    base = dict(size=size, clues=20, naked_singles_only=False, propagation_only=False,
-                guesses=1, backtracks=0)
+    base = dict(
+        size=size,
+        clues=20,
+        naked_singles_only=False,
+        propagation_only=False,
+        guesses=1,
+        backtracks=0,
+    )
     base.update(fields)
     return Rating(**base)
 
@@ -359,8 +385,12 @@ def ratings(size: int, **fields) -> Rating:
 def test_tier_boundaries_for_each_size(size):
     edge = EXTREME_MIN_BACKTRACKS[size]
     assert edge >= 1
-    assert tier_of(ratings(size, naked_singles_only=True, propagation_only=True,
-                           guesses=0, backtracks=0)) == "easy"
+    assert (
+        tier_of(
+            ratings(size, naked_singles_only=True, propagation_only=True, guesses=0, backtracks=0)
+        )
+        == "easy"
+    )
     assert tier_of(ratings(size, propagation_only=True, guesses=0, backtracks=0)) == "medium"
     assert tier_of(ratings(size, guesses=1, backtracks=0)) == "hard"
     assert tier_of(ratings(size, guesses=edge, backtracks=edge - 1)) == "hard"
@@ -368,8 +398,10 @@ def test_tier_boundaries_for_each_size(size):
     assert tier_of(ratings(size, guesses=1, backtracks=edge)) == "extreme"
     assert tier_of(ratings(size, guesses=50, backtracks=edge + 100)) == "extreme"
     # the flags come first: a naked-singles puzzle is easy whatever the search did
-    assert tier_of(ratings(size, naked_singles_only=True, propagation_only=True,
-                           backtracks=edge + 5)) == "easy"
+    assert (
+        tier_of(ratings(size, naked_singles_only=True, propagation_only=True, backtracks=edge + 5))
+        == "easy"
+    )
     assert tier_of(ratings(size, propagation_only=True, backtracks=edge + 5)) == "medium"
     r = ratings(size, guesses=3, backtracks=edge)
     assert r.tier == tier_of(r) == r.to_dict()["tier"]
@@ -395,8 +427,11 @@ def test_rating_and_solution_follow_a_digit_relabelling(index, perm):
 
 
 @PROPERTY
-@given(seed=st.integers(0, 2**32 - 1), size=st.sampled_from([6, 9]),
-       perm_seed=st.integers(0, 2**32 - 1))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    size=st.sampled_from([6, 9]),
+    perm_seed=st.integers(0, 2**32 - 1),
+)
 def test_rating_of_generated_style_puzzles_is_invariant_under_relabelling(seed, size, perm_seed):
     rng = random.Random(seed)
     sol = random_solution(size, rng)
@@ -428,8 +463,9 @@ def test_random_solution_is_a_valid_grid_fixed_by_the_seed(size):
 def test_propagate_only_fills_what_singles_fill_and_stops_where_they_stall():
     for puzzle in list(outside("hardest.txt")) + list(outside("top95.txt")[:20]):
         assert np.array_equal(propagate_only(puzzle), singles_fill(puzzle, 9))
-        assert np.array_equal(propagate_only(puzzle, hidden_singles=False),
-                              naked_singles_fill(puzzle, 9))
+        assert np.array_equal(
+            propagate_only(puzzle, hidden_singles=False), naked_singles_fill(puzzle, 9)
+        )
 
 
 @PROPERTY

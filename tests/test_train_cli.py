@@ -5,8 +5,7 @@ import pickle
 
 import pytest
 
-from tests.conftest import run_trm
-from tests.test_cli import assert_one_line_error
+from tests.helpers import assert_one_line_error, run_trm
 
 FAST = ["--preset", "tiny", "--device", "cpu", "--precision", "fp32", "--quiet"]
 
@@ -15,34 +14,74 @@ FAST = ["--preset", "tiny", "--device", "cpu", "--precision", "fp32", "--quiet"]
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
     data, run = root / "s4", root / "run"
-    r = run_trm("data", "sudoku", "--out", str(data), "--size", "4", "--train", "64", "--test", "16",
-                "--workers", "1", "--quiet")
+    r = run_trm(
+        "data",
+        "sudoku",
+        "--out",
+        str(data),
+        "--size",
+        "4",
+        "--train",
+        "64",
+        "--test",
+        "16",
+        "--workers",
+        "1",
+        "--quiet",
+    )
     assert r.returncode == 0, r.stderr
-    r = run_trm("train", "--data", str(data), "--out", str(run), "--steps", "30", "--eval-every", "20",
-                "--checkpoint-every", "20", "--log-every", "10", *FAST)
+    r = run_trm(
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--steps",
+        "30",
+        "--eval-every",
+        "20",
+        "--checkpoint-every",
+        "20",
+        "--log-every",
+        "10",
+        *FAST,
+    )
     assert r.returncode == 0, r.stderr
     return data, run
 
 
 def test_train_writes_checkpoint_and_metrics(trained):
-    data, run = trained
+    _data, run = trained
     files = sorted(p.name for p in (run / "checkpoint").iterdir())
-    assert files == ["config.json", "model.safetensors", "train_state.json", "train_state.safetensors"]
+    assert files == [
+        "config.json",
+        "model.safetensors",
+        "train_state.json",
+        "train_state.safetensors",
+    ]
     config = json.loads((run / "checkpoint" / "config.json").read_text())
     assert config["model"]["hidden_size"] == 32 and config["model"]["seq_len"] == 16
     assert config["task"] == "sudoku" and config["step"] == 30
-    lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [l["step"] for l in lines if "loss" in l] == [10, 20, 30]
-    assert [l["step"] for l in lines if "eval" in l] == [20, 30]
-    for key in ("loss", "exact_accuracy", "cell_accuracy", "mean_halt_steps", "samples_per_s", "lr"):
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines if "loss" in line] == [10, 20, 30]
+    assert [line["step"] for line in lines if "eval" in line] == [20, 30]
+    for key in (
+        "loss",
+        "exact_accuracy",
+        "cell_accuracy",
+        "mean_halt_steps",
+        "samples_per_s",
+        "lr",
+    ):
         assert key in lines[0]
 
 
 def test_eval_json(trained):
     data, run = trained
     for halting in ("full", "adaptive"):
-        r = run_trm("eval", str(run), "--data", str(data), "--halting", halting, "--json",
-                    "--device", "cpu")
+        r = run_trm(
+            "eval", str(run), "--data", str(data), "--halting", halting, "--json", "--device", "cpu"
+        )
         assert r.returncode == 0, r.stderr
         out = json.loads(r.stdout)
         assert {"exact_accuracy", "cell_accuracy", "mean_steps", "n"} <= set(out)
@@ -53,30 +92,71 @@ def test_eval_json(trained):
 
 def test_existing_run_needs_resume_or_force_and_resume_extends_it(trained, tmp_path):
     data, run = trained
-    assert_one_line_error(run_trm("train", "--data", str(data), "--out", str(run), *FAST),
-                          "already holds a run", "--resume")
-    assert_one_line_error(run_trm("train", "--data", str(data), "--out", str(run), "--resume",
-                                  "--hidden-size", "64", "--quiet"), "--resume")
-    r = run_trm("train", "--data", str(data), "--out", str(run), "--resume", "--steps", "40",
-                "--device", "cpu", "--quiet")
+    assert_one_line_error(
+        run_trm("train", "--data", str(data), "--out", str(run), *FAST),
+        "already holds a run",
+        "--resume",
+    )
+    assert_one_line_error(
+        run_trm(
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(run),
+            "--resume",
+            "--hidden-size",
+            "64",
+            "--quiet",
+        ),
+        "--resume",
+    )
+    r = run_trm(
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--resume",
+        "--steps",
+        "40",
+        "--device",
+        "cpu",
+        "--quiet",
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads((run / "checkpoint" / "config.json").read_text())["step"] == 40
-    assert_one_line_error(run_trm("train", "--data", str(data), "--out", str(tmp_path / "new"),
-                                  "--resume", "--quiet"), "nothing to resume")
+    assert_one_line_error(
+        run_trm(
+            "train", "--data", str(data), "--out", str(tmp_path / "new"), "--resume", "--quiet"
+        ),
+        "nothing to resume",
+    )
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--preset", "huge"], "unknown preset 'huge'"),
-    (["--steps", "0"], "steps must be at least 1"),
-    (["--lr", "-1"], "learning rates must be positive"),
-    (["--mixer", "conv"], "mixer must be one of"),
-    (["--device", "cuda"], "no CUDA GPU"),
-    (["--precision", "fp8"], "unknown precision"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--preset", "huge"], "'huge' is not one of"),
+        (["--steps", "0"], "steps must be at least 1"),
+        (["--lr", "-1"], "learning rates must be positive"),
+        (["--mixer", "conv"], "'conv' is not one of"),
+        (["--device", "cuda"], "no CUDA GPU"),
+        (["--precision", "fp8"], "'fp8' is not one of"),
+    ],
+)
 def test_bad_training_options_exit_2(trained, tmp_path, args, fragment):
     data, _ = trained
-    r = run_trm("train", "--data", str(data), "--out", str(tmp_path / "r"), "--quiet",
-                *(["--preset", "tiny"] if "--preset" not in args else []), *args)
+    r = run_trm(
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "r"),
+        "--quiet",
+        *(["--preset", "tiny"] if "--preset" not in args else []),
+        *args,
+    )
     assert_one_line_error(r, fragment)
 
 
@@ -98,12 +178,29 @@ def test_eval_refuses_missing_corrupt_and_pickled_checkpoints(trained, tmp_path)
 def test_eval_refuses_data_the_model_was_not_trained_for(trained, tmp_path):
     _, run = trained
     other = tmp_path / "s9"
-    assert run_trm("data", "sudoku", "--out", str(other), "--train", "0", "--test", "2",
-                   "--difficulty", "easy", "--workers", "1", "--quiet").returncode == 0
+    assert (
+        run_trm(
+            "data",
+            "sudoku",
+            "--out",
+            str(other),
+            "--train",
+            "0",
+            "--test",
+            "2",
+            "--difficulty",
+            "easy",
+            "--workers",
+            "1",
+            "--quiet",
+        ).returncode
+        == 0
+    )
     assert_one_line_error(run_trm("eval", str(run), "--data", str(other)), "differs")
     data, _ = trained
-    assert_one_line_error(run_trm("eval", str(run), "--data", str(data), "--halting", "some"),
-                          "unknown halting")
+    assert_one_line_error(
+        run_trm("eval", str(run), "--data", str(data), "--halting", "some"), "unknown halting"
+    )
 
 
 def test_init_fine_tunes_from_another_runs_weights(trained, tmp_path):
@@ -117,9 +214,16 @@ def test_init_fine_tunes_from_another_runs_weights(trained, tmp_path):
     start = load_file(run / "checkpoint" / "model.safetensors")
     start_step = json.loads((run / "checkpoint" / "config.json").read_text())["step"]
     out = tmp_path / "tuned"
-    train_on_dataset(data, out, preset="tiny", device="cpu", precision="fp32", progress=False,
-                     init=run, train_overrides={"steps": 3, "lr": 1e-9, "warmup": 0,
-                                                "eval_every": 100})
+    train_on_dataset(
+        data,
+        out,
+        preset="tiny",
+        device="cpu",
+        precision="fp32",
+        progress=False,
+        init=run,
+        train_overrides={"steps": 3, "lr": 1e-9, "warmup": 0, "eval_every": 100},
+    )
     config = json.loads((out / "checkpoint" / "config.json").read_text())
     assert config["step"] == 3 and config["init_from"]["step"] == start_step
     assert config["init_from"]["path"] == str(run) and len(config["init_from"]["sha256"]) == 64
@@ -129,22 +233,74 @@ def test_init_fine_tunes_from_another_runs_weights(trained, tmp_path):
     for k in start:  # a learning rate of 1e-9 for 3 steps: where it started
         assert (tuned[k] - start[k]).abs().max() < 1e-5, k
     # resuming keeps the record
-    train_on_dataset(data, out, resume=True, device="cpu", precision="fp32", progress=False,
-                     train_overrides={"steps": 4})
-    assert json.loads((out / "checkpoint" / "config.json").read_text())["init_from"]["step"] == start_step
+    train_on_dataset(
+        data,
+        out,
+        resume=True,
+        device="cpu",
+        precision="fp32",
+        progress=False,
+        train_overrides={"steps": 4},
+    )
+    assert (
+        json.loads((out / "checkpoint" / "config.json").read_text())["init_from"]["step"]
+        == start_step
+    )
 
 
 def test_init_refuses_resume_a_changed_model_and_other_data(trained, tmp_path):
     data, run = trained
-    assert_one_line_error(run_trm("train", "--data", str(data), "--out", str(run), "--resume",
-                                  "--init", str(run), "--quiet"), "--init", "--resume")
-    assert_one_line_error(run_trm("train", "--data", str(data), "--out", str(tmp_path / "a"),
-                                  "--init", str(run), "--hidden-size", "64", *FAST),
-                          "cannot change hidden_size")
+    assert_one_line_error(
+        run_trm(
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(run),
+            "--resume",
+            "--init",
+            str(run),
+            "--quiet",
+        ),
+        "--init",
+        "--resume",
+    )
+    assert_one_line_error(
+        run_trm(
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "a"),
+            "--init",
+            str(run),
+            "--hidden-size",
+            "64",
+            *FAST,
+        ),
+        "cannot change hidden_size",
+    )
     other = tmp_path / "s6"
-    r = run_trm("data", "sudoku", "--out", str(other), "--size", "6", "--train", "4", "--test", "0",
-                "--workers", "1", "--quiet")
+    r = run_trm(
+        "data",
+        "sudoku",
+        "--out",
+        str(other),
+        "--size",
+        "6",
+        "--train",
+        "4",
+        "--test",
+        "0",
+        "--workers",
+        "1",
+        "--quiet",
+    )
     assert r.returncode == 0, r.stderr
-    assert_one_line_error(run_trm("train", "--data", str(other), "--out", str(tmp_path / "b"),
-                                  "--init", str(run), *FAST), "sequence length")
+    assert_one_line_error(
+        run_trm(
+            "train", "--data", str(other), "--out", str(tmp_path / "b"), "--init", str(run), *FAST
+        ),
+        "sequence length",
+    )
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

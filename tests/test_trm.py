@@ -11,10 +11,9 @@ import pytest
 import torch
 
 from puzzles.sudoku.augment import augment_tokens
-from puzzles.sudoku.generate import generate_indexed
+from tests.helpers import sudoku_tokens, tiny_config
 from trm.checkpoint import load_checkpoint
-from trm.config import TRMConfig, TrainConfig, replace
-from trm.data import TokenData
+from trm.config import TrainConfig, TRMConfig, replace
 from trm.evaluate import evaluate
 from trm.model import TRM
 from trm.train import METRICS, Trainer
@@ -22,23 +21,17 @@ from trm.train import METRICS, Trainer
 CPU = torch.device("cpu")
 
 
-def sudoku_tokens(size: int, n: int, tier: str = "easy") -> TokenData:
-    gs = [generate_indexed(size, tier, 0, "tests", i) for i in range(n)]
-    inputs = np.stack([g.puzzle for g in gs]).astype(np.uint8) + 1
-    labels = np.stack([g.solution for g in gs]).astype(np.uint8) + 1
-    return TokenData(inputs, labels, np.zeros(n, np.int32))
-
-
-def tiny_config(size: int = 4, **kw) -> TRMConfig:
-    base = dict(vocab_size=size + 2, seq_len=size * size, mixer="mlp", hidden_size=16,
-                num_heads=2, num_layers=1, n=2, T=2, n_sup=4)
-    base.update(kw)
-    return TRMConfig(**base)
-
-
 def train_config(**kw) -> TrainConfig:
-    base = dict(steps=100, batch_size=8, lr=1e-3, warmup=5, weight_decay=0.0,
-                eval_every=10**6, checkpoint_every=10**6, log_every=10)
+    base = dict(
+        steps=100,
+        batch_size=8,
+        lr=1e-3,
+        warmup=5,
+        weight_decay=0.0,
+        eval_every=10**6,
+        checkpoint_every=10**6,
+        log_every=10,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -58,7 +51,7 @@ def hand_written_step(model: TRM, inputs, pids, y, z):
     for _ in range(c.n):
         z = model.net(z, y + x)
     y = model.net(y, z)
-    return model.head(y[:, c.puzzle_emb_len:]), model.halt_head(y[:, 0]).squeeze(-1)
+    return model.head(y[:, c.puzzle_emb_len :]), model.halt_head(y[:, 0]).squeeze(-1)
 
 
 def grads_of(model: TRM, loss: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -70,8 +63,15 @@ def grads_of(model: TRM, loss: torch.Tensor) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("mixer", ["mlp", "attention"])
 def test_only_the_last_cycle_carries_gradients(mixer):
     torch.manual_seed(0)
-    cfg = tiny_config(9, mixer=mixer, T=3, n=2, num_layers=2, puzzle_emb_len=2 if mixer == "attention" else 0,
-                      num_puzzle_ids=3)
+    cfg = tiny_config(
+        9,
+        mixer=mixer,
+        T=3,
+        n=2,
+        num_layers=2,
+        puzzle_emb_len=2 if mixer == "attention" else 0,
+        num_puzzle_ids=3,
+    )
     model = TRM(cfg)
     if cfg.puzzle_emb_len:
         torch.nn.init.normal_(model.puzzle_emb.weight)
@@ -93,8 +93,10 @@ def test_only_the_last_cycle_carries_gradients(mixer):
     x = model.embed_input(inputs, pids)
     for _ in range(cfg.T):
         y, z = model.latent_step(x, y, z)
-    full = grads_of(model, model.head(y[:, cfg.puzzle_emb_len:]).square().mean()
-                    + model.halt_head(y[:, 0]).sum())
+    full = grads_of(
+        model,
+        model.head(y[:, cfg.puzzle_emb_len :]).square().mean() + model.halt_head(y[:, 0]).sum(),
+    )
     assert any(not torch.allclose(full[n], ours[n]) for n in ours if n.startswith("net."))
 
 
@@ -109,8 +111,15 @@ def set_halting(model: TRM, bias: float) -> None:
 
 def test_examples_that_halt_are_replaced_by_fresh_ones(tmp_path):
     data = sudoku_tokens(4, 40)
-    trainer = Trainer(tiny_config(halt_exploration=0.0), train_config(batch_size=8), data, None,
-                      tmp_path, device=CPU, precision="fp32")
+    trainer = Trainer(
+        tiny_config(halt_exploration=0.0),
+        train_config(batch_size=8),
+        data,
+        None,
+        tmp_path,
+        device=CPU,
+        precision="fp32",
+    )
     set_halting(trainer.model, 10.0)  # every example says "done" after its first step
     trainer.train_step()
     s = trainer.slots
@@ -134,8 +143,15 @@ def test_examples_that_halt_are_replaced_by_fresh_ones(tmp_path):
 
 def test_exploration_makes_some_examples_run_longer(tmp_path):
     data = sudoku_tokens(4, 64)
-    trainer = Trainer(tiny_config(halt_exploration=0.5), train_config(batch_size=64), data, None,
-                      tmp_path, device=CPU, precision="fp32")
+    trainer = Trainer(
+        tiny_config(halt_exploration=0.5),
+        train_config(batch_size=64),
+        data,
+        None,
+        tmp_path,
+        device=CPU,
+        precision="fp32",
+    )
     set_halting(trainer.model, 10.0)
     trainer.train_step()
     s = trainer.slots
@@ -194,9 +210,23 @@ def overfit(size: int, seconds: float) -> tuple[float, float]:
     torch.manual_seed(0)
     data = sudoku_tokens(size, 64, "easy" if size == 4 else "medium")
     cfg = tiny_config(size, hidden_size=64, num_layers=2, n=2, T=2, n_sup=4, halt_exploration=0.1)
-    trainer = Trainer(cfg, train_config(steps=5000, batch_size=64, lr=3e-3, warmup=20, ema=0.0,
-                                        augment=False, schedule="constant"),
-                      data, data, "/tmp/unused-trm-overfit", device=CPU, precision="fp32")
+    trainer = Trainer(
+        cfg,
+        train_config(
+            steps=5000,
+            batch_size=64,
+            lr=3e-3,
+            warmup=20,
+            ema=0.0,
+            augment=False,
+            schedule="constant",
+        ),
+        data,
+        data,
+        "/tmp/unused-trm-overfit",
+        device=CPU,
+        precision="fp32",
+    )
     start = time.perf_counter()
     accuracy = 0.0
     while time.perf_counter() - start < seconds:
@@ -234,11 +264,21 @@ class Stop(KeyboardInterrupt):
 def test_resume_matches_uninterrupted_run(tmp_path):
     data = sudoku_tokens(4, 64)
     cfg = tiny_config()
-    tcfg = train_config(steps=2000, checkpoint_every=700, log_every=100, eval_every=800, eval_max=16)
+    tcfg = train_config(
+        steps=2000, checkpoint_every=700, log_every=100, eval_every=800, eval_max=16
+    )
 
     def trainer(out):
-        return Trainer(cfg, tcfg, data, data.head(16), out, device=CPU, precision="fp32",
-                       augment=augment_tokens)
+        return Trainer(
+            cfg,
+            tcfg,
+            data,
+            data.head(16),
+            out,
+            device=CPU,
+            precision="fp32",
+            augment=augment_tokens,
+        )
 
     straight = trainer(tmp_path / "a")
     straight.fit(progress=False)
@@ -269,6 +309,7 @@ def comparable(path) -> list[dict]:
             row.pop(key, None)
         row.get("eval", {}).pop("examples_per_s", None)
     return rows
+
 
 def test_checkpoint_rebuilds_the_same_model_from_its_folder(tmp_path):
     data = sudoku_tokens(4, 16)
@@ -307,7 +348,9 @@ def test_resuming_from_a_damaged_training_state_is_refused_cleanly(tmp_path):
     from trm.errors import TRMError
 
     data = sudoku_tokens(4, 16)
-    Trainer(tiny_config(), train_config(steps=5), data, None, tmp_path, device=CPU).fit(progress=False)
+    Trainer(tiny_config(), train_config(steps=5), data, None, tmp_path, device=CPU).fit(
+        progress=False
+    )
     meta = tmp_path / "checkpoint" / "train_state.json"
     state = json.loads(meta.read_text())
     del state["optimizer"]
@@ -318,8 +361,14 @@ def test_resuming_from_a_damaged_training_state_is_refused_cleanly(tmp_path):
 
 def test_one_supervision_step_trains(tmp_path):
     """n_sup=1 is a valid config: exploration has no longer run to draw (it used to crash)."""
-    t = Trainer(tiny_config(n_sup=1), train_config(steps=3), sudoku_tokens(4, 16), None,
-                tmp_path, device=CPU)
+    t = Trainer(
+        tiny_config(n_sup=1),
+        train_config(steps=3),
+        sudoku_tokens(4, 16),
+        None,
+        tmp_path,
+        device=CPU,
+    )
     t.fit(progress=False)
     assert t.state.step == 3
 

@@ -6,15 +6,17 @@ import json
 
 import pytest
 
-from tests.conftest import run_trm
+from tests.helpers import run_trm
 from trm.errors import TRMError
 from vision.compare import compare, parse_variants
 from vision.models import build_model
 from vision.training import flops_per_image, train_images
 
-TINY = {"vit": dict(hidden_size=16, num_heads=2, depth=2),
-        "vitrm": dict(hidden_size=16, num_heads=2, num_layers=1, n=1, T=1, n_sup=2, layout="trm"),
-        "bvit": dict(hidden_size=16, num_heads=2, recursions=2)}
+TINY = {
+    "vit": dict(hidden_size=16, num_heads=2, depth=2),
+    "vitrm": dict(hidden_size=16, num_heads=2, num_layers=1, n=1, T=1, n_sup=2, layout="trm"),
+    "bvit": dict(hidden_size=16, num_heads=2, recursions=2),
+}
 
 
 @pytest.fixture(scope="module")
@@ -27,15 +29,29 @@ def synthetic(tmp_path_factory):
 
 
 def run(data, out, minutes=0.03, variants=("vit", "vitrm"), messages=None, **kw):
-    budget = {"budget": "time", "minutes": minutes} if not kw else kw
-    return compare(data, out, list(variants), batch_size=8, device="cpu",
-                   precision=kw.pop("precision", "fp32"), model_overrides=TINY, progress=False,
-                   log=(messages.append if messages is not None else lambda m: None), **budget)
+    budget = kw if kw else {"budget": "time", "minutes": minutes}
+    return compare(
+        data,
+        out,
+        list(variants),
+        batch_size=8,
+        device="cpu",
+        precision=kw.pop("precision", "fp32"),
+        model_overrides=TINY,
+        progress=False,
+        log=(messages.append if messages is not None else lambda m: None),
+        **budget,
+    )
 
 
 def test_parse_variants_refuses_unknown_empty_and_repeated_names():
     assert parse_variants("vit, vitrm") == ["vit", "vitrm"]
-    for bad, word in (("vit,resnet", "resnet"), ("", "empty"), (" , ", "empty"), ("vit,vit", "twice")):
+    for bad, word in (
+        ("vit,resnet", "resnet"),
+        ("", "empty"),
+        (" , ", "empty"),
+        ("vit,vit", "twice"),
+    ):
         with pytest.raises(TRMError, match=word):
             parse_variants(bad)
 
@@ -43,31 +59,39 @@ def test_parse_variants_refuses_unknown_empty_and_repeated_names():
 def test_flops_grow_with_recursion_steps_and_width():
     small = flops_per_image(build_model("vitrm", "small", n_sup=1))
     assert flops_per_image(build_model("vitrm", "small", n_sup=3)) > 2.9 * small
-    assert flops_per_image(build_model("vit", "small", hidden_size=256)) > \
-        flops_per_image(build_model("vit", "small"))
+    assert flops_per_image(build_model("vit", "small", hidden_size=256)) > flops_per_image(
+        build_model("vit", "small")
+    )
 
 
 def test_compare_trains_each_variant_and_writes_a_well_formed_compare_json(synthetic, tmp_path):
     result = run(synthetic, tmp_path / "cmp")
     saved = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     assert saved == json.loads(json.dumps(result))
-    assert saved["data"] == {"path": str(synthetic), "name": "synthetic", "classes": 4,
-                             "train": 128, "test": 48}
+    assert saved["data"] == {
+        "path": str(synthetic),
+        "name": "synthetic",
+        "classes": 4,
+        "train": 128,
+        "test": 48,
+    }
     rows = {r["variant"]: r for r in saved["variants"]}
     assert list(rows) == ["vit", "vitrm"]
     for v, r in rows.items():
         assert (tmp_path / "cmp" / v / "checkpoint").is_dir()
-        assert r["params"] == sum(p.numel() for p in build_model(v, "small", num_classes=4, **TINY[v])
-                                  .parameters())
+        assert r["params"] == sum(
+            p.numel() for p in build_model(v, "small", num_classes=4, **TINY[v]).parameters()
+        )
         assert r["flops"] > 0 and r["n"] == 48 and 0 <= r["top1"] <= r["top5"] <= 1
         assert r["train_steps"] >= 1 and r["train_images_per_s"] > 0 and r["eval_images_per_s"] > 0
         assert 0 < r["train_minutes"] <= 0.03 + 0.02  # the budget is a hard stop
     assert "adaptive" not in rows["vit"] and rows["vit"]["mean_steps"] == 1
-    from tests.test_plot import png_size
+    from tests.helpers import png_size
 
-    assert sorted(saved["plots"]) == sorted(str(tmp_path / "cmp" / f) for f in
-                                            ("top1_vs_images.png", "top1_vs_flops.png",
-                                             "top1_vs_params.png"))
+    assert sorted(saved["plots"]) == sorted(
+        str(tmp_path / "cmp" / f)
+        for f in ("top1_vs_images.png", "top1_vs_flops.png", "top1_vs_params.png")
+    )
     for path in saved["plots"]:
         h, w = png_size(tmp_path / "cmp" / path.rsplit("/", 1)[-1])
         assert h > 200 and w > 300
@@ -79,9 +103,17 @@ def test_compare_resumes_an_unfinished_variant_and_keeps_finished_ones(synthetic
     out = tmp_path / "cmp"
     # an interrupted compare: vit finished, vitrm stopped part-way through its budget
     run(synthetic, out, variants=("vit",))
-    train_images(synthetic, out / "vitrm", variant="vitrm", model_overrides=TINY["vitrm"],
-                 train_overrides=dict(steps=10**5, batch_size=8), max_minutes=0.005,
-                 device="cpu", precision="fp32", progress=False)
+    train_images(
+        synthetic,
+        out / "vitrm",
+        variant="vitrm",
+        model_overrides=TINY["vitrm"],
+        train_overrides=dict(steps=10**5, batch_size=8),
+        max_minutes=0.005,
+        device="cpu",
+        precision="fp32",
+        progress=False,
+    )
     vit_before = (out / "vit" / "result.json").read_text()
     messages: list[str] = []
     result = run(synthetic, out, messages=messages)
@@ -96,23 +128,70 @@ def test_compare_resumes_an_unfinished_variant_and_keeps_finished_ones(synthetic
 
 
 def test_cli_compare_prints_the_table_and_refuses_bad_options(synthetic, tmp_path):
-    r = run_trm("vision", "compare", "--data", str(synthetic), "--variants", "vit",
-                "--budget", "time", "--max-minutes", "0.02", "--out", str(tmp_path / "cmp"),
-                "--batch-size", "4", "--device", "cpu", "-q")
+    r = run_trm(
+        "vision",
+        "compare",
+        "--data",
+        str(synthetic),
+        "--variants",
+        "vit",
+        "--budget",
+        "time",
+        "--max-minutes",
+        "0.02",
+        "--out",
+        str(tmp_path / "cmp"),
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+        "-q",
+    )
     assert r.returncode == 0, r.stderr
-    assert "vit" in r.stdout and "top-1" in r.stdout and (tmp_path / "cmp" / "compare.json").is_file()
-    r = run_trm("vision", "compare", "--data", str(synthetic), "--variants", "vit", "--json",
-                "--budget", "time", "--max-minutes", "0.02", "--out", str(tmp_path / "cmp"), "-q")
+    assert (
+        "vit" in r.stdout and "top-1" in r.stdout and (tmp_path / "cmp" / "compare.json").is_file()
+    )
+    r = run_trm(
+        "vision",
+        "compare",
+        "--data",
+        str(synthetic),
+        "--variants",
+        "vit",
+        "--json",
+        "--budget",
+        "time",
+        "--max-minutes",
+        "0.02",
+        "--out",
+        str(tmp_path / "cmp"),
+        "-q",
+    )
     assert r.returncode == 0 and json.loads(r.stdout)["variants"][0]["variant"] == "vit"
-    for args, word in ((["--variants", "vit,cnn"], "cnn"), (["--max-minutes", "0"], "max-minutes"),
-                       (["--preset", "huge"], "preset"), (["--budget", "money"], "--budget"),
-                       (["--budget", "epochs"], "--max-minutes is the time budget's"),
-                       (["--budget", "time", "--max-minutes", None], "needs --max-minutes")):
-        opts = {"--variants": "vit", "--budget": "time", "--max-minutes": "0.02",
-                **dict(zip(args[::2], args[1::2]))}
+    for args, word in (
+        (["--variants", "vit,cnn"], "cnn"),
+        (["--max-minutes", "0"], "max-minutes"),
+        (["--preset", "huge"], "preset"),
+        (["--budget", "money"], "--budget"),
+        (["--budget", "epochs"], "--max-minutes is the time budget's"),
+        (["--budget", "time", "--max-minutes", None], "needs --max-minutes"),
+    ):
+        opts = {
+            "--variants": "vit",
+            "--budget": "time",
+            "--max-minutes": "0.02",
+            **dict(zip(args[::2], args[1::2])),
+        }
         opts = {k: v for k, v in opts.items() if v is not None}
-        r = run_trm("vision", "compare", "--data", str(synthetic), "--out", str(tmp_path / "x"),
-                    *[t for kv in opts.items() for t in kv])
+        r = run_trm(
+            "vision",
+            "compare",
+            "--data",
+            str(synthetic),
+            "--out",
+            str(tmp_path / "x"),
+            *[t for kv in opts.items() for t in kv],
+        )
         assert r.returncode == 2 and word in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
@@ -127,7 +206,8 @@ def test_equal_epochs_give_every_variant_the_same_images(synthetic, tmp_path):
         assert r["top1_at_equal_images"] is not None
     assert rows["vit"]["train_steps"] == 32 and rows["vitrm"]["train_steps"] >= 32
     assert result["budget"] == "epochs" and result["equal_images"] == min(
-        r["images"] for r in rows.values())
+        r["images"] for r in rows.values()
+    )
 
 
 def test_equal_flops_give_cheaper_variants_more_images(synthetic, tmp_path):
@@ -147,13 +227,23 @@ def test_auto_precision_is_the_faster_in_a_timed_probe(synthetic, tmp_path, monk
     monkeypatch.setattr(cmp, "probe_steps_per_s", lambda model, **kw: rates[kw["precision"]])
     model = build_model("vit", "small", **TINY["vit"])
     cpu = __import__("torch").device("cpu")
-    assert cmp.fastest_precision(model, batch_size=4, device=cpu, precision="auto") == ("bf16", rates)
+    assert cmp.fastest_precision(model, batch_size=4, device=cpu, precision="auto") == (
+        "bf16",
+        rates,
+    )
     rates["fp32"] = 9.0
     assert cmp.fastest_precision(model, batch_size=4, device=cpu, precision="auto")[0] == "fp32"
     assert cmp.fastest_precision(model, batch_size=4, device=cpu, precision="fp32") == ("fp32", {})
     messages: list[str] = []
-    result = run(synthetic, tmp_path / "cmp", variants=("vit",), budget="epochs", epochs=1.0,
-                 precision="auto", messages=messages)
+    result = run(
+        synthetic,
+        tmp_path / "cmp",
+        variants=("vit",),
+        budget="epochs",
+        epochs=1.0,
+        precision="auto",
+        messages=messages,
+    )
     assert result["variants"][0]["precision"] == "fp32"
     assert any("bf16 5.00 steps/s in a probe -> fp32" in m for m in messages)
 
@@ -162,11 +252,17 @@ def test_top1_at_equal_images_reads_each_runs_evaluations_within_the_common_coun
     from vision.compare import top1_at_equal_images
 
     rows = []
-    for name, curve in (("a", [(100, 0.2), (200, 0.4), (300, 0.5)]), ("b", [(150, 0.3), (250, 0.6)])):
+    for name, curve in (
+        ("a", [(100, 0.2), (200, 0.4), (300, 0.5)]),
+        ("b", [(150, 0.3), (250, 0.6)]),
+    ):
         run = tmp_path / name
         run.mkdir()
-        (run / "metrics.jsonl").write_text("".join(
-            json.dumps({"step": i + 1, "images": im, "eval": {"top1": t}}) + "\n"
-            for i, (im, t) in enumerate(curve)))
+        (run / "metrics.jsonl").write_text(
+            "".join(
+                json.dumps({"step": i + 1, "images": im, "eval": {"top1": t}}) + "\n"
+                for i, (im, t) in enumerate(curve)
+            )
+        )
         rows.append({"run": str(run), "images": curve[-1][0]})
     assert top1_at_equal_images(rows) == (250, [0.4, 0.6])

@@ -20,15 +20,25 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.conftest import run_trm
+from tests.helpers import run_trm
 from trm.errors import TRMError
 from vision import augment as aug
 from vision.cifar import ALLOWED_GLOBALS, PIXELS, load_images, write_python_pickle
 from vision.download import download, extract_tar
 from vision.synthetic import MAX_CLASSES, class_factors, class_names, generate, write_synthetic
 
-CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                 "ship", "truck"]
+CIFAR10_NAMES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 
 
 # --------------------------------------------------------------------------- fake CIFAR files
@@ -36,8 +46,10 @@ CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
 
 def fake(n: int, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return (rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8),
-            rng.integers(0, classes, n).astype(np.int64))
+    return (
+        rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8),
+        rng.integers(0, classes, n).astype(np.int64),
+    )
 
 
 def cifar10_parts(sizes=(3, 2, 4, 1, 2), test=3):
@@ -49,23 +61,40 @@ def write_cifar10_python(folder: Path, parts, test, names=CIFAR10_NAMES, dump=No
     dump = dump or write_python_pickle
     folder.mkdir(parents=True, exist_ok=True)
     for i, (images, labels) in enumerate(parts, 1):
-        dump(folder / f"data_batch_{i}", {
-            b"batch_label": f"training batch {i} of 5".encode(), b"labels": labels.tolist(),
-            b"data": images.reshape(len(images), -1),
-            b"filenames": [f"img_{i}_{k}.png".encode() for k in range(len(images))]})
-    dump(folder / "test_batch", {b"batch_label": b"testing batch 1 of 1",
-                                 b"labels": test[1].tolist(),
-                                 b"data": test[0].reshape(len(test[0]), -1),
-                                 b"filenames": [b"t.png"] * len(test[0])})
-    dump(folder / "batches.meta", {b"num_cases_per_batch": 10000,
-                                   b"label_names": [n.encode() for n in names], b"num_vis": 3072})
+        dump(
+            folder / f"data_batch_{i}",
+            {
+                b"batch_label": f"training batch {i} of 5".encode(),
+                b"labels": labels.tolist(),
+                b"data": images.reshape(len(images), -1),
+                b"filenames": [f"img_{i}_{k}.png".encode() for k in range(len(images))],
+            },
+        )
+    dump(
+        folder / "test_batch",
+        {
+            b"batch_label": b"testing batch 1 of 1",
+            b"labels": test[1].tolist(),
+            b"data": test[0].reshape(len(test[0]), -1),
+            b"filenames": [b"t.png"] * len(test[0]),
+        },
+    )
+    dump(
+        folder / "batches.meta",
+        {
+            b"num_cases_per_batch": 10000,
+            b"label_names": [n.encode() for n in names],
+            b"num_vis": 3072,
+        },
+    )
     return folder
 
 
 def write_cifar10_binary(folder: Path, parts, test, names=CIFAR10_NAMES) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    for name, (images, labels) in [(f"data_batch_{i}.bin", p) for i, p in enumerate(parts, 1)] \
-            + [("test_batch.bin", test)]:
+    for name, (images, labels) in [(f"data_batch_{i}.bin", p) for i, p in enumerate(parts, 1)] + [
+        ("test_batch.bin", test)
+    ]:
         rec = np.concatenate([labels.astype(np.uint8)[:, None], images.reshape(len(images), -1)], 1)
         (folder / name).write_bytes(rec.tobytes())
     (folder / "batches.meta.txt").write_text("\n".join(names) + "\n\n")  # as the official file
@@ -84,19 +113,37 @@ def write_cifar100_python(folder: Path, data, fine, coarse, dump=None) -> Path:
     dump = dump or write_python_pickle
     folder.mkdir(parents=True, exist_ok=True)
     for split, (images, f, c) in data.items():
-        dump(folder / split, {b"filenames": [b"x.png"] * len(images), b"batch_label": b"b",
-                              b"fine_labels": f.tolist(), b"coarse_labels": c.tolist(),
-                              b"data": images.reshape(len(images), -1)})
-    dump(folder / "meta", {b"fine_label_names": [n.encode() for n in fine],
-                           b"coarse_label_names": [n.encode() for n in coarse]})
+        dump(
+            folder / split,
+            {
+                b"filenames": [b"x.png"] * len(images),
+                b"batch_label": b"b",
+                b"fine_labels": f.tolist(),
+                b"coarse_labels": c.tolist(),
+                b"data": images.reshape(len(images), -1),
+            },
+        )
+    dump(
+        folder / "meta",
+        {
+            b"fine_label_names": [n.encode() for n in fine],
+            b"coarse_label_names": [n.encode() for n in coarse],
+        },
+    )
     return folder
 
 
 def write_cifar100_binary(folder: Path, data, fine, coarse) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for split, (images, f, c) in data.items():
-        rec = np.concatenate([c.astype(np.uint8)[:, None], f.astype(np.uint8)[:, None],
-                              images.reshape(len(images), -1)], 1)
+        rec = np.concatenate(
+            [
+                c.astype(np.uint8)[:, None],
+                f.astype(np.uint8)[:, None],
+                images.reshape(len(images), -1),
+            ],
+            1,
+        )
         (folder / f"{split}.bin").write_bytes(rec.tobytes())
     (folder / "fine_label_names.txt").write_text("\n".join(fine) + "\n")
     (folder / "coarse_label_names.txt").write_text("\n".join(coarse) + "\n")
@@ -107,6 +154,7 @@ def py3_dump(protocol):
     def dump(path, obj):
         with open(path, "wb") as f:
             pickle.dump(obj, f, protocol=protocol)
+
     return dump
 
 
@@ -151,7 +199,7 @@ def test_cifar10_python_read_exactly_also_one_folder_up(tmp_path, dump):
 def test_pixel_layout_is_red_green_blue_planes_of_rows(tmp_path):
     parts, test = cifar10_parts()
     write_cifar10_binary(tmp_path, parts, test)
-    row = (tmp_path / "test_batch.bin").read_bytes()[1:1 + PIXELS]
+    row = (tmp_path / "test_batch.bin").read_bytes()[1 : 1 + PIXELS]
     image = load_images(tmp_path).test.images[0]
     assert image[0, 0, 1] == row[1] and image[0, 1, 0] == row[32]  # red, row-major
     assert image[1, 0, 0] == row[1024] and image[2, 31, 31] == row[3071]
@@ -182,14 +230,16 @@ def test_written_pickles_are_python2_style_and_read_by_plain_pickle(tmp_path):
     load with pickle's own reader in both usual ways (bytes keys; torchvision's latin1)."""
     images, labels = fake(4, 10, 0)
     path = tmp_path / "batch"
-    write_python_pickle(path, {b"data": images.reshape(4, -1), b"labels": labels.tolist(),
-                               b"name": b"x" * 300})
+    write_python_pickle(
+        path, {b"data": images.reshape(4, -1), b"labels": labels.tolist(), b"name": b"x" * 300}
+    )
     raw = path.read_bytes()
     assert raw[:2] == b"\x80\x02"
     globals_named = {arg for op, arg, _ in pickletools.genops(raw) if op.name == "GLOBAL"}
     assert globals_named == {"numpy.core.multiarray _reconstruct", "numpy ndarray", "numpy dtype"}
     assert {op.name for op, _, _ in pickletools.genops(raw)}.isdisjoint(
-        {"BINUNICODE", "SHORT_BINUNICODE", "BINBYTES", "SHORT_BINBYTES"})
+        {"BINUNICODE", "SHORT_BINUNICODE", "BINBYTES", "SHORT_BINBYTES"}
+    )
     as_bytes = pickle.loads(raw, encoding="bytes")
     np.testing.assert_array_equal(as_bytes[b"data"], images.reshape(4, -1))
     assert as_bytes[b"labels"] == labels.tolist() and as_bytes[b"name"] == b"x" * 300
@@ -232,11 +282,20 @@ def test_crafted_pickle_is_refused_and_runs_nothing(tmp_path, kind, protocol):
         load_images(folder)
     message = str(e.value)
     assert "\n" not in message and "data_batch_2" in message and "refused" in message
-    names = {"os.system": "posix.system", "builtins.eval": "builtins.eval",
-             "builtins.exec": "builtins.exec", "subprocess": "subprocess.check_call"}
+    names = {
+        "os.system": "posix.system",
+        "builtins.eval": "builtins.eval",
+        "builtins.exec": "builtins.exec",
+        "subprocess": "subprocess.check_call",
+    }
     if protocol == 2:  # pickle writes the Python 2 names, which Python 3 maps back when loading
-        names.update({"builtins.eval": "__builtin__.eval", "builtins.exec": "__builtin__.exec",
-                      "subprocess": "commands.check_call"})
+        names.update(
+            {
+                "builtins.eval": "__builtin__.eval",
+                "builtins.exec": "__builtin__.exec",
+                "subprocess": "commands.check_call",
+            }
+        )
     assert f"asks for {names[kind]}," in message
     assert not marker.exists()
     # the payload is real: plain pickle runs it
@@ -262,23 +321,32 @@ def test_handwritten_python2_global_and_object_arrays_are_refused(tmp_path):
 
 
 def test_only_numpy_array_globals_are_admitted():
-    assert set(ALLOWED_GLOBALS) == {("numpy.core.multiarray", "_reconstruct"),
-                                    ("numpy._core.multiarray", "_reconstruct"),
-                                    ("numpy.core.numeric", "_frombuffer"),
-                                    ("numpy._core.numeric", "_frombuffer"),
-                                    ("numpy", "ndarray"), ("numpy", "dtype"),
-                                    ("_codecs", "encode")}
+    assert set(ALLOWED_GLOBALS) == {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
 
 
-@pytest.mark.parametrize("body, why", [
-    # _codecs.encode('x', 'rot13'): admitted for latin-1 bytes only
-    (b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00xX\x05\x00\x00\x00rot13\x86R.", "rot13"),
-    # _codecs.encode(1, 'latin1'): a number is not text
-    (b"\x80\x02c_codecs\nencode\nK\x01X\x06\x00\x00\x00latin1\x86R.", "encode with"),
-    # numpy._core.numeric._frombuffer(b'x', dtype('O'), (1,), 'C'): Python objects
-    (b"\x80\x02cnumpy._core.numeric\n_frombuffer\nC\x08\x00\x00\x00\x00\x00\x00\x00\x00"
-     b"cnumpy\ndtype\nX\x02\x00\x00\x00O8\x89\x88\x87R\x85R.", "bytes|objects"),
-])
+@pytest.mark.parametrize(
+    "body, why",
+    [
+        # _codecs.encode('x', 'rot13'): admitted for latin-1 bytes only
+        (b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00xX\x05\x00\x00\x00rot13\x86R.", "rot13"),
+        # _codecs.encode(1, 'latin1'): a number is not text
+        (b"\x80\x02c_codecs\nencode\nK\x01X\x06\x00\x00\x00latin1\x86R.", "encode with"),
+        # numpy._core.numeric._frombuffer(b'x', dtype('O'), (1,), 'C'): Python objects
+        (
+            b"\x80\x02cnumpy._core.numeric\n_frombuffer\nC\x08\x00\x00\x00\x00\x00\x00\x00\x00"
+            b"cnumpy\ndtype\nX\x02\x00\x00\x00O8\x89\x88\x87R\x85R.",
+            "bytes|objects",
+        ),
+    ],
+)
 def test_admitted_globals_check_their_arguments(tmp_path, body, why):
     parts, test = cifar10_parts()
     folder = write_cifar10_python(tmp_path, parts, test)
@@ -315,10 +383,18 @@ def _break(folder: Path, how: str) -> str:
     return "test_batch"
 
 
-@pytest.mark.parametrize("how, says", [
-    ("missing", "missing"), ("truncated", "truncated"), ("pixel size", "(n, 3072)"),
-    ("label range", "outside 0..9"), ("label count", "1 labels for 2 images"),
-    ("not a dict", "not the dict"), ("no labels", "no labels entry")])
+@pytest.mark.parametrize(
+    "how, says",
+    [
+        ("missing", "missing"),
+        ("truncated", "truncated"),
+        ("pixel size", "(n, 3072)"),
+        ("label range", "outside 0..9"),
+        ("label count", "1 labels for 2 images"),
+        ("not a dict", "not the dict"),
+        ("no labels", "no labels entry"),
+    ],
+)
 def test_bad_python_folder_gives_one_line_error_naming_the_file(tmp_path, how, says):
     parts, test = cifar10_parts()
     folder = write_cifar10_python(tmp_path, parts, test)
@@ -361,8 +437,9 @@ def test_folders_that_are_not_cifar(tmp_path):
 # --------------------------------------------------------------------------- download
 
 
-def make_archive(tmp_path: Path, members: dict[str, bytes] | None = None,
-                 name: str = "archive.tar.gz") -> tuple[Path, str, tuple]:
+def make_archive(
+    tmp_path: Path, members: dict[str, bytes] | None = None, name: str = "archive.tar.gz"
+) -> tuple[Path, str, tuple]:
     """A .tar.gz like the official one (cifar-10-batches-py/...), or of the given members."""
     parts, test = cifar10_parts()
     path = tmp_path / "served" / name
@@ -395,7 +472,9 @@ def test_download_from_file_url(tmp_path):
     assert download("cifar10", out, "http://127.0.0.1:9/none", md5, progress=False) == out
 
 
-def test_train_download_fetches_then_trains_and_a_wrong_archive_leaves_nothing(tmp_path, monkeypatch):
+def test_train_download_fetches_then_trains_and_a_wrong_archive_leaves_nothing(
+    tmp_path, monkeypatch
+):
     """`trm vision train --download`: in-process (the published MD5 swapped for the test
     archive's); then through the console script, where the real MD5 refuses the fake."""
     from typer.testing import CliRunner
@@ -405,36 +484,87 @@ def test_train_download_fetches_then_trains_and_a_wrong_archive_leaves_nothing(t
 
     archive, md5, (parts, test) = make_archive(tmp_path)
     official = vision.download.ARCHIVES["cifar10"]
-    monkeypatch.setitem(vision.download.ARCHIVES, "cifar10",
-                        vision.download.Archive(archive.as_uri(), md5, official.folder))
+    monkeypatch.setitem(
+        vision.download.ARCHIVES,
+        "cifar10",
+        vision.download.Archive(archive.as_uri(), md5, official.folder),
+    )
     data, run = tmp_path / "c10", tmp_path / "run"
-    result = CliRunner().invoke(app, ["vision", "train", "--data", str(data), "--download", "cifar10",
-                                      "--variant", "vit", "--out", str(run), "--steps", "2",
-                                      "--batch-size", "4", "--hidden-size", "16", "--heads", "2",
-                                      "--depth", "1", "--device", "cpu", "-q"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "vision",
+            "train",
+            "--data",
+            str(data),
+            "--download",
+            "cifar10",
+            "--variant",
+            "vit",
+            "--out",
+            str(run),
+            "--steps",
+            "2",
+            "--batch-size",
+            "4",
+            "--hidden-size",
+            "16",
+            "--heads",
+            "2",
+            "--depth",
+            "1",
+            "--device",
+            "cpu",
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     check_cifar10(load_images(data), parts, test, "python")
     assert (run / "checkpoint").is_dir()
     monkeypatch.undo()
-    r = run_trm("vision", "train", "--data", str(tmp_path / "other"), "--download", "cifar10",
-                "--download-url", archive.as_uri(), "--variant", "vit", "--out", str(tmp_path / "r2"),
-                "-q")
-    assert r.returncode == 2 and "MD5" in r.stderr.upper() and len(r.stderr.strip().splitlines()) == 1
+    r = run_trm(
+        "vision",
+        "train",
+        "--data",
+        str(tmp_path / "other"),
+        "--download",
+        "cifar10",
+        "--download-url",
+        archive.as_uri(),
+        "--variant",
+        "vit",
+        "--out",
+        str(tmp_path / "r2"),
+        "-q",
+    )
+    assert (
+        r.returncode == 2 and "MD5" in r.stderr.upper() and len(r.stderr.strip().splitlines()) == 1
+    )
     assert not (tmp_path / "other").exists() and not (tmp_path / "r2").exists()
-    r = run_trm("vision", "train", "--data", str(data), "--download-url", "x", "--variant", "vit",
-                "--out", str(tmp_path / "r3"))
+    r = run_trm(
+        "vision",
+        "train",
+        "--data",
+        str(data),
+        "--download-url",
+        "x",
+        "--variant",
+        "vit",
+        "--out",
+        str(tmp_path / "r3"),
+    )
     assert r.returncode == 2 and "--download" in r.stderr
 
 
 @pytest.fixture
 def http_server(tmp_path, monkeypatch):
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
-                "ALL_PROXY"):
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     (tmp_path / "served").mkdir(exist_ok=True)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
-                                directory=str(tmp_path / "served"))
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "served")
+    )
     handler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -465,13 +595,18 @@ def test_wrong_md5_or_missing_file_leaves_nothing(tmp_path, http_server):
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("member, why", [
-    ("../evil.txt", "leaves the folder"),
-    ("cifar-10-batches-py/../../evil.txt", "leaves the folder"),
-    ("/tmp/evil-absolute.txt", "absolute path")])
+@pytest.mark.parametrize(
+    "member, why",
+    [
+        ("../evil.txt", "leaves the folder"),
+        ("cifar-10-batches-py/../../evil.txt", "leaves the folder"),
+        ("/tmp/evil-absolute.txt", "absolute path"),
+    ],
+)
 def test_archive_with_escaping_members_is_refused(tmp_path, member, why):
-    archive, md5, _ = make_archive(tmp_path, {"cifar-10-batches-py/readme.html": b"hi",
-                                              member: b"evil"})
+    archive, md5, _ = make_archive(
+        tmp_path, {"cifar-10-batches-py/readme.html": b"hi", member: b"evil"}
+    )
     out = tmp_path / "deep" / "cifar10"
     with pytest.raises(TRMError, match=f"refused archive member .*{why}"):
         download("cifar10", out, archive.as_uri(), md5, progress=False)
@@ -480,8 +615,9 @@ def test_archive_with_escaping_members_is_refused(tmp_path, member, why):
 
 
 def test_links_and_devices_in_an_archive_are_refused(tmp_path):
-    for i, (kind, why) in enumerate(((tarfile.SYMTYPE, "a link"), (tarfile.LNKTYPE, "a link"),
-                                     (tarfile.CHRTYPE, "a device"))):
+    for i, (kind, why) in enumerate(
+        ((tarfile.SYMTYPE, "a link"), (tarfile.LNKTYPE, "a link"), (tarfile.CHRTYPE, "a device"))
+    ):
         path = tmp_path / f"a{i}.tar"
         with tarfile.open(path, "w") as tar:
             info = tarfile.TarInfo("cifar-10-batches-py/data_batch_1")
@@ -500,17 +636,27 @@ def test_broken_or_wrong_archive_leaves_nothing(tmp_path):
     broken.write_bytes(archive.read_bytes()[:-300])
     out = tmp_path / "cifar10"
     with pytest.raises(TRMError, match="broken archive"):
-        download("cifar10", out, str(broken), hashlib.md5(broken.read_bytes()).hexdigest(),
-                 progress=False)
+        download(
+            "cifar10",
+            out,
+            str(broken),
+            hashlib.md5(broken.read_bytes()).hexdigest(),
+            progress=False,
+        )
     with pytest.raises(TRMError, match="holds cifar10, not cifar100"):
-        download("cifar100", out, str(archive), hashlib.md5(archive.read_bytes()).hexdigest(),
-                 progress=False)
+        download(
+            "cifar100",
+            out,
+            str(archive),
+            hashlib.md5(archive.read_bytes()).hexdigest(),
+            progress=False,
+        )
     assert leftovers(tmp_path) == []
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "thesis.tex").write_text("mine")
     with pytest.raises(TRMError, match="holds no CIFAR data"):
         download("cifar10", tmp_path / "taken", str(archive), progress=False)
-    with pytest.raises(TRMError, match="nothing.tar.gz: no such file"):
+    with pytest.raises(TRMError, match=r"nothing.tar.gz: no such file"):
         download("cifar10", out, str(tmp_path / "nothing.tar.gz"), progress=False)
     write_synthetic(tmp_path / "synth", 10, 5, progress=False)  # CIFAR-10 layout, not CIFAR-10
     with pytest.raises(TRMError, match="already holds CIFAR data: pass --force"):
@@ -525,16 +671,30 @@ def test_synthetic_is_deterministic_and_read_back_exactly(tmp_path):
     write_synthetic(tmp_path / "b", 23, 7, classes=6, seed=3, progress=False)
     write_synthetic(tmp_path / "c", 23, 7, classes=6, seed=4, progress=False)
     files = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert files == ["batches.meta", "data_batch_1", "data_batch_2", "data_batch_3",
-                     "data_batch_4", "data_batch_5", "test_batch"]
+    assert files == [
+        "batches.meta",
+        "data_batch_1",
+        "data_batch_2",
+        "data_batch_3",
+        "data_batch_4",
+        "data_batch_5",
+        "test_batch",
+    ]
     for name in files:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
-    assert ((tmp_path / "a" / "test_batch").read_bytes()
-            != (tmp_path / "c" / "test_batch").read_bytes())
+    assert (tmp_path / "a" / "test_batch").read_bytes() != (
+        tmp_path / "c" / "test_batch"
+    ).read_bytes()
     data = load_images(tmp_path / "a")
     assert data.name == "synthetic" and data.classes == class_names(6)
-    assert data.info == {"generator": "trm vision data synthetic", "version": 1, "seed": 3,
-                         "classes": 6, "train": 23, "test": 7}
+    assert data.info == {
+        "generator": "trm vision data synthetic",
+        "version": 1,
+        "seed": 3,
+        "classes": 6,
+        "train": 23,
+        "test": 7,
+    }
     np.testing.assert_array_equal(data.train.images, a.train.images)
     np.testing.assert_array_equal(data.test.labels, a.test.labels)
     assert np.bincount(data.train.labels, minlength=6).tolist() == [4, 4, 4, 4, 4, 3]
@@ -542,9 +702,11 @@ def test_synthetic_is_deterministic_and_read_back_exactly(tmp_path):
     np.testing.assert_array_equal(mem.train.images, data.train.images)
     assert len(np.unique(data.train.images.reshape(23, -1), axis=0)) == 23
     batch5 = pickle.loads((tmp_path / "a" / "data_batch_5").read_bytes(), encoding="bytes")
-    write_python_pickle(tmp_path / "a" / "data_batch_5", {
-        b"data": batch5[b"data"][:-1], b"labels": batch5[b"labels"][:-1]})
-    with pytest.raises(TRMError, match="22 train images, batches.meta says 23"):
+    write_python_pickle(
+        tmp_path / "a" / "data_batch_5",
+        {b"data": batch5[b"data"][:-1], b"labels": batch5[b"labels"][:-1]},
+    )
+    with pytest.raises(TRMError, match=r"22 train images, batches.meta says 23"):
         load_images(tmp_path / "a")
 
 
@@ -601,27 +763,31 @@ def gen(seed=0):
 
 
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
-@pytest.mark.parametrize("fn", [
-    lambda x, g: aug.random_crop(x, 4, "reflect", g),
-    lambda x, g: aug.random_crop(x, 4, "zeros", g),
-    lambda x, g: aug.random_hflip(x, 0.5, g),
-    lambda x, g: aug.rand_augment(x, 2, 9, g),
-    lambda x, g: aug.augment(x, g, randaugment=(2, 14)),
-    lambda x, g: aug.cutmix(x, torch.arange(6), 6, 1.0, g)[0]],
-    ids=["crop-reflect", "crop-zeros", "flip", "randaugment", "augment", "cutmix"])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x, g: aug.random_crop(x, 4, "reflect", g),
+        lambda x, g: aug.random_crop(x, 4, "zeros", g),
+        lambda x, g: aug.random_hflip(x, 0.5, g),
+        lambda x, g: aug.rand_augment(x, 2, 9, g),
+        lambda x, g: aug.augment(x, g, randaugment=(2, 14)),
+        lambda x, g: aug.cutmix(x, torch.arange(6), 6, 1.0, g)[0],
+    ],
+    ids=["crop-reflect", "crop-zeros", "flip", "randaugment", "augment", "cutmix"],
+)
 def test_augmentations_keep_shape_dtype_and_are_seeded(dtype, fn):
     x = batch(dtype)
     a, b, c = fn(x, gen(1)), fn(x, gen(1)), fn(x, gen(2))
     assert a.shape == x.shape and a.dtype == x.dtype
     assert torch.equal(a, b) and not torch.equal(a, c)
     if dtype == torch.float32:
-        assert 0 <= float(a.min()) and float(a.max()) <= 1
+        assert float(a.min()) >= 0 and float(a.max()) <= 1
 
 
 def test_flip_twice_and_zero_shift_are_identity():
     x = batch()
-    assert torch.equal(aug.hflip(aug.hflip(x)), x)
-    assert torch.equal(aug.random_hflip(x, 1.0, gen()), aug.hflip(x))
+    assert torch.equal(aug.random_hflip(aug.random_hflip(x, 1.0, gen()), 1.0, gen()), x)
+    assert torch.equal(aug.random_hflip(x, 1.0, gen()), x.flip(-1))
     assert torch.equal(aug.random_hflip(x, 0.0, gen()), x)
     zero = torch.zeros(6, dtype=torch.long)
     for mode in ("reflect", "zeros"):
@@ -634,8 +800,9 @@ def test_shift_is_a_crop_of_the_padded_image():
     dy, dx = torch.tensor([-4, -1, 0, 2, 4, 3]), torch.tensor([4, 0, -3, 1, -4, 2])
     for mode, pad_mode in (("reflect", "reflect"), ("zeros", "constant")):
         padded = F.pad(x, (4, 4, 4, 4), mode=pad_mode)
-        want = torch.stack([padded[i, :, 4 + dy[i]:36 + dy[i], 4 + dx[i]:36 + dx[i]]
-                            for i in range(6)])
+        want = torch.stack(
+            [padded[i, :, 4 + dy[i] : 36 + dy[i], 4 + dx[i] : 36 + dx[i]] for i in range(6)]
+        )
         assert torch.equal(aug.shift(x, dy, dx, mode), want)
         u8 = aug.shift(aug.to_uint8(x), dy, dx, mode)
         assert u8.dtype == torch.uint8 and torch.equal(u8, aug.to_uint8(want))
@@ -647,8 +814,18 @@ def test_randaugment_ops():
         for level in (-1.0, -0.3, 0.5, 1.0):
             y = aug.apply_op(x, name, level)
             assert y.shape == x.shape and y.dtype == torch.uint8, name
-    for name in ("brightness", "color", "contrast", "sharpness", "rotate", "shear_x",
-                 "translate_y", "solarize", "posterize", "identity"):
+    for name in (
+        "brightness",
+        "color",
+        "contrast",
+        "sharpness",
+        "rotate",
+        "shear_x",
+        "translate_y",
+        "solarize",
+        "posterize",
+        "identity",
+    ):
         assert torch.equal(aug.apply_op(x, name, 0.0), x), name
     assert torch.equal(aug.apply_op(x, "solarize", 1.0), 255 - x)
     assert torch.equal(aug.apply_op(x, "posterize", 1.0), x & 0xF0)
@@ -689,11 +866,13 @@ def test_normalize_and_channel_stats():
     y = aug.normalize(x, mean, (1.0, 1.0, 1.0))
     assert y.dtype == torch.float32 and float(y.abs().max()) < 1e-6
     z = aug.normalize(x)
-    assert torch.allclose(z[0, :, 0, 0], (128 / 255 - torch.tensor(aug.CIFAR10_MEAN))
-                          / torch.tensor(aug.CIFAR10_STD))
+    assert torch.allclose(
+        z[0, :, 0, 0], (128 / 255 - torch.tensor(aug.CIFAR10_MEAN)) / torch.tensor(aug.CIFAR10_STD)
+    )
 
 
 # --------------------------------------------------------------------------- CLI
+
 
 def run_vision(*args: str) -> subprocess.CompletedProcess:
     return run_trm("vision", *args)
@@ -702,8 +881,21 @@ def run_vision(*args: str) -> subprocess.CompletedProcess:
 def test_cli_synthetic_and_cifar(tmp_path):
     r = run_vision("data", "synthetic", "--help")
     assert r.returncode == 0 and "Example" in r.stdout
-    r = run_vision("data", "synthetic", "--out", str(tmp_path / "s"), "--train", "15", "--test",
-                   "5", "--classes", "4", "--seed", "1", "-q")
+    r = run_vision(
+        "data",
+        "synthetic",
+        "--out",
+        str(tmp_path / "s"),
+        "--train",
+        "15",
+        "--test",
+        "5",
+        "--classes",
+        "4",
+        "--seed",
+        "1",
+        "-q",
+    )
     assert r.returncode == 0 and r.stdout == "", r.stderr
     assert "wrote" in r.stderr and len(load_images(tmp_path / "s").train) == 15
     r = run_vision("data", "synthetic", "--out", str(tmp_path / "t"), "--classes", "99")
@@ -731,31 +923,49 @@ CRASHED_NUMPY = bytes.fromhex(
     "66696c656e616d6573bc2068038671215271225d71232868015805000000612e706e67712468038671255271"
     "2668015805000000622e706e677127680386712852712965752e"
 )
-CRASHING_DTYPE = (b"\x80\x02cnumpy\ndtype\nX\x02\x00\x00\x00u1\x89\x88\x87R(K\x03X\x01\x00\x00\x00|N"
-                  b"J\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb.")
+CRASHING_DTYPE = (
+    b"\x80\x02cnumpy\ndtype\nX\x02\x00\x00\x00u1\x89\x88\x87R(K\x03X\x01\x00\x00\x00|N"
+    b"J\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb."
+)
 
 
-@pytest.mark.parametrize("body, why", [
-    (CRASHED_NUMPY, "truncated or not a pickle (at position 317, opcode"),
-    (CRASHING_DTYPE, "refused: the pickle gives dtype uint8 a state numpy would not write"),
-], ids=["fuzzed", "dtype-state"])
+@pytest.mark.parametrize(
+    "body, why",
+    [
+        (CRASHED_NUMPY, "truncated or not a pickle (at position 317, opcode"),
+        (CRASHING_DTYPE, "refused: the pickle gives dtype uint8 a state numpy would not write"),
+    ],
+    ids=["fuzzed", "dtype-state"],
+)
 def test_pickles_that_crashed_numpy_are_refused_in_one_line(tmp_path, body, why):
     parts, test = cifar10_parts()
     folder = write_cifar10_python(tmp_path / "c", parts, test)
     (folder / "data_batch_1").write_bytes(body)
     # in a process of its own: a regression would kill the interpreter, not fail an assert
-    r = run_trm("vision", "train", "--data", str(folder), "--variant", "vit", "--out",
-                str(tmp_path / "run"), "--quiet")
+    r = run_trm(
+        "vision",
+        "train",
+        "--data",
+        str(folder),
+        "--variant",
+        "vit",
+        "--out",
+        str(tmp_path / "run"),
+        "--quiet",
+    )
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert f"data_batch_1: {why}" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("state, why", [
-    ("(1, (2,), None, False, b'ab')", "a dtype that is not one"),
-    ("(1, (3,), numpy.dtype('u1'), False, b'ab')", "holds 2 bytes"),
-    ("(1, (-1,), numpy.dtype('u1'), False, b'ab')", "the shape"),
-    ("(2, (2,), numpy.dtype('u1'), False, b'ab')", "a state numpy would not write"),
-])
+@pytest.mark.parametrize(
+    "state, why",
+    [
+        ("(1, (2,), None, False, b'ab')", "a dtype that is not one"),
+        ("(1, (3,), numpy.dtype('u1'), False, b'ab')", "holds 2 bytes"),
+        ("(1, (-1,), numpy.dtype('u1'), False, b'ab')", "the shape"),
+        ("(2, (2,), numpy.dtype('u1'), False, b'ab')", "a state numpy would not write"),
+    ],
+)
 def test_array_states_are_checked_before_an_array_is_built(state, why):
     import io
 
@@ -764,6 +974,7 @@ def test_array_states_are_checked_before_an_array_is_built(state, why):
     class Evil:
         def __reduce__(self):
             import numpy
+
             return (numpy.core.multiarray._reconstruct, (numpy.ndarray, (0,), b"b"), eval(state))
 
     body = pickle.dumps({b"data": Evil()}, protocol=2)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import trm.layers
-from tests.conftest import REPO
+from tests.helpers import REPO
 from trm.errors import TRMError
 from trm.evaluate import run_with_halting
 from vision.models import PRESETS, ViTRM, ViTRMConfig, build_model
@@ -22,8 +22,9 @@ SMALL = dict(hidden_size=32, num_heads=2)
 def test_output_shapes(variant, classes, pool):
     torch.manual_seed(0)
     layout = {"vitrm-trm": dict(layout="trm")}.get(variant, {})
-    model = build_model(variant.split("-")[0], "small", num_classes=classes, pool=pool, **layout,
-                        **SMALL)
+    model = build_model(
+        variant.split("-")[0], "small", num_classes=classes, pool=pool, **layout, **SMALL
+    )
     images = torch.randn(5, 3, 32, 32)
     if variant == "vit":
         logits = model.classify(images)
@@ -48,8 +49,10 @@ def test_patch_size_is_an_option():
 
 
 def test_vitrm_parameters_do_not_depend_on_the_recursion():
-    counts = {sum(p.numel() for p in build_model("vitrm", "small", n=n, T=T, n_sup=s).parameters())
-              for n, T, s in [(1, 1, 1), (3, 2, 4), (6, 3, 16)]}
+    counts = {
+        sum(p.numel() for p in build_model("vitrm", "small", n=n, T=T, n_sup=s).parameters())
+        for n, T, s in [(1, 1, 1), (3, 2, 4), (6, 3, 16)]
+    }
     assert len(counts) == 1
 
 
@@ -58,8 +61,17 @@ def test_paper_scale_vitrm_is_3_6m_parameters_and_a_fifth_of_vit():
     layers, MLP 512, learned starts); ours within 2% (no biases, RMSNorm without a scale)."""
     model = build_model("vitrm", "cifar")
     c = model.config
-    assert (c.layout, c.hidden_size, c.num_heads, c.num_layers, c.patch_size, c.n, c.T,
-            c.n_sup, c.dropout) == ("vitrm", 384, 6, 3, 4, 3, 1, 1, 0.1)
+    assert (
+        c.layout,
+        c.hidden_size,
+        c.num_heads,
+        c.num_layers,
+        c.patch_size,
+        c.n,
+        c.T,
+        c.n_sup,
+        c.dropout,
+    ) == ("vitrm", 384, 6, 3, 4, 3, 1, 1, 0.1)
     assert model.net.blocks[0].mlp.down.in_features == 512
     vitrm = sum(p.numel() for p in model.parameters())
     vit = sum(p.numel() for p in build_model("vit", "cifar").parameters())
@@ -74,7 +86,8 @@ def test_only_the_last_cycle_carries_gradients(layout):
     model = ViTRM(config)
     with_grad, without = [], []
     model.net.register_forward_hook(
-        lambda mod, args, out: (with_grad if torch.is_grad_enabled() else without).append(1))
+        lambda mod, args, out: (with_grad if torch.is_grad_enabled() else without).append(1)
+    )
     y, z = model.initial_state(2)
     out = model(torch.randn(2, 3, 32, 32), y, z)
     assert len(without) == (config.T - 1) * (config.n + 1)
@@ -115,8 +128,9 @@ def test_vision_uses_trms_block_and_recursion_and_defines_no_layer_of_its_own():
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef):
-                assert not any(w in node.name.lower() for w in ("attention", "block", "mlp", "swiglu")), \
-                    f"{path.name} defines {node.name}: layers belong in trm/"
+                assert not any(
+                    w in node.name.lower() for w in ("attention", "block", "mlp", "swiglu")
+                ), f"{path.name} defines {node.name}: layers belong in trm/"
             if isinstance(node, ast.FunctionDef):
                 assert node.name not in ("latent_step", "deep_recursion"), path.name
 
@@ -139,7 +153,7 @@ def test_vitrm_question_and_starting_states_enter_at_the_carried_states_scale():
     and z_init now all enter the recursion at rms 1."""
     model = build_model("vitrm", "small", layout="trm")
     images = torch.randn(4, 3, 32, 32) * 3
-    rms = lambda t: float(t.detach().float().pow(2).mean(-1).sqrt().mean())  # noqa: E731
+    rms = lambda t: float(t.detach().float().pow(2).mean(-1).sqrt().mean())
     x = model.embed_input(images)
     y, z = model.initial_state(4)
     assert rms(x) == pytest.approx(1.0, abs=0.01)
@@ -185,7 +199,9 @@ def test_vitrm_starts_are_learned_and_fresh_rows_train_them():
     assert torch.allclose(out.logits[fresh], again.logits[fresh], atol=1e-5)
     assert not torch.allclose(out.logits[~fresh], again.logits[~fresh], atol=1e-4)
     # the trm layout's starts stay fixed buffers
-    assert "y_init" not in dict(build_model("vitrm", "small", layout="trm", **SMALL).named_parameters())
+    assert "y_init" not in dict(
+        build_model("vitrm", "small", layout="trm", **SMALL).named_parameters()
+    )
 
 
 def test_runs_saved_before_layouts_load_as_the_trm_layout():

@@ -26,10 +26,19 @@ def synthetic(tmp_path_factory):
 
 
 def train(data, out, steps, variant="vitrm", resume=False, model=None, **kw):
-    return train_images(data, out, variant=variant, preset="small",
-                        model_overrides=None if resume else {**TINY, **(model or {})},
-                        train_overrides={**STEPS, "steps": steps}, resume=resume,
-                        device="cpu", precision="fp32", progress=False, **kw)
+    return train_images(
+        data,
+        out,
+        variant=variant,
+        preset="small",
+        model_overrides=None if resume else {**TINY, **(model or {})},
+        train_overrides={**STEPS, "steps": steps},
+        resume=resume,
+        device="cpu",
+        precision="fp32",
+        progress=False,
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("variant", ["vit", "vitrm", "vitrm-trm"])
@@ -64,8 +73,9 @@ def test_resume_matches_an_uninterrupted_run(synthetic, tmp_path, layout):
             assert torch.equal(a[key], b[key]), key
 
 
-def test_channel_statistics_come_from_the_training_split_and_travel_with_the_run(synthetic, tmp_path,
-                                                                                monkeypatch):
+def test_channel_statistics_come_from_the_training_split_and_travel_with_the_run(
+    synthetic, tmp_path, monkeypatch
+):
     from vision.cifar import load_images
     from vision.training import CIFAR10_STATS, channel_stats, normalise
 
@@ -96,33 +106,59 @@ def test_channel_statistics_come_from_the_training_split_and_travel_with_the_run
     assert seen[0] == stats and seen[-1] == CIFAR10_STATS
     config["normalisation"] = {"mean": [0, 0, 0], "std": [1, 0, 1]}
     (tmp_path / "run" / "checkpoint" / "config.json").write_text(json.dumps(config))
-    with pytest.raises(TRMError, match="config.json: field 'normalisation'"):
+    with pytest.raises(TRMError, match=r"config.json: field 'normalisation'"):
         evaluate_run(tmp_path / "run", synthetic, device="cpu")
 
 
-@pytest.mark.parametrize("change, fragment", [
-    (dict(train_overrides={**STEPS, "steps": 8, "lr": 1e-3}), "--resume cannot change lr"),
-    (dict(train_overrides={**STEPS, "steps": 8}, recipe={"smoothing": 0.2}), "cannot change smoothing"),
-    (dict(train_overrides={**STEPS, "steps": 8}, recipe={"randaugment": (2, 9)}),
-     "cannot change randaugment"),
-    (dict(train_overrides={**STEPS, "steps": 8}, recipe={"mixup": 0.2}), "cannot change mixup"),
-    (dict(train_overrides={**STEPS, "steps": 8}, warmup_epochs=3), "cannot change warmup"),
-    (dict(train_overrides={**STEPS, "steps": 8}, min_lr=1e-5), "cannot change min_lr_ratio"),
-    (dict(train_overrides={**STEPS, "steps": 8, "beta2": 0.999}), "cannot change beta2"),
-    (dict(train_overrides={**STEPS, "steps": 8}, model_overrides={"hidden_size": 64}),
-     "drop the options for hidden_size"),
-])
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        (dict(train_overrides={**STEPS, "steps": 8, "lr": 1e-3}), "resume cannot change lr"),
+        (
+            dict(train_overrides={**STEPS, "steps": 8}, recipe={"smoothing": 0.2}),
+            "cannot change smoothing",
+        ),
+        (
+            dict(train_overrides={**STEPS, "steps": 8}, recipe={"randaugment": (2, 9)}),
+            "cannot change randaugment",
+        ),
+        (dict(train_overrides={**STEPS, "steps": 8}, recipe={"mixup": 0.2}), "cannot change mixup"),
+        (dict(train_overrides={**STEPS, "steps": 8}, warmup_epochs=3), "cannot change warmup"),
+        (dict(train_overrides={**STEPS, "steps": 8}, min_lr=1e-5), "cannot change min_lr_ratio"),
+        (dict(train_overrides={**STEPS, "steps": 8, "beta2": 0.999}), "cannot change beta2"),
+        (
+            dict(train_overrides={**STEPS, "steps": 8}, model_overrides={"hidden_size": 64}),
+            "drop hidden_size",
+        ),
+    ],
+)
 def test_resume_refuses_a_changed_setting(synthetic, tmp_path, change, fragment):
     train(synthetic, tmp_path / "run", 2, recipe={"smoothing": 0.1})
     before = (tmp_path / "run" / "checkpoint" / "config.json").read_text()
     with pytest.raises(TRMError, match=fragment):
-        train_images(synthetic, tmp_path / "run", variant="vitrm", resume=True, device="cpu",
-                     precision="fp32", progress=False, **change)
+        train_images(
+            synthetic,
+            tmp_path / "run",
+            variant="vitrm",
+            resume=True,
+            device="cpu",
+            precision="fp32",
+            progress=False,
+            **change,
+        )
     assert (tmp_path / "run" / "checkpoint" / "config.json").read_text() == before
     # the same settings, or none at all, and a longer run are fine; the saved ones are kept
-    summary = train_images(synthetic, tmp_path / "run", variant="vitrm", resume=True,
-                           device="cpu", precision="fp32", progress=False,
-                           recipe={"smoothing": 0.1}, train_overrides={**STEPS, "steps": 3})
+    summary = train_images(
+        synthetic,
+        tmp_path / "run",
+        variant="vitrm",
+        resume=True,
+        device="cpu",
+        precision="fp32",
+        progress=False,
+        recipe={"smoothing": 0.1},
+        train_overrides={**STEPS, "steps": 3},
+    )
     assert summary["step"] == 3
     assert load_checkpoint(tmp_path / "run").config["recipe"]["smoothing"] == 0.1
 
@@ -135,8 +171,9 @@ def test_mixing_reaches_the_loss_as_soft_targets_kept_per_slot(synthetic, tmp_pa
 
     seen = []
     real = vision.training.image_loss
-    vision.training.image_loss = lambda out, labels, **kw: seen.append(labels.clone()) or real(
-        out, labels, **kw)
+    vision.training.image_loss = lambda out, labels, **kw: (
+        seen.append(labels.clone()) or real(out, labels, **kw)
+    )
     try:
         train(synthetic, tmp_path / "run", 3, recipe={"mixup": 0.4, "cutmix": 1.0})
     finally:
@@ -153,8 +190,9 @@ def test_mixing_reaches_the_loss_as_soft_targets_kept_per_slot(synthetic, tmp_pa
     target[:, 1], target[:, 7] = 0.3, 0.7
     out = type("Out", (), {"logits": logits, "halt_logit": torch.zeros(4), "aux_loss": None})
     loss = real(out, target, halting=False).answer_loss
-    expected = (0.3 * torch.nn.functional.cross_entropy(logits, torch.full((4,), 1)) +
-                0.7 * torch.nn.functional.cross_entropy(logits, torch.full((4,), 7)))
+    expected = 0.3 * torch.nn.functional.cross_entropy(
+        logits, torch.full((4,), 1)
+    ) + 0.7 * torch.nn.functional.cross_entropy(logits, torch.full((4,), 7))
     assert torch.allclose(loss, expected, atol=1e-6)
     assert Trainer  # (the loop's slots are what resumes: see the next test)
 
@@ -177,44 +215,82 @@ def test_epochs_count_passes_over_the_training_images(synthetic, tmp_path):
     """256 training images, batch 16: 2 epochs are 512 images drawn; with one step per
     image that is 32 steps, with up to 3 steps per image (and halting) more steps, the
     same number of images; warmup epochs and the floor LR become the loop's settings."""
-    one = train_images(synthetic, tmp_path / "one", variant="vitrm", model_overrides=TINY,
-                       train_overrides={**STEPS}, epochs=2, warmup_epochs=0.5, min_lr=3e-6,
-                       device="cpu", precision="fp32", progress=False)
+    one = train_images(
+        synthetic,
+        tmp_path / "one",
+        variant="vitrm",
+        model_overrides=TINY,
+        train_overrides={**STEPS},
+        epochs=2,
+        warmup_epochs=0.5,
+        min_lr=3e-6,
+        device="cpu",
+        precision="fp32",
+        progress=False,
+    )
     assert one["images"] == 512 and one["step"] == 32
     cfg = load_checkpoint(tmp_path / "one").config["train"]
     assert (cfg["images"], cfg["steps"], cfg["warmup"]) == (512, 32, 8)
     assert cfg["min_lr_ratio"] == pytest.approx(3e-6 / 3e-4)
-    deep = train_images(synthetic, tmp_path / "deep", variant="vitrm",
-                        model_overrides={**TINY, "layout": "trm", "n_sup": 3},
-                        train_overrides={**STEPS}, epochs=2, device="cpu", precision="fp32",
-                        progress=False)
+    deep = train_images(
+        synthetic,
+        tmp_path / "deep",
+        variant="vitrm",
+        model_overrides={**TINY, "layout": "trm", "n_sup": 3},
+        train_overrides={**STEPS},
+        epochs=2,
+        device="cpu",
+        precision="fp32",
+        progress=False,
+    )
     assert 512 <= deep["images"] < 512 + 16 and deep["step"] > 32
 
 
-@pytest.mark.parametrize("kw, fragment", [
-    (dict(recipe={"mixup": -1}), "--mixup"),
-    (dict(recipe={"mix_prob": 1.5}), "--mix-prob is a probability"),
-    (dict(recipe={"switch_prob": -0.1}), "--switch-prob is a probability"),
-    (dict(epochs=0), "--epochs must be a positive"),
-    (dict(warmup_epochs=-1), "--warmup-epochs"),
-    (dict(min_lr=1.0), "--min-lr 1 is above the learning rate"),
-    (dict(model_overrides={**TINY, "layout": "paper"}), "layout must be vitrm or trm"),
-    (dict(model_overrides={**TINY, "dropout": 1.0}), "dropout must be in"),
-])
+@pytest.mark.parametrize(
+    "kw, fragment",
+    [
+        (dict(recipe={"mixup": -1}), "--mixup"),
+        (dict(recipe={"mix_prob": 1.5}), "--mix-prob is a probability"),
+        (dict(recipe={"switch_prob": -0.1}), "--switch-prob is a probability"),
+        (dict(epochs=0), "epochs must be a positive"),
+        (dict(warmup_epochs=-1), "warmup_epochs must be between"),
+        (dict(min_lr=1.0), "min_lr 1 is above the learning rate"),
+        (dict(model_overrides={**TINY, "layout": "paper"}), "layout must be vitrm or trm"),
+        (dict(model_overrides={**TINY, "dropout": 1.0}), "dropout must be in"),
+    ],
+)
 def test_bad_recipe_values_are_refused_in_one_line(synthetic, tmp_path, kw, fragment):
     with pytest.raises(TRMError, match=fragment):
-        train_images(synthetic, tmp_path / "run", variant="vitrm", **{"model_overrides": TINY, **kw},
-                     train_overrides={**STEPS, "steps": 2}, device="cpu", precision="fp32",
-                     progress=False)
+        train_images(
+            synthetic,
+            tmp_path / "run",
+            variant="vitrm",
+            **{"model_overrides": TINY, **kw},
+            train_overrides={**STEPS, "steps": 2},
+            device="cpu",
+            precision="fp32",
+            progress=False,
+        )
 
 
 def test_the_cifar_preset_brings_the_papers_recipe():
     from vision.training import PAPER_RECIPE, preset_defaults
 
     train, recipe, schedule = preset_defaults("cifar")
-    assert (train["lr"], train["weight_decay"], train["beta1"], train["beta2"], train["ema"],
-            train["optimizer"], train["batch_size"]) == (3e-4, 0.05, 0.9, 0.999, 0.999, "adamw", 256)
-    assert recipe == PAPER_RECIPE and (recipe.mixup, recipe.cutmix, recipe.randaugment) == (0.2, 1.0, (2, 9))
+    assert (
+        train["lr"],
+        train["weight_decay"],
+        train["beta1"],
+        train["beta2"],
+        train["ema"],
+        train["optimizer"],
+        train["batch_size"],
+    ) == (3e-4, 0.05, 0.9, 0.999, 0.999, "adamw", 256)
+    assert recipe == PAPER_RECIPE and (recipe.mixup, recipe.cutmix, recipe.randaugment) == (
+        0.2,
+        1.0,
+        (2, 9),
+    )
     assert schedule == {"epochs": 1000, "warmup_epochs": 30, "min_lr": 1e-6}
     assert preset_defaults("small")[1].mixing is False
 
@@ -222,7 +298,7 @@ def test_the_cifar_preset_brings_the_papers_recipe():
 def test_the_loops_augmenter_is_seeded_and_only_moves_pixels():
     images = np.random.default_rng(0).integers(0, 256, size=(6, 3, 32, 32), dtype=np.uint8)
     run = image_augmenter()
-    out, labels, ids = run(images, np.arange(6), np.zeros(6, np.int32), np.random.default_rng(1))
+    out, labels, _ids = run(images, np.arange(6), np.zeros(6, np.int32), np.random.default_rng(1))
     again, _, _ = run(images, np.arange(6), np.zeros(6, np.int32), np.random.default_rng(1))
     assert out.shape == images.shape and out.dtype == np.uint8 and np.array_equal(out, again)
     assert np.array_equal(labels, np.arange(6))
@@ -238,24 +314,74 @@ def test_info_lists_each_variant_with_parameters_and_flops():
 
 
 def test_cli_train_eval_and_bad_input(synthetic, tmp_path):
-    from tests.conftest import run_trm
-    from tests.test_cli import assert_one_line_error
+    from tests.helpers import assert_one_line_error, run_trm
 
     run = tmp_path / "run"
     common = ["--hidden-size", "32", "--heads", "2", "--batch-size", "16", "--device", "cpu", "-q"]
-    r = run_trm("vision", "train", "--data", str(synthetic), "--variant", "vitrm", "--out", str(run),
-                "--steps", "3", *common)
+    r = run_trm(
+        "vision",
+        "train",
+        "--data",
+        str(synthetic),
+        "--variant",
+        "vitrm",
+        "--out",
+        str(run),
+        "--steps",
+        "3",
+        *common,
+    )
     assert r.returncode == 0 and r.stdout == "" and "top-1" in r.stderr, r.stderr
-    r = run_trm("vision", "eval", str(run), "--data", str(synthetic), "--json", "--halting", "adaptive")
+    r = run_trm(
+        "vision", "eval", str(run), "--data", str(synthetic), "--json", "--halting", "adaptive"
+    )
     out = json.loads(r.stdout)
     assert set(out) >= {"top1", "top5", "n", "params", "variant", "mean_steps", "images_per_s"}
-    assert_one_line_error(run_trm("vision", "train", "--data", str(synthetic), "--variant", "vitt",
-                                  "--out", str(tmp_path / "x"), *common), "unknown variant 'vitt'")
-    assert_one_line_error(run_trm("vision", "train", "--data", str(synthetic), "--variant", "vitrm",
-                                  "--out", str(tmp_path / "x"), "--preset", "huge", *common),
-                          "unknown preset 'huge'")
-    assert_one_line_error(run_trm("vision", "train", "--data", str(tmp_path), "--variant", "vit",
-                                  "--out", str(tmp_path / "x"), *common), str(tmp_path))
+    assert_one_line_error(
+        run_trm(
+            "vision",
+            "train",
+            "--data",
+            str(synthetic),
+            "--variant",
+            "vitt",
+            "--out",
+            str(tmp_path / "x"),
+            *common,
+        ),
+        "--variant",
+        "'vitt' is not one of",
+    )
+    assert_one_line_error(
+        run_trm(
+            "vision",
+            "train",
+            "--data",
+            str(synthetic),
+            "--variant",
+            "vitrm",
+            "--out",
+            str(tmp_path / "x"),
+            "--preset",
+            "huge",
+            *common,
+        ),
+        "unknown preset 'huge'",
+    )
+    assert_one_line_error(
+        run_trm(
+            "vision",
+            "train",
+            "--data",
+            str(tmp_path),
+            "--variant",
+            "vit",
+            "--out",
+            str(tmp_path / "x"),
+            *common,
+        ),
+        str(tmp_path),
+    )
     assert not (tmp_path / "x").exists()
 
 
@@ -264,8 +390,7 @@ def test_cli_train_refuses_a_crafted_pickle_and_runs_nothing(synthetic, tmp_path
     import pickle
     import shutil
 
-    from tests.conftest import run_trm
-    from tests.test_cli import assert_one_line_error
+    from tests.helpers import assert_one_line_error, run_trm
 
     data = tmp_path / "data"
     shutil.copytree(synthetic, data)
@@ -276,69 +401,149 @@ def test_cli_train_refuses_a_crafted_pickle_and_runs_nothing(synthetic, tmp_path
             return (os.system, (f"touch {marker}",))
 
     (data / "data_batch_1").write_bytes(pickle.dumps({b"data": Payload()}, protocol=2))
-    r = run_trm("vision", "train", "--data", str(data), "--variant", "vit", "--out",
-                str(tmp_path / "run"), "--steps", "1", "--device", "cpu", "-q")
+    r = run_trm(
+        "vision",
+        "train",
+        "--data",
+        str(data),
+        "--variant",
+        "vit",
+        "--out",
+        str(tmp_path / "run"),
+        "--steps",
+        "1",
+        "--device",
+        "cpu",
+        "-q",
+    )
     assert_one_line_error(r, "data_batch_1", "refused")
     assert not marker.exists() and not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--layout", "paper"], "layout must be vitrm or trm"),
-    (["--variant", "resnet"], "unknown variant 'resnet'"),
-    (["--mixup", "-0.5"], "--mixup"),
-    (["--cutmix", "nan"], "--cutmix"),
-    (["--mix-prob", "1.5"], "--mix-prob is a probability"),
-    (["--switch-prob", "-1"], "--switch-prob is a probability"),
-    (["--dropout", "1"], "dropout must be in [0, 1)"),
-    (["--drop-path", "-0.1"], "drop_path must be in [0, 1)"),
-    (["--betas", "0.9"], "--betas wants B1,B2"),
-    (["--betas", "0.9,1.5"], "beta1 and beta2 in [0, 1)"),
-    (["--randaugment", "2.5,9"], "whole number of operations"),
-    (["--warmup-epochs", "-1"], "--warmup-epochs"),
-    (["--min-lr", "1"], "--min-lr 1 is above the learning rate"),
-    (["--epochs", "0"], "--epochs must be a positive"),
-    (["--variant", "vit", "--depth", "0"], "depth must be at least 1"),
-    (["--variant", "vit", "--layout", "trm"], "vit has no --layout option"),
-    (["--variant", "sr-vit", "--mixer", "attention"], "mixer must be one of"),
-    (["--variant", "bvit", "--shared-router"], "bvit has no --router-per-step"),
-])
-def test_cli_train_bad_recipe_and_model_options_exit_2_in_one_line(synthetic, tmp_path, args,
-                                                                   fragment):
-    from tests.conftest import run_trm_here
-    from tests.test_cli import assert_one_line_error
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--layout", "paper"], "'paper' is not one of 'vitrm', 'trm'"),
+        (["--variant", "resnet"], "'resnet' is not one of"),
+        (["--mixup", "-0.5"], "--mixup"),
+        (["--cutmix", "nan"], "--cutmix"),
+        (["--mix-prob", "1.5"], "--mix-prob is a probability"),
+        (["--switch-prob", "-1"], "--switch-prob is a probability"),
+        (["--dropout", "1"], "dropout must be in [0, 1)"),
+        (["--drop-path", "-0.1"], "drop_path must be in [0, 1)"),
+        (["--betas", "0.9"], "--betas wants B1,B2"),
+        (["--betas", "0.9,1.5"], "beta1 and beta2 in [0, 1)"),
+        (["--randaugment", "2.5,9"], "whole number of operations"),
+        (["--warmup-epochs", "-1"], "--warmup-epochs"),
+        (["--min-lr", "1"], "--min-lr 1 is above the learning rate"),
+        (["--epochs", "0"], "--epochs must be a positive"),
+        (["--variant", "vit", "--depth", "0"], "depth must be at least 1"),
+        (["--variant", "vit", "--layout", "trm"], "vit has no --layout option"),
+        (["--variant", "sr-vit", "--mixer", "attention"], "'attention' is not one of"),
+        (["--variant", "bvit", "--shared-router"], "bvit has no --router-per-step"),
+    ],
+)
+def test_cli_train_bad_recipe_and_model_options_exit_2_in_one_line(
+    synthetic, tmp_path, args, fragment
+):
+    from tests.helpers import assert_one_line_error, run_trm_here
 
     # (an option given twice takes its last value: --variant below replaces vitrm)
-    r = run_trm_here("vision", "train", "--data", str(synthetic), "--out", str(tmp_path / "run"),
-                     "--steps", "1", "-q", "--variant", "vitrm", *args)
+    r = run_trm_here(
+        "vision",
+        "train",
+        "--data",
+        str(synthetic),
+        "--out",
+        str(tmp_path / "run"),
+        "--steps",
+        "1",
+        "-q",
+        "--variant",
+        "vitrm",
+        *args,
+    )
     assert_one_line_error(r, fragment)
     assert not (tmp_path / "run" / "checkpoint").exists()
 
 
 def test_cli_train_with_the_recipe_options(synthetic, tmp_path):
-    from tests.conftest import run_trm_here
+    from tests.helpers import run_trm_here
 
-    r = run_trm_here("vision", "train", "--data", str(synthetic), "--variant", "vitrm",
-                     "--out", str(tmp_path / "run"), "--hidden-size", "32", "--heads", "2",
-                     "--epochs", "0.25", "--warmup-epochs", "0.1", "--min-lr", "1e-5",
-                     "--betas", "0.9,0.999", "--weight-decay", "0.1", "--mixup", "0.2",
-                     "--cutmix", "1.0", "--mix-prob", "0.8", "--dropout", "0.1",
-                     "--drop-path", "0.1", "--randaugment", "2,9", "--batch-size", "16", "-q")
+    r = run_trm_here(
+        "vision",
+        "train",
+        "--data",
+        str(synthetic),
+        "--variant",
+        "vitrm",
+        "--out",
+        str(tmp_path / "run"),
+        "--hidden-size",
+        "32",
+        "--heads",
+        "2",
+        "--epochs",
+        "0.25",
+        "--warmup-epochs",
+        "0.1",
+        "--min-lr",
+        "1e-5",
+        "--betas",
+        "0.9,0.999",
+        "--weight-decay",
+        "0.1",
+        "--mixup",
+        "0.2",
+        "--cutmix",
+        "1.0",
+        "--mix-prob",
+        "0.8",
+        "--dropout",
+        "0.1",
+        "--drop-path",
+        "0.1",
+        "--randaugment",
+        "2,9",
+        "--batch-size",
+        "16",
+        "-q",
+    )
     assert r.returncode == 0, r.stderr
     config = load_checkpoint(tmp_path / "run").config
-    assert config["recipe"] == {"smoothing": 0.0, "randaugment": [2, 9], "mixup": 0.2,
-                                "cutmix": 1.0, "mix_prob": 0.8, "switch_prob": 0.5}
+    assert config["recipe"] == {
+        "smoothing": 0.0,
+        "randaugment": [2, 9],
+        "mixup": 0.2,
+        "cutmix": 1.0,
+        "mix_prob": 0.8,
+        "switch_prob": 0.5,
+    }
     t, m = config["train"], config["model"]
-    assert (t["images"], t["steps"], t["warmup"], t["beta2"], t["weight_decay"]) == (64, 4, 2, 0.999, 0.1)
+    assert (t["images"], t["steps"], t["warmup"], t["beta2"], t["weight_decay"]) == (
+        64,
+        4,
+        2,
+        0.999,
+        0.1,
+    )
     assert (m["layout"], m["dropout"], m["drop_path"]) == ("vitrm", 0.1, 0.1)
 
 
 def test_resume_lengthens_a_run_in_the_unit_it_counts(synthetic, tmp_path):
     kw = dict(variant="vitrm", device="cpu", precision="fp32", progress=False)
-    train_images(synthetic, tmp_path / "epochs", model_overrides=TINY, train_overrides=STEPS,
-                 epochs=0.25, **kw)
+    train_images(
+        synthetic,
+        tmp_path / "epochs",
+        model_overrides=TINY,
+        train_overrides=STEPS,
+        epochs=0.25,
+        **kw,
+    )
     with pytest.raises(TRMError, match="lengthen it with --epochs"):
-        train_images(synthetic, tmp_path / "epochs", resume=True,
-                     train_overrides={"steps": 10}, **kw)
+        train_images(
+            synthetic, tmp_path / "epochs", resume=True, train_overrides={"steps": 10}, **kw
+        )
     longer = train_images(synthetic, tmp_path / "epochs", resume=True, epochs=0.5, **kw)
     assert longer["images"] == 128 and longer["step"] == 8
     train(synthetic, tmp_path / "steps", 2)

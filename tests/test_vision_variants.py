@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import trm.layers
-from tests.conftest import run_trm
+from tests.helpers import run_trm
 from trm.encoder import RecursiveEncoder
 from trm.errors import TRMError
 from vision.models import build_model
@@ -33,9 +33,9 @@ def mlp_mixer_params(r: int, d: int, m: int) -> int:
 @pytest.mark.parametrize("pool", ["cls", "mean"])
 def test_output_shapes(variant, classes, pool):
     model = build_model(variant, "small", num_classes=classes, pool=pool, **SMALL)
-    x = model.embed_input(torch.randn(3, 3, 32, 32))
-    out = model.deep_step(x, *model.initial_state(3))
+    out = model(torch.randn(3, 3, 32, 32))  # one step: no state carried, nothing to halt
     assert out.logits.shape == (3, classes) and torch.isfinite(out.logits).all()
+    assert out.y is None and out.z is None and out.halt_logit is None
     assert isinstance(model.encoder, RecursiveEncoder)
     assert all(type(b) is trm.layers.Block for b in model.encoder.net.blocks)
 
@@ -43,10 +43,14 @@ def test_output_shapes(variant, classes, pool):
 def test_weights_are_shared_across_recursions():
     d = SMALL["hidden_size"]
     # bvit: nothing grows with S, except the step embeddings (one vector per step)
-    assert params(build_model("bvit", "small", recursions=2, **SMALL)) == \
-        params(build_model("bvit", "small", recursions=12, **SMALL))
-    assert params(build_model("bvit", "small", recursions=12, step_embedding=True, **SMALL)) - \
-        params(build_model("bvit", "small", recursions=2, step_embedding=True, **SMALL)) == 10 * d
+    assert params(build_model("bvit", "small", recursions=2, **SMALL)) == params(
+        build_model("bvit", "small", recursions=12, **SMALL)
+    )
+    assert (
+        params(build_model("bvit", "small", recursions=12, step_embedding=True, **SMALL))
+        - params(build_model("bvit", "small", recursions=2, step_embedding=True, **SMALL))
+        == 10 * d
+    )
     # sr-vit: only the mixer, which R = 1 does not have: Linear(R d -> d), Linear(d -> R)
     one = build_model("sr-vit", "small", recursions=1, **SMALL)
     assert one.encoder.extra_parameters() == 0 and one.encoder.mixer is None
@@ -55,20 +59,25 @@ def test_weights_are_shared_across_recursions():
         assert params(model) - params(one) == mlp_mixer_params(r, d, d)
         assert model.encoder.extra_parameters() == mlp_mixer_params(r, d, d)
     # ... at any width asked for; the first release's mixer: a d -> 1 scorer per step
-    assert build_model("sr-vit", "small", recursions=3, mixer_hidden=7, **SMALL
-                       ).encoder.extra_parameters() == mlp_mixer_params(3, d, 7)
+    assert build_model(
+        "sr-vit", "small", recursions=3, mixer_hidden=7, **SMALL
+    ).encoder.extra_parameters() == mlp_mixer_params(3, d, 7)
     for r in (1, 4):
-        assert build_model("sr-vit", "small", recursions=r, mixer="linear", **SMALL
-                           ).encoder.extra_parameters() == r * (d + 1)
+        assert build_model(
+            "sr-vit", "small", recursions=r, mixer="linear", **SMALL
+        ).encoder.extra_parameters() == r * (d + 1)
     # mor-vit: the shared middle stack and the unique ends whatever the depth; one d -> 1
     # router per step (expert choice), or one d -> S router (token choice)
     for routing in ("expert", "token"):
-        sizes = [params(build_model("mor-vit", "small", recursions=r, routing=routing, **SMALL))
-                 for r in (2, 3, 8)]
+        sizes = [
+            params(build_model("mor-vit", "small", recursions=r, routing=routing, **SMALL))
+            for r in (2, 3, 8)
+        ]
         assert sizes[1] - sizes[0] == d + 1 and sizes[2] - sizes[0] == 6 * (d + 1)
     shared_router = dict(router_per_step=False, **SMALL)
-    assert params(build_model("mor-vit", "small", recursions=2, **shared_router)) == \
-        params(build_model("mor-vit", "small", recursions=8, **shared_router))
+    assert params(build_model("mor-vit", "small", recursions=2, **shared_router)) == params(
+        build_model("mor-vit", "small", recursions=8, **shared_router)
+    )
 
 
 @pytest.mark.parametrize("r", [1, 2, 3, 4])
@@ -103,11 +112,14 @@ def count_passes(model, images):
     return counts, out
 
 
-@pytest.mark.parametrize("routing,capacity", [("expert", None), ("expert", (1.0, 0.5, 0.5, 0.2)),
-                                              ("token", None)])
+@pytest.mark.parametrize(
+    "routing,capacity", [("expert", None), ("expert", (1.0, 0.5, 0.5, 0.2)), ("token", None)]
+)
 def test_mor_tokens_go_through_the_block_exactly_their_depth(routing, capacity):
     torch.manual_seed(0)
-    model = build_model("mor-vit", "small", recursions=4, routing=routing, capacity=capacity, **SMALL)
+    model = build_model(
+        "mor-vit", "small", recursions=4, routing=routing, capacity=capacity, **SMALL
+    )
     images = torch.randn(6, 3, 32, 32)
     counts, out = count_passes(model, images)
     assert torch.equal(counts, out.depth)
@@ -133,8 +145,9 @@ def test_mor_active_tokens_keep_their_positions_and_see_only_each_other():
     # a padding slot that nobody attends to changes nothing for the others
     padded = torch.cat([sub, torch.randn(2, 1, 16)], dim=1)
     mask = torch.tensor([[True, True, True, False]] * 2)
-    with_pad = net(padded, positions=torch.cat([keep, torch.zeros(2, 1, dtype=torch.long)], 1),
-                   key_mask=mask)
+    with_pad = net(
+        padded, positions=torch.cat([keep, torch.zeros(2, 1, dtype=torch.long)], 1), key_mask=mask
+    )
     assert torch.allclose(with_pad[:, :3], alone, atol=1e-5)
 
 
@@ -149,15 +162,21 @@ def test_capacity_changes_the_measured_flops():
     assert full == pytest.approx(flops_per_image(build_model("bvit", "small")), rel=0.01)
 
 
-@pytest.mark.parametrize("variant,options,word", [
-    ("sr-vit", dict(recursions=9), "recursions"), ("sr-vit", dict(recursions=0), "recursions"),
-    ("bvit", dict(recursions=0), "recursions"), ("mor-vit", dict(recursions=0), "recursions"),
-    ("sr-vit", dict(mixer="attention"), "mixer"), ("sr-vit", dict(mixer_hidden=-1), "mixer_hidden"),
-    ("mor-vit", dict(recursions=3, capacity=(1, 0.5, 0.7)), "capacity"),
-    ("mor-vit", dict(recursions=3, capacity=(1, 0.5, 0)), "capacity"),
-    ("mor-vit", dict(recursions=3, capacity=(1, 0.5)), "capacity"),
-    ("mor-vit", dict(routing="random"), "routing"),
-])
+@pytest.mark.parametrize(
+    "variant,options,word",
+    [
+        ("sr-vit", dict(recursions=9), "recursions"),
+        ("sr-vit", dict(recursions=0), "recursions"),
+        ("bvit", dict(recursions=0), "recursions"),
+        ("mor-vit", dict(recursions=0), "recursions"),
+        ("sr-vit", dict(mixer="attention"), "mixer"),
+        ("sr-vit", dict(mixer_hidden=-1), "mixer_hidden"),
+        ("mor-vit", dict(recursions=3, capacity=(1, 0.5, 0.7)), "capacity"),
+        ("mor-vit", dict(recursions=3, capacity=(1, 0.5, 0)), "capacity"),
+        ("mor-vit", dict(recursions=3, capacity=(1, 0.5)), "capacity"),
+        ("mor-vit", dict(routing="random"), "routing"),
+    ],
+)
 def test_bad_options_are_refused(variant, options, word):
     with pytest.raises(TRMError, match=word) as e:
         build_model(variant, "small", **options)
@@ -184,8 +203,16 @@ def synthetic(tmp_path_factory):
 def test_training_and_eval_json_report_recursions_and_step_weights(synthetic, tmp_path):
     steps = dict(steps=3, batch_size=8, eval_every=10**6, checkpoint_every=10**6, log_every=1)
     for variant, extra in (("mor-vit", dict(recursions=3)), ("sr-vit", dict(recursions=3))):
-        train_images(synthetic, tmp_path / variant, variant=variant, model_overrides={**SMALL, **extra},
-                     train_overrides=steps, device="cpu", precision="fp32", progress=False)
+        train_images(
+            synthetic,
+            tmp_path / variant,
+            variant=variant,
+            model_overrides={**SMALL, **extra},
+            train_overrides=steps,
+            device="cpu",
+            precision="fp32",
+            progress=False,
+        )
     r = run_trm("vision", "eval", str(tmp_path / "mor-vit"), "--data", str(synthetic), "--json")
     mor = json.loads(r.stdout)
     assert r.returncode == 0 and mor["variant"] == "mor-vit"
@@ -196,16 +223,19 @@ def test_training_and_eval_json_report_recursions_and_step_weights(synthetic, tm
     assert "mean_recursions" not in sr
 
 
-@pytest.mark.parametrize("args,word", [
-    (["--variant", "sr-vit", "--recursions", "9"], "recursions"),
-    (["--variant", "mor-vit", "--capacity", "1,0.5,0.7"], "--capacity"),
-    (["--variant", "mor-vit", "--capacity", "1,0.5,1.5"], "--capacity"),
-    (["--variant", "mor-vit", "--capacity", "1,x"], "--capacity"),
-    (["--variant", "bvit", "--capacity", "1,0.5"], "--capacity"),
-    (["--variant", "vit", "--recursions", "3"], "--recursions"),
-    (["--variant", "bvit", "--n-sup", "3"], "--n-sup"),
-    (["--variant", "resnet"], "resnet"),
-])
+@pytest.mark.parametrize(
+    "args,word",
+    [
+        (["--variant", "sr-vit", "--recursions", "9"], "recursions"),
+        (["--variant", "mor-vit", "--capacity", "1,0.5,0.7"], "--capacity"),
+        (["--variant", "mor-vit", "--capacity", "1,0.5,1.5"], "--capacity"),
+        (["--variant", "mor-vit", "--capacity", "1,x"], "--capacity"),
+        (["--variant", "bvit", "--capacity", "1,0.5"], "--capacity"),
+        (["--variant", "vit", "--recursions", "3"], "--recursions"),
+        (["--variant", "bvit", "--n-sup", "3"], "--n-sup"),
+        (["--variant", "resnet"], "resnet"),
+    ],
+)
 def test_cli_bad_variant_options_exit_2_naming_the_option(synthetic, tmp_path, args, word):
     r = run_trm("vision", "train", "--data", str(synthetic), "--out", str(tmp_path / "run"), *args)
     assert r.returncode == 2 and word in r.stderr, r.stderr
@@ -217,9 +247,13 @@ def test_info_lists_all_five_variants():
     rows = json.loads(r.stdout)
     assert {x["variant"] for x in rows} == {"vit", "vitrm", "bvit", "sr-vit", "mor-vit"}
     sr = [x for x in rows if x["variant"] == "sr-vit"]
-    assert all(x["extra_params"] == mlp_mixer_params(x["config"]["recursions"],
-                                                     x["config"]["hidden_size"],
-                                                     x["config"]["hidden_size"]) for x in sr)
+    assert all(
+        x["extra_params"]
+        == mlp_mixer_params(
+            x["config"]["recursions"], x["config"]["hidden_size"], x["config"]["hidden_size"]
+        )
+        for x in sr
+    )
 
 
 # ---------------------------------------------------------------- SoftMoR as the paper builds it
@@ -252,7 +286,7 @@ def test_softmor_mixer_reads_all_recursions_of_a_token():
     w = torch.softmax(enc.mixer(torch.cat(outs, -1)), -1)
     out = enc(h)
     assert torch.allclose(out.step_weights, w, atol=1e-6)
-    assert torch.allclose(out.h, sum(w[..., i:i + 1] * o for i, o in enumerate(outs)), atol=1e-5)
+    assert torch.allclose(out.h, sum(w[..., i : i + 1] * o for i, o in enumerate(outs)), atol=1e-5)
     # token-wise: a token's weights depend on that token's outputs only
     assert not torch.allclose(w[:, 1], w[:, 2])
 
@@ -260,8 +294,13 @@ def test_softmor_mixer_reads_all_recursions_of_a_token():
 def test_softmor_cifar_preset_is_vit_s_recursed_four_times():
     model = build_model("sr-vit", "cifar")
     c, enc = model.config, model.encoder
-    assert (c.num_layers, c.hidden_size, c.num_heads, c.expansion, c.recursions) == \
-        (12, 384, 6, 4.0, 4)
+    assert (c.num_layers, c.hidden_size, c.num_heads, c.expansion, c.recursions) == (
+        12,
+        384,
+        6,
+        4.0,
+        4,
+    )
     assert len(enc.net.blocks) == 12 and c.mixer == "mlp"
     mixer = mlp_mixer_params(4, 384, 384)  # 4*384*384 + 384 + 384*4 + 4
     assert mixer == 591_748 and enc.extra_parameters() == mixer
@@ -290,8 +329,9 @@ def test_mor_expert_choice_has_one_router_per_step():
 @pytest.mark.parametrize("inactive_keys", [True, False])
 def test_mor_inactive_tokens_are_keys_for_the_active_ones(inactive_keys):
     torch.manual_seed(0)
-    model = build_model("mor-vit", "small", recursions=2, inactive_keys=inactive_keys,
-                        **SMALL).eval()
+    model = build_model(
+        "mor-vit", "small", recursions=2, inactive_keys=inactive_keys, **SMALL
+    ).eval()
     enc = model.encoder
     h = torch.randn(2, model.embed.length, SMALL["hidden_size"])
     active = torch.tensor([[0, 2, 5, 9], [0, 1, 3, 4]])
@@ -311,12 +351,13 @@ def test_mor_inactive_tokens_are_keys_for_the_active_ones(inactive_keys):
 @pytest.mark.parametrize("inactive_keys", [True, False])
 def test_mor_token_choice_padding_changes_nothing(inactive_keys):
     torch.manual_seed(0)
-    model = build_model("mor-vit", "small", recursions=4, routing="token",
-                        inactive_keys=inactive_keys, **SMALL).eval()
+    model = build_model(
+        "mor-vit", "small", recursions=4, routing="token", inactive_keys=inactive_keys, **SMALL
+    ).eval()
     x = model.embed(torch.randn(4, 3, 32, 32))
     with torch.no_grad():
         both = model.encoder(x)
-        alone = [model.encoder(x[i:i + 1]) for i in range(4)]
+        alone = [model.encoder(x[i : i + 1]) for i in range(4)]
     assert len({int(d.sum()) for d in both.depth}) > 1  # images of different active counts
     for i, one in enumerate(alone):
         assert torch.equal(one.depth[0], both.depth[i])
@@ -334,10 +375,13 @@ def test_mor_unique_first_and_last_blocks_run_once_outside_the_recursion():
 
     def hook(name):
         return lambda m, args, kwargs, out: calls.append(
-            (name, args[0].shape[1], kwargs.get("positions")))
+            (name, args[0].shape[1], kwargs.get("positions"))
+        )
 
-    hooks = [getattr(enc, name).register_forward_hook(hook(name), with_kwargs=True)
-             for name in ("first", "net", "last")]
+    hooks = [
+        getattr(enc, name).register_forward_hook(hook(name), with_kwargs=True)
+        for name in ("first", "net", "last")
+    ]
     with torch.no_grad():
         enc(model.embed(torch.randn(2, 3, 32, 32)))
     for hook in hooks:
@@ -352,12 +396,17 @@ def test_mor_unique_first_and_last_blocks_run_once_outside_the_recursion():
     assert without.encoder.first is None and params(model) - params(without) == 2 * block
 
 
-@pytest.mark.parametrize("preset,width,layers,recursions",
-                         [("cifar", 576, 2, 3), ("small", 192, 1, 4)])
+@pytest.mark.parametrize(
+    "preset,width,layers,recursions", [("cifar", 576, 2, 3), ("small", 192, 1, 4)]
+)
 def test_mor_presets_share_bvit_widths(preset, width, layers, recursions):
     mor = build_model("mor-vit", preset).config
-    assert (mor.hidden_size, mor.num_layers, mor.recursions, mor.unique_ends) == \
-        (width, layers, recursions, True)
+    assert (mor.hidden_size, mor.num_layers, mor.recursions, mor.unique_ends) == (
+        width,
+        layers,
+        recursions,
+        True,
+    )
     assert mor.hidden_size == build_model("bvit", preset).config.hidden_size
 
 
@@ -381,8 +430,9 @@ def test_legacy_softmor_config_loads_the_linear_mixer():
     model, legacy = _legacy("sr-vit", ("mixer", "mixer_hidden"), recursions=3)
     assert legacy.config.mixer == "linear" and legacy.encoder.mixer is None
     # the first release's parameter names, so its saved weights load strictly
-    assert _extra_keys(legacy) == {f"encoder.mix_routers.{i}.{w}"
-                                   for i in range(3) for w in ("weight", "bias")}
+    assert _extra_keys(legacy) == {
+        f"encoder.mix_routers.{i}.{w}" for i in range(3) for w in ("weight", "bias")
+    }
     state = build_model("sr-vit", "small", recursions=3, mixer="linear", **SMALL).state_dict()
     legacy.load_state_dict(state)
     out = legacy.encoder(legacy.embed(torch.randn(2, 3, 32, 32)))
@@ -392,15 +442,23 @@ def test_legacy_softmor_config_loads_the_linear_mixer():
 
 
 def test_legacy_mor_config_loads_one_router_no_ends_and_active_only_attention():
-    _, legacy = _legacy("mor-vit", ("router_per_step", "inactive_keys", "unique_ends"),
-                        recursions=3)
+    _, legacy = _legacy(
+        "mor-vit", ("router_per_step", "inactive_keys", "unique_ends"), recursions=3
+    )
     c = legacy.config
     assert (c.router_per_step, c.inactive_keys, c.unique_ends) == (False, False, False)
     enc = legacy.encoder
     assert enc.routers is None and enc.first is None and enc.last is None and not enc.inactive_keys
     assert _extra_keys(legacy) == {"encoder.router.weight", "encoder.router.bias"}
-    state = build_model("mor-vit", "small", recursions=3, router_per_step=False,
-                        inactive_keys=False, unique_ends=False, **SMALL).state_dict()
+    state = build_model(
+        "mor-vit",
+        "small",
+        recursions=3,
+        router_per_step=False,
+        inactive_keys=False,
+        unique_ends=False,
+        **SMALL,
+    ).state_dict()
     legacy.load_state_dict(state)
     counts, out = count_passes(legacy, torch.randn(2, 3, 32, 32))
     assert torch.equal(counts, out.depth)

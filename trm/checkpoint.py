@@ -64,9 +64,14 @@ class Checkpoint:
 # ---------------------------------------------------------------------------- saving
 
 
-def save_checkpoint(folder, *, model_state: dict[str, torch.Tensor], config: dict,
-                    train_tensors: dict[str, torch.Tensor] | None = None,
-                    train_meta: dict | None = None) -> Path:
+def save_checkpoint(
+    folder,
+    *,
+    model_state: dict[str, torch.Tensor],
+    config: dict,
+    train_tensors: dict[str, torch.Tensor] | None = None,
+    train_meta: dict | None = None,
+) -> Path:
     """Write the checkpoint folder atomically (see the module docstring); return its path."""
     folder = Path(folder)
     parent = folder.parent
@@ -111,9 +116,13 @@ def _write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     for name, t in tensors.items():
         t = t.detach()
         storage = t.untyped_storage()
-        whole = (t.device.type == "cpu" and t.is_contiguous() and t.storage_offset() == 0
-                 and storage.nbytes() == t.numel() * t.element_size()
-                 and storage.data_ptr() not in storages)
+        whole = (
+            t.device.type == "cpu"
+            and t.is_contiguous()
+            and t.storage_offset() == 0
+            and storage.nbytes() == t.numel() * t.element_size()
+            and storage.data_ptr() not in storages
+        )
         if not whole:
             t = t.to(device="cpu", memory_format=torch.contiguous_format, copy=True)
         storages.add(t.untyped_storage().data_ptr())
@@ -174,8 +183,10 @@ def resolve_checkpoint(path) -> Path:
         return p
     if not p.exists():
         raise TRMError(f"{p}: no such checkpoint or run folder")
-    raise TRMError(f"{p}: no checkpoint here (expected {MODEL_FILE} and {CONFIG_FILE}, "
-                   "or a checkpoint/ folder)")
+    raise TRMError(
+        f"{p}: no checkpoint here (expected {MODEL_FILE} and {CONFIG_FILE}, "
+        "or a checkpoint/ folder)"
+    )
 
 
 def load_checkpoint(path, *, train_state: bool = False, device="cpu") -> Checkpoint:
@@ -185,19 +196,24 @@ def load_checkpoint(path, *, train_state: bool = False, device="cpu") -> Checkpo
     if not model_path.is_file():
         pickled = _pickle_files(folder)
         if pickled:
-            raise TRMError(f"{pickled[0]}: this file is pickle-based and trm will not load it "
-                           f"(unpickling can run arbitrary code); trm loads {MODEL_FILE} only")
+            raise TRMError(
+                f"{pickled[0]}: this file is pickle-based and trm will not load it "
+                f"(unpickling can run arbitrary code); trm loads {MODEL_FILE} only"
+            )
         raise TRMError(f"{model_path}: missing (a checkpoint needs the weights in {MODEL_FILE})")
     config = _read_json(folder / CONFIG_FILE)
     fmt, version = config.get("format"), config.get("version")
     if fmt != FORMAT:
-        raise TRMError(f"{folder / CONFIG_FILE}: \"format\" is {fmt!r}, expected {FORMAT!r}")
+        raise TRMError(f'{folder / CONFIG_FILE}: "format" is {fmt!r}, expected {FORMAT!r}')
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise TRMError(f"{folder / CONFIG_FILE}: \"version\" must be a positive integer, "
-                       f"got {version!r}")
+        raise TRMError(
+            f'{folder / CONFIG_FILE}: "version" must be a positive integer, got {version!r}'
+        )
     if version > CHECKPOINT_VERSION:
-        raise TRMError(f"{folder / CONFIG_FILE}: checkpoint version {version} was made by a newer "
-                       f"trm (this one reads up to version {CHECKPOINT_VERSION}); upgrade trm")
+        raise TRMError(
+            f"{folder / CONFIG_FILE}: checkpoint version {version} was made by a newer "
+            f"trm (this one reads up to version {CHECKPOINT_VERSION}); upgrade trm"
+        )
     model_state = read_safetensors(model_path, device)
     if not model_state:
         raise TRMError(f"{model_path}: holds no tensors")
@@ -206,8 +222,10 @@ def load_checkpoint(path, *, train_state: bool = False, device="cpu") -> Checkpo
     if train_state:
         tensors_path, meta_path = folder / TRAIN_TENSORS_FILE, folder / TRAIN_META_FILE
         if not tensors_path.is_file() and not meta_path.is_file():
-            raise TRMError(f"{folder}: this checkpoint has no training state ({TRAIN_TENSORS_FILE}"
-                           f" and {TRAIN_META_FILE}), so it cannot be resumed")
+            raise TRMError(
+                f"{folder}: this checkpoint has no training state ({TRAIN_TENSORS_FILE}"
+                f" and {TRAIN_META_FILE}), so it cannot be resumed"
+            )
         try:
             for p in (tensors_path, meta_path):
                 if not p.is_file():
@@ -215,8 +233,9 @@ def load_checkpoint(path, *, train_state: bool = False, device="cpu") -> Checkpo
             train_tensors = read_safetensors(tensors_path, device)
             train_meta = _read_json(meta_path)
         except TRMError as e:
-            raise TRMError(f"{e} (the checkpoint's training state is broken, "
-                           "so it cannot be resumed)") from e
+            raise TRMError(
+                f"{e} (the checkpoint's training state is broken, so it cannot be resumed)"
+            ) from e
     return Checkpoint(folder, config, model_state, train_tensors, train_meta)
 
 
@@ -238,13 +257,18 @@ def read_safetensors(path: Path, device="cpu") -> dict[str, torch.Tensor]:
         tensors = load_file(path)
     except Exception as e:  # the Rust parser's errors are not one documented type
         detail = str(e).splitlines()[0] if str(e) else type(e).__name__
-        hint = "; it looks like a pickle/torch.save file, which trm will not load" \
-            if _looks_pickled(path) else ""
+        hint = (
+            "; it looks like a pickle/torch.save file, which trm will not load"
+            if _looks_pickled(path)
+            else ""
+        )
         raise TRMError(f"{path}: not a valid safetensors file ({detail}){hint}") from None
     for name, t in tensors.items():
         if t.dtype.is_complex:
-            raise TRMError(f"{path}: tensor {name!r} has dtype {t.dtype}; "
-                           "expected a floating, integer or bool dtype")
+            raise TRMError(
+                f"{path}: tensor {name!r} has dtype {t.dtype}; "
+                "expected a floating, integer or bool dtype"
+            )
     return {name: t.to(device) for name, t in tensors.items()}
 
 
@@ -261,8 +285,9 @@ def _looks_pickled(path: Path) -> bool:
 # ----------------------------------------------------------------- optimizer and RNG
 
 
-def flatten_optimizer_state(state_dict: dict, prefix: str = "optim"
-                            ) -> tuple[dict[str, torch.Tensor], dict]:
+def flatten_optimizer_state(
+    state_dict: dict, prefix: str = "optim"
+) -> tuple[dict[str, torch.Tensor], dict]:
     """Split an optimizer ``state_dict()`` into tensors (``optim.state.3.exp_avg``, ...) and
     JSON meta that records which values were tensors, with their shapes (0-d included)."""
     tensors: dict[str, torch.Tensor] = {}
@@ -273,11 +298,16 @@ def flatten_optimizer_state(state_dict: dict, prefix: str = "optim"
             return {_TENSOR_MARK: key, "shape": list(value.shape)}
         return value
 
-    state = {str(index): {name: encode(v, f"{prefix}.state.{index}.{name}")
-                          for name, v in per_param.items()}
-             for index, per_param in state_dict["state"].items()}
-    groups = [{k: encode(v, f"{prefix}.param_groups.{i}.{k}") for k, v in group.items()}
-              for i, group in enumerate(state_dict["param_groups"])]
+    state = {
+        str(index): {
+            name: encode(v, f"{prefix}.state.{index}.{name}") for name, v in per_param.items()
+        }
+        for index, per_param in state_dict["state"].items()
+    }
+    groups = [
+        {k: encode(v, f"{prefix}.param_groups.{i}.{k}") for k, v in group.items()}
+        for i, group in enumerate(state_dict["param_groups"])
+    ]
     # Through JSON now, so the caller gets exactly what a load gives back (tuples -> lists)
     # and a value JSON cannot hold fails here rather than halfway through a save.
     meta = json.loads(json.dumps({"state": state, "param_groups": groups}))
@@ -286,6 +316,7 @@ def flatten_optimizer_state(state_dict: dict, prefix: str = "optim"
 
 def unflatten_optimizer_state(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
     """Inverse of :func:`flatten_optimizer_state`: a dict ``optimizer.load_state_dict`` takes."""
+
     def decode(value: Any) -> Any:
         if isinstance(value, dict) and _TENSOR_MARK in value:
             key = value[_TENSOR_MARK]
@@ -295,13 +326,16 @@ def unflatten_optimizer_state(tensors: dict[str, torch.Tensor], meta: dict) -> d
         return value
 
     try:
-        state = {int(index): {name: decode(v) for name, v in per_param.items()}
-                 for index, per_param in meta["state"].items()}
+        state = {
+            int(index): {name: decode(v) for name, v in per_param.items()}
+            for index, per_param in meta["state"].items()
+        }
         groups = [{k: decode(v) for k, v in group.items()} for group in meta["param_groups"]]
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
         detail = str(e).splitlines()[0] if str(e) else ""
-        raise TRMError(f"training state: optimizer state is malformed ({type(e).__name__}: "
-                       f"{detail})") from None
+        raise TRMError(
+            f"training state: optimizer state is malformed ({type(e).__name__}: {detail})"
+        ) from None
     return {"state": state, "param_groups": groups}
 
 
@@ -313,10 +347,14 @@ def rng_state_tensors(prefix: str, generator: torch.Generator) -> dict[str, torc
 def restore_generator(generator: torch.Generator, tensor: torch.Tensor) -> None:
     """Put a state from :func:`rng_state_tensors` back into `generator`."""
     if tensor.dtype != torch.uint8 or tensor.dim() != 1:
-        raise TRMError(f"training state: an RNG state must be a 1-D uint8 tensor, "
-                       f"got {tensor.dtype} of shape {tuple(tensor.shape)}")
+        raise TRMError(
+            f"training state: an RNG state must be a 1-D uint8 tensor, "
+            f"got {tensor.dtype} of shape {tuple(tensor.shape)}"
+        )
     try:
         generator.set_state(tensor.detach().to("cpu").contiguous())
     except RuntimeError as e:
         detail = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise TRMError(f"training state: RNG state does not fit this generator ({detail})") from None
+        raise TRMError(
+            f"training state: RNG state does not fit this generator ({detail})"
+        ) from None

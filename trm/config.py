@@ -24,9 +24,20 @@ EXPLORATION_DRAWS = ("once", "every-step")
 
 # Upper bounds on what a config may ask for: far above any published model, low enough that
 # an edited or hostile config.json is refused before anything is allocated or run for ever.
-MAX_SIZES = dict(vocab_size=1 << 16, seq_len=1 << 16, num_puzzle_ids=1 << 24, puzzle_emb_len=1024,
-                 hidden_size=1 << 14, num_heads=1024, num_layers=256, n=256, T=256, n_sup=1024,
-                 width_multiple=4096, expansion=64)
+MAX_SIZES = dict(
+    vocab_size=1 << 16,
+    seq_len=1 << 16,
+    num_puzzle_ids=1 << 24,
+    puzzle_emb_len=1024,
+    hidden_size=1 << 14,
+    num_heads=1024,
+    num_layers=256,
+    n=256,
+    T=256,
+    n_sup=1024,
+    width_multiple=4096,
+    expansion=64,
+)
 MAX_PARAMETERS = 1 << 33  # 8.6 G floats (32 GiB in fp32): more than any TRM, or this machine
 
 
@@ -48,8 +59,10 @@ def check_field_types(cls, d: dict, what: str) -> None:
         }.get(base, (True, ""))
         if not ok:
             text = repr(v) if not isinstance(v, int) or abs(v) < 10**12 else "a huge number"
-            raise TRMError(f"{what} field {f.name!r} must be {want}, got "
-                           f"{text if len(text) <= 40 else text[:37] + '...'}")
+            raise TRMError(
+                f"{what} field {f.name!r} must be {want}, got "
+                f"{text if len(text) <= 40 else text[:37] + '...'}"
+            )
 
 
 def check_bounds(config, bounds: dict) -> None:
@@ -133,9 +146,19 @@ class TRMConfig(ModelConfig):
         full = self.puzzle_emb_len * self.hidden_size
         return full if self.puzzle_emb_ndim is None else self.puzzle_emb_ndim
 
-    def validate(self) -> "TRMConfig":
-        positive = ("vocab_size", "seq_len", "num_puzzle_ids", "hidden_size", "num_heads",
-                    "num_layers", "n", "T", "n_sup", "width_multiple")
+    def validate(self) -> TRMConfig:
+        positive = (
+            "vocab_size",
+            "seq_len",
+            "num_puzzle_ids",
+            "hidden_size",
+            "num_heads",
+            "num_layers",
+            "n",
+            "T",
+            "n_sup",
+            "width_multiple",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise TRMError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -145,43 +168,69 @@ class TRMConfig(ModelConfig):
         if self.puzzle_emb_len < 0:
             raise TRMError(f"puzzle_emb_len must be >= 0, got {self.puzzle_emb_len}")
         if self.puzzle_emb_ndim is not None and not (
-                1 <= self.puzzle_emb_ndim <= max(1, self.puzzle_emb_len) * self.hidden_size):
-            raise TRMError(f"puzzle_emb_ndim must be between 1 and puzzle_emb_len x hidden_size "
-                           f"({self.puzzle_emb_len} x {self.hidden_size}), got {self.puzzle_emb_ndim}")
-        for name, allowed in (("mixer", MIXERS), ("loss", LOSSES), ("mixer_norm", MIXER_NORMS),
-                              ("pos_encodings", POS_ENCODINGS)):
+            1 <= self.puzzle_emb_ndim <= max(1, self.puzzle_emb_len) * self.hidden_size
+        ):
+            raise TRMError(
+                f"puzzle_emb_ndim must be between 1 and puzzle_emb_len x hidden_size "
+                f"({self.puzzle_emb_len} x {self.hidden_size}), got {self.puzzle_emb_ndim}"
+            )
+        for name, allowed in (
+            ("mixer", MIXERS),
+            ("loss", LOSSES),
+            ("mixer_norm", MIXER_NORMS),
+            ("pos_encodings", POS_ENCODINGS),
+        ):
             if getattr(self, name) not in allowed:
-                raise TRMError(f"{name} must be one of {', '.join(allowed)}, "
-                               f"got {getattr(self, name)!r}")
+                raise TRMError(
+                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                )
         if self.halt_outputs not in (1, 2):
             raise TRMError(f"halt_outputs must be 1 or 2, got {self.halt_outputs}")
         if self.mixer == "attention" and self.hidden_size % (2 * self.num_heads):
-            raise TRMError(f"hidden_size {self.hidden_size} must be a multiple of 2 x heads "
-                           f"({self.num_heads}) for attention with RoPE")
+            raise TRMError(
+                f"hidden_size {self.hidden_size} must be a multiple of 2 x heads "
+                f"({self.num_heads}) for attention with RoPE"
+            )
         if not 0 <= self.halt_exploration <= 1:
             raise TRMError("halt_exploration must be between 0 and 1")
         if self.expansion <= 0:
             raise TRMError("expansion must be positive")
         estimate = self.parameter_estimate()
         if estimate > MAX_PARAMETERS:
-            raise TRMError(f"this model would hold about {estimate:.3g} "
-                           f"parameters; at most {MAX_PARAMETERS:.3g} (32 GiB in fp32)")
+            raise TRMError(
+                f"this model would hold about {estimate:.3g} "
+                f"parameters; at most {MAX_PARAMETERS:.3g} (32 GiB in fp32)"
+            )
         return self
 
     def parameter_estimate(self) -> int:
         """Roughly the floats a model of this config holds (embeddings, puzzle table, f)."""
         h = self.hidden_size
         inner = h * self.expansion * 2 / 3 * 3  # SwiGLU: three matrices of 2/3 x expansion width
-        mixing = 4 * h * h if self.mixer == "attention" else 3 * self.total_len ** 2 * self.expansion
-        return int(self.vocab_size * h * 2 + self.num_puzzle_ids * self.puzzle_emb_width
-                   + self.num_layers * (mixing + inner * h) + self.total_len * h)
+        mixing = 4 * h * h if self.mixer == "attention" else 3 * self.total_len**2 * self.expansion
+        return int(
+            self.vocab_size * h * 2
+            + self.num_puzzle_ids * self.puzzle_emb_width
+            + self.num_layers * (mixing + inner * h)
+            + self.total_len * h
+        )
 
 
 # The official architecture's settings that differ from our first release's defaults
 # (puzzle_emb_ndim follows hidden_size: see build_configs)
-OFFICIAL_MODEL = dict(puzzle_emb_len=16, puzzle_emb_ndim="hidden", width_multiple=256,
-                      mixer_norm="sequence", halt_outputs=2, loss="stablemax", expansion=4.0,
-                      num_layers=2, T=3, n_sup=16, halt_exploration=0.1)
+OFFICIAL_MODEL = dict(
+    puzzle_emb_len=16,
+    puzzle_emb_ndim="hidden",
+    width_multiple=256,
+    mixer_norm="sequence",
+    halt_outputs=2,
+    loss="stablemax",
+    expansion=4.0,
+    num_layers=2,
+    T=3,
+    n_sup=16,
+    halt_exploration=0.1,
+)
 
 
 @dataclass(frozen=True)
@@ -216,18 +265,21 @@ class TrainConfig:
     log_every: int = 50
     seed: int = 0
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         check_field_types(type(self), asdict(self), "training config")
         for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise TRMError(f"{name} must be at least 1, got {getattr(self, name)}")
-        check_bounds(self, {"steps": 10**9, "batch_size": 1 << 20, "warmup": 10**9,
-                            "images": 10**12})
+        check_bounds(
+            self, {"steps": 10**9, "batch_size": 1 << 20, "warmup": 10**9, "images": 10**12}
+        )
         if self.images < 0:
             raise TRMError(f"images must be >= 0, got {self.images}")
         if not (self.lr > 0 and self.puzzle_emb_lr > 0):
-            raise TRMError(f"learning rates must be positive and finite, got lr {self.lr}, "
-                           f"puzzle_emb_lr {self.puzzle_emb_lr}")
+            raise TRMError(
+                f"learning rates must be positive and finite, got lr {self.lr}, "
+                f"puzzle_emb_lr {self.puzzle_emb_lr}"
+            )
         if not (0 <= self.min_lr_ratio <= 1 and 0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise TRMError("min_lr_ratio must be in [0, 1], beta1 and beta2 in [0, 1)")
         if self.warmup < 0 or self.eval_max < 0 or self.weight_decay < 0 or self.grad_clip < 0:
@@ -248,7 +300,7 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         """Fields this version knows (newer ones are ignored); bad values are refused."""
         if not isinstance(d, dict):
             raise TRMError("the training config is not a JSON object")
@@ -262,9 +314,19 @@ class TrainConfig:
 # The official training recipe (pretrain.py and the README's commands): batch 768, lr 1e-4
 # with 2000 warmup steps then constant, no clipping, adam-atan2 with a = 1, EMA 0.999 from
 # the first step, exploration redrawn at every step.
-OFFICIAL_TRAIN = dict(batch_size=768, lr=1e-4, warmup=2000, schedule="constant", grad_clip=0.0,
-                      atan2_scale=1.0, beta1=0.9, beta2=0.95, ema=0.999, ema_warmup=False,
-                      exploration_draw="every-step")
+OFFICIAL_TRAIN = dict(
+    batch_size=768,
+    lr=1e-4,
+    warmup=2000,
+    schedule="constant",
+    grad_clip=0.0,
+    atan2_scale=1.0,
+    beta1=0.9,
+    beta2=0.95,
+    ema=0.999,
+    ema_warmup=False,
+    exploration_draw="every-step",
+)
 # 50000 epochs of the 1000 training puzzles (Sudoku-Extreme-1k, Maze-Hard-1k) at batch 768:
 # the official step count int(epochs x groups x mean examples / batch), evaluation every
 # 5000 epochs
@@ -274,35 +336,97 @@ OFFICIAL_ARC1_STEPS = 100000 * 3988 // 768
 # name -> (model fields, training fields); vocab and lengths come from the data
 PRESETS: dict[str, tuple[dict, dict]] = {
     # the official Sudoku-Extreme model and recipe: MLP token mixing, no positions, n=6, T=3
-    "sudoku": ({**OFFICIAL_MODEL, "mixer": "mlp", "pos_encodings": "none", "hidden_size": 512,
-                "num_heads": 8, "n": 6},
-               {**OFFICIAL_TRAIN, "weight_decay": 1.0, "puzzle_emb_lr": 1e-4,
-                "puzzle_emb_weight_decay": 1.0, "steps": OFFICIAL_1K_STEPS,
-                "eval_every": OFFICIAL_1K_STEPS // 10, "checkpoint_every": OFFICIAL_1K_STEPS // 10}),
+    "sudoku": (
+        {
+            **OFFICIAL_MODEL,
+            "mixer": "mlp",
+            "pos_encodings": "none",
+            "hidden_size": 512,
+            "num_heads": 8,
+            "n": 6,
+        },
+        {
+            **OFFICIAL_TRAIN,
+            "weight_decay": 1.0,
+            "puzzle_emb_lr": 1e-4,
+            "puzzle_emb_weight_decay": 1.0,
+            "steps": OFFICIAL_1K_STEPS,
+            "eval_every": OFFICIAL_1K_STEPS // 10,
+            "checkpoint_every": OFFICIAL_1K_STEPS // 10,
+        },
+    ),
     # a Sudoku model that learns on a laptop CPU in tens of minutes (our own choices)
-    "sudoku-small": (dict(mixer="mlp", hidden_size=128, num_heads=4, expansion=2.0, n=3, T=2,
-                          n_sup=8),
-                     dict(batch_size=64, lr=1e-3, weight_decay=0.1, warmup=300, steps=6500,
-                          eval_every=500, eval_max=200, checkpoint_every=500)),
+    "sudoku-small": (
+        dict(mixer="mlp", hidden_size=128, num_heads=4, expansion=2.0, n=3, T=2, n_sup=8),
+        dict(
+            batch_size=64,
+            lr=1e-3,
+            weight_decay=0.1,
+            warmup=300,
+            steps=6500,
+            eval_every=500,
+            eval_max=200,
+            checkpoint_every=500,
+        ),
+    ),
     # the official Maze-Hard model and recipe: attention with RoPE, n=4, T=3
-    "maze": ({**OFFICIAL_MODEL, "mixer": "attention", "pos_encodings": "rope", "hidden_size": 512,
-              "num_heads": 8, "n": 4},
-             {**OFFICIAL_TRAIN, "weight_decay": 1.0, "puzzle_emb_lr": 1e-4,
-              "puzzle_emb_weight_decay": 1.0, "steps": OFFICIAL_1K_STEPS,
-              "eval_every": OFFICIAL_1K_STEPS // 10, "checkpoint_every": OFFICIAL_1K_STEPS // 10}),
+    "maze": (
+        {
+            **OFFICIAL_MODEL,
+            "mixer": "attention",
+            "pos_encodings": "rope",
+            "hidden_size": 512,
+            "num_heads": 8,
+            "n": 4,
+        },
+        {
+            **OFFICIAL_TRAIN,
+            "weight_decay": 1.0,
+            "puzzle_emb_lr": 1e-4,
+            "puzzle_emb_weight_decay": 1.0,
+            "steps": OFFICIAL_1K_STEPS,
+            "eval_every": OFFICIAL_1K_STEPS // 10,
+            "checkpoint_every": OFFICIAL_1K_STEPS // 10,
+        },
+    ),
     # the official ARC-AGI model and recipe (config/cfg_pretrain.yaml with the README's
     # arch.L_cycles=4 ema=True); the official step count follows the data: 100000 epochs of
     # every training pair, here those of ARC-AGI-1 + ConceptARC as the official README
     # builds them (3,988 pairs); set --steps for other data
-    "arc": ({**OFFICIAL_MODEL, "mixer": "attention", "pos_encodings": "rope", "hidden_size": 512,
-             "num_heads": 8, "n": 4},
-            {**OFFICIAL_TRAIN, "weight_decay": 0.1, "puzzle_emb_lr": 1e-2,
-             "puzzle_emb_weight_decay": 0.1, "steps": OFFICIAL_ARC1_STEPS,
-             "eval_every": OFFICIAL_ARC1_STEPS // 10, "checkpoint_every": OFFICIAL_ARC1_STEPS // 10}),
+    "arc": (
+        {
+            **OFFICIAL_MODEL,
+            "mixer": "attention",
+            "pos_encodings": "rope",
+            "hidden_size": 512,
+            "num_heads": 8,
+            "n": 4,
+        },
+        {
+            **OFFICIAL_TRAIN,
+            "weight_decay": 0.1,
+            "puzzle_emb_lr": 1e-2,
+            "puzzle_emb_weight_decay": 0.1,
+            "steps": OFFICIAL_ARC1_STEPS,
+            "eval_every": OFFICIAL_ARC1_STEPS // 10,
+            "checkpoint_every": OFFICIAL_ARC1_STEPS // 10,
+        },
+    ),
     # smoke runs and tests: seconds on a CPU
-    "tiny": (dict(mixer="mlp", hidden_size=32, num_heads=2, num_layers=1, n=2, T=2, n_sup=4),
-             dict(batch_size=32, lr=1e-3, weight_decay=0.0, warmup=10, steps=200,
-                  eval_every=100, eval_max=200, checkpoint_every=100, log_every=10)),
+    "tiny": (
+        dict(mixer="mlp", hidden_size=32, num_heads=2, num_layers=1, n=2, T=2, n_sup=4),
+        dict(
+            batch_size=32,
+            lr=1e-3,
+            weight_decay=0.0,
+            warmup=10,
+            steps=200,
+            eval_every=100,
+            eval_max=200,
+            checkpoint_every=100,
+            log_every=10,
+        ),
+    ),
 }
 
 
@@ -313,14 +437,17 @@ def preset(name: str) -> tuple[dict, dict]:
     return dict(model), dict(train)
 
 
-def build_configs(name: str, data: dict, model_overrides: dict, train_overrides: dict
-                  ) -> tuple[TRMConfig, TrainConfig]:
+def build_configs(
+    name: str, data: dict, model_overrides: dict, train_overrides: dict
+) -> tuple[TRMConfig, TrainConfig]:
     """Preset, then the data's sizes, then explicit overrides (None values are ignored)."""
     model, train = preset(name)
     model.update(data)
     model.update({k: v for k, v in model_overrides.items() if v is not None})
     if model.get("puzzle_emb_ndim") == "hidden":  # the official tie: one hidden-wide vector
-        model["puzzle_emb_ndim"] = model.get("hidden_size", 512) if model.get("puzzle_emb_len") else None
+        model["puzzle_emb_ndim"] = (
+            model.get("hidden_size", 512) if model.get("puzzle_emb_len") else None
+        )
     train.update({k: v for k, v in train_overrides.items() if v is not None})
     try:
         return TRMConfig(**model).validate(), TrainConfig(**train).validate()
@@ -328,5 +455,14 @@ def build_configs(name: str, data: dict, model_overrides: dict, train_overrides:
         raise TRMError(f"bad option: {e}") from None
 
 
-__all__ = ["ModelConfig", "TRMConfig", "TrainConfig", "PRESETS", "OFFICIAL_MODEL", "OFFICIAL_TRAIN",
-           "preset", "build_configs", "replace"]
+__all__ = [
+    "OFFICIAL_MODEL",
+    "OFFICIAL_TRAIN",
+    "PRESETS",
+    "ModelConfig",
+    "TRMConfig",
+    "TrainConfig",
+    "build_configs",
+    "preset",
+    "replace",
+]

@@ -7,8 +7,8 @@ a batch on the fly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -16,8 +16,10 @@ import torch
 # (inputs, labels, puzzle_ids, rng) -> (inputs, labels, puzzle_ids): a random
 # validity-preserving transform per row; a task whose puzzle ids name (puzzle, augmentation)
 # pairs (ARC) returns the ids of the augmentations it drew, others pass them through.
-Augmenter = Callable[[np.ndarray, np.ndarray, np.ndarray, np.random.Generator],
-                     tuple[np.ndarray, np.ndarray, np.ndarray]]
+Augmenter = Callable[
+    [np.ndarray, np.ndarray, np.ndarray, np.random.Generator],
+    tuple[np.ndarray, np.ndarray, np.ndarray],
+]
 
 
 @dataclass
@@ -29,9 +31,12 @@ class TokenData:
     def __len__(self) -> int:
         return int(self.inputs.shape[0])
 
-    def head(self, n: int) -> "TokenData":
-        return self if n <= 0 or n >= len(self) else TokenData(
-            self.inputs[:n], self.labels[:n], self.puzzle_ids[:n])
+    def head(self, n: int) -> TokenData:
+        return (
+            self
+            if n <= 0 or n >= len(self)
+            else TokenData(self.inputs[:n], self.labels[:n], self.puzzle_ids[:n])
+        )
 
 
 class Sampler:
@@ -50,7 +55,7 @@ class Sampler:
                 self.perm = torch.randperm(self.n, generator=self.generator)
                 self.pos = 0
             m = min(k, self.n - self.pos)
-            out.append(self.perm[self.pos:self.pos + m])
+            out.append(self.perm[self.pos : self.pos + m])
             self.pos += m
             k -= m
         return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)

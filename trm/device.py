@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from functools import lru_cache
+from functools import cache
 
 import torch
 
-from trm.errors import TRMError
+from trm.errors import SettingError, TRMError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -23,13 +23,15 @@ def resolve_device(name: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TRMError("--device cuda asked for, but torch sees no CUDA GPU")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise TRMError("--device mps asked for, but MPS is not available")
+        raise SettingError("device", f"{name} asked for, but torch sees no CUDA GPU")
+    if name == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
+        raise SettingError("device", "mps asked for, but MPS is not available")
     return torch.device(name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def cpu_has_fast_bf16() -> bool:
     """AVX512-BF16 or AMX: bf16 matrix products run faster than fp32 on this CPU."""
     try:

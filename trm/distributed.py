@@ -46,8 +46,9 @@ class Dist:
     def sum(self, values: list[float]) -> list[float]:
         if not self.active:
             return values
-        t = torch.tensor(values, dtype=torch.float64,
-                         device="cuda" if dist.get_backend() == "nccl" else "cpu")
+        t = torch.tensor(
+            values, dtype=torch.float64, device="cuda" if dist.get_backend() == "nccl" else "cpu"
+        )
         dist.all_reduce(t)
         return t.tolist()
 

@@ -22,12 +22,16 @@ class EMA:
         self.updates = 0
         params = {name for name, _ in model.named_parameters()}
         self.averaged = [k for k in model.state_dict() if k in params]
-        self.shadow = {k: v.detach().clone() if k in params else v
-                       for k, v in model.state_dict(keep_vars=True).items()}
+        self.shadow = {
+            k: v.detach().clone() if k in params else v
+            for k, v in model.state_dict(keep_vars=True).items()
+        }
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        decay = min(self.decay, (1 + self.updates) / (10 + self.updates)) if self.warmup else self.decay
+        decay = (
+            min(self.decay, (1 + self.updates) / (10 + self.updates)) if self.warmup else self.decay
+        )
         self.updates += 1
         state = model.state_dict()
         for k in self.averaged:

@@ -45,8 +45,9 @@ class PuzzleEmbedding(nn.Module):
 
 
 @torch.no_grad()
-def sparse_sign_step(table: PuzzleEmbedding, lr: float, weight_decay: float,
-                     dist: Dist = Dist()) -> int:
+def sparse_sign_step(
+    table: PuzzleEmbedding, lr: float, weight_decay: float, dist: Dist = Dist()
+) -> int:
     """Update the rows of the last training forward (all processes' rows alike); returns
     how many distinct rows moved. Does nothing when there was no gradient."""
     rows = table.local_rows
@@ -60,7 +61,7 @@ def sparse_sign_step(table: PuzzleEmbedding, lr: float, weight_decay: float,
     moved = table.weight[unique]
     moved.mul_(1.0 - lr * weight_decay).add_(total.sign().to(moved.dtype), alpha=-lr)
     table.weight[unique] = moved
-    return int(len(unique))
+    return len(unique)
 
 
 def puzzle_tables(model: nn.Module) -> list[PuzzleEmbedding]:

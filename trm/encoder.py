@@ -43,7 +43,6 @@ from torch import nn
 
 from trm.layers import ReasoningNet, init_linear
 
-MIXINGS = ("last", "soft")
 ROUTINGS = ("expert", "token")
 SOFT_MIXERS = ("mlp", "linear")
 
@@ -102,8 +101,16 @@ class SoftMixEncoder(RecursiveEncoder):
     """SoftMoR: the outputs of all ``steps`` recursions, mixed per token by learned softmax
     weights (kept in ``EncoderOutput.step_weights``, shape (B, L, steps))."""
 
-    def __init__(self, net: ReasoningNet, dim: int, steps: int, *, mixer: str = "mlp",
-                 mixer_hidden: int = 0, step_embedding: bool = False):
+    def __init__(
+        self,
+        net: ReasoningNet,
+        dim: int,
+        steps: int,
+        *,
+        mixer: str = "mlp",
+        mixer_hidden: int = 0,
+        step_embedding: bool = False,
+    ):
         super().__init__(net, dim, steps, step_embedding=step_embedding)
         if mixer not in SOFT_MIXERS:
             raise ValueError(f"mixer must be one of {SOFT_MIXERS}, got {mixer!r}")
@@ -114,8 +121,11 @@ class SoftMixEncoder(RecursiveEncoder):
         self.mixer = self.mix_routers = None
         if mixer == "mlp" and steps > 1:
             width = mixer_hidden or dim
-            self.mixer = nn.Sequential(init_linear(nn.Linear(steps * dim, width)), nn.GELU(),
-                                       init_linear(nn.Linear(width, steps)))
+            self.mixer = nn.Sequential(
+                init_linear(nn.Linear(steps * dim, width)),
+                nn.GELU(),
+                init_linear(nn.Linear(width, steps)),
+            )
         elif mixer == "linear":
             self.mix_routers = nn.ModuleList(init_linear(nn.Linear(dim, 1)) for _ in range(steps))
 
@@ -127,8 +137,11 @@ class SoftMixEncoder(RecursiveEncoder):
         elif self.mix_routers is not None:  # each output scored on its own
             scores = torch.cat([router(o) for router, o in zip(self.mix_routers, outs)], dim=-1)
         else:  # one recursion, no mixer: the plain stack
-            return EncoderOutput(outs[0], zero, step_weights=outs[0].new_ones(
-                outs[0].shape[:2] + (1,), dtype=torch.float32))
+            return EncoderOutput(
+                outs[0],
+                zero,
+                step_weights=outs[0].new_ones((*outs[0].shape[:2], 1), dtype=torch.float32),
+            )
         weights = torch.softmax(scores.float(), dim=-1)  # (B, L, R)
         mixed = (torch.stack(outs, dim=-1) * weights.unsqueeze(-2).to(h.dtype)).sum(-1)
         return EncoderOutput(mixed, zero, step_weights=weights)
@@ -138,10 +151,19 @@ class RoutedEncoder(RecursiveEncoder):
     """Mixture-of-Recursions: fewer tokens through ``f`` at each step, chosen by routers;
     ``ends`` (first, last): unique blocks before and after the recursion, on all tokens."""
 
-    def __init__(self, net: ReasoningNet, dim: int, steps: int, *, routing: str = "expert",
-                 capacity: tuple[float, ...] | None = None, router_per_step: bool = True,
-                 inactive_keys: bool = True, ends: tuple[nn.Module, nn.Module] | None = None,
-                 step_embedding: bool = False):
+    def __init__(
+        self,
+        net: ReasoningNet,
+        dim: int,
+        steps: int,
+        *,
+        routing: str = "expert",
+        capacity: tuple[float, ...] | None = None,
+        router_per_step: bool = True,
+        inactive_keys: bool = True,
+        ends: tuple[nn.Module, nn.Module] | None = None,
+        step_embedding: bool = False,
+    ):
         super().__init__(net, dim, steps, step_embedding=step_embedding)
         if routing not in ROUTINGS:
             raise ValueError(f"routing must be one of {ROUTINGS}, got {routing!r}")
@@ -169,15 +191,26 @@ class RoutedEncoder(RecursiveEncoder):
             out.h = self.last(out.h)
         return out
 
-    def _run_subset(self, h: torch.Tensor, idx: torch.Tensor, gate: torch.Tensor, s: int,
-                    key_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def _run_subset(
+        self,
+        h: torch.Tensor,
+        idx: torch.Tensor,
+        gate: torch.Tensor,
+        s: int,
+        key_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Tokens ``idx`` (B, K) of ``h`` through f, moved by ``gate``; they attend over all
         of ``h`` (``inactive_keys``) or among themselves. ``key_mask`` False: padding slots."""
         d = h.shape[-1]
         take = idx.unsqueeze(-1).expand(-1, -1, d)
         sub = h.gather(1, take)
-        new = self.net(sub, self._injection(s), positions=idx, key_mask=key_mask,
-                       context=h if self.inactive_keys else None)
+        new = self.net(
+            sub,
+            self._injection(s),
+            positions=idx,
+            key_mask=key_mask,
+            context=h if self.inactive_keys else None,
+        )
         moved = sub + gate.unsqueeze(-1).to(sub.dtype) * (new - sub)
         if key_mask is not None:  # padding slots write back what they read
             moved = torch.where(key_mask.unsqueeze(-1), moved, sub)
@@ -204,7 +237,7 @@ class RoutedEncoder(RecursiveEncoder):
         return EncoderOutput(h, aux / len(self.capacity), depth=depth)
 
     def _token_choice(self, h: torch.Tensor) -> EncoderOutput:
-        b, length, _ = h.shape
+        _b, _length, _ = h.shape
         probs = torch.softmax(self.router(h).float(), dim=-1)  # (B, L, S)
         chosen = probs.argmax(-1)  # depth - 1
         chosen[:, 0] = self.steps - 1  # the first token goes all the way
@@ -222,6 +255,7 @@ class RoutedEncoder(RecursiveEncoder):
             # padding slots are inactive tokens, computed and then discarded
             order = torch.sort((~mask).to(torch.int8), dim=-1, stable=True).indices[:, :count]
             valid = mask.gather(1, order)
-            h = self._run_subset(h, order, gate.gather(1, order), s,
-                                 key_mask=None if bool(valid.all()) else valid)
+            h = self._run_subset(
+                h, order, gate.gather(1, order), s, key_mask=None if bool(valid.all()) else valid
+            )
         return EncoderOutput(h, aux, depth=depth)

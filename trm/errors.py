@@ -5,12 +5,24 @@ catch it like any other exception. Its message must name the problem (which
 file, which line, which value) so that nobody needs a traceback.
 """
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 
 class TRMError(Exception):
     """Bad input, bad usage, or a file on disk that is not what it claims to be."""
+
+
+class SettingError(TRMError):
+    """A bad value of one named setting: a config field or a function's argument.
+
+    The message starts with the setting as the library spells it (``max_minutes must be
+    ...``); the CLI puts its own flag there instead (``--max-minutes must be ...``).
+    """
+
+    def __init__(self, setting: str, problem: str):
+        super().__init__(f"{setting} {problem}")
+        self.setting, self.problem = setting, problem
 
 
 @contextmanager

@@ -34,13 +34,19 @@ class EvalResult:
     correct: np.ndarray  # (n,) bool
 
     def summary(self) -> dict:
-        return {"exact_accuracy": self.exact_accuracy, "cell_accuracy": self.cell_accuracy,
-                "mean_steps": self.mean_steps, "n": self.n, "examples_per_s": self.examples_per_s}
+        return {
+            "exact_accuracy": self.exact_accuracy,
+            "cell_accuracy": self.cell_accuracy,
+            "mean_steps": self.mean_steps,
+            "n": self.n,
+            "examples_per_s": self.examples_per_s,
+        }
 
 
 @torch.no_grad()
-def run_with_halting(model, x: torch.Tensor, n_sup: int, halting: str
-                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def run_with_halting(
+    model, x: torch.Tensor, n_sup: int, halting: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The logits each row ends with, the supervision steps it used (B,) and the halting
     logit of that step (B,).
 
@@ -81,8 +87,9 @@ def run_with_halting(model, x: torch.Tensor, n_sup: int, halting: str
 
 
 @torch.no_grad()
-def predict_batch(model: TRM, inputs: torch.Tensor, puzzle_ids: torch.Tensor, halting: str,
-                  precision: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def predict_batch(
+    model: TRM, inputs: torch.Tensor, puzzle_ids: torch.Tensor, halting: str, precision: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Predicted tokens (B, L), supervision steps used (B,) and the halting logit of the
     step answered from (B,), for one batch."""
     with autocast(inputs.device, precision):
@@ -91,9 +98,16 @@ def predict_batch(model: TRM, inputs: torch.Tensor, puzzle_ids: torch.Tensor, ha
     return logits.argmax(-1), steps, halt
 
 
-def predict(model: TRM, data: TokenData, *, batch_size: int = 256,
-            device: torch.device | None = None, precision: str = "fp32", halting: str = "full",
-            progress: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def predict(
+    model: TRM,
+    data: TokenData,
+    *,
+    batch_size: int = 256,
+    device: torch.device | None = None,
+    precision: str = "fp32",
+    halting: str = "full",
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every example's predicted tokens ``(n, L)`` uint8, supervision steps used ``(n,)``
     and halting probability at the step it answered from ``(n,)``, in batches."""
     from tqdm import tqdm
@@ -104,10 +118,16 @@ def predict(model: TRM, data: TokenData, *, batch_size: int = 256,
     was_training = model.training
     model.eval()
     preds, steps, halts = [], [], []
-    for i in tqdm(range(0, len(data), batch_size), desc="predict", unit="batch",
-                  disable=not progress, dynamic_ncols=True, mininterval=0.5):
-        inputs = torch.from_numpy(data.inputs[i:i + batch_size]).to(device)
-        pids = torch.from_numpy(data.puzzle_ids[i:i + batch_size]).to(device)
+    for i in tqdm(
+        range(0, len(data), batch_size),
+        desc="predict",
+        unit="batch",
+        disable=not progress,
+        dynamic_ncols=True,
+        mininterval=0.5,
+    ):
+        inputs = torch.from_numpy(data.inputs[i : i + batch_size]).to(device)
+        pids = torch.from_numpy(data.puzzle_ids[i : i + batch_size]).to(device)
         p, s, h = predict_batch(model, inputs, pids, halting, precision)
         preds.append(p.to(torch.uint8).cpu())
         steps.append(s.cpu())
@@ -123,15 +143,23 @@ def exact_match(pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.all((np.asarray(pred).astype(np.int64) == labels) | (labels == PAD), axis=1)
 
 
-def evaluate(model: TRM, data: TokenData, *, batch_size: int = 256, device: torch.device | None = None,
-             precision: str = "fp32", halting: str = "full") -> EvalResult:
+def evaluate(
+    model: TRM,
+    data: TokenData,
+    *,
+    batch_size: int = 256,
+    device: torch.device | None = None,
+    precision: str = "fp32",
+    halting: str = "full",
+) -> EvalResult:
     if halting not in HALTING:
         raise TRMError(f"unknown halting {halting!r}: choose full or adaptive")
     if len(data) == 0:
         raise TRMError("nothing to evaluate: the split is empty")
     start = time.perf_counter()
-    pred, used, _ = predict(model, data, batch_size=batch_size, device=device,
-                            precision=precision, halting=halting)
+    pred, used, _ = predict(
+        model, data, batch_size=batch_size, device=device, precision=precision, halting=halting
+    )
     seconds = time.perf_counter() - start
     labels = data.labels.astype(np.int64)
     mask = labels != PAD

@@ -29,8 +29,10 @@ def parse_json(text: str | bytes, where: str) -> object:
     except UnicodeDecodeError:
         raise TRMError(f"{where}: not valid JSON (not UTF-8 text)") from None
     except json.JSONDecodeError as e:
-        raise TRMError(f"{where}: not valid JSON, truncated or malformed ({e.msg} at line "
-                       f"{e.lineno}, column {e.colno})") from None
+        raise TRMError(
+            f"{where}: not valid JSON, truncated or malformed ({e.msg} at line "
+            f"{e.lineno}, column {e.colno})"
+        ) from None
     except RecursionError:
         raise TRMError(f"{where}: JSON nested too deeply") from None
     except ValueError as e:  # e.g. an integer of thousands of digits
@@ -40,8 +42,9 @@ def parse_json(text: str | bytes, where: str) -> object:
     return value
 
 
-def read_bounded(path: Path, max_bytes: int, too_big: str = "not a file trm reads",
-                 kind: str = "file") -> bytes:
+def read_bounded(
+    path: Path, max_bytes: int, too_big: str = "not a file trm reads", kind: str = "file"
+) -> bytes:
     """The bytes of ``path``, refused (one line, nothing more read) past ``max_bytes``;
     ``too_big`` says why such a file cannot be what was meant."""
     path = Path(path)
@@ -83,8 +86,11 @@ def _depth(value: object) -> int:
         deepest = max(deepest, d)
         if d > MAX_DEPTH:
             break
-        stack.extend((c, d + 1) for c in (v.values() if isinstance(v, dict) else v)
-                     if isinstance(c, (list, dict)))
+        stack.extend(
+            (c, d + 1)
+            for c in (v.values() if isinstance(v, dict) else v)
+            if isinstance(c, (list, dict))
+        )
     return deepest
 
 

@@ -38,7 +38,8 @@ def rms_norm(x: torch.Tensor, eps: float, dim: int = -1) -> torch.Tensor:
 # truncated draw's deviation the one asked for.
 _CUT = 2.0
 _TRUNCATED_STD = math.sqrt(
-    1 - 2 * _CUT * math.exp(-_CUT ** 2 / 2) / math.sqrt(2 * math.pi) / math.erf(_CUT / math.sqrt(2)))
+    1 - 2 * _CUT * math.exp(-(_CUT**2) / 2) / math.sqrt(2 * math.pi) / math.erf(_CUT / math.sqrt(2))
+)
 
 
 @torch.no_grad()
@@ -113,26 +114,37 @@ class Attention(nn.Module):
         self.out = init_linear(nn.Linear(dim, dim, bias=False))
         self.rotary = Rotary(dim // heads, length, theta) if rope else None
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None,
-                key_mask: torch.Tensor | None = None, context: torch.Tensor | None = None
-                ) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        positions: torch.Tensor | None = None,
+        key_mask: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """x: (B, L, D) queries (and keys and values, without ``context``). ``context``
         (B, Lc, D): the whole sequence at positions 0..Lc-1, whose tokens are the keys and
         values (x's tokens among them, at ``positions``)."""
         if context is None:
-            q, k, v = rearrange(self.qkv(x), "b l (three h d) -> three b h l d", three=3,
-                                h=self.heads)
+            q, k, v = rearrange(
+                self.qkv(x), "b l (three h d) -> three b h l d", three=3, h=self.heads
+            )
             key_positions = positions
         else:
             d = x.shape[-1]
             q = rearrange(F.linear(x, self.qkv.weight[:d]), "b l (h d) -> b h l d", h=self.heads)
-            k, v = rearrange(F.linear(context, self.qkv.weight[d:]),
-                             "b l (two h d) -> two b h l d", two=2, h=self.heads)
+            k, v = rearrange(
+                F.linear(context, self.qkv.weight[d:]),
+                "b l (two h d) -> two b h l d",
+                two=2,
+                h=self.heads,
+            )
             key_positions = None
         if self.rotary is not None:
             q, k = self.rotary(q, positions), self.rotary(k, key_positions)
         mask = None if key_mask is None else key_mask[:, None, None, :]  # (B, 1, 1, L) keys seen
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # every position sees every other
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask
+        )  # every position sees every other
         return self.out(rearrange(y, "b h l d -> b l (h d)"))
 
 
@@ -143,9 +155,13 @@ class SequenceMLP(nn.Module):
         super().__init__()
         self.mlp = SwiGLU(length, expansion, multiple)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None,
-                key_mask: torch.Tensor | None = None, context: torch.Tensor | None = None
-                ) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        positions: torch.Tensor | None = None,
+        key_mask: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         if positions is not None or key_mask is not None or context is not None:
             raise ValueError("the sequence MLP mixes a fixed set of positions: no token subsets")
         return self.mlp(x.transpose(1, 2)).transpose(1, 2)
@@ -161,14 +177,30 @@ def drop_path(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
 
 
 class Block(nn.Module):
-    def __init__(self, dim: int, heads: int, length: int, mixer: str, expansion: float,
-                 theta: float, eps: float, *, width_multiple: int = 8, mixer_norm: str = "hidden",
-                 rope: bool = True, prenorm: bool = False, dropout: float = 0.0,
-                 drop_path: float = 0.0):
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        length: int,
+        mixer: str,
+        expansion: float,
+        theta: float,
+        eps: float,
+        *,
+        width_multiple: int = 8,
+        mixer_norm: str = "hidden",
+        rope: bool = True,
+        prenorm: bool = False,
+        dropout: float = 0.0,
+        drop_path: float = 0.0,
+    ):
         super().__init__()
         self.eps, self.prenorm, self.drop_path = eps, prenorm, drop_path
-        self.mix = (Attention(dim, heads, length, theta, rope) if mixer == "attention"
-                    else SequenceMLP(length, expansion, width_multiple))
+        self.mix = (
+            Attention(dim, heads, length, theta, rope)
+            if mixer == "attention"
+            else SequenceMLP(length, expansion, width_multiple)
+        )
         # the MLP mixer's norm over positions (official) or over the hidden axis (ours)
         self.mix_norm_dim = 1 if mixer == "mlp" and mixer_norm == "sequence" else -1
         self.mlp = SwiGLU(dim, expansion, width_multiple)
@@ -177,32 +209,53 @@ class Block(nn.Module):
     def _branch(self, out: torch.Tensor) -> torch.Tensor:
         return drop_path(self.dropout(out), self.drop_path, self.training)
 
-    def forward(self, h: torch.Tensor, positions: torch.Tensor | None = None,
-                key_mask: torch.Tensor | None = None, context: torch.Tensor | None = None
-                ) -> torch.Tensor:
+    def forward(
+        self,
+        h: torch.Tensor,
+        positions: torch.Tensor | None = None,
+        key_mask: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         if self.prenorm:
-            norm = lambda t: rms_norm(t, self.eps)  # noqa: E731
+            norm = lambda t: rms_norm(t, self.eps)
             ctx = None if context is None else norm(context)
             h = h + self._branch(self.mix(norm(h), positions, key_mask, ctx))
             return h + self._branch(self.mlp(norm(h)))
-        h = rms_norm(h + self._branch(self.mix(h, positions, key_mask, context)), self.eps,
-                     self.mix_norm_dim)
+        h = rms_norm(
+            h + self._branch(self.mix(h, positions, key_mask, context)), self.eps, self.mix_norm_dim
+        )
         return rms_norm(h + self._branch(self.mlp(h)), self.eps)
 
 
 class ReasoningNet(nn.Module):
     """TRM's single network ``f``: a few blocks applied to ``state + injection``."""
 
-    def __init__(self, dim: int, heads: int, length: int, layers: int, mixer: str,
-                 expansion: float, theta: float, eps: float, **block_options):
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        length: int,
+        layers: int,
+        mixer: str,
+        expansion: float,
+        theta: float,
+        eps: float,
+        **block_options,
+    ):
         super().__init__()
         self.blocks = nn.ModuleList(
             Block(dim, heads, length, mixer, expansion, theta, eps, **block_options)
-            for _ in range(layers))
+            for _ in range(layers)
+        )
 
-    def forward(self, state: torch.Tensor, injection: torch.Tensor | float = 0.0,
-                positions: torch.Tensor | None = None, key_mask: torch.Tensor | None = None,
-                context: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        state: torch.Tensor,
+        injection: torch.Tensor | float = 0.0,
+        positions: torch.Tensor | None = None,
+        key_mask: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """``positions`` (B, L): the sequence positions of the tokens given, when they are a
         subset (attention then runs among these tokens only); ``key_mask`` (B, L): False for
         padding slots, which no token attends to. ``context`` (B, Lc, D): the whole

@@ -37,8 +37,9 @@ class LossOutput:
     cells: torch.Tensor  # (B,) labelled positions
 
 
-def supervision_loss(logits: torch.Tensor, labels: torch.Tensor, halt_logit: torch.Tensor,
-                     kind: str = "softmax") -> LossOutput:
+def supervision_loss(
+    logits: torch.Tensor, labels: torch.Tensor, halt_logit: torch.Tensor, kind: str = "softmax"
+) -> LossOutput:
     """Loss of one supervision step. logits (B, L, V), labels (B, L), halt_logit (B,)."""
     logits = logits.float()
     mask = labels != PAD  # (B, L)
@@ -56,5 +57,6 @@ def supervision_loss(logits: torch.Tensor, labels: torch.Tensor, halt_logit: tor
         correct = cell_correct == cells
     # the halting head learns to say whether the current answer is exactly right
     halt_loss = F.binary_cross_entropy_with_logits(halt_logit, correct.float())
-    return LossOutput(answer_loss + HALT_WEIGHT * halt_loss, answer_loss, halt_loss,
-                      correct, cell_correct, cells)
+    return LossOutput(
+        answer_loss + HALT_WEIGHT * halt_loss, answer_loss, halt_loss, correct, cell_correct, cells
+    )

@@ -18,27 +18,39 @@ the detached ``(y, z)`` from one supervision step to the next.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from trm.config import TRMConfig
+from trm.contract import StepOutput
 from trm.embedding import PuzzleEmbedding
 from trm.layers import ReasoningNet, init_linear, trunc_normal_
 from trm.recursion import deep_recursion, latent_step
 
 
-@dataclass
-class StepOutput:
-    y: torch.Tensor  # (B, L', D) detached answer state to carry
-    z: torch.Tensor  # (B, L', D) detached latent to carry
-    logits: torch.Tensor  # (B, seq_len, vocab) from this step's answer
-    halt_logit: torch.Tensor  # (B,) > 0 means "my answer is exactly right, stop"
-    aux_loss: torch.Tensor | None = None  # a model's own extra loss, weighted (e.g. MoR's router)
-    stats: dict | None = None  # per-example measurements to report (e.g. recursions per token)
-    continue_logit: torch.Tensor | None = None  # (B,) a two-output halting head's second output
+def halting_head(width: int, outputs: int = 1) -> nn.Linear:
+    """The halting head (Q-head): it starts out "not sure yet" (weight 0, bias -5), so
+    every example keeps going until the head has learned when an answer is right."""
+    head = nn.Linear(width, outputs)
+    nn.init.zeros_(head.weight)
+    nn.init.constant_(head.bias, -5.0)
+    return head
+
+
+def fixed_starts(module: nn.Module, y: torch.Tensor, z: torch.Tensor) -> None:
+    """Register the starting points of ``y`` and ``z`` (one vector each, broadcast over
+    the sequence) as buffers: saved with the model, never trained."""
+    module.register_buffer("y_init", y)
+    module.register_buffer("z_init", z)
+
+
+def broadcast_starts(
+    module: nn.Module, shape: tuple[int, ...]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed starts, copied to ``shape`` (batch, length, width)."""
+    return module.y_init.expand(shape).clone(), module.z_init.expand(shape).clone()
 
 
 class TRM(nn.Module):
@@ -57,17 +69,22 @@ class TRM(nn.Module):
         if c.pos_encodings == "learned":
             self.pos_embed = nn.Embedding(c.total_len, d)
             trunc_normal_(self.pos_embed.weight, 1.0 / self.embed_scale)
-        self.net = ReasoningNet(d, c.num_heads, c.total_len, c.num_layers, c.mixer,
-                                c.expansion, c.rope_theta, c.norm_eps,
-                                width_multiple=c.width_multiple, mixer_norm=c.mixer_norm,
-                                rope=c.pos_encodings == "rope")
+        self.net = ReasoningNet(
+            d,
+            c.num_heads,
+            c.total_len,
+            c.num_layers,
+            c.mixer,
+            c.expansion,
+            c.rope_theta,
+            c.norm_eps,
+            width_multiple=c.width_multiple,
+            mixer_norm=c.mixer_norm,
+            rope=c.pos_encodings == "rope",
+        )
         self.head = init_linear(nn.Linear(d, c.vocab_size, bias=False))
-        self.halt_head = nn.Linear(d, c.halt_outputs)
-        nn.init.zeros_(self.halt_head.weight)
-        nn.init.constant_(self.halt_head.bias, -5.0)  # start out "not sure yet": keep going
-        # fixed random starting points of y and z (saved, not trained)
-        self.register_buffer("y_init", trunc_normal_(torch.empty(d), 1.0))
-        self.register_buffer("z_init", trunc_normal_(torch.empty(d), 1.0))
+        self.halt_head = halting_head(d, c.halt_outputs)
+        fixed_starts(self, trunc_normal_(torch.empty(d), 1.0), trunc_normal_(torch.empty(d), 1.0))
 
     # ------------------------------------------------------------------ inputs and state
 
@@ -86,13 +103,13 @@ class TRM(nn.Module):
         return self.embed_scale * x
 
     def initial_state(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        shape = (batch, self.config.total_len, self.config.hidden_size)
-        return self.y_init.expand(shape).clone(), self.z_init.expand(shape).clone()
+        return broadcast_starts(self, (batch, self.config.total_len, self.config.hidden_size))
 
     # ------------------------------------------------------------------ the recursion
 
-    def latent_step(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def latent_step(
+        self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         return latent_step(self.net, self.config.n, x, y, z)
 
     def deep_step(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
@@ -101,11 +118,17 @@ class TRM(nn.Module):
         p = self.config.puzzle_emb_len
         logits = self.head(y[:, p:])
         q = self.halt_head(y[:, 0]).float()
-        return StepOutput(y.detach(), z.detach(), logits, q[:, 0],
-                          continue_logit=q[:, 1] if q.shape[1] > 1 else None)
+        return StepOutput(
+            y.detach(),
+            z.detach(),
+            logits,
+            q[:, 0],
+            continue_logit=q[:, 1] if q.shape[1] > 1 else None,
+        )
 
-    def forward(self, inputs: torch.Tensor, puzzle_ids: torch.Tensor, y: torch.Tensor,
-                z: torch.Tensor) -> StepOutput:
+    def forward(
+        self, inputs: torch.Tensor, puzzle_ids: torch.Tensor, y: torch.Tensor, z: torch.Tensor
+    ) -> StepOutput:
         """One supervision step from token ids (what training, compile and DDP wrap)."""
         return self.deep_step(self.embed_input(inputs, puzzle_ids), y, z)
 

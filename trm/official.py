@@ -27,13 +27,15 @@ from pathlib import Path
 import torch
 
 from trm.checkpoint import read_safetensors
-from trm.config import TRMConfig, TrainConfig
+from trm.config import TrainConfig, TRMConfig
 from trm.errors import TRMError
 from trm.jsonfile import read_bounded
 from trm.model import TRM
 
 CONFIG_FILE = "all_config.yaml"
-ARCH = "recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1"  # the official TRM (module@class)
+ARCH = (
+    "recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1"  # the official TRM (module@class)
+)
 LOSSES = {"stablemax_cross_entropy": "stablemax", "softmax_cross_entropy": "softmax"}
 # official tensor name -> ours ({i}: layer index)
 RENAMES = [
@@ -46,7 +48,10 @@ RENAMES = [
     (r"L_init", "z_init"),
     (r"L_level\.layers\.(\d+)\.self_attn\.qkv_proj\.weight", r"net.blocks.\1.mix.qkv.weight"),
     (r"L_level\.layers\.(\d+)\.self_attn\.o_proj\.weight", r"net.blocks.\1.mix.out.weight"),
-    (r"L_level\.layers\.(\d+)\.mlp_t\.(gate_up|down)_proj\.weight", r"net.blocks.\1.mix.mlp.\2.weight"),
+    (
+        r"L_level\.layers\.(\d+)\.mlp_t\.(gate_up|down)_proj\.weight",
+        r"net.blocks.\1.mix.mlp.\2.weight",
+    ),
     (r"L_level\.layers\.(\d+)\.mlp\.(gate_up|down)_proj\.weight", r"net.blocks.\1.mlp.\2.weight"),
 ]
 # buffers the official code does not save, but a modified copy might: never needed
@@ -81,12 +86,16 @@ def find_weights(path: Path) -> tuple[Path, Path]:
     folder = path if path.is_dir() else path.parent
     yaml_path = folder / CONFIG_FILE
     if not yaml_path.is_file():
-        raise TRMError(f"{folder}: no {CONFIG_FILE} (an official checkpoint folder holds it "
-                       "beside its step_N weights)")
+        raise TRMError(
+            f"{folder}: no {CONFIG_FILE} (an official checkpoint folder holds it "
+            "beside its step_N weights)"
+        )
     if path.is_file():
         return yaml_path, path
     files = [p for p in folder.iterdir() if p.is_file()]
-    steps = sorted((int(m.group(1)), p.name, p) for p in files if (m := STEP_FILE.fullmatch(p.name)))
+    steps = sorted(
+        (int(m.group(1)), p.name, p) for p in files if (m := STEP_FILE.fullmatch(p.name))
+    )
     if steps:
         return yaml_path, steps[-1][2]
     tensors = sorted(p for p in files if p.suffix == ".safetensors")
@@ -111,7 +120,9 @@ def read_yaml(path: Path) -> dict:
         if _bracket_depth(text) > MAX_YAML_DEPTH:  # before the (slow, recursive) parser sees it
             raise TRMError(f"{path}: YAML nested too deeply")
         if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader)):
-            raise TRMError(f"{path}: uses YAML aliases (*name), which the official config never does")
+            raise TRMError(
+                f"{path}: uses YAML aliases (*name), which the official config never does"
+            )
         data = yaml.safe_load(text)
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise TRMError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
@@ -149,18 +160,30 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
             warnings.simplefilter("ignore")
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise TRMError(f"{path}: not a plain tensor dict; weights-only loading refused it "
-                       f"({_refusal_reason(str(e))})") from None
-    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError, KeyError,
-            AttributeError, TypeError, IndexError) as e:
+        raise TRMError(
+            f"{path}: not a plain tensor dict; weights-only loading refused it "
+            f"({_refusal_reason(str(e))})"
+        ) from None
+    except (
+        RuntimeError,
+        EOFError,
+        ValueError,
+        zipfile.BadZipFile,
+        OSError,
+        KeyError,
+        AttributeError,
+        TypeError,
+        IndexError,
+    ) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TRMError(f"{path}: truncated or not a torch.save file ({first[:200]})") from None
     if not isinstance(obj, dict) or not obj:
         raise TRMError(f"{path}: expected a non-empty dict of tensors, got {type(obj).__name__}")
     for name, value in obj.items():
         if not isinstance(name, str) or not isinstance(value, torch.Tensor):
-            raise TRMError(f"{path}: entry {name!r} is not a named tensor (a state dict holds "
-                           "only tensors)")
+            raise TRMError(
+                f"{path}: entry {name!r} is not a named tensor (a state dict holds only tensors)"
+            )
     return obj
 
 
@@ -169,8 +192,9 @@ def _refusal_reason(message: str) -> str:
     the file without weights_only is not ours to give)."""
     for line in message.splitlines():
         line = line.strip()
-        if line.startswith(("Trying to load", "Unsupported", "WeightsUnpickler error:")) and \
-                len(line) > len("WeightsUnpickler error:"):
+        if line.startswith(("Trying to load", "Unsupported", "WeightsUnpickler error:")) and len(
+            line
+        ) > len("WeightsUnpickler error:"):
             return line[:200]
     return "it holds something other than tensors"
 
@@ -192,7 +216,7 @@ def strip_prefixes(tensors: dict[str, torch.Tensor], where: Path) -> dict[str, t
         short = name
         for prefix in PREFIXES:
             if short.startswith(prefix):
-                short = short[len(prefix):]
+                short = short[len(prefix) :]
         if short in out:
             raise TRMError(f"{where}: tensor {name!r} appears twice (with and without a prefix)")
         out[short] = t
@@ -222,21 +246,27 @@ def _setting(arch: dict, key: str, kind, where: Path, default=None):
     return value
 
 
-def model_config(data: dict, tensors: dict[str, torch.Tensor], where: Path,
-                 seq_len: int | None = None) -> TRMConfig:
+def model_config(
+    data: dict, tensors: dict[str, torch.Tensor], where: Path, seq_len: int | None = None
+) -> TRMConfig:
     """Our config of the official model described by ``data`` (the yaml) and the weights."""
     arch = data["arch"]
     name = arch.get("name")
     if name != ARCH:  # trm_singlez, trm_hier6 share the class name but not the model
-        raise TRMError(f"{where}: arch.name is {name!r}; trm imports the official TRM "
-                       f"({ARCH}) only")
+        raise TRMError(
+            f"{where}: arch.name is {name!r}; trm imports the official TRM ({ARCH}) only"
+        )
     loss = arch.get("loss", {})
     loss_type = loss.get("loss_type") if isinstance(loss, dict) else None
     if loss_type not in LOSSES:
-        raise TRMError(f"{where}: arch.loss.loss_type is {loss_type!r} (known: {', '.join(LOSSES)})")
+        raise TRMError(
+            f"{where}: arch.loss.loss_type is {loss_type!r} (known: {', '.join(LOSSES)})"
+        )
     if not _setting(arch, "no_ACT_continue", bool, where, True):
-        raise TRMError(f"{where}: arch.no_ACT_continue is false (halting by Q-learning with a "
-                       "bootstrapped continue target); trm supports the default, true")
+        raise TRMError(
+            f"{where}: arch.no_ACT_continue is false (halting by Q-learning with a "
+            "bootstrapped continue target); trm supports the default, true"
+        )
     pos = _setting(arch, "pos_encodings", str, where)
     if pos not in ("rope", "learned", "none"):
         raise TRMError(f"{where}: arch.pos_encodings {pos!r} (known: rope, learned, none)")
@@ -248,22 +278,26 @@ def model_config(data: dict, tensors: dict[str, torch.Tensor], where: Path,
         raise TRMError(f"{where}: hidden_size, puzzle_emb_ndim and puzzle_emb_len must be positive")
     if ndim == 0 and emb_len:
         if emb_len != 16 or "puzzle_emb_len" in arch:
-            raise TRMError(f"{where}: puzzle_emb_ndim 0 with puzzle_emb_len {emb_len}: the official "
-                           "model cannot run this (prefix tokens without an embedding)")
+            raise TRMError(
+                f"{where}: puzzle_emb_ndim 0 with puzzle_emb_len {emb_len}: the official "
+                "model cannot run this (prefix tokens without an embedding)"
+            )
         emb_len = 0  # no embedding and the default length: no prefix at all
     if emb_len == 0:
         emb_len = -(-ndim // hidden)  # the official ceiling division
 
     embed = tensors.get("embed.weight")
     if embed is None or embed.dim() != 2 or embed.shape[1] != hidden:
-        raise TRMError(f"{where}: tensor embed_tokens.embedding_weight is missing or not "
-                       f"(vocab, {hidden})")
+        raise TRMError(
+            f"{where}: tensor embed_tokens.embedding_weight is missing or not (vocab, {hidden})"
+        )
     num_ids = 1
     if ndim:
         table = tensors.get("puzzle_emb.weight")
         if table is None or table.dim() != 2 or table.shape[1] != ndim:
-            raise TRMError(f"{where}: tensor puzzle_emb.weights is missing or not "
-                           f"(puzzle ids, {ndim})")
+            raise TRMError(
+                f"{where}: tensor puzzle_emb.weights is missing or not (puzzle ids, {ndim})"
+            )
         num_ids = int(table.shape[0])
     from_weights = None
     if mlp_t:
@@ -278,28 +312,41 @@ def model_config(data: dict, tensors: dict[str, torch.Tensor], where: Path,
         from_weights = int(w.shape[0]) - emb_len
     if from_weights is not None:
         if seq_len is not None and seq_len != from_weights:
-            raise TRMError(f"{where}: the weights are for sequences of {from_weights} tokens, "
-                           f"the data has {seq_len}")
+            raise TRMError(
+                f"{where}: the weights are for sequences of {from_weights} tokens, "
+                f"the data has {seq_len}"
+            )
         seq_len = from_weights
     if seq_len is None:
-        raise TRMError(f"{where}: the weights of an attention model with {pos} positions do not "
-                       "tell its sequence length: pass --data DIR (a dataset of its task)")
+        raise TRMError(
+            f"{where}: the weights of an attention model with {pos} positions do not "
+            "tell its sequence length: pass --data DIR (a dataset of its task)"
+        )
     if seq_len < 1:
         raise TRMError(f"{where}: the weights give a sequence length of {seq_len}")
     try:
         return TRMConfig(
-            vocab_size=int(embed.shape[0]), seq_len=seq_len, num_puzzle_ids=num_ids,
-            puzzle_emb_len=emb_len, puzzle_emb_ndim=ndim or None, hidden_size=hidden,
+            vocab_size=int(embed.shape[0]),
+            seq_len=seq_len,
+            num_puzzle_ids=num_ids,
+            puzzle_emb_len=emb_len,
+            puzzle_emb_ndim=ndim or None,
+            hidden_size=hidden,
             num_heads=_setting(arch, "num_heads", int, where),
             num_layers=_setting(arch, "L_layers", int, where),
             expansion=_setting(arch, "expansion", float, where),
             mixer="mlp" if mlp_t else "attention",
-            n=_setting(arch, "L_cycles", int, where), T=_setting(arch, "H_cycles", int, where),
+            n=_setting(arch, "L_cycles", int, where),
+            T=_setting(arch, "H_cycles", int, where),
             n_sup=_setting(arch, "halt_max_steps", int, where),
             halt_exploration=_setting(arch, "halt_exploration_prob", float, where),
-            loss=LOSSES[loss_type], rope_theta=_setting(arch, "rope_theta", float, where, 10000.0),
+            loss=LOSSES[loss_type],
+            rope_theta=_setting(arch, "rope_theta", float, where, 10000.0),
             norm_eps=_setting(arch, "rms_norm_eps", float, where, 1e-5),
-            width_multiple=256, mixer_norm="sequence", halt_outputs=2, pos_encodings=pos,
+            width_multiple=256,
+            mixer_norm="sequence",
+            halt_outputs=2,
+            pos_encodings=pos,
         ).validate()
     except TRMError as e:
         raise TRMError(f"{where}: {e}") from None
@@ -307,30 +354,38 @@ def model_config(data: dict, tensors: dict[str, torch.Tensor], where: Path,
 
 def train_config(data: dict) -> TrainConfig:
     """The official run's recipe in our terms (recorded with the import, for reference)."""
+
     def num(key, default):
         v = data.get(key, default)
         return v if isinstance(v, (int, float)) and not isinstance(v, bool) else default
 
     ema = data.get("ema") is True
     return TrainConfig(
-        batch_size=max(1, int(num("global_batch_size", 768))), lr=float(num("lr", 1e-4)),
+        batch_size=max(1, int(num("global_batch_size", 768))),
+        lr=float(num("lr", 1e-4)),
         warmup=max(0, int(num("lr_warmup_steps", 2000))),
         schedule="constant" if num("lr_min_ratio", 1.0) == 1.0 else "cosine",
         min_lr_ratio=float(num("lr_min_ratio", 1.0)),
         weight_decay=max(0.0, float(num("weight_decay", 0.1))),
-        beta1=float(num("beta1", 0.9)), beta2=float(num("beta2", 0.95)),
+        beta1=float(num("beta1", 0.9)),
+        beta2=float(num("beta2", 0.95)),
         puzzle_emb_lr=float(num("puzzle_emb_lr", 1e-2)) or 1e-2,
         puzzle_emb_weight_decay=max(0.0, float(num("puzzle_emb_weight_decay", 0.1))),
-        grad_clip=0.0, atan2_scale=1.0, ema=float(num("ema_rate", 0.999)) if ema else 0.0,
-        ema_warmup=False, exploration_draw="every-step", seed=int(num("seed", 0)),
+        grad_clip=0.0,
+        atan2_scale=1.0,
+        ema=float(num("ema_rate", 0.999)) if ema else 0.0,
+        ema_warmup=False,
+        exploration_draw="every-step",
+        seed=int(num("seed", 0)),
     )
 
 
 # ---------------------------------------------------------------------------- import
 
 
-def convert_state(tensors: dict[str, torch.Tensor], config: TRMConfig, where: Path
-                  ) -> dict[str, torch.Tensor]:
+def convert_state(
+    tensors: dict[str, torch.Tensor], config: TRMConfig, where: Path
+) -> dict[str, torch.Tensor]:
     """Our state dict: every tensor the config needs, of its shape, as float32."""
     expected = {k: v.shape for k, v in _shapes_only(config).state_dict().items()}
     state = {}
@@ -340,16 +395,20 @@ def convert_state(tensors: dict[str, torch.Tensor], config: TRMConfig, where: Pa
         if not t.dtype.is_floating_point:
             raise TRMError(f"{where}: tensor {name!r} has dtype {t.dtype}, expected floats")
         if t.shape != expected[name]:
-            raise TRMError(f"{where}: tensor {name!r} has shape {tuple(t.shape)}, the config "
-                           f"needs {tuple(expected[name])}")
+            raise TRMError(
+                f"{where}: tensor {name!r} has shape {tuple(t.shape)}, the config "
+                f"needs {tuple(expected[name])}"
+            )
         t = t.detach().to(torch.float32).contiguous()
         if not torch.isfinite(t).all():
             raise TRMError(f"{where}: tensor {name!r} holds NaN or infinite values")
         state[name] = t
     missing = sorted(set(expected) - set(state))
     if missing:
-        raise TRMError(f"{where}: tensor {missing[0]!r} is missing"
-                       + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        raise TRMError(
+            f"{where}: tensor {missing[0]!r} is missing"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
     return state
 
 
@@ -369,8 +428,15 @@ def read_official(path: Path, seq_len: int | None = None) -> OfficialCheckpoint:
     config = model_config(data, tensors, yaml_path, seq_len)
     state = convert_state(tensors, config, weights)
     m = STEP_FILE.fullmatch(weights.name)
-    return OfficialCheckpoint(config, state, train_config(data), int(m.group(1)) if m else 0,
-                              weights, sha256(weights), data)
+    return OfficialCheckpoint(
+        config,
+        state,
+        train_config(data),
+        int(m.group(1)) if m else 0,
+        weights,
+        sha256(weights),
+        data,
+    )
 
 
 def official_parameter_count(config: TRMConfig) -> int:
@@ -386,5 +452,11 @@ def _shapes_only(config: TRMConfig) -> TRM:
         return TRM(config)
 
 
-__all__ = ["OfficialCheckpoint", "read_official", "find_weights", "official_parameter_count",
-           "model_config", "train_config"]
+__all__ = [
+    "OfficialCheckpoint",
+    "find_weights",
+    "model_config",
+    "official_parameter_count",
+    "read_official",
+    "train_config",
+]

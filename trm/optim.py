@@ -18,8 +18,14 @@ from trm.config import TrainConfig
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """The optimizer of the model's parameters (a puzzle-embedding table is a buffer with
     its own sparse update: :mod:`trm.embedding`)."""
-    groups = [{"params": list(model.parameters()), "lr": cfg.lr, "weight_decay": cfg.weight_decay,
-               "base_lr": cfg.lr}]
+    groups = [
+        {
+            "params": list(model.parameters()),
+            "lr": cfg.lr,
+            "weight_decay": cfg.weight_decay,
+            "base_lr": cfg.lr,
+        }
+    ]
     betas = (cfg.beta1, cfg.beta2)
     if cfg.optimizer == "adam-atan2":
         from adam_atan2_pytorch import AdamAtan2

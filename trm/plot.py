@@ -6,11 +6,11 @@ and renamed into place, so an interrupted plot never leaves half a PNG.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from trm.errors import TRMError
 from trm.jsonfile import parse_json, read_bounded
+from trm.staging import atomic_file
 
 METRICS = "metrics.jsonl"
 
@@ -46,7 +46,7 @@ def read_metrics(run: Path) -> tuple[list[dict], list[dict]]:
                 continue  # a last line cut short by a crash
             raise
         if not isinstance(record, dict) or not isinstance(record.get("step"), int):
-            raise TRMError(f"{path}:{number}: a metrics line needs an integer \"step\"")
+            raise TRMError(f'{path}:{number}: a metrics line needs an integer "step"')
         if isinstance(record.get("eval"), dict):
             evals.append(record)
         elif "loss" in record:
@@ -69,9 +69,8 @@ def save_figure(fig, out: Path) -> Path:
     if out.suffix.lower() != ".png":
         raise TRMError(f"{out}: the plot is written as PNG, name it .png")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    os.replace(tmp, out)
+    with atomic_file(out) as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
     return out
 
 
@@ -82,13 +81,22 @@ def plot_runs(runs: list[Path], out: Path, labels: list[str] | None = None) -> P
     data = [read_metrics(r) for r in runs]
     labels = labels or [Path(r).name or str(r) for r in runs]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for (train, evals), label, colour in zip(data, labels, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 9):
+    for (train, evals), label, colour in zip(
+        data, labels, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 9
+    ):
         steps = [r["step"] for r in train]
         axes[0].plot(steps, [r["loss"] for r in train], color=colour, label=label)
         if train and "exact_accuracy" in train[0]:
-            axes[1].plot(steps, [r["exact_accuracy"] for r in train], color=colour, alpha=0.6,
-                         label=f"{label} (train)")
-        points = [(r["step"], _accuracy(r["eval"])) for r in evals if _accuracy(r["eval"]) is not None]
+            axes[1].plot(
+                steps,
+                [r["exact_accuracy"] for r in train],
+                color=colour,
+                alpha=0.6,
+                label=f"{label} (train)",
+            )
+        points = [
+            (r["step"], _accuracy(r["eval"])) for r in evals if _accuracy(r["eval"]) is not None
+        ]
         if points:
             axes[1].plot(*zip(*points), "o--", color=colour, label=f"{label} (eval)")
         if train and "mean_halt_steps" in train[0]:
@@ -96,7 +104,9 @@ def plot_runs(runs: list[Path], out: Path, labels: list[str] | None = None) -> P
         halts = [(r["step"], r["eval"]["mean_steps"]) for r in evals if "mean_steps" in r["eval"]]
         if halts:
             axes[2].plot(*zip(*halts), "o--", color=colour)
-    for ax, title in zip(axes, ("training loss", "accuracy (exact / top-1)", "supervision steps at halt")):
+    for ax, title in zip(
+        axes, ("training loss", "accuracy (exact / top-1)", "supervision steps at halt")
+    ):
         ax.set_title(title)
         ax.set_xlabel("optimizer step")
         ax.grid(alpha=0.3)
@@ -119,8 +129,9 @@ def plot_compare(result: dict, out_dir: Path) -> list[Path]:
     name = result["data"]["name"]
     charts = []
     for key, xlabel, title, file in (
-            ("images", "images seen (training)", "top-1 against images seen", "top1_vs_images.png"),
-            ("flops", "training FLOPs", "top-1 against training FLOPs", "top1_vs_flops.png")):
+        ("images", "images seen (training)", "top-1 against images seen", "top1_vs_images.png"),
+        ("flops", "training FLOPs", "top-1 against training FLOPs", "top1_vs_flops.png"),
+    ):
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for r, colour in zip(rows, colours):
             _, evals = read_metrics(Path(r["run"]))
@@ -128,9 +139,13 @@ def plot_compare(result: dict, out_dir: Path) -> list[Path]:
             scale = 1 if key == "images" else per_image
             # periodic evaluations on the way (the one at the end is superseded by the
             # final measurement on the whole test split)
-            points = [(e["images"] * scale, _accuracy(e["eval"])) for e in evals
-                      if isinstance(e.get("images"), int) and _accuracy(e["eval"]) is not None
-                      and e["images"] < r.get("images", 0)]
+            points = [
+                (e["images"] * scale, _accuracy(e["eval"]))
+                for e in evals
+                if isinstance(e.get("images"), int)
+                and _accuracy(e["eval"]) is not None
+                and e["images"] < r.get("images", 0)
+            ]
             points.append((r.get("images", 0) * scale, r["top1"]))
             ax.plot(*zip(*sorted(points)), "o-", color=colour, label=r["variant"])
         if key == "flops":
@@ -146,8 +161,13 @@ def plot_compare(result: dict, out_dir: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r, colour in zip(rows, colours):
         ax.scatter(r["params"], r["top1"], color=colour, s=60, label=r["variant"])
-        ax.annotate(r["variant"], (r["params"], r["top1"]), textcoords="offset points",
-                    xytext=(6, 4), fontsize=9)
+        ax.annotate(
+            r["variant"],
+            (r["params"], r["top1"]),
+            textcoords="offset points",
+            xytext=(6, 4),
+            fontsize=9,
+        )
     ax.set_xscale("log")
     ax.set_xlabel("parameters")
     ax.set_ylabel("test top-1")

@@ -8,23 +8,25 @@ last cycle is back-propagated, whatever ``n`` and ``T``). Deep supervision calls
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
 Net = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # f(state, injection) -> state
 
 
-def latent_step(net: Net, n: int, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def latent_step(
+    net: Net, n: int, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     for _ in range(n):
         z = net(z, y + x)  # refine the latent from question and current answer
     y = net(y, z)  # refine the answer from the latent
     return y, z
 
 
-def deep_recursion(net: Net, n: int, T: int, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def deep_recursion(
+    net: Net, n: int, T: int, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One supervision step's recursion: (y, z) after T cycles, gradients through the last."""
     with torch.no_grad():
         for _ in range(T - 1):

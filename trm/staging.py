@@ -1,5 +1,5 @@
-"""Write a folder (or a JSON file) in full beside its final place, then rename it in:
-readers never see half.
+"""Write a folder or a file in full beside its final place, then rename it in: readers
+never see half.
 
 Datasets (puzzles) and image folders (vision) are built this way; checkpoints have their
 own, fsync'd variant in :mod:`trm.checkpoint`.
@@ -11,9 +11,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 from trm.errors import TRMError
 
@@ -50,14 +50,24 @@ def staged_folder(out: Path, check: Callable[[Path], None]) -> Iterator[Path]:
             shutil.rmtree(stage, ignore_errors=True)
 
 
-def write_json(path: Path, obj: dict) -> None:
-    """JSON written to a temporary name in the same folder, then renamed (atomic)."""
-    tmp = path.with_name(f".{path.name}.tmp")
+@contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """A temporary name beside ``path`` to write to (with the same suffix, for writers that
+    choose a format by it); renamed onto ``path`` if the block succeeds, removed if not:
+    readers see the old file or the new one, never half of one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     try:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+        yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_json(path: Path, obj: dict) -> None:
+    """JSON written whole, then renamed into place."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def write_failure(e: OSError) -> str:

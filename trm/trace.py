@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from trm.device import autocast
-from trm.errors import TRMError
+from trm.errors import SettingError, TRMError
 from trm.evaluate import HALTING
 from trm.model import TRM
 
@@ -35,18 +35,26 @@ class TraceStep:
 
 
 @torch.no_grad()
-def trace(model: TRM, inputs: np.ndarray, puzzle_id: int = 0, *, halting: str = "adaptive",
-          max_steps: int | None = None, precision: str = "fp32") -> list[TraceStep]:
+def trace(
+    model: TRM,
+    inputs: np.ndarray,
+    puzzle_id: int = 0,
+    *,
+    halting: str = "adaptive",
+    max_steps: int | None = None,
+    precision: str = "fp32",
+) -> list[TraceStep]:
     """The answer after each supervision step for one example (token ids ``(seq_len,)``)."""
     if halting not in HALTING:
         raise TRMError(f"unknown halting {halting!r}: choose full or adaptive")
     limit = model.config.n_sup if max_steps is None else max_steps
     if limit < 1:
-        raise TRMError(f"--max-steps must be at least 1, got {limit}")
+        raise SettingError("max_steps", f"must be at least 1, got {limit}")
     inputs = np.asarray(inputs)
     if inputs.shape != (model.config.seq_len,):
-        raise TRMError(f"the model reads {model.config.seq_len} tokens, this example has "
-                       f"{inputs.size}")
+        raise TRMError(
+            f"the model reads {model.config.seq_len} tokens, this example has {inputs.size}"
+        )
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -60,8 +68,14 @@ def trace(model: TRM, inputs: np.ndarray, puzzle_id: int = 0, *, halting: str = 
             out = model.deep_step(x, y, z)
             probs = out.logits[0].float().softmax(-1)
             confidence, answer = probs.max(-1)
-            steps.append(TraceStep(step, answer.cpu().numpy(), confidence.cpu().numpy(),
-                                   float(torch.sigmoid(out.halt_logit[0]))))
+            steps.append(
+                TraceStep(
+                    step,
+                    answer.cpu().numpy(),
+                    confidence.cpu().numpy(),
+                    float(torch.sigmoid(out.halt_logit[0])),
+                )
+            )
             if halting == "adaptive" and out.halt_logit[0] > 0:
                 break
             y, z = out.y, out.z

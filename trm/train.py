@@ -9,31 +9,38 @@ exploration, or after ``n_sup`` steps) takes a fresh example at the next step.
 Everything random comes from seeded generators saved in the checkpoint, with the slots'
 carried state, so ``--resume`` continues bit for bit (on CPU, fp32) where a run stopped.
 
-The loop does not know what an example is: an :class:`Objective` says how to build the
-model, run one supervision step on the slots, score it and evaluate. Puzzles (token
-sequences, a TRM) use :func:`token_objective`; vision supplies its own for images.
+The loop does not know what an example is: an :class:`~trm.contract.Objective` says how
+to build the model, run one supervision step on the slots, score it and evaluate. Puzzles
+(token sequences, a TRM) use :class:`TokenObjective`; vision supplies its own for images.
+A single-step model (:func:`trm.contract.is_single_step`) has no state in the slots and
+every example halts after its one step.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
-import shutil
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from trm import __version__
-from trm.checkpoint import (flatten_optimizer_state, load_checkpoint, restore_generator,
-                            rng_state_tensors, save_checkpoint, unflatten_optimizer_state)
+from trm.checkpoint import (
+    flatten_optimizer_state,
+    load_checkpoint,
+    restore_generator,
+    rng_state_tensors,
+    save_checkpoint,
+    unflatten_optimizer_state,
+)
 from trm.config import TrainConfig, TRMConfig
+from trm.contract import Objective, StepOutput, is_single_step
 from trm.data import Augmenter, Sampler, TokenData
 from trm.device import autocast
 from trm.distributed import Dist
@@ -42,11 +49,10 @@ from trm.embedding import puzzle_tables, sparse_sign_step
 from trm.errors import TRMError, about
 from trm.evaluate import evaluate
 from trm.losses import LossOutput, supervision_loss
-from trm.model import TRM, StepOutput, parameter_count
+from trm.model import TRM, parameter_count
 from trm.optim import lr_factor, make_optimizer, set_lr
-
-CHECKPOINT = "checkpoint"
-METRICS = "metrics.jsonl"
+from trm.runs import CHECKPOINT, METRICS
+from trm.staging import atomic_file
 
 
 @dataclass
@@ -57,61 +63,38 @@ class Slots:
     inputs: torch.Tensor  # (B, L) tokens, after augmentation
     labels: torch.Tensor  # (B, L)
     puzzle_ids: torch.Tensor  # (B,)
-    y: torch.Tensor  # (B, L', D)
-    z: torch.Tensor  # (B, L', D)
+    y: torch.Tensor | None  # (B, L', D); None for a single-step model
+    z: torch.Tensor | None  # (B, L', D)
     steps: torch.Tensor  # (B,) supervision steps done
     min_steps: torch.Tensor  # (B,) exploration: no halting before this
     halted: torch.Tensor  # (B,) bool: take a fresh example at the next step
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        return {f"slots.{k}": v for k, v in self.__dict__.items()}
+        return {f"slots.{k}": v for k, v in self.__dict__.items() if v is not None}
 
     @classmethod
-    def from_tensors(cls, t: dict[str, torch.Tensor], device: torch.device) -> "Slots":
-        return cls(**{k[len("slots."):]: v.to(device) for k, v in t.items() if k.startswith("slots.")})
+    def from_tensors(cls, t: dict[str, torch.Tensor], device: torch.device) -> Slots:
+        saved = {k[len("slots.") :]: v.to(device) for k, v in t.items() if k.startswith("slots.")}
+        return cls(**{"y": None, "z": None, **saved})  # (no y, z: a single-step model's)
 
 
-def check_max_minutes(max_minutes: float | None) -> None:
-    """A time limit is a positive, finite number of minutes (None: no limit)."""
-    if max_minutes is not None and not 0 < max_minutes < math.inf:
-        raise TRMError(f"--max-minutes must be a positive number of minutes, got {max_minutes}")
-
-
-def prepare_run_dir(out: Path, *, resume: bool, force: bool) -> None:
-    """Check a run folder before training: ``resume`` needs a checkpoint there; without it,
-    an existing run is refused unless ``force``, which deletes its checkpoint and metrics."""
-    out = Path(out)
-    has_run = (out / CHECKPOINT).exists() or (out / f".{CHECKPOINT}.old").exists()
-    if resume and not has_run:
-        raise TRMError(f"{out}: nothing to resume (no checkpoint there)")
-    if has_run and not resume:
-        if not force:
-            raise TRMError(f"{out} already holds a run: pass --resume to continue it or --force "
-                           "to start over")
-        shutil.rmtree(out / CHECKPOINT, ignore_errors=True)
-        (out / METRICS).unlink(missing_ok=True)
-    if out.exists() and not out.is_dir():
-        raise TRMError(f"{out} exists and is not a folder")
-
-
-@dataclass
-class Objective:
-    """What the loop needs to know about its examples and model."""
-
-    make_model: Callable[[], torch.nn.Module]  # a fresh model from its config
-    step: Callable[[torch.nn.Module, Slots], StepOutput]  # one supervision step on the slots
-    loss: Callable[[StepOutput, torch.Tensor], LossOutput]  # (output, labels) -> losses
-    evaluate: Callable[..., dict]  # (model, data, batch_size=, device=, precision=) -> summary
-
-
-def token_objective(config: TRMConfig) -> Objective:
+class TokenObjective(Objective):
     """Puzzles: a TRM on token sequences, cross-entropy per position, exact-answer halting."""
-    return Objective(
-        make_model=lambda: TRM(config),
-        step=lambda model, s: model(s.inputs, s.puzzle_ids, s.y, s.z),
-        loss=lambda out, labels: supervision_loss(out.logits, labels, out.halt_logit, config.loss),
-        evaluate=lambda model, data, **kw: evaluate(model, data, halting="full", **kw).summary(),
-    )
+
+    def __init__(self, config: TRMConfig):
+        self.config = config
+
+    def make_model(self) -> TRM:
+        return TRM(self.config)
+
+    def step(self, model, slots: Slots) -> StepOutput:
+        return model(slots.inputs, slots.puzzle_ids, slots.y, slots.z)
+
+    def loss(self, out: StepOutput, labels: torch.Tensor) -> LossOutput:
+        return supervision_loss(out.logits, labels, out.halt_logit, self.config.loss)
+
+    def evaluate(self, model, data: TokenData, **kw) -> dict:
+        return evaluate(model, data, halting="full", **kw).summary()
 
 
 @dataclass
@@ -123,13 +106,24 @@ class RunState:
 
 
 class Trainer:
-    def __init__(self, model_cfg: TRMConfig, cfg: TrainConfig, train_data: TokenData,
-                 test_data: TokenData | None, out: Path, *, device: torch.device,
-                 precision: str = "fp32", compile: bool = False,
-                 augment: Augmenter | None = None, run_info: dict | None = None,
-                 dist: Dist = Dist(), objective: Objective | None = None):
-        """``model_cfg`` is any model config with ``n_sup``, ``halt_exploration``,
-        ``to_dict`` and ``from_dict``; without an ``objective`` it is a TRM's."""
+    def __init__(
+        self,
+        model_cfg: TRMConfig,
+        cfg: TrainConfig,
+        train_data: TokenData,
+        test_data: TokenData | None,
+        out: Path,
+        *,
+        device: torch.device,
+        precision: str = "fp32",
+        compile: bool = False,
+        augment: Augmenter | None = None,
+        run_info: dict | None = None,
+        dist: Dist = Dist(),
+        objective: Objective | None = None,
+    ):
+        """``model_cfg``: the model's config (:class:`trm.contract.ModelConfig`); without an
+        ``objective`` it is a TRM's."""
         if len(train_data) == 0:
             raise TRMError("the training split is empty")
         if cfg.batch_size % dist.world:
@@ -142,9 +136,10 @@ class Trainer:
         self.device, self.precision = device, precision
         self.augment = augment if cfg.augment else None
         self.run_info = run_info or {}
-        self.objective = objective or token_objective(model_cfg)
+        self.objective = objective or TokenObjective(model_cfg)
         torch.manual_seed(cfg.seed)
         self.model = self.objective.make_model().to(device)
+        self.single_step = is_single_step(self.model)
         self.step_fn = self.model
         if dist.active:  # gradients are averaged over the ranks, i.e. over the global batch
             from torch.nn.parallel import DistributedDataParallel
@@ -152,8 +147,10 @@ class Trainer:
             # buffers are constants or the puzzle table, which every rank updates alike:
             # no need to broadcast them (the table can be gigabytes) at every forward
             self.step_fn = DistributedDataParallel(
-                self.model, device_ids=[device.index] if device.type == "cuda" else None,
-                broadcast_buffers=False)
+                self.model,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                broadcast_buffers=False,
+            )
         if compile:
             self.step_fn = torch.compile(self.step_fn)
         self.optimizer = make_optimizer(self.model, cfg)
@@ -170,13 +167,24 @@ class Trainer:
     def _empty_slots(self) -> Slots:
         b, data = self.rows, self.train_data
         # the slots hold copies (a model may learn its starts: its step takes them itself)
-        y, z = (t.detach().clone() for t in self.model.initial_state(b))
-        zeros = lambda dtype: torch.zeros(b, dtype=dtype, device=self.device)  # noqa: E731
-        like = lambda a: torch.zeros((b, *a.shape[1:]), dtype=torch.from_numpy(a[:0]).dtype,  # noqa: E731
-                                     device=self.device)
-        return Slots(zeros(torch.long), like(data.inputs), like(data.labels),
-                     zeros(torch.long), y, z, zeros(torch.long), zeros(torch.long),
-                     torch.ones(b, dtype=torch.bool, device=self.device))
+        y = z = None
+        if not self.single_step:
+            y, z = (t.detach().clone() for t in self.model.initial_state(b))
+        zeros = lambda dtype: torch.zeros(b, dtype=dtype, device=self.device)
+        like = lambda a: torch.zeros(
+            (b, *a.shape[1:]), dtype=torch.from_numpy(a[:0]).dtype, device=self.device
+        )
+        return Slots(
+            zeros(torch.long),
+            like(data.inputs),
+            like(data.labels),
+            zeros(torch.long),
+            y,
+            z,
+            zeros(torch.long),
+            zeros(torch.long),
+            torch.ones(b, dtype=torch.bool, device=self.device),
+        )
 
     def _refill(self) -> None:
         """Halted slots take fresh examples (augmented), fresh (y, z) and a new minimum.
@@ -208,12 +216,14 @@ class Trainer:
         s.index[rows] = idx[mine].to(self.device)
         s.inputs[rows] = torch.from_numpy(np.ascontiguousarray(inputs[pick])).to(self.device)
         s.labels[rows] = torch.from_numpy(np.ascontiguousarray(labels[pick])).to(self.device)
-        s.puzzle_ids[rows] = torch.from_numpy(
-            np.ascontiguousarray(puzzle_ids[pick])).long().to(self.device)
-        with torch.no_grad():
-            y0, z0 = self.model.initial_state(len(rows))
-        s.y[rows] = y0.to(s.y.dtype)
-        s.z[rows] = z0.to(s.z.dtype)
+        s.puzzle_ids[rows] = (
+            torch.from_numpy(np.ascontiguousarray(puzzle_ids[pick])).long().to(self.device)
+        )
+        if not self.single_step:
+            with torch.no_grad():
+                y0, z0 = self.model.initial_state(len(rows))
+            s.y[rows] = y0.to(s.y.dtype)
+            s.z[rows] = z0.to(s.z.dtype)
         s.steps[rows] = 0
         s.min_steps[rows] = min_steps[mine].to(self.device)
         s.halted[rows] = False
@@ -254,28 +264,48 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.optimizer.step()
         for table in self.puzzle_tables:  # the rows in the batch, on every rank alike
-            sparse_sign_step(table, cfg.puzzle_emb_lr * factor, cfg.puzzle_emb_weight_decay,
-                             self.dist)
+            sparse_sign_step(
+                table, cfg.puzzle_emb_lr * factor, cfg.puzzle_emb_weight_decay, self.dist
+            )
         if self.ema is not None:
             self.ema.update(self.model)
         with torch.no_grad():
-            s.y, s.z = out.y, out.z
+            if not self.single_step:
+                s.y, s.z = out.y, out.z
             s.steps += 1
             if cfg.exploration_draw == "every-step":  # the official rule: a new draw each step
                 first = self.dist.rank * self.rows  # (drawn for the global batch on every rank)
-                drawn = self._draw_min_steps(cfg.batch_size)[first:first + self.rows]
+                drawn = self._draw_min_steps(cfg.batch_size)[first : first + self.rows]
                 s.min_steps = drawn.to(self.device)
-            wants_halt = (out.halt_logit > 0) & (s.steps >= s.min_steps)
-            s.halted = (s.steps >= self.model_cfg.n_sup) | wants_halt
+            s.halted = s.steps >= self.model_cfg.n_sup  # a single-step model: always
+            if out.halt_logit is not None:
+                s.halted |= (out.halt_logit > 0) & (s.steps >= s.min_steps)
             halted = s.halted
             self.state.step += 1
-            names = ("loss", "answer_loss", "halt_loss", "halted", "halted_correct",
-                     "halted_steps", "cells_right", "cells")
-            values = [loss.loss.item(), loss.answer_loss.item(), loss.halt_loss.item(),
-                      int(halted.sum()), int((loss.correct & halted).sum()),
-                      int(s.steps[halted].sum()), int(loss.cell_correct.sum()), int(loss.cells.sum())]
+            names = (
+                "loss",
+                "answer_loss",
+                "halt_loss",
+                "halted",
+                "halted_correct",
+                "halted_steps",
+                "cells_right",
+                "cells",
+            )
+            values = [
+                loss.loss.item(),
+                loss.answer_loss.item(),
+                loss.halt_loss.item(),
+                int(halted.sum()),
+                int((loss.correct & halted).sum()),
+                int(s.steps[halted].sum()),
+                int(loss.cell_correct.sum()),
+                int(loss.cells.sum()),
+            ]
             totals = self.dist.sum(values)  # counts add up over ranks, losses average
-            return {n: (v / self.dist.world if n.endswith("loss") else v) for n, v in zip(names, totals)}
+            return {
+                n: (v / self.dist.world if n.endswith("loss") else v) for n, v in zip(names, totals)
+            }
 
     # ------------------------------------------------------------------ evaluation
 
@@ -305,15 +335,25 @@ class Trainer:
             return {}
         data = self.test_data.head(self.cfg.eval_max if max_examples is None else max_examples)
         with self.evaluation_weights() as model:
-            return self.objective.evaluate(model, data, batch_size=self.cfg.batch_size,
-                                           device=self.device, precision=self.precision)
+            return self.objective.evaluate(
+                model,
+                data,
+                batch_size=self.cfg.batch_size,
+                device=self.device,
+                precision=self.precision,
+            )
 
     # ------------------------------------------------------------------ checkpoints
 
     def config_json(self) -> dict:
-        return {"model": self.model_cfg.to_dict(), "train": self.cfg.to_dict(),
-                "step": self.state.step, "trm_version": __version__, "ema": self.ema is not None,
-                **self.run_info}
+        return {
+            "model": self.model_cfg.to_dict(),
+            "train": self.cfg.to_dict(),
+            "step": self.state.step,
+            "trm_version": __version__,
+            "ema": self.ema is not None,
+            **self.run_info,
+        }
 
     def save(self) -> Path:
         """Write the checkpoint (the main process does; the slots of all ranks go in it)."""
@@ -335,13 +375,23 @@ class Trainer:
         tensors["sampler.perm"] = self.sampler.perm
         tensors.update(rng_state_tensors("rng.sampler", self.sampler.generator))
         tensors.update(rng_state_tensors("rng.explore", self.explore))
-        meta = {"step": self.state.step, "elapsed": self.state.elapsed,
-                "sampler_pos": self.sampler.pos, "optimizer": opt_meta,
-                "aug_rng": self.aug_rng.bit_generator.state, "last_eval": self.state.last_eval,
-                "ema_updates": self.ema.updates if self.ema is not None else 0,
-                "images": self.state.images}
-        save_checkpoint(folder, model_state=weights, config=self.config_json(),
-                        train_tensors=tensors, train_meta=meta)
+        meta = {
+            "step": self.state.step,
+            "elapsed": self.state.elapsed,
+            "sampler_pos": self.sampler.pos,
+            "optimizer": opt_meta,
+            "aug_rng": self.aug_rng.bit_generator.state,
+            "last_eval": self.state.last_eval,
+            "ema_updates": self.ema.updates if self.ema is not None else 0,
+            "images": self.state.images,
+        }
+        save_checkpoint(
+            folder,
+            model_state=weights,
+            config=self.config_json(),
+            train_tensors=tensors,
+            train_meta=meta,
+        )
         self.dist.barrier()
         return folder
 
@@ -351,8 +401,10 @@ class Trainer:
         try:
             self.model.load_state_dict(weights)
         except RuntimeError as e:
-            raise TRMError(f"the starting weights do not fit this model "
-                           f"({str(e).splitlines()[0] if str(e) else 'mismatch'})") from None
+            raise TRMError(
+                f"the starting weights do not fit this model "
+                f"({str(e).splitlines()[0] if str(e) else 'mismatch'})"
+            ) from None
         if self.ema is not None:
             self.ema.load_state_dict({k: v.to(self.device) for k, v in weights.items()}, 0)
 
@@ -361,8 +413,10 @@ class Trainer:
         try:
             self._restore(ckpt)
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
-            raise TRMError(f"{ckpt.path}: the training state is incomplete or damaged "
-                           f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+            raise TRMError(
+                f"{ckpt.path}: the training state is incomplete or damaged "
+                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+            ) from None
 
     def _restore(self, ckpt) -> None:
         with about(ckpt.config_path):
@@ -372,84 +426,124 @@ class Trainer:
         t, meta = ckpt.train_tensors, ckpt.train_meta
         # buffers from the evaluation weights, parameters from the raw ones (older
         # checkpoints stored the buffers with the raw ones too: those win)
-        state = {k: v for k, v in ckpt.model_state.items()
-                 if k not in {name for name, _ in self.model.named_parameters()}}
+        state = {
+            k: v
+            for k, v in ckpt.model_state.items()
+            if k not in {name for name, _ in self.model.named_parameters()}
+        }
         state.update({k[6:]: v for k, v in t.items() if k.startswith("model.")})
         self.model.load_state_dict(state)
         if self.ema is not None:
-            self.ema.load_state_dict({k[4:]: v.to(self.device) for k, v in t.items() if k.startswith("ema.")},
-                                     int(meta.get("ema_updates", 0)))
-        opt = unflatten_optimizer_state({k: v.to(self.device) for k, v in t.items() if k.startswith("optim.")},
-                                        meta["optimizer"])
+            self.ema.load_state_dict(
+                {k[4:]: v.to(self.device) for k, v in t.items() if k.startswith("ema.")},
+                int(meta.get("ema_updates", 0)),
+            )
+        opt = unflatten_optimizer_state(
+            {k: v.to(self.device) for k, v in t.items() if k.startswith("optim.")},
+            meta["optimizer"],
+        )
         self.optimizer.load_state_dict(opt)
         first = self.dist.rank * self.rows
         if t["slots.index"].shape[0] != self.cfg.batch_size:
-            raise TRMError(f"{ckpt.path}: saved batch of {t['slots.index'].shape[0]} slots, "
-                           f"this run has {self.cfg.batch_size}")
-        self.slots = Slots.from_tensors({k: v[first:first + self.rows] for k, v in t.items()
-                                         if k.startswith("slots.")}, self.device)
+            raise TRMError(
+                f"{ckpt.path}: saved batch of {t['slots.index'].shape[0]} slots, "
+                f"this run has {self.cfg.batch_size}"
+            )
+        self.slots = Slots.from_tensors(
+            {k: v[first : first + self.rows] for k, v in t.items() if k.startswith("slots.")},
+            self.device,
+        )
+        if self.single_step:  # runs saved before single-step models were named kept placeholders
+            self.slots.y = self.slots.z = None
         self.sampler.perm, self.sampler.pos = t["sampler.perm"], int(meta["sampler_pos"])
         restore_generator(self.sampler.generator, t["rng.sampler.state"])
         restore_generator(self.explore, t["rng.explore.state"])
         self.aug_rng.bit_generator.state = meta["aug_rng"]
-        self.state = RunState(int(meta["step"]), float(meta["elapsed"]), meta.get("last_eval", {}),
-                              int(meta.get("images", 0)))
+        self.state = RunState(
+            int(meta["step"]),
+            float(meta["elapsed"]),
+            meta.get("last_eval", {}),
+            int(meta.get("images", 0)),
+        )
         _truncate_metrics(self.out / METRICS, self.state.step)
 
     # ------------------------------------------------------------------ the loop
 
-    def fit(self, *, max_minutes: float | None = None, progress: bool = True,
-            on_step: Callable[[int], None] | None = None) -> dict:
+    def fit(
+        self,
+        *,
+        max_minutes: float | None = None,
+        progress: bool = True,
+        on_step: Callable[[int], None] | None = None,
+    ) -> dict:
         """Train until ``cfg.steps`` (or ``cfg.images`` examples drawn, or the time limit);
         checkpoint on the way and on Ctrl-C."""
         cfg = self.cfg
         main = self.dist.main
         self.out.mkdir(parents=True, exist_ok=True)
-        metrics = open(self.out / METRICS, "a") if main else open(os.devnull, "w")
-        progress = progress and main
-        deadline = None if not max_minutes else time.monotonic() + 60 * max_minutes
-        bar = tqdm(total=cfg.steps, initial=int(self.position()), desc="train", unit="step",
-                   disable=not progress, dynamic_ncols=True, mininterval=0.5)
-        window = _Window()
-        session_start = time.monotonic()
-        elapsed_before = self.state.elapsed
-        try:
-            while not self.finished():
-                if deadline is not None and time.monotonic() > deadline:
-                    break
-                before = int(self.position())
-                window.add(self.train_step())
-                step = self.state.step
-                self.state.elapsed = elapsed_before + time.monotonic() - session_start
-                bar.update(int(self.position()) - before if cfg.images else 1)
-                if step % cfg.log_every == 0 or self.finished():
-                    record = {"step": step, **window.summary(cfg.batch_size),
-                              "lr": self.optimizer.param_groups[0]["lr"], "elapsed": round(self.state.elapsed, 2),
-                              "images": self.state.images}
-                    _write(metrics, record)
-                    bar.set_postfix(loss=f"{record['loss']:.3f}", exact=f"{record['exact_accuracy']:.3f}",
-                                    steps=f"{record['mean_halt_steps']:.1f}",
-                                    sps=f"{record['samples_per_s']:.0f}")
-                    window = _Window()
-                if step % cfg.eval_every == 0 and not self.finished():
-                    self._log_eval(metrics, step)
-                if step % cfg.checkpoint_every == 0:
-                    self.save()
-                if on_step is not None:
-                    on_step(step)
-        except KeyboardInterrupt:
+        log_file = self.out / METRICS if main else os.devnull
+        with open(log_file, "a") as metrics:
+            progress = progress and main
+            deadline = None if not max_minutes else time.monotonic() + 60 * max_minutes
+            bar = tqdm(
+                total=cfg.steps,
+                initial=int(self.position()),
+                desc="train",
+                unit="step",
+                disable=not progress,
+                dynamic_ncols=True,
+                mininterval=0.5,
+            )
+            window = _Window()
+            session_start = time.monotonic()
+            elapsed_before = self.state.elapsed
+            try:
+                while not self.finished():
+                    if deadline is not None and time.monotonic() > deadline:
+                        break
+                    before = int(self.position())
+                    window.add(self.train_step())
+                    step = self.state.step
+                    self.state.elapsed = elapsed_before + time.monotonic() - session_start
+                    bar.update(int(self.position()) - before if cfg.images else 1)
+                    if step % cfg.log_every == 0 or self.finished():
+                        record = {
+                            "step": step,
+                            **window.summary(cfg.batch_size),
+                            "lr": self.optimizer.param_groups[0]["lr"],
+                            "elapsed": round(self.state.elapsed, 2),
+                            "images": self.state.images,
+                        }
+                        _write(metrics, record)
+                        bar.set_postfix(
+                            loss=f"{record['loss']:.3f}",
+                            exact=f"{record['exact_accuracy']:.3f}",
+                            steps=f"{record['mean_halt_steps']:.1f}",
+                            sps=f"{record['samples_per_s']:.0f}",
+                        )
+                        window = _Window()
+                    if step % cfg.eval_every == 0 and not self.finished():
+                        self._log_eval(metrics, step)
+                    if step % cfg.checkpoint_every == 0:
+                        self.save()
+                    if on_step is not None:
+                        on_step(step)
+            except KeyboardInterrupt:
+                bar.close()
+                if not self.dist.active:  # Ctrl-C saves first, so --resume goes on from here
+                    self.save()  # (several processes: no collective save, the last one stands)
+                raise
             bar.close()
-            if not self.dist.active:  # Ctrl-C saves first, so --resume goes on from here
-                self.save()  # (several processes: no collective save, the last one stands)
-            metrics.close()
-            raise
-        bar.close()
-        if self.finished():
-            self._log_eval(metrics, self.state.step)
-        self.save()
-        metrics.close()
-        return {"step": self.state.step, "elapsed": self.state.elapsed, "eval": self.state.last_eval,
-                "images": self.state.images, "parameters": parameter_count(self.model)}
+            if self.finished():
+                self._log_eval(metrics, self.state.step)
+            self.save()
+        return {
+            "step": self.state.step,
+            "elapsed": self.state.elapsed,
+            "eval": self.state.last_eval,
+            "images": self.state.images,
+            "parameters": parameter_count(self.model),
+        }
 
     def _log_eval(self, metrics, step: int) -> None:
         if not self.dist.main:  # one process evaluates; the others wait at the next step
@@ -457,8 +551,15 @@ class Trainer:
         result = self.run_eval()
         if result:
             self.state.last_eval = {"step": step, **result}
-            _write(metrics, {"step": step, "elapsed": round(self.state.elapsed, 2),
-                             "images": self.state.images, "eval": result})
+            _write(
+                metrics,
+                {
+                    "step": step,
+                    "elapsed": round(self.state.elapsed, 2),
+                    "images": self.state.images,
+                    "eval": result,
+                },
+            )
 
 
 class _Window:
@@ -478,7 +579,8 @@ class _Window:
         s, n = self.sums, max(1, self.n)
         seconds = time.perf_counter() - self.start
         return {
-            "loss": s.get("loss", 0) / n, "answer_loss": s.get("answer_loss", 0) / n,
+            "loss": s.get("loss", 0) / n,
+            "answer_loss": s.get("answer_loss", 0) / n,
             "halt_loss": s.get("halt_loss", 0) / n,
             # among examples that finished (halted) in this window: exactly right at halt
             "exact_accuracy": s.get("halted_correct", 0) / max(1, s.get("halted", 0)),
@@ -504,6 +606,5 @@ def _truncate_metrics(path: Path, step: int) -> None:
                 keep.append(line)
         except json.JSONDecodeError:
             continue  # a line cut short by a crash
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(line + "\n" for line in keep))
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        tmp.write_text("".join(line + "\n" for line in keep))

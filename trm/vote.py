@@ -10,8 +10,8 @@ the first verified candidate instead and keep the vote as a fallback.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ does the first part in one call.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -25,22 +25,22 @@ import torch.nn.functional as F
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
-CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
-CIFAR100_STD = (0.2673, 0.2564, 0.2762)
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _rand(shape: Sequence[int], generator: torch.Generator | None,
-          device: torch.device) -> torch.Tensor:
+def _rand(
+    shape: Sequence[int], generator: torch.Generator | None, device: torch.device
+) -> torch.Tensor:
     """Uniform [0, 1) float32 numbers drawn on the generator's device, moved to ``device``."""
     where = generator.device if generator is not None else torch.device("cpu")
     return torch.rand(tuple(shape), generator=generator, device=where).to(device)
 
 
-def _randint(high: int, shape: Sequence[int], generator: torch.Generator | None,
-             device: torch.device) -> torch.Tensor:
+def _randint(
+    high: int, shape: Sequence[int], generator: torch.Generator | None, device: torch.device
+) -> torch.Tensor:
     where = generator.device if generator is not None else torch.device("cpu")
     return torch.randint(high, tuple(shape), generator=generator, device=where).to(device)
 
@@ -80,8 +80,9 @@ def _like(result: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
     return to_uint8(result) if original.dtype == torch.uint8 else result.to(original.dtype)
 
 
-def normalize(images: torch.Tensor, mean: Sequence[float] = CIFAR10_MEAN,
-              std: Sequence[float] = CIFAR10_STD) -> torch.Tensor:
+def normalize(
+    images: torch.Tensor, mean: Sequence[float] = CIFAR10_MEAN, std: Sequence[float] = CIFAR10_STD
+) -> torch.Tensor:
     """(B, 3, H, W) uint8 or [0, 1] float -> float32 ``(x - mean) / std`` per channel."""
     x = to_float(images).float()
     m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
@@ -89,8 +90,9 @@ def normalize(images: torch.Tensor, mean: Sequence[float] = CIFAR10_MEAN,
     return (x - m) / s
 
 
-def channel_stats(images: np.ndarray | torch.Tensor, chunk: int = 10000
-                  ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def channel_stats(
+    images: np.ndarray | torch.Tensor, chunk: int = 10000
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std (in [0, 1] units) of uint8 images (n, 3, H, W), for
     :func:`normalize` on a dataset without published statistics (e.g. the synthetic one)."""
     images = torch.as_tensor(images)
@@ -98,7 +100,7 @@ def channel_stats(images: np.ndarray | torch.Tensor, chunk: int = 10000
     squares = torch.zeros(3, dtype=torch.float64)
     count = 0
     for start in range(0, len(images), chunk):
-        x = images[start:start + chunk].to(torch.float64) / 255
+        x = images[start : start + chunk].to(torch.float64) / 255
         total += x.sum(dim=(0, 2, 3))
         squares += (x * x).sum(dim=(0, 2, 3))
         count += x.shape[0] * x.shape[2] * x.shape[3]
@@ -116,8 +118,9 @@ def _reflect(index: torch.Tensor, n: int) -> torch.Tensor:
     return torch.where(index >= n, 2 * (n - 1) - index, index)
 
 
-def shift(images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor,
-          mode: str = "reflect") -> torch.Tensor:
+def shift(
+    images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, mode: str = "reflect"
+) -> torch.Tensor:
     """Move each image by ``dy``, ``dx`` (int (B,)) pixels: output[i, j] = input[i + dy,
     j + dx], the outside filled by reflection ("reflect") or zeros ("zeros"). This is a
     crop of the padded image at offset (pad + dy, pad + dx). Same shape and dtype."""
@@ -142,8 +145,12 @@ def shift(images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor,
     return out.contiguous()
 
 
-def random_crop(images: torch.Tensor, padding: int = 4, mode: str = "reflect",
-                generator: torch.Generator | None = None) -> torch.Tensor:
+def random_crop(
+    images: torch.Tensor,
+    padding: int = 4,
+    mode: str = "reflect",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """A random H x W crop of each image padded by ``padding`` on every side (reflect or
     zeros): a shift by up to ``padding`` pixels each way. Same shape and dtype."""
     _check_images(images)
@@ -152,13 +159,9 @@ def random_crop(images: torch.Tensor, padding: int = 4, mode: str = "reflect",
     return shift(images, offsets[0], offsets[1], mode)
 
 
-def hflip(images: torch.Tensor) -> torch.Tensor:
-    """Mirror left-right. (B, 3, H, W) -> same."""
-    return images.flip(-1)
-
-
-def random_hflip(images: torch.Tensor, p: float = 0.5,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+def random_hflip(
+    images: torch.Tensor, p: float = 0.5, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Mirror each image left-right with probability ``p``. Same shape and dtype."""
     _check_images(images)
     flip = _rand((images.shape[0],), generator, images.device) < p
@@ -187,8 +190,10 @@ def _affine(x: torch.Tensor, theta: torch.Tensor, fill: float) -> torch.Tensor:
     """Resample x through (m, 2, 3) affine maps (output -> input, normalised coordinates);
     pixels from outside the image take the value ``fill``."""
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
-    return F.grid_sample(x - fill, grid, mode="nearest", padding_mode="zeros",
-                         align_corners=False) + fill
+    return (
+        F.grid_sample(x - fill, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+        + fill
+    )
 
 
 def _eye(m: int, device: torch.device) -> torch.Tensor:
@@ -286,17 +291,27 @@ def _op_translate_y(x, level, fill):
 
 #: name -> op(x float (m,3,H,W) in [0,1], level (m,) in [-1,1], fill) -> same shape
 RANDAUGMENT_OPS: dict[str, Callable] = {
-    "identity": _op_identity, "autocontrast": _op_autocontrast, "equalize": _op_equalize,
-    "rotate": _op_rotate, "solarize": _op_solarize, "color": _op_color,
-    "posterize": _op_posterize, "contrast": _op_contrast, "brightness": _op_brightness,
-    "sharpness": _op_sharpness, "shear_x": _op_shear_x, "shear_y": _op_shear_y,
-    "translate_x": _op_translate_x, "translate_y": _op_translate_y,
+    "identity": _op_identity,
+    "autocontrast": _op_autocontrast,
+    "equalize": _op_equalize,
+    "rotate": _op_rotate,
+    "solarize": _op_solarize,
+    "color": _op_color,
+    "posterize": _op_posterize,
+    "contrast": _op_contrast,
+    "brightness": _op_brightness,
+    "sharpness": _op_sharpness,
+    "shear_x": _op_shear_x,
+    "shear_y": _op_shear_y,
+    "translate_x": _op_translate_x,
+    "translate_y": _op_translate_y,
 }
 MAX_MAGNITUDE = 30
 
 
-def apply_op(images: torch.Tensor, name: str, level: float | torch.Tensor,
-             fill: float = 0.5) -> torch.Tensor:
+def apply_op(
+    images: torch.Tensor, name: str, level: float | torch.Tensor, fill: float = 0.5
+) -> torch.Tensor:
     """One RandAugment op at signed strength ``level`` in [-1, 1] on every image (for
     inspection and tests). Same shape and dtype."""
     _check_images(images)
@@ -305,9 +320,14 @@ def apply_op(images: torch.Tensor, name: str, level: float | torch.Tensor,
     return _like(RANDAUGMENT_OPS[name](to_float(images).float(), level, fill), images)
 
 
-def rand_augment(images: torch.Tensor, n: int = 2, magnitude: float = 9,
-                 generator: torch.Generator | None = None, fill: float = 0.5,
-                 ops: Sequence[str] | None = None) -> torch.Tensor:
+def rand_augment(
+    images: torch.Tensor,
+    n: int = 2,
+    magnitude: float = 9,
+    generator: torch.Generator | None = None,
+    fill: float = 0.5,
+    ops: Sequence[str] | None = None,
+) -> torch.Tensor:
     """RandAugment: each image gets ``n`` ops drawn uniformly (independently per image)
     from ``ops`` (default: all of :data:`RANDAUGMENT_OPS`), each at strength
     ``magnitude / 30`` with a random sign where the op has one. Geometric ops fill with
@@ -332,9 +352,15 @@ def rand_augment(images: torch.Tensor, n: int = 2, magnitude: float = 9,
     return _like(x, images)
 
 
-def augment(images: torch.Tensor, generator: torch.Generator | None = None, *,
-            padding: int = 4, mode: str = "reflect", flip: bool = True,
-            randaugment: tuple[int, float] | None = None) -> torch.Tensor:
+def augment(
+    images: torch.Tensor,
+    generator: torch.Generator | None = None,
+    *,
+    padding: int = 4,
+    mode: str = "reflect",
+    flip: bool = True,
+    randaugment: tuple[int, float] | None = None,
+) -> torch.Tensor:
     """The standard CIFAR training augmentation: random crop (``padding``, ``mode``; 0 for
     none), random horizontal flip, then RandAugment ``(n, magnitude)`` if given.
     (B, 3, H, W) uint8 or float -> same shape and dtype."""
@@ -363,9 +389,14 @@ def soft_targets(labels: torch.Tensor, num_classes: int, smoothing: float = 0.0)
     return targets * (1 - smoothing) + smoothing / num_classes
 
 
-def mixup(images: torch.Tensor, labels: torch.Tensor, num_classes: int, alpha: float = 0.8,
-          generator: torch.Generator | None = None, smoothing: float = 0.0
-          ) -> tuple[torch.Tensor, torch.Tensor]:
+def mixup(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    alpha: float = 0.8,
+    generator: torch.Generator | None = None,
+    smoothing: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mixup: every image is blended with another of the batch (a random permutation),
     ``lam * x + (1 - lam) * x[perm]`` with one ``lam ~ Beta(alpha, alpha)`` per batch; the
     targets are blended the same way. float (B, 3, H, W) (e.g. normalised) and int64 (B,)
@@ -377,13 +408,17 @@ def mixup(images: torch.Tensor, labels: torch.Tensor, num_classes: int, alpha: f
     lam = _beta(alpha, generator)
     perm = _randperm(images.shape[0], generator, images.device)
     targets = soft_targets(labels, num_classes, smoothing).to(images.device)
-    return (lam * images + (1 - lam) * images[perm],
-            lam * targets + (1 - lam) * targets[perm])
+    return (lam * images + (1 - lam) * images[perm], lam * targets + (1 - lam) * targets[perm])
 
 
-def cutmix(images: torch.Tensor, labels: torch.Tensor, num_classes: int, alpha: float = 1.0,
-           generator: torch.Generator | None = None, smoothing: float = 0.0
-           ) -> tuple[torch.Tensor, torch.Tensor]:
+def cutmix(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    alpha: float = 1.0,
+    generator: torch.Generator | None = None,
+    smoothing: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """CutMix: one random box (area about ``1 - lam``, ``lam ~ Beta(alpha, alpha)``, clipped
     to the image) is pasted into every image from another of the batch; targets are mixed
     by the pasted area. (B, 3, H, W) uint8 or float and int64 (B,) labels (or soft (B, C))
@@ -404,10 +439,17 @@ def cutmix(images: torch.Tensor, labels: torch.Tensor, num_classes: int, alpha: 
     return mixed, lam * targets + (1 - lam) * targets[perm]
 
 
-def random_mix(images: torch.Tensor, labels: torch.Tensor, num_classes: int, *,
-               mixup_alpha: float = 0.8, cutmix_alpha: float = 1.0, switch_prob: float = 0.5,
-               generator: torch.Generator | None = None, smoothing: float = 0.0
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+def random_mix(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    *,
+    mixup_alpha: float = 0.8,
+    cutmix_alpha: float = 1.0,
+    switch_prob: float = 0.5,
+    generator: torch.Generator | None = None,
+    smoothing: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """CutMix with probability ``switch_prob``, else mixup, for the whole batch (the DeiT
     recipe). float (B, 3, H, W), labels (B,) -> (images, float32 (B, C) targets)."""
     if float(_rand((1,), generator, torch.device("cpu"))) < switch_prob:

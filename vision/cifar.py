@@ -143,14 +143,18 @@ def _array(data, dtype: np.dtype, shape, order: str) -> np.ndarray:
     """A new array (never a view of the unpickler's buffers) from checked parts."""
     if not isinstance(data, (bytes, bytearray)):
         raise _Refused("the pickle rebuilds an array from something other than bytes")
-    if not (isinstance(shape, tuple) and len(shape) <= 32
-            and all(type(n) is int and n >= 0 for n in shape)):
+    if not (
+        isinstance(shape, tuple)
+        and len(shape) <= 32
+        and all(type(n) is int and n >= 0 for n in shape)
+    ):
         raise _Refused(f"the pickle gives an array the shape {_printable(repr(shape))}")
     if order not in ("C", "F"):
         raise _Refused(f"the pickle asks for array order {_printable(repr(order))}")
     if math.prod(shape) * dtype.itemsize != len(data):
-        raise _Refused(f"the pickle's array of shape {shape} and dtype {dtype} holds "
-                       f"{len(data)} bytes")
+        raise _Refused(
+            f"the pickle's array of shape {shape} and dtype {dtype} holds {len(data)} bytes"
+        )
     return np.frombuffer(bytes(data), dtype=dtype).reshape(shape, order=order).copy(order="K")
 
 
@@ -167,8 +171,9 @@ def _plain_dtype(spec, align=False, copy=True):
     """numpy.dtype, refusing dtypes that hold Python objects."""
     if not isinstance(spec, (str, bytes)):
         raise _Refused(f"the pickle asks for dtype {_printable(repr(spec))}")
-    dtype = np.dtype(spec.decode("latin1") if isinstance(spec, bytes) else spec,
-                     bool(align), bool(copy))
+    dtype = np.dtype(
+        spec.decode("latin1") if isinstance(spec, bytes) else spec, bool(align), bool(copy)
+    )
     return _PendingDtype(_dtype_of(dtype))
 
 
@@ -193,8 +198,9 @@ def _resolved(value, seen: dict | None = None, depth: int = 0):
         value[:] = [_resolved(v, seen, depth + 1) for v in value]
     elif isinstance(value, dict):
         seen[id(value)] = value
-        items = [(_resolved(k, seen, depth + 1), _resolved(v, seen, depth + 1))
-                 for k, v in value.items()]
+        items = [
+            (_resolved(k, seen, depth + 1), _resolved(v, seen, depth + 1)) for k, v in value.items()
+        ]
         value.clear()
         value.update(items)
     elif isinstance(value, tuple):
@@ -242,9 +248,11 @@ class SafeUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         allowed = ALLOWED_GLOBALS.get((module, name))
         if allowed is None:
-            raise _Refused(f"the pickle asks for {_printable(f'{module}.{name}')}, which no "
-                           "CIFAR file holds (only numpy arrays, lists, dicts, bytes and "
-                           "numbers are read)")
+            raise _Refused(
+                f"the pickle asks for {_printable(f'{module}.{name}')}, which no "
+                "CIFAR file holds (only numpy arrays, lists, dicts, bytes and "
+                "numbers are read)"
+            )
         return allowed
 
     def persistent_load(self, pid):
@@ -262,8 +270,9 @@ def _check_opcodes(data: bytes) -> None:
         for _ in pickletools.genops(data):
             pass
     except Exception as e:  # genops reports malformed input as ValueError and the like
-        raise pickle.UnpicklingError(_printable(str(e).splitlines()[0] if str(e) else
-                                                type(e).__name__)) from None
+        raise pickle.UnpicklingError(
+            _printable(str(e).splitlines()[0] if str(e) else type(e).__name__)
+        ) from None
 
 
 def read_pickle(path: Path) -> object:
@@ -279,10 +288,20 @@ def read_pickle(path: Path) -> object:
         raise TRMError(f"{path}: refused: {e}") from None
     except (EOFError, pickle.UnpicklingError) as e:
         raise TRMError(f"{path}: truncated or not a pickle ({_printable(str(e))})") from None
-    except (ValueError, TypeError, AttributeError, IndexError, KeyError, OverflowError,
-            MemoryError, UnicodeDecodeError, struct.error) as e:
-        raise TRMError(f"{path}: corrupt pickle ({type(e).__name__}: "
-                       f"{_printable(str(e))})") from None
+    except (
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        OverflowError,
+        MemoryError,
+        UnicodeDecodeError,
+        struct.error,
+    ) as e:
+        raise TRMError(
+            f"{path}: corrupt pickle ({type(e).__name__}: {_printable(str(e))})"
+        ) from None
 
 
 class _Py2PickleWriter:
@@ -402,16 +421,35 @@ class Layout:
 
 
 LAYOUTS = (
-    Layout("cifar10", "python", tuple(f"data_batch_{i}" for i in range(1, TRAIN_BATCHES + 1))
-           + ("test_batch", "batches.meta")),
-    Layout("cifar10", "binary", tuple(f"data_batch_{i}.bin" for i in range(1, TRAIN_BATCHES + 1))
-           + ("test_batch.bin", "batches.meta.txt")),
+    Layout(
+        "cifar10",
+        "python",
+        (
+            *tuple(f"data_batch_{i}" for i in range(1, TRAIN_BATCHES + 1)),
+            "test_batch",
+            "batches.meta",
+        ),
+    ),
+    Layout(
+        "cifar10",
+        "binary",
+        (
+            *tuple(f"data_batch_{i}.bin" for i in range(1, TRAIN_BATCHES + 1)),
+            "test_batch.bin",
+            "batches.meta.txt",
+        ),
+    ),
     Layout("cifar100", "python", ("train", "test", "meta")),
-    Layout("cifar100", "binary", ("train.bin", "test.bin", "fine_label_names.txt",
-                                  "coarse_label_names.txt")),
+    Layout(
+        "cifar100",
+        "binary",
+        ("train.bin", "test.bin", "fine_label_names.txt", "coarse_label_names.txt"),
+    ),
 )
-EXPECTED = ("data_batch_1..5, test_batch, batches.meta (CIFAR-10), train, test, meta "
-            "(CIFAR-100), or their binary versions")
+EXPECTED = (
+    "data_batch_1..5, test_batch, batches.meta (CIFAR-10), train, test, meta "
+    "(CIFAR-100), or their binary versions"
+)
 
 
 def _layout_in(folder: Path) -> Layout | None:
@@ -422,8 +460,10 @@ def _layout_in(folder: Path) -> Layout | None:
         return complete[0]  # python before binary when a folder has both
     if len(present) > 1:
         files = sorted({f for lay in present for f in lay.files if (folder / f).is_file()})
-        raise TRMError(f"{folder}: mixes files of several CIFAR layouts ({', '.join(files)}) "
-                       "and none is complete")
+        raise TRMError(
+            f"{folder}: mixes files of several CIFAR layouts ({', '.join(files)}) "
+            "and none is complete"
+        )
     return present[0] if present else None
 
 
@@ -433,11 +473,16 @@ def find_layout(folder: Path) -> tuple[Path, Layout] | None:
     layout = _layout_in(folder)
     if layout is not None:
         return folder, layout
-    found = [(sub, lay) for sub in sorted(p for p in folder.iterdir() if p.is_dir())
-             if (lay := _layout_in(sub)) is not None]
+    found = [
+        (sub, lay)
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir())
+        if (lay := _layout_in(sub)) is not None
+    ]
     if len(found) > 1:
-        raise TRMError(f"{folder}: holds several CIFAR folders "
-                       f"({', '.join(sub.name for sub, _ in found)}): give one of them")
+        raise TRMError(
+            f"{folder}: holds several CIFAR folders "
+            f"({', '.join(sub.name for sub, _ in found)}): give one of them"
+        )
     return found[0] if found else None
 
 
@@ -451,17 +496,21 @@ def load_images(folder: Path) -> ImageData:
         raise TRMError(f"{folder}: not a folder (give the folder that holds the CIFAR batches)")
     found = find_layout(folder)
     if found is None:
-        raise TRMError(f"{folder}: no CIFAR files here or in a folder inside (expected "
-                       f"{EXPECTED})")
+        raise TRMError(f"{folder}: no CIFAR files here or in a folder inside (expected {EXPECTED})")
     path, layout = found
     for name in layout.files:
         if not (path / name).is_file():
-            raise TRMError(f"{path / name}: missing (a {layout.format}-format "
-                           f"{'CIFAR-10' if layout.name == 'cifar10' else 'CIFAR-100'} folder "
-                           f"needs {', '.join(layout.files)})")
-    reader = {("cifar10", "python"): _cifar10_python, ("cifar10", "binary"): _cifar10_binary,
-              ("cifar100", "python"): _cifar100_python,
-              ("cifar100", "binary"): _cifar100_binary}[(layout.name, layout.format)]
+            raise TRMError(
+                f"{path / name}: missing (a {layout.format}-format "
+                f"{'CIFAR-10' if layout.name == 'cifar10' else 'CIFAR-100'} folder "
+                f"needs {', '.join(layout.files)})"
+            )
+    reader = {
+        ("cifar10", "python"): _cifar10_python,
+        ("cifar10", "binary"): _cifar10_binary,
+        ("cifar100", "python"): _cifar100_python,
+        ("cifar100", "binary"): _cifar100_binary,
+    }[(layout.name, layout.format)]
     data = reader(path)
     data.path, data.format = path, layout.format
     return data
@@ -506,8 +555,9 @@ def _pixels(path: Path, value: object) -> np.ndarray:
     if not isinstance(value, np.ndarray):
         raise TRMError(f"{path}: data is a {type(value).__name__}, not a numpy array")
     if value.dtype != np.uint8 or value.ndim != 2 or value.shape[1] != PIXELS:
-        raise TRMError(f"{path}: data should be uint8 of shape (n, {PIXELS}), got "
-                       f"{value.dtype} {value.shape}")
+        raise TRMError(
+            f"{path}: data should be uint8 of shape (n, {PIXELS}), got {value.dtype} {value.shape}"
+        )
     return value.reshape(-1, *IMAGE_SHAPE)
 
 
@@ -523,8 +573,9 @@ def _labels(path: Path, value: object, key: str, n: int, num_classes: int) -> np
     labels = labels.astype(np.int64)
     if n and (labels.min() < 0 or labels.max() >= num_classes):
         bad = int(labels.min() if labels.min() < 0 else labels.max())
-        raise TRMError(f"{path}: {key} holds {bad}, outside 0..{num_classes - 1} "
-                       f"({num_classes} classes)")
+        raise TRMError(
+            f"{path}: {key} holds {bad}, outside 0..{num_classes - 1} ({num_classes} classes)"
+        )
     return labels
 
 
@@ -532,8 +583,10 @@ def _records(path: Path, size: int) -> np.ndarray:
     """A binary batch as uint8 ``(n, size)`` records; refuses a partial last record."""
     length = path.stat().st_size
     if length == 0 or length % size:
-        raise TRMError(f"{path}: {length} bytes is not a whole number of {size}-byte records "
-                       "(truncated or not a CIFAR binary batch)")
+        raise TRMError(
+            f"{path}: {length} bytes is not a whole number of {size}-byte records "
+            "(truncated or not a CIFAR binary batch)"
+        )
     return np.fromfile(path, dtype=np.uint8).reshape(-1, size)
 
 
@@ -552,18 +605,20 @@ def _cifar10_python(path: Path) -> ImageData:
         return ImageSplit(images, _labels(file, d[b"labels"], "labels", len(images), len(classes)))
 
     parts = [batch(f"data_batch_{i}") for i in range(1, TRAIN_BATCHES + 1)]
-    train = ImageSplit(np.concatenate([p.images for p in parts]),
-                       np.concatenate([p.labels for p in parts]))
+    train = ImageSplit(
+        np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts])
+    )
     info = meta.get(b"trm_synthetic")
     if info is not None and not isinstance(info, dict):
         raise TRMError(f"{meta_file}: trm_synthetic should be a dict")
-    info = {k.decode() if isinstance(k, bytes) else str(k):
-            v.decode() if isinstance(v, bytes) else v for k, v in (info or {}).items()}
+    info = {
+        k.decode() if isinstance(k, bytes) else str(k): v.decode() if isinstance(v, bytes) else v
+        for k, v in (info or {}).items()
+    }
     test = batch("test_batch")
     for split, got in (("train", len(train)), ("test", len(test))):
         if info and info.get(split) != got:
-            raise TRMError(f"{path}: {got} {split} images, {meta_file.name} says "
-                           f"{info.get(split)}")
+            raise TRMError(f"{path}: {got} {split} images, {meta_file.name} says {info.get(split)}")
     return ImageData("synthetic" if info else "cifar10", classes, train, test, info=info)
 
 
@@ -577,10 +632,11 @@ def _cifar100_python(path: Path) -> ImageData:
         file = path / name
         d = _dict(file, read_pickle(file), b"data", b"fine_labels", b"coarse_labels")
         images = _pixels(file, d[b"data"])
-        return ImageSplit(images, _labels(file, d[b"fine_labels"], "fine_labels", len(images),
-                                          len(fine)),
-                          _labels(file, d[b"coarse_labels"], "coarse_labels", len(images),
-                                  len(coarse)))
+        return ImageSplit(
+            images,
+            _labels(file, d[b"fine_labels"], "fine_labels", len(images), len(fine)),
+            _labels(file, d[b"coarse_labels"], "coarse_labels", len(images), len(coarse)),
+        )
 
     return ImageData("cifar100", fine, split("train"), split("test"), coarse_classes=coarse)
 
@@ -591,12 +647,15 @@ def _cifar10_binary(path: Path) -> ImageData:
     def batch(name: str) -> ImageSplit:
         file = path / name
         rec = _records(file, 1 + PIXELS)
-        return ImageSplit(rec[:, 1:].reshape(-1, *IMAGE_SHAPE),
-                          _labels(file, rec[:, 0], "labels", len(rec), len(classes)))
+        return ImageSplit(
+            rec[:, 1:].reshape(-1, *IMAGE_SHAPE),
+            _labels(file, rec[:, 0], "labels", len(rec), len(classes)),
+        )
 
     parts = [batch(f"data_batch_{i}.bin") for i in range(1, TRAIN_BATCHES + 1)]
-    train = ImageSplit(np.concatenate([p.images for p in parts]),
-                       np.concatenate([p.labels for p in parts]))
+    train = ImageSplit(
+        np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts])
+    )
     return ImageData("cifar10", classes, train, batch("test_batch.bin"))
 
 
@@ -607,12 +666,13 @@ def _cifar100_binary(path: Path) -> ImageData:
     def split(name: str) -> ImageSplit:
         file = path / name
         rec = _records(file, 2 + PIXELS)
-        return ImageSplit(rec[:, 2:].reshape(-1, *IMAGE_SHAPE),
-                          _labels(file, rec[:, 1], "fine labels", len(rec), len(fine)),
-                          _labels(file, rec[:, 0], "coarse labels", len(rec), len(coarse)))
+        return ImageSplit(
+            rec[:, 2:].reshape(-1, *IMAGE_SHAPE),
+            _labels(file, rec[:, 1], "fine labels", len(rec), len(fine)),
+            _labels(file, rec[:, 0], "coarse labels", len(rec), len(coarse)),
+        )
 
-    return ImageData("cifar100", fine, split("train.bin"), split("test.bin"),
-                     coarse_classes=coarse)
+    return ImageData("cifar100", fine, split("train.bin"), split("test.bin"), coarse_classes=coarse)
 
 
 # --------------------------------------------------------------------------- writing

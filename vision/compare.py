@@ -36,17 +36,25 @@ import torch
 
 from trm.checkpoint import load_checkpoint
 from trm.config import TrainConfig
+from trm.contract import is_single_step
 from trm.device import autocast, resolve_device, resolve_precision
-from trm.errors import TRMError, about
+from trm.errors import SettingError, TRMError, about
 from trm.jsonfile import read_json_object
 from trm.optim import make_optimizer
 from trm.plot import plot_compare, read_metrics
+from trm.runs import check_max_minutes
 from trm.staging import write_json
-from trm.train import check_max_minutes
 from vision.cifar import load_images
 from vision.models import PRESETS, VARIANTS, build_model
-from vision.training import (TRAIN_DEFAULTS, check_schedule, evaluate_run, flops_per_image,
-                             image_objective, load_vision_model, train_images)
+from vision.training import (
+    TRAIN_DEFAULTS,
+    ImageObjective,
+    check_schedule,
+    evaluate_run,
+    flops_per_image,
+    load_vision_model,
+    train_images,
+)
 
 RESULT = "result.json"
 BUDGETS = ("epochs", "time", "flops")
@@ -56,28 +64,36 @@ TRAIN_FLOPS_PER_FORWARD = 3  # a training step: the forward pass and a backward 
 def parse_variants(text: str) -> list[str]:
     names = [v.strip() for v in text.split(",") if v.strip()]
     if not names:
-        raise TRMError("--variants is empty: give a comma-separated list, e.g. vit,vitrm")
+        raise SettingError("variants", "is empty: give a comma-separated list, e.g. vit,vitrm")
     unknown = [v for v in names if v not in VARIANTS]
     if unknown:
-        raise TRMError(f"--variants: unknown variant {unknown[0]!r} (choose from {', '.join(VARIANTS)})")
+        raise TRMError(
+            f"--variants: unknown variant {unknown[0]!r} (choose from {', '.join(VARIANTS)})"
+        )
     if len(set(names)) != len(names):
-        raise TRMError("--variants names a variant twice")
+        raise SettingError("variants", "names a variant twice")
     return names
 
 
-def probe_steps_per_s(model, *, batch_size: int, device: torch.device, precision: str,
-                      steps: int = 4, warmup: int = 2) -> float:
+def probe_steps_per_s(
+    model, *, batch_size: int, device: torch.device, precision: str, steps: int = 4, warmup: int = 2
+) -> float:
     """Optimizer steps per second of ``model``'s training step on random images (a copy of
     the model is trained, so the real run starts from the same weights as without a probe)."""
     model = type(model)(model.config).to(device).train()
-    objective = image_objective(model.variant, model.config)
-    optimizer = make_optimizer(model, TrainConfig.from_dict({**TRAIN_DEFAULTS, "batch_size": batch_size}))
+    objective = ImageObjective(model.variant, model.config)
+    optimizer = make_optimizer(
+        model, TrainConfig.from_dict({**TRAIN_DEFAULTS, "batch_size": batch_size})
+    )
     size = model.config.image_size
     g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (batch_size, model.config.channels, size, size),
-                           dtype=torch.uint8, generator=g).to(device)
+    images = torch.randint(
+        0, 256, (batch_size, model.config.channels, size, size), dtype=torch.uint8, generator=g
+    ).to(device)
     labels = torch.randint(0, model.config.num_classes, (batch_size,), generator=g).to(device)
-    y, z = model.initial_state(batch_size)
+    y = z = None
+    if not is_single_step(model):
+        y, z = model.initial_state(batch_size)
     slots = SimpleNamespace(inputs=images, y=y, z=z, steps=torch.zeros(batch_size, device=device))
     start = 0.0
     for i in range(warmup + steps):
@@ -104,15 +120,18 @@ def bf16_possible(device: torch.device) -> bool:
     return device.type == "cpu"
 
 
-def fastest_precision(model, *, batch_size: int, device: torch.device, precision: str
-                      ) -> tuple[str, dict[str, float]]:
+def fastest_precision(
+    model, *, batch_size: int, device: torch.device, precision: str
+) -> tuple[str, dict[str, float]]:
     """The precision to train ``model`` at: the one asked for, or with ``auto`` the faster
     of fp32 and bf16 in a timed probe of the training step (steps/s of each returned)."""
     if precision != "auto":
         return resolve_precision(precision, device), {}
     candidates = ["fp32", "bf16"] if bf16_possible(device) else ["fp32"]
-    rates = {p: probe_steps_per_s(model, batch_size=batch_size, device=device, precision=p)
-             for p in candidates}
+    rates = {
+        p: probe_steps_per_s(model, batch_size=batch_size, device=device, precision=p)
+        for p in candidates
+    }
     return max(rates, key=rates.get), rates
 
 
@@ -127,26 +146,50 @@ def _progress(run: Path) -> tuple[bool, float]:
     with about(ckpt.config_path):
         cfg = TrainConfig.from_dict(ckpt.config.get("train"))
     meta = ckpt.train_meta
-    done = (int(meta.get("images", 0)) >= cfg.images if cfg.images
-            else int(meta.get("step", 0)) >= cfg.steps)
+    done = (
+        int(meta.get("images", 0)) >= cfg.images
+        if cfg.images
+        else int(meta.get("step", 0)) >= cfg.steps
+    )
     return done, float(meta.get("elapsed", 0.0)) / 60
 
 
-def train_variant(data_dir: Path, run: Path, variant: str, *, budget: str = "time",
-                  epochs: float | None = None, minutes: float | None = None, preset: str,
-                  seed: int, batch_size: int, device: str, precision: str,
-                  model_overrides: dict | None = None, progress: bool = True,
-                  log=lambda msg: None) -> dict:
+def train_variant(
+    data_dir: Path,
+    run: Path,
+    variant: str,
+    *,
+    budget: str = "time",
+    epochs: float | None = None,
+    minutes: float | None = None,
+    preset: str,
+    seed: int,
+    batch_size: int,
+    device: str,
+    precision: str,
+    model_overrides: dict | None = None,
+    progress: bool = True,
+    log=lambda msg: None,
+) -> dict:
     """Train one variant into ``run`` for ``epochs`` passes (budgets epochs and flops) or
     ``minutes`` (budget time), resuming an unfinished run there; returns how it ran."""
     if (run / "checkpoint").is_dir():
         done, spent = _progress(run)
         left = None if budget != "time" else minutes - spent
         if not done and (left is None or left > 0):
-            log(f"{variant}: resuming {run}" + (f" for the {left:.2f} minutes left" if left else ""))
-            train_images(data_dir, run, variant=variant, resume=True, device=device,
-                         precision=load_checkpoint(run).config.get("precision", precision),
-                         max_minutes=left, progress=progress)
+            log(
+                f"{variant}: resuming {run}" + (f" for the {left:.2f} minutes left" if left else "")
+            )
+            train_images(
+                data_dir,
+                run,
+                variant=variant,
+                resume=True,
+                device=device,
+                precision=load_checkpoint(run).config.get("precision", precision),
+                max_minutes=left,
+                progress=progress,
+            )
         else:
             log(f"{variant}: {run} already finished its training")
         return {}
@@ -155,11 +198,15 @@ def train_variant(data_dir: Path, run: Path, variant: str, *, budget: str = "tim
     dev = resolve_device(device)
     prec, rates = fastest_precision(model, batch_size=batch_size, device=dev, precision=precision)
     if rates:
-        log(f"{variant}: " + ", ".join(f"{p} {r:.2f} steps/s" for p, r in rates.items())
-            + f" in a probe -> {prec}")
+        log(
+            f"{variant}: "
+            + ", ".join(f"{p} {r:.2f} steps/s" for p, r in rates.items())
+            + f" in a probe -> {prec}"
+        )
     if budget == "time":
-        rate = rates.get(prec) or probe_steps_per_s(model, batch_size=batch_size, device=dev,
-                                                    precision=prec)
+        rate = rates.get(prec) or probe_steps_per_s(
+            model, batch_size=batch_size, device=dev, precision=prec
+        )
         steps = max(10, int(rate * minutes * 60 * 0.95))  # a little short: evaluation, saving
         log(f"{variant}: {rate:.2f} steps/s -> {steps} steps in {minutes:g} minutes")
         schedule = dict(warmup=min(TRAIN_DEFAULTS["warmup"], steps // 10))
@@ -168,46 +215,81 @@ def train_variant(data_dir: Path, run: Path, variant: str, *, budget: str = "tim
         steps = max(1, math.ceil(epochs * len(data.train) / batch_size))
         log(f"{variant}: {epochs:.3g} epochs ({int(round(epochs * len(data.train))):,} images)")
         schedule, length = {}, {}
-    train = dict(batch_size=batch_size, seed=seed, eval_every=max(1, steps // 10),
-                 checkpoint_every=max(1, steps // 10), log_every=max(1, min(25, steps // 20)),
-                 **schedule, **length)
-    return train_images(data_dir, run, variant=variant, preset=preset,
-                        model_overrides=model_overrides, train_overrides=train,
-                        epochs=None if budget == "time" else epochs,
-                        warmup_epochs=None if budget == "time" else min(30.0, epochs / 10),
-                        device=device, precision=prec,
-                        max_minutes=minutes if budget == "time" else None, progress=progress)
+    train = dict(
+        batch_size=batch_size,
+        seed=seed,
+        eval_every=max(1, steps // 10),
+        checkpoint_every=max(1, steps // 10),
+        log_every=max(1, min(25, steps // 20)),
+        **schedule,
+        **length,
+    )
+    return train_images(
+        data_dir,
+        run,
+        variant=variant,
+        preset=preset,
+        model_overrides=model_overrides,
+        train_overrides=train,
+        epochs=None if budget == "time" else epochs,
+        warmup_epochs=None if budget == "time" else min(30.0, epochs / 10),
+        device=device,
+        precision=prec,
+        max_minutes=minutes if budget == "time" else None,
+        progress=progress,
+    )
 
 
 def measure_variant(data_dir: Path, run: Path, *, device: str, batch_size: int = 256) -> dict:
     """A trained run evaluated on the whole test split (at the precision it trained at),
     with its cost: parameters, FLOPs per image, images seen, training FLOPs."""
     precision = load_checkpoint(run).config.get("precision", "fp32")
-    full = evaluate_run(run, data_dir, halting="full", device=device, precision=precision,
-                        batch_size=batch_size)
+    full = evaluate_run(
+        run, data_dir, halting="full", device=device, precision=precision, batch_size=batch_size
+    )
     model, config = load_vision_model(run, resolve_device(device))
     metrics = _train_metrics(run)
     flops = flops_per_image(model)
     n_train = load_images(data_dir).train.images.shape[0]
-    row = {"variant": full["variant"], "params": full["params"], "flops": flops,
-           "top1": full["top1"], "top5": full["top5"], "n": full["n"],
-           "eval_images_per_s": full["images_per_s"], "mean_steps": full["mean_steps"],
-           "train_steps": config.get("step"), "train_minutes": metrics["minutes"],
-           "train_images_per_s": metrics["images_per_s"], "images": metrics["images"],
-           "epochs": metrics["images"] / n_train,
-           "train_flops": TRAIN_FLOPS_PER_FORWARD * flops * metrics["images"],
-           "run": str(run), "config": config.get("model"), "precision": precision}
+    row = {
+        "variant": full["variant"],
+        "params": full["params"],
+        "flops": flops,
+        "top1": full["top1"],
+        "top5": full["top5"],
+        "n": full["n"],
+        "eval_images_per_s": full["images_per_s"],
+        "mean_steps": full["mean_steps"],
+        "train_steps": config.get("step"),
+        "train_minutes": metrics["minutes"],
+        "train_images_per_s": metrics["images_per_s"],
+        "images": metrics["images"],
+        "epochs": metrics["images"] / n_train,
+        "train_flops": TRAIN_FLOPS_PER_FORWARD * flops * metrics["images"],
+        "run": str(run),
+        "config": config.get("model"),
+        "precision": precision,
+    }
     for key in ("mean_recursions", "step_weights"):  # mor-vit, sr-vit
         if key in full:
             row[key] = full[key]
     encoder = getattr(model, "encoder", None)
     row["extra_params"] = encoder.extra_parameters() if encoder is not None else 0
     if model.config.n_sup > 1:
-        adaptive = evaluate_run(run, data_dir, halting="adaptive", device=device,
-                                precision=precision, batch_size=batch_size)
-        row["adaptive"] = {"top1": adaptive["top1"], "top5": adaptive["top5"],
-                           "mean_steps": adaptive["mean_steps"],
-                           "eval_images_per_s": adaptive["images_per_s"]}
+        adaptive = evaluate_run(
+            run,
+            data_dir,
+            halting="adaptive",
+            device=device,
+            precision=precision,
+            batch_size=batch_size,
+        )
+        row["adaptive"] = {
+            "top1": adaptive["top1"],
+            "top5": adaptive["top5"],
+            "mean_steps": adaptive["mean_steps"],
+            "eval_images_per_s": adaptive["images_per_s"],
+        }
     return row
 
 
@@ -219,16 +301,21 @@ def _train_metrics(run: Path) -> dict:
     steps = int(ckpt.train_meta.get("step", 0))
     batch = int(ckpt.config.get("train", {}).get("batch_size", 0))
     images = int(ckpt.train_meta.get("images", 0)) or steps * batch  # (older runs: one step each)
-    return {"minutes": seconds / 60, "images": images,
-            "images_per_s": steps * batch / seconds if seconds > 0 else 0.0}
+    return {
+        "minutes": seconds / 60,
+        "images": images,
+        "images_per_s": steps * batch / seconds if seconds > 0 else 0.0,
+    }
 
 
 def eval_curve(row: dict) -> list[tuple[int, float]]:
     """(images seen, top-1) of a run's periodic evaluations (on up to 1,000 test images)."""
     _, evals = read_metrics(Path(row["run"]))
-    return sorted((e["images"], float(e["eval"]["top1"])) for e in evals
-                  if isinstance(e.get("images"), int)
-                  and isinstance(e["eval"].get("top1"), (int, float)))
+    return sorted(
+        (e["images"], float(e["eval"]["top1"]))
+        for e in evals
+        if isinstance(e.get("images"), int) and isinstance(e["eval"].get("top1"), (int, float))
+    )
 
 
 def top1_at_equal_images(rows: list[dict]) -> tuple[int, list[float | None]]:
@@ -244,7 +331,7 @@ def top1_at_equal_images(rows: list[dict]) -> tuple[int, list[float | None]]:
 
 def check_budget(budget: str, epochs: float | None, minutes: float | None) -> None:
     if budget not in BUDGETS:
-        raise TRMError(f"--budget must be epochs, time or flops, got {budget!r}")
+        raise SettingError("budget", f"must be epochs, time or flops, got {budget!r}")
     if budget == "time":
         if minutes is None:
             raise TRMError("--budget time needs --max-minutes (the minutes per variant)")
@@ -257,18 +344,32 @@ def check_budget(budget: str, epochs: float | None, minutes: float | None) -> No
         check_schedule(epochs, None, None)
 
 
-def compare(data_dir: Path, out: Path, variants: list[str], *, budget: str = "epochs",
-            epochs: float | None = None, minutes: float | None = None, preset: str = "small",
-            seed: int = 0, batch_size: int = 128, device: str = "auto", precision: str = "auto",
-            model_overrides: dict[str, dict] | None = None, progress: bool = True,
-            log=lambda msg: None) -> dict:
+def compare(
+    data_dir: Path,
+    out: Path,
+    variants: list[str],
+    *,
+    budget: str = "epochs",
+    epochs: float | None = None,
+    minutes: float | None = None,
+    preset: str = "small",
+    seed: int = 0,
+    batch_size: int = 128,
+    device: str = "auto",
+    precision: str = "auto",
+    model_overrides: dict[str, dict] | None = None,
+    progress: bool = True,
+    log=lambda msg: None,
+) -> dict:
     """Train (or resume) each variant at an equal ``budget`` in turn (``epochs`` passes,
     ``minutes``, or the FLOPs the first variant spends on ``epochs`` passes), measure it,
     write ``compare.json`` and the charts."""
     check_budget(budget, epochs, minutes)
     for v in variants:
         if preset not in PRESETS[v]:
-            raise TRMError(f"unknown preset {preset!r} for {v}: choose one of {', '.join(PRESETS[v])}")
+            raise TRMError(
+                f"unknown preset {preset!r} for {v}: choose one of {', '.join(PRESETS[v])}"
+            )
     data = load_images(data_dir)  # bad data fails here, before any training
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -276,9 +377,14 @@ def compare(data_dir: Path, out: Path, variants: list[str], *, budget: str = "ep
     out.mkdir(parents=True, exist_ok=True)
     per_image = {}
     if budget == "flops":  # every variant gets the first one's FLOPs for `epochs` passes
-        per_image = {v: train_flops_per_image(build_model(
-            v, preset, num_classes=data.num_classes, **(model_overrides or {}).get(v, {})))
-            for v in variants}
+        per_image = {
+            v: train_flops_per_image(
+                build_model(
+                    v, preset, num_classes=data.num_classes, **(model_overrides or {}).get(v, {})
+                )
+            )
+            for v in variants
+        }
         total = per_image[variants[0]] * epochs * len(data.train)
         log(f"budget: {total / 1e12:.3g} TFLOPs each ({variants[0]}'s for {epochs:g} epochs)")
     rows = []
@@ -290,21 +396,102 @@ def compare(data_dir: Path, out: Path, variants: list[str], *, budget: str = "ep
             rows.append(read_json_object(done))
             continue
         passes = total / (per_image[v] * len(data.train)) if budget == "flops" else epochs
-        train_variant(data_dir, run, v, budget=budget, epochs=passes, minutes=minutes,
-                      preset=preset, seed=seed, batch_size=batch_size, device=device,
-                      precision=precision, model_overrides=(model_overrides or {}).get(v),
-                      progress=progress, log=log)
+        train_variant(
+            data_dir,
+            run,
+            v,
+            budget=budget,
+            epochs=passes,
+            minutes=minutes,
+            preset=preset,
+            seed=seed,
+            batch_size=batch_size,
+            device=device,
+            precision=precision,
+            model_overrides=(model_overrides or {}).get(v),
+            progress=progress,
+            log=log,
+        )
         row = measure_variant(data_dir, run, device=device)
         write_json(done, row)
         rows.append(row)
     common, at_common = top1_at_equal_images(rows)
     for r, top1 in zip(rows, at_common):
         r["top1_at_equal_images"] = top1
-    result = {"data": {"path": str(data_dir), "name": data.name, "classes": data.num_classes,
-                       "train": len(data.train), "test": len(data.test)},
-              "budget": budget, "epochs": epochs, "minutes": minutes,
-              "equal_images": common, "equal_epochs": common / len(data.train),
-              "preset": preset, "seed": seed, "batch_size": batch_size, "variants": rows}
+    result = {
+        "data": {
+            "path": str(data_dir),
+            "name": data.name,
+            "classes": data.num_classes,
+            "train": len(data.train),
+            "test": len(data.test),
+        },
+        "budget": budget,
+        "epochs": epochs,
+        "minutes": minutes,
+        "equal_images": common,
+        "equal_epochs": common / len(data.train),
+        "preset": preset,
+        "seed": seed,
+        "batch_size": batch_size,
+        "variants": rows,
+    }
     result["plots"] = [str(p) for p in plot_compare(result, out)]
     write_json(out / "compare.json", result)
     return result
+
+
+def result_table(result: dict):
+    """The comparison as a rich table (what `trm vision compare` prints)."""
+    from rich.table import Table
+
+    d = result["data"]
+    budget = result.get("budget", "time")
+    if budget == "time":
+        what = f"{result.get('minutes') or 0:g} min each"
+    elif budget == "flops":
+        what = (
+            f"equal training FLOPs ({result['variants'][0]['variant']}'s for "
+            f"{result['epochs']:g} epochs)"
+        )
+    else:
+        what = f"{result['epochs']:g} epochs each"
+    table = Table(
+        title=f"{d['name']} ({d['classes']} classes, {d['train']} train / {d['test']} test), {what}"
+    )
+    equal = result.get("equal_epochs")
+    columns = (
+        "variant",
+        "parameters",
+        "MFLOPs / image",
+        "precision",
+        "epochs seen",
+        "top-1",
+        f"top-1 at {equal:.3g} epochs" if equal is not None else "top-1 at equal epochs",
+        "top-5",
+        "train img/s",
+        "eval img/s",
+        "adaptive: top-1, steps, img/s",
+    )
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("variant", "precision") else "right")
+    for r in result["variants"]:
+        a = r.get("adaptive")
+        adaptive = (
+            f"{a['top1']:.3f}, {a['mean_steps']:.2f}, {a['eval_images_per_s']:.0f}" if a else "-"
+        )
+        at_equal = r.get("top1_at_equal_images")
+        table.add_row(
+            r["variant"],
+            f"{r['params']:,}",
+            f"{r['flops'] / 1e6:.1f}",
+            r.get("precision", "-"),
+            f"{r.get('epochs', 0):.2f}",
+            f"{r['top1']:.3f}",
+            "-" if at_equal is None else f"{at_equal:.3f}",
+            f"{r['top5']:.3f}",
+            f"{r['train_images_per_s']:.0f}",
+            f"{r['eval_images_per_s']:.0f}",
+            adaptive,
+        )
+    return table

@@ -42,10 +42,16 @@ class Archive:
 
 
 ARCHIVES = {
-    "cifar10": Archive("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-                       "c58f30108f718f92721af3b95e74349a", "cifar-10-batches-py"),
-    "cifar100": Archive("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
-                        "eb9058c3a382ffc7106e4002c42a8d85", "cifar-100-python"),
+    "cifar10": Archive(
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        "c58f30108f718f92721af3b95e74349a",
+        "cifar-10-batches-py",
+    ),
+    "cifar100": Archive(
+        "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+        "eb9058c3a382ffc7106e4002c42a8d85",
+        "cifar-100-python",
+    ),
 }
 
 
@@ -76,8 +82,15 @@ def present(name: str, root: Path) -> bool:
     return True
 
 
-def download(name: str, root: Path, url: str | None = None, md5: str | None = None, *,
-             force: bool = False, progress: bool = True) -> Path:
+def download(
+    name: str,
+    root: Path,
+    url: str | None = None,
+    md5: str | None = None,
+    *,
+    force: bool = False,
+    progress: bool = True,
+) -> Path:
     """Fetch dataset ``name`` ("cifar10" or "cifar100") into folder ``root``; returns it.
 
     ``url`` replaces the official address (a mirror, ``file://...`` or a local path);
@@ -95,8 +108,10 @@ def download(name: str, root: Path, url: str | None = None, md5: str | None = No
         part = stage / ".download.part"
         got = _fetch(source, part, desc=f"{name} archive", progress=progress)
         if got != want:
-            raise TRMError(f"{source}: MD5 {got} is not the expected {want}: a corrupt or "
-                           "different archive (nothing was kept)")
+            raise TRMError(
+                f"{source}: MD5 {got} is not the expected {want}: a corrupt or "
+                "different archive (nothing was kept)"
+            )
         extract_tar(part, stage, label=source)
         part.unlink()
         data = load_images(stage)
@@ -123,8 +138,16 @@ def _fetch(url: str, dest: Path, desc: str, progress: bool) -> str:
         with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, open(dest, "wb") as out:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
-            with tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-                      file=sys.stderr, disable=not progress, leave=False) as bar:
+            with tqdm(
+                total=total,
+                desc=desc,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                file=sys.stderr,
+                disable=not progress,
+                leave=False,
+            ) as bar:
                 while chunk := response.read(CHUNK):
                     out.write(chunk)
                     md5.update(chunk)
@@ -133,8 +156,10 @@ def _fetch(url: str, dest: Path, desc: str, progress: bool) -> str:
     except urllib.error.HTTPError as e:
         raise TRMError(f"cannot download {url}: HTTP {e.code} {e.reason}") from None
     except urllib.error.URLError as e:
-        raise TRMError(f"cannot download {url}: {e.reason} (offline? fetch the archive "
-                       "elsewhere and pass its path as --url)") from None
+        raise TRMError(
+            f"cannot download {url}: {e.reason} (offline? fetch the archive "
+            "elsewhere and pass its path as --url)"
+        ) from None
     except (OSError, ValueError, http.client.HTTPException) as e:
         raise TRMError(f"cannot download {url}: {type(e).__name__}: {e}") from None
     if total is not None and received != total:
@@ -182,4 +207,3 @@ def extract_tar(archive: Path, dest: Path, label: str | None = None) -> None:
                     shutil.copyfileobj(src, out, CHUNK)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         raise TRMError(f"{label}: broken archive ({type(e).__name__}: {e})") from None
-

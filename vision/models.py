@@ -26,29 +26,30 @@ paper's released configs use ``n_sup=1``, ``T=1``, ``n=3``: one step, all with g
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from trm.config import MAX_SIZES, ModelConfig, check_bounds
-from trm.encoder import (ROUTINGS, SOFT_MIXERS, RecursiveEncoder, RepeatEncoder, RoutedEncoder,
-                         SoftMixEncoder)
-from trm.errors import TRMError
+from trm.contract import StepOutput
+from trm.encoder import (
+    ROUTINGS,
+    SOFT_MIXERS,
+    RecursiveEncoder,
+    RepeatEncoder,
+    RoutedEncoder,
+    SoftMixEncoder,
+)
+from trm.errors import SettingError, TRMError
 from trm.layers import ReasoningNet, init_linear, rms_norm
-from trm.model import StepOutput
+from trm.model import broadcast_starts, fixed_starts, halting_head
 from trm.recursion import deep_recursion
 
 POOLS = ("cls", "mean")
 LAYOUTS = ("vitrm", "trm")
-
-
-@dataclass(frozen=True)
-class ImageShape:
-    image_size: int = 32
-    patch_size: int = 4
-    channels: int = 3
 
 
 # the recursive core's bounds (trm.config.MAX_SIZES), plus the image and the plain ViT's depth
@@ -66,7 +67,9 @@ def _check_common(c) -> None:
     if c.pool not in POOLS:
         raise TRMError(f"pool must be cls or mean, got {c.pool!r}")
     if c.hidden_size < 1 or c.num_heads < 1 or c.hidden_size % (2 * c.num_heads):
-        raise TRMError(f"hidden_size {c.hidden_size} must be a multiple of 2 x heads ({c.num_heads})")
+        raise TRMError(
+            f"hidden_size {c.hidden_size} must be a multiple of 2 x heads ({c.num_heads})"
+        )
     if c.expansion <= 0:
         raise TRMError("expansion must be positive")
     for name in ("dropout", "drop_path"):
@@ -99,14 +102,17 @@ class ViTConfig(ImageModelConfig):
     pool: str = "cls"
 
     # no recursion: one "supervision step" per image, and nothing to explore
-    n_sup = 1
-    halt_exploration = 0.0
+    n_sup: ClassVar[int] = 1
+    halt_exploration: ClassVar[float] = 0.0
 
-    def validate(self) -> "ViTConfig":
+    def validate(self) -> ViTConfig:
         _check_common(self)
         if self.depth < 1:
             raise TRMError(f"depth must be at least 1, got {self.depth}")
         return self
+
+    def describe(self) -> str:
+        return f"width {self.hidden_size}, depth {self.depth}"
 
 
 @dataclass(frozen=True)
@@ -124,29 +130,42 @@ class RecursiveViTConfig(ImageModelConfig):
     recursions: int = 12  # S (bvit), R (sr-vit), recursion steps (mor-vit)
     step_embedding: bool = False
 
-    n_sup = 1
-    halt_exploration = 0.0
-    variant = ""
-    mixing = "last"
-    routing = None
-    aux_weight = 0.0
-    max_recursions = 64
+    n_sup: ClassVar[int] = 1
+    halt_exploration: ClassVar[float] = 0.0
+    variant: ClassVar[str] = ""
+    max_recursions: ClassVar[int] = 64
 
     def validate(self):
         _check_common(self)
         if self.num_layers < 1:
             raise TRMError(f"layers must be at least 1, got {self.num_layers}")
         if not 1 <= self.recursions <= self.max_recursions:
-            raise TRMError(f"recursions (--recursions) must be between 1 and {self.max_recursions} for "
-                           f"{self.variant}, got {self.recursions}")
+            raise SettingError(
+                "recursions",
+                f"must be between 1 and {self.max_recursions} for {self.variant}, "
+                f"got {self.recursions}",
+            )
         return self
+
+    def describe(self) -> str:
+        text = f"width {self.hidden_size}, k={self.num_layers}, {self.recursions} recursions"
+        return text + (", step embedding" if self.step_embedding else "")
+
+    def encoder(self, net) -> RecursiveEncoder:
+        """The variant's encoder, given ``net(layers)`` -> a new network of that many blocks."""
+        return RepeatEncoder(
+            net(self.num_layers),
+            self.hidden_size,
+            self.recursions,
+            step_embedding=self.step_embedding,
+        )
 
 
 @dataclass(frozen=True)
 class BViTConfig(RecursiveViTConfig):
     """``bvit``: one wide block applied ``recursions`` times to one hidden state."""
 
-    variant = "bvit"
+    variant: ClassVar[str] = "bvit"
 
 
 @dataclass(frozen=True)
@@ -162,9 +181,8 @@ class SRViTConfig(RecursiveViTConfig):
     recursions: int = 4
     mixer: str = "mlp"
     mixer_hidden: int = 0  # the MLP mixer's width; 0: hidden_size
-    variant = "sr-vit"
-    mixing = "soft"
-    max_recursions = 8
+    variant: ClassVar[str] = "sr-vit"
+    max_recursions: ClassVar[int] = 8
     legacy_defaults: ClassVar[dict] = {"mixer": "linear"}
 
     def validate(self):
@@ -172,9 +190,24 @@ class SRViTConfig(RecursiveViTConfig):
         if self.mixer not in SOFT_MIXERS:
             raise TRMError(f"mixer must be one of {', '.join(SOFT_MIXERS)}, got {self.mixer!r}")
         if not 0 <= self.mixer_hidden <= VISION_MAX["hidden_size"]:
-            raise TRMError(f"mixer_hidden must be between 0 (the hidden size) and "
-                           f"{VISION_MAX['hidden_size']}, got {self.mixer_hidden}")
+            raise TRMError(
+                f"mixer_hidden must be between 0 (the hidden size) and "
+                f"{VISION_MAX['hidden_size']}, got {self.mixer_hidden}"
+            )
         return self
+
+    def describe(self) -> str:
+        return super().describe() + f", {self.mixer} mixer"
+
+    def encoder(self, net) -> RecursiveEncoder:
+        return SoftMixEncoder(
+            net(self.num_layers),
+            self.hidden_size,
+            self.recursions,
+            mixer=self.mixer,
+            mixer_hidden=self.mixer_hidden,
+            step_embedding=self.step_embedding,
+        )
 
 
 @dataclass(frozen=True)
@@ -185,20 +218,26 @@ class MoRViTConfig(RecursiveViTConfig):
     only each other, no unique ends)."""
 
     recursions: int = 3
-    capacity: Optional[tuple] = None  # share of tokens per step, non-increasing; None: linear
+    capacity: tuple | None = None  # share of tokens per step, non-increasing; None: linear
     routing: str = "expert"  # expert (top-k per step) or token (a depth per token)
     aux_weight: float = 0.01  # the router's auxiliary loss
     router_per_step: bool = True  # expert choice: a router per step (False: one for all)
     inactive_keys: bool = True  # tokens that stopped stay keys and values for active ones
     unique_ends: bool = True  # Middle-Cycle: unique first and last blocks around the recursion
-    variant = "mor-vit"
-    legacy_defaults: ClassVar[dict] = {"router_per_step": False, "inactive_keys": False,
-                                       "unique_ends": False}
+    variant: ClassVar[str] = "mor-vit"
+    legacy_defaults: ClassVar[dict] = {
+        "router_per_step": False,
+        "inactive_keys": False,
+        "unique_ends": False,
+    }
 
     def __post_init__(self):
         if self.capacity is not None and not isinstance(self.capacity, tuple):
-            object.__setattr__(self, "capacity", tuple(self.capacity) if isinstance(
-                self.capacity, (list, tuple)) else self.capacity)
+            object.__setattr__(
+                self,
+                "capacity",
+                tuple(self.capacity) if isinstance(self.capacity, (list, tuple)) else self.capacity,
+            )
 
     def validate(self):
         super().validate()
@@ -209,17 +248,43 @@ class MoRViTConfig(RecursiveViTConfig):
         cap = self.capacity
         if cap is not None:
             if self.routing != "expert":
-                raise TRMError("capacity (--capacity) applies to expert routing only (token routing picks depths)")
+                raise SettingError(
+                    "capacity", "applies to expert routing only (token routing picks depths)"
+                )
             if not isinstance(cap, tuple) or not all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in cap):
-                raise TRMError(f"capacity (--capacity) must be a list of numbers, got {cap!r}")
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in cap
+            ):
+                raise SettingError("capacity", f"must be a list of numbers, got {cap!r}")
             if len(cap) != self.recursions:
-                raise TRMError(f"capacity (--capacity) has {len(cap)} values for {self.recursions} recursions")
+                raise SettingError(
+                    "capacity", f"has {len(cap)} values for {self.recursions} recursions"
+                )
             if not all(0 < v <= 1 for v in cap):
-                raise TRMError(f"capacity (--capacity) values must be in (0, 1], got {list(cap)}")
-            if any(b > a for a, b in zip(cap, cap[1:])):
-                raise TRMError(f"capacity (--capacity) must not increase from step to step, got {list(cap)}")
+                raise SettingError("capacity", f"values must be in (0, 1], got {list(cap)}")
+            if any(b > a for a, b in itertools.pairwise(cap)):
+                raise SettingError(
+                    "capacity", f"must not increase from step to step, got {list(cap)}"
+                )
         return self
+
+    def describe(self) -> str:
+        cap = self.capacity
+        text = super().describe() + f", {self.routing} routing"
+        text += f", capacity {','.join(f'{v:g}' for v in cap)}" if cap else ", linear capacity"
+        return text + (", unique first/last blocks" if self.unique_ends else "")
+
+    def encoder(self, net) -> RecursiveEncoder:
+        return RoutedEncoder(
+            net(self.num_layers),
+            self.hidden_size,
+            self.recursions,
+            routing=self.routing,
+            capacity=self.capacity,
+            router_per_step=self.router_per_step,
+            inactive_keys=self.inactive_keys,
+            ends=(net(1), net(1)) if self.unique_ends else None,
+            step_embedding=self.step_embedding,
+        )
 
 
 @dataclass(frozen=True)
@@ -240,7 +305,7 @@ class ViTRMConfig(ImageModelConfig):
 
     legacy_defaults: ClassVar[dict] = {"layout": "trm", "T": 2, "n_sup": 4}
 
-    def validate(self) -> "ViTRMConfig":
+    def validate(self) -> ViTRMConfig:
         _check_common(self)
         for name in ("num_layers", "n", "T", "n_sup"):
             if getattr(self, name) < 1:
@@ -250,6 +315,12 @@ class ViTRMConfig(ImageModelConfig):
         if self.layout not in LAYOUTS:
             raise TRMError(f"layout must be vitrm or trm, got {self.layout!r}")
         return self
+
+    def describe(self) -> str:
+        return (
+            f"width {self.hidden_size}, k={self.num_layers}, n={self.n}, T={self.T}, "
+            f"n_sup={self.n_sup}, {self.layout} layout"
+        )
 
 
 class PatchEmbed(nn.Module):
@@ -278,35 +349,33 @@ def pool(h: torch.Tensor, how: str) -> torch.Tensor:
 
 
 def _net(c, layers: int, length: int, **options) -> ReasoningNet:
-    return ReasoningNet(c.hidden_size, c.num_heads, length, layers, "attention", c.expansion,
-                        c.rope_theta, c.norm_eps, dropout=c.dropout, drop_path=c.drop_path,
-                        **options)
+    return ReasoningNet(
+        c.hidden_size,
+        c.num_heads,
+        length,
+        layers,
+        "attention",
+        c.expansion,
+        c.rope_theta,
+        c.norm_eps,
+        dropout=c.dropout,
+        drop_path=c.drop_path,
+        **options,
+    )
 
 
 class SingleStep(nn.Module):
-    """Models without deep supervision, given the recursive models' interface so that one
-    training loop and one evaluation serve all: one step, which always halts; (y, z) are
-    empty placeholders. Subclasses define ``run(images) -> (logits, aux_loss, stats)``."""
+    """A model without deep supervision (:class:`trm.contract.SingleStepModel`): one
+    forward gives the answer; no state to carry, nothing to halt. Subclasses define
+    ``run(images) -> (logits, aux_loss, stats)``."""
 
     def classify(self, images: torch.Tensor) -> torch.Tensor:
         """Logits (B, classes)."""
         return self.run(images)[0]
 
-    def embed_input(self, images: torch.Tensor) -> torch.Tensor:
-        return images
-
-    def initial_state(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        empty = torch.zeros(batch, 1, 1, device=self.head.weight.device)
-        return empty, empty.clone()
-
-    def deep_step(self, images: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
+    def forward(self, images: torch.Tensor) -> StepOutput:
         logits, aux, stats = self.run(images)
-        return StepOutput(y, z, logits, torch.full((images.shape[0],), 30.0, device=logits.device),
-                          aux, stats)
-
-    def forward(self, images: torch.Tensor, y: torch.Tensor, z: torch.Tensor,
-                fresh: torch.Tensor | None = None) -> StepOutput:
-        return self.deep_step(images, y, z)
+        return StepOutput(None, None, logits, None, aux, stats)
 
 
 class ViT(SingleStep):
@@ -329,12 +398,12 @@ class RecursiveViT(SingleStep):
     """``bvit``, ``sr-vit`` and ``mor-vit``: patch tokens through a :class:`trm.encoder.RecursiveEncoder`
     (trm's shared network, recursed as the config says), pooled, then a linear head."""
 
-    def __init__(self, config: "RecursiveViTConfig"):
+    def __init__(self, config: RecursiveViTConfig):
         super().__init__()
         self.config = c = config.validate()
         self.variant = c.variant
         self.embed = PatchEmbed(c)
-        self.encoder = self._encoder(c, lambda layers: _net(c, layers, self.embed.length))
+        self.encoder = c.encoder(lambda layers: _net(c, layers, self.embed.length))
         self.head = init_linear(nn.Linear(c.hidden_size, c.num_classes))
 
     def run(self, images: torch.Tensor):
@@ -348,20 +417,6 @@ class RecursiveViT(SingleStep):
         aux = out.aux_loss * self.config.aux_weight if out.depth is not None else None
         return self.head(pool(out.h, self.config.pool)), aux, stats or None
 
-    @staticmethod
-    def _encoder(c: "RecursiveViTConfig", net) -> RecursiveEncoder:
-        """The variant's encoder, given ``net(layers)`` -> a new network of that many blocks."""
-        args = (net(c.num_layers), c.hidden_size, c.recursions)
-        if c.routing is not None:
-            return RoutedEncoder(*args, routing=c.routing, capacity=c.capacity,
-                                 router_per_step=c.router_per_step, inactive_keys=c.inactive_keys,
-                                 ends=(net(1), net(1)) if c.unique_ends else None,
-                                 step_embedding=c.step_embedding)
-        if c.mixing == "soft":
-            return SoftMixEncoder(*args, mixer=c.mixer, mixer_hidden=c.mixer_hidden,
-                                  step_embedding=c.step_embedding)
-        return RepeatEncoder(*args, step_embedding=c.step_embedding)
-
 
 class ViTRM(nn.Module):
     variant = "vitrm"
@@ -374,20 +429,20 @@ class ViTRM(nn.Module):
         d, length = c.hidden_size, self.embed.length
         # the vitrm layout's longest input is [x; y; z]; no RoPE: positions live in x and
         # in z's per-patch starts
-        self.net = (_net(c, c.num_layers, 2 * length + 1, prenorm=True, rope=False) if self.paper
-                    else _net(c, c.num_layers, length))
+        self.net = (
+            _net(c, c.num_layers, 2 * length + 1, prenorm=True, rope=False)
+            if self.paper
+            else _net(c, c.num_layers, length)
+        )
         self.head = init_linear(nn.Linear(d, c.num_classes))
-        self.halt_head = nn.Linear(d, 1)
-        nn.init.zeros_(self.halt_head.weight)
-        nn.init.constant_(self.halt_head.bias, -5.0)  # start out "not sure yet"
+        self.halt_head = halting_head(d)
         if self.paper:  # learned starts: one answer token, one latent token per patch
             self.y_init = nn.Parameter(torch.randn(1, 1, d) * 0.02)
             self.z_init = nn.Parameter(torch.randn(1, length, d) * 0.02)
         else:
             # fixed random starting points of y and z (saved, not trained), at rms 1 like
             # the states carried between supervision steps (post-norm outputs), as in TRM
-            self.register_buffer("y_init", torch.randn(d))
-            self.register_buffer("z_init", torch.randn(d))
+            fixed_starts(self, torch.randn(d), torch.randn(d))
 
     def embed_input(self, images: torch.Tensor) -> torch.Tensor:
         """x: the patch tokens. In the trm layout normalised to rms 1, so the image is not
@@ -400,19 +455,20 @@ class ViTRM(nn.Module):
         d = self.config.hidden_size
         if self.paper:  # the learned starts, on the gradient path
             return self.y_init.expand(batch, -1, -1), self.z_init.expand(batch, -1, -1)
-        shape = (batch, self.embed.length, d)
-        return self.y_init.expand(shape).clone(), self.z_init.expand(shape).clone()
+        return broadcast_starts(self, (batch, self.embed.length, d))
 
-    def _cycle(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _cycle(
+        self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """ViTRM's cycle: n times z = f([x; y; z]) (z's part), then y = f([y; z]) (y's)."""
         for _ in range(self.config.n):
-            z = self.net(torch.cat([x, y, z], dim=1))[:, x.shape[1] + y.shape[1]:]
-        y = self.net(torch.cat([y, z], dim=1))[:, :y.shape[1]]
+            z = self.net(torch.cat([x, y, z], dim=1))[:, x.shape[1] + y.shape[1] :]
+        y = self.net(torch.cat([y, z], dim=1))[:, : y.shape[1]]
         return y, z
 
-    def recurse(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def recurse(
+        self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """One supervision step's recursion: T cycles, gradients through the last."""
         c = self.config
         if not self.paper:
@@ -425,11 +481,17 @@ class ViTRM(nn.Module):
     def deep_step(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
         y, z = self.recurse(x, y, z)
         answer = y[:, 0] if self.paper else pool(y, self.config.pool)
-        return StepOutput(y.detach(), z.detach(), self.head(answer),
-                          self.halt_head(answer).squeeze(-1).float())
+        return StepOutput(
+            y.detach(), z.detach(), self.head(answer), self.halt_head(answer).squeeze(-1).float()
+        )
 
-    def forward(self, images: torch.Tensor, y: torch.Tensor, z: torch.Tensor,
-                fresh: torch.Tensor | None = None) -> StepOutput:
+    def forward(
+        self,
+        images: torch.Tensor,
+        y: torch.Tensor,
+        z: torch.Tensor,
+        fresh: torch.Tensor | None = None,
+    ) -> StepOutput:
         """One supervision step from images (what training, compile and DDP wrap). Rows
         marked ``fresh`` (B,) start here: they take the starting state from the model, so
         learned starts get their gradient (the carried slots hold detached copies)."""
@@ -440,34 +502,61 @@ class ViTRM(nn.Module):
         return self.deep_step(self.embed_input(images), y, z)
 
 
-VARIANTS = {"vit": (ViTConfig, ViT), "vitrm": (ViTRMConfig, ViTRM),
-            "bvit": (BViTConfig, RecursiveViT), "sr-vit": (SRViTConfig, RecursiveViT),
-            "mor-vit": (MoRViTConfig, RecursiveViT)}
+VARIANTS = {
+    "vit": (ViTConfig, ViT),
+    "vitrm": (ViTRMConfig, ViTRM),
+    "bvit": (BViTConfig, RecursiveViT),
+    "sr-vit": (SRViTConfig, RecursiveViT),
+    "mor-vit": (MoRViTConfig, RecursiveViT),
+}
 
 # named configurations: the papers' CIFAR scale, and one that trains in minutes on a CPU
 PRESETS: dict[str, dict[str, dict]] = {
-    "vit": {"cifar": dict(hidden_size=384, num_heads=6, depth=12, expansion=4.0),
-            "small": dict(hidden_size=128, num_heads=4, depth=8, expansion=4.0)},
+    "vit": {
+        "cifar": dict(hidden_size=384, num_heads=6, depth=12, expansion=4.0),
+        "small": dict(hidden_size=128, num_heads=4, depth=8, expansion=4.0),
+    },
     # ViTRM's released CIFAR config (3.6M parameters: SwiGLU width 512, as its MLP), and the
     # same layout at the small width with k=2 (under 1/5 of the small vit's parameters)
-    "vitrm": {"cifar": dict(hidden_size=384, num_heads=6, num_layers=3, expansion=2.0, n=3, T=1,
-                            n_sup=1, layout="vitrm", dropout=0.1),
-              "small": dict(hidden_size=128, num_heads=4, num_layers=2, expansion=2.0, n=3, T=1,
-                            n_sup=1, layout="vitrm")},
+    "vitrm": {
+        "cifar": dict(
+            hidden_size=384,
+            num_heads=6,
+            num_layers=3,
+            expansion=2.0,
+            n=3,
+            T=1,
+            n_sup=1,
+            layout="vitrm",
+            dropout=0.1,
+        ),
+        "small": dict(
+            hidden_size=128,
+            num_heads=4,
+            num_layers=2,
+            expansion=2.0,
+            n=3,
+            T=1,
+            n_sup=1,
+            layout="vitrm",
+        ),
+    },
     # one wide block, 12 steps (bViT)
-    "bvit": {"cifar": dict(hidden_size=576, num_heads=9, recursions=12),
-             "small": dict(hidden_size=192, num_heads=4, recursions=6)},
+    "bvit": {
+        "cifar": dict(hidden_size=576, num_heads=9, recursions=12),
+        "small": dict(hidden_size=192, num_heads=4, recursions=6),
+    },
     # SoftMoR: the whole ViT-S stack (12 blocks, width 384) recursed R=4 times
-    "sr-vit": {"cifar": dict(hidden_size=384, num_heads=6, num_layers=12, expansion=4.0,
-                             recursions=4),
-               "small": dict(hidden_size=128, num_heads=4, num_layers=4, expansion=4.0,
-                             recursions=4)},
+    "sr-vit": {
+        "cifar": dict(hidden_size=384, num_heads=6, num_layers=12, expansion=4.0, recursions=4),
+        "small": dict(hidden_size=128, num_heads=4, num_layers=4, expansion=4.0, recursions=4),
+    },
     # MoR, Middle-Cycle: unique first and last blocks around a shared middle stack, at
     # bvit's widths; at full capacity the small preset does bvit small's 6 block passes
-    "mor-vit": {"cifar": dict(hidden_size=576, num_heads=9, num_layers=2, recursions=3,
-                              unique_ends=True),
-                "small": dict(hidden_size=192, num_heads=4, num_layers=1, recursions=4,
-                              unique_ends=True)},
+    "mor-vit": {
+        "cifar": dict(hidden_size=576, num_heads=9, num_layers=2, recursions=3, unique_ends=True),
+        "small": dict(hidden_size=192, num_heads=4, num_layers=1, recursions=4, unique_ends=True),
+    },
 }
 
 
@@ -476,8 +565,9 @@ def build_model(variant: str, preset: str = "cifar", **overrides) -> nn.Module:
     if variant not in VARIANTS:
         raise TRMError(f"unknown variant {variant!r}: choose one of {', '.join(VARIANTS)}")
     if preset not in PRESETS[variant]:
-        raise TRMError(f"unknown preset {preset!r} for {variant}: choose one of "
-                       f"{', '.join(PRESETS[variant])}")
+        raise TRMError(
+            f"unknown preset {preset!r} for {variant}: choose one of {', '.join(PRESETS[variant])}"
+        )
     config_cls, model_cls = VARIANTS[variant]
     values = {**PRESETS[variant][preset], **{k: v for k, v in overrides.items() if v is not None}}
     try:

@@ -30,9 +30,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from trm.errors import TRMError
-from vision.cifar import (PIXELS, TRAIN_BATCHES, ImageData, ImageSplit, staged_folder,
-                          write_python_pickle)
+from trm.errors import SettingError, TRMError
+from vision.cifar import (
+    PIXELS,
+    TRAIN_BATCHES,
+    ImageData,
+    ImageSplit,
+    staged_folder,
+    write_python_pickle,
+)
 
 SHAPES = ("circle", "square", "triangle", "cross", "ring", "crescent")
 TEXTURES = ("plain", "striped", "checkered", "dotted", "grid")
@@ -57,10 +63,12 @@ def class_names(classes: int) -> list[str]:
 
 def _check(classes: int, seed: int) -> None:
     if not 2 <= classes <= MAX_CLASSES:
-        raise TRMError(f"--classes {classes}: choose 2 to {MAX_CLASSES} "
-                       f"({len(SHAPES)} shapes x {len(TEXTURES)} textures)")
+        raise TRMError(
+            f"--classes {classes}: choose 2 to {MAX_CLASSES} "
+            f"({len(SHAPES)} shapes x {len(TEXTURES)} textures)"
+        )
     if seed < 0:
-        raise TRMError(f"--seed {seed}: must be >= 0")
+        raise SettingError("seed", f"{seed}: must be >= 0")
 
 
 # --------------------------------------------------------------------------- drawing
@@ -75,8 +83,10 @@ def _shape_distance(shape: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     if name == "square":
         return np.maximum(np.abs(u), np.abs(v)) - 0.78
     if name == "triangle":  # equilateral, circumradius 1.05
-        edges = [u * math.cos(a) + v * math.sin(a) for a in (math.pi / 2, 7 * math.pi / 6,
-                                                             11 * math.pi / 6)]
+        edges = [
+            u * math.cos(a) + v * math.sin(a)
+            for a in (math.pi / 2, 7 * math.pi / 6, 11 * math.pi / 6)
+        ]
         return np.maximum(np.maximum(edges[0], edges[1]), edges[2]) - 0.525
     if name == "cross":
         au, av = np.abs(u), np.abs(v)
@@ -88,8 +98,9 @@ def _shape_distance(shape: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     raise AssertionError(name)
 
 
-def _texture(texture: int, u: np.ndarray, v: np.ndarray, period: np.ndarray,
-             phase: np.ndarray) -> np.ndarray:
+def _texture(
+    texture: int, u: np.ndarray, v: np.ndarray, period: np.ndarray, phase: np.ndarray
+) -> np.ndarray:
     """How much of the second tone (0..1) each pixel shows; ``u``, ``v`` in pixels along
     the object's axes, ``period`` (m, 1, 1) pixels, ``phase`` (m, 2, 1, 1) in periods."""
     name = TEXTURES[texture]
@@ -173,39 +184,55 @@ def render(labels: np.ndarray, classes: int, rng: np.random.Generator) -> np.nda
     return np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)
 
 
-def make_split(n: int, classes: int, seed: int, split: str,
-               bar: tqdm | None = None) -> ImageSplit:
+def make_split(n: int, classes: int, seed: int, split: str, bar: tqdm | None = None) -> ImageSplit:
     """``n`` balanced, shuffled images of split ``split`` ("train" or "test")."""
     sid = SPLIT_IDS[split]
     labels = np.random.default_rng([seed, sid]).permutation(np.arange(n) % classes)
     images = np.empty((n, 3, SIZE, SIZE), np.uint8)
     for k, start in enumerate(range(0, n, CHUNK)):
         stop = min(n, start + CHUNK)
-        images[start:stop] = render(labels[start:stop], classes,
-                                    np.random.default_rng([seed, sid, k]))
+        images[start:stop] = render(
+            labels[start:stop], classes, np.random.default_rng([seed, sid, k])
+        )
         if bar is not None:
             bar.update(stop - start)
     return ImageSplit(images, labels.astype(np.int64))
 
 
-def generate(train: int, test: int, classes: int = 10, seed: int = 0,
-             progress: bool = False) -> ImageData:
+def generate(
+    train: int, test: int, classes: int = 10, seed: int = 0, progress: bool = False
+) -> ImageData:
     """The synthetic dataset in memory (nothing written)."""
     _check(classes, seed)
     for flag, n in (("--train", train), ("--test", test)):
         if n < 1:
             raise TRMError(f"{flag} {n}: must be at least 1")
     if train + test > MAX_IMAGES:
-        raise TRMError(f"--train plus --test is {train + test:,}: at most {MAX_IMAGES:,} images "
-                       f"({MAX_IMAGES * PIXELS / 2**30:.0f} GiB of pixels, held in memory)")
-    with tqdm(total=train + test, desc="synthetic images", unit="img", file=sys.stderr,
-              disable=not progress, leave=False) as bar:
-        splits = {name: make_split(n, classes, seed, name, bar)
-                  for name, n in (("train", train), ("test", test))}
-    info = {"generator": "trm vision data synthetic", "version": FORMAT_VERSION, "seed": seed,
-            "classes": classes, "train": train, "test": test}
-    return ImageData("synthetic", class_names(classes), splits["train"], splits["test"],
-                     info=info)
+        raise TRMError(
+            f"--train plus --test is {train + test:,}: at most {MAX_IMAGES:,} images "
+            f"({MAX_IMAGES * PIXELS / 2**30:.0f} GiB of pixels, held in memory)"
+        )
+    with tqdm(
+        total=train + test,
+        desc="synthetic images",
+        unit="img",
+        file=sys.stderr,
+        disable=not progress,
+        leave=False,
+    ) as bar:
+        splits = {
+            name: make_split(n, classes, seed, name, bar)
+            for name, n in (("train", train), ("test", test))
+        }
+    info = {
+        "generator": "trm vision data synthetic",
+        "version": FORMAT_VERSION,
+        "seed": seed,
+        "classes": classes,
+        "train": train,
+        "test": test,
+    }
+    return ImageData("synthetic", class_names(classes), splits["train"], splits["test"], info=info)
 
 
 def _batch(split: ImageSplit, names: list[str], start: int, stop: int, label: str) -> dict:
@@ -218,8 +245,16 @@ def _batch(split: ImageSplit, names: list[str], start: int, stop: int, label: st
     }
 
 
-def write_synthetic(out: Path, train: int, test: int, classes: int = 10, seed: int = 0, *,
-                    force: bool = False, progress: bool = True) -> ImageData:
+def write_synthetic(
+    out: Path,
+    train: int,
+    test: int,
+    classes: int = 10,
+    seed: int = 0,
+    *,
+    force: bool = False,
+    progress: bool = True,
+) -> ImageData:
     """Generate the dataset and write it to folder ``out`` in the CIFAR-10 python layout."""
     out = Path(out)
     _check(classes, seed)
@@ -227,17 +262,30 @@ def write_synthetic(out: Path, train: int, test: int, classes: int = 10, seed: i
         data = generate(train, test, classes, seed, progress)
         bounds = np.linspace(0, train, TRAIN_BATCHES + 1).round().astype(int)
         for i in range(TRAIN_BATCHES):
-            write_python_pickle(stage / f"data_batch_{i + 1}",
-                                _batch(data.train, data.classes, bounds[i], bounds[i + 1],
-                                       f"training batch {i + 1} of {TRAIN_BATCHES}"))
-        write_python_pickle(stage / "test_batch",
-                            _batch(data.test, data.classes, 0, test, "testing batch 1 of 1"))
-        write_python_pickle(stage / "batches.meta", {
-            b"num_cases_per_batch": int(bounds[1] - bounds[0]),
-            b"label_names": [name.encode() for name in data.classes],
-            b"num_vis": PIXELS,
-            b"trm_synthetic": {k.encode(): v.encode() if isinstance(v, str) else v
-                               for k, v in data.info.items()},
-        })
+            write_python_pickle(
+                stage / f"data_batch_{i + 1}",
+                _batch(
+                    data.train,
+                    data.classes,
+                    bounds[i],
+                    bounds[i + 1],
+                    f"training batch {i + 1} of {TRAIN_BATCHES}",
+                ),
+            )
+        write_python_pickle(
+            stage / "test_batch", _batch(data.test, data.classes, 0, test, "testing batch 1 of 1")
+        )
+        write_python_pickle(
+            stage / "batches.meta",
+            {
+                b"num_cases_per_batch": int(bounds[1] - bounds[0]),
+                b"label_names": [name.encode() for name in data.classes],
+                b"num_vis": PIXELS,
+                b"trm_synthetic": {
+                    k.encode(): v.encode() if isinstance(v, str) else v
+                    for k, v in data.info.items()
+                },
+            },
+        )
     data.path, data.format = out, "python"
     return data

@@ -16,12 +16,10 @@ BCE of "the current class is right". ``epochs`` count passes over the training i
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -29,13 +27,15 @@ import torch.nn.functional as F
 
 from trm.checkpoint import load_checkpoint, resolve_checkpoint
 from trm.config import TrainConfig, check_field_types
+from trm.contract import Objective, StepOutput, is_single_step
 from trm.data import TokenData
 from trm.device import autocast, resolve_device, resolve_precision
 from trm.distributed import setup, teardown
-from trm.errors import TRMError, about
+from trm.errors import SettingError, TRMError, about
 from trm.evaluate import run_with_halting
 from trm.losses import HALT_WEIGHT, LossOutput
-from trm.train import Objective, Trainer, check_max_minutes, prepare_run_dir
+from trm.runs import check_max_minutes, check_resume, prepare_run_dir
+from trm.train import Trainer
 from vision.augment import MAX_MAGNITUDE, RANDAUGMENT_OPS, augment, cutmix, mixup
 from vision.cifar import ImageData, ImageSplit, load_images
 from vision.models import PRESETS, VARIANTS, build_model, model_from_config
@@ -44,9 +44,20 @@ from vision.models import PRESETS, VARIANTS, build_model, model_from_config
 CIFAR10_STATS = {"mean": [0.4914, 0.4822, 0.4465], "std": [0.2470, 0.2435, 0.2616]}
 
 # training defaults for images (the model's shape comes from the vision presets)
-TRAIN_DEFAULTS = dict(batch_size=128, lr=3e-4, weight_decay=0.05, warmup=200, steps=2000,
-                      eval_every=500, eval_max=1000, checkpoint_every=500, log_every=25,
-                      optimizer="adamw", ema=0.999, grad_clip=1.0)
+TRAIN_DEFAULTS = dict(
+    batch_size=128,
+    lr=3e-4,
+    weight_decay=0.05,
+    warmup=200,
+    steps=2000,
+    eval_every=500,
+    eval_max=1000,
+    checkpoint_every=500,
+    log_every=25,
+    optimizer="adamw",
+    ema=0.999,
+    grad_clip=1.0,
+)
 
 
 def channel_stats(images: np.ndarray, chunk: int = 4096) -> dict[str, list[float]]:
@@ -57,7 +68,7 @@ def channel_stats(images: np.ndarray, chunk: int = 4096) -> dict[str, list[float
     channels = images.shape[1]
     total, squares = np.zeros(channels), np.zeros(channels)
     for i in range(0, len(images), chunk):
-        part = images[i:i + chunk].astype(np.float64) / 255.0
+        part = images[i : i + chunk].astype(np.float64) / 255.0
         total += part.sum(axis=(0, 2, 3))
         squares += (part * part).sum(axis=(0, 2, 3))
     count = images.size / channels
@@ -72,11 +83,16 @@ def read_stats(config: dict) -> dict[str, list[float]]:
     they were recorded), checked."""
     stats = config.get("normalisation", CIFAR10_STATS)
     ok = isinstance(stats, dict) and all(
-        isinstance(stats.get(k), list) and len(stats[k]) == 3
-        and all(type(v) in (int, float) and math.isfinite(v) for v in stats[k]) for k in ("mean", "std"))
+        isinstance(stats.get(k), list)
+        and len(stats[k]) == 3
+        and all(type(v) in (int, float) and math.isfinite(v) for v in stats[k])
+        for k in ("mean", "std")
+    )
     if not ok or min(stats["std"]) <= 0:
-        raise TRMError("field 'normalisation' must hold three finite means and three positive "
-                       "standard deviations")
+        raise TRMError(
+            "field 'normalisation' must hold three finite means and three positive "
+            "standard deviations"
+        )
     return stats
 
 
@@ -92,7 +108,7 @@ class Recipe:
     """What is done to the training images and their targets; saved in the run."""
 
     smoothing: float = 0.0  # label smoothing
-    randaugment: Optional[tuple] = None  # (n, magnitude), or None
+    randaugment: tuple | None = None  # (n, magnitude), or None
     mixup: float = 0.0  # mixup's Beta(alpha, alpha); 0 = off
     cutmix: float = 0.0  # CutMix's Beta(alpha, alpha); 0 = off
     mix_prob: float = 1.0  # chance that a step's fresh images are mixed (mixup or CutMix on)
@@ -106,23 +122,29 @@ class Recipe:
     def mixing(self) -> bool:
         return self.mixup > 0 or self.cutmix > 0
 
-    def check(self) -> "Recipe":
+    def check(self) -> Recipe:
         """Values in range, each named by its option (one line, TRMError)."""
         if not 0 <= self.smoothing < 1:
-            raise TRMError(f"--smoothing must be in [0, 1), got {self.smoothing}")
+            raise SettingError("smoothing", f"must be in [0, 1), got {self.smoothing}")
         for name in ("mixup", "cutmix"):
             if not 0 <= getattr(self, name) <= 100:
-                raise TRMError(f"--{name} is a Beta(alpha, alpha) parameter: 0 (off) to 100, "
-                               f"got {getattr(self, name)}")
+                raise TRMError(
+                    f"--{name} is a Beta(alpha, alpha) parameter: 0 (off) to 100, "
+                    f"got {getattr(self, name)}"
+                )
         for name in ("mix_prob", "switch_prob"):
             if not 0 <= getattr(self, name) <= 1:
-                raise TRMError(f"--{name.replace('_', '-')} is a probability: 0 to 1, got "
-                               f"{getattr(self, name)}")
+                raise TRMError(
+                    f"--{name.replace('_', '-')} is a probability: 0 to 1, got "
+                    f"{getattr(self, name)}"
+                )
         if self.randaugment is not None:
             n, magnitude = self.randaugment
             if not 0 <= n <= len(RANDAUGMENT_OPS) or not 0 <= magnitude <= MAX_MAGNITUDE:
-                raise TRMError(f"--randaugment N,M wants N in 0-{len(RANDAUGMENT_OPS)} and M in "
-                               f"0-{MAX_MAGNITUDE}, got {n},{magnitude}")
+                raise TRMError(
+                    f"--randaugment N,M wants N in 0-{len(RANDAUGMENT_OPS)} and M in "
+                    f"0-{MAX_MAGNITUDE}, got {n},{magnitude}"
+                )
         return self
 
     def to_dict(self) -> dict:
@@ -131,19 +153,24 @@ class Recipe:
         return d
 
     @classmethod
-    def from_run(cls, config: dict) -> "Recipe":
+    def from_run(cls, config: dict) -> Recipe:
         """The recipe a run's config.json records (runs made before recipes: their
         smoothing and RandAugment, no mixing), checked."""
         saved = config.get("recipe")
         if saved is None:
-            saved = {"smoothing": config.get("smoothing") or 0.0,
-                     "randaugment": config.get("randaugment")}
+            saved = {
+                "smoothing": config.get("smoothing") or 0.0,
+                "randaugment": config.get("randaugment"),
+            }
         if not isinstance(saved, dict) or set(saved) - {f.name for f in fields(cls)}:
             raise TRMError("field 'recipe' must be an object with the recipe's fields")
         check_field_types(cls, {k: v for k, v in saved.items() if k != "randaugment"}, "recipe")
         aug = saved.get("randaugment")
-        if aug is not None and not (isinstance(aug, list) and len(aug) == 2 and all(
-                type(v) in (int, float) and math.isfinite(v) for v in aug)):
+        if aug is not None and not (
+            isinstance(aug, list)
+            and len(aug) == 2
+            and all(type(v) in (int, float) and math.isfinite(v) for v in aug)
+        ):
             raise TRMError("field 'recipe' randaugment must be [n, magnitude] or null")
         return cls(**saved).check()
 
@@ -151,8 +178,16 @@ class Recipe:
 # the papers' CIFAR recipe (ViTRM's released configs; DeiT's, which the others follow):
 # AdamW 3e-4, weight decay 0.05, betas (0.9, 0.999), batch 256, 30 warmup epochs, cosine
 # to 1e-6, EMA 0.999, RandAugment(2, 9), mixup 0.2 or CutMix 1.0 on every batch
-PAPER_TRAIN = dict(batch_size=256, lr=3e-4, weight_decay=0.05, beta1=0.9, beta2=0.999,
-                   optimizer="adamw", ema=0.999, grad_clip=0.0)
+PAPER_TRAIN = dict(
+    batch_size=256,
+    lr=3e-4,
+    weight_decay=0.05,
+    beta1=0.9,
+    beta2=0.999,
+    optimizer="adamw",
+    ema=0.999,
+    grad_clip=0.0,
+)
 PAPER_RECIPE = Recipe(randaugment=(2, 9), mixup=0.2, cutmix=1.0)
 PAPER_SCHEDULE = dict(epochs=1000, warmup_epochs=30, min_lr=1e-6)
 
@@ -166,14 +201,20 @@ def image_augmenter(recipe: Recipe | None = None, num_classes: int = 10):
     uint8 (at most half a grey level from the exact blend); CutMix moves pixels only."""
     recipe = recipe or Recipe()
 
-    def run(images: np.ndarray, labels: np.ndarray, puzzle_ids: np.ndarray,
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def run(
+        images: np.ndarray, labels: np.ndarray, puzzle_ids: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        out = augment(torch.from_numpy(np.ascontiguousarray(images)), generator,
-                      randaugment=recipe.randaugment)
+        out = augment(
+            torch.from_numpy(np.ascontiguousarray(images)),
+            generator,
+            randaugment=recipe.randaugment,
+        )
         if recipe.mixing and len(out) > 1 and rng.random() < recipe.mix_prob:
             targets = torch.from_numpy(np.ascontiguousarray(labels)).float()
-            use_cutmix = recipe.cutmix > 0 and (recipe.mixup == 0 or rng.random() < recipe.switch_prob)
+            use_cutmix = recipe.cutmix > 0 and (
+                recipe.mixup == 0 or rng.random() < recipe.switch_prob
+            )
             if use_cutmix:
                 out, targets = cutmix(out, targets, num_classes, recipe.cutmix, generator)
             else:
@@ -181,6 +222,7 @@ def image_augmenter(recipe: Recipe | None = None, num_classes: int = 10):
                 out = mixed.round().clamp(0, 255).to(torch.uint8)
             labels = targets.numpy().astype(np.float32)
         return out.numpy(), labels, puzzle_ids
+
     return run
 
 
@@ -206,9 +248,16 @@ def image_loss(out, labels: torch.Tensor, *, halting: bool, smoothing: float = 0
 
 
 @torch.no_grad()
-def evaluate_images(model, data: TokenData, *, batch_size: int = 256, device=None,
-                    precision: str = "fp32", halting: str = "full",
-                    stats: dict[str, list[float]] = CIFAR10_STATS) -> dict:
+def evaluate_images(
+    model,
+    data: TokenData,
+    *,
+    batch_size: int = 256,
+    device=None,
+    precision: str = "fp32",
+    halting: str = "full",
+    stats: dict[str, list[float]] = CIFAR10_STATS,
+) -> dict:
     """top-1, top-5, mean supervision steps and images/s over ``data`` (standardised by
     ``stats``, the run's channel statistics)."""
     if len(data) == 0:
@@ -221,17 +270,18 @@ def evaluate_images(model, data: TokenData, *, batch_size: int = 256, device=Non
     measured: dict[str, torch.Tensor] = {}  # per-image measurements some models report, summed
     start = time.perf_counter()
     for i in range(0, len(data), batch_size):
-        images = normalise(torch.from_numpy(data.inputs[i:i + batch_size]).to(device), stats)
-        labels = torch.from_numpy(data.labels[i:i + batch_size]).to(device).long()
+        images = normalise(torch.from_numpy(data.inputs[i : i + batch_size]).to(device), stats)
+        labels = torch.from_numpy(data.labels[i : i + batch_size]).to(device).long()
         with autocast(device, precision):
-            if n_sup == 1:  # one step: no halting to decide, and the step's statistics kept
-                x = model.embed_input(images)
-                out = model.deep_step(x, *model.initial_state(x.shape[0]))
-                logits, steps = out.logits, torch.ones(x.shape[0], dtype=torch.long)
+            if is_single_step(model):  # one step: no halting to decide, its statistics kept
+                out = model(images)
+                logits, steps = out.logits, torch.ones(images.shape[0], dtype=torch.long)
                 for k, v in (out.stats or {}).items():
                     measured[k] = measured.get(k, 0) + v.float().sum(0).cpu()
             else:
-                logits, steps, _ = run_with_halting(model, model.embed_input(images), n_sup, halting)
+                logits, steps, _ = run_with_halting(
+                    model, model.embed_input(images), n_sup, halting
+                )
         best = logits.float().topk(min(5, logits.shape[-1]), dim=-1).indices
         top1 += int((best[:, 0] == labels).sum())
         top5 += int((best == labels[:, None]).any(-1).sum())
@@ -239,24 +289,48 @@ def evaluate_images(model, data: TokenData, *, batch_size: int = 256, device=Non
     seconds = time.perf_counter() - start
     model.train(was_training)
     n = len(data)
-    result = {"top1": top1 / n, "top5": top5 / n, "n": n, "mean_steps": steps_sum / n,
-              "images_per_s": n / seconds if seconds > 0 else float("inf")}
+    result = {
+        "top1": top1 / n,
+        "top5": top5 / n,
+        "n": n,
+        "mean_steps": steps_sum / n,
+        "images_per_s": n / seconds if seconds > 0 else float("inf"),
+    }
     for k, v in measured.items():  # means over the images: a number, or a list (one per step)
         mean = v / n
         result[k] = float(mean) if mean.dim() == 0 else [float(x) for x in mean]
     return result
 
 
-def image_objective(variant: str, config, smoothing: float = 0.0,
-                    stats: dict[str, list[float]] = CIFAR10_STATS) -> Objective:
-    halting = config.n_sup > 1
-    return Objective(
-        make_model=lambda: model_from_config(variant, config.to_dict()),
+class ImageObjective(Objective):
+    """Images: a vision variant, cross-entropy on the class (soft targets when mixed), the
+    halting head's BCE for a recursive model, the model's own auxiliary loss."""
+
+    def __init__(
+        self,
+        variant: str,
+        config,
+        smoothing: float = 0.0,
+        stats: dict[str, list[float]] = CIFAR10_STATS,
+    ):
+        self.variant, self.config, self.smoothing, self.stats = variant, config, smoothing, stats
+
+    def make_model(self) -> torch.nn.Module:
+        return model_from_config(self.variant, self.config.to_dict())
+
+    def step(self, model, slots) -> StepOutput:
+        images = normalise(slots.inputs, self.stats)
+        if slots.y is None:  # a single-step model
+            return model(images)
         # fresh slots (no step done yet) start from the model's own, perhaps learned, starts
-        step=lambda model, s: model(normalise(s.inputs, stats), s.y, s.z, fresh=s.steps == 0),
-        loss=lambda out, labels: image_loss(out, labels, halting=halting, smoothing=smoothing),
-        evaluate=functools.partial(evaluate_images, stats=stats),
-    )
+        return model(images, slots.y, slots.z, fresh=slots.steps == 0)
+
+    def loss(self, out: StepOutput, labels: torch.Tensor) -> LossOutput:
+        halting = out.halt_logit is not None and self.config.n_sup > 1
+        return image_loss(out, labels, halting=halting, smoothing=self.smoothing)
+
+    def evaluate(self, model, data: TokenData, **kw) -> dict:
+        return evaluate_images(model, data, stats=self.stats, **kw)
 
 
 def as_token_data(split: ImageSplit, soft_classes: int = 0) -> TokenData:
@@ -269,18 +343,25 @@ def as_token_data(split: ImageSplit, soft_classes: int = 0) -> TokenData:
 
 
 def data_info(data: ImageData) -> dict:
-    return {"task": "vision", "data": {"name": data.name, "classes": data.classes,
-                                       "path": str(data.path) if data.path else None}}
+    return {
+        "task": "vision",
+        "data": {
+            "name": data.name,
+            "classes": data.classes,
+            "path": str(data.path) if data.path else None,
+        },
+    }
 
 
-def check_schedule(epochs: float | None, warmup_epochs: float | None,
-                   min_lr: float | None) -> None:
+def check_schedule(epochs: float | None, warmup_epochs: float | None, min_lr: float | None) -> None:
     if epochs is not None and not 0 < epochs <= 10**6:
-        raise TRMError(f"--epochs must be a positive number of passes (at most 1e6), got {epochs}")
+        raise SettingError(
+            "epochs", f"must be a positive number of passes (at most 1e6), got {epochs}"
+        )
     if warmup_epochs is not None and not 0 <= warmup_epochs <= 10**6:
-        raise TRMError(f"--warmup-epochs must be between 0 and 1e6, got {warmup_epochs}")
+        raise SettingError("warmup_epochs", f"must be between 0 and 1e6, got {warmup_epochs}")
     if min_lr is not None and not 0 <= min_lr < math.inf:
-        raise TRMError(f"--min-lr must be a learning rate >= 0, got {min_lr}")
+        raise SettingError("min_lr", f"must be a learning rate >= 0, got {min_lr}")
 
 
 def preset_defaults(preset: str) -> tuple[dict, Recipe, dict]:
@@ -291,8 +372,13 @@ def preset_defaults(preset: str) -> tuple[dict, Recipe, dict]:
     return dict(TRAIN_DEFAULTS), Recipe(), {}
 
 
-def schedule_settings(train: dict, n_train: int, epochs: float | None,
-                      warmup_epochs: float | None, min_lr: float | None) -> dict:
+def schedule_settings(
+    train: dict,
+    n_train: int,
+    epochs: float | None,
+    warmup_epochs: float | None,
+    min_lr: float | None,
+) -> dict:
     """Epochs (passes over the training images) as the loop's ``images`` budget and its
     schedule's ``steps``; warmup epochs as warmup steps; a floor LR as ``min_lr_ratio``."""
     batch = train["batch_size"]
@@ -304,18 +390,31 @@ def schedule_settings(train: dict, n_train: int, epochs: float | None,
         out["warmup"] = int(round(warmup_epochs * n_train / batch))
     if min_lr is not None:
         if min_lr > train["lr"]:
-            raise TRMError(f"--min-lr {min_lr:g} is above the learning rate {train['lr']:g}")
+            raise SettingError("min_lr", f"{min_lr:g} is above the learning rate {train['lr']:g}")
         out["min_lr_ratio"] = min_lr / train["lr"]
     return out
 
 
-def train_images(data_dir: Path, out: Path, *, variant: str, preset: str = "small",
-                 model_overrides: dict | None = None, train_overrides: dict | None = None,
-                 recipe: dict | None = None, epochs: float | None = None,
-                 warmup_epochs: float | None = None, min_lr: float | None = None,
-                 resume: bool = False, force: bool = False, device: str = "auto",
-                 precision: str = "auto", compile: bool = False,
-                 max_minutes: float | None = None, progress: bool = True) -> dict:
+def train_images(
+    data_dir: Path,
+    out: Path,
+    *,
+    variant: str,
+    preset: str = "small",
+    model_overrides: dict | None = None,
+    train_overrides: dict | None = None,
+    recipe: dict | None = None,
+    epochs: float | None = None,
+    warmup_epochs: float | None = None,
+    min_lr: float | None = None,
+    resume: bool = False,
+    force: bool = False,
+    device: str = "auto",
+    precision: str = "auto",
+    compile: bool = False,
+    max_minutes: float | None = None,
+    progress: bool = True,
+) -> dict:
     """Train ``variant`` on the images in ``data_dir`` into the run folder ``out``.
 
     ``recipe``: :class:`Recipe` fields to change (None values: not given); ``epochs``
@@ -336,51 +435,90 @@ def train_images(data_dir: Path, out: Path, *, variant: str, preset: str = "smal
         saved_ckpt = load_checkpoint(out)
         saved = saved_ckpt.config
         if saved.get("task") != "vision" or saved.get("variant") != variant:
-            raise TRMError(f"{out} holds a {saved.get('variant') or saved.get('task')} run, "
-                           f"not {variant}")
+            raise TRMError(
+                f"{out} holds a {saved.get('variant') or saved.get('task')} run, not {variant}"
+            )
         with about(saved_ckpt.config_path):
             model = model_from_config(variant, saved.get("model"))
             train = TrainConfig.from_dict(saved.get("train")).to_dict()
             stats = read_stats(saved)
             run_recipe = Recipe.from_run(saved)
-        asked = {**{k: v for k, v in (train_overrides or {}).items() if v is not None},
-                 **schedule_settings(train, len(data.train), epochs, warmup_epochs, min_lr)}
+        asked = {
+            **{k: v for k, v in (train_overrides or {}).items() if v is not None},
+            **schedule_settings(train, len(data.train), epochs, warmup_epochs, min_lr),
+        }
         _check_resume(saved, data, model_overrides, asked, train, given, run_recipe)
         if train.get("images") and "steps" in asked and "images" not in asked:
-            raise TRMError("this run counts epochs (passes over the images): lengthen it with "
-                           "--epochs, not --steps")
+            raise TRMError(
+                "this run counts epochs (passes over the images): lengthen it with "
+                "--epochs, not --steps"
+            )
         if not train.get("images") and asked.get("images"):
-            raise TRMError("this run counts optimizer steps: lengthen it with --steps, not --epochs")
+            raise TRMError(
+                "this run counts optimizer steps: lengthen it with --steps, not --epochs"
+            )
         train.update(asked)
     else:
-        model = build_model(variant, preset, num_classes=data.num_classes,
-                            **(model_overrides or {}))
+        model = build_model(
+            variant, preset, num_classes=data.num_classes, **(model_overrides or {})
+        )
         train, run_recipe, schedule = preset_defaults(preset)
         train.update({k: v for k, v in (train_overrides or {}).items() if v is not None})
         run_recipe = replace(run_recipe, **given).check()
         given_train = {k for k, v in (train_overrides or {}).items() if v is not None}
-        for key, replaces in (("steps", "epochs"), ("warmup", "warmup_epochs"),
-                              ("min_lr_ratio", "min_lr")):  # steps given replace a preset's epochs
+        for key, replaces in (
+            ("steps", "epochs"),
+            ("warmup", "warmup_epochs"),
+            ("min_lr_ratio", "min_lr"),
+        ):  # steps given replace a preset's epochs
             if key in given_train:
                 schedule.pop(replaces, None)
-        schedule.update({k: v for k, v in (("epochs", epochs), ("warmup_epochs", warmup_epochs),
-                                             ("min_lr", min_lr)) if v is not None})
-        train.update(schedule_settings(train, len(data.train), schedule.get("epochs"),
-                                       schedule.get("warmup_epochs"), schedule.get("min_lr")))
+        schedule.update(
+            {
+                k: v
+                for k, v in (
+                    ("epochs", epochs),
+                    ("warmup_epochs", warmup_epochs),
+                    ("min_lr", min_lr),
+                )
+                if v is not None
+            }
+        )
+        train.update(
+            schedule_settings(
+                train,
+                len(data.train),
+                schedule.get("epochs"),
+                schedule.get("warmup_epochs"),
+                schedule.get("min_lr"),
+            )
+        )
         stats = channel_stats(data.train.images)
     train_cfg = TrainConfig.from_dict(train)
     soft = data.num_classes if run_recipe.mixing else 0
     group, dev = setup(device)
     try:
         prec = resolve_precision(precision, dev)
-        trainer = Trainer(model.config, train_cfg, as_token_data(data.train, soft),
-                          as_token_data(data.test), out, device=dev, precision=prec,
-                          compile=compile, augment=image_augmenter(run_recipe, data.num_classes),
-                          run_info={**data_info(data), "variant": variant, "precision": prec,
-                                    "recipe": run_recipe.to_dict(), "normalisation": stats},
-                          dist=group,
-                          objective=image_objective(variant, model.config, run_recipe.smoothing,
-                                                    stats))
+        trainer = Trainer(
+            model.config,
+            train_cfg,
+            as_token_data(data.train, soft),
+            as_token_data(data.test),
+            out,
+            device=dev,
+            precision=prec,
+            compile=compile,
+            augment=image_augmenter(run_recipe, data.num_classes),
+            run_info={
+                **data_info(data),
+                "variant": variant,
+                "precision": prec,
+                "recipe": run_recipe.to_dict(),
+                "normalisation": stats,
+            },
+            dist=group,
+            objective=ImageObjective(variant, model.config, run_recipe.smoothing, stats),
+        )
         if resume:
             trainer.restore()
         summary = trainer.fit(max_minutes=max_minutes, progress=progress)
@@ -390,74 +528,93 @@ def train_images(data_dir: Path, out: Path, *, variant: str, preset: str = "smal
 
 
 # what a resumed run may change: its length and bookkeeping
-RESUMABLE = ("steps", "images", "eval_every", "eval_max", "checkpoint_every", "log_every")
 
 
-def _check_resume(saved: dict, data: ImageData, model_overrides: dict | None, asked: dict,
-                  train: dict, given: dict, recipe: Recipe) -> None:
-    """The puzzle trainer's rule: a resumed run keeps its settings; the same value given
-    again is fine, a different one is refused in one line naming it."""
-    fixed = sorted(k for k, v in (model_overrides or {}).items() if v is not None)
-    if fixed:
-        raise TRMError(f"--resume continues the saved model; drop the options for "
-                       f"{', '.join(fixed)}")
-    changed = sorted(k for k, v in asked.items()
-                     if k not in RESUMABLE and not _same(v, train.get(k)))
-    saved_recipe = recipe.to_dict()
-    changed += [k for k, v in replace(recipe, **given).to_dict().items() if v != saved_recipe[k]]
-    if changed:
-        values = {**train, **saved_recipe}
-        raise TRMError(f"--resume cannot change {', '.join(changed)} (the run has "
-                       f"{', '.join(f'{k} {values.get(k)}' for k in changed)}); "
-                       "start a new run to change them")
+def _check_resume(
+    saved: dict,
+    data: ImageData,
+    model_overrides: dict | None,
+    asked: dict,
+    train: dict,
+    given: dict,
+    recipe: Recipe,
+) -> None:
+    """The run rule (trm.runs.check_resume) over the training settings and the recipe,
+    and the same images."""
+    check_resume(
+        {**train, **recipe.to_dict()},
+        {**asked, **replace(recipe, **given).to_dict()},
+        model_options=[k for k, v in (model_overrides or {}).items() if v is not None],
+    )
     saved_data = saved.get("data", {})
-    if saved_data.get("name") not in (None, data.name) or \
-            len(saved_data.get("classes") or data.classes) != data.num_classes:
-        raise TRMError(f"--resume on other images: the run was trained on "
-                       f"{saved_data.get('name')}, {data.path} holds {data.name}")
-
-
-def _same(a, b) -> bool:
-    """Equal, allowing float rounding (a floor LR given again becomes the same ratio)."""
-    if isinstance(a, float) or isinstance(b, float):
-        return b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-15)
-    return a == b
+    if (
+        saved_data.get("name") not in (None, data.name)
+        or len(saved_data.get("classes") or data.classes) != data.num_classes
+    ):
+        raise TRMError(
+            f"--resume on other images: the run was trained on "
+            f"{saved_data.get('name')}, {data.path} holds {data.name}"
+        )
 
 
 def load_vision_model(run: Path, device: torch.device):
     ckpt = load_checkpoint(run)
     config = ckpt.config
     if config.get("task") != "vision":
-        raise TRMError(f"{resolve_checkpoint(run)} is a {config.get('task')!r} model, not a vision one")
+        raise TRMError(
+            f"{resolve_checkpoint(run)} is a {config.get('task')!r} model, not a vision one"
+        )
     with about(ckpt.config_path):
         model = model_from_config(config.get("variant"), config.get("model"))
     try:
         model.load_state_dict(ckpt.model_state)
     except RuntimeError as e:
         first = str(e).splitlines()[0] if str(e) else "mismatch"
-        raise TRMError(f"{resolve_checkpoint(run)}: weights do not match the config ({first})") from None
+        raise TRMError(
+            f"{resolve_checkpoint(run)}: weights do not match the config ({first})"
+        ) from None
     return model.to(device).eval(), config
 
 
-def evaluate_run(run: Path, data_dir: Path, *, split: str = "test", halting: str = "full",
-                 device: str = "auto", precision: str = "auto", batch_size: int = 256) -> dict:
+def evaluate_run(
+    run: Path,
+    data_dir: Path,
+    *,
+    split: str = "test",
+    halting: str = "full",
+    device: str = "auto",
+    precision: str = "auto",
+    batch_size: int = 256,
+) -> dict:
     if split not in ("train", "test"):
-        raise TRMError(f"--split must be train or test, got {split!r}")
+        raise SettingError("split", f"must be train or test, got {split!r}")
     if halting not in ("full", "adaptive"):
-        raise TRMError(f"--halting must be full or adaptive, got {halting!r}")
+        raise SettingError("halting", f"must be full or adaptive, got {halting!r}")
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
     model, config = load_vision_model(run, dev)
     data = load_images(data_dir)
     if data.num_classes != model.config.num_classes:
-        raise TRMError(f"{data_dir} has {data.num_classes} classes, {run} was trained on "
-                       f"{model.config.num_classes}")
+        raise TRMError(
+            f"{data_dir} has {data.num_classes} classes, {run} was trained on "
+            f"{model.config.num_classes}"
+        )
     with about(resolve_checkpoint(run) / "config.json"):
         stats = read_stats(config)
-    result = evaluate_images(model, as_token_data(getattr(data, split)), batch_size=batch_size,
-                             device=dev, precision=prec, halting=halting, stats=stats)
-    return {**result, "params": sum(p.numel() for p in model.parameters()),
-            "variant": config.get("variant")}
+    result = evaluate_images(
+        model,
+        as_token_data(getattr(data, split)),
+        batch_size=batch_size,
+        device=dev,
+        precision=prec,
+        halting=halting,
+        stats=stats,
+    )
+    return {
+        **result,
+        "params": sum(p.numel() for p in model.parameters()),
+        "variant": config.get("variant"),
+    }
 
 
 def flops_per_image(model) -> int:
@@ -467,9 +624,14 @@ def flops_per_image(model) -> int:
     was_training = model.training
     model.eval()
     size = model.config.image_size
-    image = torch.zeros(1, model.config.channels, size, size, device=next(model.parameters()).device)
+    image = torch.zeros(
+        1, model.config.channels, size, size, device=next(model.parameters()).device
+    )
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        run_with_halting(model, model.embed_input(image), model.config.n_sup, "full")
+        if is_single_step(model):
+            model(image)
+        else:
+            run_with_halting(model, model.embed_input(image), model.config.n_sup, "full")
     model.train(was_training)
     return int(counter.get_total_flops())
 
@@ -481,8 +643,15 @@ def describe_variants() -> list[dict]:
         for preset in PRESETS[variant]:
             model = build_model(variant, preset)
             encoder = getattr(model, "encoder", None)
-            rows.append({"variant": variant, "preset": preset,
-                         "params": sum(p.numel() for p in model.parameters()),
-                         "extra_params": encoder.extra_parameters() if encoder is not None else 0,
-                         "flops": flops_per_image(model), "config": model.config.to_dict()})
+            rows.append(
+                {
+                    "variant": variant,
+                    "preset": preset,
+                    "params": sum(p.numel() for p in model.parameters()),
+                    "extra_params": encoder.extra_parameters() if encoder is not None else 0,
+                    "flops": flops_per_image(model),
+                    "shape": model.config.describe(),
+                    "config": model.config.to_dict(),
+                }
+            )
     return rows

@@ -34,18 +34,26 @@ the list of all of them is an :class:`AugmentationTable`.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from puzzles.arc.grid import ArcTask, N_COLOURS, Pair
+from puzzles.arc.grid import N_COLOURS, ArcTask, Pair
 from puzzles.arc.tokens import COLOUR0, EOS, PAD, SEQ_LEN, SIDE
 from trm.errors import TRMError
 
-DIHEDRAL_NAMES = ("identity", "rot90", "rot180", "rot270", "transpose", "flip left-right",
-                  "flip up-down", "anti-transpose")
+DIHEDRAL_NAMES = (
+    "identity",
+    "rot90",
+    "rot180",
+    "rot270",
+    "transpose",
+    "flip left-right",
+    "flip up-down",
+    "anti-transpose",
+)
 _SWAP = np.array([0, 1, 0, 1, 1, 0, 0, 1], bool)  # source row comes from output column j
 _REV_ROWS = np.array([0, 0, 1, 1, 0, 0, 1, 1], bool)
 _REV_COLS = np.array([0, 1, 1, 0, 0, 1, 0, 1], bool)
@@ -85,13 +93,18 @@ class Augmentation:
         si, sj = source_cell(self.dihedral, i, j, h, w)
         return np.asarray(self.colours, dtype=grid.dtype)[grid[si, sj]]
 
-    def inverse(self) -> "Augmentation":
-        return Augmentation(DIHEDRAL_INVERSE[self.dihedral], tuple(np.argsort(self.colours).tolist()))
+    def inverse(self) -> Augmentation:
+        return Augmentation(
+            DIHEDRAL_INVERSE[self.dihedral], tuple(np.argsort(self.colours).tolist())
+        )
 
     def apply_task(self, task: ArcTask) -> ArcTask:
         def pairs(ps):
-            return tuple(Pair(self.apply(p.input), None if p.output is None else self.apply(p.output))
-                         for p in ps)
+            return tuple(
+                Pair(self.apply(p.input), None if p.output is None else self.apply(p.output))
+                for p in ps
+            )
+
         return ArcTask(task.id, pairs(task.train), pairs(task.test), task.set)
 
     def __str__(self) -> str:
@@ -103,7 +116,9 @@ IDENTITY = Augmentation(0)
 
 def task_seed(seed: int, task_id: str) -> int:
     """The seed of one task's augmentation list: independent of the other tasks present."""
-    return int.from_bytes(hashlib.sha256(f"arc-augment/{seed}/{task_id}".encode()).digest()[:8], "big")
+    return int.from_bytes(
+        hashlib.sha256(f"arc-augment/{seed}/{task_id}".encode()).digest()[:8], "big"
+    )
 
 
 def draw_augmentations(task: ArcTask, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -124,8 +139,12 @@ def draw_augmentations(task: ArcTask, k: int, seed: int) -> tuple[np.ndarray, np
     layouts = []  # per dihedral: (shapes as bytes, all cells in one flat array)
     for d in range(8):
         moved = [Augmentation(d).apply(g) for g in grids]
-        layouts.append((np.array([g.shape for g in moved], np.uint8).tobytes(),
-                        np.concatenate([g.reshape(-1) for g in moved])))
+        layouts.append(
+            (
+                np.array([g.shape for g in moved], np.uint8).tobytes(),
+                np.concatenate([g.reshape(-1) for g in moved]),
+            )
+        )
 
     def content(d: int, colours: np.ndarray) -> bytes:
         shapes, cells = layouts[d]
@@ -175,8 +194,9 @@ class AugmentationTable:
         return Augmentation(int(self.dihedral[puzzle_id]), tuple(self.colours[puzzle_id].tolist()))
 
     @classmethod
-    def build(cls, tasks: list[ArcTask], k: int, seed: int,
-              progress: Callable[[], None] | None = None) -> "AugmentationTable":
+    def build(
+        cls, tasks: list[ArcTask], k: int, seed: int, progress: Callable[[], None] | None = None
+    ) -> AugmentationTable:
         dihedral, colours, start = [], [], [0]
         for task in tasks:
             d, c = draw_augmentations(task, k, seed)
@@ -193,25 +213,39 @@ class AugmentationTable:
     def check(self, where: Path | str) -> None:
         """Refuse a table that is not what :meth:`build` makes (TRMError naming ``where``)."""
         p, start = len(self), self.start
-        if (self.dihedral.dtype != np.uint8 or self.colours.dtype != np.uint8
-                or self.colours.shape != (p, N_COLOURS)):
-            raise TRMError(f"{where}: dihedral must be uint8 (P,) and colours uint8 (P, {N_COLOURS})")
+        if (
+            self.dihedral.dtype != np.uint8
+            or self.colours.dtype != np.uint8
+            or self.colours.shape != (p, N_COLOURS)
+        ):
+            raise TRMError(
+                f"{where}: dihedral must be uint8 (P,) and colours uint8 (P, {N_COLOURS})"
+            )
         if len(start) < 2 or start[0] < 0 or start[-1] != p or np.any(np.diff(start) <= 0):
-            raise TRMError(f"{where}: holds {p} augmentations; the metadata's puzzle id starts "
-                           f"do not rise to that")
-        perms_ok = np.array_equal(np.sort(self.colours, axis=1),
-                                  np.broadcast_to(np.arange(N_COLOURS), self.colours.shape))
+            raise TRMError(
+                f"{where}: holds {p} augmentations; the metadata's puzzle id starts "
+                f"do not rise to that"
+            )
+        perms_ok = np.array_equal(
+            np.sort(self.colours, axis=1), np.broadcast_to(np.arange(N_COLOURS), self.colours.shape)
+        )
         if np.any(self.dihedral >= 8) or not perms_ok or np.any(self.colours[:, 0] != 0):
-            raise TRMError(f"{where}: holds a dihedral over 7 or a colour map that is not a "
-                           "permutation keeping 0")
+            raise TRMError(
+                f"{where}: holds a dihedral over 7 or a colour map that is not a "
+                "permutation keeping 0"
+            )
         first = np.concatenate([np.arange(start[0]), start[:-1]])  # blank ids too
         if np.any(self.dihedral[first] != 0) or np.any(self.colours[first] != np.arange(N_COLOURS)):
             raise TRMError(f"{where}: a task's first augmentation is not the identity")
 
 
-def augment_tokens(inputs: np.ndarray, labels: np.ndarray, puzzle_ids: np.ndarray,
-                   rng: np.random.Generator, table: AugmentationTable
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def augment_tokens(
+    inputs: np.ndarray,
+    labels: np.ndarray,
+    puzzle_ids: np.ndarray,
+    rng: np.random.Generator,
+    table: AugmentationTable,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """On-the-fly augmentation of a batch of encoded pairs (the trm.data.Augmenter contract).
 
     Row ``n`` holds one original (identity) pair of task ``t`` (found from its puzzle id).
@@ -224,8 +258,10 @@ def augment_tokens(inputs: np.ndarray, labels: np.ndarray, puzzle_ids: np.ndarra
     n = len(inputs)
     task = table.task_of(puzzle_ids)
     if np.any(table.start[task] != puzzle_ids):
-        raise TRMError("ARC on-the-fly augmentation needs each task's original examples (the "
-                       "identity puzzle id); this data holds already augmented ones")
+        raise TRMError(
+            "ARC on-the-fly augmentation needs each task's original examples (the "
+            "identity puzzle id); this data holds already augmented ones"
+        )
     count = table.start[task + 1] - table.start[task]
     new_ids = (table.start[task] + rng.integers(0, count)).astype(puzzle_ids.dtype)
     d = table.dihedral[new_ids].astype(np.int64)
@@ -261,7 +297,7 @@ def _gather_index(d, r0, c0, h, w, h2, w2, shift_r, shift_c) -> np.ndarray:
     The transformed grid (``h2 x w2``) lands at ``(shift_r, shift_c)``; its cell ``(i, j)``
     reads source cell ``source_cell(d, i, j, h, w)`` of the grid found at ``(r0, c0)``.
     """
-    col = lambda a: np.asarray(a, np.int32)[:, None, None]  # noqa: E731  (n,) -> (n, 1, 1)
+    col = lambda a: np.asarray(a, np.int32)[:, None, None]
     rr, cc = np.indices((SIDE, SIDE), dtype=np.int32)  # int32 throughout: half the memory traffic
     i, j = rr[None] - col(shift_r), cc[None] - col(shift_c)  # (n, 30, 30) local coordinates
     in_rows, in_cols = (i >= 0) & (i < col(h2)), (j >= 0) & (j < col(w2))

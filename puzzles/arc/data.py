@@ -38,7 +38,7 @@ from puzzles.arc.sources import Source, add_training, load_source
 from puzzles.arc.tokens import PAD, SEQ_LEN, SIDE, VOCAB, encode
 from puzzles.build import check_counts
 from puzzles.dataset import Dataset, Split, check_out_dir, save_npz, staged_dir, write_dataset
-from trm.errors import TRMError
+from trm.errors import SettingError, TRMError
 
 AUG_FILE = "augmentations.npz"
 
@@ -50,7 +50,9 @@ def _rows(tasks: list[ArcTask], start: np.ndarray, pick) -> Split | None:
         chosen = pick(task)
         for test, k, pair in chosen:
             inputs.append(encode(pair.input))
-            labels.append(np.full(SEQ_LEN, PAD, np.uint8) if pair.output is None else encode(pair.output))
+            labels.append(
+                np.full(SEQ_LEN, PAD, np.uint8) if pair.output is None else encode(pair.output)
+            )
             ids.append(start[t])
             task_idx.append(t)
             pair_idx.append(k)
@@ -59,14 +61,22 @@ def _rows(tasks: list[ArcTask], start: np.ndarray, pick) -> Split | None:
             group_start.append(len(inputs))
     if not inputs:
         return None
-    return Split(np.stack(inputs), np.stack(labels), np.asarray(ids, np.int32),
-                 np.asarray(group_start, np.int64),
-                 {"task": np.asarray(task_idx, np.int32), "pair": np.asarray(pair_idx, np.int16),
-                  "test_pair": np.asarray(is_test, np.uint8)})
+    return Split(
+        np.stack(inputs),
+        np.stack(labels),
+        np.asarray(ids, np.int32),
+        np.asarray(group_start, np.int64),
+        {
+            "task": np.asarray(task_idx, np.int32),
+            "pair": np.asarray(pair_idx, np.int16),
+            "test_pair": np.asarray(is_test, np.uint8),
+        },
+    )
 
 
 def split_pairs(tasks: list[ArcTask], start: np.ndarray) -> dict[str, Split]:
     """The TRM split (see the module docstring): train, test and, if needed, predict."""
+
     def train_pairs(task):
         demos = [(0, k, p) for k, p in enumerate(task.train)]
         if task.set == "evaluation":
@@ -78,16 +88,31 @@ def split_pairs(tasks: list[ArcTask], start: np.ndarray) -> dict[str, Split]:
 
     splits = {
         "train": _rows(tasks, start, train_pairs),
-        "test": _rows(tasks, start, lambda task: [] if task.set == "training" else [
-            (1, k, p) for k, p in enumerate(task.test) if p.output is not None]),
-        "predict": _rows(tasks, start, lambda task: [] if task.set == "training" else [
-            (1, k, p) for k, p in enumerate(task.test) if p.output is None]),
+        "test": _rows(
+            tasks,
+            start,
+            lambda task: (
+                []
+                if task.set == "training"
+                else [(1, k, p) for k, p in enumerate(task.test) if p.output is not None]
+            ),
+        ),
+        "predict": _rows(
+            tasks,
+            start,
+            lambda task: (
+                []
+                if task.set == "training"
+                else [(1, k, p) for k, p in enumerate(task.test) if p.output is None]
+            ),
+        ),
     }
     return {name: s for name, s in splits.items() if s is not None}
 
 
-def _meta(tasks: list[ArcTask], table: AugmentationTable, source: dict, k: int,
-          seed: int | None) -> dict:
+def _meta(
+    tasks: list[ArcTask], table: AugmentationTable, source: dict, k: int, seed: int | None
+) -> dict:
     n_training = sum(t.set == "training" for t in tasks)
     return {
         "task": "arc",
@@ -97,7 +122,7 @@ def _meta(tasks: list[ArcTask], table: AugmentationTable, source: dict, k: int,
         "task_info": {
             "side": SIDE,
             "encoding": "30x30 canvas row by row; 0 PAD, 1 end of grid (row below and column "
-                        "right of the grid), colour c is token c + 2",
+            "right of the grid), colour c is token c + 2",
             "task_ids": [t.id for t in tasks],
             "training_tasks": n_training,
             "evaluation_tasks": len(tasks) - n_training,
@@ -112,15 +137,24 @@ def _meta(tasks: list[ArcTask], table: AugmentationTable, source: dict, k: int,
 
 def _check_options(out: Path, augment: int, force: bool) -> None:
     if augment < 1:
-        raise TRMError("--augment must be at least 1 (1: no augmentation but translation)")
+        raise SettingError("augment", "must be at least 1 (1: no augmentation but translation)")
     check_counts(augment=augment)
     check_out_dir(Path(out), force)  # refuse before the long part, not after
 
 
-def build_from(source: str | Path, out: Path, *, solutions: Path | None = None,
-               subsets: list[str] | None = None, test_sets: list[str] | None = None,
-               extra_train: list[Path] | None = None, augment: int = 1000, seed: int = 0,
-               force: bool = False, progress: bool = True) -> Dataset:
+def build_from(
+    source: str | Path,
+    out: Path,
+    *,
+    solutions: Path | None = None,
+    subsets: list[str] | None = None,
+    test_sets: list[str] | None = None,
+    extra_train: list[Path] | None = None,
+    augment: int = 1000,
+    seed: int = 0,
+    force: bool = False,
+    progress: bool = True,
+) -> Dataset:
     """Read a source (see :func:`puzzles.arc.sources.load_source`), add the training tasks
     of the ``extra_train`` folders, and build the dataset."""
     _check_options(out, augment, force)
@@ -137,26 +171,54 @@ def build_from_official(folder: Path, out: Path, *, force: bool = False) -> Data
 
     check_out_dir(Path(out), force)
     source, table = read_build(folder)
-    return _write(source.tasks, table, source, out, augment=int(np.diff(table.start).max()),
-                  seed=None, force=force)
+    return _write(
+        source.tasks,
+        table,
+        source,
+        out,
+        augment=int(np.diff(table.start).max()),
+        seed=None,
+        force=force,
+    )
 
 
-def build_dataset(source: Source, out: Path, *, augment: int = 1000, seed: int = 0,
-                  force: bool = False, progress: bool = True) -> Dataset:
+def build_dataset(
+    source: Source,
+    out: Path,
+    *,
+    augment: int = 1000,
+    seed: int = 0,
+    force: bool = False,
+    progress: bool = True,
+) -> Dataset:
     """Write ``source``'s tasks as a dataset in ``out`` (same seed, same bytes)."""
     _check_options(out, augment, force)
     tasks = sorted(source.tasks, key=lambda t: (t.set != "training", t.id))
     twice = [i for i, n in Counter(t.id for t in tasks).items() if n > 1]
     if twice:
         raise TRMError(f"task id {twice[0]} appears twice in the source")
-    with tqdm(total=len(tasks), desc=f"arc: {augment} augmentations of each task", unit="task",
-              disable=not progress, dynamic_ncols=True, mininterval=0.5) as bar:
+    with tqdm(
+        total=len(tasks),
+        desc=f"arc: {augment} augmentations of each task",
+        unit="task",
+        disable=not progress,
+        dynamic_ncols=True,
+        mininterval=0.5,
+    ) as bar:
         table = AugmentationTable.build(tasks, augment, seed, progress=lambda: bar.update(1))
     return _write(tasks, table, source, out, augment=augment, seed=seed, force=force)
 
 
-def _write(tasks: list[ArcTask], table: AugmentationTable, source: Source, out: Path, *,
-           augment: int, seed: int | None, force: bool) -> Dataset:
+def _write(
+    tasks: list[ArcTask],
+    table: AugmentationTable,
+    source: Source,
+    out: Path,
+    *,
+    augment: int,
+    seed: int | None,
+    force: bool,
+) -> Dataset:
     """The dataset of ``tasks`` (task ``t`` owns the table's ids ``start[t]:start[t + 1]``)."""
     splits = split_pairs(tasks, table.start)  # every task has demos: "train" is never empty
     meta = _meta(tasks, table, source.info, augment, seed)
@@ -180,8 +242,10 @@ def load_table(ds: Dataset) -> AugmentationTable:
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as e:
         raise TRMError(f"{file}: corrupt or truncated ({e})") from None
     if len(table) != ds.meta.get("num_puzzle_ids"):
-        raise TRMError(f"{file}: holds {len(table)} augmentations, the metadata counts "
-                       f"{ds.meta.get('num_puzzle_ids')} puzzle ids")
+        raise TRMError(
+            f"{file}: holds {len(table)} augmentations, the metadata counts "
+            f"{ds.meta.get('num_puzzle_ids')} puzzle ids"
+        )
     table.check(file)
     return table
 

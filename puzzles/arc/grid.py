@@ -61,16 +61,21 @@ def check_grid(value: object, where: str) -> np.ndarray:
             if not isinstance(row, list):
                 raise TRMError(f"{where}: row {r + 1} is {_kind(row)}, not a list of colours")
             if len(row) != len(value[0]):
-                raise TRMError(f"{where}: ragged grid (row {r + 1} has {len(row)} cells, row 1 "
-                               f"has {len(value[0])})")
+                raise TRMError(
+                    f"{where}: ragged grid (row {r + 1} has {len(row)} cells, row 1 "
+                    f"has {len(value[0])})"
+                )
         for r, row in enumerate(value):
             for c, v in enumerate(row):
                 if type(v) is not int:  # bool is not a colour, nor is 1.0
-                    raise TRMError(f"{where}: row {r + 1}, column {c + 1} is {_short(v)}, not a "
-                                   "colour 0-9")
+                    raise TRMError(
+                        f"{where}: row {r + 1}, column {c + 1} is {_short(v)}, not a colour 0-9"
+                    )
                 if not 0 <= v < N_COLOURS:
-                    raise TRMError(f"{where}: colour {_short(v)} at row {r + 1}, column {c + 1} "
-                                   "(colours are 0-9)")
+                    raise TRMError(
+                        f"{where}: colour {_short(v)} at row {r + 1}, column {c + 1} "
+                        "(colours are 0-9)"
+                    )
         rows = np.array(value, dtype=np.int64)
     h, w = rows.shape
     if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
@@ -80,8 +85,9 @@ def check_grid(value: object, where: str) -> np.ndarray:
     bad = np.argwhere((rows < 0) | (rows >= N_COLOURS))
     if len(bad):
         r, c = bad[0]
-        raise TRMError(f"{where}: colour {int(rows[r, c])} at row {r + 1}, column {c + 1} "
-                       f"(colours are 0-9)")
+        raise TRMError(
+            f"{where}: colour {int(rows[r, c])} at row {r + 1}, column {c + 1} (colours are 0-9)"
+        )
     return rows.astype(np.uint8)
 
 
@@ -105,12 +111,16 @@ def parse_pairs(value: object, where: str, *, need_output: bool) -> tuple[Pair, 
     for k, item in enumerate(value, 1):
         here = f"{where} pair {k}"
         if not isinstance(item, dict) or "input" not in item:
-            raise TRMError(f"{here}: expected an object with an \"input\" grid")
+            raise TRMError(f'{here}: expected an object with an "input" grid')
         if need_output and "output" not in item:
-            raise TRMError(f"{here}: has no \"output\" grid")
+            raise TRMError(f'{here}: has no "output" grid')
         output = item.get("output")
-        pairs.append(Pair(check_grid(item["input"], f"{here} input"),
-                          None if output is None else check_grid(output, f"{here} output")))
+        pairs.append(
+            Pair(
+                check_grid(item["input"], f"{here} input"),
+                None if output is None else check_grid(output, f"{here} output"),
+            )
+        )
     return tuple(pairs)
 
 
@@ -118,10 +128,10 @@ def parse_task(value: object, task_id: str, where: str, set: TaskSet = "evaluati
     """One task object ``{"train": [...], "test": [...]}``; ``where`` names its file."""
     here = f"{where}: task {task_id}"
     if not isinstance(value, dict):
-        raise TRMError(f"{here}: expected an object with \"train\" and \"test\", got {_kind(value)}")
+        raise TRMError(f'{here}: expected an object with "train" and "test", got {_kind(value)}')
     for key in ("train", "test"):
         if key not in value:
-            raise TRMError(f"{here}: no \"{key}\" list")
+            raise TRMError(f'{here}: no "{key}" list')
     train = parse_pairs(value["train"], f"{here}, train", need_output=True)
     if not train:
         raise TRMError(f"{here}: no train (demonstration) pairs")

@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from puzzles.arc.augment import Augmentation, AugmentationTable
-from puzzles.arc.grid import ArcTask, N_COLOURS, Pair, parse_task
+from puzzles.arc.grid import N_COLOURS, ArcTask, Pair, parse_task
 from puzzles.arc.sources import Source, read_json
 from puzzles.arc.tokens import SEQ_LEN, decode
-from trm.errors import TRMError
+from trm.errors import SettingError, TRMError
 
 SEPARATOR = "|||"
 BLANK = "<blank>"
@@ -45,8 +45,15 @@ def parse_name(name: object, where: str) -> tuple[str, Augmentation]:
     if SEPARATOR not in name:
         return name, Augmentation(0)
     parts = name.split(SEPARATOR)
-    if len(parts) != 3 or not parts[0] or len(parts[1]) != 2 or parts[1][0] != "t" \
-            or parts[1][1] not in "01234567" or len(parts[2]) != N_COLOURS or not parts[2].isdigit():
+    if (
+        len(parts) != 3
+        or not parts[0]
+        or len(parts[1]) != 2
+        or parts[1][0] != "t"
+        or parts[1][1] not in "01234567"
+        or len(parts[2]) != N_COLOURS
+        or not parts[2].isdigit()
+    ):
         raise TRMError(f"{where}: {name!r} is not TASK|||tD|||PERM (D 0-7, PERM ten digits)")
     colours = tuple(int(c) for c in parts[2])
     try:
@@ -63,24 +70,31 @@ def read_identifiers(path: Path) -> tuple[list[str], AugmentationTable, str]:
         raise TRMError(f"{path}: expected a list of 1 to {MAX_IDS} puzzle names")
     blank = next((i for i, n in enumerate(names) if n != BLANK), len(names))
     if blank == 0 or blank == len(names):
-        raise TRMError(f"{path}: an official build's list starts with {BLANK!r} (id 0) and "
-                       "names some puzzles after it")
+        raise TRMError(
+            f"{path}: an official build's list starts with {BLANK!r} (id 0) and "
+            "names some puzzles after it"
+        )
     tasks: list[str] = []
     start, dihedral, colours = [], [0] * blank, [tuple(range(N_COLOURS))] * blank
     for i in range(blank, len(names)):
         task, aug = parse_name(names[i], f"{path}: id {i}")
         if not tasks or task != tasks[-1]:
             if aug != Augmentation(0) or SEPARATOR in names[i]:
-                raise TRMError(f"{path}: id {i} ({names[i]!r}) starts task {task} but is not "
-                               "its original (a task's ids are one block, original first)")
+                raise TRMError(
+                    f"{path}: id {i} ({names[i]!r}) starts task {task} but is not "
+                    "its original (a task's ids are one block, original first)"
+                )
             if task in tasks:
                 raise TRMError(f"{path}: task {task}'s ids are not one block (again at id {i})")
             tasks.append(task)
             start.append(i)
         dihedral.append(aug.dihedral)
         colours.append(aug.colours)
-    table = AugmentationTable(np.asarray([*start, len(names)], np.int64),
-                              np.asarray(dihedral, np.uint8), np.asarray(colours, np.uint8))
+    table = AugmentationTable(
+        np.asarray([*start, len(names)], np.int64),
+        np.asarray(dihedral, np.uint8),
+        np.asarray(colours, np.uint8),
+    )
     return tasks, table, sha
 
 
@@ -92,7 +106,9 @@ def _load_array(file: Path, ndim: int) -> np.ndarray:
     except (OSError, ValueError, EOFError) as e:
         raise TRMError(f"{file}: not a readable .npy array ({e})") from None
     if array.ndim != ndim or not np.issubdtype(array.dtype, np.integer):
-        raise TRMError(f"{file}: expected a {ndim}-d integer array, got {array.ndim}-d {array.dtype}")
+        raise TRMError(
+            f"{file}: expected a {ndim}-d integer array, got {array.ndim}-d {array.dtype}"
+        )
     return array
 
 
@@ -105,12 +121,20 @@ def _training_pairs(folder: Path, wanted: dict[int, str]) -> dict[str, tuple[Pai
     ids = np.asarray(_load_array(train / "all__puzzle_identifiers.npy", 1))
     starts = np.asarray(_load_array(train / "all__puzzle_indices.npy", 1))
     if inputs.shape != labels.shape or inputs.shape[1:] != (SEQ_LEN,):
-        raise TRMError(f"{train}: inputs and labels must both be (N, {SEQ_LEN}), got "
-                       f"{inputs.shape} and {labels.shape}")
-    if (len(starts) != len(ids) + 1 or starts[0] != 0 or starts[-1] != len(inputs)
-            or np.any(np.diff(starts) <= 0)):
-        raise TRMError(f"{train}: all__puzzle_indices.npy does not split the {len(inputs)} rows "
-                       f"into the {len(ids)} puzzles of all__puzzle_identifiers.npy")
+        raise TRMError(
+            f"{train}: inputs and labels must both be (N, {SEQ_LEN}), got "
+            f"{inputs.shape} and {labels.shape}"
+        )
+    if (
+        len(starts) != len(ids) + 1
+        or starts[0] != 0
+        or starts[-1] != len(inputs)
+        or np.any(np.diff(starts) <= 0)
+    ):
+        raise TRMError(
+            f"{train}: all__puzzle_indices.npy does not split the {len(inputs)} rows "
+            f"into the {len(ids)} puzzles of all__puzzle_identifiers.npy"
+        )
     pairs: dict[str, tuple[Pair, ...]] = {}
     for p in np.flatnonzero(np.isin(ids, np.fromiter(wanted, np.int64, len(wanted)))):
         task = wanted[int(ids[p])]
@@ -118,10 +142,13 @@ def _training_pairs(folder: Path, wanted: dict[int, str]) -> dict[str, tuple[Pai
             raise TRMError(f"{train}: task {task}'s original puzzle appears twice")
         rows = range(int(starts[p]), int(starts[p + 1]))
         try:
-            pairs[task] = tuple(Pair(decode(np.asarray(inputs[r])), decode(np.asarray(labels[r])))
-                                for r in rows)
+            pairs[task] = tuple(
+                Pair(decode(np.asarray(inputs[r])), decode(np.asarray(labels[r]))) for r in rows
+            )
         except TRMError as e:
-            raise TRMError(f"{train}: task {task} (rows {rows.start}-{rows.stop - 1}): {e}") from None
+            raise TRMError(
+                f"{train}: task {task} (rows {rows.start}-{rows.stop - 1}): {e}"
+            ) from None
     missing = [t for t in wanted.values() if t not in pairs]
     if missing:
         raise TRMError(f"{train}: no pairs of task {missing[0]} (and {len(missing) - 1} more)")
@@ -132,7 +159,7 @@ def read_build(folder: Path) -> tuple[Source, AugmentationTable]:
     """The tasks of an official ARC build folder, in its id order, and their augmentations."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise TRMError(f"--official {folder}: not a folder")
+        raise SettingError("official", f"{folder}: not a folder")
     names, table, ids_sha = read_identifiers(folder / "identifiers.json")
     raw, sha = read_json(folder / "test_puzzles.json")
     if not isinstance(raw, dict):
@@ -140,13 +167,18 @@ def read_build(folder: Path) -> tuple[Source, AugmentationTable]:
     known = set(names)
     unknown = [t for t in raw if t not in known]
     if unknown:
-        raise TRMError(f"{folder / 'test_puzzles.json'}: task {unknown[0]} has no puzzle id in "
-                       "identifiers.json")
+        raise TRMError(
+            f"{folder / 'test_puzzles.json'}: task {unknown[0]} has no puzzle id in "
+            "identifiers.json"
+        )
     tests = {t: parse_task(v, t, str(folder / "test_puzzles.json")) for t, v in raw.items()}
     wanted = {int(table.start[i]): t for i, t in enumerate(names) if t not in tests}
     trained = _training_pairs(folder, wanted) if wanted else {}
     tasks = [tests[t] if t in tests else ArcTask(t, trained[t], (), "training") for t in names]
-    info = {"kind": "official-build", "path": folder.name,
-            "sha256": hashlib.sha256((ids_sha + sha).encode()).hexdigest(),
-            "blank_ids": int(table.start[0])}
+    info = {
+        "kind": "official-build",
+        "path": folder.name,
+        "sha256": hashlib.sha256((ids_sha + sha).encode()).hexdigest(),
+        "blank_ids": int(table.start[0]),
+    }
     return Source(tasks, info), table

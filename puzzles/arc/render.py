@@ -11,10 +11,18 @@ from rich.text import Text
 
 # the ARC viewer's palette: 0 black, 1 blue, 2 red, 3 green, 4 yellow, 5 grey,
 # 6 magenta (fuchsia), 7 orange, 8 light blue (teal), 9 maroon
-PALETTE = ("#000000", "#0074D9", "#FF4136", "#2ECC40", "#FFDC00",
-           "#AAAAAA", "#F012BE", "#FF851B", "#7FDBFF", "#870C25")
-COLOUR_NAMES = ("black", "blue", "red", "green", "yellow", "grey", "magenta", "orange",
-                "light blue", "maroon")
+PALETTE = (
+    "#000000",
+    "#0074D9",
+    "#FF4136",
+    "#2ECC40",
+    "#FFDC00",
+    "#AAAAAA",
+    "#F012BE",
+    "#FF851B",
+    "#7FDBFF",
+    "#870C25",
+)
 _DIGIT = {0: "#777777", 1: "white", 9: "white"}  # digit colour where black would not show
 CELL_STYLES = tuple(f"{_DIGIT.get(c, 'black')} on {bg}" for c, bg in enumerate(PALETTE))
 

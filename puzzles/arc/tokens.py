@@ -35,11 +35,11 @@ def encode(grid: np.ndarray, offset: tuple[int, int] = (0, 0)) -> np.ndarray:
     if not (0 <= r <= SIDE - h and 0 <= c <= SIDE - w):
         raise ValueError(f"a {h}x{w} grid at offset {offset} does not fit the {SIDE}x{SIDE} canvas")
     canvas = np.full((SIDE, SIDE), PAD, dtype=np.uint8)
-    canvas[r:r + h, c:c + w] = grid.astype(np.uint8) + COLOUR0
+    canvas[r : r + h, c : c + w] = grid.astype(np.uint8) + COLOUR0
     if r + h < SIDE:
-        canvas[r + h, c:c + w] = EOS
+        canvas[r + h, c : c + w] = EOS
     if c + w < SIDE:
-        canvas[r:r + h, c + w] = EOS
+        canvas[r : r + h, c + w] = EOS
     return canvas.reshape(SEQ_LEN)
 
 
@@ -60,16 +60,20 @@ def decode(tokens: np.ndarray) -> np.ndarray:
     """
     tokens = np.asarray(tokens)
     if tokens.shape != (SEQ_LEN,) or int(tokens.max(initial=0)) >= COLOUR0 + N_COLOURS:
-        raise TRMError(f"not an ARC grid encoding: expected {SEQ_LEN} tokens below "
-                       f"{COLOUR0 + N_COLOURS}, got shape {tokens.shape}")
+        raise TRMError(
+            f"not an ARC grid encoding: expected {SEQ_LEN} tokens below "
+            f"{COLOUR0 + N_COLOURS}, got shape {tokens.shape}"
+        )
     box = grid_box(tokens)
     if box is None:
         raise TRMError("not an ARC grid encoding: no colour cell")
     r, c, h, w = box
-    grid = tokens.reshape(SIDE, SIDE)[r:r + h, c:c + w].astype(np.int16) - COLOUR0
+    grid = tokens.reshape(SIDE, SIDE)[r : r + h, c : c + w].astype(np.int16) - COLOUR0
     if grid.min() < 0 or not np.array_equal(encode(grid, (r, c)), tokens):
-        raise TRMError(f"not an ARC grid encoding: the colour cells in rows {r + 1}-{r + h}, "
-                       f"columns {c + 1}-{c + w} are not one rectangle with its end markers")
+        raise TRMError(
+            f"not an ARC grid encoding: the colour cells in rows {r + 1}-{r + h}, "
+            f"columns {c + 1}-{c + w} are not one rectangle with its end markers"
+        )
     return grid.astype(np.uint8)
 
 
@@ -95,4 +99,4 @@ def crop_prediction(tokens: np.ndarray) -> np.ndarray | None:
             best, size = (r + 1) * width, (r + 1, width)
     if size is None:
         return None
-    return (canvas[:size[0], :size[1]] - COLOUR0).astype(np.uint8)
+    return (canvas[: size[0], : size[1]] - COLOUR0).astype(np.uint8)

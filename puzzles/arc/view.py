@@ -27,18 +27,24 @@ def _grid(tokens: np.ndarray) -> np.ndarray | None:
 
 def example_json(meta: dict, inputs: np.ndarray, labels: np.ndarray, puzzle_id: int = 0) -> dict:
     label = _grid(labels)
-    return {"task": task_of(meta, puzzle_id)[0], "input": decode(inputs).tolist(),
-            "label": None if label is None else label.tolist()}
+    return {
+        "task": task_of(meta, puzzle_id)[0],
+        "input": decode(inputs).tolist(),
+        "label": None if label is None else label.tolist(),
+    }
 
 
-def render_example(meta: dict, inputs: np.ndarray, labels: np.ndarray,
-                   puzzle_id: int = 0) -> RenderableType:
+def render_example(
+    meta: dict, inputs: np.ndarray, labels: np.ndarray, puzzle_id: int = 0
+) -> RenderableType:
     task, aug = task_of(meta, puzzle_id)
     grid, label = decode(inputs), _grid(labels)
     panels = [Panel.fit(render_grid(grid), title=f"input {grid.shape[0]}x{grid.shape[1]}")]
     if label is None:
         panels.append(Panel.fit(Text("unknown", style="dim"), title="label"))
     else:
-        panels.append(Panel.fit(render_grid(label), title=f"label {label.shape[0]}x{label.shape[1]}"))
+        panels.append(
+            Panel.fit(render_grid(label), title=f"label {label.shape[0]}x{label.shape[1]}")
+        )
     caption = f"task {task}" + (f", augmentation {aug}" if aug else "")
     return Group(Text(caption, style="bold"), Columns(panels))

@@ -24,7 +24,7 @@ import numpy as np
 from puzzles.arc.augment import AugmentationTable
 from puzzles.arc.tokens import crop_prediction, decode, encode
 from puzzles.dataset import Split
-from trm.errors import TRMError
+from trm.errors import SettingError, TRMError
 from trm.vote import Ranked, hit_within, rank
 
 PASS_KS = (1, 2, 5, 10, 100, 1000)
@@ -44,7 +44,7 @@ class Views:
 def build_views(split: Split, table: AugmentationTable, k: int) -> Views:
     """Up to ``k`` views of every row of ``split`` (an ARC split with a ``task`` extra)."""
     if k < 1:
-        raise TRMError(f"--views must be at least 1, got {k}")
+        raise SettingError("views", f"must be at least 1, got {k}")
     if "task" not in split.extras:
         raise TRMError("not an ARC split: no task of each example")
     inputs, ids, example = [], [], []
@@ -76,8 +76,15 @@ class Vote:
 EMPTY = np.zeros((0, 0), np.uint8)  # the answer of a canvas with no grid at its corner
 
 
-def votes(views: Views, predictions: np.ndarray, confidences: np.ndarray,
-          table: AugmentationTable, rows: int, *, skip_empty: bool = False) -> list[Vote]:
+def votes(
+    views: Views,
+    predictions: np.ndarray,
+    confidences: np.ndarray,
+    table: AugmentationTable,
+    rows: int,
+    *,
+    skip_empty: bool = False,
+) -> list[Vote]:
     """The vote of each of ``rows`` test inputs: each view's predicted grid, mapped back to
     the task's own orientation and colours, votes with its confidence. A view with no grid
     votes for :data:`EMPTY` (the official count), or not at all if ``skip_empty``."""
@@ -91,20 +98,36 @@ def votes(views: Views, predictions: np.ndarray, confidences: np.ndarray,
         else:
             grid = table.augmentation(int(views.puzzle_ids[v])).inverse().apply(grid)
         cast[int(views.example[v])].append((grid_key(grid), grid, float(confidences[v])))
-    return [Vote(rank((key, conf) for key, _, conf in row), {key: g for key, g, _ in row}, len(row))
-            for row in cast]
+    return [
+        Vote(rank((key, conf) for key, _, conf in row), {key: g for key, g, _ in row}, len(row))
+        for row in cast
+    ]
 
 
-def run_views(model, views: Views, *, batch_size: int = 256, device=None, precision: str = "fp32",
-              progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def run_views(
+    model,
+    views: Views,
+    *,
+    batch_size: int = 256,
+    device=None,
+    precision: str = "fp32",
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
     """The model's predicted canvas for every view (all supervision steps, as the official
     evaluation runs) and its halting probability at the last step."""
     from trm.data import TokenData
     from trm.evaluate import predict
 
     data = TokenData(views.inputs, np.zeros_like(views.inputs), views.puzzle_ids)
-    preds, _, confidences = predict(model, data, batch_size=batch_size, device=device,
-                                    precision=precision, halting="full", progress=progress)
+    preds, _, confidences = predict(
+        model,
+        data,
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
+        halting="full",
+        progress=progress,
+    )
     return preds, confidences
 
 
@@ -118,38 +141,66 @@ class ArcScore:
     skip_empty: bool = False
 
     def summary(self) -> dict:
-        return {**{f"pass@{k}": v for k, v in self.pass_at.items()}, "tasks": self.tasks,
-                "test_inputs": self.test_inputs, "views": self.views,
-                "empty_answers": "skipped" if self.skip_empty else "vote (official)"}
+        return {
+            **{f"pass@{k}": v for k, v in self.pass_at.items()},
+            "tasks": self.tasks,
+            "test_inputs": self.test_inputs,
+            "views": self.views,
+            "empty_answers": "skipped" if self.skip_empty else "vote (official)",
+        }
 
 
-def score(split: Split, views: Views, predictions: np.ndarray, confidences: np.ndarray,
-          table: AugmentationTable, task_ids: list[str], ks: tuple[int, ...] = PASS_KS, *,
-          skip_empty: bool = False) -> ArcScore:
+def score(
+    split: Split,
+    views: Views,
+    predictions: np.ndarray,
+    confidences: np.ndarray,
+    table: AugmentationTable,
+    task_ids: list[str],
+    ks: tuple[int, ...] = PASS_KS,
+    *,
+    skip_empty: bool = False,
+) -> ArcScore:
     """pass@k (for the ``ks`` up to the number of views) of a split with known outputs."""
     ks = tuple(k for k in ks if k <= views.k) or (1,)
     tasks: dict[int, list[dict]] = {}
-    for i, vote in enumerate(votes(views, predictions, confidences, table, len(split),
-                                   skip_empty=skip_empty)):
+    for i, vote in enumerate(
+        votes(views, predictions, confidences, table, len(split), skip_empty=skip_empty)
+    ):
         truth = grid_key(decode(split.labels[i]))
         t = int(split.extras["task"][i])
-        tasks.setdefault(t, []).append({
-            "pair": int(split.extras["pair"][i]) if "pair" in split.extras else i,
-            **{f"pass@{k}": hit_within(vote.ranked, truth, k) for k in ks},
-            "candidates": [_candidate(r, vote.grids[r.key], truth)
-                           for r in vote.ranked[:max(2, min(ks[-1], 10))]],
-            "views_voting": vote.voting,
-        })
-    pass_at = {k: float(np.mean([np.mean([r[f"pass@{k}"] for r in rows]) for rows in tasks.values()]))
-               for k in ks}
-    per_task = {task_ids[t]: {**{f"pass@{k}": float(np.mean([r[f"pass@{k}"] for r in rows])) for k in ks},
-                              "test_inputs": rows} for t, rows in tasks.items()}
+        tasks.setdefault(t, []).append(
+            {
+                "pair": int(split.extras["pair"][i]) if "pair" in split.extras else i,
+                **{f"pass@{k}": hit_within(vote.ranked, truth, k) for k in ks},
+                "candidates": [
+                    _candidate(r, vote.grids[r.key], truth)
+                    for r in vote.ranked[: max(2, min(ks[-1], 10))]
+                ],
+                "views_voting": vote.voting,
+            }
+        )
+    pass_at = {
+        k: float(np.mean([np.mean([r[f"pass@{k}"] for r in rows]) for rows in tasks.values()]))
+        for k in ks
+    }
+    per_task = {
+        task_ids[t]: {
+            **{f"pass@{k}": float(np.mean([r[f"pass@{k}"] for r in rows])) for k in ks},
+            "test_inputs": rows,
+        }
+        for t, rows in tasks.items()
+    }
     return ArcScore(pass_at, len(tasks), len(split), views.k, per_task, skip_empty)
 
 
 def _candidate(r: Ranked, grid: np.ndarray, truth: bytes) -> dict:
-    return {"grid": grid.tolist(), "votes": r.votes, "confidence": round(r.confidence, 6),
-            "correct": r.key == truth}
+    return {
+        "grid": grid.tolist(),
+        "votes": r.votes,
+        "confidence": round(r.confidence, 6),
+        "correct": r.key == truth,
+    }
 
 
 @dataclass
@@ -164,8 +215,18 @@ class Predicted:
     task_ids: list[str]
 
 
-def predict_views(model, ds, split_name: str, k: int, *, batch_size: int = 256, device=None,
-                  precision: str = "fp32", limit: int = 0, progress: bool = True) -> Predicted:
+def predict_views(
+    model,
+    ds,
+    split_name: str,
+    k: int,
+    *,
+    batch_size: int = 256,
+    device=None,
+    precision: str = "fp32",
+    limit: int = 0,
+    progress: bool = True,
+) -> Predicted:
     """Run ``model`` (all supervision steps) on ``k`` views of every input of an ARC
     dataset's split (the first ``limit`` inputs, when given), batched across tasks."""
     from puzzles.arc.data import load_table
@@ -177,20 +238,23 @@ def predict_views(model, ds, split_name: str, k: int, *, batch_size: int = 256, 
         split = _head(split, limit)
     table = load_table(ds)
     views = build_views(split, table, k)
-    preds, conf = run_views(model, views, batch_size=batch_size, device=device,
-                            precision=precision, progress=progress)
+    preds, conf = run_views(
+        model, views, batch_size=batch_size, device=device, precision=precision, progress=progress
+    )
     return Predicted(split, views, preds, conf, table, ds.meta["task_info"]["task_ids"])
 
 
-def evaluate_views(model, ds, split_name: str, k: int, *, skip_empty: bool = False,
-                   **options) -> ArcScore:
+def evaluate_views(
+    model, ds, split_name: str, k: int, *, skip_empty: bool = False, **options
+) -> ArcScore:
     """pass@k of the vote over ``k`` views of each test input (outputs must be known)."""
     split = ds.splits[split_name]
     if any(np.all(split.labels == 0, axis=1)):
         raise TRMError(f"{ds.path}: split {split_name!r} has test inputs without a known output")
     p = predict_views(model, ds, split_name, k, **options)
-    return score(p.split, p.views, p.predictions, p.confidences, p.table, p.task_ids,
-                 skip_empty=skip_empty)
+    return score(
+        p.split, p.views, p.predictions, p.confidences, p.table, p.task_ids, skip_empty=skip_empty
+    )
 
 
 def submission(p: Predicted, attempts: int = 2) -> dict[str, list[dict]]:
@@ -207,36 +271,72 @@ def submission(p: Predicted, attempts: int = 2) -> dict[str, list[dict]]:
         chosen += [chosen[0]] * (attempts - len(chosen))
         task = p.task_ids[int(p.split.extras["task"][i])]
         entries.setdefault(task, []).append(
-            (int(pairs[i]), {f"attempt_{a + 1}": g.astype(int).tolist() for a, g in enumerate(chosen)}))
-    return {task: [entry for _, entry in sorted(rows, key=lambda r: r[0])]
-            for task, rows in entries.items()}
+            (
+                int(pairs[i]),
+                {f"attempt_{a + 1}": g.astype(int).tolist() for a, g in enumerate(chosen)},
+            )
+        )
+    return {
+        task: [entry for _, entry in sorted(rows, key=lambda r: r[0])]
+        for task, rows in entries.items()
+    }
 
 
 def _head(split: Split, n: int) -> Split:
     n = min(n, len(split))
     starts = split.group_start[split.group_start <= n]
-    return Split(split.inputs[:n], split.labels[:n], split.puzzle_ids[:n],
-                 np.append(starts[starts < n], n).astype(np.int64),
-                 {key: v[:n] for key, v in split.extras.items()})
+    return Split(
+        split.inputs[:n],
+        split.labels[:n],
+        split.puzzle_ids[:n],
+        np.append(starts[starts < n], n).astype(np.int64),
+        {key: v[:n] for key, v in split.extras.items()},
+    )
 
 
-def vote_one(model, table: AugmentationTable, task_index: int, grid: np.ndarray, k: int, *,
-             expected: np.ndarray | None = None, device=None, precision: str = "fp32") -> dict:
+def vote_one(
+    model,
+    table: AugmentationTable,
+    task_index: int,
+    grid: np.ndarray,
+    k: int,
+    *,
+    expected: np.ndarray | None = None,
+    device=None,
+    precision: str = "fp32",
+) -> dict:
     """The vote of ``k`` views of one test input of task ``task_index`` (``trm solve arc
     --views``): the ranked answers with their votes and confidence, and pass@1 / pass@2
     when the output is known."""
-    one = Split(encode(grid)[None], np.zeros((1, encode(grid).size), np.uint8),
-                np.zeros(1, np.int32), np.array([0, 1], np.int64),
-                {"task": np.array([task_index], np.int32)})
+    one = Split(
+        encode(grid)[None],
+        np.zeros((1, encode(grid).size), np.uint8),
+        np.zeros(1, np.int32),
+        np.array([0, 1], np.int64),
+        {"task": np.array([task_index], np.int32)},
+    )
     views = build_views(one, table, k)
     preds, conf = run_views(model, views, batch_size=max(1, k), device=device, precision=precision)
     vote = votes(views, preds, conf, table, 1)[0]
     truth = None if expected is None else grid_key(expected)
-    result = {"views": len(views), "voting": vote.voting,
-              "candidates": [{"grid": vote.grids[r.key], "votes": r.votes, "confidence": r.confidence,
-                              "correct": None if truth is None else r.key == truth}
-                             for r in vote.ranked[:5]]}
+    result = {
+        "views": len(views),
+        "voting": vote.voting,
+        "candidates": [
+            {
+                "grid": vote.grids[r.key],
+                "votes": r.votes,
+                "confidence": r.confidence,
+                "correct": None if truth is None else r.key == truth,
+            }
+            for r in vote.ranked[:5]
+        ],
+    }
     if truth is not None:
-        result.update({"pass@1": hit_within(vote.ranked, truth, 1),
-                       "pass@2": hit_within(vote.ranked, truth, 2)})
+        result.update(
+            {
+                "pass@1": hit_within(vote.ranked, truth, 1),
+                "pass@2": hit_within(vote.ranked, truth, 2),
+            }
+        )
     return result

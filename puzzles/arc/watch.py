@@ -49,8 +49,10 @@ def puzzle_id_of(model: Model, task: ArcTask) -> int:
     info = model.config.get("data", {}).get("task_info", {})
     ids, start = info.get("task_ids") or [], info.get("puzzle_id_start") or []
     if task.id not in ids or len(start) < len(ids):
-        raise TRMError(f"task {task.id} was not in {model.source}'s training data, so it has no "
-                       "learned task embedding")
+        raise TRMError(
+            f"task {task.id} was not in {model.source}'s training data, so it has no "
+            "learned task embedding"
+        )
     return int(start[ids.index(task.id)])
 
 
@@ -65,8 +67,10 @@ def task_index(model: Model, task: ArcTask) -> int:
     info = model.config.get("data", {}).get("task_info", {})
     ids = info.get("task_ids") or []
     if task.id not in ids:
-        raise TRMError(f"task {task.id} was not in {model.source}'s training data, so it has no "
-                       "learned task embedding")
+        raise TRMError(
+            f"task {task.id} was not in {model.source}'s training data, so it has no "
+            "learned task embedding"
+        )
     return ids.index(task.id)
 
 
@@ -78,35 +82,71 @@ def load_views_table(model: Model, data: Path | None):
 
     path = data or model.config.get("data", {}).get("path")
     if not path or not Path(path).is_dir():
-        raise TRMError(f"--views needs the ARC dataset {model.source} was trained on: pass --data DIR")
+        raise TRMError(
+            f"--views needs the ARC dataset {model.source} was trained on: pass --data DIR"
+        )
     meta = read_meta(Path(path))
     trained = model.config.get("data", {}).get("task_info", {}).get("puzzle_id_start")
     if meta.get("task_info", {}).get("puzzle_id_start") != trained:
-        raise TRMError(f"{path} is not the dataset {model.source} was trained on (its puzzle ids differ)")
+        raise TRMError(
+            f"{path} is not the dataset {model.source} was trained on (its puzzle ids differ)"
+        )
     return load_table(Dataset(Path(path), meta, {}))
 
 
-def watch(model: Model, task: ArcTask, pair: int = 0, *, halting: str = "full",
-          max_steps: int | None = None, views: int | None = None, data: Path | None = None) -> Watch:
+def watch(
+    model: Model,
+    task: ArcTask,
+    pair: int = 0,
+    *,
+    halting: str = "full",
+    max_steps: int | None = None,
+    views: int | None = None,
+    data: Path | None = None,
+) -> Watch:
     if not 0 <= pair < len(task.test):
-        raise TRMError(f"task {task.id} has {len(task.test)} test pair(s): --pair must be 0 to "
-                       f"{len(task.test) - 1}")
+        raise TRMError(
+            f"task {task.id} has {len(task.test)} test pair(s): --pair must be 0 to "
+            f"{len(task.test) - 1}"
+        )
     if model.config.get("data", {}).get("seq_len") != SIDE * SIDE:
         raise TRMError(f"{model.source} does not read ARC's {SIDE}x{SIDE} canvas")
     question, expected = task.test[pair].input, task.test[pair].output
     tokens = encode(question)
-    traced = trace(model.net, tokens, puzzle_id_of(model, task), halting=halting,
-                   max_steps=max_steps, precision=model.precision)
+    traced = trace(
+        model.net,
+        tokens,
+        puzzle_id_of(model, task),
+        halting=halting,
+        max_steps=max_steps,
+        precision=model.precision,
+    )
     steps, before = [], tokens
     for t in traced:
         grid = crop_prediction(t.tokens)
         grid = EMPTY if grid is None else grid
         wrong = wrong_cells(grid, expected)
-        conflicts = (0 if expected is None else
-                     int(wrong.sum()) if wrong is not None else max(grid.size, expected.size))
+        conflicts = (
+            0
+            if expected is None
+            else int(wrong.sum())
+            if wrong is not None
+            else max(grid.size, expected.size)
+        )
         complete = grid.size > 0 and (expected is None or grid.shape == expected.shape)
-        steps.append(Step(t.step, grid, t.confidence, t.halt_prob, changed_cells(before, t.tokens),
-                          conflicts, [], complete, extra={"shape": list(grid.shape)}))
+        steps.append(
+            Step(
+                t.step,
+                grid,
+                t.confidence,
+                t.halt_prob,
+                changed_cells(before, t.tokens),
+                conflicts,
+                [],
+                complete,
+                extra={"shape": list(grid.shape)},
+            )
+        )
         before = t.tokens
     answer = steps[-1].answer
     if answer.size == 0:
@@ -114,8 +154,13 @@ def watch(model: Model, task: ArcTask, pair: int = 0, *, halting: str = "full",
     elif expected is None:
         verdict, correct = "no known output to check against", None
     elif answer.shape != expected.shape:
-        verdict, correct = (f"wrong shape: {answer.shape[0]}x{answer.shape[1]}, expected "
-                            f"{expected.shape[0]}x{expected.shape[1]}"), False
+        verdict, correct = (
+            (
+                f"wrong shape: {answer.shape[0]}x{answer.shape[1]}, expected "
+                f"{expected.shape[0]}x{expected.shape[1]}"
+            ),
+            False,
+        )
     else:
         n = int((answer != expected).sum())
         verdict, correct = ("correct", True) if n == 0 else (f"wrong: {n} cells differ", False)
@@ -124,9 +169,16 @@ def watch(model: Model, task: ArcTask, pair: int = 0, *, halting: str = "full",
     if views is not None:  # the vote of the task's augmented views decides the answer
         from puzzles.arc.views import vote_one
 
-        vote = vote_one(model.net, load_views_table(model, data), task_index(model, task),
-                        question, views, expected=expected, device=model.device,
-                        precision=model.precision)
+        vote = vote_one(
+            model.net,
+            load_views_table(model, data),
+            task_index(model, task),
+            question,
+            views,
+            expected=expected,
+            device=model.device,
+            precision=model.precision,
+        )
         info["vote"] = vote
         top = vote["candidates"][0] if vote["candidates"] else None
         if top is None:
@@ -135,12 +187,27 @@ def watch(model: Model, task: ArcTask, pair: int = 0, *, halting: str = "full",
             verdict, correct = f"voted answer: {top['votes']} of {vote['views']} views", None
         else:
             correct = bool(vote["pass@1"])
-            verdict = (f"voted answer {'correct' if correct else 'wrong'} "
-                       f"({top['votes']} of {vote['views']} views); pass@2 "
-                       f"{'holds' if vote['pass@2'] else 'fails'}")
-    return Watch("arc", question, expected, steps, len(steps), halting, model.source,
-                 answer.size > 0, bool(correct), verdict, max_steps or n_sup, n_sup,
-                 checked=correct is not None, info=info)
+            verdict = (
+                f"voted answer {'correct' if correct else 'wrong'} "
+                f"({top['votes']} of {vote['views']} views); pass@2 "
+                f"{'holds' if vote['pass@2'] else 'fails'}"
+            )
+    return Watch(
+        "arc",
+        question,
+        expected,
+        steps,
+        len(steps),
+        halting,
+        model.source,
+        answer.size > 0,
+        bool(correct),
+        verdict,
+        max_steps or n_sup,
+        n_sup,
+        checked=correct is not None,
+        info=info,
+    )
 
 
 def _rows(grid: np.ndarray) -> list[list[int]]:
@@ -150,13 +217,26 @@ def _rows(grid: np.ndarray) -> list[list[int]]:
 def to_json(w: Watch) -> dict:
     info = dict(w.info)
     if "vote" in info:
-        info["vote"] = {**info["vote"], "candidates": [
-            {**c, "grid": _rows(c["grid"]), "confidence": round(c["confidence"], 4)}
-            for c in info["vote"]["candidates"]]}
+        info["vote"] = {
+            **info["vote"],
+            "candidates": [
+                {**c, "grid": _rows(c["grid"]), "confidence": round(c["confidence"], 4)}
+                for c in info["vote"]["candidates"]
+            ],
+        }
     return {
-        "steps": [{"step": s.step, "grid": _rows(s.answer), "halt_prob": round(s.halt_prob, 4),
-                   "changed": s.changed, "conflicts": s.conflicts, "complete": s.complete,
-                   "unsure": s.unsure} for s in w.steps],
+        "steps": [
+            {
+                "step": s.step,
+                "grid": _rows(s.answer),
+                "halt_prob": round(s.halt_prob, 4),
+                "changed": s.changed,
+                "conflicts": s.conflicts,
+                "complete": s.complete,
+                "unsure": s.unsure,
+            }
+            for s in w.steps
+        ],
         **info,
         "input": _rows(w.puzzle),
         "expected": None if w.reference is None else _rows(w.reference),
@@ -166,8 +246,11 @@ def to_json(w: Watch) -> dict:
 
 
 def legend() -> Text:
-    return Text(f"ARC colours 0-9 · × differs from the known output · changed/unsure counted on "
-                f"the 30x30 canvas (unsure: p<{LOW_CONFIDENCE})", style="dim")
+    return Text(
+        f"ARC colours 0-9 · × differs from the known output · changed/unsure counted on "
+        f"the 30x30 canvas (unsure: p<{LOW_CONFIDENCE})",
+        style="dim",
+    )
 
 
 def _grid_panel(grid: np.ndarray, title: str, flagged=None) -> RenderableType:
@@ -180,11 +263,17 @@ def render_step(w: Watch, s: Step) -> RenderableType:
     shape = "x".join(map(str, s.answer.shape)) if s.answer.size else "none"
     info = step_info(s, [("grid", shape)])
     body = Table.grid(padding=(0, 2))
-    body.add_row(_grid_panel(w.puzzle, "input"),
-                 _grid_panel(s.answer, "output", wrong_cells(s.answer, w.reference)), info)
-    return Panel.fit(body, title=f"step {s.step} of {w.max_steps} · task {w.info['task']}",
-                     title_align="left", border_style="green" if s.complete and not s.conflicts
-                     else "dim")
+    body.add_row(
+        _grid_panel(w.puzzle, "input"),
+        _grid_panel(s.answer, "output", wrong_cells(s.answer, w.reference)),
+        info,
+    )
+    return Panel.fit(
+        body,
+        title=f"step {s.step} of {w.max_steps} · task {w.info['task']}",
+        title_align="left",
+        border_style="green" if s.complete and not s.conflicts else "dim",
+    )
 
 
 def render_summary(w: Watch) -> RenderableType:
@@ -202,14 +291,29 @@ def render_summary(w: Watch) -> RenderableType:
         panels = []
         for i, c in enumerate(vote["candidates"][:3]):
             mark = "" if c["correct"] is None else (" right" if c["correct"] else " wrong")
-            panels.append(_grid_panel(c["grid"], f"#{i + 1}: {c['votes']} votes, "
-                                      f"conf {c['confidence']:.2f}{mark}"))
+            panels.append(
+                _grid_panel(
+                    c["grid"], f"#{i + 1}: {c['votes']} votes, conf {c['confidence']:.2f}{mark}"
+                )
+            )
         if panels:
             ranked.add_row(*panels)
-        parts += [Text(f"vote of {vote['views']} views ({vote['voting']} read as a grid); "
-                       "#1 is the answer, #1 and #2 the two attempts"), ranked]
-    return Panel.fit(Group(*parts,
-                           Text(w.verdict, style="bold green" if w.correct else
-                                ("bold yellow" if ok else "bold red"))),
-                     title=f"task {w.info['task']}, test pair {w.info['pair']}", title_align="left",
-                     border_style="green" if w.correct else ("yellow" if ok else "red"))
+        parts += [
+            Text(
+                f"vote of {vote['views']} views ({vote['voting']} read as a grid); "
+                "#1 is the answer, #1 and #2 the two attempts"
+            ),
+            ranked,
+        ]
+    return Panel.fit(
+        Group(
+            *parts,
+            Text(
+                w.verdict,
+                style="bold green" if w.correct else ("bold yellow" if ok else "bold red"),
+            ),
+        ),
+        title=f"task {w.info['task']}, test pair {w.info['pair']}",
+        title_align="left",
+        border_style="green" if w.correct else ("yellow" if ok else "red"),
+    )

@@ -14,19 +14,37 @@ from puzzles.maze.generate import (
     generate_indexed,
     generate_one,
 )
-from puzzles.maze.grid import ParsedMaze, check_maze, parse_maze, parse_text, to_rows, to_text
+from puzzles.maze.grid import to_rows, to_text
 from puzzles.maze.solver import (
     PathCheck,
+    check_maze,
     check_path,
     count_shortest_paths,
     shortest_length,
     shortest_path,
     solve,
 )
+from puzzles.maze.text import ParsedMaze, parse_maze, parse_text
 
 __all__ = [
-    "GeneratedMaze", "ParsedMaze", "PathCheck", "STYLES", "SYMMETRIES", "Symmetry",
-    "augment_tokens", "check_maze", "check_path", "count_shortest_paths", "default_min_path",
-    "generate_indexed", "generate_one", "parse_maze", "parse_text", "shortest_length",
-    "shortest_path", "solve", "to_rows", "to_text",
+    "STYLES",
+    "SYMMETRIES",
+    "GeneratedMaze",
+    "ParsedMaze",
+    "PathCheck",
+    "Symmetry",
+    "augment_tokens",
+    "check_maze",
+    "check_path",
+    "count_shortest_paths",
+    "default_min_path",
+    "generate_indexed",
+    "generate_one",
+    "parse_maze",
+    "parse_text",
+    "shortest_length",
+    "shortest_path",
+    "solve",
+    "to_rows",
+    "to_text",
 ]

@@ -14,7 +14,7 @@ symmetry is its own inverse (``rot90(fliplr(x), k)`` applied twice is ``x``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -36,10 +36,10 @@ class Symmetry:
             grid = grid[..., ::-1]
         return np.ascontiguousarray(np.rot90(grid, self.rot, axes=(-2, -1)))
 
-    def inverse(self) -> "Symmetry":
+    def inverse(self) -> Symmetry:
         return self if self.flip else Symmetry((4 - self.rot) % 4, False)
 
-    def then(self, other: "Symmetry") -> "Symmetry":
+    def then(self, other: Symmetry) -> Symmetry:
         """This symmetry followed by ``other`` (found by where the corners go)."""
         probe = np.arange(9).reshape(3, 3)
         target = other.apply(self.apply(probe))
@@ -50,12 +50,13 @@ class Symmetry:
         return cell_tables(size)[self.index]
 
 
-SYMMETRIES: tuple[Symmetry, ...] = tuple(Symmetry(rot, flip) for flip in (False, True)
-                                         for rot in range(4))
+SYMMETRIES: tuple[Symmetry, ...] = tuple(
+    Symmetry(rot, flip) for flip in (False, True) for rot in range(4)
+)
 IDENTITY = SYMMETRIES[0]
 
 
-@lru_cache(maxsize=None)
+@cache
 def cell_tables(size: int) -> np.ndarray:
     """``(8, size * size)``: row ``k`` moves flat cells as symmetry ``k`` moves the grid."""
     grid = np.arange(size * size).reshape(size, size)
@@ -64,8 +65,9 @@ def cell_tables(size: int) -> np.ndarray:
     return table
 
 
-def augment_tokens(inputs: np.ndarray, labels: np.ndarray, puzzle_ids: np.ndarray,
-                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def augment_tokens(
+    inputs: np.ndarray, labels: np.ndarray, puzzle_ids: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """On-the-fly augmentation of a batch of maze token rows ``(n, size * size)``.
 
     Each row gets one of the 8 symmetries at random, applied alike to question and answer
@@ -73,7 +75,10 @@ def augment_tokens(inputs: np.ndarray, labels: np.ndarray, puzzle_ids: np.ndarra
     """
     inputs, labels = np.asarray(inputs), np.asarray(labels)
     n, cells = inputs.shape
-    size = int(round(cells ** 0.5))
+    size = int(round(cells**0.5))
     perms = cell_tables(size)[rng.integers(len(SYMMETRIES), size=n)]
-    return (np.take_along_axis(inputs, perms, axis=1), np.take_along_axis(labels, perms, axis=1),
-            puzzle_ids)
+    return (
+        np.take_along_axis(inputs, perms, axis=1),
+        np.take_along_axis(labels, perms, axis=1),
+        puzzle_ids,
+    )

@@ -15,20 +15,35 @@ Imports read maze text files or the official Maze-Hard CSV layout (see
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
 
-from puzzles.benchmark_csv import (LAYOUT, CheckedRows, CsvFile, char_table,
-                                   check_training_options, first_bad, is_csv_import,
-                                   refuse_csv_options, split_files)
+from puzzles.benchmark_csv import (
+    LAYOUT,
+    CheckedRows,
+    CsvFile,
+    char_table,
+    check_training_options,
+    first_bad,
+    is_csv_import,
+    refuse_csv_options,
+    split_files,
+)
 from puzzles.benchmark_csv import subsample as draw_subsample
 from puzzles.build import ResumableBuild, check_counts, check_workers, collect_splits
-from puzzles.dataset import (Dataset, Split, check_out_dir, read_import_file, staged_dir,
-                              write_dataset)
+from puzzles.dataset import (
+    Dataset,
+    Split,
+    check_out_dir,
+    read_import_file,
+    staged_dir,
+    write_dataset,
+)
+from puzzles.maze.augment import cell_tables
 from puzzles.maze.generate import (
     LOOP_RATE,
     STYLES,
@@ -37,16 +52,24 @@ from puzzles.maze.generate import (
     default_min_path,
     generate_indexed,
 )
-from puzzles.maze.augment import cell_tables
-from puzzles.maze.grid import (CHARS, NAMES, OPEN, PATH, check_maze, check_size, parse_text,
-                               size_of_cells)
-from puzzles.maze.solver import check_path, shortest_length, solve
+from puzzles.maze.grid import (
+    CHARS,
+    NAMES,
+    OPEN,
+    PATH,
+    check_size,
+    size_of_cells,
+)
+from puzzles.maze.solver import check_maze, check_path, shortest_length, solve
+from puzzles.maze.text import parse_text
 from trm.errors import TRMError
 
 VOCAB = ["<pad>", *CHARS]
 LENGTH_RULE = "moves from S to G (the label marks moves - 1 cells)"
-TIE_BREAK = ("lexicographically smallest shortest path in row-major cell order: from S, "
-             "each step takes the first of up, left, right, down that is closer to G")
+TIE_BREAK = (
+    "lexicographically smallest shortest path in row-major cell order: from S, "
+    "each step takes the first of up, left, right, down that is closer to G"
+)
 
 
 def encode(grid: np.ndarray) -> np.ndarray:
@@ -57,7 +80,7 @@ def encode(grid: np.ndarray) -> np.ndarray:
 def decode(tokens: np.ndarray) -> np.ndarray:
     """Flat tokens back to a square grid of codes; PAD (never in a maze) becomes -1."""
     tokens = np.asarray(tokens, dtype=np.int16).reshape(-1)
-    size = int(round(tokens.size ** 0.5))
+    size = int(round(tokens.size**0.5))
     return (tokens - 1).astype(np.int8).reshape(size, size)
 
 
@@ -71,29 +94,43 @@ def dataset_meta(size: int, task_info: dict, source: dict) -> dict:
         "seq_len": size * size,
         "vocab": list(VOCAB),
         "num_puzzle_ids": 1,
-        "task_info": {"size": size, "cells": list(NAMES), "path_length": LENGTH_RULE,
-                      **task_info},
+        "task_info": {"size": size, "cells": list(NAMES), "path_length": LENGTH_RULE, **task_info},
         "source": source,
     }
 
 
-def _generated_row(size: int, style: str, min_path: int, seed: int, stream: str,
-                   index: int) -> dict[str, np.ndarray]:
+def _generated_row(
+    size: int, style: str, min_path: int, seed: int, stream: str, index: int
+) -> dict[str, np.ndarray]:
     g = generate_indexed(size, style, min_path, seed, stream, index)
-    return {"maze": g.maze.reshape(-1), "label": g.label.reshape(-1),
-            "path_length": np.array(g.path_length, dtype=np.int32)}
+    return {
+        "maze": g.maze.reshape(-1),
+        "label": g.label.reshape(-1),
+        "path_length": np.array(g.path_length, dtype=np.int32),
+    }
 
 
 def _split(rows: dict[str, np.ndarray]) -> Split:
-    return Split.of_examples(encode(rows["maze"]).reshape(len(rows["maze"]), -1),
-                             encode(rows["label"]).reshape(len(rows["label"]), -1),
-                             path_length=np.asarray(rows["path_length"], np.int32))
+    return Split.of_examples(
+        encode(rows["maze"]).reshape(len(rows["maze"]), -1),
+        encode(rows["label"]).reshape(len(rows["label"]), -1),
+        path_length=np.asarray(rows["path_length"], np.int32),
+    )
 
 
-def build_generated(out: Path, *, size: int = 30, style: str = "corridors",
-                    min_path: int | None = None, train: int = 1000, test: int = 100,
-                    seed: int = 0, workers: int | None = None, force: bool = False,
-                    progress: bool = True) -> Dataset:
+def build_generated(
+    out: Path,
+    *,
+    size: int = 30,
+    style: str = "corridors",
+    min_path: int | None = None,
+    train: int = 1000,
+    test: int = 100,
+    seed: int = 0,
+    workers: int | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> Dataset:
     """Generate a maze dataset into ``out`` (resumable; same seed, same bytes).
 
     ``min_path`` defaults to :func:`default_min_path` (110 moves at 30x30). Test mazes
@@ -106,16 +143,32 @@ def build_generated(out: Path, *, size: int = 30, style: str = "corridors",
         raise TRMError("--train and --test must be >= 0, and some mazes asked for")
     check_counts(train=train, test=test)
     workers = check_workers(workers)
-    settings = {"task": "maze", "size": size, "style": style, "min_path": min_path,
-                "train": train, "test": test, "seed": seed}
+    settings = {
+        "task": "maze",
+        "size": size,
+        "style": style,
+        "min_path": min_path,
+        "train": train,
+        "test": test,
+        "seed": seed,
+    }
     build = ResumableBuild(out, settings, force)
-    made = collect_splits(build, {"test": test, "train": train},
-                          lambda name: partial(_generated_row, size, style, min_path, seed, name),
-                          "maze", workers=workers, progress=progress,
-                          desc=f"maze {size}x{size} {style} >={min_path}", unit="maze")
+    made = collect_splits(
+        build,
+        {"test": test, "train": train},
+        lambda name: partial(_generated_row, size, style, min_path, seed, name),
+        "maze",
+        workers=workers,
+        progress=progress,
+        desc=f"maze {size}x{size} {style} >={min_path}",
+        unit="maze",
+    )
     splits = {name: _split(rows) for name, rows in made.items()}
-    info = {"style": style, "min_path": min_path,
-            "label": "the unique shortest path" if style == "corridors" else TIE_BREAK}
+    info = {
+        "style": style,
+        "min_path": min_path,
+        "label": "the unique shortest path" if style == "corridors" else TIE_BREAK,
+    }
     if style == "corridors":
         info["loop_rate"] = LOOP_RATE
     else:
@@ -127,15 +180,30 @@ def build_generated(out: Path, *, size: int = 30, style: str = "corridors",
     return Dataset(Path(out), meta, splits)
 
 
-def build_import(path: Path, out: Path, *, force: bool = False, progress: bool = True,
-                 subsample: int | None = None, dihedral: bool = False, seed: int = 0) -> Dataset:
+def build_import(
+    path: Path,
+    out: Path,
+    *,
+    force: bool = False,
+    progress: bool = True,
+    subsample: int | None = None,
+    dihedral: bool = False,
+    seed: int = 0,
+) -> Dataset:
     """Import outside mazes: a file in the text form (a test split, see
     :func:`_import_text`) or the official Maze-Hard CSV layout, one file (a test split) or
     a folder with ``train.csv`` and ``test.csv`` (see :func:`import_csv`)."""
     path = Path(path)
     if is_csv_import(path):
-        return import_csv(path, out, force=force, progress=progress, subsample=subsample,
-                          dihedral=dihedral, seed=seed)
+        return import_csv(
+            path,
+            out,
+            force=force,
+            progress=progress,
+            subsample=subsample,
+            dihedral=dihedral,
+            seed=seed,
+        )
     refuse_csv_options(path, {"--subsample": subsample, "--dihedral": dihedral})
     return _import_text(path, out, force=force, progress=progress)
 
@@ -155,13 +223,21 @@ def _import_text(file: Path, out: Path, *, force: bool = False, progress: bool =
     size = parsed[0].maze.shape[0]
     check_out_dir(Path(out), force)
     mazes, labels, lengths = [], [], []
-    bar = tqdm(parsed, desc=f"reading {file.name}", unit="maze", disable=not progress,
-               dynamic_ncols=True, mininterval=0.5)
+    bar = tqdm(
+        parsed,
+        desc=f"reading {file.name}",
+        unit="maze",
+        disable=not progress,
+        dynamic_ncols=True,
+        mininterval=0.5,
+    )
     with bar:
         for p in bar:
             if p.maze.shape[0] != size:
-                raise TRMError(f"{file.name}:{p.line}: a {p.maze.shape[0]}x{p.maze.shape[0]} "
-                               f"maze; the file's first maze is {size}x{size}")
+                raise TRMError(
+                    f"{file.name}:{p.line}: a {p.maze.shape[0]}x{p.maze.shape[0]} "
+                    f"maze; the file's first maze is {size}x{size}"
+                )
             if p.path is not None:
                 label, length = p.path, _marked_length(p.maze, p.path, f"{file.name}:{p.line}")
             else:
@@ -171,10 +247,16 @@ def _import_text(file: Path, out: Path, *, force: bool = False, progress: bool =
             lengths.append(length)
     source = {"kind": "import", "file": file.name, "sha256": sha256}
     label_rule = f"the path the file marks, else the {TIE_BREAK}"
-    meta = dataset_meta(size, {"style": "import", "min_path": int(min(lengths)), "label": label_rule},
-                 source)
-    split = _split({"maze": np.stack(mazes), "label": np.stack(labels),
-                    "path_length": np.array(lengths, np.int32)})
+    meta = dataset_meta(
+        size, {"style": "import", "min_path": int(min(lengths)), "label": label_rule}, source
+    )
+    split = _split(
+        {
+            "maze": np.stack(mazes),
+            "label": np.stack(labels),
+            "path_length": np.array(lengths, np.int32),
+        }
+    )
     with staged_dir(out, force) as stage:
         meta = write_dataset(stage, meta, {"test": split})
     return Dataset(Path(out), meta, {"test": split})
@@ -200,8 +282,9 @@ def _csv_size(where: str, question: str) -> int:
     """The side of a maze from its first question (``N * N`` characters, N in range)."""
     side = int(round(len(question) ** 0.5))
     if side * side != len(question):
-        raise TRMError(f"{where}: the question has {len(question)} characters: a maze has "
-                       "N x N cells")
+        raise TRMError(
+            f"{where}: the question has {len(question)} characters: a maze has N x N cells"
+        )
     check_size(side, where)
     return side
 
@@ -213,9 +296,11 @@ def check_labels(mazes: np.ndarray, labels: np.ndarray, where: Callable[[int], s
     if i is not None:
         cell = first_bad(changed[i])
         r, c = divmod(cell, size_of_cells(mazes.shape[1]))
-        raise TRMError(f"{where(i)}: the answer changes the question at row {r + 1}, column "
-                       f"{c + 1} ({CHARS[mazes[i, cell]]!r} -> {CHARS[labels[i, cell]]!r}): it "
-                       "may only mark open cells 'o'")
+        raise TRMError(
+            f"{where(i)}: the answer changes the question at row {r + 1}, column "
+            f"{c + 1} ({CHARS[mazes[i, cell]]!r} -> {CHARS[labels[i, cell]]!r}): it "
+            "may only mark open cells 'o'"
+        )
 
 
 def read_csv_split(file: Path, *, size: int | None = None, progress: bool = True) -> CheckedRows:
@@ -226,21 +311,45 @@ def read_csv_split(file: Path, *, size: int | None = None, progress: bool = True
     parts = []
     for chunk in reader.chunks():
         size = size or _csv_size(reader.where(int(chunk.lines[0])), chunk.questions[0])
-        mazes = reader.chars(chunk.questions, chunk.lines, size * size, "question",
-                             char_table({ch: code for code, ch in enumerate(CHARS[:4])}), CELL_CHARS)
-        labels = reader.chars(chunk.answers, chunk.lines, size * size, "answer",
-                              char_table({ch: code for code, ch in enumerate(CHARS)}),
-                              CELL_CHARS + ", 'o' path")
-        check_labels(mazes, labels, lambda i: reader.where(chunk.lines[i]))
+        mazes = reader.chars(
+            chunk.questions,
+            chunk.lines,
+            size * size,
+            "question",
+            char_table({ch: code for code, ch in enumerate(CHARS[:4])}),
+            CELL_CHARS,
+        )
+        labels = reader.chars(
+            chunk.answers,
+            chunk.lines,
+            size * size,
+            "answer",
+            char_table({ch: code for code, ch in enumerate(CHARS)}),
+            CELL_CHARS + ", 'o' path",
+        )
+        check_labels(mazes, labels, lambda i, lines=chunk.lines: reader.where(lines[i]))
         lengths = np.zeros(len(chunk.lines), np.int32)
-        rows = tqdm(range(len(lengths)), desc=f"checking {reader.name}", unit="maze",
-                    disable=not progress, dynamic_ncols=True, mininterval=0.5)
+        rows = tqdm(
+            range(len(lengths)),
+            desc=f"checking {reader.name}",
+            unit="maze",
+            disable=not progress,
+            dynamic_ncols=True,
+            mininterval=0.5,
+        )
         for i in rows:
             where = reader.where(chunk.lines[i])
             check_maze(mazes[i], where)
             lengths[i] = _marked_length(mazes[i], labels[i], where)
-        parts.append(CheckedRows(mazes, labels, chunk.lines, {
-            "path_length": lengths, "source_rating": chunk.ratings.astype(np.int32)}, {}))
+        parts.append(
+            CheckedRows(
+                mazes,
+                labels,
+                chunk.lines,
+                {"path_length": lengths, "source_rating": chunk.ratings.astype(np.int32)},
+                {},
+            )
+        )
     return reader.checked(parts)
 
 
@@ -252,13 +361,25 @@ def _csv_split(part: CheckedRows, dihedral: bool = False) -> Split:
         return Split.of_examples(inputs, labels, **part.extras)
     moves = cell_tables(size_of_cells(inputs.shape[1]))[list(OFFICIAL_DIHEDRAL)]  # (8, cells)
     n, k = len(part), len(moves)
-    return Split(inputs[:, moves].reshape(n * k, -1), labels[:, moves].reshape(n * k, -1),
-                 np.zeros(n * k, np.int32), np.arange(0, n * k + 1, k, dtype=np.int64),
-                 {key: np.repeat(v, k, axis=0) for key, v in part.extras.items()})
+    return Split(
+        inputs[:, moves].reshape(n * k, -1),
+        labels[:, moves].reshape(n * k, -1),
+        np.zeros(n * k, np.int32),
+        np.arange(0, n * k + 1, k, dtype=np.int64),
+        {key: np.repeat(v, k, axis=0) for key, v in part.extras.items()},
+    )
 
 
-def import_csv(path: Path, out: Path, *, force: bool = False, progress: bool = True,
-               subsample: int | None = None, dihedral: bool = False, seed: int = 0) -> Dataset:
+def import_csv(
+    path: Path,
+    out: Path,
+    *,
+    force: bool = False,
+    progress: bool = True,
+    subsample: int | None = None,
+    dihedral: bool = False,
+    seed: int = 0,
+) -> Dataset:
     """Import the official Maze-Hard CSV layout: a file (a test split) or a folder with
     ``train.csv`` and ``test.csv``.
 
@@ -275,20 +396,40 @@ def import_csv(path: Path, out: Path, *, force: bool = False, progress: bool = T
     if "train" in files:
         train = read_csv_split(files["train"], size=size, progress=progress)
         read["train"] = draw_subsample(train, subsample, seed, "maze")
-    splits = {name: _csv_split(read[name], dihedral and name == "train")
-              for name in ("train", "test") if name in read}
+    splits = {
+        name: _csv_split(read[name], dihedral and name == "train")
+        for name in ("train", "test")
+        if name in read
+    }
     lengths = np.concatenate([part.extras["path_length"] for part in read.values()])
-    source = {"kind": "import", "layout": LAYOUT, "file": Path(path).name,
-              "files": {name: part.info for name, part in read.items()}, "seed": seed,
-              "subsample": subsample, "dihedral": dihedral}
-    info = {"style": "import", "min_path": int(lengths.min()),
-            "label": "the path the file marks (checked: a shortest path)",
-            "source_rating": "the rating column of the imported CSV"}
+    source = {
+        "kind": "import",
+        "layout": LAYOUT,
+        "file": Path(path).name,
+        "files": {name: part.info for name, part in read.items()},
+        "seed": seed,
+        "subsample": subsample,
+        "dihedral": dihedral,
+    }
+    info = {
+        "style": "import",
+        "min_path": int(lengths.min()),
+        "label": "the path the file marks (checked: a shortest path)",
+        "source_rating": "the rating column of the imported CSV",
+    }
     meta = dataset_meta(size, info, source)
     with staged_dir(out, force) as stage:
         meta = write_dataset(stage, meta, splits)
     return Dataset(Path(out), meta, splits)
 
 
-__all__ = ["VOCAB", "STYLES", "build_generated", "build_import", "decode", "encode", "import_csv",
-           "size_of"]
+__all__ = [
+    "STYLES",
+    "VOCAB",
+    "build_generated",
+    "build_import",
+    "decode",
+    "encode",
+    "import_csv",
+    "size_of",
+]

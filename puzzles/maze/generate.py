@@ -87,8 +87,10 @@ def check_settings(size: int, style: str, min_path: int) -> None:
         raise TRMError(f"unknown maze style {style!r}: choose {' or '.join(STYLES)}")
     top = max_min_path(size)
     if not 1 <= min_path <= top:
-        raise TRMError(f"--min-path {min_path} is out of reach: a {size}x{size} maze's shortest "
-                       f"path has 1 to {top} moves here (default {default_min_path(size)})")
+        raise TRMError(
+            f"--min-path {min_path} is out of reach: a {size}x{size} maze's shortest "
+            f"path has 1 to {top} moves here (default {default_min_path(size)})"
+        )
 
 
 # --------------------------------------------------------------------------- the tree
@@ -108,8 +110,11 @@ def _lattice_tree(size: int, r0: int, c0: int, rng: random.Random) -> tuple[byte
     while active:
         k = len(active) - 1 if rng.random() < NEWEST else rng.randrange(len(active))
         i, j = active[k]
-        free = [(a, b) for a, b in ((i - 1, j), (i, j - 1), (i, j + 1), (i + 1, j))
-                if 0 <= a < rows and 0 <= b < cols and not seen[a][b]]
+        free = [
+            (a, b)
+            for a, b in ((i - 1, j), (i, j - 1), (i, j + 1), (i + 1, j))
+            if 0 <= a < rows and 0 <= b < cols and not seen[a][b]
+        ]
         if not free:
             active[k] = active[-1]
             active.pop()
@@ -127,8 +132,9 @@ def _farthest(dist: list[int], cells: list[int], rng: random.Random) -> int:
     return rng.choice([c for c in cells if dist[c] == best])
 
 
-def _ends(opened: bytearray, lattice: list[int], size: int, min_path: int,
-          rng: random.Random) -> tuple[int, int] | None:
+def _ends(
+    opened: bytearray, lattice: list[int], size: int, min_path: int, rng: random.Random
+) -> tuple[int, int] | None:
     """S and G: a random lattice cell and the farthest; else the diameter; else None."""
     s = rng.choice(lattice)
     d = bfs(opened, size, s)
@@ -154,8 +160,9 @@ def _finish(opened: bytearray, size: int, s: int, g: int) -> GeneratedMaze:
 # --------------------------------------------------------------------------- corridors
 
 
-def _knock_loops(opened: bytearray, size: int, s: int, g: int, min_path: int,
-                 rng: random.Random) -> None:
+def _knock_loops(
+    opened: bytearray, size: int, s: int, g: int, min_path: int, rng: random.Random
+) -> None:
     """Open walls between lattice cells while the shortest path stays unique and long."""
     candidates = []  # (wall cell, the lattice cells on either side)
     for r in range(1, size):
@@ -180,8 +187,11 @@ def _knock_loops(opened: bytearray, size: int, s: int, g: int, min_path: int,
         new = min(best, uv, vu)
         if new < min_path:
             continue
-        paths = ((1 if best == new else 0) + (cs[u] * cg[v] if uv == new else 0)
-                 + (cs[v] * cg[u] if vu == new else 0))
+        paths = (
+            (1 if best == new else 0)
+            + (cs[u] * cg[v] if uv == new else 0)
+            + (cs[v] * cg[u] if vu == new else 0)
+        )
         if paths != 1:
             continue
         opened[w] = 1
@@ -203,8 +213,16 @@ def _corridors(size: int, min_path: int, rng: random.Random) -> GeneratedMaze | 
 # --------------------------------------------------------------------------- random
 
 
-def _open_cell(opened: bytearray, dist: list[int], size: int, c: int, g: int, min_path: int,
-               rows: list[int], cols: list[int]) -> bool:
+def _open_cell(
+    opened: bytearray,
+    dist: list[int],
+    size: int,
+    c: int,
+    g: int,
+    min_path: int,
+    rows: list[int],
+    cols: list[int],
+) -> bool:
     """Open ``c`` and update the distances from S, unless G would come too close."""
     near = neighbours(size)
     dc = min((dist[v] for v in near[c] if opened[v]), default=INF) + 1
@@ -265,8 +283,9 @@ def _random(size: int, min_path: int, rng: random.Random) -> GeneratedMaze | Non
 # --------------------------------------------------------------------------- entry points
 
 
-def generate_one(size: int, style: str, min_path: int, rng: random.Random,
-                 max_tries: int = MAX_TRIES) -> GeneratedMaze:
+def generate_one(
+    size: int, style: str, min_path: int, rng: random.Random, max_tries: int = MAX_TRIES
+) -> GeneratedMaze:
     """One maze of ``style`` with a shortest path of at least ``min_path`` moves."""
     check_settings(size, style, min_path)
     make = _corridors if style == "corridors" else _random
@@ -274,17 +293,21 @@ def generate_one(size: int, style: str, min_path: int, rng: random.Random,
         maze = make(size, min_path, rng)
         if maze is not None:
             return maze
-    raise TRMError(f"no {size}x{size} {style} maze with a path of {min_path} moves found in "
-                   f"{max_tries} tries: lower --min-path (default {default_min_path(size)})")
+    raise TRMError(
+        f"no {size}x{size} {style} maze with a path of {min_path} moves found in "
+        f"{max_tries} tries: lower --min-path (default {default_min_path(size)})"
+    )
 
 
-def maze_rng(size: int, style: str, min_path: int, seed: int, stream: str,
-             index: int) -> random.Random:
+def maze_rng(
+    size: int, style: str, min_path: int, seed: int, stream: str, index: int
+) -> random.Random:
     """The random source of maze ``index`` in ``stream`` (string seeds hash stably)."""
     return random.Random(f"maze/{size}/{style}/{min_path}/{seed}/{stream}/{index}")
 
 
-def generate_indexed(size: int, style: str, min_path: int, seed: int, stream: str,
-                     index: int) -> GeneratedMaze:
+def generate_indexed(
+    size: int, style: str, min_path: int, seed: int, stream: str, index: int
+) -> GeneratedMaze:
     """Maze number ``index`` of a seeded stream: the unit of work of parallel builds."""
     return generate_one(size, style, min_path, maze_rng(size, style, min_path, seed, stream, index))

@@ -7,7 +7,7 @@ the characters alone still tell the cells apart.
 
 from __future__ import annotations
 
-from typing import Collection
+from collections.abc import Collection
 
 import numpy as np
 from rich.text import Text
@@ -25,8 +25,12 @@ UNKNOWN = ("??", "bold magenta")  # a code that is no cell (e.g. PAD in a model'
 FLAGGED = "bold red on grey23"
 
 
-def render_grid(grid: np.ndarray, flagged: Collection[int] = (), highlight: Collection[int] = (),
-                unsure: Collection[int] = ()) -> Text:
+def render_grid(
+    grid: np.ndarray,
+    flagged: Collection[int] = (),
+    highlight: Collection[int] = (),
+    unsure: Collection[int] = (),
+) -> Text:
     """A maze or label as styled text; ``flagged`` (wrong), ``highlight`` (e.g. changed
     since the last step) and ``unsure`` (underlined) hold flat cell indices to mark."""
     grid = as_grid(grid)

@@ -19,19 +19,19 @@ few thousand cells this plain loop is faster than numpy's whole-array steps.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Sequence
+from functools import cache
 
 import numpy as np
 
-from puzzles.maze.grid import GOAL, OPEN, PATH, START, WALL, as_grid, check_maze, strip_path
+from puzzles.maze.grid import GOAL, OPEN, PATH, START, WALL, as_grid, check_size, strip_path
 from trm.errors import TRMError
 
 INF = 1 << 30  # distance of an unreachable cell
 
 
-@lru_cache(maxsize=None)
+@cache
 def neighbours(size: int) -> tuple[tuple[int, ...], ...]:
     """For every flat cell, its neighbours inside the grid: up, left, right, down."""
     out = []
@@ -67,8 +67,9 @@ def bfs(passable: Sequence, size: int, source: int) -> list[int]:
     return dist
 
 
-def bfs_counts(passable: Sequence, size: int, source: int, cap: int = 2
-               ) -> tuple[list[int], list[int]]:
+def bfs_counts(
+    passable: Sequence, size: int, source: int, cap: int = 2
+) -> tuple[list[int], list[int]]:
     """Distances from ``source`` and the number of shortest paths to each cell, capped."""
     near = neighbours(size)
     dist = [INF] * (size * size)
@@ -95,8 +96,9 @@ def _flat(grid: np.ndarray) -> tuple[int, list[bool], int, int]:
     flat = grid.reshape(-1)
     starts, goals = np.flatnonzero(flat == START), np.flatnonzero(flat == GOAL)
     if len(starts) != 1 or len(goals) != 1:
-        raise TRMError(f"a maze needs exactly one S and one G "
-                       f"(found {len(starts)} and {len(goals)})")
+        raise TRMError(
+            f"a maze needs exactly one S and one G (found {len(starts)} and {len(goals)})"
+        )
     return grid.shape[0], (flat != WALL).tolist(), int(starts[0]), int(goals[0])
 
 
@@ -155,7 +157,23 @@ def solve(grid: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- checking
 
-CHECKS = ("keeps_maze", "wall_free", "connected", "joins_start_goal", "optimal_length")
+
+def check_maze(grid: np.ndarray, where: str = "maze") -> None:
+    """One S, one G, and a way from S to G (walls block; anything else is passable)."""
+    grid = as_grid(grid)
+    check_size(grid.shape[0], where)
+    for code, letter, name in ((START, "S", "start"), (GOAL, "G", "goal")):
+        found = np.argwhere(grid == code)
+        if len(found) == 0:
+            raise TRMError(f"{where}: the maze has no {name} {letter!r}")
+        if len(found) > 1:
+            places = ", ".join(f"row {r + 1} column {c + 1}" for r, c in found[:3])
+            raise TRMError(
+                f"{where}: the maze has {len(found)} {name}s {letter!r} ({places}): "
+                "exactly one is needed"
+            )
+    if shortest_length(grid) is None:
+        raise TRMError(f"{where}: the goal 'G' cannot be reached from the start 'S'")
 
 
 @dataclass(frozen=True)
@@ -182,8 +200,10 @@ class PathCheck:
     def __str__(self) -> str:
         if self.ok:
             return f"correct: a shortest path of {self.length} moves"
-        return (f"wrong ({', '.join(self.failed)}): marked path of {self.length} moves, "
-                f"shortest {self.shortest}")
+        return (
+            f"wrong ({', '.join(self.failed)}): marked path of {self.length} moves, "
+            f"shortest {self.shortest}"
+        )
 
 
 def check_path(maze: np.ndarray, predicted: np.ndarray) -> PathCheck:
@@ -217,8 +237,11 @@ def check_path(maze: np.ndarray, predicted: np.ndarray) -> PathCheck:
         failed.append("connected")
     near = neighbours(size)
     degree = {i: sum(chain_list[v] for v in near[i]) for i in np.flatnonzero(chain).tolist()}
-    if (degree[s] != 1 or degree[g] != 1
-            or any(d != 2 for i, d in degree.items() if i not in (s, g))):
+    if (
+        degree[s] != 1
+        or degree[g] != 1
+        or any(d != 2 for i, d in degree.items() if i not in (s, g))
+    ):
         failed.append("joins_start_goal")
     length = int(marked.sum()) + 1
     shortest = shortest_length(maze)

@@ -17,11 +17,14 @@ def example_json(meta: dict, inputs: np.ndarray, labels: np.ndarray, puzzle_id: 
     return {"input": to_rows(decode(inputs)), "label": to_rows(decode(labels))}
 
 
-def render_example(meta: dict, inputs: np.ndarray, labels: np.ndarray,
-                   puzzle_id: int = 0) -> RenderableType:
+def render_example(
+    meta: dict, inputs: np.ndarray, labels: np.ndarray, puzzle_id: int = 0
+) -> RenderableType:
     label = decode(labels)
     moves = int(np.count_nonzero(label == PATH)) + 1
-    return Columns([
-        Panel.fit(render_grid(decode(inputs)), title="input"),
-        Panel.fit(render_grid(label), title=f"label: {moves} moves"),
-    ])
+    return Columns(
+        [
+            Panel.fit(render_grid(decode(inputs)), title="input"),
+            Panel.fit(render_grid(label), title=f"label: {moves} moves"),
+        ]
+    )

@@ -16,7 +16,21 @@ from puzzles.sudoku.grid import (
 from puzzles.sudoku.solver import TIERS, Rating, SolveResult, rate, solve
 
 __all__ = [
-    "Augmentation", "Conflict", "Generated", "Rating", "SolveResult", "TIERS",
-    "find_conflicts", "generate_one", "geometry", "is_solution", "parse_puzzle",
-    "parse_text", "random_augmentation", "rate", "solve", "to_grid_text", "to_string",
+    "TIERS",
+    "Augmentation",
+    "Conflict",
+    "Generated",
+    "Rating",
+    "SolveResult",
+    "find_conflicts",
+    "generate_one",
+    "geometry",
+    "is_solution",
+    "parse_puzzle",
+    "parse_text",
+    "random_augmentation",
+    "rate",
+    "solve",
+    "to_grid_text",
+    "to_string",
 ]

@@ -11,8 +11,8 @@ They compose with :meth:`Augmentation.then`, and :meth:`Augmentation.inverse` un
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -40,16 +40,19 @@ class Augmentation:
         table = np.asarray(self.digits, dtype=grid.dtype)
         return table[grid[..., list(self.cells)]]
 
-    def inverse(self) -> "Augmentation":
-        return Augmentation(self.size, tuple(np.argsort(self.cells).tolist()),
-                            tuple(np.argsort(self.digits).tolist()))
+    def inverse(self) -> Augmentation:
+        return Augmentation(
+            self.size,
+            tuple(np.argsort(self.cells).tolist()),
+            tuple(np.argsort(self.digits).tolist()),
+        )
 
     def token_table(self) -> np.ndarray:
         """The relabelling on token ids (token = value + 1; PAD 0 and blank 1 stay):
         ``(size + 2,)``, index a token to get its new token."""
         return np.concatenate([[0], np.asarray(self.digits) + 1])
 
-    def then(self, other: "Augmentation") -> "Augmentation":
+    def then(self, other: Augmentation) -> Augmentation:
         """This augmentation followed by ``other``."""
         cells = tuple(self.cells[j] for j in other.cells)
         digits = tuple(other.digits[d] for d in self.digits)
@@ -100,7 +103,9 @@ def transpose(size: int = 9) -> Augmentation:
     return Augmentation(size, cells, identity(size).digits)
 
 
-def _line_order(block_order: Sequence[int], inner: Sequence[Sequence[int]], block: int) -> list[int]:
+def _line_order(
+    block_order: Sequence[int], inner: Sequence[Sequence[int]], block: int
+) -> list[int]:
     """Line order from a block order and, per output block, the order of lines inside it."""
     return [b * block + i for b, lines in zip(block_order, inner) for i in lines]
 
@@ -128,25 +133,32 @@ def _shuffled(n: int, rng: random.Random) -> list[int]:
 def random_augmentation(size: int, rng: random.Random) -> Augmentation:
     """A random member of the group: relabel, bands/stacks, lines inside them, transpose."""
     geo: Geometry = geometry(size)
-    rows = _line_order(_shuffled(geo.n_bands, rng),
-                       [_shuffled(geo.box_rows, rng) for _ in range(geo.n_bands)], geo.box_rows)
-    cols = _line_order(_shuffled(geo.n_stacks, rng),
-                       [_shuffled(geo.box_cols, rng) for _ in range(geo.n_stacks)], geo.box_cols)
+    rows = _line_order(
+        _shuffled(geo.n_bands, rng),
+        [_shuffled(geo.box_rows, rng) for _ in range(geo.n_bands)],
+        geo.box_rows,
+    )
+    cols = _line_order(
+        _shuffled(geo.n_stacks, rng),
+        [_shuffled(geo.box_cols, rng) for _ in range(geo.n_stacks)],
+        geo.box_cols,
+    )
     aug = permute_rows(size, rows).then(permute_cols(size, cols))
     if geo.box_rows == geo.box_cols and rng.random() < 0.5:
         aug = transpose(size).then(aug)
     return aug.then(relabel(size, [d + 1 for d in _shuffled(size, rng)]))
 
 
-def augment_tokens(inputs: np.ndarray, labels: np.ndarray, puzzle_ids: np.ndarray,
-                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def augment_tokens(
+    inputs: np.ndarray, labels: np.ndarray, puzzle_ids: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """On-the-fly augmentation of a batch of token rows (token = value + 1, 0 = PAD).
 
     Each row gets its own random augmentation, applied alike to question and answer;
     puzzle ids pass through (a Sudoku has no per-puzzle embedding).
     """
     n, cells = inputs.shape
-    size = int(round(cells ** 0.5))
+    size = int(round(cells**0.5))
     source = random.Random(int(rng.integers(2**63)))
     perms = np.empty((n, cells), dtype=np.int64)
     tables = np.zeros((n, size + 2), dtype=inputs.dtype)  # token -> token, PAD stays PAD

@@ -20,7 +20,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from puzzles.sudoku.grid import geometry
-from puzzles.sudoku.solver import TIERS, TIERS_BY_SIZE, Rating, has_other_solution, propagate_only, random_solution, solve
+from puzzles.sudoku.solver import (
+    TIERS,
+    TIERS_BY_SIZE,
+    Rating,
+    has_other_solution,
+    propagate_only,
+    random_solution,
+    solve,
+)
 from trm.errors import TRMError
 
 MAX_TRIES = 2000  # full grids tried for one puzzle before giving up (6x6 extreme: ~1.4% hit)

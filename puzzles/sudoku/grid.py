@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -66,7 +66,7 @@ BOX_SHAPES = {4: (2, 2), 6: (2, 3), 9: (3, 3)}
 SIZES = tuple(BOX_SHAPES)
 
 
-@lru_cache(maxsize=None)
+@cache
 def geometry(size: int = 9) -> Geometry:
     """The geometry of a ``size x size`` Sudoku (4, 6 or 9)."""
     if size not in BOX_SHAPES:

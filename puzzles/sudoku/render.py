@@ -7,7 +7,7 @@ model gave its choice little probability).
 
 from __future__ import annotations
 
-from typing import Collection
+from collections.abc import Collection
 
 import numpy as np
 from rich.text import Text
@@ -22,9 +22,13 @@ BLANK = "dim"
 UNSURE = "underline magenta"
 
 
-def render_grid(grid: np.ndarray, givens: np.ndarray | None = None,
-                highlight: Collection[int] = (), flagged: Collection[int] = (),
-                unsure: Collection[int] = ()) -> Text:
+def render_grid(
+    grid: np.ndarray,
+    givens: np.ndarray | None = None,
+    highlight: Collection[int] = (),
+    flagged: Collection[int] = (),
+    unsure: Collection[int] = (),
+) -> Text:
     """A grid as styled text; ``givens`` (the puzzle) tells clues from filled cells."""
     flat = np.asarray(grid).reshape(-1)
     geo = geometry(size_of_length(flat.size) or 0)
@@ -33,8 +37,10 @@ def render_grid(grid: np.ndarray, givens: np.ndarray | None = None,
     text = Text()
     for r in range(geo.size):
         if r and r % geo.box_rows == 0:
-            text.append("+".join("-" * (2 * geo.box_cols + 1) for _ in range(geo.n_stacks)) + "\n",
-                        style="dim")
+            text.append(
+                "+".join("-" * (2 * geo.box_cols + 1) for _ in range(geo.n_stacks)) + "\n",
+                style="dim",
+            )
         for c in range(geo.size):
             if c and c % geo.box_cols == 0:
                 text.append(" |", style="dim")

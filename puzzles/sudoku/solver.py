@@ -27,7 +27,7 @@ from trm.errors import TRMError
 
 
 class _Stats:
-    __slots__ = ("guesses", "backtracks", "hidden")
+    __slots__ = ("backtracks", "guesses", "hidden")
 
     def __init__(self) -> None:
         self.guesses = 0
@@ -35,8 +35,13 @@ class _Stats:
         self.hidden = 0  # placements made by the hidden-single rule
 
 
-def _propagate(cand: list[int], geo: Geometry, queue: list[int], stats: _Stats | None,
-               hidden_singles: bool = True) -> bool:
+def _propagate(
+    cand: list[int],
+    geo: Geometry,
+    queue: list[int],
+    stats: _Stats | None,
+    hidden_singles: bool = True,
+) -> bool:
     """Apply the singles rules to a fixed point, in place. False on a contradiction.
 
     ``queue`` holds cells that were just fixed and whose digit must leave their peers.
@@ -107,8 +112,14 @@ def _pick_cell(cand: list[int]) -> int:
     return best
 
 
-def _search(cand: list[int], geo: Geometry, stats: _Stats, limit: int,
-            found: list[list[int]], rng: random.Random | None = None) -> None:
+def _search(
+    cand: list[int],
+    geo: Geometry,
+    stats: _Stats,
+    limit: int,
+    found: list[list[int]],
+    rng: random.Random | None = None,
+) -> None:
     """Depth-first search below a propagated state; appends solutions to ``found``."""
     cell = _pick_cell(cand)
     if cell < 0:
@@ -244,8 +255,10 @@ def rate(puzzle: np.ndarray) -> Rating:
     """The rating of a puzzle with exactly one solution (raises otherwise)."""
     result = solve(puzzle)
     if result.count != 1:
-        raise TRMError("only a puzzle with exactly one solution can be rated "
-                       f"({'none' if result.count == 0 else 'several'} found)")
+        raise TRMError(
+            "only a puzzle with exactly one solution can be rated "
+            f"({'none' if result.count == 0 else 'several'} found)"
+        )
     assert result.rating is not None
     return result.rating
 

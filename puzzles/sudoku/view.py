@@ -16,10 +16,13 @@ def example_json(meta: dict, inputs: np.ndarray, labels: np.ndarray, puzzle_id: 
     return {"input": to_string(decode(inputs)), "label": to_string(decode(labels))}
 
 
-def render_example(meta: dict, inputs: np.ndarray, labels: np.ndarray,
-                   puzzle_id: int = 0) -> RenderableType:
+def render_example(
+    meta: dict, inputs: np.ndarray, labels: np.ndarray, puzzle_id: int = 0
+) -> RenderableType:
     puzzle, solution = decode(inputs), decode(labels)
-    return Columns([
-        Panel.fit(render_grid(puzzle, puzzle), title="input"),
-        Panel.fit(render_grid(solution, puzzle), title="label"),
-    ])
+    return Columns(
+        [
+            Panel.fit(render_grid(puzzle, puzzle), title="input"),
+            Panel.fit(render_grid(solution, puzzle), title="label"),
+        ]
+    )

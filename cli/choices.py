@@ -1,0 +1,61 @@
+"""The options that take one of a fixed set of words, as Enums: Typer lists them in `--help`
+and refuses anything else (one line, exit 2) before a command starts.
+
+Each member is its own word (a ``str``), so the library receives plain strings. The words
+come from the library where its module is light to import (trm.config); the rest are
+written here, because importing their modules would load torch for every `trm --help`;
+tests/test_cli.py checks that both lists agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import Enum
+
+from trm.config import (
+    EXPLORATION_DRAWS,
+    LOSSES,
+    MIXER_NORMS,
+    MIXERS,
+    OPTIMIZERS,
+    POS_ENCODINGS,
+    PRESETS,
+    SCHEDULES,
+)
+
+
+class Choice(str, Enum):
+    """A word an option accepts; it is that word (``str(member)``, ``==``, JSON)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def choice(name: str, words: Iterable[str]) -> type[Choice]:
+    return Choice(name, [(word, word) for word in words])
+
+
+# the puzzle model and its training (trm.config)
+Preset = choice("Preset", PRESETS)
+Mixer = choice("Mixer", MIXERS)
+MixerNorm = choice("MixerNorm", MIXER_NORMS)
+PosEncodings = choice("PosEncodings", POS_ENCODINGS)
+Loss = choice("Loss", LOSSES)
+Optimizer = choice("Optimizer", OPTIMIZERS)
+Schedule = choice("Schedule", SCHEDULES)
+ExplorationDraw = choice("ExplorationDraw", EXPLORATION_DRAWS)
+
+# written here: their modules import torch (tests/test_cli.py compares them)
+Precision = choice("Precision", ("auto", "fp32", "bf16"))  # trm.device.PRECISIONS
+Select = choice("Select", ("checker", "vote", "confidence"))  # puzzles.scaling.SELECT
+MazeStyle = choice("MazeStyle", ("corridors", "random"))  # puzzles.maze.generate.STYLES
+Variant = choice("Variant", ("vit", "vitrm", "bvit", "sr-vit", "mor-vit"))  # vision.models
+Pool = choice("Pool", ("cls", "mean"))  # vision.models.POOLS
+Layout = choice("Layout", ("vitrm", "trm"))  # vision.models.LAYOUTS
+SoftMixer = choice("SoftMixer", ("mlp", "linear"))  # trm.encoder.SOFT_MIXERS
+Budget = choice("Budget", ("epochs", "time", "flops"))  # vision.compare.BUDGETS
+Cifar = choice("Cifar", ("cifar10", "cifar100"))  # vision.download.ARCHIVES
+
+# the CLI's own
+Halting = choice("Halting", ("full", "adaptive"))  # a solve: every step, or the halting head's
+ShowSteps = choice("ShowSteps", ("all", "final"))

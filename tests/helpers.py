@@ -1,0 +1,148 @@
+"""Helpers the test modules share: running `trm` (in a subprocess or in this process),
+checking its one-line errors, and small data and models to test with."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from puzzles.sudoku.generate import generate_indexed
+from trm.config import TRMConfig
+from trm.data import TokenData
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_SUDOKU = REPO.parent / "shared" / "data" / "sudoku"
+
+# the first puzzle of top95 (outside data), for commands that need a hard 9x9 Sudoku
+TOP95_FIRST = "4.....8.5.3..........7......2.....6.....8.4......1.......6.3.7.5..2.....1.4......"
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    assert result.returncode == 2, result
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+TEST_ENV = {"COLUMNS": "120", "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
+
+
+def run_trm(
+    *args: str,
+    input: str | None = None,
+    env: dict | None = None,
+    cwd: Path | None = None,
+    own_process: bool = False,
+) -> subprocess.CompletedProcess:
+    """Run `trm ARGS` as a user would, and return its exit status, stdout and stderr.
+
+    By default in this process (:func:`run_trm_here`: no interpreter start-up, about a
+    second saved per call); in a subprocess of the real console entry point with
+    ``own_process``, or when ``env`` (added to the test environment; None values remove)
+    or ``cwd`` is given."""
+    if not (own_process or env or cwd):
+        return run_trm_here(*args, input=input)
+    env = {k: v for k, v in {**os.environ, **TEST_ENV, **(env or {})}.items() if v is not None}
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        cwd=cwd or REPO,
+        env=env,
+        timeout=300,
+    )
+
+
+def run_trm_here(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
+    """Run `trm ARGS` in this process, through the console entry point (its exit statuses
+    and one-line errors), ``input`` as standard input; the result reads like a subprocess's.
+    (Typer's CliRunner would call the command below the entry point, missing its error
+    contract.)"""
+    import contextlib
+    import io
+    from unittest import mock
+
+    from cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    env = {k: v for k, v in TEST_ENV.items() if k != "OMP_NUM_THREADS"}
+    status = 0
+    stdin = io.StringIO(input or "")
+    with (
+        mock.patch.object(sys, "argv", ["trm", *args]),
+        mock.patch.object(sys, "stdin", stdin),
+        mock.patch.dict(os.environ, env),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        try:
+            main()
+        except SystemExit as e:
+            status = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return subprocess.CompletedProcess(["trm", *args], status, out.getvalue(), err.getvalue())
+
+
+# ----------------------------------------------------------------- small data and models
+
+
+def sudoku_tokens(size: int, n: int, tier: str = "easy") -> TokenData:
+    gs = [generate_indexed(size, tier, 0, "tests", i) for i in range(n)]
+    inputs = np.stack([g.puzzle for g in gs]).astype(np.uint8) + 1
+    labels = np.stack([g.solution for g in gs]).astype(np.uint8) + 1
+    return TokenData(inputs, labels, np.zeros(n, np.int32))
+
+
+def tiny_config(size: int = 4, **kw) -> TRMConfig:
+    base = dict(
+        vocab_size=size + 2,
+        seq_len=size * size,
+        mixer="mlp",
+        hidden_size=16,
+        num_heads=2,
+        num_layers=1,
+        n=2,
+        T=2,
+        n_sup=4,
+    )
+    base.update(kw)
+    return TRMConfig(**base)
+
+
+def task_json(train, test) -> dict:
+    return {
+        "train": [{"input": i, "output": o} for i, o in train],
+        "test": [{"input": i, **({} if o is None else {"output": o})} for i, o in test],
+    }
+
+
+def write_tasks(folder: Path, tasks: dict[str, dict]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, value in tasks.items():
+        (folder / f"{name}.json").write_text(json.dumps(value))
+    return folder
+
+
+SMALL_ARC = {  # three small tasks; t2's test output is unknown
+    "t0": task_json(
+        [([[1, 0], [0, 2]], [[2, 0], [0, 1]]), ([[3]], [[3, 3]])], [([[4, 5]], [[5, 4]])]
+    ),
+    "t1": task_json([([[0, 1, 2]], [[0], [1], [2]])], [([[7, 7, 8]], [[7], [7], [8]])]),
+    "t2": task_json([([[6]], [[6, 6], [6, 6]])], [([[9]], None)]),
+}
+
+
+def png_size(path):
+    import matplotlib.image
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = matplotlib.image.imread(path)
+    return image.shape[:2]
