@@ -74,9 +74,8 @@ class SingleStepModel(Protocol):
 
 
 def is_single_step(model: Any) -> bool:
-    """True for a :class:`SingleStepModel` (no ``initial_state``: nothing to carry)."""
-    model = getattr(model, "module", model)  # through DistributedDataParallel
-    model = getattr(model, "_orig_mod", model)  # through torch.compile
+    """True for a :class:`SingleStepModel` (no ``initial_state``: nothing to carry). Takes
+    the model itself, not a DDP or compiled wrapper (the loop keeps both)."""
     return not hasattr(model, "initial_state")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from trm.errors import SettingError, TRMError
@@ -50,7 +51,7 @@ def prepare_run_dir(out: Path, *, resume: bool, force: bool) -> None:
         raise TRMError(f"{out} exists and is not a folder")
 
 
-def check_resume(saved: dict, asked: dict, *, model_options: list[str] = ()) -> None:
+def check_resume(saved: dict, asked: dict, *, model_options: Sequence[str] = ()) -> None:
     """Refuse a resume that would change the run: any model option (``model_options``: the
     names given), or a setting in ``asked`` (name -> value; None: not given) outside
     :data:`RESUMABLE` whose value differs from ``saved`` (the run's settings)."""
