@@ -39,6 +39,11 @@ def flag(setting: str) -> str:
     return FLAGS.get(setting, "--" + setting.replace("_", "-"))
 
 
+def given_values(**options) -> dict:
+    """The options somebody gave (not None): the rest keep the library's defaults."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
 def print_json(obj: object) -> None:
     """Machine-readable output: one JSON document on stdout and nothing else."""
     sys.stdout.write(json.dumps(obj) + "\n")

@@ -10,7 +10,8 @@ import typer
 from rich.panel import Panel
 
 from cli.choices import MazeStyle
-from cli.common import err, out, print_json
+from cli.common import err, given_values, out, print_json
+from puzzles.defaults import ARC, MAZE, SUDOKU
 
 app = typer.Typer(help="Make, import, augment and inspect puzzle datasets.", no_args_is_help=True)
 
@@ -33,20 +34,22 @@ def _summary(path: Path, meta: dict, seconds: float) -> None:
 def sudoku(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to write.")],
     train: Annotated[
-        int | None, typer.Option(help="Training puzzles.", show_default="1000")
+        int | None, typer.Option(help="Training puzzles.", show_default=str(SUDOKU.train))
     ] = None,
-    test: Annotated[int | None, typer.Option(help="Test puzzles.", show_default="100")] = None,
+    test: Annotated[
+        int | None, typer.Option(help="Test puzzles.", show_default=str(SUDOKU.test))
+    ] = None,
     difficulty: Annotated[
         str | None,
         typer.Option(
             "--difficulty",
             "-d",
             help="easy, medium, hard or extreme.",
-            show_default="hard; easy for 4x4",
+            show_default=SUDOKU.describe_difficulty(),
         ),
     ] = None,
     size: Annotated[
-        int | None, typer.Option(help="Grid size: 4, 6 or 9.", show_default="9")
+        int | None, typer.Option(help="Grid size: 4, 6 or 9.", show_default=str(SUDOKU.size))
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 0,
     augment: Annotated[
@@ -160,15 +163,10 @@ def sudoku(
         ]
         if given:
             raise TRMError(f"{', '.join(given)} go with --import")
-        size = 9 if size is None else size
-        tier = difficulty or ("easy" if size == 4 else "hard")
         try:
             ds = sudoku_data.build_generated(
                 out_dir,
-                size=size,
-                difficulty=tier,
-                train=1000 if train is None else train,
-                test=100 if test is None else test,
+                **given_values(size=size, difficulty=difficulty, train=train, test=test),
                 seed=seed,
                 augment=augment,
                 workers=workers or None,
@@ -183,17 +181,22 @@ def sudoku(
 @app.command("maze")
 def maze(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to write.")],
-    train: Annotated[int | None, typer.Option(help="Training mazes.", show_default="1000")] = None,
-    test: Annotated[int | None, typer.Option(help="Test mazes.", show_default="100")] = None,
+    train: Annotated[
+        int | None, typer.Option(help="Training mazes.", show_default=str(MAZE.train))
+    ] = None,
+    test: Annotated[
+        int | None, typer.Option(help="Test mazes.", show_default=str(MAZE.test))
+    ] = None,
     size: Annotated[
-        int | None, typer.Option(help="Maze side N (N x N cells, 4 to 64).", show_default="30")
+        int | None,
+        typer.Option(help="Maze side N (N x N cells, 4 to 64).", show_default=str(MAZE.size)),
     ] = None,
     style: Annotated[
         MazeStyle | None,
         typer.Option(
             help="corridors: one-cell corridors with loops and a unique shortest path; "
             "random: walls on 30-50% of cells (Maze-Hard style).",
-            show_default="corridors",
+            show_default=MAZE.style,
         ),
     ] = None,
     min_path: Annotated[
@@ -201,7 +204,7 @@ def maze(
         typer.Option(
             "--min-path",
             help="Least number of moves from S to G on the shortest path.",
-            show_default="110 at 30x30, scaled as size^1.5",
+            show_default=MAZE.describe_min_path(),
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 0,
@@ -291,11 +294,8 @@ def maze(
         try:
             ds = maze_data.build_generated(
                 out_dir,
-                size=30 if size is None else size,
-                style=style or "corridors",
+                **given_values(size=size, style=style, train=train, test=test),
                 min_path=min_path,
-                train=1000 if train is None else train,
-                test=100 if test is None else test,
                 seed=seed,
                 workers=workers or None,
                 force=force,
@@ -345,7 +345,7 @@ def arc(
             help="Augmentations per task, identity "
             "included (each gets its own puzzle id); applied on the fly.",
         ),
-    ] = 1000,
+    ] = ARC.augment,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same files.")] = 0,
     solutions: Annotated[
         Path | None,

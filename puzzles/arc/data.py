@@ -38,6 +38,7 @@ from puzzles.arc.sources import Source, add_training, load_source
 from puzzles.arc.tokens import PAD, SEQ_LEN, SIDE, VOCAB, encode
 from puzzles.build import check_counts
 from puzzles.dataset import Dataset, Split, check_out_dir, save_npz, staged_dir, write_dataset
+from puzzles.defaults import ARC
 from trm.errors import SettingError, TRMError
 
 AUG_FILE = "augmentations.npz"
@@ -150,7 +151,7 @@ def build_from(
     subsets: list[str] | None = None,
     test_sets: list[str] | None = None,
     extra_train: list[Path] | None = None,
-    augment: int = 1000,
+    augment: int = ARC.augment,
     seed: int = 0,
     force: bool = False,
     progress: bool = True,
@@ -186,7 +187,7 @@ def build_dataset(
     source: Source,
     out: Path,
     *,
-    augment: int = 1000,
+    augment: int = ARC.augment,
     seed: int = 0,
     force: bool = False,
     progress: bool = True,

@@ -43,6 +43,7 @@ from puzzles.dataset import (
     staged_dir,
     write_dataset,
 )
+from puzzles.defaults import MAZE
 from puzzles.maze.augment import cell_tables
 from puzzles.maze.generate import (
     LOOP_RATE,
@@ -121,11 +122,11 @@ def _split(rows: dict[str, np.ndarray]) -> Split:
 def build_generated(
     out: Path,
     *,
-    size: int = 30,
-    style: str = "corridors",
+    size: int = MAZE.size,
+    style: str = MAZE.style,
     min_path: int | None = None,
-    train: int = 1000,
-    test: int = 100,
+    train: int = MAZE.train,
+    test: int = MAZE.test,
     seed: int = 0,
     workers: int | None = None,
     force: bool = False,

@@ -49,13 +49,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from puzzles.defaults import MAZE
 from puzzles.maze.grid import GOAL, PATH, START, check_size
 from puzzles.maze.solver import INF, bfs, bfs_counts, neighbours, path_from
 from trm.errors import TRMError
 
 STYLES = ("corridors", "random")
-DEFAULT_SIZE = 30
-HARD_PATH_30 = 110  # Maze-Hard: 30x30 mazes whose shortest path is longer than 110
 LOOP_RATE = 0.1  # corridors: knocks aimed for, as a share of the lattice cells
 NEWEST = 0.75  # growing tree: how often the newest branch grows (else a random one)
 WALLS = (0.3, 0.5)  # random: the share of wall cells is drawn from this range
@@ -70,9 +69,9 @@ class GeneratedMaze:
 
 
 def default_min_path(size: int) -> int:
-    """110 moves at 30x30, scaled as ``size ** 1.5`` (see the module doc); at most what
-    the lattice allows (which only binds for the tiny 4x4 and 5x5)."""
-    return min(int(round(HARD_PATH_30 * (size / DEFAULT_SIZE) ** 1.5)), max_min_path(size))
+    """110 moves at 30x30 (``MAZE.min_path_30``), scaled as ``size ** 1.5`` (see the module
+    doc); at most what the lattice allows (which only binds for the tiny 4x4 and 5x5)."""
+    return min(int(round(MAZE.min_path_30 * (size / 30) ** 1.5)), max_min_path(size))
 
 
 def max_min_path(size: int) -> int:

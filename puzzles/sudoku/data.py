@@ -38,6 +38,7 @@ from puzzles.dataset import (
     staged_dir,
     write_dataset,
 )
+from puzzles.defaults import SUDOKU
 from puzzles.sudoku.augment import random_augmentation
 from puzzles.sudoku.generate import generate_indexed
 from puzzles.sudoku.grid import find_conflicts, geometry, parse_text, size_of_length
@@ -150,10 +151,10 @@ def _puzzle_keys(split: Split | None) -> frozenset[bytes]:
 def build_generated(
     out: Path,
     *,
-    size: int = 9,
-    difficulty: str = "hard",
-    train: int = 1000,
-    test: int = 100,
+    size: int = SUDOKU.size,
+    difficulty: str | None = None,
+    train: int = SUDOKU.train,
+    test: int = SUDOKU.test,
     seed: int = 0,
     augment: int = 0,
     workers: int | None = None,
@@ -163,9 +164,11 @@ def build_generated(
     """Generate a Sudoku dataset into ``out`` (resumable; same seed, same bytes).
 
     Test puzzles are drawn first; a train puzzle equal to a test puzzle (or to an earlier
-    train puzzle) is skipped, so the splits never share a puzzle.
+    train puzzle) is skipped, so the splits never share a puzzle. ``difficulty`` defaults
+    to hard (easy at 4x4, which has no harder puzzles).
     """
     geometry(size)
+    difficulty = SUDOKU.difficulty_for(size) if difficulty is None else difficulty
     if difficulty not in TIERS_BY_SIZE[size]:
         raise TRMError(
             f"no {size}x{size} puzzle is {difficulty!r}: for {size}x{size} use "
