@@ -2,9 +2,9 @@
 and refuses anything else (one line, exit 2) before a command starts.
 
 Each member is its own word (a ``str``), so the library receives plain strings. The words
-come from the library where its module is light to import (trm.config); the rest are
-written here, because importing their modules would load torch for every `trm --help`;
-tests/test_cli.py checks that both lists agree.
+come from the library where its module is light to import (trm.config, vision.configs,
+vision.recipes); the rest are written here, because importing their modules would load
+torch for every `trm --help`; tests/test_cli.py checks that both lists agree.
 """
 
 from __future__ import annotations
@@ -21,7 +21,11 @@ from trm.config import (
     POS_ENCODINGS,
     PRESETS,
     SCHEDULES,
+    SOFT_MIXERS,
 )
+from vision.configs import CONFIGS, LAYOUTS, POOLS
+from vision.configs import PRESETS as VISION_PRESETS
+from vision.recipes import BUDGETS
 
 
 class Choice(str, Enum):
@@ -44,16 +48,19 @@ Loss = choice("Loss", LOSSES)
 Optimizer = choice("Optimizer", OPTIMIZERS)
 Schedule = choice("Schedule", SCHEDULES)
 ExplorationDraw = choice("ExplorationDraw", EXPLORATION_DRAWS)
+SoftMixer = choice("SoftMixer", SOFT_MIXERS)
+
+# the vision models and their training (vision.configs, vision.recipes)
+Variant = choice("Variant", CONFIGS)
+VisionPreset = choice("VisionPreset", VISION_PRESETS["vit"])  # every variant has the same
+Pool = choice("Pool", POOLS)
+Layout = choice("Layout", LAYOUTS)
+Budget = choice("Budget", BUDGETS)
 
 # written here: their modules import torch (tests/test_cli.py compares them)
 Precision = choice("Precision", ("auto", "fp32", "bf16"))  # trm.device.PRECISIONS
 Select = choice("Select", ("checker", "vote", "confidence"))  # puzzles.scaling.SELECT
 MazeStyle = choice("MazeStyle", ("corridors", "random"))  # puzzles.maze.generate.STYLES
-Variant = choice("Variant", ("vit", "vitrm", "bvit", "sr-vit", "mor-vit"))  # vision.models
-Pool = choice("Pool", ("cls", "mean"))  # vision.models.POOLS
-Layout = choice("Layout", ("vitrm", "trm"))  # vision.models.LAYOUTS
-SoftMixer = choice("SoftMixer", ("mlp", "linear"))  # trm.encoder.SOFT_MIXERS
-Budget = choice("Budget", ("epochs", "time", "flops"))  # vision.compare.BUDGETS
 Cifar = choice("Cifar", ("cifar10", "cifar100"))  # vision.download.ARCHIVES
 
 # the CLI's own

@@ -63,7 +63,7 @@ def main() -> None:
     try:
         status = command.main(prog_name="trm", standalone_mode=False)
     except SettingError as e:  # the library names its setting, we name our flag
-        _fail(f"{flag(e.setting)} {e.problem}", 2)
+        _fail(e.spell(flag), 2)
     except TRMError as e:
         _fail(str(e), 2)
     except KeyboardInterrupt:

@@ -8,8 +8,75 @@ from typing import Annotated
 
 import typer
 
-from cli.choices import Budget, Cifar, Layout, Pool, Precision, SoftMixer, Variant
+from cli.choices import (
+    Budget,
+    Cifar,
+    Layout,
+    Pool,
+    Precision,
+    SoftMixer,
+    Variant,
+    VisionPreset,
+)
 from cli.common import DEVICE, PRECISION, err, flag
+from vision.configs import CONFIGS, field_defaults
+from vision.recipes import COMPARE_EPOCHS, TRAIN_DEFAULTS, preset_settings
+
+
+def _shown(value) -> str | None:
+    """A default as `--help` shows it: 3e-4 as 0.0003, pairs as 0.9,0.999, no RandAugment as off."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(_shown(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else None if value is None else str(value)
+
+
+def _by_preset(value_of) -> str:
+    """One value if every preset has it, else each preset's ("small 128; cifar 256")."""
+    shown = {p: _shown(value_of(p)) for p in VisionPreset}
+    given = {p: v for p, v in shown.items() if v is not None}
+    if len(given) == len(shown) and len(set(given.values())) == 1:
+        return next(iter(given.values()))
+    return "; ".join(f"{p} {v}" for p, v in given.items())
+
+
+def _train_default(name: str) -> str:
+    """A training setting's default, from the presets (vision/recipes.py)."""
+
+    def value(preset: str):
+        v = preset_settings(preset)[name]
+        return _OFF.get(name) if v is None else v
+
+    return _by_preset(value)
+
+
+_OFF = {"randaugment": "off"}  # settings whose None is a value: "no RandAugment"
+
+
+def _warmup(preset: str):
+    s = preset_settings(preset)
+    return s["warmup_epochs"] if s["warmup_epochs"] is not None else f"{s['warmup_steps']} steps"
+
+
+def _floor(preset: str):
+    s = preset_settings(preset)
+    return s["min_lr"] if s["min_lr"] is not None else f"lr x {s['min_lr_ratio']:g}"
+
+
+def _switch(name: str, value: bool) -> str:
+    """A switch's value as its flag's word: --unique-ends/--shared-ends -> shared-ends."""
+    on, _, off = flag(name).partition("/")
+    return (on if value else off or "--no-" + on[2:])[2:]
+
+
+def _model_default(name: str) -> str:
+    """A model field's default, from the configs and presets (vision/configs.py): one value,
+    or the common one with its exceptions ("vitrm cifar 0.1, else 0"); a switch by its flag."""
+    values = field_defaults(name)
+    shown = {k: _switch(name, v) if isinstance(v, bool) else _shown(v) for k, v in values.items()}
+    common = max(set(shown.values()), key=list(shown.values()).count)
+    others = [f"{variant} {preset} {v}" for (variant, preset), v in shown.items() if v != common]
+    return ", ".join([*others, f"else {common}"]) if others else common
+
 
 app = typer.Typer(
     help="Recursive vision models (ViTRM and relatives) on CIFAR-10/100 and a synthetic image set.",
@@ -141,7 +208,7 @@ def train(
         ),
     ] = None,
     preset: Annotated[
-        str,
+        VisionPreset,
         typer.Option(
             help="cifar (the papers' model and recipe: 1000 epochs, "
             "RandAugment, mixup/CutMix...) or small (minutes on a CPU)."
@@ -151,65 +218,75 @@ def train(
         float | None,
         typer.Option(
             help="Passes over the training images (images drawn, however many steps each takes).",
-            show_default="cifar: 1000",
+            show_default=_train_default("epochs"),
         ),
     ] = None,
     steps: Annotated[
         int | None,
-        typer.Option(help="Optimizer steps (without --epochs).", show_default="small: 2000"),
+        typer.Option(
+            help="Optimizer steps (without --epochs).", show_default=_train_default("steps")
+        ),
     ] = None,
     max_minutes: Annotated[
         float | None, typer.Option(help="Stop (and checkpoint) after this long.")
     ] = None,
     batch_size: Annotated[
         int | None,
-        typer.Option(help="Images in flight per step.", show_default="small 128, cifar 256"),
+        typer.Option(help="Images in flight per step.", show_default=_train_default("batch_size")),
     ] = None,
     lr: Annotated[
-        float | None, typer.Option(help="Peak learning rate.", show_default="3e-4")
+        float | None, typer.Option(help="Peak learning rate.", show_default=_train_default("lr"))
     ] = None,
     warmup_epochs: Annotated[
         float | None,
-        typer.Option(help="Linear warmup, in epochs.", show_default="cifar: 30; small: 200 steps"),
+        typer.Option(help="Linear warmup, in epochs.", show_default=_by_preset(_warmup)),
     ] = None,
     min_lr: Annotated[
         float | None,
-        typer.Option(help="The cosine schedule's floor.", show_default="cifar: 1e-6; small: lr/10"),
+        typer.Option(help="The cosine schedule's floor.", show_default=_by_preset(_floor)),
     ] = None,
     weight_decay: Annotated[
-        float | None, typer.Option(help="AdamW weight decay.", show_default="0.05")
+        float | None,
+        typer.Option(help="AdamW weight decay.", show_default=_train_default("weight_decay")),
     ] = None,
     betas: Annotated[
         str | None,
-        typer.Option(help="AdamW betas B1,B2.", show_default="cifar 0.9,0.999; small 0.9,0.95"),
+        typer.Option(help="AdamW betas B1,B2.", show_default=_train_default("betas")),
     ] = None,
     mixup: Annotated[
         float | None,
         typer.Option(
-            help="Mixup's Beta(a, a) parameter; 0 = off.", show_default="cifar 0.2, small 0"
+            help="Mixup's Beta(a, a) parameter; 0 = off.", show_default=_train_default("mixup")
         ),
     ] = None,
     cutmix: Annotated[
         float | None,
         typer.Option(
-            help="CutMix's Beta(a, a) parameter; 0 = off.", show_default="cifar 1.0, small 0"
+            help="CutMix's Beta(a, a) parameter; 0 = off.", show_default=_train_default("cutmix")
         ),
     ] = None,
     mix_prob: Annotated[
-        float | None, typer.Option(help="Chance a step's fresh images are mixed.", show_default="1")
+        float | None,
+        typer.Option(
+            help="Chance a step's fresh images are mixed.", show_default=_train_default("mix_prob")
+        ),
     ] = None,
     switch_prob: Annotated[
         float | None,
-        typer.Option(help="With mixup and CutMix both on: chance of CutMix.", show_default="0.5"),
+        typer.Option(
+            help="With mixup and CutMix both on: chance of CutMix.",
+            show_default=_train_default("switch_prob"),
+        ),
     ] = None,
     dropout: Annotated[
         float | None,
         typer.Option(
-            help="Dropout on each block's outputs.", show_default="vitrm cifar 0.1, else 0"
+            help="Dropout on each block's outputs.", show_default=_model_default("dropout")
         ),
     ] = None,
     drop_path: Annotated[
-        float | None, typer.Option(help="Stochastic depth per block.", show_default="0")
+        float | None,
+        typer.Option(help="Stochastic depth per block.", show_default=_model_default("drop_path")),
     ] = None,
     layout: Annotated[
         Layout | None,
@@ -217,7 +294,7 @@ def train(
             help="vitrm: vitrm (the paper's: [x; y; z] "
             "concatenated, one answer token, learned starts) or "
             "trm (the puzzle TRM's additive layout).",
-            show_default="vitrm",
+            show_default=_model_default("layout"),
         ),
     ] = None,
     hidden_size: Annotated[int | None, typer.Option(help="Model width.")] = None,
@@ -267,19 +344,22 @@ def train(
         typer.Option(
             help="sr-vit: mlp (a token-wise MLP over all "
             "recursions' outputs) or linear (one scorer a step).",
-            show_default="mlp",
+            show_default=_model_default("mixer"),
         ),
     ] = None,
     mixer_hidden: Annotated[
         int | None,
-        typer.Option(help="sr-vit: the MLP mixer's width (0: the model width).", show_default="0"),
+        typer.Option(
+            help="sr-vit: the MLP mixer's width (0: the model width).",
+            show_default=_model_default("mixer_hidden"),
+        ),
     ] = None,
     router_per_step: Annotated[
         bool | None,
         typer.Option(
             "--router-per-step/--shared-router",
             help="mor-vit: one router per recursion step (MoR) or one for all.",
-            show_default="per step",
+            show_default=_model_default("router_per_step"),
         ),
     ] = None,
     inactive_keys: Annotated[
@@ -287,7 +367,7 @@ def train(
         typer.Option(
             "--inactive-keys/--no-inactive-keys",
             help="mor-vit: tokens that stopped stay visible as keys and values.",
-            show_default="on",
+            show_default=_model_default("inactive_keys"),
         ),
     ] = None,
     unique_ends: Annotated[
@@ -296,16 +376,18 @@ def train(
             "--unique-ends/--shared-ends",
             help="mor-vit: a first and last block of their "
             "own around the recursion (MoR's Middle-Cycle).",
-            show_default="unique",
+            show_default=_model_default("unique_ends"),
         ),
     ] = None,
     smoothing: Annotated[
-        float | None, typer.Option(help="Label smoothing.", show_default="0")
+        float | None,
+        typer.Option(help="Label smoothing.", show_default=_train_default("smoothing")),
     ] = None,
     randaugment: Annotated[
         str | None,
         typer.Option(
-            help="RandAugment N,M (e.g. 2,9); 0,0 = off.", show_default="cifar 2,9; small off"
+            help="RandAugment N,M (e.g. 2,9); 0,0 = off.",
+            show_default=_train_default("randaugment"),
         ),
     ] = None,
     device: Annotated[str, DEVICE] = "auto",
@@ -430,9 +512,8 @@ def check_options(variant: str, model: dict) -> None:
     from dataclasses import fields
 
     from trm.errors import TRMError
-    from vision.models import VARIANTS
 
-    takes = {f.name for f in fields(VARIANTS[variant][0])}  # the variant's config fields
+    takes = {f.name for f in fields(CONFIGS[variant])}  # the variant's config fields
     foreign = [k for k, v in model.items() if v is not None and k not in takes]
     if foreign:
         names = ", ".join(flag(k) for k in foreign)
@@ -571,7 +652,8 @@ def compare(
     epochs: Annotated[
         float | None,
         typer.Option(
-            help="Passes over the training images (budgets epochs and flops).", show_default="20"
+            help="Passes over the training images (budgets epochs and flops).",
+            show_default=_shown(COMPARE_EPOCHS),
         ),
     ] = None,
     max_minutes: Annotated[
@@ -579,9 +661,12 @@ def compare(
         typer.Option("--max-minutes", help="Training minutes per variant (budget time)."),
     ] = None,
     preset: Annotated[
-        str, typer.Option(help="cifar (the papers' scale and recipe) or small (minutes on a CPU).")
+        VisionPreset,
+        typer.Option(help="cifar (the papers' scale and recipe) or small (minutes on a CPU)."),
     ] = "small",
-    batch_size: Annotated[int, typer.Option(help="Images in flight per step.")] = 128,
+    batch_size: Annotated[int, typer.Option(help="Images in flight per step.")] = TRAIN_DEFAULTS[
+        "batch_size"
+    ],
     seed: Annotated[int, typer.Option(help="Random seed (the same for every variant).")] = 0,
     device: Annotated[str, DEVICE] = "auto",
     precision: Annotated[
@@ -613,9 +698,7 @@ def compare(
     names = parse_variants(variants)
     if batch_size < 1:
         raise TRMError("--batch-size must be at least 1")
-    if epochs is None and budget != "time":
-        epochs = 20.0
-    check_budget(budget, epochs, max_minutes)
+    check_budget(budget, epochs, max_minutes)  # before anything is loaded
     try:
         result = run_compare(
             data,

@@ -21,7 +21,13 @@ from trm.errors import SettingError, TRMError, about
 from trm.evaluate import EvalResult, evaluate
 from trm.model import TRM
 from trm.official import official_parameter_count, read_official, sha256
-from trm.runs import CHECKPOINT, check_max_minutes, check_resume, prepare_run_dir
+from trm.runs import (
+    CHECKPOINT,
+    check_max_minutes,
+    check_resume,
+    load_run_model,
+    prepare_run_dir,
+)
 from trm.train import Trainer
 
 
@@ -246,18 +252,14 @@ def import_official(
 
 
 def load_model(path: Path, device: torch.device) -> tuple[TRM, dict]:
-    """The model of a checkpoint (its evaluation weights) and its config.json."""
-    ckpt = load_checkpoint(path)
-    with about(ckpt.config_path):
-        model = TRM(TRMConfig.from_dict(ckpt.config.get("model", {})))
-    try:
-        model.load_state_dict(ckpt.model_state)
-    except RuntimeError as e:
-        first = str(e).splitlines()[0] if str(e) else "mismatch"
-        raise TRMError(
-            f"{resolve_checkpoint(path)}: weights do not match the config ({first})"
-        ) from None
-    return model.to(device).eval(), ckpt.config
+    """A puzzle run's model for evaluation and its config.json (:func:`trm.runs.load_run_model`)."""
+    return load_run_model(
+        path,
+        device,
+        lambda config: TRM(TRMConfig.from_dict(config.get("model", {}))),
+        kind="puzzle",
+        accepts=lambda task: task != "vision",
+    )
 
 
 def _open_for_eval(

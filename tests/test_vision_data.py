@@ -659,7 +659,7 @@ def test_broken_or_wrong_archive_leaves_nothing(tmp_path):
     with pytest.raises(TRMError, match=r"nothing.tar.gz: no such file"):
         download("cifar10", out, str(tmp_path / "nothing.tar.gz"), progress=False)
     write_synthetic(tmp_path / "synth", 10, 5, progress=False)  # CIFAR-10 layout, not CIFAR-10
-    with pytest.raises(TRMError, match="already holds CIFAR data: pass --force"):
+    with pytest.raises(TRMError, match="already holds CIFAR data: pass `force`"):
         download("cifar10", tmp_path / "synth", str(archive), progress=False)
 
 
@@ -719,9 +719,9 @@ def test_synthetic_classes_are_distinct_shape_texture_pairs():
 
 
 def test_synthetic_refuses_bad_settings_and_foreign_folders(tmp_path):
-    with pytest.raises(TRMError, match="--classes 31"):
+    with pytest.raises(TRMError, match="`classes` 31"):
         write_synthetic(tmp_path / "x", 10, 5, classes=31, progress=False)
-    with pytest.raises(TRMError, match="--train 0"):
+    with pytest.raises(TRMError, match="`train` 0"):
         write_synthetic(tmp_path / "x", 0, 5, progress=False)
     assert not (tmp_path / "x").exists()
     (tmp_path / "mine").mkdir()
@@ -729,7 +729,7 @@ def test_synthetic_refuses_bad_settings_and_foreign_folders(tmp_path):
     with pytest.raises(TRMError, match="holds no CIFAR data"):
         write_synthetic(tmp_path / "mine", 10, 5, progress=False)
     write_synthetic(tmp_path / "s", 10, 5, progress=False)
-    with pytest.raises(TRMError, match="--force"):
+    with pytest.raises(TRMError, match="`force`"):
         write_synthetic(tmp_path / "s", 10, 5, seed=1, progress=False)
     write_synthetic(tmp_path / "s", 12, 5, seed=1, force=True, progress=False)
     assert len(load_images(tmp_path / "s").train) == 12

@@ -58,6 +58,24 @@ def test_training_writes_a_checkpoint_and_metrics_and_evaluates(synthetic, tmp_p
     assert 0 <= result["top1"] <= result["top5"] <= 1 and result["variant"] == variant
     full = evaluate_run(tmp_path / "run", synthetic, halting="full", device="cpu")
     assert result["mean_steps"] <= full["mean_steps"] == n_sup
+    if variant == "vit":  # one loader for every run (trm.runs): it tells the kinds apart
+        from puzzles.training import load_model
+
+        with pytest.raises(TRMError, match="is a 'vision' model, not a puzzle one"):
+            load_model(tmp_path / "run", torch.device("cpu"))
+
+
+def test_a_puzzle_run_is_not_loaded_as_a_vision_model(tmp_path):
+    from tests.helpers import tiny_config
+    from trm.checkpoint import save_checkpoint
+    from trm.model import TRM
+    from vision.training import load_vision_model
+
+    model = TRM(tiny_config())
+    config = {"task": "sudoku", "model": model.config.to_dict()}
+    save_checkpoint(tmp_path / "run" / "checkpoint", model_state=model.state_dict(), config=config)
+    with pytest.raises(TRMError, match="is a 'sudoku' model, not a vision one"):
+        load_vision_model(tmp_path / "run", torch.device("cpu"))
 
 
 @pytest.mark.parametrize("layout", ["vitrm", "trm"])
@@ -113,7 +131,7 @@ def test_channel_statistics_come_from_the_training_split_and_travel_with_the_run
 @pytest.mark.parametrize(
     "change, fragment",
     [
-        (dict(train_overrides={**STEPS, "steps": 8, "lr": 1e-3}), "resume cannot change lr"),
+        (dict(train_overrides={**STEPS, "steps": 8, "lr": 1e-3}), "`resume` cannot change lr"),
         (
             dict(train_overrides={**STEPS, "steps": 8}, recipe={"smoothing": 0.2}),
             "cannot change smoothing",
@@ -249,12 +267,12 @@ def test_epochs_count_passes_over_the_training_images(synthetic, tmp_path):
 @pytest.mark.parametrize(
     "kw, fragment",
     [
-        (dict(recipe={"mixup": -1}), "--mixup"),
-        (dict(recipe={"mix_prob": 1.5}), "--mix-prob is a probability"),
-        (dict(recipe={"switch_prob": -0.1}), "--switch-prob is a probability"),
-        (dict(epochs=0), "epochs must be a positive"),
-        (dict(warmup_epochs=-1), "warmup_epochs must be between"),
-        (dict(min_lr=1.0), "min_lr 1 is above the learning rate"),
+        (dict(recipe={"mixup": -1}), "`mixup`"),
+        (dict(recipe={"mix_prob": 1.5}), "`mix_prob` is a probability"),
+        (dict(recipe={"switch_prob": -0.1}), "`switch_prob` is a probability"),
+        (dict(epochs=0), "`epochs` must be a positive"),
+        (dict(warmup_epochs=-1), "`warmup_epochs` must be between"),
+        (dict(min_lr=1.0), "`min_lr` 1 is above the learning rate"),
         (dict(model_overrides={**TINY, "layout": "paper"}), "layout must be vitrm or trm"),
         (dict(model_overrides={**TINY, "dropout": 1.0}), "dropout must be in"),
     ],
@@ -274,7 +292,7 @@ def test_bad_recipe_values_are_refused_in_one_line(synthetic, tmp_path, kw, frag
 
 
 def test_the_cifar_preset_brings_the_papers_recipe():
-    from vision.training import PAPER_RECIPE, preset_defaults
+    from vision.recipes import PAPER_RECIPE, preset_defaults
 
     train, recipe, schedule = preset_defaults("cifar")
     assert (
@@ -366,7 +384,7 @@ def test_cli_train_eval_and_bad_input(synthetic, tmp_path):
             "huge",
             *common,
         ),
-        "unknown preset 'huge'",
+        "'huge' is not one of 'cifar', 'small'",
     )
     assert_one_line_error(
         run_trm(
@@ -540,12 +558,12 @@ def test_resume_lengthens_a_run_in_the_unit_it_counts(synthetic, tmp_path):
         epochs=0.25,
         **kw,
     )
-    with pytest.raises(TRMError, match="lengthen it with --epochs"):
+    with pytest.raises(TRMError, match="lengthen it with `epochs`"):
         train_images(
             synthetic, tmp_path / "epochs", resume=True, train_overrides={"steps": 10}, **kw
         )
     longer = train_images(synthetic, tmp_path / "epochs", resume=True, epochs=0.5, **kw)
     assert longer["images"] == 128 and longer["step"] == 8
     train(synthetic, tmp_path / "steps", 2)
-    with pytest.raises(TRMError, match="lengthen it with --steps"):
+    with pytest.raises(TRMError, match="lengthen it with `steps`"):
         train_images(synthetic, tmp_path / "steps", resume=True, epochs=1, **kw)

@@ -20,6 +20,8 @@ LOSSES = ("softmax", "stablemax")
 OPTIMIZERS = ("adam-atan2", "adamw")
 SCHEDULES = ("cosine", "constant")
 EXPLORATION_DRAWS = ("once", "every-step")
+SOFT_MIXERS = ("mlp", "linear")  # trm.encoder.SoftMixEncoder's mixers
+ROUTINGS = ("expert", "token")  # trm.encoder.RoutedEncoder's routings
 
 
 # Upper bounds on what a config may ask for: far above any published model, low enough that

@@ -41,10 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trm.config import ROUTINGS, SOFT_MIXERS
 from trm.layers import ReasoningNet, init_linear
-
-ROUTINGS = ("expert", "token")
-SOFT_MIXERS = ("mlp", "linear")
 
 
 @dataclass

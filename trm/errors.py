@@ -5,7 +5,8 @@ catch it like any other exception. Its message must name the problem (which
 file, which line, which value) so that nobody needs a traceback.
 """
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
@@ -14,15 +15,36 @@ class TRMError(Exception):
 
 
 class SettingError(TRMError):
-    """A bad value of one named setting: a config field or a function's argument.
+    """A problem with named settings: config fields or a function's arguments.
 
-    The message starts with the setting as the library spells it (``max_minutes must be
-    ...``); the CLI puts its own flag there instead (``--max-minutes must be ...``).
+    The message marks each setting in backticks, as the library spells it:
+    ``SettingError("`test_set` goes with `subsets`")``, which is also ``str(e)``;
+    :meth:`spell` puts a caller's own names there (the CLI: ``--test-set goes with
+    --subsets``). ``SettingError("max_minutes", "must be ...")`` is
+    short for ``SettingError("`max_minutes` must be ...")``.
     """
 
-    def __init__(self, setting: str, problem: str):
-        super().__init__(f"{setting} {problem}")
-        self.setting, self.problem = setting, problem
+    MARK = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)`")
+
+    def __init__(self, setting: str, problem: str | None = None):
+        self.template = setting if problem is None else f"`{setting}` {problem}"
+        if not self.MARK.search(self.template):
+            raise ValueError(f"a SettingError names its settings in backticks: {self.template!r}")
+        super().__init__(self.template)
+
+    @property
+    def settings(self) -> list[str]:
+        """The settings the message names, in order."""
+        return self.MARK.findall(self.template)
+
+    @property
+    def setting(self) -> str:
+        """The first setting named (the one at fault, when there is one)."""
+        return self.settings[0]
+
+    def spell(self, name: Callable[[str], str]) -> str:
+        """The message with each setting written ``name(setting)``."""
+        return self.MARK.sub(lambda m: name(m.group(1)), self.template)
 
 
 @contextmanager

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from trm.errors import SettingError, TRMError
+from trm.errors import SettingError, TRMError, about
+
+if TYPE_CHECKING:
+    import torch
 
 CHECKPOINT = "checkpoint"
 METRICS = "metrics.jsonl"
@@ -33,6 +37,36 @@ def check_max_minutes(max_minutes: float | None) -> None:
         )
 
 
+def load_run_model(
+    path: Path,
+    device: torch.device | str,
+    build: Callable[[dict], torch.nn.Module],
+    *,
+    kind: str,
+    accepts: Callable[[object], bool],
+) -> tuple[torch.nn.Module, dict]:
+    """A run's model for evaluation, and its config.json: the checkpoint ``path`` names (a
+    run, checkpoint or model folder), refused unless ``accepts`` its task (it is not a
+    ``kind`` model), built by ``build(config)`` (errors name the config.json), with its
+    evaluation weights (the EMA's where the run kept one), on ``device``, in eval mode."""
+    from trm.checkpoint import load_checkpoint, resolve_checkpoint
+
+    ckpt = load_checkpoint(path)
+    task = ckpt.config.get("task")
+    if not accepts(task):
+        raise TRMError(f"{resolve_checkpoint(path)} is a {task!r} model, not a {kind} one")
+    with about(ckpt.config_path):
+        model = build(ckpt.config)
+    try:
+        model.load_state_dict(ckpt.model_state)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0] if str(e) else "mismatch"
+        raise TRMError(
+            f"{resolve_checkpoint(path)}: weights do not match the config ({first})"
+        ) from None
+    return model.to(device).eval(), ckpt.config
+
+
 def prepare_run_dir(out: Path, *, resume: bool, force: bool) -> None:
     """Check a run folder before training: ``resume`` needs a checkpoint there; without it,
     an existing run is refused unless ``force``, which deletes its checkpoint and metrics."""
@@ -42,8 +76,8 @@ def prepare_run_dir(out: Path, *, resume: bool, force: bool) -> None:
         raise TRMError(f"{out}: nothing to resume (no checkpoint there)")
     if has_run and not resume:
         if not force:
-            raise TRMError(
-                f"{out} already holds a run: pass --resume to continue it or --force to start over"
+            raise SettingError(
+                f"{out} already holds a run: pass `resume` to continue it or `force` to start over"
             )
         shutil.rmtree(out / CHECKPOINT, ignore_errors=True)
         (out / METRICS).unlink(missing_ok=True)

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from trm import staging
-from trm.errors import TRMError
+from trm.errors import SettingError, TRMError
 from trm.jsonfile import read_bounded
 
 IMAGE_SHAPE = (3, 32, 32)
@@ -693,9 +693,9 @@ def check_target(out: Path, force: bool) -> None:
         raise TRMError(f"{out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):
         if not holds_cifar(out):
-            raise TRMError(f"{out} is not empty and holds no CIFAR data: choose another --out")
+            raise SettingError(f"{out} is not empty and holds no CIFAR data: choose another `out`")
         if not force:
-            raise TRMError(f"{out} already holds CIFAR data: pass --force to replace it")
+            raise SettingError(f"{out} already holds CIFAR data: pass `force` to replace it")
 
 
 def staged_folder(out: Path, force: bool):

@@ -46,10 +46,9 @@ from trm.runs import check_max_minutes
 from trm.staging import write_json
 from vision.cifar import load_images
 from vision.models import PRESETS, VARIANTS, build_model
+from vision.recipes import BUDGETS, COMPARE_EPOCHS, TRAIN_DEFAULTS, check_schedule
 from vision.training import (
-    TRAIN_DEFAULTS,
     ImageObjective,
-    check_schedule,
     evaluate_run,
     flops_per_image,
     load_vision_model,
@@ -57,7 +56,6 @@ from vision.training import (
 )
 
 RESULT = "result.json"
-BUDGETS = ("epochs", "time", "flops")
 TRAIN_FLOPS_PER_FORWARD = 3  # a training step: the forward pass and a backward of twice its cost
 
 
@@ -67,8 +65,8 @@ def parse_variants(text: str) -> list[str]:
         raise SettingError("variants", "is empty: give a comma-separated list, e.g. vit,vitrm")
     unknown = [v for v in names if v not in VARIANTS]
     if unknown:
-        raise TRMError(
-            f"--variants: unknown variant {unknown[0]!r} (choose from {', '.join(VARIANTS)})"
+        raise SettingError(
+            f"`variants`: unknown variant {unknown[0]!r} (choose from {', '.join(VARIANTS)})"
         )
     if len(set(names)) != len(names):
         raise SettingError("variants", "names a variant twice")
@@ -329,19 +327,21 @@ def top1_at_equal_images(rows: list[dict]) -> tuple[int, list[float | None]]:
     return common, out
 
 
-def check_budget(budget: str, epochs: float | None, minutes: float | None) -> None:
+def check_budget(budget: str, epochs: float | None, minutes: float | None) -> float | None:
+    """The budget's settings checked; its epochs (``COMPARE_EPOCHS`` if not given, None for
+    a time budget)."""
     if budget not in BUDGETS:
         raise SettingError("budget", f"must be epochs, time or flops, got {budget!r}")
     if budget == "time":
         if minutes is None:
-            raise TRMError("--budget time needs --max-minutes (the minutes per variant)")
+            raise SettingError("`budget` time needs `max_minutes` (the minutes per variant)")
         check_max_minutes(minutes)
-    else:
-        if minutes is not None:
-            raise TRMError(f"--max-minutes is the time budget's; --budget {budget} counts epochs")
-        if epochs is None:
-            raise TRMError(f"--budget {budget} needs --epochs")
-        check_schedule(epochs, None, None)
+        return None
+    if minutes is not None:
+        raise SettingError(f"`max_minutes` is the time budget's; `budget` {budget} counts epochs")
+    epochs = COMPARE_EPOCHS if epochs is None else epochs
+    check_schedule(epochs, None, None)
+    return epochs
 
 
 def compare(
@@ -354,7 +354,7 @@ def compare(
     minutes: float | None = None,
     preset: str = "small",
     seed: int = 0,
-    batch_size: int = 128,
+    batch_size: int = TRAIN_DEFAULTS["batch_size"],
     device: str = "auto",
     precision: str = "auto",
     model_overrides: dict[str, dict] | None = None,
@@ -364,7 +364,7 @@ def compare(
     """Train (or resume) each variant at an equal ``budget`` in turn (``epochs`` passes,
     ``minutes``, or the FLOPs the first variant spends on ``epochs`` passes), measure it,
     write ``compare.json`` and the charts."""
-    check_budget(budget, epochs, minutes)
+    epochs = check_budget(budget, epochs, minutes)
     for v in variants:
         if preset not in PRESETS[v]:
             raise TRMError(

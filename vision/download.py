@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from trm.errors import TRMError
+from trm.errors import SettingError, TRMError
 from vision.cifar import find_layout, load_images, read_pickle, staged_folder
 
 CHUNK = 1 << 20
@@ -156,9 +156,9 @@ def _fetch(url: str, dest: Path, desc: str, progress: bool) -> str:
     except urllib.error.HTTPError as e:
         raise TRMError(f"cannot download {url}: HTTP {e.code} {e.reason}") from None
     except urllib.error.URLError as e:
-        raise TRMError(
+        raise SettingError(
             f"cannot download {url}: {e.reason} (offline? fetch the archive "
-            "elsewhere and pass its path as --url)"
+            "elsewhere and pass its path as `url`)"
         ) from None
     except (OSError, ValueError, http.client.HTTPException) as e:
         raise TRMError(f"cannot download {url}: {type(e).__name__}: {e}") from None

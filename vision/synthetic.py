@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from trm.errors import SettingError, TRMError
+from trm.errors import SettingError
 from vision.cifar import (
     PIXELS,
     TRAIN_BATCHES,
@@ -63,8 +63,8 @@ def class_names(classes: int) -> list[str]:
 
 def _check(classes: int, seed: int) -> None:
     if not 2 <= classes <= MAX_CLASSES:
-        raise TRMError(
-            f"--classes {classes}: choose 2 to {MAX_CLASSES} "
+        raise SettingError(
+            f"`classes` {classes}: choose 2 to {MAX_CLASSES} "
             f"({len(SHAPES)} shapes x {len(TEXTURES)} textures)"
         )
     if seed < 0:
@@ -204,12 +204,12 @@ def generate(
 ) -> ImageData:
     """The synthetic dataset in memory (nothing written)."""
     _check(classes, seed)
-    for flag, n in (("--train", train), ("--test", test)):
+    for name, n in (("train", train), ("test", test)):
         if n < 1:
-            raise TRMError(f"{flag} {n}: must be at least 1")
+            raise SettingError(f"`{name}` {n}: must be at least 1")
     if train + test > MAX_IMAGES:
-        raise TRMError(
-            f"--train plus --test is {train + test:,}: at most {MAX_IMAGES:,} images "
+        raise SettingError(
+            f"`train` plus `test` is {train + test:,}: at most {MAX_IMAGES:,} images "
             f"({MAX_IMAGES * PIXELS / 2**30:.0f} GiB of pixels, held in memory)"
         )
     with tqdm(

@@ -1,0 +1,371 @@
+"""The vision models' configs and presets: what each variant is made of, written once.
+
+Light to import (no torch): `trm vision --help` reads its defaults and choices from here,
+:mod:`vision.models` builds the networks from these configs, and every run saves its
+config in ``config.json``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from trm.config import MAX_SIZES, ROUTINGS, SOFT_MIXERS, ModelConfig, check_bounds
+from trm.errors import SettingError, TRMError
+
+if TYPE_CHECKING:
+    from trm.encoder import RecursiveEncoder
+
+POOLS = ("cls", "mean")
+LAYOUTS = ("vitrm", "trm")
+
+
+# the recursive core's bounds (trm.config.MAX_SIZES), plus the image and the plain ViT's depth
+VISION_MAX = dict(MAX_SIZES, image_size=1024, channels=64, num_classes=1 << 16, depth=256)
+
+
+def _check_common(c) -> None:
+    check_bounds(c, VISION_MAX)
+    if not (c.rope_theta > 0 and 0 < c.norm_eps < 1):
+        raise TRMError("rope_theta must be positive and norm_eps between 0 and 1")
+    if c.image_size < 1 or c.patch_size < 1 or c.image_size % c.patch_size:
+        raise TRMError(f"patch size {c.patch_size} must divide the image size {c.image_size}")
+    if c.num_classes < 2:
+        raise TRMError(f"num_classes must be at least 2, got {c.num_classes}")
+    if c.pool not in POOLS:
+        raise TRMError(f"pool must be cls or mean, got {c.pool!r}")
+    if c.hidden_size < 1 or c.num_heads < 1 or c.hidden_size % (2 * c.num_heads):
+        raise TRMError(
+            f"hidden_size {c.hidden_size} must be a multiple of 2 x heads ({c.num_heads})"
+        )
+    if c.expansion <= 0:
+        raise TRMError("expansion must be positive")
+    for name in ("dropout", "drop_path"):
+        if not 0 <= getattr(c, name) < 1:
+            raise TRMError(f"{name} must be in [0, 1), got {getattr(c, name)}")
+
+
+@dataclass(frozen=True)
+class ImageModelConfig(ModelConfig):
+    """The fields every vision config has: the images, the classes, RoPE and RMSNorm."""
+
+    num_classes: int = 10
+    image_size: int = 32
+    patch_size: int = 4
+    channels: int = 3
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+    dropout: float = 0.0  # on each block's attention and MLP outputs, in training
+    drop_path: float = 0.0  # stochastic depth: a block's branch dropped per image, in training
+
+
+@dataclass(frozen=True)
+class ViTConfig(ImageModelConfig):
+    """``vit``: ``depth`` independent blocks, the baseline."""
+
+    hidden_size: int = 192
+    num_heads: int = 3
+    depth: int = 9
+    expansion: float = 2.0
+    pool: str = "cls"
+
+    # no recursion: one "supervision step" per image, and nothing to explore
+    n_sup: ClassVar[int] = 1
+    halt_exploration: ClassVar[float] = 0.0
+
+    def validate(self) -> ViTConfig:
+        _check_common(self)
+        if self.depth < 1:
+            raise TRMError(f"depth must be at least 1, got {self.depth}")
+        return self
+
+    def describe(self) -> str:
+        return f"width {self.hidden_size}, depth {self.depth}"
+
+
+@dataclass(frozen=True)
+class RecursiveViTConfig(ImageModelConfig):
+    """What ``bvit``, ``sr-vit`` and ``mor-vit`` share: one ``num_layers``-block network
+    recursed ``recursions`` times by a :class:`trm.encoder.RecursiveEncoder`
+    (:class:`~trm.encoder.RepeatEncoder`, :class:`~trm.encoder.SoftMixEncoder`,
+    :class:`~trm.encoder.RoutedEncoder`)."""
+
+    hidden_size: int = 384
+    num_heads: int = 6
+    num_layers: int = 1
+    expansion: float = 4.0
+    pool: str = "cls"
+    recursions: int = 12  # S (bvit), R (sr-vit), recursion steps (mor-vit)
+    step_embedding: bool = False
+
+    n_sup: ClassVar[int] = 1
+    halt_exploration: ClassVar[float] = 0.0
+    variant: ClassVar[str] = ""
+    max_recursions: ClassVar[int] = 64
+
+    def validate(self):
+        _check_common(self)
+        if self.num_layers < 1:
+            raise TRMError(f"layers must be at least 1, got {self.num_layers}")
+        if not 1 <= self.recursions <= self.max_recursions:
+            raise SettingError(
+                "recursions",
+                f"must be between 1 and {self.max_recursions} for {self.variant}, "
+                f"got {self.recursions}",
+            )
+        return self
+
+    def describe(self) -> str:
+        text = f"width {self.hidden_size}, k={self.num_layers}, {self.recursions} recursions"
+        return text + (", step embedding" if self.step_embedding else "")
+
+    def encoder(self, net) -> RecursiveEncoder:
+        """The variant's encoder, given ``net(layers)`` -> a new network of that many blocks."""
+        from trm.encoder import RepeatEncoder
+
+        return RepeatEncoder(
+            net(self.num_layers),
+            self.hidden_size,
+            self.recursions,
+            step_embedding=self.step_embedding,
+        )
+
+
+@dataclass(frozen=True)
+class BViTConfig(RecursiveViTConfig):
+    """``bvit``: one wide block applied ``recursions`` times to one hidden state."""
+
+    variant: ClassVar[str] = "bvit"
+
+
+@dataclass(frozen=True)
+class SRViTConfig(RecursiveViTConfig):
+    """``sr-vit``: SoftMoR. A whole ViT stack (``num_layers`` blocks; the paper's ViT-S: 12
+    blocks, width 384, 6 heads) recursed ``recursions`` times, every recursion's output
+    mixed per token by softmax weights from a token-wise mixer: ``mlp`` (the paper's:
+    Linear(R x width -> mixer_hidden), GELU, Linear(mixer_hidden -> R); none at R=1, the
+    plain ViT) or ``linear`` (our first release: a Linear(width -> 1) scorer per recursion;
+    saved runs without the field load with it)."""
+
+    num_layers: int = 12
+    recursions: int = 4
+    mixer: str = "mlp"
+    mixer_hidden: int = 0  # the MLP mixer's width; 0: hidden_size
+    variant: ClassVar[str] = "sr-vit"
+    max_recursions: ClassVar[int] = 8
+    legacy_defaults: ClassVar[dict] = {"mixer": "linear"}
+
+    def validate(self):
+        super().validate()
+        if self.mixer not in SOFT_MIXERS:
+            raise TRMError(f"mixer must be one of {', '.join(SOFT_MIXERS)}, got {self.mixer!r}")
+        if not 0 <= self.mixer_hidden <= VISION_MAX["hidden_size"]:
+            raise TRMError(
+                f"mixer_hidden must be between 0 (the hidden size) and "
+                f"{VISION_MAX['hidden_size']}, got {self.mixer_hidden}"
+            )
+        return self
+
+    def describe(self) -> str:
+        return super().describe() + f", {self.mixer} mixer"
+
+    def encoder(self, net) -> RecursiveEncoder:
+        from trm.encoder import SoftMixEncoder
+
+        return SoftMixEncoder(
+            net(self.num_layers),
+            self.hidden_size,
+            self.recursions,
+            mixer=self.mixer,
+            mixer_hidden=self.mixer_hidden,
+            step_embedding=self.step_embedding,
+        )
+
+
+@dataclass(frozen=True)
+class MoRViTConfig(RecursiveViTConfig):
+    """``mor-vit``: Mixture-of-Recursions, fewer tokens through the shared ``num_layers``
+    blocks at each recursion step. Runs saved before ``router_per_step``, ``inactive_keys``
+    and ``unique_ends`` existed load without them (one shared router, active tokens seeing
+    only each other, no unique ends)."""
+
+    recursions: int = 3
+    capacity: tuple | None = None  # share of tokens per step, non-increasing; None: linear
+    routing: str = "expert"  # expert (top-k per step) or token (a depth per token)
+    aux_weight: float = 0.01  # the router's auxiliary loss
+    router_per_step: bool = True  # expert choice: a router per step (False: one for all)
+    inactive_keys: bool = True  # tokens that stopped stay keys and values for active ones
+    unique_ends: bool = True  # Middle-Cycle: unique first and last blocks around the recursion
+    variant: ClassVar[str] = "mor-vit"
+    legacy_defaults: ClassVar[dict] = {
+        "router_per_step": False,
+        "inactive_keys": False,
+        "unique_ends": False,
+    }
+
+    def __post_init__(self):
+        if self.capacity is not None and not isinstance(self.capacity, tuple):
+            object.__setattr__(
+                self,
+                "capacity",
+                tuple(self.capacity) if isinstance(self.capacity, (list, tuple)) else self.capacity,
+            )
+
+    def validate(self):
+        super().validate()
+        if self.routing not in ROUTINGS:
+            raise TRMError(f"routing must be expert or token, got {self.routing!r}")
+        if self.aux_weight < 0:
+            raise TRMError(f"aux_weight must be >= 0, got {self.aux_weight}")
+        cap = self.capacity
+        if cap is not None:
+            if self.routing != "expert":
+                raise SettingError(
+                    "capacity", "applies to expert routing only (token routing picks depths)"
+                )
+            if not isinstance(cap, tuple) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in cap
+            ):
+                raise SettingError("capacity", f"must be a list of numbers, got {cap!r}")
+            if len(cap) != self.recursions:
+                raise SettingError(
+                    "capacity", f"has {len(cap)} values for {self.recursions} recursions"
+                )
+            if not all(0 < v <= 1 for v in cap):
+                raise SettingError("capacity", f"values must be in (0, 1], got {list(cap)}")
+            if any(b > a for a, b in itertools.pairwise(cap)):
+                raise SettingError(
+                    "capacity", f"must not increase from step to step, got {list(cap)}"
+                )
+        return self
+
+    def describe(self) -> str:
+        cap = self.capacity
+        text = super().describe() + f", {self.routing} routing"
+        text += f", capacity {','.join(f'{v:g}' for v in cap)}" if cap else ", linear capacity"
+        return text + (", unique first/last blocks" if self.unique_ends else "")
+
+    def encoder(self, net) -> RecursiveEncoder:
+        from trm.encoder import RoutedEncoder
+
+        return RoutedEncoder(
+            net(self.num_layers),
+            self.hidden_size,
+            self.recursions,
+            routing=self.routing,
+            capacity=self.capacity,
+            router_per_step=self.router_per_step,
+            inactive_keys=self.inactive_keys,
+            ends=(net(1), net(1)) if self.unique_ends else None,
+            step_embedding=self.step_embedding,
+        )
+
+
+@dataclass(frozen=True)
+class ViTRMConfig(ImageModelConfig):
+    """``vitrm``: one ``num_layers``-block network applied recursively (TRM), in the ViTRM
+    paper's layout or the puzzle TRM's (``layout``; runs saved before layouts are "trm")."""
+
+    hidden_size: int = 384
+    num_heads: int = 6
+    num_layers: int = 3  # k: blocks in the one network f
+    expansion: float = 2.0
+    pool: str = "cls"  # the trm layout's class read-out (the vitrm layout reads y's token)
+    n: int = 3  # latent updates per cycle
+    T: int = 1  # cycles per supervision step, the last with gradients
+    n_sup: int = 1  # supervision steps at most
+    halt_exploration: float = 0.1
+    layout: str = "vitrm"
+
+    legacy_defaults: ClassVar[dict] = {"layout": "trm", "T": 2, "n_sup": 4}
+
+    def validate(self) -> ViTRMConfig:
+        _check_common(self)
+        for name in ("num_layers", "n", "T", "n_sup"):
+            if getattr(self, name) < 1:
+                raise TRMError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.halt_exploration <= 1:
+            raise TRMError("halt_exploration must be between 0 and 1")
+        if self.layout not in LAYOUTS:
+            raise TRMError(f"layout must be vitrm or trm, got {self.layout!r}")
+        return self
+
+    def describe(self) -> str:
+        return (
+            f"width {self.hidden_size}, k={self.num_layers}, n={self.n}, T={self.T}, "
+            f"n_sup={self.n_sup}, {self.layout} layout"
+        )
+
+
+# each variant's config
+CONFIGS: dict[str, type[ImageModelConfig]] = {
+    "vit": ViTConfig,
+    "vitrm": ViTRMConfig,
+    "bvit": BViTConfig,
+    "sr-vit": SRViTConfig,
+    "mor-vit": MoRViTConfig,
+}
+
+# named configurations: the papers' CIFAR scale, and one that trains in minutes on a CPU
+PRESETS: dict[str, dict[str, dict]] = {
+    "vit": {
+        "cifar": dict(hidden_size=384, num_heads=6, depth=12, expansion=4.0),
+        "small": dict(hidden_size=128, num_heads=4, depth=8, expansion=4.0),
+    },
+    # ViTRM's released CIFAR config (3.6M parameters: SwiGLU width 512, as its MLP), and the
+    # same layout at the small width with k=2 (under 1/5 of the small vit's parameters)
+    "vitrm": {
+        "cifar": dict(
+            hidden_size=384,
+            num_heads=6,
+            num_layers=3,
+            expansion=2.0,
+            n=3,
+            T=1,
+            n_sup=1,
+            layout="vitrm",
+            dropout=0.1,
+        ),
+        "small": dict(
+            hidden_size=128,
+            num_heads=4,
+            num_layers=2,
+            expansion=2.0,
+            n=3,
+            T=1,
+            n_sup=1,
+            layout="vitrm",
+        ),
+    },
+    # one wide block, 12 steps (bViT)
+    "bvit": {
+        "cifar": dict(hidden_size=576, num_heads=9, recursions=12),
+        "small": dict(hidden_size=192, num_heads=4, recursions=6),
+    },
+    # SoftMoR: the whole ViT-S stack (12 blocks, width 384) recursed R=4 times
+    "sr-vit": {
+        "cifar": dict(hidden_size=384, num_heads=6, num_layers=12, expansion=4.0, recursions=4),
+        "small": dict(hidden_size=128, num_heads=4, num_layers=4, expansion=4.0, recursions=4),
+    },
+    # MoR, Middle-Cycle: unique first and last blocks around a shared middle stack, at
+    # bvit's widths; at full capacity the small preset does bvit small's 6 block passes
+    "mor-vit": {
+        "cifar": dict(hidden_size=576, num_heads=9, num_layers=2, recursions=3, unique_ends=True),
+        "small": dict(hidden_size=192, num_heads=4, num_layers=1, recursions=4, unique_ends=True),
+    },
+}
+
+
+def field_defaults(name: str) -> dict[tuple[str, str], object]:
+    """A model field's value at each (variant, preset) whose config has it: the preset's,
+    else the config class's default."""
+    from dataclasses import fields
+
+    out = {}
+    for variant, config in CONFIGS.items():
+        default = {f.name: f.default for f in fields(config)}
+        if name in default:
+            for preset, values in PRESETS[variant].items():
+                out[variant, preset] = values.get(name, default[name])
+    return out

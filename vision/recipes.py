@@ -1,0 +1,182 @@
+"""How the vision variants train, written once: the presets' settings and recipes.
+
+``small`` trains in minutes on a CPU; ``cifar`` is the papers' recipe (ViTRM's released
+configs, DeiT's, which the others follow). :mod:`vision.training` runs them and `trm vision
+--help` shows their defaults from here: nothing in this module imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+from trm.config import TrainConfig, check_field_types
+from trm.errors import SettingError, TRMError
+
+BUDGETS = ("epochs", "time", "flops")  # what `trm vision compare` gives every variant alike
+COMPARE_EPOCHS = 20.0  # its epochs budget when none is given
+
+# training defaults for images (the model's shape comes from the vision presets)
+TRAIN_DEFAULTS = dict(
+    batch_size=128,
+    lr=3e-4,
+    weight_decay=0.05,
+    warmup=200,
+    steps=2000,
+    eval_every=500,
+    eval_max=1000,
+    checkpoint_every=500,
+    log_every=25,
+    optimizer="adamw",
+    ema=0.999,
+    grad_clip=1.0,
+)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What is done to the training images and their targets; saved in the run."""
+
+    smoothing: float = 0.0  # label smoothing
+    randaugment: tuple | None = None  # (n, magnitude), or None
+    mixup: float = 0.0  # mixup's Beta(alpha, alpha); 0 = off
+    cutmix: float = 0.0  # CutMix's Beta(alpha, alpha); 0 = off
+    mix_prob: float = 1.0  # chance that a step's fresh images are mixed (mixup or CutMix on)
+    switch_prob: float = 0.5  # both on: chance of CutMix rather than mixup
+
+    def __post_init__(self):
+        if self.randaugment is not None:
+            object.__setattr__(self, "randaugment", tuple(self.randaugment))
+
+    @property
+    def mixing(self) -> bool:
+        return self.mixup > 0 or self.cutmix > 0
+
+    def check(self) -> Recipe:
+        """Values in range, each named by its option (one line, TRMError)."""
+        if not 0 <= self.smoothing < 1:
+            raise SettingError("smoothing", f"must be in [0, 1), got {self.smoothing}")
+        for name in ("mixup", "cutmix"):
+            if not 0 <= getattr(self, name) <= 100:
+                raise SettingError(
+                    f"`{name}` is a Beta(alpha, alpha) parameter: 0 (off) to 100, "
+                    f"got {getattr(self, name)}"
+                )
+        for name in ("mix_prob", "switch_prob"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise SettingError(f"`{name}` is a probability: 0 to 1, got {getattr(self, name)}")
+        if self.randaugment is not None:
+            from vision.augment import MAX_MAGNITUDE, RANDAUGMENT_OPS
+
+            n, magnitude = self.randaugment
+            if not 0 <= n <= len(RANDAUGMENT_OPS) or not 0 <= magnitude <= MAX_MAGNITUDE:
+                raise SettingError(
+                    f"`randaugment` N,M wants N in 0-{len(RANDAUGMENT_OPS)} and M in "
+                    f"0-{MAX_MAGNITUDE}, got {n},{magnitude}"
+                )
+        return self
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["randaugment"] = list(self.randaugment) if self.randaugment else None
+        return d
+
+    @classmethod
+    def from_run(cls, config: dict) -> Recipe:
+        """The recipe a run's config.json records (runs made before recipes: their
+        smoothing and RandAugment, no mixing), checked."""
+        saved = config.get("recipe")
+        if saved is None:
+            saved = {
+                "smoothing": config.get("smoothing") or 0.0,
+                "randaugment": config.get("randaugment"),
+            }
+        if not isinstance(saved, dict) or set(saved) - {f.name for f in fields(cls)}:
+            raise TRMError("field 'recipe' must be an object with the recipe's fields")
+        check_field_types(cls, {k: v for k, v in saved.items() if k != "randaugment"}, "recipe")
+        aug = saved.get("randaugment")
+        if aug is not None and not (
+            isinstance(aug, list)
+            and len(aug) == 2
+            and all(type(v) in (int, float) and math.isfinite(v) for v in aug)
+        ):
+            raise TRMError("field 'recipe' randaugment must be [n, magnitude] or null")
+        return cls(**saved).check()
+
+
+# the papers' CIFAR recipe (ViTRM's released configs; DeiT's, which the others follow):
+# AdamW 3e-4, weight decay 0.05, betas (0.9, 0.999), batch 256, 30 warmup epochs, cosine
+# to 1e-6, EMA 0.999, RandAugment(2, 9), mixup 0.2 or CutMix 1.0 on every batch
+PAPER_TRAIN = dict(
+    batch_size=256,
+    lr=3e-4,
+    weight_decay=0.05,
+    beta1=0.9,
+    beta2=0.999,
+    optimizer="adamw",
+    ema=0.999,
+    grad_clip=0.0,
+)
+PAPER_RECIPE = Recipe(randaugment=(2, 9), mixup=0.2, cutmix=1.0)
+PAPER_SCHEDULE = dict(epochs=1000, warmup_epochs=30, min_lr=1e-6)
+
+
+def check_schedule(epochs: float | None, warmup_epochs: float | None, min_lr: float | None) -> None:
+    if epochs is not None and not 0 < epochs <= 10**6:
+        raise SettingError(
+            "epochs", f"must be a positive number of passes (at most 1e6), got {epochs}"
+        )
+    if warmup_epochs is not None and not 0 <= warmup_epochs <= 10**6:
+        raise SettingError("warmup_epochs", f"must be between 0 and 1e6, got {warmup_epochs}")
+    if min_lr is not None and not 0 <= min_lr < math.inf:
+        raise SettingError("min_lr", f"must be a learning rate >= 0, got {min_lr}")
+
+
+def preset_defaults(preset: str) -> tuple[dict, Recipe, dict]:
+    """Training settings, recipe and schedule (epochs, warmup epochs, floor) a preset
+    starts from: the papers' for ``cifar``, minutes on a CPU for the others."""
+    if preset == "cifar":
+        return {**TRAIN_DEFAULTS, **PAPER_TRAIN}, PAPER_RECIPE, dict(PAPER_SCHEDULE)
+    return dict(TRAIN_DEFAULTS), Recipe(), {}
+
+
+def schedule_settings(
+    train: dict,
+    n_train: int,
+    epochs: float | None,
+    warmup_epochs: float | None,
+    min_lr: float | None,
+) -> dict:
+    """Epochs (passes over the training images) as the loop's ``images`` budget and its
+    schedule's ``steps``; warmup epochs as warmup steps; a floor LR as ``min_lr_ratio``."""
+    batch = train["batch_size"]
+    out = {}
+    if epochs is not None:
+        out["images"] = max(1, int(round(epochs * n_train)))
+        out["steps"] = max(1, math.ceil(out["images"] / batch))
+    if warmup_epochs is not None:
+        out["warmup"] = int(round(warmup_epochs * n_train / batch))
+    if min_lr is not None:
+        if min_lr > train["lr"]:
+            raise SettingError("min_lr", f"{min_lr:g} is above the learning rate {train['lr']:g}")
+        out["min_lr_ratio"] = min_lr / train["lr"]
+    return out
+
+
+PRESET_NAMES = ("small", "cifar")
+
+
+def preset_settings(preset: str) -> dict:
+    """Every training setting a preset starts from, by its option's name: the loop's
+    (:class:`trm.config.TrainConfig` under the preset's own), the recipe's and the
+    schedule's (``epochs``, ``warmup_epochs``, ``min_lr``; None where the preset counts
+    steps instead: ``warmup_steps``, ``min_lr_ratio``)."""
+    train, recipe, schedule = preset_defaults(preset)
+    values = {**asdict(TrainConfig()), **train, **recipe.to_dict()}
+    values["betas"] = (values["beta1"], values["beta2"])
+    values["warmup_steps"] = values["warmup"]
+    for name in ("epochs", "warmup_epochs", "min_lr"):
+        values[name] = schedule.get(name)
+    if values["epochs"] is not None:
+        values["steps"] = None  # the run's length is its epochs
+    return values
