@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import sys
@@ -37,6 +38,22 @@ FLAGS = {
 def flag(setting: str) -> str:
     """The command-line flag of a library setting (a config field or an argument)."""
     return FLAGS.get(setting, "--" + setting.replace("_", "-"))
+
+
+def given_fields(config_cls, options: dict) -> dict:
+    """The options that set fields of the dataclass ``config_cls``, by field name: a
+    command's parameters are named as the fields they set (their flags may differ: --layers
+    sets num_layers); None means not given."""
+    names = (f.name for f in dataclasses.fields(config_cls))
+    return {name: options[name] for name in names if options.get(name) is not None}
+
+
+def refuse_options(message: str, **options) -> None:
+    """Refuse options given where they do not apply (None, False or empty: not given):
+    ``message`` names them where it says ``{flags}`` (all) or ``{first}``."""
+    given = [flag(name) for name, v in options.items() if not (v is None or v is False or v == [])]
+    if given:
+        raise TRMError(message.format(flags=", ".join(given), first=given[0]))
 
 
 def given_values(**options) -> dict:

@@ -10,10 +10,13 @@ import typer
 from rich.panel import Panel
 
 from cli.choices import MazeStyle
-from cli.common import err, given_values, out, print_json
+from cli.common import err, given_values, out, print_json, refuse_options
 from puzzles.defaults import ARC, MAZE, SUDOKU
 
 app = typer.Typer(help="Make, import, augment and inspect puzzle datasets.", no_args_is_help=True)
+
+
+IMPORT_SPLITS = "--import reads its splits from the file; {flags} do not apply"
 
 
 def _interrupted() -> None:
@@ -118,24 +121,10 @@ def sudoku(
       trm data sudoku --import sudoku-extreme/test.csv --min-rating 20 --out data/extreme-test
     """
     from puzzles.sudoku import data as sudoku_data
-    from trm.errors import TRMError
 
     start = time.perf_counter()
     if import_path is not None:
-        given = [
-            flag
-            for flag, v in (
-                ("--train", train),
-                ("--test", test),
-                ("--difficulty", difficulty),
-                ("--size", size),
-            )
-            if v is not None
-        ]
-        if given:
-            raise TRMError(
-                f"--import reads its splits from the file; {', '.join(given)} do not apply"
-            )
+        refuse_options(IMPORT_SPLITS, train=train, test=test, difficulty=difficulty, size=size)
         ds, skipped = sudoku_data.build_import(
             import_path,
             out_dir,
@@ -152,17 +141,9 @@ def sudoku(
         if skipped:
             err.print(f"skipped {skipped} puzzles without exactly one solution", highlight=False)
     else:
-        given = [
-            flag
-            for flag, v in (
-                ("--subsample", subsample),
-                ("--min-rating", min_rating),
-                ("--verify", verify or None),
-            )
-            if v is not None
-        ]
-        if given:
-            raise TRMError(f"{', '.join(given)} go with --import")
+        refuse_options(
+            "{flags} go with --import", subsample=subsample, min_rating=min_rating, verify=verify
+        )
         try:
             ds = sudoku_data.build_generated(
                 out_dir,
@@ -255,25 +236,12 @@ def maze(
       trm data maze --import maze-30x30-hard-1k/ --dihedral --out data/maze-30x30-hard-1k-aug
     """
     from puzzles.maze import data as maze_data
-    from trm.errors import TRMError
 
     start = time.perf_counter()
     if import_path is not None:
-        given = [
-            flag
-            for flag, v in (
-                ("--train", train),
-                ("--test", test),
-                ("--size", size),
-                ("--style", style),
-                ("--min-path", min_path),
-            )
-            if v is not None
-        ]
-        if given:
-            raise TRMError(
-                f"--import reads its splits from the file; {', '.join(given)} do not apply"
-            )
+        refuse_options(
+            IMPORT_SPLITS, train=train, test=test, size=size, style=style, min_path=min_path
+        )
         ds = maze_data.build_import(
             import_path,
             out_dir,
@@ -284,13 +252,9 @@ def maze(
             seed=seed,
         )
     else:
-        given = [
-            flag
-            for flag, v in (("--subsample", subsample), ("--dihedral", dihedral or None))
-            if v is not None
-        ]
-        if given:
-            raise TRMError(f"{', '.join(given)} go with --import of a CSV folder")
+        refuse_options(
+            "{flags} go with --import of a CSV folder", subsample=subsample, dihedral=dihedral
+        )
         try:
             ds = maze_data.build_generated(
                 out_dir,
@@ -401,18 +365,13 @@ def arc(
     if (source is None) == (official is None):
         raise TRMError("give one of --source and --official")
     if official is not None:
-        given = [
-            name
-            for name, v in (
-                ("--solutions", solutions),
-                ("--subsets", subsets),
-                ("--test-set", test_set),
-                ("--extra-train", extra_train),
-            )
-            if v
-        ]
-        if given:
-            raise TRMError(f"{given[0]} goes with --source; an official build has its own tasks")
+        refuse_options(
+            "{first} goes with --source; an official build has its own tasks",
+            solutions=solutions,
+            subsets=subsets,
+            test_set=test_set,
+            extra_train=extra_train,
+        )
         ds = build_from_official(official, out_dir, force=force)
         _summary(out_dir, ds.meta, time.perf_counter() - start)
         return

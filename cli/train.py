@@ -18,7 +18,7 @@ from cli.choices import (
     Preset,
     Schedule,
 )
-from cli.common import DEVICE, PRECISION, check_output_folder, err, out, print_json
+from cli.common import DEVICE, PRECISION, check_output_folder, err, given_fields, out, print_json
 
 
 def train(
@@ -103,11 +103,13 @@ def train(
     log_every: Annotated[int | None, typer.Option(help="Steps between metrics lines.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     hidden_size: Annotated[int | None, typer.Option(help="Model width.")] = None,
-    heads: Annotated[int | None, typer.Option(help="Attention heads.")] = None,
-    layers: Annotated[int | None, typer.Option(help="Layers of the network f.")] = None,
+    num_heads: Annotated[int | None, typer.Option("--heads", help="Attention heads.")] = None,
+    num_layers: Annotated[
+        int | None, typer.Option("--layers", help="Layers of the network f.")
+    ] = None,
     mixer: Annotated[Mixer | None, typer.Option(help="attention or mlp.")] = None,
     n: Annotated[int | None, typer.Option("--n", help="Latent updates per cycle.")] = None,
-    cycles: Annotated[int | None, typer.Option("--T", help="Cycles per supervision step.")] = None,
+    T: Annotated[int | None, typer.Option("--T", help="Cycles per supervision step.")] = None,
     n_sup: Annotated[int | None, typer.Option(help="Supervision steps at most.")] = None,
     loss: Annotated[Loss | None, typer.Option(help="softmax or stablemax.")] = None,
     puzzle_emb_len: Annotated[
@@ -153,47 +155,10 @@ def train(
       torchrun --standalone --nproc_per_node 2 -m cli.main train --data data/sudoku4 --out runs/ddp
     """
     from puzzles.training import train_on_dataset
+    from trm.config import TrainConfig, TRMConfig
 
-    model = dict(
-        hidden_size=hidden_size,
-        num_heads=heads,
-        num_layers=layers,
-        mixer=mixer,
-        n=n,
-        T=cycles,
-        n_sup=n_sup,
-        loss=loss,
-        puzzle_emb_len=puzzle_emb_len,
-        puzzle_emb_ndim=puzzle_emb_ndim,
-        halt_exploration=halt_exploration,
-        pos_encodings=pos_encodings,
-        width_multiple=width_multiple,
-        mixer_norm=mixer_norm,
-        halt_outputs=halt_outputs,
-    )
-    train_opts = dict(
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        warmup=warmup,
-        schedule=schedule,
-        weight_decay=weight_decay,
-        optimizer=optimizer,
-        puzzle_emb_lr=puzzle_emb_lr,
-        puzzle_emb_weight_decay=puzzle_emb_weight_decay,
-        min_lr_ratio=min_lr_ratio,
-        grad_clip=grad_clip,
-        atan2_scale=atan2_scale,
-        ema=ema,
-        ema_warmup=ema_warmup,
-        exploration_draw=exploration_draw,
-        augment=augment,
-        eval_every=eval_every,
-        eval_max=eval_max,
-        checkpoint_every=checkpoint_every,
-        log_every=log_every,
-        seed=seed,
-    )
+    options = locals()  # the parameters are named as the config fields they set
+    model, train_opts = given_fields(TRMConfig, options), given_fields(TrainConfig, options)
     try:
         summary = train_on_dataset(
             data,

@@ -18,7 +18,7 @@ from cli.choices import (
     Variant,
     VisionPreset,
 )
-from cli.common import DEVICE, PRECISION, err, flag
+from cli.common import DEVICE, PRECISION, err, flag, given_fields
 from vision.configs import CONFIGS, field_defaults
 from vision.recipes import COMPARE_EPOCHS, TRAIN_DEFAULTS, preset_settings
 
@@ -298,11 +298,13 @@ def train(
         ),
     ] = None,
     hidden_size: Annotated[int | None, typer.Option(help="Model width.")] = None,
-    heads: Annotated[int | None, typer.Option(help="Attention heads.")] = None,
+    num_heads: Annotated[int | None, typer.Option("--heads", help="Attention heads.")] = None,
     depth: Annotated[int | None, typer.Option(help="vit: independent layers.")] = None,
-    layers: Annotated[
+    num_layers: Annotated[
         int | None,
-        typer.Option(help="vitrm, bvit, sr-vit, mor-vit: layers of the one shared network (k)."),
+        typer.Option(
+            "--layers", help="vitrm, bvit, sr-vit, mor-vit: layers of the one shared network (k)."
+        ),
     ] = None,
     recursions: Annotated[
         int | None,
@@ -331,7 +333,7 @@ def train(
         ),
     ] = None,
     n: Annotated[int | None, typer.Option(help="vitrm: latent updates per cycle.")] = None,
-    cycles: Annotated[
+    T: Annotated[
         int | None, typer.Option("--T", help="vitrm: cycles per supervision step.")
     ] = None,
     n_sup: Annotated[int | None, typer.Option(help="vitrm: supervision steps at most.")] = None,
@@ -415,39 +417,17 @@ def train(
       trm vision train --data data/shapes --variant vitrm --out runs/vitrm --resume
       trm vision train --data data/cifar10 --download cifar10 --variant vitrm --out runs/c10
     """
+    from trm.config import TrainConfig
     from trm.errors import TRMError
+    from vision.recipes import Recipe
     from vision.training import train_images
 
-    aug = None
-    if randaugment:
-        count, magnitude = parse_pair(randaugment, "--randaugment", "N,M (e.g. 2,9)")
-        if count != int(count):
-            raise TRMError(f"--randaugment wants a whole number of operations, got {randaugment!r}")
-        aug = (int(count), magnitude)
-    beta1, beta2 = parse_pair(betas, "--betas", "B1,B2 (e.g. 0.9,0.999)") if betas else (None, None)
-    model = dict(
-        hidden_size=hidden_size,
-        num_heads=heads,
-        depth=depth,
-        num_layers=layers,
-        n=n,
-        T=cycles,
-        n_sup=n_sup,
-        patch_size=patch_size,
-        pool=pool,
-        recursions=recursions,
-        step_embedding=step_embedding,
-        capacity=parse_capacity(capacity),
-        routing=routing,
-        layout=layout,
-        dropout=dropout,
-        drop_path=drop_path,
-        mixer=mixer,
-        mixer_hidden=mixer_hidden,
-        router_per_step=router_per_step,
-        inactive_keys=inactive_keys,
-        unique_ends=unique_ends,
-    )
+    options = dict(locals())  # the parameters are named as the fields they set
+    options["randaugment"] = parse_randaugment(randaugment)
+    options["capacity"] = parse_capacity(capacity)
+    if betas:
+        options["beta1"], options["beta2"] = parse_pair(betas, "--betas", "B1,B2 (e.g. 0.9,0.999)")
+    model = {k: v for config in CONFIGS.values() for k, v in given_fields(config, options).items()}
     check_options(variant, model)
     if download_url and not download:
         raise TRMError("--download-url needs --download cifar10|cifar100")
@@ -462,23 +442,8 @@ def train(
             variant=variant,
             preset=preset,
             model_overrides=model,
-            train_overrides=dict(
-                steps=steps,
-                batch_size=batch_size,
-                lr=lr,
-                seed=seed,
-                weight_decay=weight_decay,
-                beta1=beta1,
-                beta2=beta2,
-            ),
-            recipe=dict(
-                smoothing=smoothing,
-                randaugment=aug,
-                mixup=mixup,
-                cutmix=cutmix,
-                mix_prob=mix_prob,
-                switch_prob=switch_prob,
-            ),
+            train_overrides=given_fields(TrainConfig, options),
+            recipe=given_fields(Recipe, options),
             epochs=epochs,
             warmup_epochs=warmup_epochs,
             min_lr=min_lr,
@@ -508,18 +473,27 @@ def train(
 
 
 def check_options(variant: str, model: dict) -> None:
-    """Drop the options nobody gave; refuse options the variant's config does not have."""
+    """Refuse options the variant's config does not have."""
     from dataclasses import fields
 
     from trm.errors import TRMError
 
     takes = {f.name for f in fields(CONFIGS[variant])}  # the variant's config fields
-    foreign = [k for k, v in model.items() if v is not None and k not in takes]
+    foreign = [k for k in model if k not in takes]
     if foreign:
-        names = ", ".join(flag(k) for k in foreign)
-        raise TRMError(f"{variant} has no {names} option")
-    for k in [k for k, v in model.items() if v is None]:
-        del model[k]
+        raise TRMError(f"{variant} has no {', '.join(flag(k) for k in foreign)} option")
+
+
+def parse_randaugment(text: str | None) -> tuple[int, float] | None:
+    """--randaugment N,M: a whole number of operations and a magnitude."""
+    from trm.errors import TRMError
+
+    if not text:
+        return None
+    count, magnitude = parse_pair(text, "--randaugment", "N,M (e.g. 2,9)")
+    if count != int(count):
+        raise TRMError(f"--randaugment wants a whole number of operations, got {text!r}")
+    return int(count), magnitude
 
 
 def parse_pair(text: str, option: str, want: str) -> tuple[float, float]:

@@ -98,3 +98,40 @@ def test_compare_defaults_its_epochs_in_the_library(budget):
 
     assert check_budget(budget, None, None) == COMPARE_EPOCHS
     assert check_budget("time", None, 5.0) is None
+
+
+def _parameters(command) -> set[str]:
+    return set(inspect.signature(command).parameters)
+
+
+def _fields(*classes) -> set[str]:
+    import dataclasses
+
+    return {f.name for c in classes for f in dataclasses.fields(c)}
+
+
+def test_train_options_reach_the_configs_by_their_field_names():
+    """`trm train` hands its options to the configs by name (cli.common.given_fields): every
+    parameter is a field of TRMConfig or TrainConfig, or one of the command's own."""
+    from cli.train import train
+    from trm.config import TrainConfig, TRMConfig
+
+    own = {"data", "out_dir", "preset", "device", "precision", "compile", "max_minutes"}
+    own |= {"resume", "force", "init", "quiet"}
+    params = _parameters(train)
+    assert params - own == params & _fields(TRMConfig, TrainConfig)
+    assert {"num_layers", "num_heads", "T", "lr", "ema", "halt_outputs"} <= params
+
+
+def test_vision_train_options_reach_the_configs_by_their_field_names():
+    from cli.vision import train
+    from trm.config import TrainConfig
+    from vision.configs import CONFIGS
+    from vision.recipes import Recipe
+
+    own = {"data", "variant", "out_dir", "download", "download_url", "preset", "epochs"}
+    own |= {"max_minutes", "warmup_epochs", "min_lr", "betas", "device", "precision"}
+    own |= {"compile", "resume", "force", "quiet"}
+    params = _parameters(train)
+    assert params - own == params & _fields(*CONFIGS.values(), TrainConfig, Recipe)
+    assert not _fields(*CONFIGS.values()) & _fields(TrainConfig, Recipe)  # one home each
