@@ -62,6 +62,28 @@ def run_trm(
     )
 
 
+def cmd(*parts) -> list[str]:
+    """A command line written short: strings split at spaces, paths and numbers one
+    argument each, lists as they are: ``cmd("train --steps", 3, "--data", data)``."""
+    args: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            args += part.split()
+        elif isinstance(part, (list, tuple)):
+            args += [str(p) for p in part]
+        else:
+            args.append(str(part))
+    return args
+
+
+def trm_ok(*parts, **kw) -> subprocess.CompletedProcess:
+    """Run `trm` (:func:`run_trm`) on ``cmd(*parts)``; it must succeed (its stderr shown if
+    not)."""
+    result = run_trm(*cmd(*parts), **kw)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 def run_trm_here(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
     """Run `trm ARGS` in this process, through the console entry point (its exit statuses
     and one-line errors), ``input`` as standard input; the result reads like a subprocess's.

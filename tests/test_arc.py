@@ -33,7 +33,7 @@ from puzzles.arc.tokens import (
 from puzzles.dataset import load_dataset
 from puzzles.tasks import task_view
 from tests.helpers import SMALL_ARC as SMALL
-from tests.helpers import assert_one_line_error, run_trm, task_json, write_tasks
+from tests.helpers import assert_one_line_error, cmd, run_trm, task_json, trm_ok, write_tasks
 from trm.errors import TRMError
 
 
@@ -437,22 +437,9 @@ def test_grids_render_in_the_usual_arc_colours():
 
 def test_cli_builds_from_a_folder_and_show_json_gives_tasks_and_grids(tmp_path):
     src = write_tasks(tmp_path / "src", SMALL)
-    r = run_trm(
-        "data",
-        "arc",
-        "--source",
-        str(src),
-        "--out",
-        str(tmp_path / "d"),
-        "--augment",
-        "4",
-        "--seed",
-        "3",
-    )
-    assert r.returncode == 0, r.stderr
+    r = trm_ok("data arc --source", src, "--out", tmp_path / "d", "--augment 4 --seed 3")
     assert r.stdout == "" and "train 4, test 2, predict 1" in r.stderr
-    r = run_trm("data", "show", str(tmp_path / "d"), "--json", "-n", "10")
-    assert r.returncode == 0, r.stderr
+    r = trm_ok("data show", tmp_path / "d", "--json -n 10")
     shown = json.loads(r.stdout)
     assert shown["meta"]["task"] == "arc"
     got = sorted(
@@ -464,9 +451,9 @@ def test_cli_builds_from_a_folder_and_show_json_gives_tasks_and_grids(tmp_path):
         for p in SMALL[name]["train"]
     )
     assert got == want  # the evaluation tasks' demos; their test pairs are in test and predict
-    r = run_trm("data", "show", str(tmp_path / "d"), "--split", "predict", "--json")
+    r = run_trm(*cmd("data show", tmp_path / "d", "--split predict --json"))
     assert json.loads(r.stdout)["examples"] == [{"task": "t2", "input": [[9]], "label": None}]
-    r = run_trm("data", "show", str(tmp_path / "d"), "--split", "test", "-n", "1")
+    r = run_trm(*cmd("data show", tmp_path / "d", "--split test -n 1"))
     assert r.returncode == 0 and "task t0" in r.stdout and "input 1x2" in r.stdout
 
 
@@ -491,55 +478,39 @@ def test_cli_builds_from_a_folder_and_show_json_gives_tasks_and_grids(tmp_path):
 def test_cli_bad_task_files_give_one_line_errors(tmp_path, content, fragments):
     write_tasks(tmp_path / "src", {"ok": SMALL["t0"]})
     (tmp_path / "src" / "bad.json").write_text(content)
-    r = run_trm("data", "arc", "--source", str(tmp_path / "src"), "--out", str(tmp_path / "d"))
+    r = run_trm(*cmd("data arc --source", tmp_path / "src", "--out", tmp_path / "d"))
     assert_one_line_error(r, *fragments)
     assert not (tmp_path / "d").exists()
 
 
 def test_cli_bad_sources_and_options(tmp_path):
     assert_one_line_error(
-        run_trm("data", "arc", "--source", "arc-agi-3", "--out", str(tmp_path / "d")),
+        run_trm(*cmd("data arc --source arc-agi-3 --out", tmp_path / "d")),
         "--source arc-agi-3",
         "neither arc-agi-1 nor arc-agi-2",
     )
     assert_one_line_error(
-        run_trm(
-            "data",
-            "arc",
-            "--source",
-            "arc-agi-1",
-            "--out",
-            str(tmp_path / "d"),
-            "--solutions",
-            "x.json",
-        ),
+        run_trm(*cmd("data arc --source arc-agi-1 --out", tmp_path / "d", "--solutions x.json")),
         "--solutions goes with a Kaggle",
     )
     (tmp_path / "c.json").write_text(json.dumps({"t1": SMALL["t1"]}))
     (tmp_path / "s.json").write_text('{"t1": [[[1]]')
     assert_one_line_error(
         run_trm(
-            "data",
-            "arc",
-            "--source",
-            str(tmp_path / "c.json"),
-            "--solutions",
-            str(tmp_path / "s.json"),
-            "--out",
-            str(tmp_path / "d"),
+            *cmd(
+                "data arc --source",
+                tmp_path / "c.json",
+                "--solutions",
+                tmp_path / "s.json",
+                "--out",
+                tmp_path / "d",
+            )
         ),
         "s.json: not valid JSON",
     )
     assert_one_line_error(
         run_trm(
-            "data",
-            "arc",
-            "--source",
-            str(tmp_path / "c.json"),
-            "--augment",
-            "0",
-            "--out",
-            str(tmp_path / "d"),
+            *cmd("data arc --source", tmp_path / "c.json", "--augment 0 --out", tmp_path / "d")
         ),
         "--augment must be at least 1",
     )

@@ -22,7 +22,7 @@ from puzzles.arc.data import build_from_official, load_table
 from puzzles.arc.official import parse_name, read_build, read_identifiers
 from puzzles.arc.views import EMPTY, build_views, grid_key, predict_views, score, votes
 from puzzles.dataset import load_dataset
-from tests.helpers import run_trm
+from tests.helpers import cmd, run_trm, trm_ok
 from trm.errors import TRMError
 
 BUILD = Path(__file__).parent / "data" / "official-trm" / "arc-build"
@@ -129,16 +129,7 @@ def test_votes_and_pass_at_k_are_the_official_evaluators(dataset):
 
 def test_an_imported_official_arc_checkpoint_predicts_as_the_official_code(dataset, tmp_path):
     run = tmp_path / "run"
-    r = run_trm(
-        "import",
-        "official",
-        str(BUILD / "checkpoint"),
-        "--out",
-        str(run),
-        "--data",
-        str(dataset.path),
-    )
-    assert r.returncode == 0, r.stderr
+    r = trm_ok("import official", BUILD / "checkpoint", "--out", run, "--data", dataset.path)
     from puzzles.training import load_model
 
     model, _ = load_model(run, torch.device("cpu"))
@@ -149,15 +140,14 @@ def test_an_imported_official_arc_checkpoint_predicts_as_the_official_code(datas
     q = torch.sigmoid(torch.from_numpy(_our_order(ds, p.views, official["q_halt_logits"]))).numpy()
     assert np.allclose(p.confidences, q, atol=1e-5)
     # and trm eval --views reports the official evaluator's pass@k for it
-    r = run_trm("eval", str(run), "--data", str(dataset.path), "--views", str(K), "--json")
-    assert r.returncode == 0, r.stderr
+    r = trm_ok("eval", run, "--data", dataset.path, "--views", K, "--json")
     summary = json.loads(r.stdout)
     for k, v in VERDICT["model"]["pass_at"].items():
         key = k.split("/")[1]
         if key in summary:
             assert summary[key] == pytest.approx(v), key
     # ARC has no checker and no token-level views: test-time scaling refuses it in one line
-    r = run_trm("eval", str(run), "--data", str(dataset.path), "--samples", "4")
+    r = run_trm(*cmd("eval", run, "--data", dataset.path, "--samples 4"))
     assert r.returncode == 2 and "sudoku, maze" in r.stderr and len(r.stderr.splitlines()) == 1
 
 
@@ -219,28 +209,14 @@ def test_damaged_builds_are_refused_naming_the_file(tmp_path):
 def test_cli_takes_one_of_source_and_official(tmp_path):
     r = run_trm("data", "arc", "--out", str(tmp_path / "d"))
     assert r.returncode == 2 and "--source" in r.stderr
-    r = run_trm(
-        "data",
-        "arc",
-        "--source",
-        "arc-agi-1",
-        "--official",
-        str(BUILD),
-        "--out",
-        str(tmp_path / "d"),
-    )
+    r = run_trm(*cmd("data arc --source arc-agi-1 --official", BUILD, "--out", tmp_path / "d"))
     assert r.returncode == 2 and "one of --source and --official" in r.stderr
-    r = run_trm(
-        "data", "arc", "--official", str(BUILD), "--subsets", "a", "--out", str(tmp_path / "d")
-    )
+    r = run_trm(*cmd("data arc --official", BUILD, "--subsets a --out", tmp_path / "d"))
     assert r.returncode == 2 and "--subsets goes with --source" in r.stderr
-    r = run_trm(
-        "data", "arc", "--official", str(tmp_path / "nowhere"), "--out", str(tmp_path / "d")
-    )
+    r = run_trm(*cmd("data arc --official", tmp_path / "nowhere", "--out", tmp_path / "d"))
     assert r.returncode == 2 and "not a folder" in r.stderr
     assert not (tmp_path / "d").exists()
-    r = run_trm("data", "arc", "--official", str(BUILD), "--out", str(tmp_path / "d"))
-    assert r.returncode == 0, r.stderr
+    r = trm_ok("data arc --official", BUILD, "--out", tmp_path / "d")
     assert "test 4" in r.stderr
-    r = run_trm("data", "arc", "--official", str(BUILD), "--out", str(tmp_path / "d"))
+    r = run_trm(*cmd("data arc --official", BUILD, "--out", tmp_path / "d"))
     assert r.returncode == 2 and "--force" in r.stderr

@@ -17,7 +17,7 @@ from puzzles.arc.tokens import decode
 from puzzles.dataset import load_dataset
 from puzzles.tasks import task_view
 from tests.helpers import SMALL_ARC as SMALL
-from tests.helpers import assert_one_line_error, run_trm, task_json, write_tasks
+from tests.helpers import assert_one_line_error, cmd, run_trm, task_json, trm_ok, write_tasks
 from trm.errors import TRMError
 
 
@@ -230,36 +230,23 @@ def test_bad_layouts_give_one_line_errors(kaggle, tmp_path, case, fragment):
 
 def test_cli_official_arc_command_and_a_bad_one(kaggle, tmp_path):
     concept = write_concept_arc(tmp_path / "ConceptARC")
-    r = run_trm(
-        "data",
-        "arc",
-        "--source",
-        str(kaggle),
-        "--subsets",
-        "training,evaluation,concept",
-        "--test-set",
-        "evaluation",
-        "--extra-train",
-        str(concept),
-        "--augment",
-        "3",
-        "--out",
-        str(tmp_path / "d"),
+    r = trm_ok(
+        "data arc --source",
+        kaggle,
+        "--subsets training,evaluation,concept --test-set evaluation --extra-train",
+        concept,
+        "--augment 3 --out",
+        tmp_path / "d",
         "-q",
     )
-    assert r.returncode == 0, r.stderr
     assert "test 3" in r.stderr
     r = run_trm(
-        "data",
-        "arc",
-        "--source",
-        str(kaggle),
-        "--subsets",
-        "training,evaluation",
-        "--test-set",
-        "evaluation2",
-        "--out",
-        str(tmp_path / "e"),
+        *cmd(
+            "data arc --source",
+            kaggle,
+            "--subsets training,evaluation --test-set evaluation2 --out",
+            tmp_path / "e",
+        )
     )
     assert_one_line_error(
         r, "--test-set must name one or more of --subsets", "evaluation2 is not one"

@@ -12,6 +12,7 @@ from puzzles.arc.data import split_pairs
 from puzzles.arc.grid import ArcTask, Pair
 from puzzles.arc.tokens import crop_prediction, decode, encode
 from puzzles.arc.views import Predicted, build_views, grid_key, score, submission
+from tests.helpers import cmd, trm_ok
 from trm.errors import TRMError
 from trm.vote import hit_within, rank
 
@@ -186,79 +187,38 @@ def test_eval_views_cli_reports_pass_at_k_and_writes_per_task_results(tmp_path):
     folder = write_tasks(tmp_path / "tasks", tasks)
     data, run = tmp_path / "data", tmp_path / "run"
     assert (
-        run_trm(
-            "data", "arc", "--source", str(folder), "--out", str(data), "--augment", "4", "--quiet"
-        ).returncode
+        run_trm(*cmd("data arc --source", folder, "--out", data, "--augment 4 --quiet")).returncode
         == 0
     )
-    r = run_trm(
-        "train",
-        "--data",
-        str(data),
+    r = trm_ok(
+        "train --data",
+        data,
         "--out",
-        str(run),
-        "--preset",
-        "tiny",
-        "--steps",
-        "1",
-        "--mixer",
-        "attention",
-        "--puzzle-emb-len",
-        "1",
-        "--device",
-        "cpu",
-        "--quiet",
+        run,
+        "--preset tiny --steps 1 --mixer attention --puzzle-emb-len 1 --device cpu --quiet",
     )
-    assert r.returncode == 0, r.stderr
     per_task = tmp_path / "per_task.json"
-    r = run_trm(
-        "eval", str(run), "--data", str(data), "--views", "4", "--per-task", str(per_task), "--json"
-    )
-    assert r.returncode == 0, r.stderr
+    r = trm_ok("eval", run, "--data", data, "--views 4 --per-task", per_task, "--json")
     summary = json.loads(r.stdout)
     assert set(summary) == {"pass@1", "pass@2", "tasks", "test_inputs", "views", "empty_answers"}
     assert summary["tasks"] == 2 and summary["views"] == 4
     saved = json.loads(per_task.read_text())
     assert set(saved["tasks"]) == {"aa", "bb"} and saved["summary"] == summary
     sub_file = tmp_path / "submission.json"
-    r = run_trm(
-        "predict",
-        "arc",
-        str(run),
-        "--data",
-        str(data),
-        "--out",
-        str(sub_file),
-        "--views",
-        "4",
-        "--quiet",
-    )
-    assert r.returncode == 0, r.stderr
+    r = trm_ok("predict arc", run, "--data", data, "--out", sub_file, "--views 4 --quiet")
     validate_submission(json.loads(sub_file.read_text()), {"aa": 1, "bb": 1})
-    r = run_trm(
-        "predict", "arc", str(run), "--data", str(data), "--out", str(tmp_path / "no" / "s.json")
-    )
+    r = run_trm(*cmd("predict arc", run, "--data", data, "--out", tmp_path / "no" / "s.json"))
     assert r.returncode == 2 and "no such folder" in r.stderr
     # trm solve arc --views: the vote after the steps, its first answer the one checked
-    r = run_trm("solve", "arc", str(folder / "aa.json"), "-c", str(run), "--views", "4", "--json")
+    r = run_trm(*cmd("solve arc", folder / "aa.json", "-c", run, "--views 4 --json"))
     assert r.returncode in (0, 1), r.stderr
     vote = json.loads(r.stdout)["vote"]
     assert vote["views"] == 4 and set(vote) >= {"candidates", "pass@1", "pass@2", "voting"}
     assert r.returncode == (0 if vote["pass@1"] else 1)
-    r = run_trm(
-        "solve", "arc", str(folder / "aa.json"), "-c", str(run), "--views", "4", "--no-color"
-    )
+    r = run_trm(*cmd("solve arc", folder / "aa.json", "-c", run, "--views 4 --no-color"))
     assert "vote of 4 views" in r.stdout, r.stdout
     r = run_trm(
-        "solve",
-        "arc",
-        str(folder / "aa.json"),
-        "-c",
-        str(run),
-        "--views",
-        "4",
-        "--data",
-        str(tmp_path / "tasks"),
+        *cmd("solve arc", folder / "aa.json", "-c", run, "--views 4 --data", tmp_path / "tasks")
     )
     assert r.returncode == 2 and "dataset" in r.stderr
     for args, needle in (

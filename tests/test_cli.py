@@ -6,7 +6,7 @@ import re
 import pytest
 
 from puzzles.sudoku.grid import is_solution, parse_puzzle
-from tests.helpers import REPO, TOP95_FIRST, assert_one_line_error, run_trm
+from tests.helpers import REPO, TOP95_FIRST, assert_one_line_error, cmd, run_trm, trm_ok
 from trm import __version__
 
 
@@ -103,25 +103,9 @@ def test_multiple_solutions_are_reported_not_rated():
 
 def test_data_sudoku_then_show_json(tmp_path):
     out = tmp_path / "ds"
-    r = run_trm(
-        "data",
-        "sudoku",
-        "--out",
-        str(out),
-        "--size",
-        "4",
-        "--train",
-        "8",
-        "--test",
-        "3",
-        "--seed",
-        "5",
-        "--workers",
-        "1",
-    )
-    assert r.returncode == 0, r.stderr
+    r = trm_ok("data sudoku --out", out, "--size 4 --train 8 --test 3 --seed 5 --workers 1")
     assert r.stdout == "" and "wrote" in r.stderr and "100%" in r.stderr  # progress on stderr
-    r = run_trm("data", "show", str(out), "--split", "test", "--n", "2", "--json")
+    r = run_trm(*cmd("data show", out, "--split test --n 2 --json"))
     assert r.returncode == 0
     shown = json.loads(r.stdout)
     assert shown["meta"]["task"] == "sudoku" and shown["meta"]["splits"]["test"]["examples"] == 3
@@ -133,7 +117,7 @@ def test_data_sudoku_then_show_json(tmp_path):
     r = run_trm("data", "show", str(out))
     assert r.returncode == 0 and "train #0" in r.stdout and "label" in r.stdout
 
-    again = run_trm("data", "sudoku", "--out", str(out), "--size", "4", "--train", "8")
+    again = run_trm(*cmd("data sudoku --out", out, "--size 4 --train 8"))
     assert_one_line_error(again, "already holds a dataset", "--force")
 
 
@@ -145,23 +129,17 @@ def test_data_show_refuses_missing_and_corrupt_folders(tmp_path):
 
 
 def test_data_sudoku_bad_options_exit_2(tmp_path):
+    assert_one_line_error(run_trm(*cmd("data sudoku --out", tmp_path / "a", "--size 5")), "size 5")
     assert_one_line_error(
-        run_trm("data", "sudoku", "--out", str(tmp_path / "a"), "--size", "5"), "size 5"
-    )
-    assert_one_line_error(
-        run_trm(
-            "data", "sudoku", "--out", str(tmp_path / "a"), "--size", "4", "--difficulty", "hard"
-        ),
+        run_trm(*cmd("data sudoku --out", tmp_path / "a", "--size 4 --difficulty hard")),
         "4x4",
         "easy",
     )
     assert_one_line_error(
-        run_trm("data", "sudoku", "--out", str(tmp_path / "a"), "--difficulty", "insane"), "insane"
+        run_trm(*cmd("data sudoku --out", tmp_path / "a", "--difficulty insane")), "insane"
     )
     assert_one_line_error(
-        run_trm(
-            "data", "sudoku", "--import", str(tmp_path / "none.txt"), "--out", str(tmp_path / "a")
-        ),
+        run_trm(*cmd("data sudoku --import", tmp_path / "none.txt", "--out", tmp_path / "a")),
         "no such file",
     )
     assert not (tmp_path / "a").exists()
@@ -170,7 +148,7 @@ def test_data_sudoku_bad_options_exit_2(tmp_path):
 def test_data_import_names_the_bad_line(tmp_path):
     f = tmp_path / "puzzles.txt"
     f.write_text(TOP95_FIRST + "\n" + TOP95_FIRST[:-1] + "\n")
-    r = run_trm("data", "sudoku", "--import", str(f), "--out", str(tmp_path / "t"))
+    r = run_trm(*cmd("data sudoku --import", f, "--out", tmp_path / "t"))
     assert_one_line_error(r, "puzzles.txt:2", "got 80")
     assert not (tmp_path / "t").exists()
 
@@ -223,15 +201,12 @@ def test_library_errors_name_the_setting_and_the_cli_its_flag(tmp_path):
 
     write_synthetic(tmp_path / "images", 20, 10, 10, 0, progress=False)
     r = run_trm(
-        "vision",
-        "train",
-        "--data",
-        str(tmp_path / "images"),
-        "--out",
-        str(tmp_path / "run"),
-        "--variant",
-        "sr-vit",
-        "--recursions",
-        "99",
+        *cmd(
+            "vision train --data",
+            tmp_path / "images",
+            "--out",
+            tmp_path / "run",
+            "--variant sr-vit --recursions 99",
+        )
     )
     assert_one_line_error(r, "--recursions must be between 1 and")

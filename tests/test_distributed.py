@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.helpers import REPO, run_trm
+from tests.helpers import REPO, cmd, run_trm, trm_ok
 
 ARGS = [
     "--preset",
@@ -61,25 +61,12 @@ def test_ddp_on_two_processes_matches_one_process(tmp_path):
     data = tmp_path / "d"
     assert (
         run_trm(
-            "data",
-            "sudoku",
-            "--out",
-            str(data),
-            "--size",
-            "4",
-            "--train",
-            "64",
-            "--test",
-            "8",
-            "--workers",
-            "1",
-            "--quiet",
+            *cmd("data sudoku --out", data, "--size 4 --train 64 --test 8 --workers 1 --quiet")
         ).returncode
         == 0
     )
     one, two = tmp_path / "one", tmp_path / "two"
-    r = run_trm("train", "--data", str(data), "--out", str(one), *ARGS)
-    assert r.returncode == 0, r.stderr
+    r = trm_ok("train --data", data, "--out", one, ARGS)
     r = torchrun("train", "--data", str(data), "--out", str(two), *ARGS)
     assert r.returncode == 0, r.stderr[-2000:]
 
@@ -107,17 +94,4 @@ def test_ddp_on_two_processes_matches_one_process(tmp_path):
     ]
 
     # a checkpoint of the 2-process run resumes in one process
-    r = run_trm(
-        "train",
-        "--data",
-        str(data),
-        "--out",
-        str(two),
-        "--resume",
-        "--steps",
-        "30",
-        "--quiet",
-        "--device",
-        "cpu",
-    )
-    assert r.returncode == 0, r.stderr
+    r = trm_ok("train --data", data, "--out", two, "--resume --steps 30 --quiet --device cpu")

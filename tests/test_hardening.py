@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from puzzles.arc.grid import check_grid, parse_task
-from tests.helpers import REPO, TEST_ENV, assert_one_line_error, run_trm, run_trm_here
+from tests.helpers import REPO, TEST_ENV, assert_one_line_error, cmd, run_trm, run_trm_here, trm_ok
 from trm.errors import TRMError
 from trm.jsonfile import MAX_DEPTH, parse_json, read_json
 
@@ -108,9 +108,7 @@ def test_arc_task_file_with_a_huge_colour_or_deep_nesting(tmp_path):
         folder.mkdir()
         (folder / "t.json").write_text(path.read_text())
         assert_one_line_error(
-            run_trm(
-                "data", "arc", "--source", str(folder), "--out", str(tmp_path / "d"), "--quiet"
-            ),
+            run_trm(*cmd("data arc --source", folder, "--out", tmp_path / "d", "--quiet")),
             fragment,
         )
         assert not (tmp_path / "d").exists()
@@ -179,39 +177,14 @@ def tiny(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("tiny")
     data, run, images = root / "d", root / "r", root / "img"
-    r = run_trm(
-        "data",
-        "sudoku",
+    trm_ok("data sudoku --out", data, "--size 4 --train 16 --test 4 --workers 1 --quiet")
+    trm_ok(
+        "train --data",
+        data,
         "--out",
-        str(data),
-        "--size",
-        "4",
-        "--train",
-        "16",
-        "--test",
-        "4",
-        "--workers",
-        "1",
-        "--quiet",
+        run,
+        "--preset tiny --steps 3 --device cpu --precision fp32 --quiet",
     )
-    assert r.returncode == 0, r.stderr
-    r = run_trm(
-        "train",
-        "--data",
-        str(data),
-        "--out",
-        str(run),
-        "--preset",
-        "tiny",
-        "--steps",
-        "3",
-        "--device",
-        "cpu",
-        "--precision",
-        "fp32",
-        "--quiet",
-    )
-    assert r.returncode == 0, r.stderr
     write_synthetic(images, train=32, test=8, classes=10, seed=0, progress=False)
     return data, run, images
 

@@ -25,7 +25,7 @@ from puzzles.maze.solver import check_path
 from puzzles.sudoku import data as sudoku_data
 from puzzles.sudoku.augment import random_augmentation
 from puzzles.sudoku.grid import is_solution, parse_puzzle, to_string
-from tests.helpers import TOP95_FIRST, assert_one_line_error, run_trm
+from tests.helpers import TOP95_FIRST, assert_one_line_error, cmd, run_trm, trm_ok
 from trm.errors import TRMError
 
 # TOP95_FIRST and its unique solution
@@ -195,61 +195,34 @@ def test_the_header_must_be_there(tmp_path):
 def test_cli_sudoku_csv_import_and_its_one_line_errors(tmp_path):
     write_csv(tmp_path / "src" / "train.csv", sudoku_rows(6, seed=1))
     test = write_csv(tmp_path / "src" / "test.csv", sudoku_rows(3, seed=2))
-    r = run_trm(
-        "data",
-        "sudoku",
-        "--import",
-        str(tmp_path / "src"),
-        "--subsample",
-        "4",
-        "--augment",
-        "2",
-        "--out",
-        str(tmp_path / "d"),
+    r = trm_ok(
+        "data sudoku --import",
+        tmp_path / "src",
+        "--subsample 4 --augment 2 --out",
+        tmp_path / "d",
         "-q",
     )
-    assert r.returncode == 0, r.stderr
     assert "train 12, test 3" in r.stderr
     test.write_text(
         test.read_text() + "s," + TOP95_FIRST + "," + to_string(SOLUTION)[::-1] + ",1\n"
     )
-    r = run_trm(
-        "data", "sudoku", "--import", str(tmp_path / "src"), "--out", str(tmp_path / "e"), "-q"
-    )
+    r = run_trm(*cmd("data sudoku --import", tmp_path / "src", "--out", tmp_path / "e", "-q"))
     assert_one_line_error(r, "test.csv:5: the answer", "the clue")
     assert not (tmp_path / "e").exists()
     assert_one_line_error(
-        run_trm(
-            "data",
-            "sudoku",
-            "--import",
-            str(test),
-            "--subsample",
-            "3",
-            "--out",
-            str(tmp_path / "e"),
-        ),
+        run_trm(*cmd("data sudoku --import", test, "--subsample 3 --out", tmp_path / "e")),
         "import a folder",
     )
     (tmp_path / "half").mkdir()
     write_csv(tmp_path / "half" / "test.csv", sudoku_rows(1, seed=0))
     assert_one_line_error(
-        run_trm("data", "sudoku", "--import", str(tmp_path / "half"), "--out", str(tmp_path / "e")),
+        run_trm(*cmd("data sudoku --import", tmp_path / "half", "--out", tmp_path / "e")),
         "train.csv missing",
     )
     puzzles = tmp_path / "p.txt"
     puzzles.write_text(TOP95_FIRST + "\n")
     assert_one_line_error(
-        run_trm(
-            "data",
-            "sudoku",
-            "--import",
-            str(puzzles),
-            "--min-rating",
-            "3",
-            "--out",
-            str(tmp_path / "e"),
-        ),
+        run_trm(*cmd("data sudoku --import", puzzles, "--min-rating 3 --out", tmp_path / "e")),
         "--min-rating",
         "p.txt",
     )
@@ -412,23 +385,11 @@ def test_a_maze_side_out_of_range_is_refused(tmp_path):
 def test_cli_maze_csv_import_and_a_bad_row(tmp_path):
     write_csv(tmp_path / "src" / "train.csv", maze_rows(2, stream="train"))
     test = write_csv(tmp_path / "src" / "test.csv", maze_rows(2, stream="test"))
-    r = run_trm(
-        "data",
-        "maze",
-        "--import",
-        str(tmp_path / "src"),
-        "--dihedral",
-        "--out",
-        str(tmp_path / "d"),
-        "-q",
-    )
-    assert r.returncode == 0, r.stderr
+    r = trm_ok("data maze --import", tmp_path / "src", "--dihedral --out", tmp_path / "d", "-q")
     assert "train 16, test 2" in r.stderr
     line, _ = _bad_maze_rows()[6]
     test.write_text(test.read_text() + line + "\n")
-    r = run_trm(
-        "data", "maze", "--import", str(tmp_path / "src"), "--out", str(tmp_path / "e"), "-q"
-    )
+    r = run_trm(*cmd("data maze --import", tmp_path / "src", "--out", tmp_path / "e", "-q"))
     assert_one_line_error(r, "test.csv:4: the marked path is not a shortest path")
     assert_one_line_error(
         run_trm("data", "maze", "--dihedral", "--out", str(tmp_path / "e")),

@@ -23,7 +23,7 @@ from puzzles.maze.generate import default_min_path, generate_indexed
 from puzzles.maze.grid import format_mazes, to_rows, to_text
 from puzzles.maze.solver import check_path, shortest_length, solve
 from puzzles.maze.text import parse_maze, parse_text
-from tests.helpers import assert_one_line_error, run_trm
+from tests.helpers import assert_one_line_error, cmd, run_trm, trm_ok
 from trm.errors import TRMError
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -391,34 +391,16 @@ BAD_FILES = {
 def test_cli_refuses_a_bad_maze_file_in_one_line(tmp_path, case):
     text, fragment = BAD_FILES[case]
     (tmp_path / "m.txt").write_text(text)
-    r = run_trm("data", "maze", "--import", str(tmp_path / "m.txt"), "--out", str(tmp_path / "d"))
+    r = run_trm(*cmd("data maze --import", tmp_path / "m.txt", "--out", tmp_path / "d"))
     assert_one_line_error(r, "error:", fragment)
     assert not (tmp_path / "d").exists()
 
 
 def test_cli_makes_a_dataset_that_show_json_reads(tmp_path):
     out = tmp_path / "d"
-    r = run_trm(
-        "data",
-        "maze",
-        "--out",
-        str(out),
-        "--size",
-        "8",
-        "--train",
-        "6",
-        "--test",
-        "3",
-        "--seed",
-        "4",
-        "--workers",
-        "1",
-        "--quiet",
-    )
-    assert r.returncode == 0, r.stderr
+    r = trm_ok("data maze --out", out, "--size 8 --train 6 --test 3 --seed 4 --workers 1 --quiet")
     assert r.stdout == "" and "wrote" in r.stderr
-    r = run_trm("data", "show", str(out), "--split", "test", "--n", "2", "--json")
-    assert r.returncode == 0, r.stderr
+    r = trm_ok("data show", out, "--split test --n 2 --json")
     doc = json.loads(r.stdout)
     assert doc["meta"]["task"] == "maze" and doc["meta"]["seq_len"] == 64
     assert len(doc["examples"]) == 2
@@ -432,9 +414,9 @@ def test_cli_makes_a_dataset_that_show_json_reads(tmp_path):
         assert verdict.ok and verdict.length >= default_min_path(8)
     r = run_trm("data", "show", str(out), "--n", "1")
     assert r.returncode == 0 and "label" in r.stdout and "██" in r.stdout
-    r = run_trm("data", "maze", "--import", str(out), "--out", str(tmp_path / "x"), "--size", "8")
+    r = run_trm(*cmd("data maze --import", out, "--out", tmp_path / "x", "--size 8"))
     assert_one_line_error(r, "--size do not apply")
-    r = run_trm("data", "maze", "--out", str(tmp_path / "y"), "--size", "8", "--min-path", "99")
+    r = run_trm(*cmd("data maze --out", tmp_path / "y", "--size 8 --min-path 99"))
     assert_one_line_error(r, "--min-path 99 is out of reach")
     r = run_trm("data", "maze", "--help")
     assert r.returncode == 0 and "Example" in r.stdout

@@ -19,7 +19,7 @@ import torch
 
 from puzzles.dataset import Split, write_dataset
 from puzzles.training import import_official, load_model
-from tests.helpers import REPO, run_trm
+from tests.helpers import REPO, cmd, run_trm, trm_ok
 from trm.config import PRESETS, TRMConfig, build_configs
 from trm.errors import TRMError
 from trm.layers import rms_norm, swiglu_width, trunc_normal_
@@ -317,24 +317,13 @@ def test_attention_import_takes_the_sequence_length_from_data(tmp_path):
     assert r.returncode == 2 and "--data" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not run.exists()
     data = _maze_dataset(tmp_path / "maze10")
-    r = run_trm(
-        "import", "official", str(REFERENCE / "maze-attn"), "--out", str(run), "--data", str(data)
-    )
-    assert r.returncode == 0, r.stderr
+    r = trm_ok("import official", REFERENCE / "maze-attn", "--out", run, "--data", data)
     r = run_trm("eval", str(run), "--data", str(data), "--json")
     assert r.returncode == 0, r.stderr
     # a dataset of another length is refused
     other = _maze_dataset(tmp_path / "maze8", size=8)
     run2 = tmp_path / "run2"
-    r = run_trm(
-        "import",
-        "official",
-        str(REFERENCE / "sudoku-mlp"),
-        "--out",
-        str(run2),
-        "--data",
-        str(other),
-    )
+    r = run_trm(*cmd("import official", REFERENCE / "sudoku-mlp", "--out", run2, "--data", other))
     assert r.returncode == 2 and "81" in r.stderr
 
 

@@ -260,10 +260,10 @@ def test_noisy_trajectories_are_seeded_and_do_not_depend_on_the_batch_size():
 @pytest.mark.parametrize(
     "options, needle",
     [
-        (dict(samples=0), "samples must be from 1 to 4096"),
-        (dict(samples=2, noise=-1.0), "noise must be"),
-        (dict(samples=2, noise=float("nan")), "noise must be"),
-        (dict(samples=2, select="best"), "select must be"),
+        (dict(samples=0), "`samples` must be from 1 to 4096"),
+        (dict(samples=2, noise=-1.0), "`noise` must be"),
+        (dict(samples=2, noise=float("nan")), "`noise` must be"),
+        (dict(samples=2, select="best"), "`select` must be"),
         (dict(samples=2, halting="adaptive"), "halting"),
     ],
 )

@@ -19,9 +19,11 @@ from tests.helpers import (
     TEST_ENV,
     TOP95_FIRST,
     assert_one_line_error,
+    cmd,
     run_trm,
     sudoku_tokens,
     tiny_config,
+    trm_ok,
 )
 from tests.reference_solver import count_solutions, units
 from trm.errors import TRMError
@@ -191,37 +193,8 @@ def test_bad_options_exit_2_with_one_line(args, fragment):
 def untrained_4x4(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("solve")
     data, run = root / "s4", root / "run"
-    r = run_trm(
-        "data",
-        "sudoku",
-        "--out",
-        str(data),
-        "--size",
-        "4",
-        "--train",
-        "8",
-        "--test",
-        "4",
-        "--workers",
-        "1",
-        "--quiet",
-    )
-    assert r.returncode == 0, r.stderr
-    r = run_trm(
-        "train",
-        "--data",
-        str(data),
-        "--out",
-        str(run),
-        "--preset",
-        "tiny",
-        "--steps",
-        "1",
-        "--device",
-        "cpu",
-        "--quiet",
-    )
-    assert r.returncode == 0, r.stderr
+    trm_ok("data sudoku --out", data, "--size 4 --train 8 --test 4 --workers 1 --quiet")
+    trm_ok("train --data", data, "--out", run, "--preset tiny --steps 1 --device cpu --quiet")
     return run
 
 
@@ -387,56 +360,17 @@ def test_arc_verdict_compares_with_the_known_output(monkeypatch):
 def maze_run(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("maze")
     data, run = root / "m8", root / "run"
-    r = run_trm(
-        "data",
-        "maze",
-        "--out",
-        str(data),
-        "--size",
-        "8",
-        "--train",
-        "16",
-        "--test",
-        "4",
-        "--workers",
-        "1",
-        "--quiet",
-    )
-    assert r.returncode == 0, r.stderr
-    r = run_trm(
-        "train",
-        "--data",
-        str(data),
-        "--out",
-        str(run),
-        "--preset",
-        "tiny",
-        "--steps",
-        "2",
-        "--device",
-        "cpu",
-        "--quiet",
-    )
-    assert r.returncode == 0, r.stderr
+    trm_ok("data maze --out", data, "--size 8 --train 16 --test 4 --workers 1 --quiet")
+    trm_ok("train --data", data, "--out", run, "--preset tiny --steps 2 --device cpu --quiet")
     return data, run
 
 
 def test_solve_maze_json_from_stdin_and_a_generated_maze(maze_run):
     data, run = maze_run
-    shown = json.loads(
-        run_trm("data", "show", str(data), "--split", "test", "--n", "1", "--json").stdout
-    )
+    shown = json.loads(run_trm(*cmd("data show", data, "--split test --n 1 --json")).stdout)
     maze_rows = shown["examples"][0]["input"]
     r = run_trm(
-        "solve",
-        "maze",
-        "-",
-        "-c",
-        str(run),
-        "--json",
-        "--halting",
-        "full",
-        input="\n".join(maze_rows) + "\n",
+        *cmd("solve maze - -c", run, "--json --halting full"), input="\n".join(maze_rows) + "\n"
     )
     out = json.loads(r.stdout)
     assert out["puzzle"] == maze_rows and len(out["steps"]) == 4  # tiny preset: n_sup 4
@@ -444,7 +378,7 @@ def test_solve_maze_json_from_stdin_and_a_generated_maze(maze_run):
         len(s["grid"]) == 8 and all(len(row) == 8 for row in s["grid"]) for s in out["steps"]
     )
     assert r.returncode == (0 if out["correct"] else 1)
-    r = run_trm("solve", "maze", "-c", str(run), "--seed", "3", "--steps", "final")
+    r = run_trm(*cmd("solve maze -c", run, "--seed 3 --steps final"))
     assert r.returncode in (0, 1) and "step" in r.stdout and "shortest path has" in r.stdout
 
 
@@ -478,35 +412,20 @@ def test_solve_arc_from_a_task_file(tmp_path):
     }
     folder = write_tasks(tmp_path / "tasks", tasks)
     data, run = tmp_path / "data", tmp_path / "run"
-    r = run_trm(
-        "data", "arc", "--source", str(folder), "--out", str(data), "--augment", "2", "--quiet"
-    )
-    assert r.returncode == 0, r.stderr
-    r = run_trm(
-        "train",
-        "--data",
-        str(data),
+    r = trm_ok("data arc --source", folder, "--out", data, "--augment 2 --quiet")
+    r = trm_ok(
+        "train --data",
+        data,
         "--out",
-        str(run),
-        "--preset",
-        "tiny",
-        "--steps",
-        "1",
-        "--mixer",
-        "attention",
-        "--puzzle-emb-len",
-        "1",
-        "--device",
-        "cpu",
-        "--quiet",
+        run,
+        "--preset tiny --steps 1 --mixer attention --puzzle-emb-len 1 --device cpu --quiet",
     )
-    assert r.returncode == 0, r.stderr
-    r = run_trm("solve", "arc", str(folder / "aa.json"), "-c", str(run), "--json")
+    r = run_trm(*cmd("solve arc", folder / "aa.json", "-c", run, "--json"))
     out = json.loads(r.stdout)
     assert out["task"] == "aa" and out["input"] == [[3, 4]] and out["expected"] == [[4, 3]]
     assert r.returncode == (0 if out["correct"] else 1)
     assert_one_line_error(
-        run_trm("solve", "arc", str(folder / "aa.json"), "-c", str(run), "--pair", "3"),
+        run_trm(*cmd("solve arc", folder / "aa.json", "-c", run, "--pair 3")),
         "--pair must be 0 to 0",
     )
     other = write_tasks(tmp_path / "other", {"cc": tasks["aa"]})
@@ -555,7 +474,7 @@ def test_solve_samples_reports_the_one_pass_and_the_checked_answer_apart():
 
 def test_solve_samples_on_a_maze(maze_run):
     _data, run = maze_run
-    r = run_trm("solve", "maze", "-c", str(run), "--samples", "4", "--noise", "0.5", "--json")
+    r = run_trm(*cmd("solve maze -c", run, "--samples 4 --noise 0.5 --json"))
     out = json.loads(r.stdout)
     assert out["samples"]["samples"] == 4 and out["samples"]["noise"] == 0.5
     assert r.returncode == (0 if out["samples"]["correct"] else 1)
@@ -579,22 +498,19 @@ def test_solve_samples_bad_options(args, fragment):
 
 def test_eval_samples_reports_both_on_the_same_puzzles(untrained_4x4, tmp_path):
     data = untrained_4x4.parent / "s4"
-    r = run_trm("eval", str(untrained_4x4), "--data", str(data), "--samples", "4", "--json")
-    assert r.returncode == 0, r.stderr
+    r = trm_ok("eval", untrained_4x4, "--data", data, "--samples 4 --json")
     out = json.loads(r.stdout)
     assert out["n"] == 4 and out["scaled"]["candidates"] == 16
     assert {"exact_accuracy", "checker_passed", "puzzles_per_s"} <= set(out["one_pass"])
     assert {"exact_accuracy", "verified", "mean_steps", "puzzles_per_s"} <= set(out["scaled"])
     assert out["scaled"]["exact_accuracy"] >= out["scaled"]["verified"]  # a verified 4x4 is right
-    r = run_trm("eval", str(untrained_4x4), "--data", str(data), "--samples", "2")
+    r = run_trm(*cmd("eval", untrained_4x4, "--data", data, "--samples 2"))
     assert (
         r.returncode == 0
         and "model alone (one pass)" in r.stdout
         and "with 2 candidates" in r.stdout
     )
-    r = run_trm("eval", str(untrained_4x4), "--data", str(data), "--samples", "2", "--views", "2")
+    r = run_trm(*cmd("eval", untrained_4x4, "--data", data, "--samples 2 --views 2"))
     assert r.returncode == 2 and "do not go together" in r.stderr
-    r = run_trm(
-        "eval", str(untrained_4x4), "--data", str(data), "--samples", "2", "--halting", "adaptive"
-    )
+    r = run_trm(*cmd("eval", untrained_4x4, "--data", data, "--samples 2 --halting adaptive"))
     assert r.returncode == 2 and "halting" in r.stderr

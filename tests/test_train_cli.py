@@ -5,7 +5,7 @@ import pickle
 
 import pytest
 
-from tests.helpers import assert_one_line_error, run_trm
+from tests.helpers import assert_one_line_error, cmd, run_trm, trm_ok
 
 FAST = ["--preset", "tiny", "--device", "cpu", "--precision", "fp32", "--quiet"]
 
@@ -14,39 +14,15 @@ FAST = ["--preset", "tiny", "--device", "cpu", "--precision", "fp32", "--quiet"]
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
     data, run = root / "s4", root / "run"
-    r = run_trm(
-        "data",
-        "sudoku",
+    trm_ok("data sudoku --out", data, "--size 4 --train 64 --test 16 --workers 1 --quiet")
+    trm_ok(
+        "train --data",
+        data,
         "--out",
-        str(data),
-        "--size",
-        "4",
-        "--train",
-        "64",
-        "--test",
-        "16",
-        "--workers",
-        "1",
-        "--quiet",
+        run,
+        "--steps 30 --eval-every 20 --checkpoint-every 20 --log-every 10",
+        FAST,
     )
-    assert r.returncode == 0, r.stderr
-    r = run_trm(
-        "train",
-        "--data",
-        str(data),
-        "--out",
-        str(run),
-        "--steps",
-        "30",
-        "--eval-every",
-        "20",
-        "--checkpoint-every",
-        "20",
-        "--log-every",
-        "10",
-        *FAST,
-    )
-    assert r.returncode == 0, r.stderr
     return data, run
 
 
@@ -86,50 +62,25 @@ def test_eval_json(trained):
         out = json.loads(r.stdout)
         assert {"exact_accuracy", "cell_accuracy", "mean_steps", "n"} <= set(out)
         assert out["n"] == 16 and 0 <= out["cell_accuracy"] <= 1 and 1 <= out["mean_steps"] <= 4
-    r = run_trm("eval", str(run), "--data", str(data), "--device", "cpu")
+    r = run_trm(*cmd("eval", run, "--data", data, "--device cpu"))
     assert r.returncode == 0 and "exact accuracy" in r.stdout
 
 
 def test_existing_run_needs_resume_or_force_and_resume_extends_it(trained, tmp_path):
     data, run = trained
     assert_one_line_error(
-        run_trm("train", "--data", str(data), "--out", str(run), *FAST),
+        run_trm(*cmd("train --data", data, "--out", run, FAST)),
         "already holds a run",
         "--resume",
     )
     assert_one_line_error(
-        run_trm(
-            "train",
-            "--data",
-            str(data),
-            "--out",
-            str(run),
-            "--resume",
-            "--hidden-size",
-            "64",
-            "--quiet",
-        ),
+        run_trm(*cmd("train --data", data, "--out", run, "--resume --hidden-size 64 --quiet")),
         "--resume",
     )
-    r = run_trm(
-        "train",
-        "--data",
-        str(data),
-        "--out",
-        str(run),
-        "--resume",
-        "--steps",
-        "40",
-        "--device",
-        "cpu",
-        "--quiet",
-    )
-    assert r.returncode == 0, r.stderr
+    trm_ok("train --data", data, "--out", run, "--resume --steps 40 --device cpu --quiet")
     assert json.loads((run / "checkpoint" / "config.json").read_text())["step"] == 40
     assert_one_line_error(
-        run_trm(
-            "train", "--data", str(data), "--out", str(tmp_path / "new"), "--resume", "--quiet"
-        ),
+        run_trm(*cmd("train --data", data, "--out", tmp_path / "new", "--resume --quiet")),
         "nothing to resume",
     )
 
@@ -180,26 +131,18 @@ def test_eval_refuses_data_the_model_was_not_trained_for(trained, tmp_path):
     other = tmp_path / "s9"
     assert (
         run_trm(
-            "data",
-            "sudoku",
-            "--out",
-            str(other),
-            "--train",
-            "0",
-            "--test",
-            "2",
-            "--difficulty",
-            "easy",
-            "--workers",
-            "1",
-            "--quiet",
+            *cmd(
+                "data sudoku --out",
+                other,
+                "--train 0 --test 2 --difficulty easy --workers 1 --quiet",
+            )
         ).returncode
         == 0
     )
     assert_one_line_error(run_trm("eval", str(run), "--data", str(other)), "differs")
     data, _ = trained
     assert_one_line_error(
-        run_trm("eval", str(run), "--data", str(data), "--halting", "some"), "unknown halting"
+        run_trm(*cmd("eval", run, "--data", data, "--halting some")), "unknown halting"
     )
 
 
@@ -251,56 +194,29 @@ def test_init_fine_tunes_from_another_runs_weights(trained, tmp_path):
 def test_init_refuses_resume_a_changed_model_and_other_data(trained, tmp_path):
     data, run = trained
     assert_one_line_error(
-        run_trm(
-            "train",
-            "--data",
-            str(data),
-            "--out",
-            str(run),
-            "--resume",
-            "--init",
-            str(run),
-            "--quiet",
-        ),
+        run_trm(*cmd("train --data", data, "--out", run, "--resume --init", run, "--quiet")),
         "--init",
         "--resume",
     )
     assert_one_line_error(
         run_trm(
-            "train",
-            "--data",
-            str(data),
-            "--out",
-            str(tmp_path / "a"),
-            "--init",
-            str(run),
-            "--hidden-size",
-            "64",
-            *FAST,
+            *cmd(
+                "train --data",
+                data,
+                "--out",
+                tmp_path / "a",
+                "--init",
+                run,
+                "--hidden-size 64",
+                FAST,
+            )
         ),
         "cannot change hidden_size",
     )
     other = tmp_path / "s6"
-    r = run_trm(
-        "data",
-        "sudoku",
-        "--out",
-        str(other),
-        "--size",
-        "6",
-        "--train",
-        "4",
-        "--test",
-        "0",
-        "--workers",
-        "1",
-        "--quiet",
-    )
-    assert r.returncode == 0, r.stderr
+    trm_ok("data sudoku --out", other, "--size 6 --train 4 --test 0 --workers 1 --quiet")
     assert_one_line_error(
-        run_trm(
-            "train", "--data", str(other), "--out", str(tmp_path / "b"), "--init", str(run), *FAST
-        ),
+        run_trm(*cmd("train --data", other, "--out", tmp_path / "b", "--init", run, FAST)),
         "sequence length",
     )
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

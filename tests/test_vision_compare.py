@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.helpers import run_trm
+from tests.helpers import cmd, run_trm, trm_ok
 from trm.errors import TRMError
 from vision.compare import compare, parse_variants
 from vision.models import build_model
@@ -128,44 +128,24 @@ def test_compare_resumes_an_unfinished_variant_and_keeps_finished_ones(synthetic
 
 
 def test_cli_compare_prints_the_table_and_refuses_bad_options(synthetic, tmp_path):
-    r = run_trm(
-        "vision",
-        "compare",
-        "--data",
-        str(synthetic),
-        "--variants",
-        "vit",
-        "--budget",
-        "time",
-        "--max-minutes",
-        "0.02",
-        "--out",
-        str(tmp_path / "cmp"),
-        "--batch-size",
-        "4",
-        "--device",
-        "cpu",
-        "-q",
+    r = trm_ok(
+        "vision compare --data",
+        synthetic,
+        "--variants vit --budget time --max-minutes 0.02 --out",
+        tmp_path / "cmp",
+        "--batch-size 4 --device cpu -q",
     )
-    assert r.returncode == 0, r.stderr
     assert (
         "vit" in r.stdout and "top-1" in r.stdout and (tmp_path / "cmp" / "compare.json").is_file()
     )
     r = run_trm(
-        "vision",
-        "compare",
-        "--data",
-        str(synthetic),
-        "--variants",
-        "vit",
-        "--json",
-        "--budget",
-        "time",
-        "--max-minutes",
-        "0.02",
-        "--out",
-        str(tmp_path / "cmp"),
-        "-q",
+        *cmd(
+            "vision compare --data",
+            synthetic,
+            "--variants vit --json --budget time --max-minutes 0.02 --out",
+            tmp_path / "cmp",
+            "-q",
+        )
     )
     assert r.returncode == 0 and json.loads(r.stdout)["variants"][0]["variant"] == "vit"
     for args, word in (

@@ -20,7 +20,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.helpers import run_trm
+from tests.helpers import cmd, run_trm
 from trm.errors import TRMError
 from vision import augment as aug
 from vision.cifar import ALLOWED_GLOBALS, PIXELS, load_images, write_python_pickle
@@ -542,16 +542,7 @@ def test_train_download_fetches_then_trains_and_a_wrong_archive_leaves_nothing(
     )
     assert not (tmp_path / "other").exists() and not (tmp_path / "r2").exists()
     r = run_trm(
-        "vision",
-        "train",
-        "--data",
-        str(data),
-        "--download-url",
-        "x",
-        "--variant",
-        "vit",
-        "--out",
-        str(tmp_path / "r3"),
+        *cmd("vision train --data", data, "--download-url x --variant vit --out", tmp_path / "r3")
     )
     assert r.returncode == 2 and "--download" in r.stderr
 
@@ -943,15 +934,7 @@ def test_pickles_that_crashed_numpy_are_refused_in_one_line(tmp_path, body, why)
     (folder / "data_batch_1").write_bytes(body)
     # in a process of its own: a regression would kill the interpreter, not fail an assert
     r = run_trm(
-        "vision",
-        "train",
-        "--data",
-        str(folder),
-        "--variant",
-        "vit",
-        "--out",
-        str(tmp_path / "run"),
-        "--quiet",
+        *cmd("vision train --data", folder, "--variant vit --out", tmp_path / "run", "--quiet")
     )
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert f"data_batch_1: {why}" in r.stderr and len(r.stderr.strip().splitlines()) == 1

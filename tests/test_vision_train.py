@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers import cmd
 from trm.checkpoint import load_checkpoint
 from trm.errors import TRMError
 from vision.training import describe_variants, evaluate_run, image_augmenter, train_images
@@ -337,66 +338,35 @@ def test_cli_train_eval_and_bad_input(synthetic, tmp_path):
     run = tmp_path / "run"
     common = ["--hidden-size", "32", "--heads", "2", "--batch-size", "16", "--device", "cpu", "-q"]
     r = run_trm(
-        "vision",
-        "train",
-        "--data",
-        str(synthetic),
-        "--variant",
-        "vitrm",
-        "--out",
-        str(run),
-        "--steps",
-        "3",
-        *common,
+        *cmd("vision train --data", synthetic, "--variant vitrm --out", run, "--steps 3", common)
     )
     assert r.returncode == 0 and r.stdout == "" and "top-1" in r.stderr, r.stderr
-    r = run_trm(
-        "vision", "eval", str(run), "--data", str(synthetic), "--json", "--halting", "adaptive"
-    )
+    r = run_trm(*cmd("vision eval", run, "--data", synthetic, "--json --halting adaptive"))
     out = json.loads(r.stdout)
     assert set(out) >= {"top1", "top5", "n", "params", "variant", "mean_steps", "images_per_s"}
     assert_one_line_error(
         run_trm(
-            "vision",
-            "train",
-            "--data",
-            str(synthetic),
-            "--variant",
-            "vitt",
-            "--out",
-            str(tmp_path / "x"),
-            *common,
+            *cmd("vision train --data", synthetic, "--variant vitt --out", tmp_path / "x", common)
         ),
         "--variant",
         "'vitt' is not one of",
     )
     assert_one_line_error(
         run_trm(
-            "vision",
-            "train",
-            "--data",
-            str(synthetic),
-            "--variant",
-            "vitrm",
-            "--out",
-            str(tmp_path / "x"),
-            "--preset",
-            "huge",
-            *common,
+            *cmd(
+                "vision train --data",
+                synthetic,
+                "--variant vitrm --out",
+                tmp_path / "x",
+                "--preset huge",
+                common,
+            )
         ),
         "'huge' is not one of 'cifar', 'small'",
     )
     assert_one_line_error(
         run_trm(
-            "vision",
-            "train",
-            "--data",
-            str(tmp_path),
-            "--variant",
-            "vit",
-            "--out",
-            str(tmp_path / "x"),
-            *common,
+            *cmd("vision train --data", tmp_path, "--variant vit --out", tmp_path / "x", common)
         ),
         str(tmp_path),
     )
@@ -420,19 +390,13 @@ def test_cli_train_refuses_a_crafted_pickle_and_runs_nothing(synthetic, tmp_path
 
     (data / "data_batch_1").write_bytes(pickle.dumps({b"data": Payload()}, protocol=2))
     r = run_trm(
-        "vision",
-        "train",
-        "--data",
-        str(data),
-        "--variant",
-        "vit",
-        "--out",
-        str(tmp_path / "run"),
-        "--steps",
-        "1",
-        "--device",
-        "cpu",
-        "-q",
+        *cmd(
+            "vision train --data",
+            data,
+            "--variant vit --out",
+            tmp_path / "run",
+            "--steps 1 --device cpu -q",
+        )
     )
     assert_one_line_error(r, "data_batch_1", "refused")
     assert not marker.exists() and not (tmp_path / "run").exists()

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import trm.layers
-from tests.helpers import run_trm
+from tests.helpers import cmd, run_trm
 from trm.encoder import RecursiveEncoder
 from trm.errors import TRMError
 from vision.models import build_model
@@ -213,7 +213,7 @@ def test_training_and_eval_json_report_recursions_and_step_weights(synthetic, tm
             precision="fp32",
             progress=False,
         )
-    r = run_trm("vision", "eval", str(tmp_path / "mor-vit"), "--data", str(synthetic), "--json")
+    r = run_trm(*cmd("vision eval", tmp_path / "mor-vit", "--data", synthetic, "--json"))
     mor = json.loads(r.stdout)
     assert r.returncode == 0 and mor["variant"] == "mor-vit"
     assert mor["mean_recursions"] == pytest.approx((3 + 2 + 1) / 3, abs=0.1)  # linear capacity
@@ -237,7 +237,7 @@ def test_training_and_eval_json_report_recursions_and_step_weights(synthetic, tm
     ],
 )
 def test_cli_bad_variant_options_exit_2_naming_the_option(synthetic, tmp_path, args, word):
-    r = run_trm("vision", "train", "--data", str(synthetic), "--out", str(tmp_path / "run"), *args)
+    r = run_trm(*cmd("vision train --data", synthetic, "--out", tmp_path / "run", args))
     assert r.returncode == 2 and word in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
 
