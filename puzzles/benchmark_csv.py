@@ -69,11 +69,16 @@ def is_csv_import(path: Path) -> bool:
         return False
 
 
+def _named(options: dict[str, object]) -> list[str]:
+    """The settings given (not None, False or 0), in backticks."""
+    return [f"`{name}`" for name, value in options.items() if value not in (None, False, 0)]
+
+
 def refuse_csv_options(path: Path, options: dict[str, object]) -> None:
-    """Refuse, by flag, the options given (not None, False or 0) that only a CSV import takes."""
-    given = [flag for flag, value in options.items() if value not in (None, False, 0)]
+    """Refuse, by setting, the options given that only a CSV import takes."""
+    given = _named(options)
     if given:
-        raise TRMError(
+        raise SettingError(
             f"{', '.join(given)} go with the {LAYOUT} CSV layout (a file, or a "
             f"folder with train.csv and test.csv), not with {Path(path).name}"
         )
@@ -98,17 +103,14 @@ def split_files(path: Path) -> dict[str, Path]:
 def check_training_options(
     files: dict[str, Path], subsample: int | None, changes: dict[str, object]
 ) -> None:
-    """Refuse ``--subsample`` below 1, and options that change the training split (the
-    subsample and ``changes``, by flag) when the import has no train.csv."""
+    """Refuse ``subsample`` below 1, and the options given that change the training split
+    (the subsample and ``changes``, by setting) when the import has no train.csv."""
     if subsample is not None and subsample < 1:
         raise SettingError("subsample", "must be at least 1")
-    given = {
-        "--subsample": subsample is not None,
-        **{flag: value not in (None, False, 0) for flag, value in changes.items()},
-    }
-    if "train" not in files and any(given.values()):
-        raise TRMError(
-            f"{' and '.join(given)} change the training split: import a folder "
+    given = _named({"subsample": subsample, **changes})
+    if "train" not in files and given:
+        raise SettingError(
+            f"{' and '.join(given)} change{'s' if len(given) == 1 else ''} the training split: import a folder "
             "with train.csv and test.csv"
         )
 

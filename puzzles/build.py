@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from puzzles.dataset import check_out_dir, save_npz, write_json
-from trm.errors import TRMError
+from trm.errors import SettingError, TRMError
 from trm.jsonfile import read_json_object
 from trm.staging import atomic_file, write_failure
 
@@ -51,9 +51,9 @@ class ResumableBuild:
                 previous = None
             if previous != settings:
                 if not force:
-                    raise TRMError(
+                    raise SettingError(
                         f"{self.dir} holds an interrupted build with other settings: "
-                        "run that command again to finish it, or pass --force to discard it"
+                        "run that command again to finish it, or pass `force` to discard it"
                     )
                 for path in self.dir.iterdir():
                     if path.name != "lock":
@@ -120,8 +120,8 @@ def check_workers(workers: int | None) -> int:
     cores = os.cpu_count() or 1
     top = MAX_WORKERS_PER_CORE * cores
     if workers is not None and not 0 <= workers <= top:
-        raise TRMError(
-            f"--workers must be from 0 (one per core) to {top} "
+        raise SettingError(
+            f"`workers` must be from 0 (one per core) to {top} "
             f"({MAX_WORKERS_PER_CORE} per core), got {workers}"
         )
     return workers or cores

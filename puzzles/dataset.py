@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from trm import __version__
-from trm.errors import TRMError
+from trm.errors import SettingError, TRMError
 from trm.jsonfile import read_bounded, read_json_object
 from trm.staging import staged_folder, write_json
 
@@ -115,9 +115,9 @@ def check_out_dir(out: Path, force: bool) -> None:
         raise TRMError(f"{out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):
         if not (out / META_FILE).exists():
-            raise TRMError(f"{out} is not empty and holds no dataset: choose another --out")
+            raise SettingError(f"{out} is not empty and holds no dataset: choose another `out`")
         if not force:
-            raise TRMError(f"{out} already holds a dataset: pass --force to replace it")
+            raise SettingError(f"{out} already holds a dataset: pass `force` to replace it")
 
 
 def staged_dir(out: Path, force: bool):
@@ -322,7 +322,7 @@ def read_import_file(file: Path) -> tuple[str, str]:
     """An outside file to import: its text and the SHA-256 of its bytes (for the metadata)."""
     file = Path(file)
     if file.is_dir():
-        raise TRMError(f"{file}: a directory; --import takes one puzzle file")
+        raise SettingError(f"{file}: a directory; `import` takes one puzzle file")
     if not file.is_file():
         raise TRMError(f"{file}: no such file")
     data = read_bounded(

@@ -135,8 +135,8 @@ def describe(views: bool, noise: float) -> str:
 
 def task_for(name: str) -> Task:
     if name not in TASKS:
-        raise TRMError(
-            f"--samples needs a task with exact augmentations ({', '.join(TASKS)}); "
+        raise SettingError(
+            f"`samples` needs a task with exact augmentations ({', '.join(TASKS)}); "
             f"this model is for {name}"
         )
     return TASKS[name]
@@ -189,8 +189,8 @@ def run(
     if select not in SELECT:
         raise SettingError("select", f"must be one of {', '.join(SELECT)}, got {select!r}")
     if halting not in HALTING:
-        raise TRMError(
-            f"halting with --samples must be one of {', '.join(HALTING)}, got {halting!r}"
+        raise SettingError(
+            f"halting with `samples` must be one of {', '.join(HALTING)}, got {halting!r}"
         )
     if select == "checker" and task.check is None:
         raise SettingError("select", f"checker: {task.name} has no checker; use vote or confidence")

@@ -99,8 +99,8 @@ def train_on_dataset(
     ds = load_dataset(data_dir)
     view = task_view(ds.task)
     if init is not None and resume:
-        raise TRMError(
-            "--init starts a new run from other weights; --resume continues this one: "
+        raise SettingError(
+            "`init` starts a new run from other weights; `resume` continues this one: "
             "pass one of them"
         )
     start = _init_weights(Path(init), ds, model_overrides) if init is not None else None
@@ -181,9 +181,9 @@ def _init_weights(
             "init", f"keeps the model of {path}; it cannot change {', '.join(changed)}"
         )
     if ds.meta.get("num_puzzle_ids", 1) != cfg.num_puzzle_ids:
-        raise TRMError(
+        raise SettingError(
             f"{ds.path} has {ds.meta.get('num_puzzle_ids', 1)} puzzle ids, "
-            f"{path} {cfg.num_puzzle_ids}: --init needs the same puzzle ids"
+            f"{path} {cfg.num_puzzle_ids}: `init` needs the same puzzle ids"
         )
     return (
         cfg,
@@ -218,9 +218,9 @@ def import_official(
 
         info = meta_info(None, dataset_meta(9, {}))
     else:
-        raise TRMError(
+        raise SettingError(
             f"{checkpoint}: a vocabulary of {cfg.vocab_size} over {cfg.seq_len} "
-            "tokens does not say which task this is: pass --data DIR (a dataset of its task)"
+            "tokens does not say which task this is: pass `data` DIR (a dataset of its task)"
         )
     prepare_run_dir(out, resume=False, force=force)
     config = {

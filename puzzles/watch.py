@@ -16,7 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from trm.errors import TRMError
+from trm.errors import SettingError, TRMError
 
 LOW_CONFIDENCE = 0.5  # a cell whose chosen token has less probability than this is "unsure"
 
@@ -51,8 +51,8 @@ def open_model(
 
     if checkpoint is None:
         if default is None or not (default / "model.safetensors").is_file():
-            raise TRMError(
-                f"no default {task} model is installed: pass --checkpoint RUN "
+            raise SettingError(
+                f"no default {task} model is installed: pass `checkpoint` RUN "
                 f"(a run folder from `trm train`)"
             )
         checkpoint = default

@@ -190,10 +190,10 @@ def test_extra_training_with_any_source_and_file_names_repeated_across_concepts(
     "case, fragment",
     [
         ("missing subset", "arc-agi_concept2_challenges.json: no such file (subset concept2"),
-        ("test set not a subset", "--test-set must name one or more of --subsets"),
-        ("no test set", "--test-set must name one or more of --subsets"),
-        ("solutions", "--solutions goes with one challenges file"),
-        ("test set alone", "--test-set goes with --subsets"),
+        ("test set not a subset", "`test_set` must name one or more of `subsets`"),
+        ("no test set", "`test_set` must name one or more of `subsets`"),
+        ("solutions", "`solutions` goes with one challenges file"),
+        ("test set alone", "`test_set` goes with `subsets`"),
         ("unsolved extra", "test pair 1 has no output"),
         (
             "bad solutions",

@@ -330,9 +330,14 @@ def test_maze_subsample_is_seeded_and_one_file_is_a_test_set(tmp_path):
     assert np.array_equal(a.splits["train"].inputs, b.splits["train"].inputs)
     one = maze_data.build_import(tmp_path / "src" / "test.csv", tmp_path / "c", progress=False)
     assert list(one.splits) == ["test"] and one.meta["source"]["layout"] == ",".join(HEADER)
-    with pytest.raises(TRMError, match="--subsample and --dihedral change the training split"):
+    # only what was given is named (the message once named --subsample too)
+    with pytest.raises(TRMError, match=r"^`dihedral` changes the training split"):
         maze_data.build_import(
             tmp_path / "src" / "test.csv", tmp_path / "e", dihedral=True, progress=False
+        )
+    with pytest.raises(TRMError, match=r"^`subsample` and `dihedral` change the training split"):
+        maze_data.build_import(
+            tmp_path / "src" / "test.csv", tmp_path / "e", subsample=2, dihedral=True
         )
 
 

@@ -28,8 +28,6 @@ class SettingError(TRMError):
 
     def __init__(self, setting: str, problem: str | None = None):
         self.template = setting if problem is None else f"`{setting}` {problem}"
-        if not self.MARK.search(self.template):
-            raise ValueError(f"a SettingError names its settings in backticks: {self.template!r}")
         super().__init__(self.template)
 
     @property
@@ -38,9 +36,9 @@ class SettingError(TRMError):
         return self.MARK.findall(self.template)
 
     @property
-    def setting(self) -> str:
+    def setting(self) -> str | None:
         """The first setting named (the one at fault, when there is one)."""
-        return self.settings[0]
+        return next(iter(self.settings), None)
 
     def spell(self, name: Callable[[str], str]) -> str:
         """The message with each setting written ``name(setting)``."""

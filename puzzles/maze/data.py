@@ -63,7 +63,7 @@ from puzzles.maze.grid import (
 )
 from puzzles.maze.solver import check_maze, check_path, shortest_length, solve
 from puzzles.maze.text import parse_text
-from trm.errors import TRMError
+from trm.errors import SettingError, TRMError
 
 VOCAB = ["<pad>", *CHARS]
 LENGTH_RULE = "moves from S to G (the label marks moves - 1 cells)"
@@ -141,7 +141,7 @@ def build_generated(
     min_path = default_min_path(size) if min_path is None else min_path
     check_settings(size, style, min_path)
     if train < 0 or test < 0 or train + test == 0:
-        raise TRMError("--train and --test must be >= 0, and some mazes asked for")
+        raise SettingError("`train` and `test` must be >= 0, and some mazes asked for")
     check_counts(train=train, test=test)
     workers = check_workers(workers)
     settings = {
@@ -205,7 +205,7 @@ def build_import(
             dihedral=dihedral,
             seed=seed,
         )
-    refuse_csv_options(path, {"--subsample": subsample, "--dihedral": dihedral})
+    refuse_csv_options(path, {"subsample": subsample, "dihedral": dihedral})
     return _import_text(path, out, force=force, progress=progress)
 
 
@@ -390,7 +390,7 @@ def import_csv(
     maze (its ``aug``), in the official order.
     """
     files = split_files(path)
-    check_training_options(files, subsample, {"--dihedral": dihedral})
+    check_training_options(files, subsample, {"dihedral": dihedral})
     check_out_dir(Path(out), force)  # refuse before the long part, not after
     read = {"test": read_csv_split(files["test"], progress=progress)}
     size = size_of_cells(read["test"].questions.shape[1])

@@ -52,7 +52,7 @@ import numpy as np
 from puzzles.defaults import MAZE
 from puzzles.maze.grid import GOAL, PATH, START, check_size
 from puzzles.maze.solver import INF, bfs, bfs_counts, neighbours, path_from
-from trm.errors import TRMError
+from trm.errors import SettingError, TRMError
 
 STYLES = ("corridors", "random")
 LOOP_RATE = 0.1  # corridors: knocks aimed for, as a share of the lattice cells
@@ -81,13 +81,13 @@ def max_min_path(size: int) -> int:
 
 
 def check_settings(size: int, style: str, min_path: int) -> None:
-    check_size(size, "--size")
+    check_size(size, "`size`")
     if style not in STYLES:
         raise TRMError(f"unknown maze style {style!r}: choose {' or '.join(STYLES)}")
     top = max_min_path(size)
     if not 1 <= min_path <= top:
-        raise TRMError(
-            f"--min-path {min_path} is out of reach: a {size}x{size} maze's shortest "
+        raise SettingError(
+            f"`min_path` {min_path} is out of reach: a {size}x{size} maze's shortest "
             f"path has 1 to {top} moves here (default {default_min_path(size)})"
         )
 
@@ -292,9 +292,9 @@ def generate_one(
         maze = make(size, min_path, rng)
         if maze is not None:
             return maze
-    raise TRMError(
+    raise SettingError(
         f"no {size}x{size} {style} maze with a path of {min_path} moves found in "
-        f"{max_tries} tries: lower --min-path (default {default_min_path(size)})"
+        f"{max_tries} tries: lower `min_path` (default {default_min_path(size)})"
     )
 
 

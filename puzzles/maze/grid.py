@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trm.errors import TRMError
+from trm.errors import SettingError, TRMError
 
 WALL, OPEN, START, GOAL, PATH = 0, 1, 2, 3, 4
 CHARS = "# SGo"  # CHARS[code] is the character of a cell code
@@ -34,8 +34,10 @@ CODE_OF = {ch: code for code, ch in enumerate(CHARS)}
 
 
 def check_size(size: int, where: str = "maze") -> None:
+    """``size`` in range, or an error starting with ``where`` (a file, or a setting in
+    backticks: then a SettingError)."""
     if not MIN_SIZE <= size <= MAX_SIZE:
-        raise TRMError(
+        raise (SettingError if "`" in where else TRMError)(
             f"{where}: maze size {size} out of range "
             f"(a maze is N x N with N from {MIN_SIZE} to {MAX_SIZE})"
         )

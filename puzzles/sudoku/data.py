@@ -170,12 +170,12 @@ def build_generated(
     geometry(size)
     difficulty = SUDOKU.difficulty_for(size) if difficulty is None else difficulty
     if difficulty not in TIERS_BY_SIZE[size]:
-        raise TRMError(
+        raise SettingError(
             f"no {size}x{size} puzzle is {difficulty!r}: for {size}x{size} use "
-            f"--difficulty {' or '.join(TIERS_BY_SIZE[size])}"
+            f"`difficulty` {' or '.join(TIERS_BY_SIZE[size])}"
         )
     if train < 0 or test < 0 or augment < 0 or train + test == 0:
-        raise TRMError("--train, --test and --augment must be >= 0, and some puzzles asked for")
+        raise SettingError("`train`, `test` and `augment` must be >= 0, and some puzzles asked for")
     check_counts(train=train, test=test, augment=augment)
     workers = check_workers(workers)
     settings = {
@@ -292,10 +292,10 @@ def build_import(
     refuse_csv_options(
         path,
         {
-            "--subsample": subsample,
-            "--augment": augment,
-            "--min-rating": min_rating,
-            "--verify": verify,
+            "subsample": subsample,
+            "augment": augment,
+            "min_rating": min_rating,
+            "verify": verify,
         },
     )
     return _import_text(
@@ -426,10 +426,10 @@ def _check_csv_options(
     if augment < 0:
         raise SettingError("augment", "must be >= 0")
     check_counts(augment=augment)
-    check_training_options(files, subsample, {"--augment": augment})
+    check_training_options(files, subsample, {"augment": augment})
     if skip_bad and not verify:
-        raise TRMError(
-            "with a CSV, --skip-bad goes with --verify (it skips puzzles without "
+        raise SettingError(
+            "with a CSV, `skip_bad` goes with `verify` (it skips puzzles without "
             "exactly one solution; a malformed row always stops the import)"
         )
 

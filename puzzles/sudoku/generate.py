@@ -29,7 +29,7 @@ from puzzles.sudoku.solver import (
     random_solution,
     solve,
 )
-from trm.errors import TRMError
+from trm.errors import SettingError, TRMError
 
 MAX_TRIES = 2000  # full grids tried for one puzzle before giving up (6x6 extreme: ~1.4% hit)
 
@@ -70,9 +70,9 @@ def generate_one(size: int, tier: str, rng: random.Random, max_tries: int = MAX_
         raise TRMError(f"unknown difficulty {tier!r}: choose one of {', '.join(TIERS)}")
     geometry(size)  # validates the size
     if tier not in TIERS_BY_SIZE[size]:
-        raise TRMError(
+        raise SettingError(
             f"no {size}x{size} puzzle is {tier!r}: every {size}x{size} puzzle with one solution "
-            f"falls to naked singles; use --difficulty {' or '.join(TIERS_BY_SIZE[size])}"
+            f"falls to naked singles; use `difficulty` {' or '.join(TIERS_BY_SIZE[size])}"
         )
     for _ in range(max_tries):
         solution = random_solution(size, rng)
@@ -81,9 +81,9 @@ def generate_one(size: int, tier: str, rng: random.Random, max_tries: int = MAX_
         assert result.count == 1 and result.rating is not None
         if result.rating.tier == tier:
             return Generated(puzzle, solution, result.rating)
-    raise TRMError(
-        f"no {size}x{size} puzzle of tier {tier!r} found in {max_tries} tries"
-        + (" (small grids rarely need search: try a lower tier or --size 9)" if size < 9 else "")
+    raise SettingError(
+        f"no {size}x{size} puzzle of tier {tier!r} found in {max_tries} tries: try a lower "
+        "`difficulty`" + (" or `size` 9 (small grids rarely need search)" if size < 9 else "")
     )
 
 
