@@ -2,8 +2,8 @@
 and refuses anything else (one line, exit 2) before a command starts.
 
 Each member is its own word (a ``str``), so the library receives plain strings. The words
-come from the library where its module is light to import (trm.config, vision.configs,
-vision.recipes); the rest are written here, because importing their modules would load
+come from the library where its module is light to import (trm.config, puzzles.defaults,
+vision.configs, vision.recipes); the rest are written here, because importing their modules would load
 torch for every `trm --help`; tests/test_cli.py checks that both lists agree.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import Enum
 
+from puzzles.defaults import MAZE_STYLES
 from trm.config import (
     EXPLORATION_DRAWS,
     LOSSES,
@@ -50,6 +51,9 @@ Schedule = choice("Schedule", SCHEDULES)
 ExplorationDraw = choice("ExplorationDraw", EXPLORATION_DRAWS)
 SoftMixer = choice("SoftMixer", SOFT_MIXERS)
 
+# the puzzle datasets (puzzles.defaults)
+MazeStyle = choice("MazeStyle", MAZE_STYLES)
+
 # the vision models and their training (vision.configs, vision.recipes)
 Variant = choice("Variant", CONFIGS)
 VisionPreset = choice("VisionPreset", VISION_PRESETS["vit"])  # every variant has the same
@@ -60,7 +64,6 @@ Budget = choice("Budget", BUDGETS)
 # written here: their modules import torch (tests/test_cli.py compares them)
 Precision = choice("Precision", ("auto", "fp32", "bf16"))  # trm.device.PRECISIONS
 Select = choice("Select", ("checker", "vote", "confidence"))  # puzzles.scaling.SELECT
-MazeStyle = choice("MazeStyle", ("corridors", "random"))  # puzzles.maze.generate.STYLES
 Cifar = choice("Cifar", ("cifar10", "cifar100"))  # vision.download.ARCHIVES
 
 # the CLI's own

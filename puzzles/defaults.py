@@ -25,6 +25,9 @@ class SudokuDefaults:
         return f"{self.difficulty}; {self.difficulty_4x4} for 4x4"
 
 
+MAZE_STYLES = ("corridors", "random")  # puzzles.maze.generate's two kinds of maze
+
+
 @dataclass(frozen=True)
 class MazeDefaults:
     train: int = 1000

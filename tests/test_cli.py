@@ -167,7 +167,6 @@ def test_ci_script_runs_exactly_the_readme_commands():
 def test_cli_choices_are_the_librarys():
     """cli/choices.py writes some lists itself (their modules import torch): they must agree."""
     from cli import choices
-    from puzzles.maze.generate import STYLES
     from puzzles.scaling import SELECT
     from trm.device import PRECISIONS
     from vision.download import ARCHIVES
@@ -175,7 +174,6 @@ def test_cli_choices_are_the_librarys():
     for enum, words in (
         (choices.Precision, PRECISIONS),
         (choices.Select, SELECT),
-        (choices.MazeStyle, STYLES),
         (choices.Cifar, ARCHIVES),
     ):
         assert [m.value for m in enum] == list(words), enum

@@ -49,12 +49,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from puzzles.defaults import MAZE
+from puzzles.defaults import MAZE, MAZE_STYLES
 from puzzles.maze.grid import GOAL, PATH, START, check_size
 from puzzles.maze.solver import INF, bfs, bfs_counts, neighbours, path_from
 from trm.errors import SettingError, TRMError
 
-STYLES = ("corridors", "random")
+STYLES = MAZE_STYLES
 LOOP_RATE = 0.1  # corridors: knocks aimed for, as a share of the lattice cells
 NEWEST = 0.75  # growing tree: how often the newest branch grows (else a random one)
 WALLS = (0.3, 0.5)  # random: the share of wall cells is drawn from this range
