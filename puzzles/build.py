@@ -112,7 +112,7 @@ def check_counts(**counts: int) -> None:
     for name, value in counts.items():
         top = MAX_AUGMENT if name == "augment" else MAX_PUZZLES
         if value > top:
-            raise TRMError(f"--{name} must be at most {top:,}, got {value:,}")
+            raise SettingError(name, f"must be at most {top:,}, got {value:,}")
 
 
 def check_workers(workers: int | None) -> int:

@@ -81,10 +81,12 @@ def generate_one(size: int, tier: str, rng: random.Random, max_tries: int = MAX_
         assert result.count == 1 and result.rating is not None
         if result.rating.tier == tier:
             return Generated(puzzle, solution, result.rating)
-    raise SettingError(
-        f"no {size}x{size} puzzle of tier {tier!r} found in {max_tries} tries: try a lower "
-        "`difficulty`" + (" or `size` 9 (small grids rarely need search)" if size < 9 else "")
-    )
+    if size < 9:
+        raise SettingError(
+            f"no {size}x{size} puzzle of tier {tier!r} found in {max_tries} tries "
+            "(small grids rarely need search: try a lower tier or `size` 9)"
+        )
+    raise TRMError(f"no {size}x{size} puzzle of tier {tier!r} found in {max_tries} tries")
 
 
 def puzzle_rng(size: int, tier: str, seed: int, stream: str, index: int) -> random.Random:
