@@ -195,9 +195,9 @@ def tiny(tmp_path_factory):
         ("hidden_size", 32.5, "'hidden_size' must be an integer, got 32.5"),
         ("n", 2.0, "'n' must be an integer, got 2.0"),
         ("n", True, "'n' must be an integer, got True"),
-        ("seq_len", 10**9, "seq_len must be at most"),
-        ("hidden_size", 10**9, "hidden_size must be at most"),
-        ("n", 10**9, "n must be at most 256"),
+        ("seq_len", 10**9, "`seq_len` must be at most"),
+        ("hidden_size", 10**9, "`hidden_size` must be at most"),
+        ("n", 10**9, "`n` must be at most 256"),
         ("norm_eps", "1e-5", "'norm_eps' must be a finite number"),
     ],
 )
@@ -260,8 +260,8 @@ def test_a_training_config_with_a_nan_learning_rate_is_refused(tiny, tmp_path):
     [
         (["--lr", "nan"], "'lr' must be a finite number"),
         (["--lr", "inf"], "'lr' must be a finite number"),
-        (["--hidden-size", "100000000"], "hidden_size must be at most 16384"),
-        (["--n", "100000"], "n must be at most 256"),
+        (["--hidden-size", "100000000"], "--hidden-size must be at most 16384"),
+        (["--n", "100000"], "--n must be at most 256"),
         (["--max-minutes", "-5"], "--max-minutes must be a positive number"),
         (["--max-minutes", "0"], "--max-minutes must be a positive number"),
         (["--max-minutes", "nan"], "--max-minutes must be a positive number"),
@@ -297,7 +297,7 @@ def test_bad_numbers_for_puzzle_training(tiny, tmp_path, args, fragment):
         (["--epochs", "-1"], "--epochs must be a positive number"),
         (["--epochs", "0"], "--epochs must be a positive number"),
         (["--max-minutes", "-5"], "--max-minutes must be a positive number"),
-        (["--hidden-size", "100000000"], "hidden_size must be at most 16384"),
+        (["--hidden-size", "100000000"], "--hidden-size must be at most 16384"),
     ],
 )
 def test_bad_numbers_for_vision_training(tiny, tmp_path, args, fragment):

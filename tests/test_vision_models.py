@@ -44,7 +44,7 @@ def test_patch_size_is_an_option():
     model = build_model("vitrm", "small", patch_size=8, layout="trm", **SMALL)
     assert model.embed.length == 16 + 1
     assert build_model("vitrm", "small", patch_size=8, **SMALL).embed.length == 16
-    with pytest.raises(TRMError, match="patch size 5"):
+    with pytest.raises(TRMError, match="`patch_size` 5 must divide the image size 32"):
         build_model("vit", "small", patch_size=5)
 
 
@@ -140,7 +140,7 @@ def test_unknown_variant_and_preset_are_refused():
         build_model("vitt")
     with pytest.raises(TRMError, match="unknown preset 'huge'"):
         build_model("vit", "huge")
-    with pytest.raises(TRMError, match="n must be at least 1"):
+    with pytest.raises(TRMError, match="`n` must be at least 1"):
         build_model("vitrm", "small", n=0)
     assert set(PRESETS) == {"vit", "vitrm", "bvit", "sr-vit", "mor-vit"}
 
@@ -211,5 +211,5 @@ def test_runs_saved_before_layouts_load_as_the_trm_layout():
     del saved["T"], saved["n_sup"]  # the old defaults then
     config = ViTRMConfig.from_dict(saved)
     assert (config.layout, config.T, config.n_sup) == ("trm", 2, 4)
-    with pytest.raises(TRMError, match="layout must be vitrm or trm"):
+    with pytest.raises(TRMError, match="`layout` must be vitrm or trm"):
         build_model("vitrm", "small", layout="paper")

@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import ClassVar
 
-from trm.errors import TRMError
+from trm.errors import SettingError, TRMError
 
 MIXERS = ("attention", "mlp")
 MIXER_NORMS = ("hidden", "sequence")
@@ -71,7 +71,7 @@ def check_bounds(config, bounds: dict) -> None:
     for name, top in bounds.items():
         value = getattr(config, name, None)
         if isinstance(value, (int, float)) and value > top:
-            raise TRMError(f"{name} must be at most {top}, got {value}")
+            raise SettingError(name, f"must be at most {top}, got {value}")
 
 
 class ModelConfig:
@@ -163,17 +163,17 @@ class TRMConfig(ModelConfig):
         )
         for name in positive:
             if getattr(self, name) < 1:
-                raise TRMError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise SettingError(name, f"must be at least 1, got {getattr(self, name)}")
         check_bounds(self, MAX_SIZES)
         if not (self.rope_theta > 0 and 0 < self.norm_eps < 1):
-            raise TRMError("rope_theta must be positive and norm_eps between 0 and 1")
+            raise SettingError("`rope_theta` must be positive and `norm_eps` between 0 and 1")
         if self.puzzle_emb_len < 0:
-            raise TRMError(f"puzzle_emb_len must be >= 0, got {self.puzzle_emb_len}")
+            raise SettingError("puzzle_emb_len", f"must be >= 0, got {self.puzzle_emb_len}")
         if self.puzzle_emb_ndim is not None and not (
             1 <= self.puzzle_emb_ndim <= max(1, self.puzzle_emb_len) * self.hidden_size
         ):
-            raise TRMError(
-                f"puzzle_emb_ndim must be between 1 and puzzle_emb_len x hidden_size "
+            raise SettingError(
+                f"`puzzle_emb_ndim` must be between 1 and `puzzle_emb_len` x `hidden_size` "
                 f"({self.puzzle_emb_len} x {self.hidden_size}), got {self.puzzle_emb_ndim}"
             )
         for name, allowed in (
@@ -183,20 +183,20 @@ class TRMConfig(ModelConfig):
             ("pos_encodings", POS_ENCODINGS),
         ):
             if getattr(self, name) not in allowed:
-                raise TRMError(
-                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                raise SettingError(
+                    name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
                 )
         if self.halt_outputs not in (1, 2):
-            raise TRMError(f"halt_outputs must be 1 or 2, got {self.halt_outputs}")
+            raise SettingError("halt_outputs", f"must be 1 or 2, got {self.halt_outputs}")
         if self.mixer == "attention" and self.hidden_size % (2 * self.num_heads):
-            raise TRMError(
-                f"hidden_size {self.hidden_size} must be a multiple of 2 x heads "
+            raise SettingError(
+                f"`hidden_size` {self.hidden_size} must be a multiple of 2 x `num_heads` "
                 f"({self.num_heads}) for attention with RoPE"
             )
         if not 0 <= self.halt_exploration <= 1:
-            raise TRMError("halt_exploration must be between 0 and 1")
+            raise SettingError("halt_exploration", "must be between 0 and 1")
         if self.expansion <= 0:
-            raise TRMError("expansion must be positive")
+            raise SettingError("expansion", "must be positive")
         estimate = self.parameter_estimate()
         if estimate > MAX_PARAMETERS:
             raise TRMError(
@@ -271,31 +271,33 @@ class TrainConfig:
         check_field_types(type(self), asdict(self), "training config")
         for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
-                raise TRMError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise SettingError(name, f"must be at least 1, got {getattr(self, name)}")
         check_bounds(
             self, {"steps": 10**9, "batch_size": 1 << 20, "warmup": 10**9, "images": 10**12}
         )
         if self.images < 0:
-            raise TRMError(f"images must be >= 0, got {self.images}")
+            raise SettingError("images", f"must be >= 0, got {self.images}")
         if not (self.lr > 0 and self.puzzle_emb_lr > 0):
-            raise TRMError(
-                f"learning rates must be positive and finite, got lr {self.lr}, "
-                f"puzzle_emb_lr {self.puzzle_emb_lr}"
+            raise SettingError(
+                f"learning rates must be positive and finite, got `lr` {self.lr}, "
+                f"`puzzle_emb_lr` {self.puzzle_emb_lr}"
             )
-        if not (0 <= self.min_lr_ratio <= 1 and 0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
-            raise TRMError("min_lr_ratio must be in [0, 1], beta1 and beta2 in [0, 1)")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise SettingError("min_lr_ratio", f"must be in [0, 1], got {self.min_lr_ratio}")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):  # one option in vision: --betas
+            raise SettingError(f"betas must be in [0, 1), got {self.beta1}, {self.beta2}")
         if self.warmup < 0 or self.eval_max < 0 or self.weight_decay < 0 or self.grad_clip < 0:
-            raise TRMError("warmup, eval_max, weight_decay and grad_clip must be >= 0")
+            raise SettingError("`warmup`, `eval_max`, `weight_decay` and `grad_clip` must be >= 0")
         if not 0 <= self.ema < 1:
-            raise TRMError(f"ema must be in [0, 1), got {self.ema}")
+            raise SettingError("ema", f"must be in [0, 1), got {self.ema}")
         if self.optimizer not in OPTIMIZERS:
-            raise TRMError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
+            raise SettingError("optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
-            raise TRMError(f"schedule must be one of {', '.join(SCHEDULES)}")
+            raise SettingError("schedule", f"must be one of {', '.join(SCHEDULES)}")
         if self.exploration_draw not in EXPLORATION_DRAWS:
-            raise TRMError(f"exploration_draw must be one of {', '.join(EXPLORATION_DRAWS)}")
+            raise SettingError("exploration_draw", f"must be one of {', '.join(EXPLORATION_DRAWS)}")
         if self.atan2_scale <= 0:
-            raise TRMError(f"atan2_scale must be positive, got {self.atan2_scale}")
+            raise SettingError("atan2_scale", f"must be positive, got {self.atan2_scale}")
         return self
 
     def to_dict(self) -> dict:

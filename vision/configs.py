@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from trm.config import MAX_SIZES, ROUTINGS, SOFT_MIXERS, ModelConfig, check_bounds
-from trm.errors import SettingError, TRMError
+from trm.errors import SettingError
 
 if TYPE_CHECKING:
     from trm.encoder import RecursiveEncoder
@@ -28,22 +28,22 @@ VISION_MAX = dict(MAX_SIZES, image_size=1024, channels=64, num_classes=1 << 16, 
 def _check_common(c) -> None:
     check_bounds(c, VISION_MAX)
     if not (c.rope_theta > 0 and 0 < c.norm_eps < 1):
-        raise TRMError("rope_theta must be positive and norm_eps between 0 and 1")
+        raise SettingError("`rope_theta` must be positive and `norm_eps` between 0 and 1")
     if c.image_size < 1 or c.patch_size < 1 or c.image_size % c.patch_size:
-        raise TRMError(f"patch size {c.patch_size} must divide the image size {c.image_size}")
+        raise SettingError(f"`patch_size` {c.patch_size} must divide the image size {c.image_size}")
     if c.num_classes < 2:
-        raise TRMError(f"num_classes must be at least 2, got {c.num_classes}")
+        raise SettingError("num_classes", f"must be at least 2, got {c.num_classes}")
     if c.pool not in POOLS:
-        raise TRMError(f"pool must be cls or mean, got {c.pool!r}")
+        raise SettingError("pool", f"must be cls or mean, got {c.pool!r}")
     if c.hidden_size < 1 or c.num_heads < 1 or c.hidden_size % (2 * c.num_heads):
-        raise TRMError(
-            f"hidden_size {c.hidden_size} must be a multiple of 2 x heads ({c.num_heads})"
+        raise SettingError(
+            f"`hidden_size` {c.hidden_size} must be a multiple of 2 x `num_heads` ({c.num_heads})"
         )
     if c.expansion <= 0:
-        raise TRMError("expansion must be positive")
+        raise SettingError("expansion", "must be positive")
     for name in ("dropout", "drop_path"):
         if not 0 <= getattr(c, name) < 1:
-            raise TRMError(f"{name} must be in [0, 1), got {getattr(c, name)}")
+            raise SettingError(name, f"must be in [0, 1), got {getattr(c, name)}")
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class ViTConfig(ImageModelConfig):
     def validate(self) -> ViTConfig:
         _check_common(self)
         if self.depth < 1:
-            raise TRMError(f"depth must be at least 1, got {self.depth}")
+            raise SettingError("depth", f"must be at least 1, got {self.depth}")
         return self
 
     def describe(self) -> str:
@@ -107,7 +107,7 @@ class RecursiveViTConfig(ImageModelConfig):
     def validate(self):
         _check_common(self)
         if self.num_layers < 1:
-            raise TRMError(f"layers must be at least 1, got {self.num_layers}")
+            raise SettingError("num_layers", f"must be at least 1, got {self.num_layers}")
         if not 1 <= self.recursions <= self.max_recursions:
             raise SettingError(
                 "recursions",
@@ -159,10 +159,12 @@ class SRViTConfig(RecursiveViTConfig):
     def validate(self):
         super().validate()
         if self.mixer not in SOFT_MIXERS:
-            raise TRMError(f"mixer must be one of {', '.join(SOFT_MIXERS)}, got {self.mixer!r}")
+            raise SettingError(
+                "mixer", f"must be one of {', '.join(SOFT_MIXERS)}, got {self.mixer!r}"
+            )
         if not 0 <= self.mixer_hidden <= VISION_MAX["hidden_size"]:
-            raise TRMError(
-                f"mixer_hidden must be between 0 (the hidden size) and "
+            raise SettingError(
+                f"`mixer_hidden` must be between 0 (the hidden size) and "
                 f"{VISION_MAX['hidden_size']}, got {self.mixer_hidden}"
             )
         return self
@@ -215,9 +217,9 @@ class MoRViTConfig(RecursiveViTConfig):
     def validate(self):
         super().validate()
         if self.routing not in ROUTINGS:
-            raise TRMError(f"routing must be expert or token, got {self.routing!r}")
+            raise SettingError("routing", f"must be expert or token, got {self.routing!r}")
         if self.aux_weight < 0:
-            raise TRMError(f"aux_weight must be >= 0, got {self.aux_weight}")
+            raise SettingError("aux_weight", f"must be >= 0, got {self.aux_weight}")
         cap = self.capacity
         if cap is not None:
             if self.routing != "expert":
@@ -284,11 +286,11 @@ class ViTRMConfig(ImageModelConfig):
         _check_common(self)
         for name in ("num_layers", "n", "T", "n_sup"):
             if getattr(self, name) < 1:
-                raise TRMError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise SettingError(name, f"must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.halt_exploration <= 1:
-            raise TRMError("halt_exploration must be between 0 and 1")
+            raise SettingError("halt_exploration", "must be between 0 and 1")
         if self.layout not in LAYOUTS:
-            raise TRMError(f"layout must be vitrm or trm, got {self.layout!r}")
+            raise SettingError("layout", f"must be vitrm or trm, got {self.layout!r}")
         return self
 
     def describe(self) -> str:
