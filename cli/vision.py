@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -24,10 +25,12 @@ from vision.recipes import COMPARE_EPOCHS, TRAIN_DEFAULTS, preset_settings
 
 
 def _shown(value) -> str | None:
-    """A default as `--help` shows it: 3e-4 as 0.0003, pairs as 0.9,0.999, no RandAugment as off."""
+    """A default as `--help` shows it: 3e-4 as 0.0003, pairs as 0.9,0.999; None: none."""
+    if value is None:
+        return None
     if isinstance(value, (list, tuple)):
         return ",".join(_shown(v) for v in value)
-    return f"{value:g}" if isinstance(value, float) else None if value is None else str(value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _by_preset(value_of) -> str:
@@ -73,7 +76,7 @@ def _model_default(name: str) -> str:
     or the common one with its exceptions ("vitrm cifar 0.1, else 0"); a switch by its flag."""
     values = field_defaults(name)
     shown = {k: _switch(name, v) if isinstance(v, bool) else _shown(v) for k, v in values.items()}
-    common = max(set(shown.values()), key=list(shown.values()).count)
+    common = Counter(shown.values()).most_common(1)[0][0]  # ties: the first variant's
     others = [f"{variant} {preset} {v}" for (variant, preset), v in shown.items() if v != common]
     return ", ".join([*others, f"else {common}"]) if others else common
 
