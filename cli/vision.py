@@ -57,7 +57,7 @@ _OFF = {"randaugment": "off"}  # settings whose None is a value: "no RandAugment
 
 def _warmup(preset: str):
     s = preset_settings(preset)
-    return s["warmup_epochs"] if s["warmup_epochs"] is not None else f"{s['warmup_steps']} steps"
+    return s["warmup_epochs"] if s["warmup_epochs"] is not None else f"{s['warmup']} steps"
 
 
 def _floor(preset: str):
@@ -669,13 +669,12 @@ def compare(
     """
     from cli.common import out, print_json
     from trm.errors import TRMError
-    from vision.compare import check_budget, parse_variants, result_table
     from vision.compare import compare as run_compare
+    from vision.compare import parse_variants, result_table
 
     names = parse_variants(variants)
     if batch_size < 1:
         raise TRMError("--batch-size must be at least 1")
-    check_budget(budget, epochs, max_minutes)  # before anything is loaded
     try:
         result = run_compare(
             data,

@@ -163,18 +163,14 @@ def schedule_settings(
     return out
 
 
-PRESET_NAMES = ("small", "cifar")
-
-
 def preset_settings(preset: str) -> dict:
     """Every training setting a preset starts from, by its option's name: the loop's
     (:class:`trm.config.TrainConfig` under the preset's own), the recipe's and the
     schedule's (``epochs``, ``warmup_epochs``, ``min_lr``; None where the preset counts
-    steps instead: ``warmup_steps``, ``min_lr_ratio``)."""
+    steps instead: ``warmup``, ``min_lr_ratio``)."""
     train, recipe, schedule = preset_defaults(preset)
     values = {**asdict(TrainConfig()), **train, **recipe.to_dict()}
     values["betas"] = (values["beta1"], values["beta2"])
-    values["warmup_steps"] = values["warmup"]
     for name in ("epochs", "warmup_epochs", "min_lr"):
         values[name] = schedule.get(name)
     if values["epochs"] is not None:

@@ -286,6 +286,7 @@ def train_images(
     check_max_minutes(max_minutes)
     check_schedule(epochs, warmup_epochs, min_lr)
     given = {k: v for k, v in (recipe or {}).items() if v is not None}
+    given_train = {k: v for k, v in (train_overrides or {}).items() if v is not None}
     if given:
         replace(Recipe(), **given).check()
     data = load_images(data_dir)
@@ -303,7 +304,7 @@ def train_images(
             stats = read_stats(saved)
             run_recipe = Recipe.from_run(saved)
         asked = {
-            **{k: v for k, v in (train_overrides or {}).items() if v is not None},
+            **given_train,
             **schedule_settings(train, len(data.train), epochs, warmup_epochs, min_lr),
         }
         _check_resume(saved, data, model_overrides, asked, train, given, run_recipe)
@@ -322,9 +323,8 @@ def train_images(
             variant, preset, num_classes=data.num_classes, **(model_overrides or {})
         )
         train, run_recipe, schedule = preset_defaults(preset)
-        train.update({k: v for k, v in (train_overrides or {}).items() if v is not None})
+        train.update(given_train)
         run_recipe = replace(run_recipe, **given).check()
-        given_train = {k for k, v in (train_overrides or {}).items() if v is not None}
         for key, replaces in (
             ("steps", "epochs"),
             ("warmup", "warmup_epochs"),
