@@ -65,9 +65,7 @@ def test_import_of_a_huge_text_file_is_refused_before_it_is_read(tmp_path, monke
     with open(big, "wb") as f:
         f.truncate(2 << 20)
     assert_one_line_error(
-        run_trm_here(
-            "data", "sudoku", "--import", str(big), "--out", str(tmp_path / "d"), "--quiet"
-        ),
+        run_trm_here(*cmd("data sudoku --import", big, "--out", tmp_path / "d", "--quiet")),
         "larger than 1 MiB",
     )
 
@@ -239,17 +237,7 @@ def test_a_training_config_with_a_nan_learning_rate_is_refused(tiny, tmp_path):
     config.write_text(config.read_text().replace('"lr": 0.001', '"lr": NaN'))
     assert '"lr": NaN' in config.read_text()
     assert_one_line_error(
-        run_trm_here(
-            "train",
-            "--data",
-            str(data),
-            "--out",
-            str(edited),
-            "--resume",
-            "--quiet",
-            "--device",
-            "cpu",
-        ),
+        run_trm_here(*cmd("train --data", data, "--out", edited, "--resume --quiet --device cpu")),
         str(config),
         "'lr'",
     )
@@ -271,17 +259,14 @@ def test_a_training_config_with_a_nan_learning_rate_is_refused(tiny, tmp_path):
 def test_bad_numbers_for_puzzle_training(tiny, tmp_path, args, fragment):
     data, _, _ = tiny
     r = run_trm_here(
-        "train",
-        "--data",
-        str(data),
-        "--out",
-        str(tmp_path / "r"),
-        "--preset",
-        "tiny",
-        "--device",
-        "cpu",
-        "--quiet",
-        *args,
+        *cmd(
+            "train --data",
+            data,
+            "--out",
+            tmp_path / "r",
+            "--preset tiny --device cpu --quiet",
+            args,
+        )
     )
     assert_one_line_error(r, fragment)
     assert not (tmp_path / "r" / "checkpoint").exists()
@@ -303,20 +288,14 @@ def test_bad_numbers_for_puzzle_training(tiny, tmp_path, args, fragment):
 def test_bad_numbers_for_vision_training(tiny, tmp_path, args, fragment):
     _, _, images = tiny
     r = run_trm_here(
-        "vision",
-        "train",
-        "--data",
-        str(images),
-        "--variant",
-        "vit",
-        "--preset",
-        "small",
-        "--out",
-        str(tmp_path / "v"),
-        "--device",
-        "cpu",
-        "--quiet",
-        *args,
+        *cmd(
+            "vision train --data",
+            images,
+            "--variant vit --preset small --out",
+            tmp_path / "v",
+            "--device cpu --quiet",
+            args,
+        )
     )
     assert_one_line_error(r, fragment)
     assert not (tmp_path / "v" / "checkpoint").exists()
@@ -436,9 +415,7 @@ def test_disk_full_during_a_synthetic_image_build_leaves_nothing(tmp_path, monke
         disk_full_after(1, vision.synthetic.write_python_pickle),
     )
     out = tmp_path / "img"
-    r = run_trm_here(
-        "vision", "data", "synthetic", "--out", str(out), "--train", "20", "--test", "10", "--quiet"
-    )
+    r = run_trm_here(*cmd("vision data synthetic --out", out, "--train 20 --test 10 --quiet"))
     assert_one_line_error(r, str(out), "No space left on device")
     assert list(tmp_path.iterdir()) == []
 
@@ -446,36 +423,12 @@ def test_disk_full_during_a_synthetic_image_build_leaves_nothing(tmp_path, monke
 def test_a_build_that_cannot_succeed_does_not_block_another(tmp_path):
     out = tmp_path / "m"
     r = run_trm_here(
-        "data",
-        "maze",
-        "--out",
-        str(out),
-        "--size",
-        "5",
-        "--train",
-        "500",
-        "--test",
-        "0",
-        "--workers",
-        "1",
-        "--quiet",
+        *cmd("data maze --out", out, "--size 5 --train 500 --test 0 --workers 1 --quiet")
     )
     assert_one_line_error(r, "too few distinct")
     assert list(tmp_path.iterdir()) == []  # no .m.partial to block the next command
     r = run_trm_here(
-        "data",
-        "maze",
-        "--out",
-        str(out),
-        "--size",
-        "5",
-        "--train",
-        "3",
-        "--test",
-        "0",
-        "--workers",
-        "1",
-        "--quiet",
+        *cmd("data maze --out", out, "--size 5 --train 3 --test 0 --workers 1 --quiet")
     )
     assert r.returncode == 0, r.stderr
 
@@ -717,11 +670,11 @@ def test_counts_and_seeds_out_of_range(tmp_path, monkeypatch, args, fragment):
 def test_eval_samples_out_of_range(tiny):
     data, run, _ = tiny
     assert_one_line_error(
-        run_trm_here("eval", str(run), "--data", str(data), "--samples", "100000000"),
+        run_trm_here(*cmd("eval", run, "--data", data, "--samples 100000000")),
         "--samples must be from 1 to 4096",
     )
     assert_one_line_error(
-        run_trm_here("eval", str(run), "--data", str(data), "--samples", "2", "--seed", "-4"),
+        run_trm_here(*cmd("eval", run, "--data", data, "--samples 2 --seed -4")),
         "must be >= 0",
     )
 

@@ -432,18 +432,14 @@ def test_cli_train_bad_recipe_and_model_options_exit_2_in_one_line(
 
     # (an option given twice takes its last value: --variant below replaces vitrm)
     r = run_trm_here(
-        "vision",
-        "train",
-        "--data",
-        str(synthetic),
-        "--out",
-        str(tmp_path / "run"),
-        "--steps",
-        "1",
-        "-q",
-        "--variant",
-        "vitrm",
-        *args,
+        *cmd(
+            "vision train --data",
+            synthetic,
+            "--out",
+            tmp_path / "run",
+            "--steps 1 -q --variant vitrm",
+            args,
+        )
     )
     assert_one_line_error(r, fragment)
     assert not (tmp_path / "run" / "checkpoint").exists()
@@ -453,43 +449,13 @@ def test_cli_train_with_the_recipe_options(synthetic, tmp_path):
     from tests.helpers import run_trm_here
 
     r = run_trm_here(
-        "vision",
-        "train",
-        "--data",
-        str(synthetic),
-        "--variant",
-        "vitrm",
-        "--out",
-        str(tmp_path / "run"),
-        "--hidden-size",
-        "32",
-        "--heads",
-        "2",
-        "--epochs",
-        "0.25",
-        "--warmup-epochs",
-        "0.1",
-        "--min-lr",
-        "1e-5",
-        "--betas",
-        "0.9,0.999",
-        "--weight-decay",
-        "0.1",
-        "--mixup",
-        "0.2",
-        "--cutmix",
-        "1.0",
-        "--mix-prob",
-        "0.8",
-        "--dropout",
-        "0.1",
-        "--drop-path",
-        "0.1",
-        "--randaugment",
-        "2,9",
-        "--batch-size",
-        "16",
-        "-q",
+        *cmd(
+            "vision train --data",
+            synthetic,
+            "--variant vitrm --out",
+            tmp_path / "run",
+            "--hidden-size 32 --heads 2 --epochs 0.25 --warmup-epochs 0.1 --min-lr 1e-5 --betas 0.9,0.999 --weight-decay 0.1 --mixup 0.2 --cutmix 1.0 --mix-prob 0.8 --dropout 0.1 --drop-path 0.1 --randaugment 2,9 --batch-size 16 -q",
+        )
     )
     assert r.returncode == 0, r.stderr
     config = load_checkpoint(tmp_path / "run").config
