@@ -87,7 +87,7 @@ def read_argument_text(value: str, what: str = "PUZZLE") -> tuple[str, str]:
         return text, "stdin"
     path = Path(value)
     if len(value) < 256 and "\n" not in value:
-        if path.is_dir() or path.is_file():
+        if path.exists():  # read_bounded refuses a folder, a named pipe or a device
             data = read_bounded(path, MAX_PUZZLE_BYTES, TOO_BIG, f"{what.lower()} file")
             try:
                 return data.decode("utf-8"), path.name

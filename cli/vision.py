@@ -190,12 +190,17 @@ def train(
             "CIFAR-100 or `trm vision data synthetic`).",
         ),
     ],
-    variant: Annotated[
-        Variant, typer.Option("--variant", help="vit, vitrm, bvit, sr-vit or mor-vit.")
-    ],
     out_dir: Annotated[
         Path, typer.Option("--out", "-o", help="Run folder: checkpoint and metrics.jsonl.")
     ],
+    variant: Annotated[
+        Variant | None,
+        typer.Option(
+            "--variant",
+            help="vit, vitrm, bvit, sr-vit or mor-vit (a new run needs it; --resume takes "
+            "the run's).",
+        ),
+    ] = None,
     download: Annotated[
         str | None,
         typer.Option(
@@ -417,7 +422,7 @@ def train(
       trm vision train --data data/cifar10 --variant vitrm --preset cifar --out runs/vitrm-paper --device cuda
       trm vision train --data data/shapes --variant vitrm --layout trm --n-sup 4 --T 2 --out runs/vitrm-trm --epochs 20
       trm vision train --data data/shapes --variant vit --out runs/vit --epochs 20 --mixup 0.2 --cutmix 1.0
-      trm vision train --data data/shapes --variant vitrm --out runs/vitrm --resume
+      trm vision train --data data/shapes --out runs/vitrm --resume
       trm vision train --data data/cifar10 --download cifar10 --variant vitrm --out runs/c10
     """
     from trm.config import TrainConfig
@@ -431,7 +436,10 @@ def train(
     if betas:
         options["beta1"], options["beta2"] = parse_pair(betas, "--betas", "B1,B2 (e.g. 0.9,0.999)")
     model = {k: v for config in CONFIGS.values() for k, v in given_fields(config, options).items()}
-    check_options(variant, model)
+    if variant is None and not resume:
+        raise TRMError("a new run needs --variant: vit, vitrm, bvit, sr-vit or mor-vit")
+    if variant is not None:
+        check_options(variant, model)
     if download_url and not download:
         raise TRMError("--download-url needs --download cifar10|cifar100")
     if download:
@@ -460,8 +468,8 @@ def train(
         )
     except KeyboardInterrupt:
         err.print(
-            f"interrupted: checkpoint saved; continue with: trm vision train --data {data} "
-            f"--variant {variant} --out {out_dir} --resume",
+            "interrupted: checkpoint saved; continue with: "
+            f"trm vision train --data {data} --out {out_dir} --resume",
             highlight=False,
         )
         raise typer.Exit(130) from None

@@ -32,6 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from trm.errors import SettingError, TRMError
+from trm.jsonfile import regular_file
 
 HEADER = ("source", "question", "answer", "rating")
 SPLIT_FILES = {"train": "train.csv", "test": "test.csv"}
@@ -91,7 +92,7 @@ def split_files(path: Path) -> dict[str, Path]:
         return {"test": path}
     if not path.is_dir():
         raise TRMError(f"{path}: no such file or folder")
-    missing = [name for name in SPLIT_FILES.values() if not (path / name).is_file()]
+    missing = [name for name in SPLIT_FILES.values() if not (path / name).exists()]
     if missing:
         raise TRMError(
             f"{path}: a folder to import holds train.csv and test.csv (the official "
@@ -172,6 +173,7 @@ class CsvFile:
         return f"{self.name}:{line}"
 
     def chunks(self) -> Iterator[Chunk]:
+        regular_file(self.file, "CSV file")
         bar = tqdm(
             total=self.file.stat().st_size,
             desc=f"reading {self.name}",

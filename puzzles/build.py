@@ -2,8 +2,8 @@
 
 A build draws records from seeded *streams*: record ``i`` of a stream is a pure function
 of its index, so the output does not depend on how many worker processes made it. Records
-are made in chunks; each finished chunk is saved (atomically) in a work folder beside the
-output, ``.<out>.partial/``, together with the build's settings. If a build is interrupted,
+are made in chunks; each finished chunk is saved (atomically) in a work folder inside the
+output folder, ``OUT/.trm-partial/``, together with the build's settings. If a build is interrupted,
 running the same command again reuses the saved chunks and goes on from there; the
 finished dataset is only moved into place at the very end.
 """
@@ -26,48 +26,68 @@ from tqdm import tqdm
 from puzzles.dataset import check_out_dir, save_npz, write_json
 from trm.errors import SettingError, TRMError
 from trm.jsonfile import read_json_object
-from trm.staging import atomic_file, write_failure
+from trm.staging import TOOL_PREFIX, atomic_file, locked_folder, write_failure
 
 Row = dict[str, np.ndarray]
 CHUNK = 128  # rows per saved chunk: an interruption loses at most this much work
+PARTIAL = f"{TOOL_PREFIX}partial"  # the work folder, inside the output folder
 
 
 class ResumableBuild:
-    """The work folder of one build: its settings and its finished chunks."""
+    """The work folder of one build: its settings and its finished chunks.
+
+    A context manager: it holds the output folder's lock (one build per folder) from the
+    first chunk to the swap. The work folder, ``OUT/.trm-partial/``, is kept when the build
+    is interrupted (the same command goes on from it) and removed when it finishes or
+    cannot succeed as asked (:meth:`discard`)."""
 
     def __init__(self, out: Path, settings: dict, force: bool = False):
         self.out = Path(out)
-        check_out_dir(self.out, force)
-        self.dir = self.out.parent / f".{self.out.name}.partial"
+        self.settings = json.loads(json.dumps(settings))  # what a JSON round trip gives back
+        self.force = force
+        self.dir = self.out / PARTIAL
         self.resumed_chunks = 0
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self._lock = _lock(self.dir / "lock")
-        settings = json.loads(json.dumps(settings))  # what a JSON round trip gives back
+        check_out_dir(self.out, force)
+        self._lock = locked_folder(self.out)
+
+    def __enter__(self) -> ResumableBuild:
+        self._lock.__enter__()
+        try:
+            check_out_dir(self.out, self.force)
+            self._start()
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._lock.__exit__(*exc)
+
+    def _start(self) -> None:
         saved = self.dir / "settings.json"
         if saved.exists():
             try:
                 previous = read_json_object(saved)
             except TRMError:
                 previous = None
-            if previous != settings:
-                if not force:
+            if previous != self.settings:
+                if not self.force:
                     raise SettingError(
-                        f"{self.dir} holds an interrupted build with other settings: "
+                        f"{self.out} holds an interrupted build with other settings: "
                         "run that command again to finish it, or pass `force` to discard it"
                     )
-                for path in self.dir.iterdir():
-                    if path.name != "lock":
-                        path.unlink()
+                shutil.rmtree(self.dir, ignore_errors=True)
         try:
-            write_json(saved, settings)
+            self.dir.mkdir(exist_ok=True)
+            write_json(saved, self.settings)
         except OSError as e:
             self.discard()
-            raise TRMError(f"{self.dir}: {write_failure(e)}") from None
+            raise TRMError(f"{self.out}: not built: {write_failure(e)}") from None
 
     def load_chunk(self, stream: str, k: int, expected_rows: int) -> dict[str, np.ndarray] | None:
         """Chunk ``k`` of ``stream`` if an earlier run finished it (a damaged one is dropped)."""
         path = self.dir / f"{stream}-{k:06d}.npz"
-        if not path.exists():
+        if not path.is_file():
             return None
         try:
             with np.load(path, allow_pickle=False) as z:
@@ -93,8 +113,8 @@ class ResumableBuild:
             ) from None
 
     def finish(self) -> None:
+        """The dataset is in place: the work folder goes."""
         shutil.rmtree(self.dir, ignore_errors=True)
-        self._lock.close()
 
     def discard(self) -> None:
         """Drop the work folder of a build that cannot succeed as asked (so it blocks no
@@ -127,24 +147,14 @@ def check_workers(workers: int | None) -> int:
     return workers or cores
 
 
-def _lock(path: Path):
-    """Hold an exclusive lock on ``path`` for as long as the returned file stays open."""
-    handle = open(path, "a")  # noqa: SIM115 (the caller holds it open: that is the lock)
-    try:
-        import fcntl
-
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except ImportError:  # no fcntl (Windows): no protection against a second build
-        pass
-    except OSError:
-        handle.close()
-        raise TRMError(f"another build is writing {path.parent} right now") from None
-    return handle
-
-
-def _ignore_sigint() -> None:
-    # Ctrl-C is the parent's business: it stops the pool and reports; workers stay quiet.
+def _quiet_worker() -> None:
+    # Signals are the parent's business: it stops the pool, cleans up and reports. A worker
+    # ignores Ctrl-C and hang-ups and dies quietly on SIGTERM (pool.terminate sends it),
+    # instead of raising the parent's KeyboardInterrupt (fork copies its handlers).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
 @contextmanager
@@ -154,7 +164,7 @@ def worker_pool(workers: int) -> Iterator[multiprocessing.pool.Pool | None]:
         yield None
         return
     context = multiprocessing.get_context("spawn" if os.name == "nt" else "fork")
-    pool = context.Pool(workers, initializer=_ignore_sigint)
+    pool = context.Pool(workers, initializer=_quiet_worker)
     try:
         yield pool
         pool.close()

@@ -32,8 +32,15 @@ import numpy as np
 
 from trm import __version__
 from trm.errors import SettingError, TRMError
-from trm.jsonfile import read_bounded, read_json_object
-from trm.staging import staged_folder, write_json
+from trm.jsonfile import read_bounded, read_json_object, regular_file
+from trm.staging import (
+    check_no_links,
+    check_not_inside,
+    folder_kind,
+    staged_folder,
+    user_entries,
+    write_json,
+)
 
 FORMAT = "trm-dataset"
 FORMAT_VERSION = 1
@@ -110,20 +117,48 @@ def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def check_out_dir(out: Path, force: bool) -> None:
-    """Refuse to write over something that is not ours, or over a dataset without force."""
+    """Refuse to write over something that is not ours, or over a dataset without force;
+    never inside a dataset, run or checkpoint, never through a link."""
+    out = Path(out)
     if out.exists() and not out.is_dir():
         raise TRMError(f"{out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
+    check_not_inside(out, "the dataset")
+    if user_entries(out):
         if not (out / META_FILE).exists():
-            raise SettingError(f"{out} is not empty and holds no dataset: choose another `out`")
+            kind = folder_kind(out)
+            raise SettingError(
+                f"{out} is not empty and holds no dataset"
+                + (f" (it is {kind})" if kind else "")
+                + ": choose another `out`"
+            )
         if not force:
             raise SettingError(f"{out} already holds a dataset: pass `force` to replace it")
+        check_no_links(out, dataset_files(out))
+
+
+# files a dataset folder may hold beside dataset.json and one .npz per split
+EXTRA_FILES = ("augmentations.npz",)  # (ARC's augmentation table)
+
+
+def dataset_files(folder: Path) -> list[str]:
+    """The names of the dataset's own files in ``folder`` (what ``force`` may replace):
+    its metadata, its splits and known extras; the user's other files are not among them."""
+    folder = Path(folder)
+    names = [META_FILE, *EXTRA_FILES]
+    try:
+        splits = read_json_object(folder / META_FILE).get("splits", {})
+    except TRMError:
+        splits = {}
+    if isinstance(splits, dict):
+        names += [f"{name}.npz" for name in splits if isinstance(name, str) and "/" not in name]
+    return [n for n in names if (folder / n).exists() or (folder / n).is_symlink()]
 
 
 def staged_dir(out: Path, force: bool):
-    """A temporary folder beside ``out`` that replaces it (a dataset there only with
-    ``force``) when the block succeeds; see :func:`trm.staging.staged_folder`."""
-    return staged_folder(out, lambda target: check_out_dir(target, force))
+    """A folder to build a dataset in, swapped into ``out`` when the block succeeds (a
+    dataset there only with ``force``, and then only its own files are replaced); see
+    :func:`trm.staging.staged_folder`."""
+    return staged_folder(out, lambda target: check_out_dir(target, force), dataset_files)
 
 
 def write_dataset(folder: Path, meta: dict, splits: dict[str, Split]) -> dict:
@@ -154,6 +189,7 @@ def read_meta(path: Path) -> dict:
     meta_path = path / META_FILE
     if not meta_path.exists():
         raise TRMError(f"{path}: not a dataset ({META_FILE} is missing)")
+    regular_file(meta_path, "dataset metadata file")
     try:
         meta = read_json_object(meta_path)
     except TRMError as e:
@@ -264,6 +300,7 @@ def load_split(path: Path, meta: dict, name: str) -> Split:
         raise TRMError(f"{path}: no split {name!r} (it has {', '.join(meta['splits']) or 'none'})")
     if not file.exists():
         raise TRMError(f"{file}: missing (the metadata lists split {name!r})")
+    regular_file(file, "split file")
     _check_declared_sizes(file, meta["splits"][name]["examples"], meta["seq_len"])
     try:
         with np.load(file, allow_pickle=False) as z:
@@ -323,8 +360,6 @@ def read_import_file(file: Path) -> tuple[str, str]:
     file = Path(file)
     if file.is_dir():
         raise SettingError(f"{file}: a directory; `import` takes one puzzle file")
-    if not file.is_file():
-        raise TRMError(f"{file}: no such file")
     data = read_bounded(
         file,
         MAX_IMPORT_BYTES,

@@ -16,17 +16,17 @@ from trm.checkpoint import MODEL_FILE, load_checkpoint, resolve_checkpoint, save
 from trm.config import TrainConfig, TRMConfig, build_configs
 from trm.data import TokenData
 from trm.device import resolve_device, resolve_precision
-from trm.distributed import setup, teardown
+from trm.distributed import is_first_process, setup, teardown
 from trm.errors import SettingError, TRMError, about
-from trm.evaluate import EvalResult, evaluate
+from trm.evaluate import EvalResult, check_scorable, evaluate
 from trm.model import TRM
 from trm.official import official_parameter_count, read_official, sha256
 from trm.runs import (
     CHECKPOINT,
+    RunFolder,
     check_max_minutes,
     check_resume,
     load_run_model,
-    prepare_run_dir,
 )
 from trm.train import Trainer
 
@@ -36,6 +36,15 @@ def token_data(ds: Dataset, split: str) -> TokenData:
         raise TRMError(f"{ds.path}: no split {split!r} (it has {', '.join(ds.splits)})")
     s = ds.splits[split]
     return TokenData(s.inputs, s.labels, s.puzzle_ids)
+
+
+def scored_data(ds: Dataset, split: str) -> TokenData:
+    """:func:`token_data` of a split that answers are scored on: refused, naming its file,
+    when an example's labels are all padding (nothing to score it on)."""
+    data = token_data(ds, split)
+    with about(Path(ds.path) / f"{split}.npz"):
+        check_scorable(data.labels)
+    return data
 
 
 def data_info(ds: Dataset) -> dict:
@@ -97,6 +106,8 @@ def train_on_dataset(
     out = Path(out)
     check_max_minutes(max_minutes)
     ds = load_dataset(data_dir)
+    if "test" in ds.splits:  # refused now, not at the first evaluation
+        scored_data(ds, "test")
     view = task_view(ds.task)
     if init is not None and resume:
         raise SettingError(
@@ -104,7 +115,7 @@ def train_on_dataset(
             "pass one of them"
         )
     start = _init_weights(Path(init), ds, model_overrides) if init is not None else None
-    prepare_run_dir(out, resume=resume, force=force)
+    run = RunFolder(out, resume=resume, force=force, write=is_first_process())
 
     info = data_info(ds)
     if resume:
@@ -131,28 +142,29 @@ def train_on_dataset(
         )
         if start is not None:
             model_cfg, info["init_from"] = start[0], start[2]
+    prec = resolve_precision(precision, resolve_device(device))
     group, dev = setup(device)  # several processes under torchrun, or just this one
     try:
-        prec = resolve_precision(precision, dev)
         test = token_data(ds, "test") if "test" in ds.splits else None
-        trainer = Trainer(
-            model_cfg,
-            train_cfg,
-            token_data(ds, "train"),
-            test,
-            out,
-            device=dev,
-            precision=prec,
-            compile=compile,
-            augment=view.augmenter_for(ds),
-            run_info={**info, "precision": prec},
-            dist=group,
-        )
-        if resume:
-            trainer.restore()
-        elif start is not None:
-            trainer.start_from(start[1])
-        summary = trainer.fit(max_minutes=max_minutes, progress=progress)
+        with run:
+            trainer = Trainer(
+                model_cfg,
+                train_cfg,
+                token_data(ds, "train"),
+                test,
+                run,
+                device=dev,
+                precision=prec,
+                compile=compile,
+                augment=view.augmenter_for(ds),
+                run_info={**info, "precision": prec},
+                dist=group,
+            )
+            if resume:
+                trainer.restore()
+            elif start is not None:
+                trainer.start_from(start[1])
+            summary = trainer.fit(max_minutes=max_minutes, progress=progress)
     finally:
         teardown(group)
     return {
@@ -222,7 +234,7 @@ def import_official(
             f"{checkpoint}: a vocabulary of {cfg.vocab_size} over {cfg.seq_len} "
             "tokens does not say which task this is: pass `data` DIR (a dataset of its task)"
         )
-    prepare_run_dir(out, resume=False, force=force)
+    run = RunFolder(out, resume=False, force=force)
     config = {
         "model": cfg.to_dict(),
         "train": ck.train.to_dict(),
@@ -239,7 +251,10 @@ def import_official(
             "forward_dtype": ck.yaml["arch"].get("forward_dtype"),
         },
     }
-    folder = save_checkpoint(out / CHECKPOINT, model_state=ck.state, config=config)
+    with run:
+        save_checkpoint(run.path / CHECKPOINT, model_state=ck.state, config=config)
+        run.saved()
+    folder = out / CHECKPOINT
     return {
         "out": str(out),
         "checkpoint": str(folder),
@@ -296,7 +311,7 @@ def evaluate_run(
     )
     return evaluate(
         model,
-        token_data(ds, split).head(limit),
+        scored_data(ds, split).head(limit),
         batch_size=batch_size,
         device=dev,
         precision=prec,
@@ -407,7 +422,7 @@ def evaluate_run_samples(
     task = task_for(ds.task)
     return evaluate_samples(
         model,
-        token_data(ds, split).head(limit),
+        scored_data(ds, split).head(limit),
         task,
         samples=samples,
         batch_rows=batch_size,

@@ -3,6 +3,7 @@ checking its one-line errors, and small data and models to test with."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -168,3 +169,26 @@ def png_size(path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     image = matplotlib.image.imread(path)
     return image.shape[:2]
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(folder: Path):
+    """Another process holding ``folder``'s writer lock (as a second trm would) while the
+    block runs; yields its pid."""
+    code = (
+        "import sys\nfrom trm.staging import locked_folder\n"
+        "with locked_folder(sys.argv[1]):\n    print('locked', flush=True)\n    sys.stdin.read()\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(folder)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield holder.pid
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)

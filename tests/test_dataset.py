@@ -11,6 +11,7 @@ from puzzles import dataset as ds_mod
 from puzzles.dataset import load_dataset, read_meta
 from puzzles.sudoku import data as sudoku_data
 from puzzles.sudoku.grid import find_conflicts, is_solution
+from tests.helpers import lock_held_elsewhere
 from trm.errors import TRMError
 
 
@@ -139,20 +140,20 @@ def test_interrupted_build_leaves_nothing_half_written_and_resumes_to_the_same_b
     monkeypatch.setattr(sudoku_data, "generate_indexed", flaky)
     with pytest.raises(Interrupt):
         build(out, train=600, test=10)
-    assert not out.exists()  # nothing in place of a dataset
-    partial = tmp_path / ".d.partial"
+    assert [p.name for p in out.iterdir()] == [".trm-partial"]  # no dataset, half or whole
+    partial = out / ".trm-partial"
     assert (partial / "settings.json").exists() and (partial / "train-000000.npz").exists()
 
     monkeypatch.setattr(sudoku_data, "generate_indexed", real)
     calls["n"] = 0
     build(out, train=600, test=10)
     assert file_bytes(out) == file_bytes(reference)
-    assert not partial.exists()
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in reference.iterdir())
 
 
 def test_resuming_with_other_settings_is_refused(tmp_path):
-    partial = tmp_path / ".d.partial"
-    partial.mkdir()
+    partial = tmp_path / "d" / ".trm-partial"
+    partial.mkdir(parents=True)
     (partial / "settings.json").write_text(json.dumps({"task": "sudoku", "seed": 1}))
     with pytest.raises(TRMError, match="interrupted build with other settings"):
         build(tmp_path / "d")
@@ -291,8 +292,10 @@ def test_import_reads_csv_with_solutions_and_refuses_a_wrong_one(tmp_path):
 def test_two_builds_into_the_same_folder_at_once_are_refused(tmp_path):
     from puzzles.build import ResumableBuild
 
-    first = ResumableBuild(tmp_path / "d", {"seed": 1})
-    with pytest.raises(TRMError, match="another build is writing"):
-        ResumableBuild(tmp_path / "d", {"seed": 1})
-    first.finish()
-    ResumableBuild(tmp_path / "d", {"seed": 1}).finish()
+    second = ResumableBuild(tmp_path / "d", {"seed": 1})
+    with lock_held_elsewhere(tmp_path / "d") as pid, pytest.raises(TRMError) as refused:
+        second.__enter__()
+    assert f"another trm process (pid {pid}) is writing" in str(refused.value)
+    with ResumableBuild(tmp_path / "d", {"seed": 1}) as build:
+        build.finish()
+    assert not (tmp_path / "d").exists()  # made for the build, left empty: removed

@@ -487,7 +487,7 @@ def test_train_download_fetches_then_trains_and_a_wrong_archive_leaves_nothing(
     monkeypatch.setitem(
         vision.download.ARCHIVES,
         "cifar10",
-        vision.download.Archive(archive.as_uri(), md5, official.folder),
+        vision.download.Archive(archive.as_uri(), md5, official.folder, official.size),
     )
     data, run = tmp_path / "c10", tmp_path / "run"
     result = CliRunner().invoke(

@@ -35,7 +35,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from trm.errors import TRMError
-from trm.jsonfile import read_json_object
+from trm.jsonfile import read_json_object, regular_file
 
 FORMAT = "trm-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -251,6 +251,7 @@ def _read_json(path: Path) -> dict:
 
 def read_safetensors(path: Path, device="cpu") -> dict[str, torch.Tensor]:
     """A safetensors file's tensors (never unpickles); TRMError naming the file if it is not one."""
+    regular_file(path, "safetensors file")
     try:
         # Parses a JSON header and raw bytes, never unpickles. Loaded on the CPU so that a bad
         # `device` is not reported as a bad file.

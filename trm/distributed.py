@@ -57,6 +57,11 @@ class Dist:
             dist.barrier()
 
 
+def is_first_process() -> bool:
+    """Whether this process writes the run (rank 0 under torchrun; a lone process always)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def setup(device: str) -> tuple[Dist, torch.device]:
     """Join the process group torchrun describes in the environment (or stay single)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -137,6 +137,20 @@ def predict(
     return torch.cat(preds).numpy(), torch.cat(steps).numpy(), confidence.numpy()
 
 
+def check_scorable(labels: np.ndarray) -> None:
+    """Refuse labels with an example whose every token is padding: nothing says what its
+    answer should be, and :func:`exact_match` would count it right (an all-padding split
+    would report an exact accuracy of 1)."""
+    empty = int(np.sum(~np.any(np.asarray(labels) != PAD, axis=1)))
+    if empty == len(labels) and empty:
+        raise TRMError("every label is padding: nothing to score")
+    if empty:
+        raise TRMError(
+            f"{empty} of {len(labels)} examples have every label padding: nothing to score "
+            "them on"
+        )
+
+
 def exact_match(pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Per row: every labelled (non-PAD) position predicted right."""
     labels = np.asarray(labels).astype(np.int64)
@@ -156,6 +170,7 @@ def evaluate(
         raise TRMError(f"unknown halting {halting!r}: choose full or adaptive")
     if len(data) == 0:
         raise TRMError("nothing to evaluate: the split is empty")
+    check_scorable(data.labels)
     start = time.perf_counter()
     pred, used, _ = predict(
         model, data, batch_size=batch_size, device=device, precision=precision, halting=halting

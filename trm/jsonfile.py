@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 
 from trm.errors import TRMError
@@ -42,14 +44,39 @@ def parse_json(text: str | bytes, where: str) -> object:
     return value
 
 
+def regular_file(path: Path, kind: str = "file") -> Path:
+    """``path``, if it names a regular file (a link to one counts); else one line saying what
+    it is. A named pipe, a device or a socket would block or never end when read, so every
+    reader of a file from disk checks here first."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise TRMError(f"{path}: no such file") from None
+    except OSError as e:
+        raise TRMError(f"{path}: cannot read it ({e.strerror or e})") from None
+    if stat.S_ISDIR(mode):
+        raise TRMError(f"{path}: a directory, not a {kind}")
+    if not stat.S_ISREG(mode):
+        what = (
+            "a named pipe"
+            if stat.S_ISFIFO(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "not a regular file"
+        )
+        raise TRMError(f"{path}: {what}, not a {kind} (trm reads regular files only)")
+    return path
+
+
 def read_bounded(
     path: Path, max_bytes: int, too_big: str = "not a file trm reads", kind: str = "file"
 ) -> bytes:
     """The bytes of ``path``, refused (one line, nothing more read) past ``max_bytes``;
     ``too_big`` says why such a file cannot be what was meant."""
-    path = Path(path)
-    if path.is_dir():
-        raise TRMError(f"{path}: a directory, not a {kind}")
+    path = regular_file(path, kind)
     try:
         with open(path, "rb") as f:
             data = f.read(max_bytes + 1)

@@ -29,7 +29,7 @@ import torch
 from trm.checkpoint import read_safetensors
 from trm.config import TrainConfig, TRMConfig
 from trm.errors import SettingError, TRMError
-from trm.jsonfile import read_bounded
+from trm.jsonfile import read_bounded, regular_file
 from trm.model import TRM
 
 CONFIG_FILE = "all_config.yaml"
@@ -83,9 +83,11 @@ def find_weights(path: Path) -> tuple[Path, Path]:
     path = Path(path)
     if not path.exists():
         raise TRMError(f"{path}: no such checkpoint folder or file")
+    if not path.is_dir():
+        regular_file(path, "weights file")
     folder = path if path.is_dir() else path.parent
     yaml_path = folder / CONFIG_FILE
-    if not yaml_path.is_file():
+    if not yaml_path.exists():  # (read_yaml refuses anything but a regular file)
         raise TRMError(
             f"{folder}: no {CONFIG_FILE} (an official checkpoint folder holds it "
             "beside its step_N weights)"

@@ -1,8 +1,9 @@
 """Run folders and their rules, the same for puzzles and images.
 
 A run is a folder: ``metrics.jsonl`` (one JSON object per logged step and evaluation) and
-``checkpoint/`` (:mod:`trm.checkpoint`). Starting a run there refuses to overwrite another
-unless forced; resuming continues the saved settings, and only the run's length and its
+``checkpoint/`` (:mod:`trm.checkpoint`), written through a :class:`RunFolder` (checked,
+locked, staged, swapped in). Starting a run there refuses to replace another unless
+forced; resuming continues the saved settings, and only the run's length and its
 bookkeeping may change (:data:`RESUMABLE`): any other setting given again must be the
 saved value, else it is refused in one line naming it and the run's value.
 """
@@ -16,6 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trm.errors import SettingError, TRMError, about
+from trm.staging import (
+    check_no_links,
+    check_not_inside,
+    folder_kind,
+    locked_folder,
+    new_stage,
+    swap_in,
+    user_entries,
+    write_failure,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -67,22 +78,119 @@ def load_run_model(
     return model.to(device).eval(), ckpt.config
 
 
-def prepare_run_dir(out: Path, *, resume: bool, force: bool) -> None:
-    """Check a run folder before training: ``resume`` needs a checkpoint there; without it,
-    an existing run is refused unless ``force``, which deletes its checkpoint and metrics."""
+OLD_CHECKPOINT = f".{CHECKPOINT}.old"  # a checkpoint swapped out by a save (trm.checkpoint)
+# what a run writes in its folder (and all --force may replace); anything else there is the user's
+RUN_ENTRIES = (CHECKPOINT, OLD_CHECKPOINT, METRICS)
+
+
+def _own_entries(out: Path) -> list[str]:
+    """The run's own entries in ``out``: its files and a crashed save's leftovers."""
+    names = [n for n in RUN_ENTRIES if (out / n).exists() or (out / n).is_symlink()]
+    if out.is_dir():
+        names += sorted(p.name for p in out.glob(f".{CHECKPOINT}.tmp-*"))
+    return names
+
+
+def check_run_target(out: Path, *, resume: bool, force: bool) -> None:
+    """Refuse a run folder we may not write, touching nothing: ``resume`` needs a run
+    there; without it an existing run needs ``force`` (which will replace only the run's
+    own files), and a folder holding anything else is refused. Never inside a dataset,
+    run or checkpoint, never through a link."""
     out = Path(out)
-    has_run = (out / CHECKPOINT).exists() or (out / f".{CHECKPOINT}.old").exists()
-    if resume and not has_run:
-        raise TRMError(f"{out}: nothing to resume (no checkpoint there)")
-    if has_run and not resume:
-        if not force:
-            raise SettingError(
-                f"{out} already holds a run: pass `resume` to continue it or `force` to start over"
-            )
-        shutil.rmtree(out / CHECKPOINT, ignore_errors=True)
-        (out / METRICS).unlink(missing_ok=True)
     if out.exists() and not out.is_dir():
         raise TRMError(f"{out} exists and is not a folder")
+    check_not_inside(out, "the run")
+    kind = folder_kind(out)
+    if kind in ("a dataset", "a checkpoint"):
+        raise TRMError(f"{out} is {kind}, not a run: choose another folder for the run")
+    check_no_links(out, RUN_ENTRIES)
+    metrics = out / METRICS
+    if metrics.exists() and not metrics.is_file():
+        raise TRMError(f"{metrics}: not a file (a run logs its metrics there)")
+    own = _own_entries(out)
+    has_checkpoint = (out / CHECKPOINT).exists() or (out / OLD_CHECKPOINT).exists()
+    if resume:
+        if not has_checkpoint:
+            raise TRMError(f"{out}: nothing to resume (no checkpoint there)")
+        return
+    if own and not force:
+        raise SettingError(
+            f"{out} already holds a run: pass `resume` to continue it or `force` to start over"
+        )
+    others = [p for p in user_entries(out) if p.name not in own]
+    if others and not own:
+        raise SettingError(
+            f"{out} is not empty and holds no run ({others[0].name}, ...): "
+            "choose another `out` (or an empty folder)"
+        )
+
+
+class RunFolder:
+    """Where a run is written, held for as long as the run writes.
+
+    Checked first (:func:`check_run_target`), then locked (one writer per run folder). A new
+    run is written in a stage inside ``out`` and swapped in when its first checkpoint is
+    complete (:meth:`saved`): until then the old run, if any, is untouched, so a run that
+    fails or is stopped before it saved anything leaves ``out`` as it was. Only the run's own
+    entries are replaced; a user's other files stay. A resumed run writes in ``out``.
+    ``write=False`` (the other processes under torchrun: they check, the first one writes):
+    no lock, no stage.
+
+    Use it as a context manager; :attr:`path` is where to write now.
+    """
+
+    def __init__(self, out: Path, *, resume: bool = False, force: bool = False, write=True):
+        self.out, self.resume, self.force, self.write = Path(out), resume, force, write
+        check_run_target(self.out, resume=resume, force=force)
+        self.stage: Path | None = None
+        self._lock = None
+
+    @classmethod
+    def unmanaged(cls, out: Path) -> RunFolder:
+        """A folder written directly (library use and tests): no checks, lock or stage."""
+        run = cls.__new__(cls)
+        run.out, run.resume, run.force, run.write = Path(out), True, False, False
+        run.stage, run._lock = None, None
+        return run
+
+    @property
+    def path(self) -> Path:
+        return self.stage if self.stage is not None else self.out
+
+    def __enter__(self) -> RunFolder:
+        if not self.write:
+            return self
+        self._lock = locked_folder(self.out)
+        self._lock.__enter__()
+        try:
+            check_run_target(self.out, resume=self.resume, force=self.force)  # under the lock
+            if not self.resume:
+                self.stage = new_stage(self.out)
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        return self
+
+    def saved(self) -> None:
+        """A checkpoint in :attr:`path` is complete: a new run's stage replaces the old run."""
+        if self.stage is None:
+            return
+        try:
+            swap_in(self.out, self.stage, _own_entries(self.out))
+        except OSError as e:
+            raise TRMError(
+                f"{self.out}: cannot put the run in place ({write_failure(e)})"
+            ) from None
+        self.stage.rmdir()
+        self.stage = None
+
+    def __exit__(self, *exc) -> None:
+        if self.stage is not None:  # never saved: nothing of it is kept
+            shutil.rmtree(self.stage, ignore_errors=True)
+            self.stage = None
+        if self._lock is not None:
+            self._lock.__exit__(*exc)
+            self._lock = None
 
 
 def check_resume(saved: dict, asked: dict, *, model_options: Sequence[str] = ()) -> None:

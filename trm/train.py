@@ -48,11 +48,12 @@ from trm.ema import EMA
 from trm.embedding import puzzle_tables, sparse_sign_step
 from trm.errors import TRMError, about
 from trm.evaluate import evaluate
+from trm.jsonfile import read_bounded
 from trm.losses import LossOutput, supervision_loss
 from trm.model import TRM, parameter_count
 from trm.optim import lr_factor, make_optimizer, set_lr
-from trm.runs import CHECKPOINT, METRICS
-from trm.staging import atomic_file
+from trm.runs import CHECKPOINT, METRICS, RunFolder
+from trm.staging import atomic_file, write_failure
 
 
 @dataclass
@@ -112,7 +113,7 @@ class Trainer:
         cfg: TrainConfig,
         train_data: TokenData,
         test_data: TokenData | None,
-        out: Path,
+        out: Path | RunFolder,
         *,
         device: torch.device,
         precision: str = "fp32",
@@ -132,7 +133,7 @@ class Trainer:
         self.rows = cfg.batch_size // dist.world  # slots held by this process
         self.model_cfg, self.cfg = model_cfg, cfg
         self.train_data, self.test_data = train_data, test_data
-        self.out = Path(out)
+        self.run = out if isinstance(out, RunFolder) else RunFolder.unmanaged(out)
         self.device, self.precision = device, precision
         self.augment = augment if cfg.augment else None
         self.run_info = run_info or {}
@@ -343,6 +344,11 @@ class Trainer:
                 precision=self.precision,
             )
 
+    @property
+    def out(self) -> Path:
+        """Where the run is written now (a new run's stage until its first checkpoint)."""
+        return self.run.path
+
     # ------------------------------------------------------------------ checkpoints
 
     def config_json(self) -> dict:
@@ -392,8 +398,9 @@ class Trainer:
             train_tensors=tensors,
             train_meta=meta,
         )
+        self.run.saved()  # a new run replaces the old one only now, complete
         self.dist.barrier()
-        return folder
+        return self.out / CHECKPOINT
 
     def start_from(self, weights: dict[str, torch.Tensor]) -> None:
         """Begin from another run's evaluation weights (fine-tuning): the model and its EMA
@@ -417,6 +424,8 @@ class Trainer:
                 f"{ckpt.path}: the training state is incomplete or damaged "
                 f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
             ) from None
+        if self.dist.main:
+            _truncate_metrics(self.out / METRICS, self.state.step)
 
     def _restore(self, ckpt) -> None:
         with about(ckpt.config_path):
@@ -465,7 +474,6 @@ class Trainer:
             meta.get("last_eval", {}),
             int(meta.get("images", 0)),
         )
-        _truncate_metrics(self.out / METRICS, self.state.step)
 
     # ------------------------------------------------------------------ the loop
 
@@ -480,9 +488,7 @@ class Trainer:
         checkpoint on the way and on Ctrl-C."""
         cfg = self.cfg
         main = self.dist.main
-        self.out.mkdir(parents=True, exist_ok=True)
-        log_file = self.out / METRICS if main else os.devnull
-        with open(log_file, "a") as metrics:
+        with _open_metrics(self.out / METRICS if main else None) as metrics:
             progress = progress and main
             deadline = None if not max_minutes else time.monotonic() + 60 * max_minutes
             bar = tqdm(
@@ -595,16 +601,43 @@ def _write(f, record: dict) -> None:
     f.flush()
 
 
+def _open_metrics(path: Path | None):
+    """The metrics log, opened to append (never through a link); None: a sink (other ranks)."""
+    if path is None:
+        return open(os.devnull, "w")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o666)
+    except OSError as e:
+        raise TRMError(f"{path}: cannot write the metrics ({write_failure(e)})") from None
+    return os.fdopen(fd, "a")
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+MAX_METRICS_BYTES = 1 << 30
+
+
 def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop metric lines logged after the checkpoint we resume from (they will be redone)."""
-    if not path.exists():
+    """Drop the records logged after the checkpoint we resume from (they will be redone);
+    every other line (a note of the user's, a line cut short by a crash) is kept."""
+    if not path.exists() and not path.is_symlink():
         return
+    text = read_bounded(path, MAX_METRICS_BYTES, "not a metrics log trm writes", "metrics log")
     keep = []
-    for line in path.read_text().splitlines():
+    for line in text.decode("utf-8", "replace").splitlines():
         try:
-            if json.loads(line).get("step", 0) <= step:
-                keep.append(line)
-        except json.JSONDecodeError:
-            continue  # a line cut short by a crash
-    with atomic_file(path) as tmp:
-        tmp.write_text("".join(line + "\n" for line in keep))
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        later = (
+            isinstance(record, dict)
+            and isinstance(record.get("step"), int)
+            and record["step"] > step
+        )
+        if not later:
+            keep.append(line)
+    try:
+        with atomic_file(path) as tmp:
+            tmp.write_text("".join(line + "\n" for line in keep))
+    except OSError as e:
+        raise TRMError(f"{path}: cannot rewrite the metrics ({write_failure(e)})") from None

@@ -476,7 +476,7 @@ def find_layout(folder: Path) -> tuple[Path, Layout] | None:
     found = [
         (sub, lay)
         for sub in sorted(p for p in folder.iterdir() if p.is_dir())
-        if (lay := _layout_in(sub)) is not None
+        if not staging.is_tool_entry(sub.name) and (lay := _layout_in(sub)) is not None
     ]
     if len(found) > 1:
         raise TRMError(
@@ -687,18 +687,41 @@ def holds_cifar(folder: Path) -> bool:
 
 
 def check_target(out: Path, force: bool) -> None:
-    """Refuse to write over something that is not a CIFAR folder, or over one without force."""
+    """Refuse to write over something that is not a CIFAR folder, or over one without force;
+    never inside a dataset, run or checkpoint, never through a link."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise TRMError(f"{out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
+    staging.check_not_inside(out, "the images")
+    if staging.user_entries(out):
         if not holds_cifar(out):
             raise SettingError(f"{out} is not empty and holds no CIFAR data: choose another `out`")
         if not force:
             raise SettingError(f"{out} already holds CIFAR data: pass `force` to replace it")
+        staging.check_no_links(out, cifar_files(out))
+
+
+def cifar_files(folder: Path) -> list[str]:
+    """The CIFAR entries of ``folder`` (what ``force`` may replace): the batch files of its
+    layout (and the archive's readme), or the one sub-folder that holds them."""
+    try:
+        found = find_layout(Path(folder))
+    except TRMError:  # several CIFAR sub-folders: all of them are CIFAR's
+        return [
+            p.name
+            for p in Path(folder).iterdir()
+            if p.is_dir() and not staging.is_tool_entry(p.name) and _layout_in(p)
+        ]
+    if found is None:
+        return []
+    path, layout = found
+    if path != Path(folder):
+        return [path.name]
+    return [n for n in (*layout.files, "readme.html") if (path / n).exists()]
 
 
 def staged_folder(out: Path, force: bool):
-    """A temporary folder beside ``out`` that replaces it (CIFAR data there only with
-    ``force``) when the block succeeds; see :func:`trm.staging.staged_folder`."""
-    return staging.staged_folder(out, lambda target: check_target(target, force))
+    """A folder to write CIFAR data in, swapped into ``out`` when the block succeeds (CIFAR
+    data there only with ``force``, and then only its files are replaced); see
+    :func:`trm.staging.staged_folder`."""
+    return staging.staged_folder(out, lambda target: check_target(target, force), cifar_files)

@@ -20,6 +20,7 @@ import shutil
 import sys
 import tarfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from trm.errors import SettingError, TRMError
+from trm.jsonfile import regular_file
 from vision.cifar import find_layout, load_images, read_pickle, staged_folder
 
 CHUNK = 1 << 20
@@ -39,6 +41,7 @@ class Archive:
     url: str
     md5: str
     folder: str  # the folder the archive extracts to
+    size: int  # bytes: a download stops past it (a wrong URL must not fill the disk)
 
 
 ARCHIVES = {
@@ -46,11 +49,13 @@ ARCHIVES = {
         "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
         "c58f30108f718f92721af3b95e74349a",
         "cifar-10-batches-py",
+        170_498_071,
     ),
     "cifar100": Archive(
         "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
         "eb9058c3a382ffc7106e4002c42a8d85",
         "cifar-100-python",
+        169_001_437,
     ),
 }
 
@@ -94,9 +99,10 @@ def download(
     """Fetch dataset ``name`` ("cifar10" or "cifar100") into folder ``root``; returns it.
 
     ``url`` replaces the official address (a mirror, ``file://...`` or a local path);
-    ``md5`` replaces the published checksum (for tests with their own archive). A ``root``
-    that already holds the dataset is left alone unless ``force``; one that holds
-    anything else is refused.
+    ``md5`` replaces the published checksum (for tests with their own archive; it may then
+    be up to twice the official size, e.g. repacked without gzip). A ``root`` that already
+    holds the dataset is left alone unless ``force``; one that holds anything else is
+    refused.
     """
     archive = archive_for(name)
     root = Path(root)
@@ -104,9 +110,10 @@ def download(
         return root
     source = _as_url(url or archive.url)
     want = (md5 or archive.md5).lower()
+    limit = archive.size if want == archive.md5 else 2 * archive.size
     with staged_folder(root, force) as stage:
         part = stage / ".download.part"
-        got = _fetch(source, part, desc=f"{name} archive", progress=progress)
+        got = _fetch(source, part, limit, desc=f"{name} archive", progress=progress)
         if got != want:
             raise TRMError(
                 f"{source}: MD5 {got} is not the expected {want}: a corrupt or "
@@ -121,23 +128,33 @@ def download(
 
 
 def _as_url(url: str) -> str:
-    """A plain path (to an existing file) becomes a file:// URL."""
+    """A plain path becomes a file:// URL. Either must name a regular file: a named pipe
+    would block and a device might never end, so they are refused before opening."""
     if "://" in url:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme.lower() == "file":
+            regular_file(Path(urllib.request.url2pathname(parts.path)), "CIFAR archive")
         return url
     path = Path(url).expanduser()
-    if not path.is_file():
+    if not path.exists():
         raise TRMError(f"{url}: no such file (give a URL or the path of the archive)")
-    return path.resolve().as_uri()
+    return regular_file(path, "CIFAR archive").resolve().as_uri()
 
 
-def _fetch(url: str, dest: Path, desc: str, progress: bool) -> str:
-    """Stream ``url`` into ``dest`` with a progress bar on stderr; returns the MD5 hex."""
+def _fetch(url: str, dest: Path, limit: int, desc: str, progress: bool) -> str:
+    """Stream ``url`` into ``dest`` with a progress bar on stderr; returns the MD5 hex.
+    More than ``limit`` bytes, announced or sent, is refused."""
     md5 = hashlib.md5()
     received = 0
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, open(dest, "wb") as out:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
+            if total is not None and total > limit:
+                raise TRMError(
+                    f"cannot download {url}: it announces {total:,} bytes, too large for "
+                    f"the {desc} (at most {limit:,}); nothing was kept"
+                )
             with tqdm(
                 total=total,
                 desc=desc,
@@ -153,6 +170,11 @@ def _fetch(url: str, dest: Path, desc: str, progress: bool) -> str:
                     md5.update(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))
+                    if received > limit:
+                        raise TRMError(
+                            f"cannot download {url}: more than {limit:,} bytes, too large "
+                            f"for the {desc}; stopped, nothing was kept"
+                        )
     except urllib.error.HTTPError as e:
         raise TRMError(f"cannot download {url}: HTTP {e.code} {e.reason}") from None
     except urllib.error.URLError as e:

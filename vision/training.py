@@ -30,11 +30,11 @@ from trm.config import TrainConfig
 from trm.contract import Objective, StepOutput, is_single_step
 from trm.data import TokenData
 from trm.device import autocast, resolve_device, resolve_precision
-from trm.distributed import setup, teardown
+from trm.distributed import is_first_process, setup, teardown
 from trm.errors import SettingError, TRMError, about
 from trm.evaluate import run_with_halting
 from trm.losses import HALT_WEIGHT, LossOutput
-from trm.runs import check_max_minutes, check_resume, load_run_model, prepare_run_dir
+from trm.runs import RunFolder, check_max_minutes, check_resume, load_run_model
 from trm.train import Trainer
 from vision.augment import augment, cutmix, mixup
 from vision.cifar import ImageData, ImageSplit, load_images
@@ -258,7 +258,7 @@ def train_images(
     data_dir: Path,
     out: Path,
     *,
-    variant: str,
+    variant: str | None,
     preset: str = "small",
     model_overrides: dict | None = None,
     train_overrides: dict | None = None,
@@ -280,7 +280,8 @@ def train_images(
     passes over the training images (the run's length; without it ``steps``), with
     ``warmup_epochs`` of warmup and a cosine ending at ``min_lr``. A preset brings its
     defaults (:func:`preset_defaults`). On ``resume`` the saved settings stand: a changed
-    one is refused (one line), only the run's length and bookkeeping may change.
+    one is refused (one line), only the run's length and bookkeeping may change; ``variant``
+    None takes the run's.
     """
     out = Path(out)
     check_max_minutes(max_minutes)
@@ -290,14 +291,16 @@ def train_images(
     if given:
         replace(Recipe(), **given).check()
     data = load_images(data_dir)
-    prepare_run_dir(out, resume=resume, force=force)
+    run = RunFolder(out, resume=resume, force=force, write=is_first_process())
     if resume:
         saved_ckpt = load_checkpoint(out)
         saved = saved_ckpt.config
-        if saved.get("task") != "vision" or saved.get("variant") != variant:
+        if saved.get("task") != "vision" or variant not in (None, saved.get("variant")):
             raise TRMError(
-                f"{out} holds a {saved.get('variant') or saved.get('task')} run, not {variant}"
+                f"{out} holds a {saved.get('variant') or saved.get('task')} run, "
+                f"not {variant or 'a vision one'}"
             )
+        variant = saved.get("variant")
         with about(saved_ckpt.config_path):
             model = model_from_config(variant, saved.get("model"))
             train = TrainConfig.from_dict(saved.get("train")).to_dict()
@@ -355,32 +358,34 @@ def train_images(
         stats = channel_stats(data.train.images)
     train_cfg = TrainConfig.from_dict(train)
     soft = data.num_classes if run_recipe.mixing else 0
+    resolve_device(device)  # a bad --device is refused before anything is written
     group, dev = setup(device)
     try:
         prec = resolve_precision(precision, dev)
-        trainer = Trainer(
-            model.config,
-            train_cfg,
-            as_token_data(data.train, soft),
-            as_token_data(data.test),
-            out,
-            device=dev,
-            precision=prec,
-            compile=compile,
-            augment=image_augmenter(run_recipe, data.num_classes),
-            run_info={
-                **data_info(data),
-                "variant": variant,
-                "precision": prec,
-                "recipe": run_recipe.to_dict(),
-                "normalisation": stats,
-            },
-            dist=group,
-            objective=ImageObjective(variant, model.config, run_recipe.smoothing, stats),
-        )
-        if resume:
-            trainer.restore()
-        summary = trainer.fit(max_minutes=max_minutes, progress=progress)
+        with run:
+            trainer = Trainer(
+                model.config,
+                train_cfg,
+                as_token_data(data.train, soft),
+                as_token_data(data.test),
+                run,
+                device=dev,
+                precision=prec,
+                compile=compile,
+                augment=image_augmenter(run_recipe, data.num_classes),
+                run_info={
+                    **data_info(data),
+                    "variant": variant,
+                    "precision": prec,
+                    "recipe": run_recipe.to_dict(),
+                    "normalisation": stats,
+                },
+                dist=group,
+                objective=ImageObjective(variant, model.config, run_recipe.smoothing, stats),
+            )
+            if resume:
+                trainer.restore()
+            summary = trainer.fit(max_minutes=max_minutes, progress=progress)
     finally:
         teardown(group)
     return {**summary, "device": str(dev), "precision": prec, "out": str(out), "variant": variant}

@@ -40,6 +40,7 @@ from puzzles.build import check_counts
 from puzzles.dataset import Dataset, Split, check_out_dir, save_npz, staged_dir, write_dataset
 from puzzles.defaults import ARC
 from trm.errors import SettingError, TRMError
+from trm.jsonfile import regular_file
 
 AUG_FILE = "augmentations.npz"
 
@@ -237,6 +238,7 @@ def load_table(ds: Dataset) -> AugmentationTable:
         raise TRMError(f"{ds.path}: metadata lacks task_info.puzzle_id_start")
     if not file.exists():
         raise TRMError(f"{file}: missing (an ARC dataset keeps its augmentations there)")
+    regular_file(file, "augmentation table")
     try:
         with np.load(file, allow_pickle=False) as z:
             table = AugmentationTable(np.asarray(start, np.int64), z["dihedral"], z["colours"])

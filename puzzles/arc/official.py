@@ -29,6 +29,7 @@ from puzzles.arc.grid import N_COLOURS, ArcTask, Pair, parse_task
 from puzzles.arc.sources import Source, read_json
 from puzzles.arc.tokens import SEQ_LEN, decode
 from trm.errors import SettingError, TRMError
+from trm.jsonfile import regular_file
 
 SEPARATOR = "|||"
 BLANK = "<blank>"
@@ -99,10 +100,10 @@ def read_identifiers(path: Path) -> tuple[list[str], AugmentationTable, str]:
 
 
 def _load_array(file: Path, ndim: int) -> np.ndarray:
+    if not file.exists():
+        raise TRMError(f"{file}: missing (an official build has train/all__*.npy)")
     try:
-        array = np.load(file, mmap_mode="r", allow_pickle=False)
-    except FileNotFoundError:
-        raise TRMError(f"{file}: missing (an official build has train/all__*.npy)") from None
+        array = np.load(regular_file(file, ".npy array"), mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError, EOFError) as e:
         raise TRMError(f"{file}: not a readable .npy array ({e})") from None
     if array.ndim != ndim or not np.issubdtype(array.dtype, np.integer):

