@@ -11,9 +11,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from trm.errors import TRMError
+from trm.errors import Stopped, TRMError, stop_status
 from trm.jsonfile import read_bounded
-from trm.staging import atomic_file
+from trm.staging import OutputFile
 
 out = Console()  # what the command produces (grids, tables)
 err = Console(stderr=True, soft_wrap=True)  # progress, notes, warnings: never re-wrapped
@@ -61,9 +61,34 @@ def given_values(**options) -> dict:
     return {k: v for k, v in options.items() if v is not None}
 
 
+def stopped(e: KeyboardInterrupt, note: str) -> typer.Exit:
+    """Say how the interrupted work goes on (``note``); the exit of the interruption (130
+    for Ctrl-C, 128 + N for signal N) to raise."""
+    import signal
+
+    why = f"stopped by {signal.Signals(e.signum).name}" if isinstance(e, Stopped) else "interrupted"
+    err.print(f"{why}: {note}", highlight=False)
+    return typer.Exit(stop_status(e))
+
+
 def print_json(obj: object) -> None:
-    """Machine-readable output: one JSON document on stdout and nothing else."""
-    sys.stdout.write(json.dumps(obj) + "\n")
+    """Machine-readable output: one JSON document on stdout and nothing else, strict JSON:
+    a number that is not finite (NaN, inf), nested anywhere, is written null; a numpy or
+    torch scalar as the number it holds."""
+    import math
+
+    def strict(value):
+        if hasattr(value, "item") and getattr(value, "shape", None) == ():  # numpy, torch
+            value = value.item()
+        if isinstance(value, float):
+            return value if math.isfinite(value) else None
+        if isinstance(value, dict):
+            return {k: strict(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [strict(v) for v in value]
+        return value
+
+    sys.stdout.write(json.dumps(strict(obj), allow_nan=False) + "\n")
     sys.stdout.flush()
 
 
@@ -104,19 +129,25 @@ TOO_BIG = "a puzzle is far smaller"
 RECORD_SUFFIXES = (".svg", ".html", ".htm")
 
 
-def check_output_folder(path: Path, option: str) -> None:
-    """Refuse an output file whose folder does not exist, before any work is done."""
-    if not path.parent.is_dir():
-        raise TRMError(f"{option} {path}: no such folder {path.parent}")
-
-
-def check_record_path(path: Path | None) -> None:
-    """Refuse a --record target we could not write, before any work is done."""
+def output_file(path: Path | None, setting: str, force: bool, suffixes=()) -> OutputFile | None:
+    """A result file the command will write (None: not asked for), checked before any
+    work: see :class:`trm.staging.OutputFile` (no overwrite without --force, never inside a
+    run's or dataset's own files); ``suffixes``: the names it may end in."""
     if path is None:
-        return
-    if path.suffix.lower() not in RECORD_SUFFIXES:
-        raise TRMError(f"--record {path}: the file name must end in .svg or .html")
-    check_output_folder(path, "--record")
+        return None
+    target = OutputFile(path, force=force, setting=setting)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise TRMError(f"{flag(setting)} {path}: the file name must end in {' or '.join(suffixes)}")
+    return target
+
+
+def check_record_path(path: Path | None, force: bool = False) -> OutputFile | None:
+    """The --record file, refused before any work if we could not or may not write it."""
+    return output_file(path, "record", force, RECORD_SUFFIXES)
+
+
+# --force for the commands whose only output on disk is a result file
+FORCE_OUTPUT = typer.Option("--force", help="Replace the output file if it already exists.")
 
 
 class Display:
@@ -127,7 +158,7 @@ class Display:
         self,
         *,
         show: bool = True,
-        record: Path | None = None,
+        record: OutputFile | None = None,
         no_color: bool = False,
         title: str = "trm",
     ):
@@ -155,11 +186,10 @@ class Display:
         """Write the recording next to its final name, then rename it into place."""
         if self.recorder is None:
             return
-        path = self.record
-        if path.suffix.lower() == ".svg":
+        target = self.record
+        if target.path.suffix.lower() == ".svg":
             text = self.recorder.export_svg(title=self.title)
         else:
             text = self.recorder.export_html(inline_styles=True)
-        with atomic_file(path) as tmp:
-            tmp.write_text(text, encoding="utf-8")
-        err.print(f"recorded the display in {path}", highlight=False)
+        target.write_text(text)
+        err.print(f"recorded the display in {target.path}", highlight=False)

@@ -10,7 +10,7 @@ import typer
 from rich.panel import Panel
 
 from cli.choices import MazeStyle
-from cli.common import err, given_values, out, print_json, refuse_options
+from cli.common import err, given_values, out, print_json, refuse_options, stopped
 from puzzles.defaults import ARC, MAZE, SUDOKU
 
 app = typer.Typer(help="Make, import, augment and inspect puzzle datasets.", no_args_is_help=True)
@@ -19,13 +19,9 @@ app = typer.Typer(help="Make, import, augment and inspect puzzle datasets.", no_
 IMPORT_SPLITS = "--import reads its splits from the file; {flags} do not apply"
 
 
-def _interrupted() -> None:
-    """Ctrl-C during a resumable build: say how to go on, exit 130."""
-    err.print(
-        "interrupted: the finished part is kept; run the same command again to resume",
-        highlight=False,
-    )
-    raise typer.Exit(130) from None
+def _interrupted(e: KeyboardInterrupt) -> None:
+    """Ctrl-C (or a signal) during a resumable build: say how to go on, exit 130 (128 + N)."""
+    raise stopped(e, "the finished part is kept; run the same command again to resume") from None
 
 
 def _summary(path: Path, meta: dict, seconds: float) -> None:
@@ -154,8 +150,8 @@ def sudoku(
                 force=force,
                 progress=not quiet,
             )
-        except KeyboardInterrupt:
-            _interrupted()
+        except KeyboardInterrupt as e:
+            _interrupted(e)
     _summary(out_dir, ds.meta, time.perf_counter() - start)
 
 
@@ -265,8 +261,8 @@ def maze(
                 force=force,
                 progress=not quiet,
             )
-        except KeyboardInterrupt:
-            _interrupted()
+        except KeyboardInterrupt as e:
+            _interrupted(e)
     _summary(out_dir, ds.meta, time.perf_counter() - start)
 
 

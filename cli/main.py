@@ -1,21 +1,28 @@
 """The `trm` console script: command groups, --version, and the error contract.
 
 Exit status: 0 success, 1 a failed solve or check, 2 bad usage or bad input (a one-line
-message, no traceback), 130 interrupted.
+message, no traceback; standard output that cannot be written counts), 130 interrupted
+(Ctrl-C), 128 + N stopped by signal N (143: SIGTERM, 129: SIGHUP), handled as Ctrl-C.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import io
+import os
+import signal
 import sys
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 
 from cli import data, importer, plot, predict, solve, train, vision
 from cli.common import err, flag
 from trm import __version__
-from trm.errors import SettingError, TRMError
+from trm.errors import SettingError, Stopped, TRMError, stop_status
 
 app = typer.Typer(
     name="trm",
@@ -59,15 +66,63 @@ def main() -> None:
     Click's own usage errors (a missing option, a bad number) are shown on one line too,
     instead of the usual box.
     """
-    command = typer.main.get_command(app)
+    _standard_streams()
+    Console.on_broken_pipe = _broken_pipe  # rich would exit 1, the failed-solve status
+    previous = _handle_stop_signals()
     try:
-        status = command.main(prog_name="trm", standalone_mode=False)
+        try:
+            os.getcwd()  # (torch cannot even load without one)
+        except FileNotFoundError:
+            _fail("the working folder no longer exists: cd to one that does", 2)
+        _run(typer.main.get_command(app))
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
+
+
+class _Escaped(BaseException):
+    """Carries Ctrl-C, a signal or a failed write to standard output past Typer, which would
+    turn them into a silent exit 130 or 1, to :func:`_run`."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(error)
+        self.error = error
+
+
+def _escaping(method):
+    def call(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except (KeyboardInterrupt, OSError) as e:
+            raise _Escaped(e) from None
+
+    return call
+
+
+def _run(command) -> None:
+    # parsing (where --help prints) and running: where Typer would catch these
+    command.make_context = _escaping(command.make_context)
+    command.invoke = _escaping(command.invoke)
+    try:
+        try:
+            status = command.main(prog_name="trm", standalone_mode=False)
+            sys.stdout.flush()
+        except _Escaped as escaped:
+            raise escaped.error from None
     except SettingError as e:  # the library names its setting, we name our flag
         _fail(e.spell(flag), 2)
     except TRMError as e:
         _fail(str(e), 2)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
+    except KeyboardInterrupt as e:
+        why = f"stopped by {signal.Signals(e.signum).name}" if isinstance(e, Stopped) else ""
+        _fail(why or "interrupted", stop_status(e))
+    except _OutputFailed as e:
+        _drop_stdout()
+        _fail(f"cannot write to standard output ({e.strerror})", 2)
+    except OSError as e:  # a path the system refuses (too long, ...) met outside any check
+        if not e.filename:
+            raise
+        _fail(f"{e.filename}: {e.strerror or e}", 2)
     except Exception as e:  # click's UsageError and friends carry their own exit code
         if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):
             raise
@@ -78,6 +133,105 @@ def main() -> None:
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         _fail(f"{message}{hint}", e.exit_code)
     sys.exit(status if isinstance(status, int) else 0)
+
+
+def _standard_streams() -> None:
+    """Standard streams a program can always write: a closed descriptor 0-2 is opened on
+    /dev/null (so that no file trm opens lands on it and gets the output), a failed write to
+    standard output (closed, full, its reader gone) is one line and exit 2, and characters
+    the terminal's encoding lacks become '?' rather than an error."""
+    if sys.stdout is not sys.__stdout__:  # in a test: leave its streams alone
+        return
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # takes the lowest free descriptor: this one
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (for the life of the process)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors="replace")
+    sys.stdout = _Output(sys.stdout)
+
+
+class _OutputFailed(OSError):
+    """A write to standard output failed."""
+
+
+class _Output(io.TextIOBase):
+    """Standard output whose failures are told apart from any other (:class:`_OutputFailed`);
+    ``None`` (closed before trm started) fails on the first write."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def _fail(self, e: OSError):
+        why = "its reader has gone" if isinstance(e, BrokenPipeError) else e.strerror or str(e)
+        return _OutputFailed(e.errno, why)
+
+    def write(self, text: str) -> int:
+        if self.stream is None:
+            raise _OutputFailed(errno.EBADF, "it is closed")
+        try:
+            return self.stream.write(text)
+        except OSError as e:
+            raise self._fail(e) from None
+
+    def flush(self) -> None:
+        if self.stream is not None:
+            try:
+                self.stream.flush()
+            except OSError as e:
+                raise self._fail(e) from None
+
+    def isatty(self) -> bool:
+        return self.stream is not None and self.stream.isatty()
+
+    def fileno(self) -> int:
+        if self.stream is None:
+            raise io.UnsupportedOperation("standard output is closed")
+        return self.stream.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.stream, "encoding", None) or "utf-8"
+
+    @property
+    def errors(self) -> str:
+        return getattr(self.stream, "errors", None) or "replace"
+
+
+def _broken_pipe(console) -> None:
+    raise _OutputFailed(errno.EPIPE, "its reader has gone")
+
+
+def _drop_stdout() -> None:
+    """Send what is left for standard output nowhere, so exiting does not fail again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+
+
+def _handle_stop_signals() -> dict:
+    """SIGTERM and SIGHUP stop trm as Ctrl-C does (:class:`trm.errors.Stopped`); once
+    stopping, repeats are ignored so that the final checkpoint or clean-up is not cut
+    short. Returns the handlers replaced (restored by the caller)."""
+    stopping = []
+
+    def stop(signum, frame):
+        if not stopping:
+            stopping.append(signum)
+            raise Stopped(signum)
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            with contextlib.suppress(ValueError):  # not the main thread
+                previous[name] = signal.signal(getattr(signal, name), stop)
+    return previous
 
 
 def _fail(message: str, status: int) -> None:

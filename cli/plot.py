@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import err
+from cli.common import FORCE_OUTPUT, err, output_file
 
 
 def register(app: typer.Typer) -> None:
@@ -21,6 +21,7 @@ def plot(
     out_file: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")] = Path(
         "curves.png"
     ),
+    force: Annotated[bool, FORCE_OUTPUT] = False,
 ) -> None:
     """Draw learning curves (training loss, accuracy with the periodic evaluations, supervision steps at halt) of one or more runs into one PNG.
 
@@ -30,5 +31,5 @@ def plot(
     """
     from trm.plot import plot_runs
 
-    path = plot_runs(runs, out_file)
+    path = plot_runs(runs, output_file(out_file, "out", force, (".png",)))
     err.print(f"wrote {path} ({len(runs)} run{'s' if len(runs) != 1 else ''})", highlight=False)

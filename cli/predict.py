@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cli.choices import Precision
-from cli.common import DEVICE, PRECISION, check_output_folder, err
+from cli.common import DEVICE, FORCE_OUTPUT, PRECISION, err, output_file
 
 app = typer.Typer(help="Write a model's answers in a competition's format.", no_args_is_help=True)
 
@@ -30,6 +30,7 @@ def arc(
     device: Annotated[str, DEVICE] = "auto",
     precision: Annotated[Precision, PRECISION] = "auto",
     batch_size: Annotated[int, typer.Option(help="Views per batch.")] = 256,
+    force: Annotated[bool, FORCE_OUTPUT] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Answer every test input of an ARC dataset in the Kaggle ARC Prize format: for each
@@ -40,9 +41,8 @@ def arc(
     """
     from puzzles.arc.views import submission
     from puzzles.training import predict_run_views
-    from trm.staging import write_json
 
-    check_output_folder(out_file, "--out")
+    target = output_file(out_file, "out", force)
     predicted = predict_run_views(
         run,
         data,
@@ -54,10 +54,12 @@ def arc(
         progress=not quiet,
     )
     result = submission(predicted)
-    write_json(out_file, result)
+    target.write_json(result)
     inputs = sum(len(v) for v in result.values())
+    voted = predicted.views.k  # fewer than asked when the tasks have no more augmentations
+    fewer = f": the dataset holds no more; --views asked {views:,}" if voted < views else ""
     err.print(
         f"wrote {out_file}: {len(result)} tasks, {inputs} test inputs, 2 attempts each "
-        f"({views} views voted per input)",
+        f"({voted} view{'s' * (voted != 1)} voted per input{fewer})",
         highlight=False,
     )

@@ -43,6 +43,7 @@ SHOW_STEPS = typer.Option("--steps", help="Show all steps or only the final one.
 JSON = typer.Option("--json", help="Print JSON only.")
 NO_COLOR = typer.Option("--no-color", help="No colours (styles stay).")
 RECORD = typer.Option("--record", help="Save the display as FILE.svg or FILE.html.")
+FORCE_RECORD = typer.Option("--force", help="Replace the --record file if it already exists.")
 # test-time scaling (Sudoku, mazes): puzzles.scaling
 _SAMPLES_HELP = (
     "After the one pass shown, run K candidates (augmented views, identity first, "
@@ -114,6 +115,7 @@ def sudoku(
     as_json: Annotated[bool, JSON] = False,
     no_color: Annotated[bool, NO_COLOR] = False,
     record: Annotated[Path | None, RECORD] = None,
+    force: Annotated[bool, FORCE_RECORD] = False,
     device: Annotated[str, DEVICE] = "auto",
     precision: Annotated[Precision, PRECISION] = "auto",
     samples: Annotated[int | None, SAMPLES_SUDOKU] = None,
@@ -138,7 +140,7 @@ def sudoku(
     """
     from puzzles.sudoku.grid import parse_puzzle
 
-    check_record_path(record)
+    record = check_record_path(record, force)
     if exact and samples is not None:
         raise TRMError("--samples goes with a model, not with --exact")
     scaling = (
@@ -291,6 +293,7 @@ def maze(
     as_json: Annotated[bool, JSON] = False,
     no_color: Annotated[bool, NO_COLOR] = False,
     record: Annotated[Path | None, RECORD] = None,
+    force: Annotated[bool, FORCE_RECORD] = False,
     device: Annotated[str, DEVICE] = "auto",
     precision: Annotated[Precision, PRECISION] = "auto",
     samples: Annotated[int, SAMPLES] = 1,
@@ -314,7 +317,7 @@ def maze(
     from puzzles.maze.text import parse_maze
     from puzzles.watch import open_model
 
-    check_record_path(record)
+    record = check_record_path(record, force)
     scaling = _samples(samples, noise, no_augment, select, sample_seed)
     if maze_text is not None:
         text, where = read_argument_text(maze_text, "MAZE")
@@ -370,6 +373,7 @@ def arc(
     as_json: Annotated[bool, JSON] = False,
     no_color: Annotated[bool, NO_COLOR] = False,
     record: Annotated[Path | None, RECORD] = None,
+    force: Annotated[bool, FORCE_RECORD] = False,
     device: Annotated[str, DEVICE] = "auto",
     precision: Annotated[Precision, PRECISION] = "auto",
 ) -> None:
@@ -385,7 +389,7 @@ def arc(
     from puzzles.arc import watch as aw
     from puzzles.watch import open_model
 
-    check_record_path(record)
+    record = check_record_path(record, force)
     found = aw.find_task(task)
     model = open_model(checkpoint, "arc", device=device, precision=precision)
     display = Display(show=not as_json, record=record, no_color=no_color, title="trm solve arc")

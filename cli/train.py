@@ -18,7 +18,17 @@ from cli.choices import (
     Preset,
     Schedule,
 )
-from cli.common import DEVICE, PRECISION, check_output_folder, err, given_fields, out, print_json
+from cli.common import (
+    DEVICE,
+    PRECISION,
+    err,
+    given_fields,
+    out,
+    output_file,
+    print_json,
+    stopped,
+)
+from trm.staging import OutputFile
 
 
 def train(
@@ -175,13 +185,10 @@ def train(
             progress=not quiet,
             init=init,
         )
-    except KeyboardInterrupt:
-        err.print(
-            f"interrupted: checkpoint saved; continue with: trm train --data {data} "
-            f"--out {out_dir} --resume",
-            highlight=False,
-        )
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as e:
+        raise stopped(
+            e, f"checkpoint saved; continue with: trm train --data {data} --out {out_dir} --resume"
+        ) from None
     if not summary["main"]:
         return  # under torchrun, one process reports
     ev = summary.get("eval") or {}
@@ -226,6 +233,9 @@ def evaluate(
             help="With --views: write each task's results (votes, candidates) to this JSON file.",
         ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the --per-task file if it already exists.")
+    ] = False,
     samples: Annotated[
         int | None,
         typer.Option(
@@ -326,7 +336,7 @@ def evaluate(
             precision=precision,
             batch_size=batch_size,
             limit=limit,
-            per_task=per_task,
+            per_task=output_file(per_task, "per_task", force),
             as_json=as_json,
             skip_empty=skip_empty,
         )
@@ -413,15 +423,12 @@ def _evaluate_views(
     precision: str,
     batch_size: int,
     limit: int,
-    per_task: Path | None,
+    per_task: OutputFile | None,
     as_json: bool,
     skip_empty: bool,
 ) -> None:
     from puzzles.training import evaluate_run_views
-    from trm.staging import write_json
 
-    if per_task is not None:
-        check_output_folder(per_task, "--per-task")
     result = evaluate_run_views(
         run,
         data,
@@ -435,7 +442,7 @@ def _evaluate_views(
         skip_empty=skip_empty,
     )
     if per_task is not None:
-        write_json(per_task, {"summary": result.summary(), "tasks": result.per_task})
+        per_task.write_json({"summary": result.summary(), "tasks": result.per_task})
     summary = result.summary()
     if as_json:
         print_json(summary)
@@ -443,7 +450,7 @@ def _evaluate_views(
     scores = " · ".join(f"pass@{k} {v:.4f}" for k, v in result.pass_at.items())
     out.print(
         f"{scores} · {summary['tasks']} tasks, {summary['test_inputs']} test inputs, "
-        f"{views} views each" + (", views without a grid skipped" if skip_empty else ""),
+        f"{summary['views']} views each" + (", views without a grid skipped" if skip_empty else ""),
         highlight=False,
     )
 

@@ -55,7 +55,7 @@ def read_key(fd: int, timeout: float | None) -> str | None:
 
 def next_index(key: str, index: int, count: int, playing: bool) -> tuple[int | None, bool]:
     """The frame to show after ``key`` (None: quit) and whether auto-play is on."""
-    if key in ("q", "Q", "esc", "\x03", "\x04"):
+    if key in ("q", "Q", "esc", "\x04"):
         return None, playing
     if key in ("right", "n", "l", " ", "\r", "\n"):
         return min(index + 1, count - 1), False
@@ -92,6 +92,8 @@ def view(
                 )
                 screen.update(Group(frames[index], status))
                 key = read_key(fd, delay if playing else None)
+                if key == "\x03":  # Ctrl-C read as a key, not sent as a signal
+                    raise KeyboardInterrupt
                 if key is None:  # auto-play tick
                     index = min(index + 1, len(frames) - 1)
                     playing = index < len(frames) - 1
@@ -100,9 +102,7 @@ def view(
                 if new is None:
                     break
                 index = new
-    except KeyboardInterrupt:
-        pass
-    finally:
+    finally:  # (Ctrl-C goes on up: the command exits 130, as any interrupted one)
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
         if terminal is not sys.stdin:
             terminal.close()

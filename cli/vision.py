@@ -19,7 +19,7 @@ from cli.choices import (
     Variant,
     VisionPreset,
 )
-from cli.common import DEVICE, PRECISION, err, flag, given_fields
+from cli.common import DEVICE, PRECISION, err, flag, given_fields, stopped
 from vision.configs import CONFIGS, field_defaults
 from vision.recipes import COMPARE_EPOCHS, TRAIN_DEFAULTS, preset_settings
 
@@ -466,13 +466,12 @@ def train(
             max_minutes=max_minutes,
             progress=not quiet,
         )
-    except KeyboardInterrupt:
-        err.print(
-            "interrupted: checkpoint saved; continue with: "
+    except KeyboardInterrupt as e:
+        raise stopped(
+            e,
+            "checkpoint saved; continue with: "
             f"trm vision train --data {data} --out {out_dir} --resume",
-            highlight=False,
-        )
-        raise typer.Exit(130) from None
+        ) from None
     ev = summary.get("eval") or {}
     line = (
         f"step {summary['step']} in {summary['elapsed'] / 60:.1f} min on {summary['device']} "
@@ -699,9 +698,8 @@ def compare(
             progress=not quiet,
             log=lambda m: err.print(m, highlight=False),
         )
-    except KeyboardInterrupt:
-        err.print(f"interrupted: run the same command again to resume ({out_dir})", highlight=False)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as e:
+        raise stopped(e, f"run the same command again to resume ({out_dir})") from None
     if as_json:
         print_json(result)
         return

@@ -364,6 +364,7 @@ def read_import_file(file: Path) -> tuple[str, str]:
         file,
         MAX_IMPORT_BYTES,
         "too much puzzle text: split it, or use the CSV layout (read as it streams)",
+        "puzzle file",
     )
     try:
         return data.decode("utf-8"), hashlib.sha256(data).hexdigest()

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from trm.config import MAX_SEED
 from trm.device import autocast
 from trm.errors import SettingError, TRMError
 from trm.vote import rank
@@ -182,8 +183,10 @@ def run(
     """K = ``samples`` candidates for every puzzle of ``questions`` (P, L) tokens."""
     if not 1 <= samples <= MAX_SAMPLES:
         raise SettingError("samples", f"must be from 1 to {MAX_SAMPLES}, got {samples}")
-    if seed < 0:
-        raise TRMError(f"the seed of the views and noise must be >= 0, got {seed}")
+    if not 0 <= seed <= MAX_SEED:  # the noise's seeds are made from it: see MAX_SEED
+        raise TRMError(
+            f"the seed of the views and noise must be >= 0 and at most {MAX_SEED:,}, got {seed}"
+        )
     if not (noise >= 0 and math.isfinite(noise)):
         raise SettingError("noise", f"must be a finite number >= 0, got {noise}")
     if select not in SELECT:

@@ -163,7 +163,7 @@ def train_on_dataset(
             if resume:
                 trainer.restore()
             elif start is not None:
-                trainer.start_from(start[1])
+                trainer.start_from(start[1], resolve_checkpoint(init) / MODEL_FILE)
             summary = trainer.fit(max_minutes=max_minutes, progress=progress)
     finally:
         teardown(group)

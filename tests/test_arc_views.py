@@ -209,6 +209,26 @@ def test_eval_views_cli_reports_pass_at_k_and_writes_per_task_results(tmp_path):
     validate_submission(json.loads(sub_file.read_text()), {"aa": 1, "bb": 1})
     r = run_trm(*cmd("predict arc", run, "--data", data, "--out", tmp_path / "no" / "s.json"))
     assert r.returncode == 2 and "no such folder" in r.stderr
+    # result files: never replaced unasked, never inside the run's checkpoint (issue 28)
+    written = {p: p.read_bytes() for p in (sub_file, per_task, run / "checkpoint" / "config.json")}
+    for again, needle in (
+        (cmd("predict arc", run, "--data", data, "--out", sub_file), "--force"),
+        (cmd("eval", run, "--data", data, "--views 2 --per-task", per_task), "--force"),
+        (cmd("predict arc", run, "--data", data, "--out", tmp_path), "a folder"),
+        (
+            cmd("predict arc", run, "--data", data, "--out", run / "checkpoint" / "config.json"),
+            "own files",
+        ),
+        (
+            cmd("predict arc", run, "--data", data, "--out", run / "checkpoint" / "new.json"),
+            "own files",
+        ),
+    ):
+        r = run_trm(*again, *(["--force"] if "own files" in needle else []))
+        assert r.returncode == 2 and needle in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in written} == written
+    trm_ok("predict arc", run, "--data", data, "--out", sub_file, "--views 4 --quiet --force")
     # trm solve arc --views: the vote after the steps, its first answer the one checked
     r = run_trm(*cmd("solve arc", folder / "aa.json", "-c", run, "--views 4 --json"))
     assert r.returncode in (0, 1), r.stderr

@@ -389,8 +389,9 @@ def test_disk_full_during_a_sudoku_build_is_one_line_and_resumes(tmp_path, monke
     assert_one_line_error(
         run_trm_here(*args), "No space left on device", "run the same command again"
     )
-    partial = tmp_path / ".d.partial"
-    assert not out.exists() and sorted(p.name for p in partial.glob("*.npz")) == [
+    partial = out / ".trm-partial"
+    assert [p.name for p in out.iterdir()] == [".trm-partial"]  # no dataset in place
+    assert sorted(p.name for p in partial.glob("*.npz")) == [
         "test-000000.npz",
         "train-000000.npz",
     ]  # whole chunks only: no half-written file
@@ -399,11 +400,12 @@ def test_disk_full_during_a_sudoku_build_is_one_line_and_resumes(tmp_path, monke
     # the final write into the dataset folder fails: nothing half-written is left there
     monkeypatch.setattr(puzzles.dataset, "save_npz", disk_full_after(0, puzzles.dataset.save_npz))
     assert_one_line_error(run_trm_here(*args), str(out), "No space left on device")
-    assert not out.exists() and not list(tmp_path.glob(".d.*.tmp"))
+    assert [p.name for p in out.iterdir()] == [".trm-partial"]  # no stage, no lock
     monkeypatch.undo()
     r = run_trm_here(*args)  # space again: it goes on from the kept chunks
     assert r.returncode == 0, r.stderr
     assert (out / "dataset.json").is_file() and not partial.exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
 def test_disk_full_during_a_synthetic_image_build_leaves_nothing(tmp_path, monkeypatch):
@@ -467,7 +469,7 @@ def test_a_damaged_metrics_file_is_one_line(tmp_path, line, fragment):
     body = line.encode() if isinstance(line, str) else line
     path.write_bytes(body + b'\n{"step": 2, "loss": 1.0}\n')
     assert_one_line_error(
-        run_trm_here("plot", str(path), "--out", str(tmp_path / "p.svg")),
+        run_trm_here("plot", str(path), "--out", str(tmp_path / "p.png")),
         "metrics.jsonl:1",
         fragment,
     )

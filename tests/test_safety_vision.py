@@ -62,7 +62,7 @@ def test_pipes_directories_and_devices_are_refused_before_opening(tmp_path, kind
     url = source.as_uri() if as_url else str(source)
     out = tmp_path / "c10"
     r = run_guarded("vision data cifar --out", out, "--url", url, "-q")
-    assert_one_line_error(r, str(source), says)
+    assert_one_line_error(r, f"{source}: {says}, not a CIFAR archive")
     assert not out.exists()
 
 

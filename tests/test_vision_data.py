@@ -602,7 +602,7 @@ def test_archive_with_escaping_members_is_refused(tmp_path, member, why):
     with pytest.raises(TRMError, match=f"refused archive member .*{why}"):
         download("cifar10", out, archive.as_uri(), md5, progress=False)
     assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "deep" / "evil.txt").exists()
-    assert list((tmp_path / "deep").iterdir()) == []
+    assert not (tmp_path / "deep").exists()  # made for the download, removed again
 
 
 def test_links_and_devices_in_an_archive_are_refused(tmp_path):

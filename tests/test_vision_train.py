@@ -147,7 +147,7 @@ def test_channel_statistics_come_from_the_training_split_and_travel_with_the_run
         (dict(train_overrides={**STEPS, "steps": 8, "beta2": 0.999}), "cannot change beta2"),
         (
             dict(train_overrides={**STEPS, "steps": 8}, model_overrides={"hidden_size": 64}),
-            "drop hidden_size",
+            "drop `hidden_size`",
         ),
     ],
 )

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from trm.errors import TRMError
@@ -97,8 +98,10 @@ def save_checkpoint(
     except BaseException as e:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(e, OSError):
-            raise TRMError(f"{folder}: cannot write the checkpoint ({e})") from e
+        # the safetensors writer raises its own type (disk full, ...), not OSError
+        if isinstance(e, (OSError, SafetensorError)):
+            detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise TRMError(f"{folder}: cannot write the checkpoint ({detail})") from e
         raise
     shutil.rmtree(old, ignore_errors=True)
     for leftover in parent.glob(f".{folder.name}.tmp-*"):  # from saves that crashed mid-write
@@ -239,6 +242,55 @@ def load_checkpoint(path, *, train_state: bool = False, device="cpu") -> Checkpo
     return Checkpoint(folder, config, model_state, train_tensors, train_meta)
 
 
+# what a model's floating tensor may be stored as (loading casts it to the model's dtype)
+FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
+
+def check_state(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], where) -> None:
+    """Refuse weights ``state`` that do not fit the model whose ``state_dict()`` is
+    ``expected`` (meta tensors will do), naming ``where`` (the file) and the first tensor at
+    fault: missing or unexpected, of another shape, stored as another kind of number (floats
+    as float32, float16, bfloat16 or float64, integers as integers: never fp8, bool or
+    integers for floats), or holding NaN or inf (also once cast to the model's dtype).
+    ``load_state_dict`` would cast them silently, and the model score 0%."""
+    for name in state:
+        if name not in expected:
+            raise TRMError(f"{where}: unexpected tensor {name!r} (the config makes no such tensor)")
+    missing = [name for name in expected if name not in state]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise TRMError(f"{where}: tensor {missing[0]!r} missing{more}")
+    for name, want in expected.items():
+        t = state[name]
+        if t.shape != want.shape:
+            raise TRMError(
+                f"{where}: tensor {name!r} has shape {tuple(t.shape)}, "
+                f"the config makes {tuple(want.shape)}"
+            )
+        if want.dtype.is_floating_point:
+            ok, wanted = t.dtype in FLOAT_DTYPES, "float32, float16, bfloat16 or float64"
+        elif want.dtype == torch.bool:
+            ok, wanted = t.dtype == torch.bool, "bool"
+        else:
+            ok = not (t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool)
+            wanted = "an integer dtype"
+        if not ok:
+            raise TRMError(
+                f"{where}: tensor {name!r} has dtype {_dtype(t.dtype)}, expected {wanted}"
+            )
+        if want.dtype.is_floating_point:
+            for chunk in t.detach().reshape(-1).split(1 << 24):  # a puzzle table can be GBs
+                if not torch.isfinite(chunk.to(want.dtype)).all():
+                    bad = "NaN" if chunk.isnan().any() else "inf"
+                    if chunk.isfinite().all():
+                        bad = f"values too large for {_dtype(want.dtype)}"
+                    raise TRMError(f"{where}: tensor {name!r} holds {bad}")
+
+
+def _dtype(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
 def _pickle_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
 
@@ -276,11 +328,15 @@ def read_safetensors(path: Path, device="cpu") -> dict[str, torch.Tensor]:
 def _looks_pickled(path: Path) -> bool:
     try:
         with open(path, "rb") as f:
-            head = f.read(4)
+            head = f.read(9)
     except OSError:
         return False
     # torch.save writes a zip archive by default; a bare pickle (protocol 2+) starts 0x80 N.
-    return head == b"PK\x03\x04" or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
+    # A safetensors file starts with its header's length (8 bytes, little-endian), which may
+    # begin 0x80 N too, and then its JSON header: "{".
+    return head[:4] == b"PK\x03\x04" or (
+        len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5 and head[8:9] != b"{"
+    )
 
 
 # ----------------------------------------------------------------- optimizer and RNG

@@ -41,6 +41,28 @@ MAX_SIZES = dict(
     expansion=64,
 )
 MAX_PARAMETERS = 1 << 33  # 8.6 G floats (32 GiB in fp32): more than any TRM, or this machine
+# Seeds are 0 to 2**32 - 1: what every generator here takes (numpy's legacy ones included),
+# leaving the seeds made from one (seed + 2, seed x 1,000,003 + i) within torch's 64 bits.
+MAX_SEED = 2**32 - 1
+# Learning rates, weight decays and adam-atan2's scale are at most 1e3: far above any
+# useful value, and their products (lr x scale, lr x weight decay) stay within float32.
+MAX_RATE = 1e3
+
+
+def check_seed(seed: int, name: str = "seed") -> None:
+    """A seed every generator takes (:data:`MAX_SEED`), else one line naming ``name``."""
+    if not 0 <= seed <= MAX_SEED:
+        shown = seed if abs(seed) < 10**30 else "a huge number"
+        raise SettingError(name, f"must be from 0 to {MAX_SEED:,}, got {shown}")
+
+
+def check_rope_and_norm(config) -> None:
+    """RoPE's base (1, a single frequency, up to 1e12, far beyond any model's 1e6: below 1 the
+    frequencies overflow) and RMSNorm's epsilon, each named alone."""
+    if not 1 <= config.rope_theta <= 1e12:
+        raise SettingError("rope_theta", f"must be from 1 to 1e12, got {config.rope_theta}")
+    if not 0 < config.norm_eps < 1:
+        raise SettingError("norm_eps", f"must be between 0 and 1, got {config.norm_eps}")
 
 
 def check_field_types(cls, d: dict, what: str) -> None:
@@ -165,8 +187,7 @@ class TRMConfig(ModelConfig):
             if getattr(self, name) < 1:
                 raise SettingError(name, f"must be at least 1, got {getattr(self, name)}")
         check_bounds(self, MAX_SIZES)
-        if not (self.rope_theta > 0 and 0 < self.norm_eps < 1):
-            raise SettingError("`rope_theta` must be positive and `norm_eps` between 0 and 1")
+        check_rope_and_norm(self)
         if self.puzzle_emb_len < 0:
             raise SettingError("puzzle_emb_len", f"must be >= 0, got {self.puzzle_emb_len}")
         if self.puzzle_emb_ndim is not None and not (
@@ -277,17 +298,24 @@ class TrainConfig:
         )
         if self.images < 0:
             raise SettingError("images", f"must be >= 0, got {self.images}")
-        if not (self.lr > 0 and self.puzzle_emb_lr > 0):
-            raise SettingError(
-                f"learning rates must be positive and finite, got `lr` {self.lr}, "
-                f"`puzzle_emb_lr` {self.puzzle_emb_lr}"
-            )
+        for name in ("lr", "puzzle_emb_lr"):
+            if not 0 < getattr(self, name) <= MAX_RATE:
+                raise SettingError(
+                    f"learning rates must be positive and at most {MAX_RATE:g}: "
+                    f"`{name}` is {getattr(self, name)}"
+                )
         if not 0 <= self.min_lr_ratio <= 1:
             raise SettingError("min_lr_ratio", f"must be in [0, 1], got {self.min_lr_ratio}")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):  # one option in vision: --betas
             raise SettingError(f"betas must be in [0, 1), got {self.beta1}, {self.beta2}")
-        if self.warmup < 0 or self.eval_max < 0 or self.weight_decay < 0 or self.grad_clip < 0:
-            raise SettingError("`warmup`, `eval_max`, `weight_decay` and `grad_clip` must be >= 0")
+        for name in ("warmup", "eval_max", "grad_clip"):
+            if getattr(self, name) < 0:
+                raise SettingError(name, f"must be >= 0, got {getattr(self, name)}")
+        for name in ("weight_decay", "puzzle_emb_weight_decay"):
+            if not 0 <= getattr(self, name) <= MAX_RATE:
+                raise SettingError(
+                    name, f"must be from 0 to {MAX_RATE:g}, got {getattr(self, name)}"
+                )
         if not 0 <= self.ema < 1:
             raise SettingError("ema", f"must be in [0, 1), got {self.ema}")
         if self.optimizer not in OPTIMIZERS:
@@ -296,8 +324,11 @@ class TrainConfig:
             raise SettingError("schedule", f"must be one of {', '.join(SCHEDULES)}")
         if self.exploration_draw not in EXPLORATION_DRAWS:
             raise SettingError("exploration_draw", f"must be one of {', '.join(EXPLORATION_DRAWS)}")
-        if self.atan2_scale <= 0:
-            raise SettingError("atan2_scale", f"must be positive, got {self.atan2_scale}")
+        if not 0 < self.atan2_scale <= MAX_RATE:
+            raise SettingError(
+                "atan2_scale", f"must be positive and at most {MAX_RATE:g}, got {self.atan2_scale}"
+            )
+        check_seed(self.seed)
         return self
 
     def to_dict(self) -> dict:

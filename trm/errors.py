@@ -14,6 +14,21 @@ class TRMError(Exception):
     """Bad input, bad usage, or a file on disk that is not what it claims to be."""
 
 
+class Stopped(KeyboardInterrupt):
+    """A signal asking trm to stop (SIGTERM from ``kill``, a scheduler or a container stop;
+    SIGHUP when the terminal goes), raised where the program is, so that it is handled as
+    Ctrl-C: training checkpoints, builds clean their stage. Exit status 128 + the signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def stop_status(e: BaseException) -> int:
+    """The exit status of an interruption: 128 + the signal (130 for Ctrl-C)."""
+    return 128 + e.signum if isinstance(e, Stopped) else 130
+
+
 class SettingError(TRMError):
     """A problem with named settings: config fields or a function's arguments.
 

@@ -146,8 +146,7 @@ def check_scorable(labels: np.ndarray) -> None:
         raise TRMError("every label is padding: nothing to score")
     if empty:
         raise TRMError(
-            f"{empty} of {len(labels)} examples have every label padding: nothing to score "
-            "them on"
+            f"{empty} of {len(labels)} examples have every label padding: nothing to score them on"
         )
 
 

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import torch
 
-from trm.checkpoint import read_safetensors
+from trm.checkpoint import check_state, read_safetensors
 from trm.config import TrainConfig, TRMConfig
-from trm.errors import SettingError, TRMError
+from trm.errors import SettingError, TRMError, about
 from trm.jsonfile import read_bounded, regular_file
 from trm.model import TRM
 
@@ -128,6 +128,9 @@ def read_yaml(path: Path) -> dict:
         data = yaml.safe_load(text)
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise TRMError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    except ValueError as e:  # a date that does not exist, an integer of 5,000 digits, ...
+        detail = str(e).splitlines()[0].split(";")[0] if str(e) else type(e).__name__
+        raise TRMError(f"{path}: a value that cannot be read ({detail})") from None
     except RecursionError:
         raise TRMError(f"{path}: YAML nested too deeply") from None
     if not isinstance(data, dict):
@@ -239,6 +242,8 @@ def _setting(arch: dict, key: str, kind, where: Path, default=None):
     value = arch.get(key, default)
     if value is None:
         raise TRMError(f"{where}: arch.{key} is missing")
+    if _out_of_range(value):
+        raise TRMError(f"{where}: arch.{key} is out of range, got {_shown(value)}")
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if kind is int and isinstance(value, float) and value.is_integer():
@@ -246,6 +251,15 @@ def _setting(arch: dict, key: str, kind, where: Path, default=None):
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise TRMError(f"{where}: arch.{key} should be {kind.__name__}, got {value!r}")
     return value
+
+
+def _out_of_range(value) -> bool:
+    """NaN, inf, or a number far beyond any setting (a 4,000-digit integer, 1e300)."""
+    return type(value) in (int, float) and not abs(value) < 1e18
+
+
+def _shown(value) -> str:
+    return "a huge number" if isinstance(value, int) else repr(value)
 
 
 def model_config(
@@ -355,10 +369,13 @@ def model_config(
 
 
 def train_config(data: dict) -> TrainConfig:
-    """The official run's recipe in our terms (recorded with the import, for reference)."""
+    """The official run's recipe in our terms (recorded with the import, for reference);
+    a value out of range is refused (TRMError), any other that is not a number ignored."""
 
     def num(key, default):
         v = data.get(key, default)
+        if _out_of_range(v):
+            raise TRMError(f"{key} is out of range, got {_shown(v)}")
         return v if isinstance(v, (int, float)) and not isinstance(v, bool) else default
 
     ema = data.get("ema") is True
@@ -379,7 +396,7 @@ def train_config(data: dict) -> TrainConfig:
         ema_warmup=False,
         exploration_draw="every-step",
         seed=int(num("seed", 0)),
-    )
+    ).validate()
 
 
 # ---------------------------------------------------------------------------- import
@@ -388,36 +405,17 @@ def train_config(data: dict) -> TrainConfig:
 def convert_state(
     tensors: dict[str, torch.Tensor], config: TRMConfig, where: Path
 ) -> dict[str, torch.Tensor]:
-    """Our state dict: every tensor the config needs, of its shape, as float32."""
-    expected = {k: v.shape for k, v in _shapes_only(config).state_dict().items()}
-    state = {}
-    for name, t in tensors.items():
-        if name not in expected:
-            raise TRMError(f"{where}: unexpected tensor {name!r} for this configuration")
-        if not t.dtype.is_floating_point:
-            raise TRMError(f"{where}: tensor {name!r} has dtype {t.dtype}, expected floats")
-        if t.shape != expected[name]:
-            raise TRMError(
-                f"{where}: tensor {name!r} has shape {tuple(t.shape)}, the config "
-                f"needs {tuple(expected[name])}"
-            )
-        t = t.detach().to(torch.float32).contiguous()
-        if not torch.isfinite(t).all():
-            raise TRMError(f"{where}: tensor {name!r} holds NaN or infinite values")
-        state[name] = t
-    missing = sorted(set(expected) - set(state))
-    if missing:
-        raise TRMError(
-            f"{where}: tensor {missing[0]!r} is missing"
-            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-        )
-    return state
+    """Our state dict: every tensor the config needs, of its shape, finite, as float32."""
+    check_state(tensors, _shapes_only(config).state_dict(), where)
+    return {name: t.detach().to(torch.float32).contiguous() for name, t in tensors.items()}
 
 
 def read_official(path: Path, seq_len: int | None = None) -> OfficialCheckpoint:
     """Read and check an official checkpoint folder (or one ``step_N`` file in it)."""
     yaml_path, weights = find_weights(path)
     data = read_yaml(yaml_path)
+    with about(yaml_path):
+        train = train_config(data)
     raw = strip_prefixes(read_tensors(weights), weights)
     tensors = {}
     for name, t in raw.items():
@@ -433,7 +431,7 @@ def read_official(path: Path, seq_len: int | None = None) -> OfficialCheckpoint:
     return OfficialCheckpoint(
         config,
         state,
-        train_config(data),
+        train,
         int(m.group(1)) if m else 0,
         weights,
         sha256(weights),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from trm.errors import TRMError
 from trm.jsonfile import parse_json, read_bounded
-from trm.staging import atomic_file
+from trm.staging import OutputFile
 
 METRICS = "metrics.jsonl"
 
@@ -64,17 +64,18 @@ def _accuracy(result: dict) -> float | None:
     return None
 
 
-def save_figure(fig, out: Path) -> Path:
-    out = Path(out)
-    if out.suffix.lower() != ".png":
-        raise TRMError(f"{out}: the plot is written as PNG, name it .png")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(out) as tmp:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    return out
+def save_figure(fig, out: Path | OutputFile) -> Path:
+    """Write ``fig`` as PNG to ``out`` (a path, written over, or a checked result file)."""
+    if not isinstance(out, OutputFile):
+        out = Path(out)
+        if out.suffix.lower() != ".png":
+            raise TRMError(f"{out}: the plot is written as PNG, name it .png")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out = OutputFile(out, force=True)
+    return out.write(lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
 
 
-def plot_runs(runs: list[Path], out: Path, labels: list[str] | None = None) -> Path:
+def plot_runs(runs: list[Path], out: Path | OutputFile, labels: list[str] | None = None) -> Path:
     """Learning curves of one or more runs, one colour each: training loss, accuracy
     (training: exact at halt; dashed with dots: the periodic evaluations) and halting steps."""
     plt = _pyplot()

@@ -60,7 +60,7 @@ def load_run_model(
     run, checkpoint or model folder), refused unless ``accepts`` its task (it is not a
     ``kind`` model), built by ``build(config)`` (errors name the config.json), with its
     evaluation weights (the EMA's where the run kept one), on ``device``, in eval mode."""
-    from trm.checkpoint import load_checkpoint, resolve_checkpoint
+    from trm.checkpoint import MODEL_FILE, check_state, load_checkpoint, resolve_checkpoint
 
     ckpt = load_checkpoint(path)
     task = ckpt.config.get("task")
@@ -68,6 +68,7 @@ def load_run_model(
         raise TRMError(f"{resolve_checkpoint(path)} is a {task!r} model, not a {kind} one")
     with about(ckpt.config_path):
         model = build(ckpt.config)
+    check_state(ckpt.model_state, model.state_dict(), ckpt.path / MODEL_FILE)
     try:
         model.load_state_dict(ckpt.model_state)
     except RuntimeError as e:
@@ -199,7 +200,8 @@ def check_resume(saved: dict, asked: dict, *, model_options: Sequence[str] = ())
     :data:`RESUMABLE` whose value differs from ``saved`` (the run's settings)."""
     if model_options:
         raise SettingError(
-            "resume", f"continues the saved model; drop {', '.join(sorted(model_options))}"
+            "resume",
+            f"continues the saved model; drop {', '.join(f'`{n}`' for n in sorted(model_options))}",
         )
     changed = sorted(
         k

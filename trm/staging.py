@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from trm.errors import TRMError
+from trm.errors import SettingError, TRMError
 
 LOCK_FILE = ".trm.lock"
 TOOL_PREFIX = ".trm-"  # hidden entries of ours: stages, trash, partial builds
@@ -310,14 +310,16 @@ class OutputFile:
     """A result file a command writes (``--out``, ``--per-task``, ``--record``...), checked
     when made, before any work: an existing file is refused unless ``force``, a folder,
     a link or a missing folder always, and so is any place inside a dataset, a checkpoint, or
-    a run's own files. :meth:`write` then writes it whole (one line on any failure)."""
+    a run's own files. ``setting``: what gave the path, for messages. :meth:`write` then
+    writes it whole (one line on any failure)."""
 
-    def __init__(self, path: Path, *, force: bool = False, option: str = "--out"):
-        self.path, self.force, self.option = Path(path), force, option
+    def __init__(self, path: Path, *, force: bool = False, setting: str = "out"):
+        self.path, self.force, self.setting = Path(path), force, setting
         self.check()
 
-    def _fail(self, problem: str) -> TRMError:
-        return TRMError(f"{self.option} {self.path}: {problem}")
+    def _fail(self, problem: str) -> SettingError:
+        """One line naming the setting that gave the path (the CLI spells it as its flag)."""
+        return SettingError(f"`{self.setting}` {self.path}: {problem}")
 
     def check(self) -> None:
         p = self.path
@@ -328,7 +330,7 @@ class OutputFile:
         if p.exists() and not p.is_file():
             raise self._fail("exists and is not a regular file")
         if p.exists() and not self.force:
-            raise self._fail("already exists: pass --force to replace it")
+            raise self._fail("already exists: pass `force` to replace it")
         parent = absolute(p).parent
         if not parent.is_dir():
             raise self._fail(f"no such folder {p.parent}")

@@ -16,10 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from trm.config import MAX_SIZES
 from trm.device import autocast
 from trm.errors import SettingError, TRMError
 from trm.evaluate import HALTING
 from trm.model import TRM
+
+MAX_STEPS = MAX_SIZES["n_sup"]  # steps one trace may run: as many as a model may train with
 
 
 @dataclass
@@ -48,8 +51,8 @@ def trace(
     if halting not in HALTING:
         raise TRMError(f"unknown halting {halting!r}: choose full or adaptive")
     limit = model.config.n_sup if max_steps is None else max_steps
-    if limit < 1:
-        raise SettingError("max_steps", f"must be at least 1, got {limit}")
+    if not 1 <= limit <= MAX_STEPS:
+        raise SettingError("max_steps", f"must be from 1 to {MAX_STEPS:,}, got {limit:,}")
     inputs = np.asarray(inputs)
     if inputs.shape != (model.config.seq_len,):
         raise TRMError(

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from trm import __version__
 from trm.checkpoint import (
+    check_state,
     flatten_optimizer_state,
     load_checkpoint,
     restore_generator,
@@ -402,9 +403,11 @@ class Trainer:
         self.dist.barrier()
         return self.out / CHECKPOINT
 
-    def start_from(self, weights: dict[str, torch.Tensor]) -> None:
-        """Begin from another run's evaluation weights (fine-tuning): the model and its EMA
-        start there; optimizer, schedule and step count start fresh."""
+    def start_from(self, weights: dict[str, torch.Tensor], where="the starting weights") -> None:
+        """Begin from another run's evaluation weights (fine-tuning; ``where``: their file,
+        for messages): the model and its EMA start there; optimizer, schedule and step count
+        start fresh."""
+        check_state(weights, self.model.state_dict(), where)
         try:
             self.model.load_state_dict(weights)
         except RuntimeError as e:

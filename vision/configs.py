@@ -11,7 +11,15 @@ import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from trm.config import MAX_SIZES, ROUTINGS, SOFT_MIXERS, ModelConfig, check_bounds
+from trm.config import (
+    MAX_RATE,
+    MAX_SIZES,
+    ROUTINGS,
+    SOFT_MIXERS,
+    ModelConfig,
+    check_bounds,
+    check_rope_and_norm,
+)
 from trm.errors import SettingError
 
 if TYPE_CHECKING:
@@ -27,8 +35,7 @@ VISION_MAX = dict(MAX_SIZES, image_size=1024, channels=64, num_classes=1 << 16, 
 
 def _check_common(c) -> None:
     check_bounds(c, VISION_MAX)
-    if not (c.rope_theta > 0 and 0 < c.norm_eps < 1):
-        raise SettingError("`rope_theta` must be positive and `norm_eps` between 0 and 1")
+    check_rope_and_norm(c)
     if c.image_size < 1 or c.patch_size < 1 or c.image_size % c.patch_size:
         raise SettingError(f"`patch_size` {c.patch_size} must divide the image size {c.image_size}")
     if c.num_classes < 2:
@@ -218,8 +225,10 @@ class MoRViTConfig(RecursiveViTConfig):
         super().validate()
         if self.routing not in ROUTINGS:
             raise SettingError("routing", f"must be expert or token, got {self.routing!r}")
-        if self.aux_weight < 0:
-            raise SettingError("aux_weight", f"must be >= 0, got {self.aux_weight}")
+        if not 0 <= self.aux_weight <= MAX_RATE:
+            raise SettingError(
+                "aux_weight", f"must be from 0 to {MAX_RATE:g}, got {self.aux_weight}"
+            )
         cap = self.capacity
         if cap is not None:
             if self.routing != "expert":

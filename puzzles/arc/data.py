@@ -238,7 +238,7 @@ def load_table(ds: Dataset) -> AugmentationTable:
         raise TRMError(f"{ds.path}: metadata lacks task_info.puzzle_id_start")
     if not file.exists():
         raise TRMError(f"{file}: missing (an ARC dataset keeps its augmentations there)")
-    regular_file(file, "augmentation table")
+    regular_file(file, "table of augmentations")
     try:
         with np.load(file, allow_pickle=False) as z:
             table = AugmentationTable(np.asarray(start, np.int64), z["dihedral"], z["colours"])

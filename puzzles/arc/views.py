@@ -35,14 +35,15 @@ class Views:
     inputs: np.ndarray  # (V, 900) uint8: each view's input canvas
     puzzle_ids: np.ndarray  # (V,) int32: the (task, augmentation) of each view
     example: np.ndarray  # (V,) int64: which row of the split it is a view of
-    k: int  # views asked for per test input (a task may have fewer augmentations)
+    k: int  # the most views of one test input: those asked for, or as many as a task has
 
     def __len__(self) -> int:
         return int(self.inputs.shape[0])
 
 
 def build_views(split: Split, table: AugmentationTable, k: int) -> Views:
-    """Up to ``k`` views of every row of ``split`` (an ARC split with a ``task`` extra)."""
+    """Up to ``k`` views of every row of ``split`` (an ARC split with a ``task`` extra): as
+    many as its task has augmentations, if fewer."""
     if k < 1:
         raise SettingError("views", f"must be at least 1, got {k}")
     if "task" not in split.extras:
@@ -55,7 +56,8 @@ def build_views(split: Split, table: AugmentationTable, k: int) -> Views:
             inputs.append(encode(table.augmentation(pid).apply(grid)))
             ids.append(pid)
             example.append(i)
-    return Views(np.stack(inputs), np.asarray(ids, np.int32), np.asarray(example, np.int64), k)
+    rows = np.asarray(example, np.int64)
+    return Views(np.stack(inputs), np.asarray(ids, np.int32), rows, int(np.bincount(rows).max()))
 
 
 def grid_key(grid: np.ndarray) -> bytes:
@@ -316,7 +318,7 @@ def vote_one(
         {"task": np.array([task_index], np.int32)},
     )
     views = build_views(one, table, k)
-    preds, conf = run_views(model, views, batch_size=max(1, k), device=device, precision=precision)
+    preds, conf = run_views(model, views, batch_size=len(views), device=device, precision=precision)
     vote = votes(views, preds, conf, table, 1)[0]
     truth = None if expected is None else grid_key(expected)
     result = {

@@ -544,6 +544,7 @@ def augment_dataset(
 
     if k < 1:
         raise SettingError("augment", "must be at least 1")
+    check_counts(augment=k)
     if Path(out).resolve() == Path(path).resolve():
         raise SettingError("out", "must differ from the dataset being augmented")
     ds = load_dataset(path)
