@@ -48,7 +48,7 @@ def run_within(*parts, seconds: int = 90, cwd: Path | None = None) -> subprocess
         capture_output=True,
         text=True,
         cwd=cwd or REPO,
-        env={**os.environ, **TEST_ENV},
+        env={**os.environ, **TEST_ENV, "PYTHONPATH": str(REPO)},  # (this tree, from any cwd)
         timeout=seconds,
     )
 

@@ -302,3 +302,26 @@ def test_sigterm_during_a_build_cleans_its_stage_and_keeps_the_finished_part(tmp
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr
     assert "stopped by SIGTERM" in stderr and "run the same command again" in stderr
     assert [p.name for p in out.iterdir()] == [".trm-partial"]  # no lock, no stage
+
+
+def test_import_with_force_and_a_full_disk_keeps_the_old_run(tmp_path, monkeypatch):
+    import trm.checkpoint as checkpoint
+    from tests.test_official import REFERENCE
+
+    run = tmp_path / "run"
+    trm_ok("import official", REFERENCE / "sudoku-mlp", "--out", run)
+    (run / "notes.txt").write_text("mine")
+    before = snapshot(run)
+    real = checkpoint._write_tensors
+
+    def disk_full(path, tensors):
+        real(path, {})  # a file begun, then the disk is full
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(checkpoint, "_write_tensors", disk_full)
+    result = run_trm(*cmd("import official", REFERENCE / "sudoku-mlp", "--out", run, "--force"))
+    assert_one_line_error(result, "No space left on device")
+    assert snapshot(run) == before
+    monkeypatch.undo()
+    trm_ok("import official", REFERENCE / "sudoku-mlp", "--out", run, "--force")
+    assert (run / "notes.txt").read_text() == "mine"

@@ -43,7 +43,13 @@ from trm.jsonfile import read_json_object
 from trm.optim import make_optimizer
 from trm.plot import plot_compare, read_metrics
 from trm.runs import check_max_minutes
-from trm.staging import write_json
+from trm.staging import (
+    check_not_inside,
+    folder_kind,
+    locked_folder,
+    user_entries,
+    write_json,
+)
 from vision.cifar import load_images
 from vision.models import PRESETS, VARIANTS, build_model
 from vision.recipes import BUDGETS, COMPARE_EPOCHS, TRAIN_DEFAULTS, check_schedule
@@ -372,73 +378,99 @@ def compare(
             )
     data = load_images(data_dir)  # bad data fails here, before any training
     out = Path(out)
+    check_compare_folder(out)
+    with locked_folder(out):  # one comparison writes here at a time
+        per_image = {}
+        if budget == "flops":  # every variant gets the first one's FLOPs for `epochs` passes
+            per_image = {
+                v: train_flops_per_image(
+                    build_model(
+                        v,
+                        preset,
+                        num_classes=data.num_classes,
+                        **(model_overrides or {}).get(v, {}),
+                    )
+                )
+                for v in variants
+            }
+            total = per_image[variants[0]] * epochs * len(data.train)
+            log(f"budget: {total / 1e12:.3g} TFLOPs each ({variants[0]}'s for {epochs:g} epochs)")
+        rows = []
+        for v in variants:
+            run = out / v
+            done = run / RESULT
+            if done.is_file():
+                log(f"{v}: done before, reading {done}")
+                rows.append(read_json_object(done))
+                continue
+            passes = total / (per_image[v] * len(data.train)) if budget == "flops" else epochs
+            train_variant(
+                data_dir,
+                run,
+                v,
+                budget=budget,
+                epochs=passes,
+                minutes=minutes,
+                preset=preset,
+                seed=seed,
+                batch_size=batch_size,
+                device=device,
+                precision=precision,
+                model_overrides=(model_overrides or {}).get(v),
+                progress=progress,
+                log=log,
+            )
+            row = measure_variant(data_dir, run, device=device)
+            write_json(done, row)
+            rows.append(row)
+        common, at_common = top1_at_equal_images(rows)
+        for r, top1 in zip(rows, at_common):
+            r["top1_at_equal_images"] = top1
+        result = {
+            "data": {
+                "path": str(data_dir),
+                "name": data.name,
+                "classes": data.num_classes,
+                "train": len(data.train),
+                "test": len(data.test),
+            },
+            "budget": budget,
+            "epochs": epochs,
+            "minutes": minutes,
+            "equal_images": common,
+            "equal_epochs": common / len(data.train),
+            "preset": preset,
+            "seed": seed,
+            "batch_size": batch_size,
+            "variants": rows,
+        }
+        result["plots"] = [str(p) for p in plot_compare(result, out)]
+        write_json(out / COMPARE_FILE, result)
+        return result
+
+
+def check_compare_folder(out: Path) -> None:
+    """A comparison goes into a new or empty folder, or one of its own (to resume it): not
+    a file, not inside a run or dataset, not a folder holding other things."""
     if out.exists() and not out.is_dir():
         raise TRMError(f"{out} is a file, not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    per_image = {}
-    if budget == "flops":  # every variant gets the first one's FLOPs for `epochs` passes
-        per_image = {
-            v: train_flops_per_image(
-                build_model(
-                    v, preset, num_classes=data.num_classes, **(model_overrides or {}).get(v, {})
-                )
-            )
-            for v in variants
-        }
-        total = per_image[variants[0]] * epochs * len(data.train)
-        log(f"budget: {total / 1e12:.3g} TFLOPs each ({variants[0]}'s for {epochs:g} epochs)")
-    rows = []
-    for v in variants:
-        run = out / v
-        done = run / RESULT
-        if done.is_file():
-            log(f"{v}: done before, reading {done}")
-            rows.append(read_json_object(done))
-            continue
-        passes = total / (per_image[v] * len(data.train)) if budget == "flops" else epochs
-        train_variant(
-            data_dir,
-            run,
-            v,
-            budget=budget,
-            epochs=passes,
-            minutes=minutes,
-            preset=preset,
-            seed=seed,
-            batch_size=batch_size,
-            device=device,
-            precision=precision,
-            model_overrides=(model_overrides or {}).get(v),
-            progress=progress,
-            log=log,
+    check_not_inside(out, "the comparison")
+    kind = folder_kind(out)
+    if kind is not None:
+        raise TRMError(f"{out} is {kind}, not a comparison: choose another folder")
+    others = [
+        p.name
+        for p in user_entries(out)
+        if not (p.name in VARIANTS or p.name == COMPARE_FILE or p.suffix == ".png")
+    ]
+    if others:
+        raise SettingError(
+            f"{out} holds other things than a comparison ({others[0]}, ...): "
+            "choose another `out` (or an empty folder)"
         )
-        row = measure_variant(data_dir, run, device=device)
-        write_json(done, row)
-        rows.append(row)
-    common, at_common = top1_at_equal_images(rows)
-    for r, top1 in zip(rows, at_common):
-        r["top1_at_equal_images"] = top1
-    result = {
-        "data": {
-            "path": str(data_dir),
-            "name": data.name,
-            "classes": data.num_classes,
-            "train": len(data.train),
-            "test": len(data.test),
-        },
-        "budget": budget,
-        "epochs": epochs,
-        "minutes": minutes,
-        "equal_images": common,
-        "equal_epochs": common / len(data.train),
-        "preset": preset,
-        "seed": seed,
-        "batch_size": batch_size,
-        "variants": rows,
-    }
-    result["plots"] = [str(p) for p in plot_compare(result, out)]
-    write_json(out / "compare.json", result)
-    return result
+
+
+COMPARE_FILE = "compare.json"
 
 
 def result_table(result: dict):
