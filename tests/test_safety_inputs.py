@@ -340,7 +340,6 @@ def test_ctrl_c_in_the_interactive_viewer_exits_130(sudoku, monkeypatch, how):
 # --------------------------------------------------------------------- 5. --out .
 
 
-@pytest.mark.xfail(reason="staging rewrite", strict=False)
 @pytest.mark.parametrize("kind", ["sudoku", "maze"])
 def test_a_build_into_the_current_folder_leaves_no_partial_folder(tmp_path, kind):
     work = tmp_path / "work"

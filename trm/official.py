@@ -340,30 +340,31 @@ def model_config(
         )
     if seq_len < 1:
         raise TRMError(f"{where}: the weights give a sequence length of {seq_len}")
-    try:
-        return TRMConfig(
-            vocab_size=int(embed.shape[0]),
-            seq_len=seq_len,
-            num_puzzle_ids=num_ids,
-            puzzle_emb_len=emb_len,
-            puzzle_emb_ndim=ndim or None,
-            hidden_size=hidden,
-            num_heads=_setting(arch, "num_heads", int, where),
-            num_layers=_setting(arch, "L_layers", int, where),
-            expansion=_setting(arch, "expansion", float, where),
-            mixer="mlp" if mlp_t else "attention",
-            n=_setting(arch, "L_cycles", int, where),
-            T=_setting(arch, "H_cycles", int, where),
-            n_sup=_setting(arch, "halt_max_steps", int, where),
-            halt_exploration=_setting(arch, "halt_exploration_prob", float, where),
-            loss=LOSSES[loss_type],
-            rope_theta=_setting(arch, "rope_theta", float, where, 10000.0),
-            norm_eps=_setting(arch, "rms_norm_eps", float, where, 1e-5),
-            width_multiple=256,
-            mixer_norm="sequence",
-            halt_outputs=2,
-            pos_encodings=pos,
-        ).validate()
+    config = TRMConfig(
+        vocab_size=int(embed.shape[0]),
+        seq_len=seq_len,
+        num_puzzle_ids=num_ids,
+        puzzle_emb_len=emb_len,
+        puzzle_emb_ndim=ndim or None,
+        hidden_size=hidden,
+        num_heads=_setting(arch, "num_heads", int, where),
+        num_layers=_setting(arch, "L_layers", int, where),
+        expansion=_setting(arch, "expansion", float, where),
+        mixer="mlp" if mlp_t else "attention",
+        n=_setting(arch, "L_cycles", int, where),
+        T=_setting(arch, "H_cycles", int, where),
+        n_sup=_setting(arch, "halt_max_steps", int, where),
+        halt_exploration=_setting(arch, "halt_exploration_prob", float, where),
+        loss=LOSSES[loss_type],
+        rope_theta=_setting(arch, "rope_theta", float, where, 10000.0),
+        norm_eps=_setting(arch, "rms_norm_eps", float, where, 1e-5),
+        width_multiple=256,
+        mixer_norm="sequence",
+        halt_outputs=2,
+        pos_encodings=pos,
+    )
+    try:  # (_setting names the file itself; validate does not)
+        return config.validate()
     except TRMError as e:
         raise TRMError(f"{where}: {e}") from None
 

@@ -35,7 +35,7 @@ from types import SimpleNamespace
 import torch
 
 from trm.checkpoint import load_checkpoint
-from trm.config import TrainConfig
+from trm.config import TrainConfig, check_seed
 from trm.contract import is_single_step
 from trm.device import autocast, resolve_device, resolve_precision
 from trm.errors import SettingError, TRMError, about
@@ -371,6 +371,7 @@ def compare(
     ``minutes``, or the FLOPs the first variant spends on ``epochs`` passes), measure it,
     write ``compare.json`` and the charts."""
     epochs = check_budget(budget, epochs, minutes)
+    check_seed(seed)  # before any folder is made or model probed
     for v in variants:
         if preset not in PRESETS[v]:
             raise TRMError(
