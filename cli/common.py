@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import sys
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import typer
 from rich.console import Console
 
 from trm.errors import Stopped, TRMError, stop_status
-from trm.jsonfile import read_bounded
+from trm.jsonfile import read_bounded, strict_json
 from trm.staging import OutputFile
 
 out = Console()  # what the command produces (grids, tables)
@@ -72,23 +71,9 @@ def stopped(e: KeyboardInterrupt, note: str) -> typer.Exit:
 
 
 def print_json(obj: object) -> None:
-    """Machine-readable output: one JSON document on stdout and nothing else, strict JSON:
-    a number that is not finite (NaN, inf), nested anywhere, is written null; a numpy or
-    torch scalar as the number it holds."""
-    import math
-
-    def strict(value):
-        if hasattr(value, "item") and getattr(value, "shape", None) == ():  # numpy, torch
-            value = value.item()
-        if isinstance(value, float):
-            return value if math.isfinite(value) else None
-        if isinstance(value, dict):
-            return {k: strict(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [strict(v) for v in value]
-        return value
-
-    sys.stdout.write(json.dumps(strict(obj), allow_nan=False) + "\n")
+    """Machine-readable output: one JSON document on stdout and nothing else, strict JSON
+    (:func:`trm.jsonfile.strict_json`)."""
+    sys.stdout.write(strict_json(obj) + "\n")
     sys.stdout.flush()
 
 

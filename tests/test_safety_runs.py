@@ -325,3 +325,21 @@ def test_import_with_force_and_a_full_disk_keeps_the_old_run(tmp_path, monkeypat
     monkeypatch.undo()
     trm_ok("import official", REFERENCE / "sudoku-mlp", "--out", run, "--force")
     assert (run / "notes.txt").read_text() == "mine"
+
+
+def test_resuming_from_a_training_state_that_holds_nan_is_one_line(base, tmp_path):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    data, run = base
+    copy = copy_run(run, tmp_path / "copy")
+    state_file = copy / "checkpoint" / "train_state.safetensors"
+    for prefix in ("model.", "ema."):
+        tensors = load_file(state_file)
+        name = next(k for k in tensors if k.startswith(prefix) and k.endswith("weight"))
+        tensors[name] = torch.full_like(tensors[name], float("nan"))
+        save_file(tensors, state_file)
+        result = run_trm(*cmd("train --data", data, "--out", copy, "--resume --steps 8", RESUME))
+        assert_one_line_error(result, "train_state.safetensors", repr(name[len(prefix) :]), "NaN")
+        copy = copy_run(run, tmp_path / f"again-{prefix}")
+        state_file = copy / "checkpoint" / "train_state.safetensors"

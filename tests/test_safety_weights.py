@@ -96,7 +96,7 @@ def test_bad_weights_are_refused_naming_the_file_and_the_tensor(tiny, tmp_path, 
     weights = str(bad / "checkpoint" / "model.safetensors")
     for args in (
         cmd("eval", bad, "--data", data, "--device cpu"),
-        ["solve", "sudoku", PUZZLE, "-c", str(bad), "--device", "cpu", "--json"],
+        cmd("solve sudoku", [PUZZLE], "-c", bad, "--device cpu --json"),
         cmd("train --data", data, "--out", tmp_path / "ft", "--init", bad, "--steps 2", CPU),
     ):
         assert_one_line_error(run_trm_here(*args), weights, fragment)
@@ -128,9 +128,17 @@ def test_check_state_dtypes_of_integer_and_bool_buffers():
         )
 
 
-def test_official_weights_in_fp8_are_refused(tmp_path):
+def official_copy(tmp_path: Path) -> Path:
+    """A copy of the official test checkpoint (sudoku-mlp) to edit."""
     folder = tmp_path / "ckpt"
     shutil.copytree(REPO / "tests" / "data" / "official-trm" / "sudoku-mlp", folder)
+    for p in folder.iterdir():
+        p.chmod(0o644)
+    return folder
+
+
+def test_official_weights_in_fp8_are_refused(tmp_path):
+    folder = official_copy(tmp_path)
     state = torch.load(folder / "step_100", weights_only=True)
     key = "_orig_mod.model.inner.lm_head.weight"
     state[key] = state[key].to(torch.float8_e4m3fn)
@@ -305,15 +313,8 @@ def test_seeds_and_rates_out_of_range_for_puzzle_training(tiny, tmp_path, args, 
 
 def test_the_largest_seed_trains(tiny, tmp_path):
     data, _, _ = tiny
-    trm_ok(
-        "train --data",
-        data,
-        "--out",
-        tmp_path / "r",
-        "--preset tiny --steps 1 --seed",
-        2**32 - 1,
-        CPU,
-    )
+    out = tmp_path / "r"
+    trm_ok("train --data", data, "--out", out, "--preset tiny --steps 1 --seed", 2**32 - 1, CPU)
 
 
 @pytest.mark.parametrize("flag", ["--weight-decay", "--warmup", "--grad-clip", "--eval-max"])
@@ -373,21 +374,7 @@ def test_sample_seeds_out_of_range(tiny, seed):
     data, run, _ = tiny
     fragment = "the seed of the views and noise must be >= 0 and at most 4,294,967,295"
     for args in (
-        [
-            "solve",
-            "sudoku",
-            PUZZLE,
-            "-c",
-            str(run),
-            "--samples",
-            "2",
-            "--noise",
-            "0.1",
-            "--sample-seed",
-            str(seed),
-            "--device",
-            "cpu",
-        ],
+        cmd("solve sudoku", [PUZZLE], "-c", run, "--samples 2 --noise 0.1 --sample-seed", seed),
         cmd("eval", run, "--data", data, "--samples 2 --noise 0.1 --seed", seed, "--device cpu"),
     ):
         assert_one_line_error(run_trm_here(*args), fragment)
@@ -426,10 +413,7 @@ def _official(tmp_path: Path, key: str, value: str) -> Path:
     """The official test checkpoint with ``key: value`` in its all_config.yaml."""
     import re
 
-    folder = tmp_path / "ckpt"
-    shutil.copytree(REPO / "tests" / "data" / "official-trm" / "sudoku-mlp", folder)
-    for p in folder.iterdir():
-        p.chmod(0o644)
+    folder = official_copy(tmp_path)
     path = folder / "all_config.yaml"
     text, n = re.subn(rf"(?m)^(\s*){key}: .*$", rf"\g<1>{key}: {value}", path.read_text(), count=1)
     assert n == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import stat
 from pathlib import Path
@@ -20,6 +21,24 @@ from trm.errors import TRMError
 MAX_JSON_BYTES = 1 << 30  # ARC's largest official files are tens of MB
 MAX_OBJECT_BYTES = 256 << 20  # configs and metadata (an ARC dataset's names its tasks)
 MAX_DEPTH = 64  # an ARC task nests 5 deep, a config 4
+
+
+def strict_json(obj: object, **dumps) -> str:
+    """``obj`` as strict JSON, which every parser reads: a number that is not finite (NaN,
+    inf), nested anywhere, is written null; a numpy or torch scalar as the number it holds."""
+
+    def strict(value):
+        if hasattr(value, "item") and getattr(value, "shape", None) == ():  # numpy, torch
+            value = value.item()
+        if isinstance(value, float):
+            return value if math.isfinite(value) else None
+        if isinstance(value, dict):
+            return {k: strict(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [strict(v) for v in value]
+        return value
+
+    return json.dumps(strict(obj), allow_nan=False, **dumps)
 
 
 def parse_json(text: str | bytes, where: str) -> object:

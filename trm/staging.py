@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import shutil
 import uuid
@@ -30,10 +29,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from trm.errors import SettingError, TRMError
+from trm.jsonfile import strict_json
 
 LOCK_FILE = ".trm.lock"
 TOOL_PREFIX = ".trm-"  # hidden entries of ours: stages, trash, partial builds
 MAX_LOCK_TRIES = 20
+NAME_MAX = 255  # bytes in one file name, on every file system trm runs on
 _HELD: dict[str, int] = {}  # folders this process has locked, and how many holders inside it
 
 # what marks a folder as the tool's own (a dataset, a run, a checkpoint): nothing else is
@@ -181,7 +182,7 @@ def locked_folder(folder: Path) -> Iterator[Path]:
     try:
         created = _make_folders(folder)
     except OSError as e:
-        raise TRMError(f"{folder}: cannot create it ({write_failure(e)})") from None
+        raise TRMError(f"{folder}: cannot create it ({e.strerror or e})") from None
     try:
         try:
             fd = _acquire(folder)
@@ -297,7 +298,7 @@ def atomic_file(path: Path) -> Iterator[Path]:
 def write_json(path: Path, obj: dict) -> None:
     """JSON written whole, then renamed into place."""
     with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(strict_json(obj, indent=2, sort_keys=True) + "\n")
 
 
 def write_failure(e: OSError) -> str:
@@ -322,7 +323,15 @@ class OutputFile:
         return SettingError(f"`{self.setting}` {self.path}: {problem}")
 
     def check(self) -> None:
+        try:
+            self._check()
+        except OSError as e:  # a path the system refuses outright (too long, ...)
+            raise self._fail(f"cannot write it ({e.strerror or e})") from None
+
+    def _check(self) -> None:
         p = self.path
+        if len(os.fsencode(p.name)) > NAME_MAX:
+            raise self._fail(f"the file name is longer than {NAME_MAX} bytes")
         if p.is_symlink():
             raise self._fail("a symbolic link: trm does not write through links")
         if p.is_dir() or not p.name or p.name in (".", ".."):
@@ -338,6 +347,17 @@ class OutputFile:
         if kind is not None and (kind != "a run" or p.name in RUN_MARKS or is_tool_entry(p.name)):
             raise self._fail(f"inside {kind}'s own files: write it elsewhere")
         check_not_inside(parent, "results")
+        self._probe()
+
+    def _probe(self) -> None:
+        """Create and remove a file beside the target: a folder we cannot write in (read-only,
+        /proc, a name too long) is refused now, before the work, not after it."""
+        probe = self.path.with_name(f"{TOOL_PREFIX}{uuid.uuid4().hex[:12]}.probe")
+        try:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            probe.unlink()
+        except OSError as e:
+            raise self._fail(f"cannot write it ({e.strerror or e})") from None
 
     def write(self, write: Callable[[Path], None]) -> Path:
         """``write(tmp)`` fills a temporary file, which then replaces the target."""
@@ -353,4 +373,4 @@ class OutputFile:
         return self.write(lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
     def write_json(self, obj: object) -> Path:
-        return self.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+        return self.write_text(strict_json(obj, indent=2, sort_keys=True) + "\n")

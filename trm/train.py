@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from trm import __version__
 from trm.checkpoint import (
+    TRAIN_TENSORS_FILE,
     check_state,
     flatten_optimizer_state,
     load_checkpoint,
@@ -444,10 +445,15 @@ class Trainer:
             if k not in {name for name, _ in self.model.named_parameters()}
         }
         state.update({k[6:]: v for k, v in t.items() if k.startswith("model.")})
+        where = ckpt.path / TRAIN_TENSORS_FILE
+        check_state(state, self.model.state_dict(), where)
         self.model.load_state_dict(state)
         if self.ema is not None:
+            averages = {k[4:]: v for k, v in t.items() if k.startswith("ema.")}
+            wanted = self.ema.averages()
+            check_state({k: v for k, v in averages.items() if k in wanted}, wanted, where)
             self.ema.load_state_dict(
-                {k[4:]: v.to(self.device) for k, v in t.items() if k.startswith("ema.")},
+                {k: v.to(self.device) for k, v in averages.items()},
                 int(meta.get("ema_updates", 0)),
             )
         opt = unflatten_optimizer_state(
