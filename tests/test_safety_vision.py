@@ -187,3 +187,49 @@ def test_resume_takes_the_variant_from_the_run(synthetic, tmp_path):
         )
     )
     assert r.returncode == 0 and "step 6" in r.stderr, r.stderr
+
+
+class Slow(Endless):
+    """Sends 2 MiB, then 64 KiB a second: a download that is still going when it is stopped."""
+
+    def do_GET(self):
+        import time
+
+        self.send_response(200)
+        self.end_headers()
+        try:
+            self.wfile.write(bytes(2 << 20))
+            for _ in range(120):
+                self.wfile.write(bytes(1 << 16))
+                self.wfile.flush()
+                time.sleep(1)
+        except OSError:
+            pass
+
+
+def test_sigterm_during_a_download_leaves_nothing(tmp_path, endless):
+    import signal
+    import time
+
+    server, url = endless
+    server.RequestHandlerClass = Slow
+    out = tmp_path / "c10"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", *cmd("vision data cifar --out", out, "--url", url)],
+        cwd=REPO,
+        env={**os.environ, **TEST_ENV, "no_proxy": "127.0.0.1,localhost"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not any(p.stat().st_size for p in out.glob(".trm-stage-*/.download.part")):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    assert stderr.strip().splitlines()[-1] == "error: stopped by SIGTERM"
+    assert "Traceback" not in stderr
+    assert list(tmp_path.iterdir()) == []  # no stage, no partial archive, no folder
