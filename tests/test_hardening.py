@@ -283,6 +283,9 @@ def test_bad_numbers_for_puzzle_training(tiny, tmp_path, args, fragment):
         (["--epochs", "0"], "--epochs must be a positive number"),
         (["--max-minutes", "-5"], "--max-minutes must be a positive number"),
         (["--hidden-size", "100000000"], "--hidden-size must be at most 16384"),
+        (["--seed", str(2**64 - 1)], "--seed must be from 0 to 4,294,967,295"),
+        (["--lr", "1e308"], "--lr is 1e+308"),
+        (["--weight-decay", "-1"], "--weight-decay must be from 0 to 1000, got -1"),
     ],
 )
 def test_bad_numbers_for_vision_training(tiny, tmp_path, args, fragment):
@@ -298,7 +301,7 @@ def test_bad_numbers_for_vision_training(tiny, tmp_path, args, fragment):
         )
     )
     assert_one_line_error(r, fragment)
-    assert not (tmp_path / "v" / "checkpoint").exists()
+    assert not (tmp_path / "v").exists()  # checked before anything is written
 
 
 @settings(max_examples=150, deadline=None)
