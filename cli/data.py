@@ -99,7 +99,8 @@ def sudoku(
     ] = False,
     workers: Annotated[int, typer.Option(help="Worker processes (0: all cores).")] = 0,
     force: Annotated[
-        bool, typer.Option("--force", help="Replace a dataset already in --out.")
+        bool,
+        typer.Option("--force", help="Replace a dataset already in --out (its own files only)."),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -213,7 +214,8 @@ def maze(
     ] = False,
     workers: Annotated[int, typer.Option(help="Worker processes (0: all cores).")] = 0,
     force: Annotated[
-        bool, typer.Option("--force", help="Replace a dataset already in --out.")
+        bool,
+        typer.Option("--force", help="Replace a dataset already in --out (its own files only)."),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -339,7 +341,8 @@ def arc(
         ),
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Replace a dataset already in --out.")
+        bool,
+        typer.Option("--force", help="Replace a dataset already in --out (its own files only)."),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -396,7 +399,8 @@ def augment_cmd(
     split: Annotated[str, typer.Option(help="Split to augment (the others are copied).")] = "train",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     force: Annotated[
-        bool, typer.Option("--force", help="Replace a dataset already in --out.")
+        bool,
+        typer.Option("--force", help="Replace a dataset already in --out (its own files only)."),
     ] = False,
 ) -> None:
     """Write a copy of a dataset with K augmented copies of each example of a split.

@@ -31,7 +31,9 @@ def official(
             show_default="needed except for 9x9 Sudoku",
         ),
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace a run already in --out.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a run already in --out (its own files only).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Import a checkpoint of the official TRM code (SamsungSAILMontreal/TinyRecursiveModels).

@@ -57,7 +57,11 @@ def train(
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Start over, deleting the run in --out.")
+        bool,
+        typer.Option(
+            "--force",
+            help="Start over: the run in --out is replaced (its own files only) when the new one first saves.",
+        ),
     ] = False,
     init: Annotated[
         Path | None,

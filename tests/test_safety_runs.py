@@ -343,3 +343,17 @@ def test_resuming_from_a_training_state_that_holds_nan_is_one_line(base, tmp_pat
         assert_one_line_error(result, "train_state.safetensors", repr(name[len(prefix) :]), "NaN")
         copy = copy_run(run, tmp_path / f"again-{prefix}")
         state_file = copy / "checkpoint" / "train_state.safetensors"
+
+
+def test_image_folders_with_force_keep_the_users_other_files(tmp_path):
+    out = tmp_path / "img"
+    trm_ok("vision data synthetic --train 20 --test 10 --quiet --out", out)
+    (out / "notes.txt").write_text("mine")
+    before = snapshot(out)
+    assert_one_line_error(
+        run_trm(*cmd("vision data synthetic --train 30 --test 10 --quiet --out", out)), "--force"
+    )
+    assert snapshot(out) == before
+    trm_ok("vision data synthetic --train 30 --test 10 --quiet --force --out", out)
+    assert (out / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in out.iterdir()) == sorted(before)
