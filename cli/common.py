@@ -18,6 +18,13 @@ out = Console()  # what the command produces (grids, tables)
 err = Console(stderr=True, soft_wrap=True)  # progress, notes, warnings: never re-wrapped
 
 
+# --max-minutes of the training commands (trm.budget)
+MAX_MINUTES_HELP = (
+    "Fit the run in this many minutes: it times its first steps, then sizes its schedule "
+    "(warm-up, cosine to the floor, evaluations) to end in time. With a length (--steps, "
+    "--epochs): whichever comes first. A resumed run keeps the schedule it chose and stops here."
+)
+
 # options every model-running command takes
 DEVICE = typer.Option("--device", help="auto, cpu, cuda (or cuda:N) or mps.")
 PRECISION = typer.Option(

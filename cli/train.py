@@ -20,6 +20,7 @@ from cli.choices import (
 )
 from cli.common import (
     DEVICE,
+    MAX_MINUTES_HELP,
     PRECISION,
     err,
     given_fields,
@@ -53,7 +54,8 @@ def train(
         int | None, typer.Option(help="Optimizer steps (the LR schedule spans them).")
     ] = None,
     max_minutes: Annotated[
-        float | None, typer.Option(help="Stop (and checkpoint) after this long.")
+        float | None,
+        typer.Option(help=MAX_MINUTES_HELP),
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     force: Annotated[
@@ -188,6 +190,7 @@ def train(
             max_minutes=max_minutes,
             progress=not quiet,
             init=init,
+            log=lambda message: err.print(message, highlight=False),
         )
     except KeyboardInterrupt as e:
         raise stopped(

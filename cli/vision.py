@@ -19,7 +19,7 @@ from cli.choices import (
     Variant,
     VisionPreset,
 )
-from cli.common import DEVICE, PRECISION, err, flag, given_fields, stopped
+from cli.common import DEVICE, MAX_MINUTES_HELP, PRECISION, err, flag, given_fields, stopped
 from vision.configs import CONFIGS, field_defaults
 from vision.recipes import COMPARE_EPOCHS, TRAIN_DEFAULTS, preset_settings
 
@@ -235,9 +235,7 @@ def train(
             help="Optimizer steps (without --epochs).", show_default=_train_default("steps")
         ),
     ] = None,
-    max_minutes: Annotated[
-        float | None, typer.Option(help="Stop (and checkpoint) after this long.")
-    ] = None,
+    max_minutes: Annotated[float | None, typer.Option(help=MAX_MINUTES_HELP)] = None,
     batch_size: Annotated[
         int | None,
         typer.Option(help="Images in flight per step.", show_default=_train_default("batch_size")),
@@ -469,6 +467,7 @@ def train(
             compile=compile,
             max_minutes=max_minutes,
             progress=not quiet,
+            log=lambda message: err.print(message, highlight=False),
         )
     except KeyboardInterrupt as e:
         raise stopped(

@@ -12,6 +12,7 @@ import torch
 from puzzles.dataset import Dataset, load_dataset, read_meta
 from puzzles.tasks import task_view
 from trm import __version__
+from trm.budget import MAX_FITTED_STEPS
 from trm.checkpoint import MODEL_FILE, load_checkpoint, resolve_checkpoint, save_checkpoint
 from trm.config import TrainConfig, TRMConfig, build_configs
 from trm.data import TokenData
@@ -99,10 +100,13 @@ def train_on_dataset(
     max_minutes: float | None = None,
     progress: bool = True,
     init: Path | None = None,
+    log=None,
 ) -> dict:
     """Train on ``data_dir`` into ``out``. ``init``: a checkpoint (run folder, checkpoint
     folder or a shipped model folder) whose model and weights the new run starts from, with
-    a fresh optimizer, schedule and step count (fine-tuning)."""
+    a fresh optimizer, schedule and step count (fine-tuning). A new run with ``max_minutes``
+    sizes its schedule to them (:mod:`trm.budget`; at most ``steps``, if given); ``log``
+    hears what it chose."""
     out = Path(out)
     check_max_minutes(max_minutes)
     ds = load_dataset(data_dir)
@@ -164,7 +168,12 @@ def train_on_dataset(
                 trainer.restore()
             elif start is not None:
                 trainer.start_from(start[1], resolve_checkpoint(init) / MODEL_FILE)
-            summary = trainer.fit(max_minutes=max_minutes, progress=progress)
+            summary = trainer.fit(
+                max_minutes=max_minutes,
+                progress=progress,
+                fit_to=budget_cap(max_minutes, resume, train_overrides),
+                log=log,
+            )
     finally:
         teardown(group)
     return {
@@ -175,6 +184,15 @@ def train_on_dataset(
         "processes": group.world,
         "main": group.main,
     }
+
+
+def budget_cap(max_minutes: float | None, resume: bool, train_overrides: dict | None) -> int | None:
+    """The most steps a time budget may size a new run to: the ``steps`` given (whichever
+    comes first), else no limit; None: no sizing (no budget, or a resumed run, which keeps
+    the schedule it chose)."""
+    if not max_minutes or resume:
+        return None
+    return (train_overrides or {}).get("steps") or MAX_FITTED_STEPS
 
 
 def _init_weights(

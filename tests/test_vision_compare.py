@@ -99,21 +99,34 @@ def test_compare_trains_each_variant_and_writes_a_well_formed_compare_json(synth
     assert rows["vitrm"]["mean_steps"] == 2 and 1 <= a["mean_steps"] <= 2
 
 
-def test_compare_resumes_an_unfinished_variant_and_keeps_finished_ones(synthetic, tmp_path):
+def test_compare_resumes_an_unfinished_variant_and_keeps_finished_ones(
+    synthetic, tmp_path, monkeypatch
+):
+    from trm.train import Trainer
+
     out = tmp_path / "cmp"
-    # an interrupted compare: vit finished, vitrm stopped part-way through its budget
+    # an interrupted compare: vit finished, vitrm stopped (Ctrl-C) part-way through
     run(synthetic, out, variants=("vit",))
-    train_images(
-        synthetic,
-        out / "vitrm",
-        variant="vitrm",
-        model_overrides=TINY["vitrm"],
-        train_overrides=dict(steps=10**5, batch_size=8),
-        max_minutes=0.005,
-        device="cpu",
-        precision="fp32",
-        progress=False,
-    )
+    real_step = Trainer.train_step
+
+    def stop_at_the_third(self):
+        if self.state.step == 3:
+            raise KeyboardInterrupt
+        return real_step(self)
+
+    monkeypatch.setattr(Trainer, "train_step", stop_at_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        train_images(
+            synthetic,
+            out / "vitrm",
+            variant="vitrm",
+            model_overrides=TINY["vitrm"],
+            train_overrides=dict(steps=10**5, batch_size=8),
+            device="cpu",
+            precision="fp32",
+            progress=False,
+        )
+    monkeypatch.undo()
     vit_before = (out / "vit" / "result.json").read_text()
     messages: list[str] = []
     result = run(synthetic, out, messages=messages)

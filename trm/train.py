@@ -23,7 +23,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,18 @@ import torch
 from tqdm import tqdm
 
 from trm import __version__
+from trm.budget import (
+    MARGIN,
+    MAX_FITTED_STEPS,
+    PROBE_SHARE,
+    PROBE_STEPS,
+    RESERVE,
+    UNTIMED_STEPS,
+    Fit,
+    check_fit,
+    fit_steps,
+    refit_points,
+)
 from trm.checkpoint import (
     TRAIN_TENSORS_FILE,
     check_state,
@@ -48,7 +60,7 @@ from trm.device import autocast
 from trm.distributed import Dist
 from trm.ema import EMA
 from trm.embedding import puzzle_tables, sparse_sign_step
-from trm.errors import TRMError, about
+from trm.errors import SettingError, TRMError, about
 from trm.evaluate import evaluate
 from trm.jsonfile import read_bounded
 from trm.losses import LossOutput, supervision_loss
@@ -106,6 +118,7 @@ class RunState:
     elapsed: float = 0.0  # training seconds over all sessions of this run
     last_eval: dict = field(default_factory=dict)
     images: int = 0  # fresh examples drawn into the slots (the whole batch, all ranks)
+    budget: dict = field(default_factory=dict)  # what a time budget chose (trm.budget.Fit)
 
 
 class Trainer:
@@ -392,6 +405,7 @@ class Trainer:
             "last_eval": self.state.last_eval,
             "ema_updates": self.ema.updates if self.ema is not None else 0,
             "images": self.state.images,
+            "budget": self.state.budget,
         }
         save_checkpoint(
             folder,
@@ -482,6 +496,7 @@ class Trainer:
             float(meta["elapsed"]),
             meta.get("last_eval", {}),
             int(meta.get("images", 0)),
+            meta.get("budget") or {},
         )
 
     # ------------------------------------------------------------------ the loop
@@ -492,11 +507,17 @@ class Trainer:
         max_minutes: float | None = None,
         progress: bool = True,
         on_step: Callable[[int], None] | None = None,
+        fit_to: int | None = None,
+        log: Callable[[str], None] | None = None,
     ) -> dict:
         """Train until ``cfg.steps`` (or ``cfg.images`` examples drawn, or the time limit);
-        checkpoint on the way and on Ctrl-C."""
+        checkpoint on the way and on Ctrl-C.
+
+        ``fit_to`` (with ``max_minutes``): size the schedule to the time limit, at most
+        ``fit_to`` steps (see :mod:`trm.budget`); ``log`` hears what was chosen."""
         cfg = self.cfg
         main = self.dist.main
+        sizing = _Sizing(self, max_minutes, fit_to, log) if max_minutes and fit_to else None
         with _open_metrics(self.out / METRICS if main else None) as metrics:
             progress = progress and main
             deadline = None if not max_minutes else time.monotonic() + 60 * max_minutes
@@ -515,12 +536,18 @@ class Trainer:
             try:
                 while not self.finished():
                     if deadline is not None and time.monotonic() > deadline:
+                        if sizing is not None:
+                            sizing.check_sized()
                         break
                     before = int(self.position())
                     window.add(self.train_step())
                     step = self.state.step
                     self.state.elapsed = elapsed_before + time.monotonic() - session_start
                     bar.update(int(self.position()) - before if cfg.images else 1)
+                    if sizing is not None and sizing.due(step):
+                        cfg = sizing.fit(step, deadline, metrics)
+                        bar.total = cfg.steps
+                        bar.refresh()
                     if step % cfg.log_every == 0 or self.finished():
                         record = {
                             "step": step,
@@ -538,7 +565,10 @@ class Trainer:
                         )
                         window = _Window()
                     if step % cfg.eval_every == 0 and not self.finished():
+                        started = time.monotonic()
                         self._log_eval(metrics, step)
+                        if sizing is not None:
+                            sizing.evaluated(time.monotonic() - started)
                     if step % cfg.checkpoint_every == 0:
                         self.save()
                     if on_step is not None:
@@ -575,6 +605,96 @@ class Trainer:
                     "eval": result,
                 },
             )
+
+
+class _Sizing:
+    """Sizes a run's schedule to its time limit (:mod:`trm.budget`): times the first steps
+    and a small evaluation, fixes the step count, and corrects it three times on the way."""
+
+    def __init__(self, trainer: Trainer, minutes: float, cap: int, log) -> None:
+        self.trainer, self.minutes, self.cap, self.log = trainer, minutes, cap, log
+        start = trainer.state.step
+        self.timed_from = start + UNTIMED_STEPS  # step at which the clock starts
+        self.points = [self.timed_from + PROBE_STEPS]
+        self.clock: float | None = None
+        self.eval_spent = 0.0  # evaluation seconds since the clock started
+        self.evals: list[float] = []  # whole evaluations, as they ran
+        self.eval_seconds = 0.0
+        self.fitted: Fit | None = None
+
+    def due(self, step: int) -> bool:
+        if step == self.timed_from:
+            self.clock, self.eval_spent = time.monotonic(), 0.0
+        if not self.points or self.clock is None:
+            return False
+        if self.fitted is None and step > self.timed_from:  # slow steps: time fewer of them
+            return step >= self.points[0] or (
+                time.monotonic() - self.clock >= PROBE_SHARE * 60 * self.minutes
+            )
+        return step >= self.points[0]
+
+    def check_sized(self) -> None:
+        """The time ran out before the run was sized: with no length given, the budget
+        cannot hold the run (with one, it stops where it is, whichever came first)."""
+        if self.fitted is None and self.cap >= MAX_FITTED_STEPS:
+            raise SettingError(
+                "max_minutes",
+                f"{self.minutes:g} is over before the run could time its first "
+                f"{UNTIMED_STEPS + PROBE_STEPS} steps: give more minutes",
+            )
+
+    def evaluated(self, seconds: float) -> None:
+        self.eval_spent += seconds
+        self.evals.append(seconds)
+
+    def fit(self, step: int, deadline: float, metrics) -> TrainConfig:
+        t = self.trainer
+        now = time.monotonic()
+        self.points.pop(0)
+        steps_timed = step - (self.timed_from if self.fitted is None else self.fitted.at_step)
+        step_seconds = (now - self.clock - self.eval_spent) / max(1, steps_timed)
+        if self.evals:
+            self.eval_seconds = sum(self.evals) / len(self.evals)
+        elif self.fitted is None:
+            self.eval_seconds = self._time_an_evaluation()
+        budget = 60 * self.minutes
+        left = deadline - time.monotonic() - RESERVE * budget
+        steps = fit_steps(
+            seconds_left=left,
+            step_seconds=step_seconds * MARGIN,
+            eval_seconds=self.eval_seconds,
+            done=step,
+            eval_every=t.cfg.eval_every,
+            cap=self.cap,
+        )
+        # every process takes the first one's measurements (they must agree on the schedule)
+        steps, step_seconds, eval_seconds = t.dist.sum(
+            [float(v) if t.dist.main else 0.0 for v in (steps, step_seconds, self.eval_seconds)]
+        )
+        first = self.fitted is None
+        self.fitted = Fit(self.minutes, max(int(steps), step + 1), step_seconds, eval_seconds, step)
+        if first:
+            check_fit(self.fitted, t.cfg.warmup, t.cfg.eval_every, t.test_data is not None)
+            self.points = refit_points(step, self.fitted.steps)
+        self.clock, self.eval_spent = time.monotonic(), 0.0
+        images = self.fitted.steps * t.cfg.batch_size if t.cfg.images else 0
+        t.cfg = replace(t.cfg, steps=self.fitted.steps, images=images)
+        t.state.budget = self.fitted.to_dict()
+        if first and self.log is not None and t.dist.main:
+            self.log(self.fitted.describe(t.cfg.warmup))
+        _write(metrics, {"step": step, "budget": self.fitted.to_dict()})
+        return t.cfg
+
+    def _time_an_evaluation(self) -> float:
+        """One evaluation's seconds, from a timed evaluation of a few test examples."""
+        t = self.trainer
+        if t.test_data is None or len(t.test_data) == 0 or not t.dist.main:
+            return 0.0
+        whole = len(t.test_data.head(t.cfg.eval_max))
+        few = min(whole, max(8, t.cfg.batch_size))
+        started = time.monotonic()
+        t.run_eval(max_examples=few)
+        return (time.monotonic() - started) * whole / few
 
 
 class _Window:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from trm.budget import MAX_FITTED_STEPS
 from trm.checkpoint import load_checkpoint, resolve_checkpoint
 from trm.config import TrainConfig
 from trm.contract import Objective, StepOutput, is_single_step
@@ -273,6 +274,7 @@ def train_images(
     compile: bool = False,
     max_minutes: float | None = None,
     progress: bool = True,
+    log=None,
 ) -> dict:
     """Train ``variant`` on the images in ``data_dir`` into the run folder ``out``.
 
@@ -281,7 +283,9 @@ def train_images(
     ``warmup_epochs`` of warmup and a cosine ending at ``min_lr``. A preset brings its
     defaults (:func:`preset_defaults`). On ``resume`` the saved settings stand: a changed
     one is refused (one line), only the run's length and bookkeeping may change; ``variant``
-    None takes the run's.
+    None takes the run's. A new run with ``max_minutes`` sizes its schedule to them
+    (:mod:`trm.budget`; at most the ``steps`` or ``epochs`` given); ``log`` hears what it
+    chose.
     """
     out = Path(out)
     check_max_minutes(max_minutes)
@@ -385,10 +389,28 @@ def train_images(
             )
             if resume:
                 trainer.restore()
-            summary = trainer.fit(max_minutes=max_minutes, progress=progress)
+            summary = trainer.fit(
+                max_minutes=max_minutes,
+                progress=progress,
+                fit_to=_budget_cap(max_minutes, resume, train_cfg, given_train, epochs),
+                log=log,
+            )
     finally:
         teardown(group)
     return {**summary, "device": str(dev), "precision": prec, "out": str(out), "variant": variant}
+
+
+def _budget_cap(max_minutes, resume, train_cfg, given_train, epochs) -> int | None:
+    """The most steps a time budget may size a new run to: the length given (``steps`` or
+    ``epochs``: whichever comes first), else no limit; None: no sizing (see
+    :func:`puzzles.training.budget_cap`)."""
+    if not max_minutes or resume:
+        return None
+    if "steps" not in given_train and epochs is None:
+        return MAX_FITTED_STEPS
+    if train_cfg.images:
+        return math.ceil(train_cfg.images / train_cfg.batch_size)
+    return train_cfg.steps
 
 
 # what a resumed run may change: its length and bookkeeping

@@ -1,0 +1,101 @@
+"""Training that fits its time budget (issue 33, part 1): the schedule is sized to the
+minutes, so that the learning rate reaches its floor and the final evaluation and checkpoint
+land inside them; resume keeps what was chosen; a budget that cannot hold the run is one
+line, and nothing is written."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.helpers import assert_one_line_error, cmd, run_trm, trm_ok
+from trm.budget import evaluations_between, fit_steps
+
+FAST = ["--preset", "tiny", "--device", "cpu", "--precision", "fp32", "--quiet"]
+
+
+def test_evaluations_between_counts_the_periodic_ones_only():
+    assert evaluations_between(0, 100, 10) == 9  # 10..90 (the one at 100 is the final)
+    assert evaluations_between(0, 101, 10) == 10
+    assert evaluations_between(15, 40, 10) == 2  # 20, 30
+    assert evaluations_between(40, 40, 10) == 0
+
+
+@given(
+    seconds=st.floats(0.0, 10_000),
+    step=st.floats(1e-4, 5.0),
+    evaluation=st.floats(0.0, 60.0),
+    done=st.integers(0, 1000),
+    every=st.integers(1, 500),
+    cap=st.integers(1, 10**7),
+)
+def test_fitted_steps_fit_and_one_more_would_not(seconds, step, evaluation, done, every, cap):
+    n = fit_steps(
+        seconds_left=seconds,
+        step_seconds=step,
+        eval_seconds=evaluation,
+        done=done,
+        eval_every=every,
+        cap=max(cap, done),
+    )
+
+    def cost(total: int) -> float:
+        return (total - done) * step + evaluations_between(done, total, every) * evaluation
+
+    assert done <= n <= max(cap, done)
+    if n > done:
+        assert cost(n) + evaluation <= seconds * (1 + 1e-9)
+    if n < max(cap, done):  # short of the cap: one step more would not have fitted
+        assert cost(n + 1) + evaluation > seconds * (1 - 1e-9)
+
+
+def _records(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_a_time_budget_anneals_to_the_floor_inside_its_minutes(tmp_path):
+    data, run = tmp_path / "s4", tmp_path / "run"
+    trm_ok("data sudoku --out", data, "--size 4 --train 64 --test 16 --workers 1 --quiet")
+    result = run_trm(*cmd("train --data", data, "--out", run, "--max-minutes 0.15", FAST))
+    assert result.returncode == 0, result.stderr
+    assert "budget 0.15 min:" in result.stderr and "steps (warm-up" in result.stderr
+    records = _records(run)
+    fits = [r["budget"] for r in records if "budget" in r]
+    trained = [r for r in records if "loss" in r]
+    config = json.loads((run / "checkpoint" / "config.json").read_text())
+    assert config["train"]["steps"] == fits[-1]["steps"]
+    # the annealing ended (a run the limit cut off would end far above the floor; a shared
+    # machine that slows down in the last few steps may cut off the very end)
+    assert trained[-1]["step"] >= 0.97 * config["train"]["steps"]
+    lr, floor = config["train"]["lr"], config["train"]["lr"] * config["train"]["min_lr_ratio"]
+    assert trained[-1]["lr"] - floor < 0.01 * (lr - floor)
+    assert trained[-1]["elapsed"] <= 0.15 * 60 and "eval" in records[-1]
+    meta = json.loads((run / "checkpoint" / "train_state.json").read_text())
+    assert meta["budget"] == fits[-1]
+
+    # resume keeps the chosen schedule: a longer one is asked with --steps, as ever
+    steps = config["train"]["steps"]
+    trm_ok("train --data", data, "--out", run, "--resume --max-minutes 0.05 --quiet")
+    assert json.loads((run / "checkpoint" / "config.json").read_text())["train"]["steps"] == steps
+
+
+def test_steps_and_minutes_together_mean_whichever_comes_first(tmp_path):
+    data, run = tmp_path / "s4", tmp_path / "run"
+    trm_ok("data sudoku --out", data, "--size 4 --train 32 --test 8 --workers 1 --quiet")
+    trm_ok("train --data", data, "--out", run, "--max-minutes 5 --steps 40", FAST)
+    config = json.loads((run / "checkpoint" / "config.json").read_text())
+    assert config["train"]["steps"] == 40
+
+
+def test_a_budget_that_cannot_hold_the_run_is_one_line_and_writes_nothing(tmp_path):
+    data = tmp_path / "s4"
+    trm_ok("data sudoku --out", data, "--size 4 --train 32 --test 8 --workers 1 --quiet")
+    for extra, fragment in (
+        ("--max-minutes 0.0005", "--max-minutes 0.0005 "),  # (timing cut short, or warm-up)
+        ("--max-minutes 0.03 --warmup 100000", "not enough to finish the warm-up"),
+    ):
+        result = run_trm(*cmd("train --data", data, "--out", tmp_path / "run", extra, FAST))
+        assert_one_line_error(result, fragment)
+        assert not (tmp_path / "run").exists()

@@ -1,0 +1,111 @@
+"""A schedule sized to a time budget: how many steps fit in the minutes a run has.
+
+A run with ``--max-minutes`` measures itself over its first steps (the seconds a training
+step takes, and what an evaluation costs, timed on a few test examples and scaled to the
+whole evaluation), then fixes its step count so that warm-up, the cosine annealing, the
+evaluations on the way and the final evaluation and checkpoint all end inside the budget.
+It looks again at a quarter, half, three quarters of the way and more often near the end,
+and corrects the count by what it has measured since (a machine can slow down), so the learning rate reaches its floor
+at the end of the minutes, not wherever a hard stop would cut it off. The time limit still
+stops the run as a last resort.
+
+Everything here is arithmetic on measured seconds; :class:`trm.train.Trainer` does the
+measuring.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from trm.errors import SettingError
+
+PROBE_STEPS = 12  # timed steps before the count is fixed (after two that warm caches up)
+PROBE_SHARE = 0.04  # ... or fewer, once they have taken this share of the budget
+UNTIMED_STEPS = 2
+RESERVE = 0.03  # of the budget, kept for what is not measured (logging, the last save)
+# of the way from the fit to the end: measure again, more often near the end (a machine
+# that slows down late would otherwise be stopped by the limit before the annealing ends)
+REFITS = (0.25, 0.5, 0.75, 0.875, 0.94, 0.97)
+MARGIN = 1.05  # on the measured seconds of a step, for the noise of a shared machine
+MAX_FITTED_STEPS = 10**9
+
+
+@dataclass
+class Fit:
+    """What a run chose for its budget (printed at its start, saved in its checkpoint)."""
+
+    minutes: float
+    steps: int  # the schedule's length, in optimizer steps
+    step_seconds: float
+    eval_seconds: float  # one evaluation (as many examples as the run evaluates)
+    at_step: int  # the step at which it was fixed (or last corrected)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self, warmup: int) -> str:
+        return (
+            f"budget {self.minutes:g} min: {self.step_seconds:.3g} s a step, "
+            f"{self.eval_seconds:.3g} s an evaluation, so {self.steps:,} steps "
+            f"(warm-up {min(warmup, self.steps):,}, then cosine to the floor)"
+        )
+
+
+def evaluations_between(first: int, last: int, every: int) -> int:
+    """Evaluations the loop runs after step ``first`` up to ``last`` (every ``every`` steps,
+    not at the end: the final one is counted apart)."""
+    if last <= first:
+        return 0
+    return (last - 1) // every - first // every
+
+
+def fit_steps(
+    *,
+    seconds_left: float,
+    step_seconds: float,
+    eval_seconds: float,
+    done: int,
+    eval_every: int,
+    cap: int,
+) -> int:
+    """The most steps in all (``done`` of them behind) whose training and evaluations, plus
+    the final evaluation, fit in ``seconds_left``; at most ``cap``."""
+    room = seconds_left - eval_seconds  # the final evaluation
+
+    def fits(total: int) -> bool:
+        used = (total - done) * step_seconds
+        return used + evaluations_between(done, total, eval_every) * eval_seconds <= room
+
+    low, high = done, max(done, cap)  # the cost grows with the steps: search for the last fit
+    if room < 0:
+        return done
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def check_fit(fit: Fit, warmup: int, eval_every: int, has_evaluation: bool) -> None:
+    """Refuse a budget too small for the run's warm-up or one evaluation, in one line."""
+    if fit.steps <= warmup:
+        raise SettingError(
+            "max_minutes",
+            f"{fit.minutes:g} leaves time for {fit.steps:,} steps at "
+            f"{fit.step_seconds:.3g} s each, not enough to finish the warm-up of {warmup:,} "
+            "steps: give more minutes or a shorter `warmup`",
+        )
+    if has_evaluation and fit.eval_seconds >= fit.minutes * 60 * (1 - RESERVE):
+        raise SettingError(
+            "max_minutes",
+            f"{fit.minutes:g} is less than one evaluation takes ({fit.eval_seconds:.3g} s): "
+            "give more minutes or a smaller `eval_max`",
+        )
+
+
+def refit_points(start: int, steps: int) -> list[int]:
+    """The steps at which to measure again (:data:`REFITS` of the way)."""
+    return sorted({start + math.ceil((steps - start) * f) for f in REFITS} - {start, steps})
