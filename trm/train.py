@@ -535,7 +535,7 @@ class Trainer:
             elapsed_before = self.state.elapsed
             try:
                 while not self.finished():
-                    if deadline is not None and time.monotonic() > deadline:
+                    if deadline is not None and self._past(deadline):
                         if sizing is not None:
                             sizing.check_sized()
                         break
@@ -589,6 +589,14 @@ class Trainer:
             "images": self.state.images,
             "parameters": parameter_count(self.model),
         }
+
+    def _past(self, deadline: float) -> bool:
+        """Whether the time limit has passed: every process stops at the same step (one
+        that went on alone would wait for the others forever), when the first one is past."""
+        over = time.monotonic() > deadline
+        if self.dist.active:
+            over = self.dist.sum([float(over)])[0] > 0
+        return over
 
     def _log_eval(self, metrics, step: int) -> None:
         if not self.dist.main:  # one process evaluates; the others wait at the next step
@@ -676,6 +684,9 @@ class _Sizing:
         if first:
             check_fit(self.fitted, t.cfg.warmup, t.cfg.eval_every, t.test_data is not None)
             self.points = refit_points(step, self.fitted.steps)
+        else:  # the end moved: so do the looks still to come
+            ahead = len(self.points)
+            self.points = refit_points(step, self.fitted.steps)[-ahead:] if ahead else []
         self.clock, self.eval_spent = time.monotonic(), 0.0
         images = self.fitted.steps * t.cfg.batch_size if t.cfg.images else 0
         t.cfg = replace(t.cfg, steps=self.fitted.steps, images=images)
