@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from trm.errors import Stopped, TRMError, stop_status
+from trm.errors import TRMError, stop_reason, stop_status
 from trm.jsonfile import read_bounded, strict_json
 from trm.staging import OutputFile
 
@@ -70,10 +70,7 @@ def given_values(**options) -> dict:
 def stopped(e: KeyboardInterrupt, note: str) -> typer.Exit:
     """Say how the interrupted work goes on (``note``); the exit of the interruption (130
     for Ctrl-C, 128 + N for signal N) to raise."""
-    import signal
-
-    why = f"stopped by {signal.Signals(e.signum).name}" if isinstance(e, Stopped) else "interrupted"
-    err.print(f"{why}: {note}", highlight=False)
+    err.print(f"{stop_reason(e)}: {note}", highlight=False)
     return typer.Exit(stop_status(e))
 
 

@@ -22,7 +22,7 @@ from rich.markup import escape
 from cli import data, importer, plot, predict, solve, train, vision
 from cli.common import err, flag
 from trm import __version__
-from trm.errors import SettingError, Stopped, TRMError, stop_status
+from trm.errors import SettingError, Stopped, TRMError, stop_reason, stop_status
 
 app = typer.Typer(
     name="trm",
@@ -114,8 +114,7 @@ def _run(command) -> None:
     except TRMError as e:
         _fail(str(e), 2)
     except KeyboardInterrupt as e:
-        why = f"stopped by {signal.Signals(e.signum).name}" if isinstance(e, Stopped) else ""
-        _fail(why or "interrupted", stop_status(e))
+        _fail(stop_reason(e), stop_status(e))
     except _OutputFailed as e:
         _drop_stdout()
         _fail(f"cannot write to standard output ({e.strerror})", 2)

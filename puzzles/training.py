@@ -12,7 +12,7 @@ import torch
 from puzzles.dataset import Dataset, load_dataset, read_meta
 from puzzles.tasks import task_view
 from trm import __version__
-from trm.budget import MAX_FITTED_STEPS
+from trm.budget import step_cap
 from trm.checkpoint import MODEL_FILE, load_checkpoint, resolve_checkpoint, save_checkpoint
 from trm.config import TrainConfig, TRMConfig, build_configs
 from trm.data import TokenData
@@ -171,7 +171,7 @@ def train_on_dataset(
             summary = trainer.fit(
                 max_minutes=max_minutes,
                 progress=progress,
-                fit_to=budget_cap(max_minutes, resume, train_overrides),
+                fit_to=step_cap(max_minutes, resume, (train_overrides or {}).get("steps")),
                 log=log,
             )
     finally:
@@ -184,15 +184,6 @@ def train_on_dataset(
         "processes": group.world,
         "main": group.main,
     }
-
-
-def budget_cap(max_minutes: float | None, resume: bool, train_overrides: dict | None) -> int | None:
-    """The most steps a time budget may size a new run to: the ``steps`` given (whichever
-    comes first), else no limit; None: no sizing (no budget, or a resumed run, which keeps
-    the schedule it chose)."""
-    if not max_minutes or resume:
-        return None
-    return (train_overrides or {}).get("steps") or MAX_FITTED_STEPS
 
 
 def _init_weights(

@@ -5,9 +5,9 @@ step takes, and what an evaluation costs, timed on a few test examples and scale
 whole evaluation), then fixes its step count so that warm-up, the cosine annealing, the
 evaluations on the way and the final evaluation and checkpoint all end inside the budget.
 It looks again at a quarter, half, three quarters of the way and more often near the end,
-and corrects the count by what it has measured since (a machine can slow down), so the learning rate reaches its floor
-at the end of the minutes, not wherever a hard stop would cut it off. The time limit still
-stops the run as a last resort.
+and corrects the count by what it has measured since (a machine can slow down), so the
+learning rate reaches its floor at the end of the minutes, not wherever a hard stop would
+cut it off. The time limit still stops the run as a last resort.
 
 Everything here is arithmetic on measured seconds; :class:`trm.train.Trainer` does the
 measuring.
@@ -89,7 +89,16 @@ def fit_steps(
     return low
 
 
-def check_fit(fit: Fit, warmup: int, eval_every: int, has_evaluation: bool) -> None:
+def step_cap(max_minutes: float | None, resume: bool, length: int | None) -> int | None:
+    """The most steps a time budget may size a run to: the ``length`` given in steps
+    (whichever comes first), else no limit; None: no sizing (no budget, or a resumed run,
+    which keeps the schedule it chose)."""
+    if not max_minutes or resume:
+        return None
+    return length or MAX_FITTED_STEPS
+
+
+def check_fit(fit: Fit, warmup: int, has_evaluation: bool) -> None:
     """Refuse a budget too small for the run's warm-up or one evaluation, in one line."""
     if fit.steps <= warmup:
         raise SettingError(

@@ -24,6 +24,15 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
+def stop_reason(e: BaseException) -> str:
+    """How an interruption is told: "interrupted" (Ctrl-C) or "stopped by SIGTERM"."""
+    if isinstance(e, Stopped):
+        import signal
+
+        return f"stopped by {signal.Signals(e.signum).name}"
+    return "interrupted"
+
+
 def stop_status(e: BaseException) -> int:
     """The exit status of an interruption: 128 + the signal (130 for Ctrl-C)."""
     return 128 + e.signum if isinstance(e, Stopped) else 130

@@ -35,6 +35,7 @@ LOCK_FILE = ".trm.lock"
 TOOL_PREFIX = ".trm-"  # hidden entries of ours: stages, trash, partial builds
 MAX_LOCK_TRIES = 20
 NAME_MAX = 255  # bytes in one file name, on every file system trm runs on
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # (an os.open flag: refuse a link, do not follow it)
 _HELD: dict[str, int] = {}  # folders this process has locked, and how many holders inside it
 
 # what marks a folder as the tool's own (a dataset, a run, a checkpoint): nothing else is
@@ -127,7 +128,7 @@ def _acquire(folder: Path) -> int | None:
     except ImportError:  # no fcntl (Windows): no protection against a second writer
         return None
     path = folder / LOCK_FILE
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    flags = os.O_RDWR | os.O_CREAT | NOFOLLOW
     for _ in range(MAX_LOCK_TRIES):
         fd = os.open(path, flags, 0o644)
         try:

@@ -67,7 +67,7 @@ from trm.losses import LossOutput, supervision_loss
 from trm.model import TRM, parameter_count
 from trm.optim import lr_factor, make_optimizer, set_lr
 from trm.runs import CHECKPOINT, METRICS, RunFolder
-from trm.staging import atomic_file, write_failure
+from trm.staging import NOFOLLOW, atomic_file, write_failure
 
 
 @dataclass
@@ -617,7 +617,8 @@ class Trainer:
 
 class _Sizing:
     """Sizes a run's schedule to its time limit (:mod:`trm.budget`): times the first steps
-    and a small evaluation, fixes the step count, and corrects it three times on the way."""
+    and a small evaluation, fixes the step count, and corrects it on the way
+    (:data:`trm.budget.REFITS`)."""
 
     def __init__(self, trainer: Trainer, minutes: float, cap: int, log) -> None:
         self.trainer, self.minutes, self.cap, self.log = trainer, minutes, cap, log
@@ -682,7 +683,7 @@ class _Sizing:
         first = self.fitted is None
         self.fitted = Fit(self.minutes, max(int(steps), step + 1), step_seconds, eval_seconds, step)
         if first:
-            check_fit(self.fitted, t.cfg.warmup, t.cfg.eval_every, t.test_data is not None)
+            check_fit(self.fitted, t.cfg.warmup, t.test_data is not None)
             self.points = refit_points(step, self.fitted.steps)
         else:  # the end moved: so do the looks still to come
             ahead = len(self.points)
@@ -747,13 +748,12 @@ def _open_metrics(path: Path | None):
         return open(os.devnull, "w")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o666)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW, 0o666)
     except OSError as e:
         raise TRMError(f"{path}: cannot write the metrics ({write_failure(e)})") from None
     return os.fdopen(fd, "a")
 
 
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 MAX_METRICS_BYTES = 1 << 30
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from trm.budget import MAX_FITTED_STEPS
+from trm.budget import step_cap
 from trm.checkpoint import load_checkpoint, resolve_checkpoint
 from trm.config import TrainConfig
 from trm.contract import Objective, StepOutput, is_single_step
@@ -392,7 +392,7 @@ def train_images(
             summary = trainer.fit(
                 max_minutes=max_minutes,
                 progress=progress,
-                fit_to=_budget_cap(max_minutes, resume, train_cfg, given_train, epochs),
+                fit_to=step_cap(max_minutes, resume, _given_length(train_cfg, given_train, epochs)),
                 log=log,
             )
     finally:
@@ -400,14 +400,11 @@ def train_images(
     return {**summary, "device": str(dev), "precision": prec, "out": str(out), "variant": variant}
 
 
-def _budget_cap(max_minutes, resume, train_cfg, given_train, epochs) -> int | None:
-    """The most steps a time budget may size a new run to: the length given (``steps`` or
-    ``epochs``: whichever comes first), else no limit; None: no sizing (see
-    :func:`puzzles.training.budget_cap`)."""
-    if not max_minutes or resume:
-        return None
+def _given_length(train_cfg: TrainConfig, given_train: dict, epochs) -> int | None:
+    """The run's length in steps when ``steps`` or ``epochs`` was given (for a time budget:
+    whichever comes first, :func:`trm.budget.step_cap`), else None."""
     if "steps" not in given_train and epochs is None:
-        return MAX_FITTED_STEPS
+        return None
     if train_cfg.images:
         return math.ceil(train_cfg.images / train_cfg.batch_size)
     return train_cfg.steps
