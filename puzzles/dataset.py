@@ -33,14 +33,7 @@ import numpy as np
 from trm import __version__
 from trm.errors import SettingError, TRMError
 from trm.jsonfile import read_bounded, read_json_object, regular_file
-from trm.staging import (
-    check_no_links,
-    check_not_inside,
-    folder_kind,
-    staged_folder,
-    user_entries,
-    write_json,
-)
+from trm.staging import check_build_target, staged_folder, write_json
 
 FORMAT = "trm-dataset"
 FORMAT_VERSION = 1
@@ -119,21 +112,14 @@ def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 def check_out_dir(out: Path, force: bool) -> None:
     """Refuse to write over something that is not ours, or over a dataset without force;
     never inside a dataset, run or checkpoint, never through a link."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise TRMError(f"{out} exists and is not a folder")
-    check_not_inside(out, "the dataset")
-    if user_entries(out):
-        if not (out / META_FILE).exists():
-            kind = folder_kind(out)
-            raise SettingError(
-                f"{out} is not empty and holds no dataset"
-                + (f" (it is {kind})" if kind else "")
-                + ": choose another `out`"
-            )
-        if not force:
-            raise SettingError(f"{out} already holds a dataset: pass `force` to replace it")
-        check_no_links(out, dataset_files(out))
+    check_build_target(
+        out,
+        force,
+        noun="dataset",
+        a_noun="a dataset",
+        holds=lambda folder: (folder / META_FILE).exists(),
+        own=dataset_files,
+    )
 
 
 # files a dataset folder may hold beside dataset.json and one .npz per split

@@ -100,6 +100,35 @@ def check_no_links(folder: Path, names: Iterable[str]) -> None:
             raise TRMError(f"{p} is a symbolic link: trm does not write through links; remove it")
 
 
+def check_build_target(
+    out: Path,
+    force: bool,
+    *,
+    noun: str,
+    a_noun: str,
+    holds: Callable[[Path], bool],
+    own: Callable[[Path], Iterable[str]],
+) -> None:
+    """Refuse to build ``a_noun`` (a dataset, CIFAR data) in ``out`` over something that is
+    not one (``holds(out)``), or over one without ``force``; never inside a dataset, run or
+    checkpoint, never through a link among its own entries (``own(out)``)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise TRMError(f"{out} exists and is not a folder")
+    check_not_inside(out, f"the {noun}")
+    if user_entries(out):
+        if not holds(out):
+            kind = folder_kind(out)
+            raise SettingError(
+                f"{out} is not empty and holds no {noun}"
+                + (f" (it is {kind})" if kind else "")
+                + ": choose another `out`"
+            )
+        if not force:
+            raise SettingError(f"{out} already holds {a_noun}: pass `force` to replace it")
+        check_no_links(out, own(out))
+
+
 # ----------------------------------------------------------------------------- locks
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from trm import staging
-from trm.errors import SettingError, TRMError
+from trm.errors import TRMError
 from trm.jsonfile import read_bounded
 
 IMAGE_SHAPE = (3, 32, 32)
@@ -689,16 +689,9 @@ def holds_cifar(folder: Path) -> bool:
 def check_target(out: Path, force: bool) -> None:
     """Refuse to write over something that is not a CIFAR folder, or over one without force;
     never inside a dataset, run or checkpoint, never through a link."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise TRMError(f"{out} exists and is not a folder")
-    staging.check_not_inside(out, "the images")
-    if staging.user_entries(out):
-        if not holds_cifar(out):
-            raise SettingError(f"{out} is not empty and holds no CIFAR data: choose another `out`")
-        if not force:
-            raise SettingError(f"{out} already holds CIFAR data: pass `force` to replace it")
-        staging.check_no_links(out, cifar_files(out))
+    staging.check_build_target(
+        out, force, noun="CIFAR data", a_noun="CIFAR data", holds=holds_cifar, own=cifar_files
+    )
 
 
 def cifar_files(folder: Path) -> list[str]:
