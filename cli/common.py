@@ -135,6 +135,13 @@ def check_record_path(path: Path | None, force: bool = False) -> OutputFile | No
     return output_file(path, "record", force, RECORD_SUFFIXES)
 
 
+# --force of the training commands (trm.runs.RunFolder)
+FORCE_RUN = typer.Option(
+    "--force",
+    help="Start over: the run in --out is replaced (its own files only) when the new one "
+    "first saves.",
+)
+
 # --force for the commands whose only output on disk is a result file
 FORCE_OUTPUT = typer.Option("--force", help="Replace the output file if it already exists.")
 

@@ -20,6 +20,7 @@ from cli.choices import (
 )
 from cli.common import (
     DEVICE,
+    FORCE_RUN,
     MAX_MINUTES_HELP,
     PRECISION,
     err,
@@ -58,13 +59,7 @@ def train(
         typer.Option(help=MAX_MINUTES_HELP),
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force",
-            help="Start over: the run in --out is replaced (its own files only) when the new one first saves.",
-        ),
-    ] = False,
+    force: Annotated[bool, FORCE_RUN] = False,
     init: Annotated[
         Path | None,
         typer.Option(

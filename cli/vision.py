@@ -19,7 +19,16 @@ from cli.choices import (
     Variant,
     VisionPreset,
 )
-from cli.common import DEVICE, MAX_MINUTES_HELP, PRECISION, err, flag, given_fields, stopped
+from cli.common import (
+    DEVICE,
+    FORCE_RUN,
+    MAX_MINUTES_HELP,
+    PRECISION,
+    err,
+    flag,
+    given_fields,
+    stopped,
+)
 from vision.configs import CONFIGS, field_defaults
 from vision.recipes import COMPARE_EPOCHS, TRAIN_DEFAULTS, preset_settings
 
@@ -405,13 +414,7 @@ def train(
     ] = False,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force",
-            help="Start over: the run in --out is replaced (its own files only) when the new one first saves.",
-        ),
-    ] = False,
+    force: Annotated[bool, FORCE_RUN] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train a vision model with trm's loop: deep supervision and halting for vitrm, EMA, periodic evaluation, atomic checkpoints, resume.

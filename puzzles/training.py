@@ -110,8 +110,8 @@ def train_on_dataset(
     out = Path(out)
     check_max_minutes(max_minutes)
     ds = load_dataset(data_dir)
-    if "test" in ds.splits:  # refused now, not at the first evaluation
-        scored_data(ds, "test")
+    # an unscorable test split is refused now, not at the first evaluation
+    test = scored_data(ds, "test") if "test" in ds.splits else None
     view = task_view(ds.task)
     if init is not None and resume:
         raise SettingError(
@@ -149,7 +149,6 @@ def train_on_dataset(
     prec = resolve_precision(precision, resolve_device(device))
     group, dev = setup(device)  # several processes under torchrun, or just this one
     try:
-        test = token_data(ds, "test") if "test" in ds.splits else None
         with run:
             trainer = Trainer(
                 model_cfg,

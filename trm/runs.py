@@ -140,19 +140,19 @@ class RunFolder:
     Use it as a context manager; :attr:`path` is where to write now.
     """
 
-    def __init__(self, out: Path, *, resume: bool = False, force: bool = False, write=True):
+    def __init__(
+        self, out: Path, *, resume: bool = False, force: bool = False, write=True, check=True
+    ):
         self.out, self.resume, self.force, self.write = Path(out), resume, force, write
-        check_run_target(self.out, resume=resume, force=force)
+        if check:
+            check_run_target(self.out, resume=resume, force=force)
         self.stage: Path | None = None
         self._lock = None
 
     @classmethod
     def unmanaged(cls, out: Path) -> RunFolder:
         """A folder written directly (library use and tests): no checks, lock or stage."""
-        run = cls.__new__(cls)
-        run.out, run.resume, run.force, run.write = Path(out), True, False, False
-        run.stage, run._lock = None, None
-        return run
+        return cls(out, resume=True, write=False, check=False)
 
     @property
     def path(self) -> Path:
