@@ -10,7 +10,7 @@ import torch
 
 torch.set_num_threads(1)
 
-from tests.helpers import SHARED_SUDOKU  # noqa: E402 (after the thread settings)
+from tests.helpers import FAST, SHARED_SUDOKU, trm_ok  # noqa: E402 (after the thread settings)
 
 
 @pytest.fixture
@@ -18,3 +18,13 @@ def shared_sudoku() -> Path:
     if not SHARED_SUDOKU.is_dir():
         pytest.skip(f"outside Sudoku sets not found at {SHARED_SUDOKU}")
     return SHARED_SUDOKU
+
+
+@pytest.fixture(scope="module")
+def s4_run(tmp_path_factory):
+    """A 4x4 dataset and a finished 6-step run on it (copied by the tests that change it)."""
+    root = tmp_path_factory.mktemp("safety")
+    data, run = root / "s4", root / "r1"
+    trm_ok("data sudoku --out", data, "--size 4 --train 32 --test 8 --workers 1 --quiet")
+    trm_ok("train --data", data, "--out", run, "--steps 6 --eval-every 3", FAST)
+    return data, run

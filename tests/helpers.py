@@ -34,6 +34,9 @@ def assert_one_line_error(result, *fragments: str) -> None:
 
 
 TEST_ENV = {"COLUMNS": "120", "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
+# `trm train` options of a quick run on the CPU: those a resume takes, then a new run's
+RESUME = ["--device", "cpu", "--precision", "fp32", "--quiet"]
+FAST = ["--preset", "tiny", *RESUME]
 
 
 def run_trm(
@@ -42,24 +45,29 @@ def run_trm(
     env: dict | None = None,
     cwd: Path | None = None,
     own_process: bool = False,
+    timeout: float = 300,
+    **popen,
 ) -> subprocess.CompletedProcess:
     """Run `trm ARGS` as a user would, and return its exit status, stdout and stderr.
 
     By default in this process (:func:`run_trm_here`: no interpreter start-up, about a
     second saved per call); in a subprocess of the real console entry point with
-    ``own_process``, or when ``env`` (added to the test environment; None values remove)
-    or ``cwd`` is given."""
-    if not (own_process or env or cwd):
+    ``own_process``, or when ``env`` (added to the test environment; None values remove),
+    ``cwd`` or ``popen`` (more of :func:`subprocess.run`'s arguments: ``stdout``,
+    ``preexec_fn``...) is given. A subprocess that outlives ``timeout`` fails the test."""
+    if not (own_process or env or cwd or popen):
         return run_trm_here(*args, input=input)
     env = {k: v for k, v in {**os.environ, **TEST_ENV, **(env or {})}.items() if v is not None}
+    captured = {} if popen.keys() & {"stdout", "stderr"} else {"capture_output": True}
     return subprocess.run(
         [sys.executable, "-m", "cli.main", *args],
         input=input,
-        capture_output=True,
         text=True,
         cwd=cwd or REPO,
         env=env,
-        timeout=300,
+        timeout=timeout,
+        **captured,
+        **popen,
     )
 
 

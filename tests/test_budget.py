@@ -10,10 +10,8 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.helpers import assert_one_line_error, cmd, run_trm, trm_ok
+from tests.helpers import FAST, assert_one_line_error, cmd, run_trm, trm_ok
 from trm.budget import evaluations_between, fit_steps
-
-FAST = ["--preset", "tiny", "--device", "cpu", "--precision", "fp32", "--quiet"]
 
 
 def test_evaluations_between_counts_the_periodic_ones_only():

@@ -21,7 +21,6 @@ from puzzles.dataset import load_dataset, save_npz
 from tests.helpers import (
     REPO,
     SMALL_ARC,
-    TEST_ENV,
     TOP95_FIRST,
     assert_one_line_error,
     cmd,
@@ -43,14 +42,8 @@ PIPE = ("a named pipe", "trm reads regular files only")
 def run_within(*parts, seconds: int = 90, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """`trm` on ``cmd(*parts)`` in a subprocess that cannot hang the tests: a read blocked
     on a named pipe ends in ``TimeoutExpired`` (the test fails) instead."""
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *cmd(*parts)],
-        capture_output=True,
-        text=True,
-        cwd=cwd or REPO,
-        env={**os.environ, **TEST_ENV, "PYTHONPATH": str(REPO)},  # (this tree, from any cwd)
-        timeout=seconds,
-    )
+    # (PYTHONPATH: this tree, from any cwd)
+    return run_trm(*cmd(*parts), env={"PYTHONPATH": str(REPO)}, cwd=cwd, timeout=seconds)
 
 
 def piped(path: Path) -> Path:

@@ -11,28 +11,19 @@ import sys
 
 import pytest
 
-from tests.helpers import REPO, TEST_ENV, assert_one_line_error, cmd, run_trm, trm_ok
-from tests.test_safety_runs import FAST, snapshot
+from tests.helpers import FAST, REPO, TEST_ENV, assert_one_line_error, cmd, run_trm, trm_ok
+from tests.test_safety_runs import snapshot
 from trm.errors import TRMError
 from trm.staging import OutputFile
 
 ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False
 
 
-@pytest.fixture(scope="module")
-def made(tmp_path_factory):
-    root = tmp_path_factory.mktemp("outputs")
-    data, run = root / "s4", root / "r"
-    trm_ok("data sudoku --out", data, "--size 4 --train 16 --test 4 --workers 1 --quiet")
-    trm_ok("train --data", data, "--out", run, "--steps 2", FAST)
-    return data, run
-
-
 # ------------------------------------------------------------------ the library's rules
 
 
-def test_output_file_rules(made, tmp_path):
-    data, run = made
+def test_output_file_rules(s4_run, tmp_path):
+    data, run = s4_run
     existing = tmp_path / "x.json"
     existing.write_text("old")
     with pytest.raises(TRMError, match="already exists: pass `force`"):
@@ -60,8 +51,8 @@ def test_output_file_rules(made, tmp_path):
 # ---------------------------------------------------------------------- the commands
 
 
-def test_plot_and_record_never_overwrite_unasked(made, tmp_path):
-    _data, run = made
+def test_plot_and_record_never_overwrite_unasked(s4_run, tmp_path):
+    _data, run = s4_run
     png = tmp_path / "curves.png"
     png.write_bytes(b"mine")
     assert_one_line_error(run_trm(*cmd("plot", run, "--out", png)), "--force")
@@ -80,8 +71,8 @@ def test_plot_and_record_never_overwrite_unasked(made, tmp_path):
 
 
 @pytest.mark.skipif(ROOT or sys.platform == "win32", reason="root writes read-only folders")
-def test_a_read_only_folder_is_one_line_for_every_writer(made, tmp_path):
-    data, run = made
+def test_a_read_only_folder_is_one_line_for_every_writer(s4_run, tmp_path):
+    data, run = s4_run
     locked = tmp_path / "ro"
     locked.mkdir()
     locked.chmod(0o555)
@@ -98,8 +89,8 @@ def test_a_read_only_folder_is_one_line_for_every_writer(made, tmp_path):
     assert list(locked.iterdir()) == []
 
 
-def test_impossible_output_paths_are_one_line(made, tmp_path):
-    data, run = made
+def test_impossible_output_paths_are_one_line(s4_run, tmp_path):
+    data, run = s4_run
     long_name = tmp_path / ("n" * 250)  # fits, but a staging name beside it would not
     trm_ok("data sudoku --size 4 --train 4 --test 2 --workers 1 --quiet --out", long_name)
     assert (long_name / "dataset.json").is_file()
@@ -115,8 +106,8 @@ def test_impossible_output_paths_are_one_line(made, tmp_path):
         assert_one_line_error(result)
 
 
-def test_a_deleted_working_folder_is_one_line(made, tmp_path):
-    data, _run = made
+def test_a_deleted_working_folder_is_one_line(s4_run, tmp_path):
+    data, _run = s4_run
     gone = tmp_path / "gone"
     gone.mkdir()
     script = (
@@ -142,18 +133,6 @@ def test_a_deleted_working_folder_is_one_line(made, tmp_path):
 # ------------------------------------------------------------------- standard output
 
 
-def _trm(args, **kw):
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        capture_output=kw.pop("capture_output", True),
-        text=True,
-        cwd=REPO,
-        env={**os.environ, **TEST_ENV, **kw.pop("env", {})},
-        timeout=300,
-        **kw,
-    )
-
-
 def _file_limit():  # writes past 64 bytes fail (EFBIG), as on a full disk
     import resource
     import signal
@@ -165,28 +144,20 @@ def _file_limit():  # writes past 64 bytes fail (EFBIG), as on a full disk
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX limits")
 def test_standard_output_full_or_closed_is_one_line(tmp_path):
     with open(tmp_path / "out.txt", "w") as small:
-        full = subprocess.run(
-            [sys.executable, "-m", "cli.main", "solve", "sudoku", "--max-steps", "1"],
+        full = run_trm(
+            *cmd("solve sudoku --max-steps 1"),
             stdout=small,
             stderr=subprocess.PIPE,
-            text=True,
-            cwd=REPO,
-            env={**os.environ, **TEST_ENV},
-            timeout=300,
             preexec_fn=_file_limit,
         )
     assert full.returncode == 2, full.stderr
     assert full.stderr.strip().splitlines() == [
         "error: cannot write to standard output (File too large)"
     ]
-    closed = subprocess.run(
-        f"{sys.executable} -m cli.main solve sudoku --max-steps 1 >&-",
-        shell=True,
+    closed = run_trm(
+        *cmd("solve sudoku --max-steps 1"),
         stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, **TEST_ENV},
-        timeout=300,
+        preexec_fn=lambda: os.close(1),  # as `>&-` does
     )
     assert closed.returncode == 2, closed.stderr
     assert closed.stderr.strip().splitlines() == [
@@ -211,6 +182,6 @@ def test_a_reader_that_goes_away_is_one_line_and_not_the_failed_solve_status():
 
 
 def test_an_ascii_only_terminal_gets_no_encoding_error():
-    result = _trm(["solve", "sudoku", "--max-steps", "2"], env={"PYTHONIOENCODING": "ascii"})
+    result = run_trm(*cmd("solve sudoku --max-steps 2"), env={"PYTHONIOENCODING": "ascii"})
     assert result.returncode in (0, 1), result.stderr
     assert "Traceback" not in result.stderr and "step" in result.stdout

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import (
+    FAST,
     REPO,
+    RESUME,
     TEST_ENV,
     assert_one_line_error,
     cmd,
@@ -25,9 +27,6 @@ from tests.helpers import (
     run_trm,
     trm_ok,
 )
-
-RESUME = ["--device", "cpu", "--precision", "fp32", "--quiet"]
-FAST = ["--preset", "tiny", *RESUME]
 
 
 def snapshot(folder: Path) -> dict[str, bytes | None]:
@@ -44,16 +43,6 @@ def snapshot(folder: Path) -> dict[str, bytes | None]:
     return found
 
 
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    """A 4x4 dataset and a finished 6-step run on it (copied by the tests that change it)."""
-    root = tmp_path_factory.mktemp("safety")
-    data, run = root / "s4", root / "r1"
-    trm_ok("data sudoku --out", data, "--size 4 --train 32 --test 8 --workers 1 --quiet")
-    trm_ok("train --data", data, "--out", run, "--steps 6 --eval-every 3", FAST)
-    return data, run
-
-
 def copy_run(run: Path, to: Path) -> Path:
     import shutil
 
@@ -67,8 +56,8 @@ def copy_run(run: Path, to: Path) -> Path:
 @pytest.mark.parametrize(
     "bad", ["--layers 0", "--batch-size 0", "--device cuda:7", "--lr -1", "--steps -5"]
 )
-def test_force_checks_every_option_before_touching_the_old_run(base, tmp_path, bad):
-    data, run = base
+def test_force_checks_every_option_before_touching_the_old_run(s4_run, tmp_path, bad):
+    data, run = s4_run
     copy = copy_run(run, tmp_path / "copy")
     (copy / "notes.txt").write_text("mine")
     before = snapshot(copy)
@@ -78,12 +67,12 @@ def test_force_checks_every_option_before_touching_the_old_run(base, tmp_path, b
 
 
 def test_a_forced_run_that_fails_before_its_first_checkpoint_leaves_the_old_run(
-    base, tmp_path, monkeypatch
+    s4_run, tmp_path, monkeypatch
 ):
     from trm.errors import TRMError
     from trm.train import Trainer
 
-    data, run = base
+    data, run = s4_run
     copy = copy_run(run, tmp_path / "copy")
     before = snapshot(copy)
 
@@ -101,10 +90,10 @@ def test_a_forced_run_that_fails_before_its_first_checkpoint_leaves_the_old_run(
     assert not (tmp_path / "new").exists()  # the folders made for it are gone again
 
 
-def test_a_failed_save_under_force_keeps_the_old_checkpoint(base, tmp_path, monkeypatch):
+def test_a_failed_save_under_force_keeps_the_old_checkpoint(s4_run, tmp_path, monkeypatch):
     import trm.checkpoint as checkpoint
 
-    data, run = base
+    data, run = s4_run
     copy = copy_run(run, tmp_path / "copy")
     before = snapshot(copy)
 
@@ -117,8 +106,8 @@ def test_a_failed_save_under_force_keeps_the_old_checkpoint(base, tmp_path, monk
     assert snapshot(copy) == before
 
 
-def test_force_replaces_only_the_runs_own_files(base, tmp_path):
-    data, run = base
+def test_force_replaces_only_the_runs_own_files(s4_run, tmp_path):
+    data, run = s4_run
     copy = copy_run(run, tmp_path / "copy")
     (copy / "notes.txt").write_text("mine")
     (copy / "plots").mkdir()
@@ -149,8 +138,8 @@ def test_a_dataset_build_with_force_keeps_the_users_other_files(tmp_path):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
-def test_training_into_a_folder_that_holds_other_things_is_refused(base, tmp_path):
-    data, _run = base
+def test_training_into_a_folder_that_holds_other_things_is_refused(s4_run, tmp_path):
+    data, _run = s4_run
     folder = tmp_path / "mine"
     folder.mkdir()
     (folder / "thesis.tex").write_text("x")
@@ -162,8 +151,8 @@ def test_training_into_a_folder_that_holds_other_things_is_refused(base, tmp_pat
 
 
 @pytest.mark.parametrize("where", ["checkpoint", "sub", "checkpoint/deeper"])
-def test_a_run_inside_another_run_is_refused(base, tmp_path, where):
-    data, run = base
+def test_a_run_inside_another_run_is_refused(s4_run, tmp_path, where):
+    data, run = s4_run
     outer = copy_run(run, tmp_path / "outer")
     before = snapshot(outer)
     result = run_trm(*cmd("train --data", data, "--out", outer / where, FAST))
@@ -171,8 +160,8 @@ def test_a_run_inside_another_run_is_refused(base, tmp_path, where):
     assert snapshot(outer) == before
 
 
-def test_runs_and_datasets_do_not_go_inside_datasets(base, tmp_path):
-    data, run = base
+def test_runs_and_datasets_do_not_go_inside_datasets(s4_run, tmp_path):
+    data, run = s4_run
     before = snapshot(data)
     assert_one_line_error(run_trm(*cmd("train --data", data, "--out", data, FAST)), "is a dataset")
     result = run_trm(*cmd("train --data", data, "--out", data / "run", FAST))
@@ -187,8 +176,8 @@ def test_runs_and_datasets_do_not_go_inside_datasets(base, tmp_path):
 # ---------------------------------------------------------------------- links and logs
 
 
-def test_a_metrics_log_that_is_a_link_is_refused_not_followed(base, tmp_path):
-    data, _run = base
+def test_a_metrics_log_that_is_a_link_is_refused_not_followed(s4_run, tmp_path):
+    data, _run = s4_run
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")
     planted = tmp_path / "planted"
@@ -199,8 +188,8 @@ def test_a_metrics_log_that_is_a_link_is_refused_not_followed(base, tmp_path):
     assert victim.read_text() == "precious\n"
 
 
-def test_resume_keeps_lines_that_are_not_its_records(base, tmp_path):
-    data, run = base
+def test_resume_keeps_lines_that_are_not_its_records(s4_run, tmp_path):
+    data, run = s4_run
     copy = copy_run(run, tmp_path / "copy")
     log = copy / "metrics.jsonl"
     lines = log.read_text().splitlines()
@@ -212,8 +201,8 @@ def test_resume_keeps_lines_that_are_not_its_records(base, tmp_path):
     assert json.loads(text[-1])["step"] == 8
 
 
-def test_a_folder_in_place_of_the_metrics_log_is_one_line(base, tmp_path):
-    data, run = base
+def test_a_folder_in_place_of_the_metrics_log_is_one_line(s4_run, tmp_path):
+    data, run = s4_run
     copy = copy_run(run, tmp_path / "copy")
     (copy / "metrics.jsonl").unlink()
     (copy / "metrics.jsonl").mkdir()
@@ -226,8 +215,8 @@ def test_a_folder_in_place_of_the_metrics_log_is_one_line(base, tmp_path):
 # --------------------------------------------------------------------- one writer each
 
 
-def test_a_second_writer_of_a_run_is_refused_naming_the_first(base, tmp_path):
-    data, run = base
+def test_a_second_writer_of_a_run_is_refused_naming_the_first(s4_run, tmp_path):
+    data, run = s4_run
     copy = copy_run(run, tmp_path / "copy")
     before = snapshot(copy)
     with lock_held_elsewhere(copy) as pid:
@@ -270,8 +259,8 @@ def _wait_for(condition, proc: subprocess.Popen, seconds: float = 120) -> None:
         time.sleep(0.05)
 
 
-def test_sigterm_during_training_saves_a_checkpoint_and_says_how_to_resume(base, tmp_path):
-    data, _run = base
+def test_sigterm_during_training_saves_a_checkpoint_and_says_how_to_resume(s4_run, tmp_path):
+    data, _run = s4_run
     out = tmp_path / "r"
     args = cmd("train --data", data, "--out", out, "--steps 100000 --log-every 1", FAST)
     args += ["--checkpoint-every", "100000", "--eval-every", "100000"]
@@ -327,11 +316,11 @@ def test_import_with_force_and_a_full_disk_keeps_the_old_run(tmp_path, monkeypat
     assert (run / "notes.txt").read_text() == "mine"
 
 
-def test_resuming_from_a_training_state_that_holds_nan_is_one_line(base, tmp_path):
+def test_resuming_from_a_training_state_that_holds_nan_is_one_line(s4_run, tmp_path):
     import torch
     from safetensors.torch import load_file, save_file
 
-    data, run = base
+    data, run = s4_run
     copy = copy_run(run, tmp_path / "copy")
     state_file = copy / "checkpoint" / "train_state.safetensors"
     for prefix in ("model.", "ema."):

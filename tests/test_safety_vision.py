@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import vision.download
-from tests.helpers import REPO, TEST_ENV, assert_one_line_error, cmd, run_trm_here
+from tests.helpers import REPO, TEST_ENV, assert_one_line_error, cmd, run_trm, run_trm_here
 from trm.checkpoint import load_checkpoint
 from trm.errors import TRMError
 from vision.download import download
@@ -30,15 +30,7 @@ def run_guarded(*args) -> subprocess.CompletedProcess:
     def limit():
         resource.setrlimit(resource.RLIMIT_FSIZE, (GUARD_BYTES, GUARD_BYTES))
 
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *cmd(*args)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, **TEST_ENV},
-        timeout=60,
-        preexec_fn=limit,
-    )
+    return run_trm(*cmd(*args), timeout=60, preexec_fn=limit)
 
 
 posix_only = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes and rlimits")

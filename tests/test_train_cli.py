@@ -5,9 +5,7 @@ import pickle
 
 import pytest
 
-from tests.helpers import assert_one_line_error, cmd, run_trm, trm_ok
-
-FAST = ["--preset", "tiny", "--device", "cpu", "--precision", "fp32", "--quiet"]
+from tests.helpers import FAST, assert_one_line_error, cmd, run_trm, trm_ok
 
 
 @pytest.fixture(scope="module")
