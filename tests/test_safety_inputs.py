@@ -62,16 +62,6 @@ def copy_with_pipe(folder: Path, name: str, to: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def sudoku(tmp_path_factory) -> tuple[Path, Path]:
-    """A 4x4 Sudoku dataset and a one-step run on it."""
-    root = tmp_path_factory.mktemp("sudoku")
-    data, run = root / "s4", root / "run"
-    trm_ok("data sudoku --out", data, "--size 4 --train 8 --test 4 --workers 1 --quiet")
-    trm_ok("train --data", data, "--out", run, "--preset tiny --steps 1 --device cpu --quiet")
-    return data, run
-
-
-@pytest.fixture(scope="module")
 def arc(tmp_path_factory) -> tuple[Path, Path, Path]:
     """Three small ARC tasks (a folder), their dataset with two augmentations of each, the
     identity and one more (two views of a test input at most), and a one-step run on it."""
@@ -103,8 +93,8 @@ def arc(tmp_path_factory) -> tuple[Path, Path, Path]:
         ("train.npz", "train --data {data} --out {tmp}/r --preset tiny --steps 1 -q", "split file"),
     ],
 )
-def test_a_named_pipe_in_a_dataset_is_refused_not_waited_on(sudoku, tmp_path, name, command, kind):
-    data, run = sudoku
+def test_a_named_pipe_in_a_dataset_is_refused_not_waited_on(s4_run, tmp_path, name, command, kind):
+    data, run = s4_run
     copy = copy_with_pipe(data, name, tmp_path)
     r = run_within(command.format(data=copy, run=run, tmp=tmp_path))
     assert_one_line_error(r, f"{copy / name}: a named pipe, not a {kind}", PIPE[1])
@@ -209,12 +199,12 @@ def test_read_safetensors_refuses_a_named_pipe(tmp_path):
 # ------------------------------------------------------------------------- 2. bounded counts
 
 
-def test_data_augment_is_bounded_as_data_sudoku_is(sudoku, tmp_path):
+def test_data_augment_is_bounded_as_data_sudoku_is(s4_run, tmp_path):
     from puzzles.build import MAX_AUGMENT
 
     out = tmp_path / "aug"
     for command in ("data augment", "data sudoku --size 4 --train 8 --test 4 -q --workers 1"):
-        extra = [sudoku[0]] if command == "data augment" else []
+        extra = [s4_run[0]] if command == "data augment" else []
         r = run_within(command, extra, "--out", out, "--augment", MAX_AUGMENT + 1)
         assert_one_line_error(
             r, f"--augment must be at most {MAX_AUGMENT:,}, got {MAX_AUGMENT + 1:,}"
@@ -222,7 +212,7 @@ def test_data_augment_is_bounded_as_data_sudoku_is(sudoku, tmp_path):
     assert not out.exists()
 
 
-def test_max_steps_is_bounded_in_the_library_and_the_cli(sudoku):
+def test_max_steps_is_bounded_in_the_library_and_the_cli(s4_run):
     from trm.model import TRM
     from trm.trace import MAX_STEPS, trace
 
@@ -231,7 +221,7 @@ def test_max_steps_is_bounded_in_the_library_and_the_cli(sudoku):
         trace(model, tokens, max_steps=MAX_STEPS + 1)
     assert e.value.setting == "max_steps"
     assert len(trace(model, tokens, halting="full", max_steps=MAX_STEPS)) == MAX_STEPS
-    r = run_within("solve sudoku", PUZZLE_4, "-c", sudoku[1], "--max-steps 1000000000 --json")
+    r = run_within("solve sudoku", PUZZLE_4, "-c", s4_run[1], "--max-steps 1000000000 --json")
     assert_one_line_error(r, f"--max-steps must be from 1 to {MAX_STEPS:,}, got 1,000,000,000")
 
 
@@ -271,8 +261,8 @@ def unlabelled_copy(data: Path, to: Path, rows: slice = slice(None)) -> Path:
     return copy
 
 
-def test_a_split_whose_labels_are_all_padding_is_not_scored_as_perfect(sudoku, tmp_path):
-    data, run = sudoku
+def test_a_split_whose_labels_are_all_padding_is_not_scored_as_perfect(s4_run, tmp_path):
+    data, run = s4_run
     copy = unlabelled_copy(data, tmp_path)
     says = f"{copy / 'test.npz'}: every label is padding: nothing to score"
     for extra in ("", "--samples 2", "--halting adaptive"):
@@ -283,14 +273,14 @@ def test_a_split_whose_labels_are_all_padding_is_not_scored_as_perfect(sudoku, t
     assert_one_line_error(r, says)
 
 
-def test_examples_with_nothing_to_score_are_refused_too(sudoku, tmp_path):
+def test_examples_with_nothing_to_score_are_refused_too(s4_run, tmp_path):
     from trm.evaluate import evaluate
     from trm.model import TRM
 
-    data, run = sudoku
+    data, run = s4_run
     copy = unlabelled_copy(data, tmp_path, slice(0, 1))
     r = run_trm(*cmd("eval", run, "--data", copy, "--device cpu"))
-    assert_one_line_error(r, "test.npz: 1 of 4 examples have every label padding")
+    assert_one_line_error(r, "test.npz: 1 of 8 examples have every label padding")
     tokens = sudoku_tokens(4, 3)
     tokens.labels[:] = 0
     with pytest.raises(TRMError, match=r"^every label is padding: nothing to score$"):
@@ -302,7 +292,7 @@ def test_examples_with_nothing_to_score_are_refused_too(sudoku, tmp_path):
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
 @pytest.mark.parametrize("how", ["signal", "key"])
-def test_ctrl_c_in_the_interactive_viewer_exits_130(sudoku, monkeypatch, how):
+def test_ctrl_c_in_the_interactive_viewer_exits_130(s4_run, monkeypatch, how):
     import termios
 
     import cli.viewer
@@ -321,7 +311,7 @@ def test_ctrl_c_in_the_interactive_viewer_exits_130(sudoku, monkeypatch, how):
     monkeypatch.setattr(cli.viewer, "open_terminal", lambda: terminal)
     monkeypatch.setattr(cli.viewer, "read_key", ctrl_c)
     try:
-        r = run_trm_here(*cmd("solve sudoku", PUZZLE_4, "-c", sudoku[1], "-i --samples 1"))
+        r = run_trm_here(*cmd("solve sudoku", PUZZLE_4, "-c", s4_run[1], "-i --samples 1"))
         assert pressed and r.returncode == 130, r
         assert "Traceback" not in r.stderr
         assert termios.tcgetattr(follower) == saved  # the terminal's mode is restored
