@@ -31,7 +31,8 @@ INTERACTIVE = typer.Option(
 )
 HALTING = typer.Option(
     "--halting",
-    help="full: run every step (the most accurate); adaptive: stop when the halting head says so.",
+    help="full: run every step; adaptive: stop when the halting head says halt and the answer "
+    "is the step before's.",
 )
 MAX_STEPS = typer.Option(
     "--max-steps",

@@ -211,8 +211,10 @@ def evaluate(
     halting: Annotated[
         str | None,
         typer.Option(
-            help="full (all steps) or adaptive (halt per example); with --samples: verified "
-            "(a puzzle stops at its first candidate that passes the checker) or full.",
+            help="full (all steps), adaptive (an example stops when its halting head says "
+            "halt and its answer is the step before's) or head (the head alone, as training "
+            "halts); with --samples: verified (a puzzle stops at its first candidate that "
+            "passes the checker) or full.",
             show_default="full; verified with --samples",
         ),
     ] = None,

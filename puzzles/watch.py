@@ -78,6 +78,7 @@ class Step:
     flagged: list[int]  # the cells involved in them
     complete: bool
     extra: dict = field(default_factory=dict)  # task-specific JSON fields
+    halts: bool = False  # adaptive halting stops here (trm.trace.TraceStep.halts)
 
     @property
     def unsure(self) -> list[int]:
@@ -117,11 +118,14 @@ class Watch:
     def how_it_ended(self) -> str:
         """Why this step's answer is the one taken."""
         s = self.final
-        if self.halting == "adaptive" and s.halt_prob > 0.5:
-            return f"the halting head stopped at step {self.halted_at} (p={s.halt_prob:.2f})"
+        if self.halting == "adaptive" and s.halts:
+            return (
+                f"the halting head stopped at step {self.halted_at} (p={s.halt_prob:.2f}, "
+                "the answer confirmed)"
+            )
         if self.halting == "adaptive":
             return f"no halt before the step limit; answer from step {self.halted_at}"
-        first = next((x.step for x in self.steps if x.halt_prob > 0.5), None)
+        first = next((x.step for x in self.steps if x.halts), None)
         return f"all {self.halted_at} steps run" + (
             f" (the halting head would have stopped at step {first})" if first else ""
         )
@@ -176,7 +180,7 @@ def step_info(s: Step, extra: list[tuple[str, str]] = ()) -> Table:
     info = Table.grid(padding=(0, 1))
     info.add_column(style="dim")
     info.add_column(width=12)  # fixed, so every step's panel has the same width
-    halts = s.halt_prob > 0.5
+    halts = s.halts
     info.add_row(
         "halt",
         Text(

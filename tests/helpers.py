@@ -200,3 +200,23 @@ def lock_held_elsewhere(folder: Path):
     finally:
         holder.stdin.close()
         holder.wait(timeout=60)
+
+
+def settling_model(n_sup: int = 6):
+    """A TRM with random weights, its network scaled down so that answers settle (the same
+    from one step to the next) after a number of steps that differs between examples, as
+    does the step whose halting head first says "halt": both halting rules stop examples at
+    several different steps."""
+    import torch
+
+    from trm.model import TRM
+
+    torch.manual_seed(9)
+    model = TRM(tiny_config(n_sup=n_sup))
+    with torch.no_grad():
+        torch.nn.init.normal_(model.halt_head.weight, std=3.0)
+        model.halt_head.bias.fill_(0.0)
+        for p in model.net.parameters():
+            if p.dim() == 2:
+                p.mul_(0.3)
+    return model

@@ -21,6 +21,7 @@ from tests.helpers import (
     assert_one_line_error,
     cmd,
     run_trm,
+    settling_model,
     sudoku_tokens,
     tiny_config,
     trm_ok,
@@ -38,21 +39,12 @@ PUZZLE_4 = "1.3.34....434.2."
 # --------------------------------------------------------------------------- the trace
 
 
-def model_with_a_halting_head_that_varies() -> TRM:
-    torch.manual_seed(3)
-    model = TRM(tiny_config(n_sup=6))
-    with torch.no_grad():
-        torch.nn.init.normal_(model.halt_head.weight, std=3.0)
-        model.halt_head.bias.fill_(0.0)
-    return model
-
-
-@pytest.mark.parametrize("halting", ["full", "adaptive"])
+@pytest.mark.parametrize("halting", ["full", "adaptive", "head"])
 def test_trace_ends_where_evaluation_takes_its_answer(halting):
-    model = model_with_a_halting_head_that_varies()
+    model = settling_model()
     data = sudoku_tokens(4, 24)
     result = evaluate(model, data, batch_size=8, halting=halting)
-    assert len(set(result.steps.tolist())) > 1 or halting == "full"
+    assert len(set(result.steps.tolist())) > 2 or halting == "full"
     for i in range(len(data)):
         steps = trace(model, data.inputs[i], halting=halting)
         assert len(steps) == result.steps[i]
@@ -60,13 +52,17 @@ def test_trace_ends_where_evaluation_takes_its_answer(halting):
         assert [s.step for s in steps] == list(range(1, len(steps) + 1))
         assert all(0 <= s.halt_prob <= 1 for s in steps)
         assert all(((s.confidence > 0) & (s.confidence <= 1)).all() for s in steps)
-        # adaptive stops at the first step that says halt, and only there
+        # adaptive stops at the first step whose head says halt with the answer of the step
+        # before (confirmed), and only there; head at the head's first "halt"
         if halting == "adaptive" and len(steps) < model.config.n_sup:
             assert steps[-1].halts and not any(s.halts for s in steps[:-1])
+            assert len(steps) >= 2 and np.array_equal(steps[-1].tokens, steps[-2].tokens)
+        if halting == "head" and len(steps) < model.config.n_sup:
+            assert steps[-1].halt_prob > 0.5 and all(s.halt_prob <= 0.5 for s in steps[:-1])
 
 
 def test_trace_can_run_past_the_trained_steps():
-    model = model_with_a_halting_head_that_varies()
+    model = settling_model()
     steps = trace(model, sudoku_tokens(4, 1).inputs[0], halting="full", max_steps=9)
     assert len(steps) == 9 > model.config.n_sup
 

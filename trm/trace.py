@@ -3,8 +3,9 @@
 ``trace`` runs the same deep steps as evaluation (:func:`trm.evaluate.predict_batch`) on
 one example and keeps, after each step, the answer read from ``y`` (argmax tokens), how
 sure the model is of each token (its softmax probability) and the halting probability.
-With ``halting="adaptive"`` it stops at the first step whose halting head says "halt",
-exactly where evaluation would take that example's answer; with ``"full"`` it runs every
+With ``halting="adaptive"`` it stops at the first step whose halting head says "halt" and
+whose answer is the step before's (:func:`trm.evaluate.halts_now`), exactly where
+evaluation would take that example's answer; with ``"full"`` it runs every
 step. ``max_steps`` may go past the ``n_sup`` steps the model was trained with: the
 recursion can keep refining (the answer is then the last step's).
 """
@@ -19,7 +20,7 @@ import torch
 from trm.config import MAX_SIZES
 from trm.device import autocast
 from trm.errors import SettingError, TRMError
-from trm.evaluate import HALTING
+from trm.evaluate import check_halting, halts_now
 from trm.model import TRM
 
 MAX_STEPS = MAX_SIZES["n_sup"]  # steps one trace may run: as many as a model may train with
@@ -31,10 +32,12 @@ class TraceStep:
     tokens: np.ndarray  # (seq_len,) the answer after this step (argmax)
     confidence: np.ndarray  # (seq_len,) probability the model gives each chosen token
     halt_prob: float  # sigmoid of the halting head: "my answer is exactly right"
+    confirmed: bool = False  # the answer is the step before's
 
     @property
     def halts(self) -> bool:
-        return self.halt_prob > 0.5  # the same test as evaluation's halt_logit > 0
+        """Adaptive halting stops here (evaluation's test: the head says halt, confirmed)."""
+        return self.halt_prob > 0.5 and self.confirmed
 
 
 @torch.no_grad()
@@ -48,8 +51,7 @@ def trace(
     precision: str = "fp32",
 ) -> list[TraceStep]:
     """The answer after each supervision step for one example (token ids ``(seq_len,)``)."""
-    if halting not in HALTING:
-        raise TRMError(f"unknown halting {halting!r}: choose full or adaptive")
+    check_halting(halting)
     limit = model.config.n_sup if max_steps is None else max_steps
     if not 1 <= limit <= MAX_STEPS:
         raise SettingError("max_steps", f"must be from 1 to {MAX_STEPS:,}, got {limit:,}")
@@ -71,15 +73,17 @@ def trace(
             out = model.deep_step(x, y, z)
             probs = out.logits[0].float().softmax(-1)
             confidence, answer = probs.max(-1)
+            previous = torch.from_numpy(steps[-1].tokens)[None].to(device) if steps else None
             steps.append(
                 TraceStep(
                     step,
                     answer.cpu().numpy(),
                     confidence.cpu().numpy(),
                     float(torch.sigmoid(out.halt_logit[0])),
+                    confirmed=previous is not None and bool((answer == previous[0]).all()),
                 )
             )
-            if halting == "adaptive" and out.halt_logit[0] > 0:
+            if halts_now(halting, out.halt_logit, answer[None], previous)[0]:
                 break
             y, z = out.y, out.z
     model.train(was_training)

@@ -145,6 +145,7 @@ def watch(
                 [],
                 complete,
                 extra={"shape": list(grid.shape)},
+                halts=t.halts,
             )
         )
         before = t.tokens

@@ -86,6 +86,7 @@ def watch(
                 flagged,
                 joined,
                 extra={"failed": list(check.failed), "moves": check.length},
+                halts=t.halts,
             )
         )
         before = grid

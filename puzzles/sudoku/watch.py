@@ -77,6 +77,7 @@ def watch(
                 len(conflicts),
                 sorted(int(c) for c in flagged),
                 is_complete(grid),
+                halts=t.halts,
             )
         )
         before = grid
