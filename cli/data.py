@@ -43,7 +43,8 @@ def sudoku(
         typer.Option(
             "--difficulty",
             "-d",
-            help="easy, medium, hard or extreme.",
+            help="easy, medium, hard or extreme; several joined by commas make a mix "
+            "in equal shares (hard,extreme).",
             show_default=SUDOKU.describe_difficulty(),
         ),
     ] = None,

@@ -55,6 +55,10 @@ SUDOKU_SAMPLES = 16  # 0.1-0.2 s on a CPU for one puzzle; top95: 25% one pass, 7
 SAMPLES_SUDOKU = typer.Option(
     "--samples", "-k", min=1, help=_SAMPLES_HELP, show_default=str(SUDOKU_SAMPLES)
 )
+MAZE_SAMPLES = 8  # the maze's eight symmetries, identity first
+SAMPLES_MAZE = typer.Option(
+    "--samples", "-k", min=1, help=_SAMPLES_HELP, show_default=str(MAZE_SAMPLES)
+)
 SAMPLES = typer.Option("--samples", "-k", min=1, help=_SAMPLES_HELP)
 NOISE = typer.Option(
     "--noise",
@@ -283,9 +287,14 @@ def maze(
         ),
     ] = None,
     checkpoint: Annotated[
-        Path,
-        typer.Option("--checkpoint", "-c", help="A run folder (from `trm train` on maze data)."),
-    ],
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            "-c",
+            show_default="the model shipped with trm (10x10 mazes)",
+            help="A run folder (from `trm train` on maze data).",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Without MAZE: the seed of the generated maze.")] = 0,
     interactive: Annotated[bool, INTERACTIVE] = False,
     halting: Annotated[Halting, HALTING] = "full",
@@ -297,7 +306,7 @@ def maze(
     force: Annotated[bool, FORCE_RECORD] = False,
     device: Annotated[str, DEVICE] = "auto",
     precision: Annotated[Precision, PRECISION] = "auto",
-    samples: Annotated[int, SAMPLES] = 1,
+    samples: Annotated[int | None, SAMPLES_MAZE] = None,
     noise: Annotated[float, NOISE] = 0.0,
     no_augment: Annotated[bool, NO_AUGMENT] = False,
     select: Annotated[Select, SELECT] = "checker",
@@ -305,13 +314,14 @@ def maze(
 ) -> None:
     """Watch a trained model find the shortest path through a maze, step by step.
 
-    The answer is correct only if its path keeps the maze, avoids walls, is connected, joins S to G and is a shortest one (checked by breadth-first search). Exit status 0 when correct, 1 when not, 2 for bad input.
+    The answer is correct only if its path keeps the maze, avoids walls, is connected, joins S to G and is a shortest one (checked by breadth-first search). Then 8 candidates (--samples) run, the maze's eight symmetries, and the first path that passes that check is the one given (--samples 1: the one pass only). Without MAZE or --checkpoint: a generated 10x10 maze and the model shipped with trm. Exit status 0 when correct, 1 when not, 2 for bad input.
 
     Examples:
-      trm solve maze --checkpoint runs/maze
+      trm solve maze
+      trm solve maze --seed 3 --interactive
       trm solve maze maze.txt -c runs/maze --interactive
       trm data show data/maze --split test --json | jq -r '.examples[0].input[]' | trm solve maze - -c runs/maze --json
-      trm solve maze -c runs/maze --samples 8
+      trm solve maze -c runs/maze --samples 1
     """
     from puzzles.maze import watch as mw
     from puzzles.maze.generate import default_min_path, generate_indexed
@@ -319,11 +329,15 @@ def maze(
     from puzzles.watch import open_model
 
     record = check_record_path(record, force)
-    scaling = _samples(samples, noise, no_augment, select, sample_seed)
+    scaling = _samples(
+        MAZE_SAMPLES if samples is None else samples, noise, no_augment, select, sample_seed
+    )
     if maze_text is not None:
         text, where = read_argument_text(maze_text, "MAZE")
         grid = parse_maze(text, where).maze
-    model = open_model(checkpoint, "maze", device=device, precision=precision)
+    model = open_model(
+        checkpoint, "maze", default=mw.DEFAULT_MODEL, device=device, precision=precision
+    )
     if maze_text is None:
         size = int(model.config.get("data", {}).get("task_info", {}).get("size", 0))
         if not size:

@@ -41,9 +41,10 @@ def train(
     preset: Annotated[
         Preset | None,
         typer.Option(
-            help="sudoku, maze, arc (the official models and recipes), sudoku-small or tiny "
-            "(ours, sized for a CPU).",
-            show_default="the task's own",
+            help="sudoku, maze, arc (the official models and recipes), sudoku-small, maze-cpu "
+            "or tiny (ours, sized for a CPU).",
+            show_default="on a CPU the task's CPU recipe (sudoku-small, maze-cpu), else the "
+            "official one",
         ),
     ] = None,
     device: Annotated[str, DEVICE] = "auto",
@@ -73,7 +74,12 @@ def train(
     warmup: Annotated[int | None, typer.Option(help="Warmup steps.")] = None,
     schedule: Annotated[Schedule | None, typer.Option(help="cosine or constant.")] = None,
     weight_decay: Annotated[float | None, typer.Option(help="Weight decay.")] = None,
-    optimizer: Annotated[Optimizer | None, typer.Option(help="adam-atan2 or adamw.")] = None,
+    optimizer: Annotated[
+        Optimizer | None,
+        typer.Option(
+            help="adam-atan2, adamw, or muon (Muon for the network's weight matrices, adam-atan2 for the rest)."
+        ),
+    ] = None,
     puzzle_emb_lr: Annotated[
         float | None, typer.Option(help="Learning rate of puzzle embeddings.")
     ] = None,
@@ -105,6 +111,13 @@ def train(
     ] = None,
     augment: Annotated[
         bool | None, typer.Option("--augment/--no-augment", help="On-the-fly augmentation.")
+    ] = None,
+    depth_curriculum: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of the run recursing shallower (CGAR: 0.6): its first half at a third "
+            "of --n and --T, its second at two thirds, then full depth; 0: off."
+        ),
     ] = None,
     eval_every: Annotated[int | None, typer.Option(help="Steps between evaluations.")] = None,
     eval_max: Annotated[

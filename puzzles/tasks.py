@@ -25,10 +25,15 @@ class TaskView:
     augmenter: Callable[[np.ndarray, np.ndarray, np.ndarray, np.random.Generator], tuple] | None = (
         None
     )
-    preset: str = "tiny"  # the training preset made for this task
+    preset: str = "tiny"  # the training preset made for this task (the official, on a GPU)
+    cpu_preset: str | None = None  # the task's CPU recipe (None: ``preset`` on a CPU too)
     # for an augmenter that needs its dataset (ARC: the per-task augmentation lists):
     # dataset -> augmenter, used instead of ``augmenter``
     make_augmenter: Callable[[Dataset], Callable] | None = None
+
+    def preset_for(self, device_type: str) -> str:
+        """The preset a run takes when none is named: the CPU recipe on a CPU."""
+        return self.cpu_preset if device_type == "cpu" and self.cpu_preset else self.preset
 
     def augmenter_for(self, ds: Dataset) -> Callable | None:
         """The on-the-fly augmenter for training on ``ds``, if the task has one."""
@@ -39,14 +44,18 @@ def _sudoku() -> TaskView:
     from puzzles.sudoku import view
     from puzzles.sudoku.augment import augment_tokens
 
-    return TaskView(view.example_json, view.render_example, augment_tokens, "sudoku")
+    return TaskView(
+        view.example_json, view.render_example, augment_tokens, "sudoku", cpu_preset="sudoku-small"
+    )
 
 
 def _maze() -> TaskView:
     from puzzles.maze import view
     from puzzles.maze.augment import augment_tokens
 
-    return TaskView(view.example_json, view.render_example, augment_tokens, preset="maze")
+    return TaskView(
+        view.example_json, view.render_example, augment_tokens, preset="maze", cpu_preset="maze-cpu"
+    )
 
 
 def _arc() -> TaskView:

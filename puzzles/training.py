@@ -85,6 +85,17 @@ def check_compatible(config: dict, ds: Dataset, where: str) -> None:
         )
 
 
+def chosen_preset(preset: str, task: str, view) -> str:
+    """The first line of a run that named no preset: which one it took, and the other."""
+    if preset == view.cpu_preset:
+        return (
+            f"preset {preset}: the CPU recipe for {task} data "
+            f"(--preset {view.preset}: the official GPU recipe)"
+        )
+    other = f" (--preset {view.cpu_preset}: the CPU recipe)" if view.cpu_preset else ""
+    return f"preset {preset}: the official recipe for {task} data{other}"
+
+
 def train_on_dataset(
     data_dir: Path,
     out: Path,
@@ -141,8 +152,12 @@ def train_on_dataset(
             "seq_len": ds.meta["seq_len"],
             "num_puzzle_ids": ds.meta.get("num_puzzle_ids", 1),
         }
+        if preset is None:
+            preset = view.preset_for(resolve_device(device).type)
+            if log is not None and is_first_process():
+                log(chosen_preset(preset, ds.task, view))
         model_cfg, train_cfg = build_configs(
-            preset or view.preset, sizes, model_overrides or {}, train_overrides or {}
+            preset, sizes, model_overrides or {}, train_overrides or {}
         )
         if start is not None:
             model_cfg, info["init_from"] = start[0], start[2]

@@ -16,6 +16,7 @@ measuring.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from trm.errors import SettingError
@@ -68,13 +69,18 @@ def fit_steps(
     done: int,
     eval_every: int,
     cap: int,
+    work: Callable[[int, int], float] | None = None,
 ) -> int:
     """The most steps in all (``done`` of them behind) whose training and evaluations, plus
-    the final evaluation, fit in ``seconds_left``; at most ``cap``."""
+    the final evaluation, fit in ``seconds_left``; at most ``cap``. ``work(done, total)``:
+    the steps still to run in a ``total``-step schedule counted in steps of
+    ``step_seconds`` (a depth curriculum's shallow steps count less); default
+    ``total - done``."""
     room = seconds_left - eval_seconds  # the final evaluation
 
     def fits(total: int) -> bool:
-        used = (total - done) * step_seconds
+        ahead = total - done if work is None else work(done, total)
+        used = ahead * step_seconds
         return used + evaluations_between(done, total, eval_every) * eval_seconds <= room
 
     low, high = done, max(done, cap)  # the cost grows with the steps: search for the last fit

@@ -11,13 +11,14 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import ClassVar
 
+from trm.curriculum import check_curriculum
 from trm.errors import SettingError, TRMError
 
 MIXERS = ("attention", "mlp")
 MIXER_NORMS = ("hidden", "sequence")
 POS_ENCODINGS = ("rope", "learned", "none")
 LOSSES = ("softmax", "stablemax")
-OPTIMIZERS = ("adam-atan2", "adamw")
+OPTIMIZERS = ("adam-atan2", "adamw", "muon")
 SCHEDULES = ("cosine", "constant")
 EXPLORATION_DRAWS = ("once", "every-step")
 SOFT_MIXERS = ("mlp", "linear")  # trm.encoder.SoftMixEncoder's mixers
@@ -282,6 +283,8 @@ class TrainConfig:
     # step (the official rule)
     exploration_draw: str = "once"
     augment: bool = True  # on-the-fly augmentation, if the task has one
+    # share of the run recursing shallower, deepening in stages (trm.curriculum); 0 = off
+    depth_curriculum: float = 0.0
     eval_every: int = 1000
     eval_max: int = 1000  # test examples per periodic evaluation (0 = all)
     checkpoint_every: int = 1000
@@ -329,6 +332,7 @@ class TrainConfig:
                 "atan2_scale", f"must be positive and at most {MAX_RATE:g}, got {self.atan2_scale}"
             )
         check_seed(self.seed)
+        check_curriculum(self.depth_curriculum)
         return self
 
     def to_dict(self) -> dict:
@@ -446,6 +450,21 @@ PRESETS: dict[str, tuple[dict, dict]] = {
             "eval_every": OFFICIAL_ARC1_STEPS // 10,
             "checkpoint_every": OFFICIAL_ARC1_STEPS // 10,
         },
+    ),
+    # a maze model that learns on a laptop CPU within the hour (our own choices, measured in
+    # docs/results.md): attention with RoPE, small and shallow, many steps
+    "maze-cpu": (
+        dict(mixer="attention", hidden_size=64, num_heads=4, num_layers=2, n=3, T=2, n_sup=8),
+        dict(
+            batch_size=64,
+            lr=1e-3,
+            weight_decay=0.1,
+            warmup=150,
+            steps=20000,
+            eval_every=500,
+            eval_max=200,
+            checkpoint_every=500,
+        ),
     ),
     # smoke runs and tests: seconds on a CPU
     "tiny": (

@@ -57,6 +57,8 @@ class TRM(nn.Module):
     def __init__(self, config: TRMConfig):
         super().__init__()
         self.config = config.validate()
+        # (n, T) for training steps under a depth curriculum (trm.curriculum); None = full
+        self.depth: tuple[int, int] | None = None
         c = config
         d = c.hidden_size
         self.embed_scale = math.sqrt(d)
@@ -114,7 +116,8 @@ class TRM(nn.Module):
 
     def deep_step(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
         # T cycles, only the last carrying gradients (trm.recursion)
-        y, z = deep_recursion(self.net, self.config.n, self.config.T, x, y, z)
+        n, T = self.depth or (self.config.n, self.config.T)
+        y, z = deep_recursion(self.net, n, T, x, y, z)
         p = self.config.puzzle_emb_len
         logits = self.head(y[:, p:])
         q = self.halt_head(y[:, 0]).float()

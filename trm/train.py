@@ -55,6 +55,7 @@ from trm.checkpoint import (
 )
 from trm.config import TrainConfig, TRMConfig
 from trm.contract import Objective, StepOutput, is_single_step
+from trm.curriculum import depth_at, work
 from trm.data import Augmenter, Sampler, TokenData
 from trm.device import autocast
 from trm.distributed import Dist
@@ -156,6 +157,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model = self.objective.make_model().to(device)
         self.single_step = is_single_step(self.model)
+        if cfg.depth_curriculum and not hasattr(self.model, "depth"):
+            raise SettingError("depth_curriculum", "this model has no recursion depth to grow")
         self.step_fn = self.model
         if dist.active:  # gradients are averaged over the ranks, i.e. over the global batch
             from torch.nn.parallel import DistributedDataParallel
@@ -260,6 +263,16 @@ class Trainer:
         every example takes one step."""
         return self.state.images / self.cfg.batch_size if self.cfg.images else self.state.step
 
+    def depth(self) -> tuple[int, int]:
+        """(n, T) of this training step (:mod:`trm.curriculum`)."""
+        c = self.model_cfg
+        return depth_at(self.position() / self.cfg.steps, c.n, c.T, self.cfg.depth_curriculum)
+
+    def work(self, first: float, last: float, total: float) -> float:
+        """Steps ``first`` to ``last`` of a ``total``-step schedule, in full-depth steps."""
+        c = self.model_cfg
+        return work(first, last, total, c.n, c.T, self.cfg.depth_curriculum)
+
     def finished(self) -> bool:
         if self.cfg.images:
             return self.state.images >= self.cfg.images
@@ -271,11 +284,15 @@ class Trainer:
         s, cfg = self.slots, self.cfg
         self.model.train()
         set_lr(self.optimizer, factor)
+        if cfg.depth_curriculum:
+            self.model.depth = self.depth()
         with autocast(self.device, self.precision):
             out = self.objective.step(self.step_fn, s)
             loss = self.objective.loss(out, s.labels)
         self.optimizer.zero_grad(set_to_none=True)
         loss.loss.backward()
+        if cfg.depth_curriculum:
+            self.model.depth = None  # evaluation recurses at full depth
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.optimizer.step()
@@ -660,8 +677,10 @@ class _Sizing:
         t = self.trainer
         now = time.monotonic()
         self.points.pop(0)
-        steps_timed = step - (self.timed_from if self.fitted is None else self.fitted.at_step)
-        step_seconds = (now - self.clock - self.eval_spent) / max(1, steps_timed)
+        since = self.timed_from if self.fitted is None else self.fitted.at_step
+        # seconds of a full-depth step (a depth curriculum's early steps cost less)
+        timed = t.work(since, max(step, since + 1), t.cfg.steps)
+        step_seconds = (now - self.clock - self.eval_spent) / timed
         if self.evals:
             self.eval_seconds = sum(self.evals) / len(self.evals)
         elif self.fitted is None:
@@ -675,6 +694,7 @@ class _Sizing:
             done=step,
             eval_every=t.cfg.eval_every,
             cap=self.cap,
+            work=lambda done, total: t.work(done, total, total),
         )
         # every process takes the first one's measurements (they must agree on the schedule)
         steps, step_seconds, eval_seconds = t.dist.sum(

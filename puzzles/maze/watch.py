@@ -8,6 +8,8 @@ wall or S/G changed).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from rich.console import Group, RenderableType
 from rich.panel import Panel
@@ -38,6 +40,9 @@ READABLE = {
     "joins_start_goal": "does not join S to G",
     "optimal_length": "is not a shortest path",
 }
+
+
+DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model"
 
 
 def broken_cells(maze: np.ndarray, grid: np.ndarray) -> list[int]:

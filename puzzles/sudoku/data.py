@@ -87,9 +87,10 @@ def dataset_meta(size: int, source: dict) -> dict:
 
 
 def _generated_row(
-    size: int, tier: str, seed: int, stream: str, index: int
+    size: int, tiers: tuple[str, ...], seed: int, stream: str, index: int
 ) -> dict[str, np.ndarray]:
-    g = generate_indexed(size, tier, seed, stream, index)
+    """Puzzle ``index`` of a split: a mix of tiers takes them in turn."""
+    g = generate_indexed(size, tiers[index % len(tiers)], seed, stream, index)
     return {"puzzle": g.puzzle, "solution": g.solution, "rating": _rating_row(g.rating)}
 
 
@@ -165,15 +166,21 @@ def build_generated(
 
     Test puzzles are drawn first; a train puzzle equal to a test puzzle (or to an earlier
     train puzzle) is skipped, so the splits never share a puzzle. ``difficulty`` defaults
-    to hard (easy at 4x4, which has no harder puzzles).
+    to hard (easy at 4x4, which has no harder puzzles); tiers joined by commas
+    (``hard,extreme``) make a mix, taken in turn (equal shares).
     """
     geometry(size)
     difficulty = SUDOKU.difficulty_for(size) if difficulty is None else difficulty
-    if difficulty not in TIERS_BY_SIZE[size]:
-        raise SettingError(
-            f"no {size}x{size} puzzle is {difficulty!r}: for {size}x{size} use "
-            f"`difficulty` {' or '.join(TIERS_BY_SIZE[size])}"
-        )
+    tiers = tuple(t.strip() for t in difficulty.split(","))
+    for tier in tiers:
+        if tier not in TIERS_BY_SIZE[size]:
+            raise SettingError(
+                f"no {size}x{size} puzzle is {tier!r}: for {size}x{size} use "
+                f"`difficulty` {' or '.join(TIERS_BY_SIZE[size])} (or several, joined by commas)"
+            )
+    if len(set(tiers)) != len(tiers):
+        raise SettingError("difficulty", f"names a tier twice: {difficulty!r}")
+    difficulty = ",".join(tiers)
     if train < 0 or test < 0 or augment < 0 or train + test == 0:
         raise SettingError("`train`, `test` and `augment` must be >= 0, and some puzzles asked for")
     check_counts(train=train, test=test, augment=augment)
@@ -191,7 +198,7 @@ def build_generated(
         made = collect_splits(
             build,
             {"test": test, "train": train},
-            lambda name: partial(_generated_row, size, difficulty, seed, name),
+            lambda name: partial(_generated_row, size, tiers, seed, name),
             "puzzle",
             workers=workers,
             progress=progress,
