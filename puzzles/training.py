@@ -133,6 +133,7 @@ def train_on_dataset(
     run = RunFolder(out, resume=resume, force=force, write=is_first_process())
 
     info = data_info(ds)
+    chosen = None  # the line naming the preset a run took when none was named
     if resume:
         saved_ckpt = load_checkpoint(out)
         saved = saved_ckpt.config
@@ -152,10 +153,9 @@ def train_on_dataset(
             "seq_len": ds.meta["seq_len"],
             "num_puzzle_ids": ds.meta.get("num_puzzle_ids", 1),
         }
-        if preset is None:
+        if preset is None:  # said once the run has passed every check
             preset = view.preset_for(resolve_device(device).type)
-            if log is not None and is_first_process():
-                log(chosen_preset(preset, ds.task, view))
+            chosen = chosen_preset(preset, ds.task, view)
         model_cfg, train_cfg = build_configs(
             preset, sizes, model_overrides or {}, train_overrides or {}
         )
@@ -182,6 +182,8 @@ def train_on_dataset(
                 trainer.restore()
             elif start is not None:
                 trainer.start_from(start[1], resolve_checkpoint(init) / MODEL_FILE)
+            if chosen and log is not None and is_first_process():
+                log(chosen)
             summary = trainer.fit(
                 max_minutes=max_minutes,
                 progress=progress,

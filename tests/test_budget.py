@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -49,14 +50,38 @@ def test_fitted_steps_fit_and_one_more_would_not(seconds, step, evaluation, done
         assert cost(n + 1) + evaluation > seconds * (1 - 1e-9)
 
 
+def test_a_curriculums_cheaper_steps_buy_more_of_them():
+    from trm.curriculum import work
+
+    plain = fit_steps(
+        seconds_left=600, step_seconds=1.0, eval_seconds=5, done=0, eval_every=100, cap=10**6
+    )
+    curriculum = fit_steps(
+        seconds_left=600,
+        step_seconds=1.0,
+        eval_seconds=5,
+        done=0,
+        eval_every=100,
+        cap=10**6,
+        work=lambda done, total: work(done, total, total, 6, 3, 0.6),
+    )
+    assert curriculum > plain
+    assert work(0, curriculum, curriculum, 6, 3, 0.6) <= 600
+    assert work(0, curriculum + 1, curriculum + 1, 6, 3, 0.6) + 5 * (curriculum // 100) > 595
+
+
 def _records(run):
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_a_time_budget_anneals_to_the_floor_inside_its_minutes(tmp_path):
+@pytest.mark.parametrize("curriculum", ["", "--depth-curriculum 0.6"])
+def test_a_time_budget_anneals_to_the_floor_inside_its_minutes(tmp_path, curriculum):
+    """(With a depth curriculum the early steps are cheaper: the budget prices them so.)"""
     data, run = tmp_path / "s4", tmp_path / "run"
     trm_ok("data sudoku --out", data, "--size 4 --train 64 --test 16 --workers 1 --quiet")
-    result = run_trm(*cmd("train --data", data, "--out", run, "--max-minutes 0.15", FAST))
+    result = run_trm(
+        *cmd("train --data", data, "--out", run, "--max-minutes 0.15", curriculum, FAST)
+    )
     assert result.returncode == 0, result.stderr
     assert "budget 0.15 min:" in result.stderr and "steps (warm-up" in result.stderr
     records = _records(run)

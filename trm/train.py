@@ -270,6 +270,8 @@ class Trainer:
 
     def work(self, first: float, last: float, total: float) -> float:
         """Steps ``first`` to ``last`` of a ``total``-step schedule, in full-depth steps."""
+        if not self.cfg.depth_curriculum:  # (any model: vision configs have no n, T)
+            return last - first
         c = self.model_cfg
         return work(first, last, total, c.n, c.T, self.cfg.depth_curriculum)
 
