@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from puzzles.maze.watch import DEFAULT_MODEL as MAZE_MODEL
 from puzzles.sudoku.grid import parse_puzzle
 from puzzles.sudoku.watch import DEFAULT_MODEL, check_answer
 from tests.helpers import (
@@ -111,13 +112,26 @@ def test_default_model_solves_the_built_in_example_with_no_arguments():
     assert "step 1 of" in r.stdout and "correct" in r.stdout and "the default model" in r.stdout
 
 
-def test_default_model_is_shipped_in_the_package_and_small():
-    files = {p.name: p.stat().st_size for p in DEFAULT_MODEL.iterdir()}
+@pytest.mark.parametrize("model", [DEFAULT_MODEL, MAZE_MODEL], ids=["sudoku", "maze"])
+def test_default_models_are_shipped_in_the_package_and_small(model):
+    files = {p.name: p.stat().st_size for p in model.iterdir()}
     assert set(files) == {"config.json", "model.safetensors"}
     assert sum(files.values()) <= 20 * 2**20
     pyproject = (REPO / "pyproject.toml").read_text()
-    for name in files:
-        assert f"default_model/{name}" in pyproject  # package data: installed with trm
+    task = model.parent.name
+    for name in files:  # package data: installed with trm
+        assert f'"puzzles.{task}" = ["default_model/config.json", ' in pyproject
+        assert f"default_model/{name}" in pyproject
+
+
+def test_the_shipped_maze_model_solves_a_generated_maze_with_no_arguments():
+    r = run_trm("solve", "maze", "--json")
+    out = json.loads(r.stdout)
+    assert Path(out["checkpoint"]) == MAZE_MODEL
+    assert len(out["puzzle"]) == 10 and out["samples"]["samples"] == 8  # its size; 8 views
+    assert r.returncode == 0 and out["correct"], out["verdict"]  # seed 0: solved (measured)
+    r = run_trm("solve", "maze", "--seed", "1", "--steps", "final")  # the README's tour line
+    assert r.returncode in (0, 1) and "shortest path has" in r.stdout
 
 
 @pytest.mark.parametrize("halting", ["adaptive", "full"])

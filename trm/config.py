@@ -452,10 +452,12 @@ PRESETS: dict[str, tuple[dict, dict]] = {
         },
     ),
     # a maze model that learns on a laptop CPU within the hour (our own choices, measured in
-    # docs/results.md): attention with RoPE, small and shallow, many steps
+    # docs/results.md): attention with RoPE, small and shallow, many steps; Muon (60 min side
+    # by side on 10x10 mazes: 85.4% of fresh mazes with the checker, adam-atan2 82.8%)
     "maze-cpu": (
         dict(mixer="attention", hidden_size=64, num_heads=4, num_layers=2, n=3, T=2, n_sup=8),
         dict(
+            optimizer="muon",
             batch_size=64,
             lr=1e-3,
             weight_decay=0.1,
