@@ -32,10 +32,14 @@ def check_halting(halting: str) -> None:
 
 
 def halts_now(
-    halting: str, halt_logit: torch.Tensor, answer: torch.Tensor, previous: torch.Tensor | None
+    halting: str,
+    halt_logit: torch.Tensor,
+    answer: torch.Tensor | None = None,
+    previous: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Which rows stop after this step (B,) bool. ``answer`` is this step's argmax (B, ...),
-    ``previous`` the step before's for the same rows (None at the first step)."""
+    ``previous`` the step before's for the same rows (None at the first step); only
+    ``adaptive`` reads them."""
     if halting == "full":
         return torch.zeros(halt_logit.shape[0], dtype=torch.bool, device=halt_logit.device)
     head = halt_logit > 0
@@ -96,7 +100,7 @@ def run_with_halting(
         if step == n_sup:
             done = torch.ones_like(active, dtype=torch.bool)
         else:
-            answer = out.logits.argmax(-1)
+            answer = out.logits.argmax(-1) if halting == "adaptive" else None
             done = halts_now(halting, out.halt_logit, answer, previous)
             previous = answer
         if done.any():
@@ -108,7 +112,7 @@ def run_with_halting(
         if done.any():  # halted rows leave the batch: no more work for them
             keep = ~done
             active, x, y, z = active[keep], x[keep], out.y[keep], out.z[keep]
-            previous = previous[keep]
+            previous = previous[keep] if previous is not None else None
         else:
             y, z = out.y, out.z
     return final, steps, halt

@@ -32,12 +32,7 @@ class TraceStep:
     tokens: np.ndarray  # (seq_len,) the answer after this step (argmax)
     confidence: np.ndarray  # (seq_len,) probability the model gives each chosen token
     halt_prob: float  # sigmoid of the halting head: "my answer is exactly right"
-    confirmed: bool = False  # the answer is the step before's
-
-    @property
-    def halts(self) -> bool:
-        """Adaptive halting stops here (evaluation's test: the head says halt, confirmed)."""
-        return self.halt_prob > 0.5 and self.confirmed
+    halts: bool = False  # adaptive halting stops here (trm.evaluate.halts_now, as evaluation)
 
 
 @torch.no_grad()
@@ -69,22 +64,23 @@ def trace(
     with autocast(device, precision):
         x = model.embed_input(tokens, pid)
         y, z = model.initial_state(1)
+        previous = None  # the step before's answer (1, seq_len)
         for step in range(1, limit + 1):
             out = model.deep_step(x, y, z)
             probs = out.logits[0].float().softmax(-1)
             confidence, answer = probs.max(-1)
-            previous = torch.from_numpy(steps[-1].tokens)[None].to(device) if steps else None
+            adaptive = bool(halts_now("adaptive", out.halt_logit, answer[None], previous)[0])
             steps.append(
                 TraceStep(
                     step,
                     answer.cpu().numpy(),
                     confidence.cpu().numpy(),
                     float(torch.sigmoid(out.halt_logit[0])),
-                    confirmed=previous is not None and bool((answer == previous[0]).all()),
+                    halts=adaptive,
                 )
             )
             if halts_now(halting, out.halt_logit, answer[None], previous)[0]:
                 break
-            y, z = out.y, out.z
+            y, z, previous = out.y, out.z, answer[None]
     model.train(was_training)
     return steps
