@@ -45,8 +45,14 @@ from trm.layers import swiglu_width
 from trm.model import TRM
 from trm.train import Trainer
 
-# preset -> (seq_len, vocab_size, default batch): Sudoku 9x9 tokens, maze 30x30 tokens
-SHAPES = {"sudoku": (81, 11, 16), "maze": (900, 6, 2)}
+# preset -> (seq_len, vocab_size, default batch): Sudoku 9x9 tokens, maze 30x30 tokens; the
+# CPU recipes at their own batch (maze-cpu on its 10x10 mazes)
+SHAPES = {
+    "sudoku": (81, 11, 16),
+    "maze": (900, 6, 2),
+    "sudoku-small": (81, 11, 64),
+    "maze-cpu": (100, 6, 64),
+}
 VARIANTS = (
     ("fp32 eager", "fp32", False),
     ("fp32 compiled", "fp32", True),
@@ -59,13 +65,15 @@ OFFICIAL = "official fp32"
 # ---------------------------------------------------------------------- configs and data
 
 
-def configs(name: str, batch: int, hidden: int | None) -> tuple[TRMConfig, TrainConfig]:
+def configs(
+    name: str, batch: int, hidden: int | None, width_multiple: int | None = None
+) -> tuple[TRMConfig, TrainConfig]:
     """The preset's model shape with this task's lengths, and its training setup at ``batch``."""
     seq_len, vocab, _ = SHAPES[name]
     return build_configs(
         name,
         {"seq_len": seq_len, "vocab_size": vocab},
-        {"hidden_size": hidden},
+        {"hidden_size": hidden, "width_multiple": width_multiple},
         {"batch_size": batch},
     )
 
@@ -291,7 +299,7 @@ def chosen_variants(args) -> list[tuple[str, str, bool]]:
 
 
 def bench_preset(name: str, batch: int, args, out: Path) -> list[tuple]:
-    model_cfg, train_cfg = configs(name, batch, args.hidden)
+    model_cfg, train_cfg = configs(name, batch, args.hidden, args.width_multiple)
     describe(name, model_cfg, batch)
     flops = step_flops(model_cfg, batch)
     variants, trainers, warm = [], [], []
@@ -369,6 +377,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--batch", type=int, help="batch for every preset (default: sudoku 16, maze 2)")
     p.add_argument(
         "--hidden", type=int, help="hidden size (default: the preset's; 256 with --quick)"
+    )
+    p.add_argument(
+        "--width-multiple",
+        type=int,
+        help="round SwiGLU widths to this (the official code can only do 256; ours: the preset's)",
     )
     p.add_argument("--steps", type=int, help="timed steps per variant (default 5, 3 with --quick)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (compilation)")

@@ -3,9 +3,11 @@ and attention whose keys and values come from a wider context than its queries."
 
 from __future__ import annotations
 
+import pytest
 import torch
+import torch.nn.functional as F
 
-from trm.layers import Block, ReasoningNet, drop_path, rms_norm
+from trm.layers import Block, GatedSiLU, ReasoningNet, SwiGLU, drop_path, rms_norm
 
 
 def _net(**options) -> ReasoningNet:
@@ -81,3 +83,46 @@ def test_drop_path_drops_whole_examples_and_keeps_the_mean():
     assert ((per_example == 0).all(1) | (per_example == 1 / 0.75).all(1)).all()
     assert abs(out.mean().item() - 1) < 0.03
     assert torch.equal(drop_path(x, 0.25, False), x)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "tolerance"), [(torch.float64, 1e-12), (torch.float32, 1e-6), (torch.bfloat16, 0.05)]
+)
+def test_gated_silu_is_the_plain_ops_forward_and_backward(dtype, tolerance):
+    torch.manual_seed(0)
+    h = (3 * torch.randn(4, 9, 2 * 5)).to(dtype).requires_grad_()
+    grad = torch.randn(4, 9, 5).to(dtype)
+    gate, up = h.chunk(2, dim=-1)
+    plain = F.silu(gate) * up
+    fused = GatedSiLU.apply(h)
+    assert torch.equal(fused, plain)  # the same ops forward: bit for bit
+    (expected,) = torch.autograd.grad(plain, h, grad)
+    (got,) = torch.autograd.grad(fused, h, grad)
+    assert got.dtype == dtype
+    torch.testing.assert_close(got, expected, atol=tolerance, rtol=tolerance)
+
+
+def test_gated_silu_gradient_is_exact_in_float64():
+    h = torch.randn(3, 2 * 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(GatedSiLU.apply, (h,))
+
+
+def test_swiglu_takes_the_plain_ops_without_gradients_and_the_fused_one_with():
+    torch.manual_seed(0)
+    mlp = SwiGLU(6, 4.0)
+    x = torch.randn(2, 3, 6)
+    with torch.no_grad():
+        quiet = mlp(x)
+    assert torch.equal(mlp(x), quiet)
+    assert "GatedSiLUBackward" in _graph_nodes(mlp(x).grad_fn)
+
+
+def _graph_nodes(node) -> set[str]:
+    """The names of the autograd graph's nodes behind ``node``."""
+    seen, todo = {}, [node]
+    while todo:
+        node = todo.pop()
+        if node is not None and id(node) not in seen:
+            seen[id(node)] = node.name()
+            todo += [child for child, _ in node.next_functions]
+    return set(seen.values())

@@ -70,6 +70,40 @@ def swiglu_width(dim: int, expansion: float, multiple: int = 8) -> int:
     return max(8, width) if multiple == 8 else width
 
 
+class GatedSiLU(torch.autograd.Function):
+    """``silu(gate) * up`` of one projection ``h = [gate, up]``, as the plain ops compute it,
+    with a backward that writes the gradient of ``h`` in place of autograd's two halves and
+    their concatenation (a full copy of ``h``'s gradient, ~9% of an eager CPU training step
+    at the official Sudoku shape). Saves only ``h``."""
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor) -> torch.Tensor:
+        gate, up = h.chunk(2, dim=-1)
+        ctx.save_for_backward(h)
+        return F.silu(gate) * up
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (h,) = ctx.saved_tensors
+        gate, up = h.chunk(2, dim=-1)
+        grad_h = torch.empty_like(h)
+        d_gate, d_up = grad_h.chunk(2, dim=-1)
+        sig = torch.sigmoid(gate)
+        torch.mul(grad, gate * sig, out=d_up)  # d/d up = silu(gate)
+        # d/d gate = up * silu'(gate), silu' = sig * (1 + gate * (1 - sig))
+        torch.mul(grad * up, sig * (1 + gate * (1 - sig)), out=d_gate)
+        return grad_h
+
+
+def gated_silu(h: torch.Tensor) -> torch.Tensor:
+    """``silu(gate) * up`` for ``h = [gate, up]`` (last axis). Compiled graphs take the plain
+    ops (inductor fuses the concatenation away itself)."""
+    if torch.compiler.is_compiling() or not torch.is_grad_enabled():
+        gate, up = h.chunk(2, dim=-1)
+        return F.silu(gate) * up
+    return GatedSiLU.apply(h)
+
+
 class SwiGLU(nn.Module):
     def __init__(self, dim: int, expansion: float, multiple: int = 8):
         super().__init__()
@@ -78,8 +112,7 @@ class SwiGLU(nn.Module):
         self.down = init_linear(nn.Linear(inner, dim, bias=False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate, up = self.gate_up(x).chunk(2, dim=-1)
-        return self.down(F.silu(gate) * up)
+        return self.down(gated_silu(self.gate_up(x)))
 
 
 class Rotary(nn.Module):
