@@ -50,8 +50,13 @@ def train(
     device: Annotated[str, DEVICE] = "auto",
     precision: Annotated[Precision, PRECISION] = "auto",
     compile: Annotated[
-        bool, typer.Option("--compile/--no-compile", help="torch.compile the model.")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--compile/--no-compile",
+            help="torch.compile the training step (1.2x faster on a CPU, after 30-90 s).",
+            show_default="auto: on CUDA, and on a CPU for --max-minutes 10 or more",
+        ),
+    ] = None,
     steps: Annotated[
         int | None, typer.Option(help="Optimizer steps (the LR schedule spans them).")
     ] = None,

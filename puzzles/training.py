@@ -16,7 +16,7 @@ from trm.budget import step_cap
 from trm.checkpoint import MODEL_FILE, load_checkpoint, resolve_checkpoint, save_checkpoint
 from trm.config import TrainConfig, TRMConfig, build_configs
 from trm.data import TokenData
-from trm.device import resolve_device, resolve_precision
+from trm.device import resolve_compile, resolve_device, resolve_precision
 from trm.distributed import is_first_process, setup, teardown
 from trm.errors import SettingError, TRMError, about
 from trm.evaluate import EvalResult, check_scorable, evaluate
@@ -107,7 +107,7 @@ def train_on_dataset(
     force: bool = False,
     device: str = "auto",
     precision: str = "auto",
-    compile: bool = False,
+    compile: bool | None = None,
     max_minutes: float | None = None,
     progress: bool = True,
     init: Path | None = None,
@@ -163,6 +163,7 @@ def train_on_dataset(
             model_cfg, info["init_from"] = start[0], start[2]
     prec = resolve_precision(precision, resolve_device(device))
     group, dev = setup(device)  # several processes under torchrun, or just this one
+    compiled, compile_note = resolve_compile(compile, dev, max_minutes)
     try:
         with run:
             trainer = Trainer(
@@ -173,7 +174,7 @@ def train_on_dataset(
                 run,
                 device=dev,
                 precision=prec,
-                compile=compile,
+                compile=compiled,
                 augment=view.augmenter_for(ds),
                 run_info={**info, "precision": prec},
                 dist=group,
@@ -182,8 +183,11 @@ def train_on_dataset(
                 trainer.restore()
             elif start is not None:
                 trainer.start_from(start[1], resolve_checkpoint(init) / MODEL_FILE)
-            if chosen and log is not None and is_first_process():
-                log(chosen)
+            if log is not None and is_first_process():
+                if chosen:
+                    log(chosen)
+                if compile is None and compiled:
+                    log(f"torch.compile: {compile_note}")
             summary = trainer.fit(
                 max_minutes=max_minutes,
                 progress=progress,

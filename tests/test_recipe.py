@@ -165,3 +165,37 @@ def test_each_task_names_its_recipe_per_device():
         "preset maze: the official recipe for maze data (--preset maze-cpu: the CPU recipe)"
     )
     assert chosen_preset("arc", "arc", arc) == "preset arc: the official recipe for arc data"
+
+
+# ---------------------------------------------------------------- compile by default
+
+
+def test_compile_auto_is_on_for_long_cpu_runs_only(monkeypatch):
+    from trm import device as dev
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(dev, "cpp_compiler", lambda: "/usr/bin/g++")
+    assert dev.resolve_compile(None, cpu, 60)[0] is True
+    assert dev.resolve_compile(None, cpu, dev.AUTO_COMPILE_MINUTES)[0] is True
+    assert dev.resolve_compile(None, cpu, 9.5)[0] is False
+    assert dev.resolve_compile(None, cpu, None)[0] is False  # no budget: a short run as likely
+    assert dev.resolve_compile(None, torch.device("mps"), 60)[0] is False
+    # what the user says wins either way
+    assert dev.resolve_compile(False, cpu, 60) == (False, "off")
+    assert dev.resolve_compile(True, cpu, None) == (True, "on")
+    monkeypatch.setattr(dev, "cpp_compiler", lambda: None)
+    on, why = dev.resolve_compile(None, cpu, 60)
+    assert not on and "no C++ compiler" in why
+
+
+def test_cpp_compiler_follows_cxx(monkeypatch, tmp_path):
+    from trm import device as dev
+
+    fake = tmp_path / "my-cxx"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("CXX", str(fake))
+    assert dev.cpp_compiler() == str(fake)
+    monkeypatch.setenv("CXX", "")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert dev.cpp_compiler() is None
