@@ -30,6 +30,7 @@ from cli.common import (
     print_json,
     stopped,
 )
+from trm.budget import AUTO_COMPILE_MINUTES
 from trm.staging import OutputFile
 
 
@@ -41,9 +42,9 @@ def train(
     preset: Annotated[
         Preset | None,
         typer.Option(
-            help="sudoku, maze, arc (the official models and recipes), sudoku-small, maze-cpu "
-            "or tiny (ours, sized for a CPU).",
-            show_default="on a CPU the task's CPU recipe (sudoku-small, maze-cpu), else the "
+            help="sudoku, maze, arc (the official models and recipes), sudoku-cpu, maze-cpu "
+            "(the CPU recipes), sudoku-small (sudoku-cpu without its depth curriculum) or tiny.",
+            show_default="on a CPU the task's CPU recipe (sudoku-cpu, maze-cpu), else the "
             "official one",
         ),
     ] = None,
@@ -54,7 +55,8 @@ def train(
         typer.Option(
             "--compile/--no-compile",
             help="torch.compile the training step (1.2x faster on a CPU, after 30-90 s).",
-            show_default="auto: on CUDA, and on a CPU for --max-minutes 10 or more",
+            show_default=f"auto: on CUDA, and on a CPU for --max-minutes "
+            f"{AUTO_COMPILE_MINUTES:g} or more",
         ),
     ] = None,
     steps: Annotated[
@@ -178,7 +180,7 @@ def train(
 
     Examples:
       trm train --data data/sudoku4 --out runs/s4 --preset tiny --steps 500
-      trm train --data data/sudoku-medium --out runs/small --preset sudoku-small --max-minutes 30
+      trm train --data data/sudoku-medium --out runs/small --preset sudoku-cpu --max-minutes 30
       trm train --data data/sudoku-medium --out runs/small --resume
       trm train --data data/sudoku-extreme --out runs/tuned --preset sudoku-small --init puzzles/sudoku/default_model --lr 3e-4
       torchrun --standalone --nproc_per_node 2 -m cli.main train --data data/sudoku4 --out runs/ddp

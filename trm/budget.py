@@ -30,6 +30,11 @@ RESERVE = 0.03  # of the budget, kept for what is not measured (logging, the las
 REFITS = (0.25, 0.5, 0.75, 0.875, 0.94, 0.97)
 MARGIN = 1.05  # on the measured seconds of a step, for the noise of a shared machine
 MAX_FITTED_STEPS = 10**9
+# torch.compile on a CPU (trm.device.resolve_compile): measured on a 2-core AVX2 CPU
+# (benchmarks/train_throughput.py), the training step runs 1.25x faster at sudoku-small's
+# shape and 1.17x at the official Sudoku shape, after 30-90 s of compiling (once, and again
+# whenever a depth curriculum changes the depth): a budget of this many minutes or more gains
+AUTO_COMPILE_MINUTES = 10.0
 
 
 @dataclass

@@ -9,6 +9,7 @@ from functools import cache
 
 import torch
 
+from trm.budget import AUTO_COMPILE_MINUTES
 from trm.errors import SettingError, TRMError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -55,13 +56,6 @@ def resolve_precision(name: str, device: torch.device) -> str:
     if device.type == "cpu":
         return "bf16" if cpu_has_fast_bf16() else "fp32"
     return "fp32"
-
-
-# torch.compile on a CPU: measured on a 2-core AVX2 CPU (benchmarks/train_throughput.py), the
-# training step runs 1.25x faster at sudoku-small's shape and 1.17x at the official Sudoku
-# shape, after 30-90 s of compiling (once, and again whenever a depth curriculum changes the
-# depth): a run of 10 minutes or more gains; shorter runs, evaluation and the tests do not
-AUTO_COMPILE_MINUTES = 10.0
 
 
 def resolve_compile(
