@@ -140,12 +140,16 @@ class Watch:
             else (self.valid, self.correct, self.verdict)
         )
 
-    def common_json(self) -> dict:
-        """The fields every task's JSON shares (after its own "steps" and "answer"). With
-        --samples, "valid", "correct" and "verdict" are the selected answer's, "one_pass"
-        the identity view's (the steps shown), and "samples" says how it was found."""
+    def common_json(self, one_pass_answer) -> dict:
+        """The fields every task's JSON shares (after its own "steps"); ``one_pass_answer``:
+        the final step's answer in the task's JSON form. With --samples, "answer", "valid",
+        "correct" and "verdict" are the selected answer's (what the exit status says), and
+        "one_pass" holds the identity view's (the steps shown); "samples" says how the
+        answer was found."""
         valid, correct, verdict = self.outcome
+        samples = self.info.get("samples")
         out = {
+            "answer": samples["answer"] if samples else one_pass_answer,
             "valid": valid,
             "correct": correct if self.checked else None,
             "verdict": verdict,
@@ -155,6 +159,7 @@ class Watch:
         }
         if "samples" in self.info:
             out["one_pass"] = {
+                "answer": one_pass_answer,
                 "valid": self.valid,
                 "correct": self.correct,
                 "verdict": self.verdict,

@@ -141,7 +141,7 @@ def test_json_is_complete_and_its_answer_checks_out(halting):
     assert set(out) >= {"steps", "answer", "valid", "correct", "halted_at", "checkpoint"}
     steps = out["steps"]
     assert [s["step"] for s in steps] == list(range(1, len(steps) + 1))
-    assert out["halted_at"] == len(steps) and out["answer"] == steps[-1]["grid"]
+    assert out["halted_at"] == len(steps) and out["one_pass"]["answer"] == steps[-1]["grid"]
     if halting == "full":
         assert len(steps) == 8  # the default model's n_sup
     previous = TOP95_FIRST
@@ -150,14 +150,17 @@ def test_json_is_complete_and_its_answer_checks_out(halting):
         assert s["conflicts"] == conflicts_of(s["grid"])
         assert s["changed"] == [i for i in range(81) if s["grid"][i] != previous[i]]
         previous = s["grid"]
-    answer = out["answer"]
+    answer = out["one_pass"]["answer"]
     count, solution = count_solutions(parse_puzzle(TOP95_FIRST))
     assert count == 1
     solution = "".join(map(str, solution.reshape(-1)))
-    # "answer" is the one pass shown; the answer given is the 16 candidates' (--samples 16)
+    # "one_pass" is the steps shown; "answer" and its verdict are the 16 candidates' pick
+    # (--samples 16), as the exit status
     assert out["one_pass"]["correct"] == (answer == solution)
     assert out["one_pass"]["valid"] == ("." not in answer and conflicts_of(answer) == 0)
-    assert out["correct"] == (out["samples"]["answer"] == solution)
+    assert out["answer"] == out["samples"]["answer"]
+    assert out["correct"] == (out["answer"] == solution)
+    assert out["valid"] == ("." not in out["answer"] and conflicts_of(out["answer"]) == 0)
     assert r.returncode == (0 if out["correct"] else 1)
     assert Path(out["checkpoint"]) == DEFAULT_MODEL
 
@@ -457,7 +460,8 @@ def test_solve_samples_reports_the_one_pass_and_the_checked_answer_apart():
     r = run_trm("solve", "sudoku", TOP95_2, "--samples", "8", "--json", "--precision", "fp32")
     out = json.loads(r.stdout)
     s = out["samples"]
-    assert set(out["one_pass"]) == {"valid", "correct", "verdict"}
+    assert set(out["one_pass"]) == {"answer", "valid", "correct", "verdict"}
+    assert out["answer"] == s["answer"] and out["one_pass"]["answer"] == out["steps"][-1]["grid"]
     assert {
         "samples",
         "chosen",
@@ -489,6 +493,11 @@ def test_solve_samples_on_a_maze(maze_run):
     assert out["samples"]["samples"] == 4 and out["samples"]["noise"] == 0.5
     assert r.returncode == (0 if out["samples"]["correct"] else 1)
     assert out["samples"]["verified"] == out["samples"]["correct"]  # the checker is BFS's
+    # the top level describes the path given (the samples' pick), "one_pass" the steps shown
+    assert out["answer"] == out["samples"]["answer"] and out["correct"] == out["samples"]["correct"]
+    assert out["failed"] == out["samples"]["failed"] and (out["failed"] == []) == out["correct"]
+    assert out["one_pass"]["answer"] == out["steps"][-1]["grid"]
+    assert out["one_pass"]["failed"] == out["steps"][-1]["failed"]
 
 
 @pytest.mark.parametrize(

@@ -241,8 +241,7 @@ def to_json(w: Watch) -> dict:
         **info,
         "input": _rows(w.puzzle),
         "expected": None if w.reference is None else _rows(w.reference),
-        "answer": _rows(w.final.answer),
-        **w.common_json(),
+        **w.common_json(_rows(w.final.answer)),
     }
 
 

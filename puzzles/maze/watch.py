@@ -116,7 +116,7 @@ def watch(
         )
         grid = decode(tokens)
         failed = list(check_path(maze, grid).failed) if grid.min() >= 0 else ["keeps_maze"]
-        add_samples(w, info, to_rows(grid), *_judge(failed), grid)
+        add_samples(w, {**info, "failed": failed}, to_rows(grid), *_judge(failed), grid)
     return w
 
 
@@ -135,7 +135,9 @@ def _judge(failed: list[str]) -> tuple[bool, bool, str]:
 
 
 def to_json(w: Watch) -> dict:
-    return {
+    """With --samples, "answer" and "failed" are the selected path's, "one_pass" the steps'."""
+    samples = w.info.get("samples")
+    out = {
         "steps": [
             {
                 "step": s.step,
@@ -150,10 +152,12 @@ def to_json(w: Watch) -> dict:
             for s in w.steps
         ],
         "puzzle": to_rows(w.puzzle),
-        "answer": to_rows(w.final.answer),
-        "failed": w.final.extra["failed"],
-        **w.common_json(),
+        **w.common_json(to_rows(w.final.answer)),
+        "failed": samples["failed"] if samples else w.final.extra["failed"],
     }
+    if samples:
+        out["one_pass"]["failed"] = w.final.extra["failed"]
+    return out
 
 
 def legend() -> Text:

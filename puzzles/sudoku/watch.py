@@ -164,8 +164,7 @@ def to_json(w: Watch) -> dict:
             for s in w.steps
         ],
         "puzzle": to_string(w.puzzle),
-        "answer": to_string(w.final.answer),
-        **w.common_json(),
+        **w.common_json(to_string(w.final.answer)),
     }
 
 
