@@ -167,7 +167,8 @@ def train(
         ),
     ] = None,
     halt_outputs: Annotated[
-        int | None, typer.Option(help="Halting head outputs: 1, or 2 ([halt, continue], official).")
+        int | None,
+        typer.Option(help="Halting head outputs: 1, or 2 (halt and continue logits, official)."),
     ] = None,
     halt_exploration: Annotated[
         float | None, typer.Option(help="Halting exploration probability.")
@@ -329,6 +330,10 @@ def evaluate(
         raise TRMError(
             f"{'--per-task' if per_task is not None else '--skip-empty'} goes with --views"
         )
+    if samples is None and (noise or no_augment or select != "checker" or seed):
+        raise TRMError("--noise, --no-augment, --select and --seed go with --samples K")
+    if views is not None and halting is not None:
+        raise TRMError("--halting does not go with --views (every view runs all its steps)")
     if samples is not None:
         if views is not None:
             raise TRMError("--samples (Sudoku, mazes) and --views (ARC) do not go together")

@@ -324,7 +324,8 @@ def train(
     recursions: Annotated[
         int | None,
         typer.Option(
-            help="bvit: steps S (12); sr-vit: recursion steps R, 1 to 4; mor-vit: recursion steps."
+            help="bvit: steps S; sr-vit: recursion steps R (up to 8); mor-vit: recursion steps "
+            "(each the preset's by default)."
         ),
     ] = None,
     step_embedding: Annotated[

@@ -533,3 +533,20 @@ def test_eval_samples_reports_both_on_the_same_puzzles(untrained_4x4, tmp_path):
     assert r.returncode == 2 and "do not go together" in r.stderr
     r = run_trm(*cmd("eval", untrained_4x4, "--data", data, "--samples 2 --halting adaptive"))
     assert r.returncode == 2 and "halting" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        ("--noise 0.5", "go with --samples"),
+        ("--select vote", "go with --samples"),
+        ("--seed 3", "go with --samples"),
+        ("--no-augment", "go with --samples"),
+        ("--views 2 --halting adaptive", "--halting does not go with --views"),
+    ],
+)
+def test_eval_refuses_options_it_would_ignore(untrained_4x4, args, fragment):
+    """Each of these once ran a plain one-pass evaluation and exited 0."""
+    data = untrained_4x4.parent / "s4"
+    r = run_trm(*cmd("eval", untrained_4x4, "--data", data, args))
+    assert r.returncode == 2 and fragment in r.stderr and len(r.stderr.strip().splitlines()) == 1
