@@ -94,13 +94,13 @@ def _samples(samples: int, noise: float, no_augment: bool, select: str, seed: in
 @app.command("sudoku")
 def sudoku(
     puzzle: Annotated[
-        str,
+        str | None,
         typer.Argument(
-            show_default="a built-in example",
+            show_default="a built-in example of the model's size",
             help="81 characters ('.' or '0' for blanks; 16/36 for 4x4/6x6), a grid text, a file, "
             "or - for stdin.",
         ),
-    ] = EXAMPLE_SUDOKU,
+    ] = None,
     checkpoint: Annotated[
         Path | None,
         typer.Option(
@@ -155,10 +155,14 @@ def sudoku(
             SUDOKU_SAMPLES if samples is None else samples, noise, no_augment, select, sample_seed
         )
     )
-    text, where = read_argument_text(puzzle)
-    grid = parse_puzzle(text, where)
+    grid = where = None  # without PUZZLE: an example, of the model's size (see _example)
+    if puzzle is not None:
+        text, where = read_argument_text(puzzle)
+        grid = parse_puzzle(text, where)
     display = Display(show=not as_json, record=record, no_color=no_color, title="trm solve sudoku")
     if exact:
+        if grid is None:
+            grid, where = _example(81)
         _solve_exact(grid, where, display, as_json)
     else:
         _solve_with_model(
@@ -175,6 +179,22 @@ def sudoku(
             precision=precision,
             samples=scaling,
         )
+
+
+def _example(cells: int):
+    """The built-in 9x9 example, or for a 4x4 or 6x6 model a generated puzzle of its size."""
+    from puzzles.sudoku.grid import parse_puzzle
+
+    if cells == 81:
+        text, where = read_argument_text(EXAMPLE_SUDOKU)
+        return parse_puzzle(text, where), where
+    from puzzles.sudoku.generate import generate_indexed
+
+    size = {16: 4, 36: 6}.get(cells)
+    if size is None:
+        raise TRMError(f"the model was trained on {cells} cells: not a 4x4, 6x6 or 9x9 Sudoku")
+    where = f"a generated {size}x{size} example"
+    return generate_indexed(size, "easy", 0, "solve", 0).puzzle, where
 
 
 def _solve_with_model(
@@ -198,6 +218,8 @@ def _solve_with_model(
     model = open_model(
         checkpoint, "sudoku", default=sw.DEFAULT_MODEL, device=device, precision=precision
     )
+    if grid is None:
+        grid, where = _example(model.config.get("data", {}).get("seq_len", 81))
     w = sw.watch(model, grid, halting=halting, max_steps=max_steps, where=where, samples=samples)
     _show(
         sw,

@@ -216,13 +216,30 @@ def train(
         return  # under torchrun, one process reports
     ev = summary.get("eval") or {}
     where = summary["device"] + (f" x{summary['processes']}" if summary["processes"] > 1 else "")
+    step = f"step {summary['step']}"
+    if not summary["finished"]:  # stopped by --max-minutes before the schedule's end
+        step += f" of {summary['steps']}"
     line = (
-        f"step {summary['step']} in {summary['elapsed'] / 60:.1f} min on {where} "
+        f"{step} in {summary['elapsed'] / 60:.1f} min on {where} "
         f"({summary['precision']}), {summary['parameters']:,} parameters"
     )
     if ev:
         line += f"; test exact {ev['exact_accuracy']:.3f}, cell {ev['cell_accuracy']:.3f}"
     err.print(line + f"; saved in {summary['out']}", highlight=False)
+    err.print(next_steps(summary, data), highlight=False)
+
+
+def next_steps(summary: dict, data: Path) -> str:
+    """What to run after `trm train`: go on with a stopped run, evaluate, solve with it."""
+    run = summary["out"]
+    lines = []
+    if not summary["finished"]:
+        lines.append(
+            f"stopped by the time limit; continue with: trm train --data {data} --out {run} --resume"
+        )
+    lines.append(f"evaluate: trm eval {run} --data {data}")
+    lines.append(f"solve one: trm solve {summary['task']} -c {run}")
+    return "\n".join(lines)
 
 
 def evaluate(

@@ -201,6 +201,7 @@ def train_on_dataset(
         "device": str(dev),
         "precision": prec,
         "out": str(out),
+        "task": ds.task,
         "processes": group.world,
         "main": group.main,
     }

@@ -152,6 +152,10 @@ def test_without_a_preset_a_cpu_run_takes_its_tasks_cpu_recipe_and_says_so(s4_ru
     config = json.loads((run / "checkpoint" / "config.json").read_text())
     assert config["model"]["hidden_size"] == 128 and config["train"]["batch_size"] == 64
     assert config["train"]["depth_curriculum"] == 0.6
+    # and it ends saying what to run next with it
+    assert f"evaluate: trm eval {run} --data {data}" in result.stderr
+    assert f"solve one: trm solve sudoku -c {run}" in result.stderr
+    assert "continue with" not in result.stderr
 
 
 def test_each_task_names_its_recipe_per_device():
@@ -200,3 +204,35 @@ def test_cpp_compiler_follows_cxx(monkeypatch, tmp_path):
     monkeypatch.setenv("CXX", "")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert dev.cpp_compiler() is None
+
+
+def test_the_last_checkpoint_is_written_once_after_the_final_evaluation(tmp_path, monkeypatch):
+    """A step count that is a multiple of checkpoint_every once saved the last step twice
+    (for ARC a second multi-GB write; the first without the final evaluation)."""
+    from trm.train import Trainer
+
+    cfg = TrainConfig(steps=4, batch_size=8, warmup=1, checkpoint_every=2, eval_every=100)
+    data = sudoku_tokens(4, 16)
+    trainer = Trainer(
+        tiny_config(), cfg.validate(), data, data, tmp_path, device=torch.device("cpu")
+    )
+    saves = []
+    monkeypatch.setattr(
+        trainer, "save", lambda: saves.append((trainer.state.step, trainer.state.last_eval))
+    )
+    summary = trainer.fit(progress=False)
+    assert [step for step, _ in saves] == [2, 4]
+    assert saves[-1][1] is not None  # the last save holds the final evaluation
+    assert summary["finished"] and summary["steps"] == 4
+
+
+def test_a_run_stopped_by_its_time_limit_says_how_far_and_how_to_go_on():
+    from cli.train import next_steps
+
+    summary = {"out": "runs/r", "task": "maze", "finished": False, "steps": 200}
+    text = next_steps(summary, "data/m")
+    assert text.splitlines() == [
+        "stopped by the time limit; continue with: trm train --data data/m --out runs/r --resume",
+        "evaluate: trm eval runs/r --data data/m",
+        "solve one: trm solve maze -c runs/r",
+    ]

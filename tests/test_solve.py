@@ -550,3 +550,12 @@ def test_eval_refuses_options_it_would_ignore(untrained_4x4, args, fragment):
     data = untrained_4x4.parent / "s4"
     r = run_trm(*cmd("eval", untrained_4x4, "--data", data, args))
     assert r.returncode == 2 and fragment in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_solve_sudoku_without_a_puzzle_gives_an_example_of_the_models_size(s4_run):
+    """A 4x4 run once met the built-in 9x9 example ("puzzle is a 9x9 Sudoku but ... 4x4")."""
+    _data, run = s4_run
+    r = run_trm(*cmd("solve sudoku -c", run, "--json --samples 1"))
+    assert r.returncode in (0, 1), r.stderr
+    out = json.loads(r.stdout)
+    assert len(out["puzzle"]) == 16 and len(out["answer"]) == 16

@@ -588,8 +588,8 @@ class Trainer:
                         self._log_eval(metrics, step)
                         if sizing is not None:
                             sizing.evaluated(time.monotonic() - started)
-                    if step % cfg.checkpoint_every == 0:
-                        self.save()
+                    if step % cfg.checkpoint_every == 0 and not self.finished():
+                        self.save()  # (the last one is saved once, after the final evaluation)
                     if on_step is not None:
                         on_step(step)
             except KeyboardInterrupt:
@@ -603,6 +603,8 @@ class Trainer:
             self.save()
         return {
             "step": self.state.step,
+            "steps": cfg.steps,  # the schedule's length (as fitted to a time budget)
+            "finished": self.finished(),  # False: stopped by the time limit
             "elapsed": self.state.elapsed,
             "eval": self.state.last_eval,
             "images": self.state.images,
