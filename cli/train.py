@@ -244,7 +244,12 @@ def next_steps(summary: dict, data: Path) -> str:
 
 def evaluate(
     run: Annotated[Path, typer.Argument(help="Run folder (or checkpoint folder).")],
-    data: Annotated[Path, typer.Option("--data", help="Dataset folder.")],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", help="Dataset folder.", show_default="the one the run was trained on"
+        ),
+    ] = None,
     split: Annotated[str, typer.Option(help="Split to evaluate.")] = "test",
     halting: Annotated[
         str | None,
@@ -332,15 +337,19 @@ def evaluate(
     --views K votes over K augmented views of each test input and reports pass@1, pass@2, ...
 
     Examples:
+      trm eval runs/s4                       (on the data it was trained on)
       trm eval runs/s4 --data data/sudoku4
       trm eval runs/small --data data/top95 --halting adaptive --json
       trm eval runs/arc --data data/arc1 --views 8 --per-task runs/arc/per_task.json
       trm eval runs/official-arc --data data/official-arc --views 1001
       trm eval runs/small --data data/top95 --samples 16
     """
-    from puzzles.training import evaluate_run
+    from puzzles.training import evaluate_run, recorded_dataset
     from trm.errors import TRMError
 
+    if data is None:
+        data = recorded_dataset(run)
+        err.print(f"data: {data} (the run's own)", highlight=False)
     if limit < 0:
         raise TRMError("--limit must be >= 0")
     if (per_task is not None or skip_empty) and views is None:

@@ -325,6 +325,22 @@ def _open_for_eval(
     return model, ds, split, dev, prec
 
 
+def recorded_dataset(run: Path) -> Path:
+    """The dataset folder ``run`` was trained on, as its config.json records it (`trm eval
+    RUN` without --data); refused, naming it, when it is not there."""
+    from trm.checkpoint import CONFIG_FILE
+    from trm.jsonfile import read_json_object
+
+    path = (read_json_object(resolve_checkpoint(run) / CONFIG_FILE).get("data") or {}).get("path")
+    if not isinstance(path, str) or not path:
+        raise TRMError(f"{run} records no dataset folder: pass --data")
+    if not (Path(path) / "dataset.json").is_file():
+        raise TRMError(
+            f"{run} was trained on {path}, which is not a dataset folder now: pass --data"
+        )
+    return Path(path)
+
+
 def evaluate_run(
     run: Path,
     data_dir: Path,

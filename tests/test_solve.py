@@ -559,3 +559,21 @@ def test_solve_sudoku_without_a_puzzle_gives_an_example_of_the_models_size(s4_ru
     assert r.returncode in (0, 1), r.stderr
     out = json.loads(r.stdout)
     assert len(out["puzzle"]) == 16 and len(out["answer"]) == 16
+
+
+def test_eval_without_data_takes_the_runs_own_dataset_and_says_so(s4_run, tmp_path):
+    import shutil
+
+    data, run = s4_run
+    r = trm_ok("eval", run, "--json")
+    assert json.loads(r.stdout)["n"] > 0 and f"data: {data}" in r.stderr
+    # the recorded folder gone: one line, exit 2
+    moved = tmp_path / "run"
+    shutil.copytree(run, moved)
+    config = moved / "checkpoint" / "config.json"
+    meta = json.loads(config.read_text())
+    meta["data"]["path"] = str(tmp_path / "gone")
+    config.write_text(json.dumps(meta))
+    r = run_trm("eval", str(moved))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "gone" in r.stderr and "pass --data" in r.stderr
