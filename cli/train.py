@@ -238,7 +238,10 @@ def next_steps(summary: dict, data: Path) -> str:
             f"stopped by the time limit; continue with: trm train --data {data} --out {run} --resume"
         )
     lines.append(f"evaluate: trm eval {run} --data {data}")
-    lines.append(f"solve one: trm solve {summary['task']} -c {run}")
+    if summary["task"] == "arc":  # (an ARC solve needs the task, by id or file)
+        lines.append(f"solve one: trm solve arc TASK -c {run}  (TASK: a task id or JSON file)")
+    else:
+        lines.append(f"solve one: trm solve {summary['task']} -c {run}")
     return "\n".join(lines)
 
 

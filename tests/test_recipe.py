@@ -236,3 +236,5 @@ def test_a_run_stopped_by_its_time_limit_says_how_far_and_how_to_go_on():
         "evaluate: trm eval runs/r --data data/m",
         "solve one: trm solve maze -c runs/r",
     ]
+    done = next_steps({**summary, "task": "arc", "finished": True}, "data/a").splitlines()
+    assert done[-1].startswith("solve one: trm solve arc TASK -c runs/r")
