@@ -9,7 +9,7 @@
 # Arms (each an option away from sudoku-small, or the official recipe at the same width):
 #   small      sudoku-small as it is (adam-atan2, lr 1e-3, cosine)
 #   muon       + --optimizer muon
-#   curriculum + --depth-curriculum 0.6 (CGAR's progressive depth): the sudoku-cpu preset
+#   curriculum + --depth-curriculum 0.6 (CGAR's progressive depth)
 #   muon-curr  both
 #   official   the official recipe and model (--preset sudoku) at sudoku-small's width
 set -euo pipefail
@@ -24,7 +24,7 @@ options() {
   case "$1" in
     small) echo "--preset sudoku-small" ;;
     muon) echo "--preset sudoku-small --optimizer muon" ;;
-    curriculum) echo "--preset sudoku-cpu" ;;
+    curriculum) echo "--preset sudoku-small --depth-curriculum 0.6" ;;
     muon-curr) echo "--preset sudoku-small --optimizer muon --depth-curriculum 0.6" ;;
     official) echo "--preset sudoku --hidden-size 128 --heads 4 --eval-max 200" ;;
     *) echo "unknown arm $1" >&2; exit 2 ;;

@@ -42,9 +42,9 @@ def train(
     preset: Annotated[
         Preset | None,
         typer.Option(
-            help="sudoku, maze, arc (the official models and recipes), sudoku-cpu, maze-cpu "
-            "(the CPU recipes), sudoku-small (sudoku-cpu without its depth curriculum) or tiny.",
-            show_default="on a CPU the task's CPU recipe (sudoku-cpu, maze-cpu), else the "
+            help="sudoku, maze, arc (the official models and recipes), sudoku-small, maze-cpu "
+            "(the CPU recipes) or tiny.",
+            show_default="on a CPU the task's CPU recipe (sudoku-small, maze-cpu), else the "
             "official one",
         ),
     ] = None,
@@ -181,7 +181,7 @@ def train(
 
     Examples:
       trm train --data data/sudoku4 --out runs/s4 --preset tiny --steps 500
-      trm train --data data/sudoku-medium --out runs/small --preset sudoku-cpu --max-minutes 30
+      trm train --data data/sudoku-medium --out runs/small --preset sudoku-small --max-minutes 30
       trm train --data data/sudoku-medium --out runs/small --resume
       trm train --data data/sudoku-extreme --out runs/tuned --preset sudoku-small --init puzzles/sudoku/default_model --lr 3e-4
       torchrun --standalone --nproc_per_node 2 -m cli.main train --data data/sudoku4 --out runs/ddp

@@ -45,7 +45,7 @@ def _sudoku() -> TaskView:
     from puzzles.sudoku.augment import augment_tokens
 
     return TaskView(
-        view.example_json, view.render_example, augment_tokens, "sudoku", cpu_preset="sudoku-cpu"
+        view.example_json, view.render_example, augment_tokens, "sudoku", cpu_preset="sudoku-small"
     )
 
 

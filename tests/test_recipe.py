@@ -147,11 +147,10 @@ def test_without_a_preset_a_cpu_run_takes_its_tasks_cpu_recipe_and_says_so(s4_ru
     run = tmp_path / "run"
     result = trm_ok("train --data", data, "--out", run, "--steps 1", RESUME)
     first = result.stderr.splitlines()[0]
-    assert first.startswith("preset sudoku-cpu: the CPU recipe for sudoku data")
+    assert first.startswith("preset sudoku-small: the CPU recipe for sudoku data")
     assert "--preset sudoku: the official GPU recipe" in first
     config = json.loads((run / "checkpoint" / "config.json").read_text())
     assert config["model"]["hidden_size"] == 128 and config["train"]["batch_size"] == 64
-    assert config["train"]["depth_curriculum"] == 0.6
     # and it ends saying what to run next with it
     assert f"evaluate: trm eval {run} --data {data}" in result.stderr
     assert f"solve one: trm solve sudoku -c {run}" in result.stderr
@@ -163,7 +162,7 @@ def test_each_task_names_its_recipe_per_device():
     from puzzles.training import chosen_preset
 
     sudoku, maze, arc = (task_view(t) for t in ("sudoku", "maze", "arc"))
-    assert sudoku.preset_for("cpu") == "sudoku-cpu" and sudoku.preset_for("cuda") == "sudoku"
+    assert sudoku.preset_for("cpu") == "sudoku-small" and sudoku.preset_for("cuda") == "sudoku"
     assert maze.preset_for("cpu") == "maze-cpu" and maze.preset_for("cuda") == "maze"
     assert arc.preset_for("cpu") == arc.preset_for("cuda") == "arc"
     assert chosen_preset("maze", "maze", maze) == (

@@ -408,23 +408,6 @@ PRESETS: dict[str, tuple[dict, dict]] = {
             checkpoint_every=500,
         ),
     ),
-    # the Sudoku CPU recipe: sudoku-small whose first 60% of steps recurse shallower (CGAR's
-    # depth curriculum). Measured in docs/results.md: 15 min side by side on one thread each,
-    # sudoku-small was still at chance (13% of held-out cells), this at 55%
-    "sudoku-cpu": (
-        dict(mixer="mlp", hidden_size=128, num_heads=4, expansion=2.0, n=3, T=2, n_sup=8),
-        dict(
-            batch_size=64,
-            lr=1e-3,
-            weight_decay=0.1,
-            warmup=300,
-            steps=10000,
-            depth_curriculum=0.6,
-            eval_every=500,
-            eval_max=200,
-            checkpoint_every=500,
-        ),
-    ),
     # the official Maze-Hard model and recipe: attention with RoPE, n=4, T=3
     "maze": (
         {
