@@ -1,58 +1,71 @@
 #!/usr/bin/env bash
-# How the Sudoku model shipped in puzzles/sudoku/default_model/ is made, and how its figures in
-# docs/results.md were measured. Run from the repository root:
-#     bash benchmarks/default_sudoku_model.sh [data|train|compare|ship|eval|all]
-# data:    3,000 generated 9x9 puzzles, hard and extreme in turn (seed 9), and the test sets:
-#          200 generated per tier (seeds 100-103) and the outside sets of ../shared/data/sudoku/
-# train:   the sudoku-cpu preset (the Sudoku CPU recipe: sudoku-small with a depth curriculum)
-#          for 60 minutes on 2 cores, fp32, compiled (trm train's default for such a run)
-# compare: the new run against the model shipped now, on the same puzzles, one pass (all 8
-#          steps) and at trm solve's default (16 views of each puzzle, the checker picks)
-# ship:    the new run's weights copied into the package (only when compare says it is
-#          better on every set)
-# eval:    the shipped model, all steps and adaptive halting, on every test set
-# (The model shipped before this one, sudoku-small on 2,000 hard puzzles for 10,000 steps,
-# was made by this script as of commit ba400fc.)
+# How the default Sudoku model shipped in puzzles/sudoku/default_model/ was made, and how its
+# README figures were measured. Run from the repository root:
+#     bash benchmarks/default_sudoku_model.sh [train|tune|compare|ship|eval|all]
+# train:   2,000 generated hard 9x9 puzzles (augmented on the fly), the sudoku-small preset,
+#          10,000 steps (~70 min on one CPU core with AVX512-BF16): the base model.
+# tune:    that model fine-tuned (trm train --init) on 2,000 generated extreme puzzles,
+#          4,500 steps at a peak lr of 3e-4 (~80-100 min on one AVX2 core, fp32).
+# compare: both models under trm solve's default test-time settings (16 checked views) and in
+#          one pass, on the same puzzles: generated hard and extreme (200 each, seeds 102 and
+#          103), top95, the first 500 of 17clue-2000.
+# ship:    the tuned weights copied into the package (done only when compare says it is better).
+# eval:    exact accuracy per generated tier (200 fresh puzzles each, seeds other than the
+#          training set's) and on the outside sets in ../shared/data/sudoku/.
 set -euo pipefail
 WHAT=${1:-all}
 RUN=${RUN:-runs/default-sudoku}
 SHARED=${SHARED:-../shared/data/sudoku}
-SHIPPED=puzzles/sudoku/default_model
-SETS="eval-easy eval-medium eval-hard eval-extreme 17clue-2000 hardest top95"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
-if [ "$WHAT" = data ] || [ "$WHAT" = all ]; then
-  [ -d data/sudoku-mix ] || trm data sudoku --out data/sudoku-mix --train 3000 --test 100 --difficulty hard,extreme --seed 9
-  seed=100
-  for tier in easy medium hard extreme; do
-    [ -d "data/eval-$tier" ] || trm data sudoku --out "data/eval-$tier" --train 0 --test 200 --difficulty "$tier" --seed $seed --quiet
-    seed=$((seed + 1))
-  done
-  for set in 17clue-2000 hardest top95; do
-    [ -d "data/$set" ] || trm data sudoku --import "$SHARED/$set.txt" --out "data/$set" --quiet
-  done
-fi
+TUNED=${TUNED:-runs/tuned-extreme}
+BASE=${BASE:-$RUN/checkpoint}
 
 if [ "$WHAT" = train ] || [ "$WHAT" = all ]; then
-  OMP_NUM_THREADS=2 trm train --data data/sudoku-mix --out "$RUN" --preset sudoku-cpu --max-minutes 60 --precision fp32
+  [ -d data/sudoku-hard ] || trm data sudoku --out data/sudoku-hard --train 2000 --test 200 --difficulty hard --seed 7
+  trm train --data data/sudoku-hard --out "$RUN" --preset sudoku-small --steps 10000 --max-minutes 90
+fi
+
+if [ "$WHAT" = tune ] || [ "$WHAT" = all ]; then
+  [ -d data/sudoku-extreme ] || trm data sudoku --out data/sudoku-extreme --train 2000 --test 200 --difficulty extreme --seed 8
+  trm train --data data/sudoku-extreme --out "$TUNED" --preset sudoku-small --init "$BASE" \
+    --lr 3e-4 --warmup 200 --steps 4500 --max-minutes 100
 fi
 
 if [ "$WHAT" = compare ] || [ "$WHAT" = all ]; then
-  for model in "$SHIPPED" "$RUN"; do
-    for set in $SETS; do
-      echo "$model $set one pass: $(trm eval "$model" --data "data/$set" --precision fp32 --json)"
-      echo "$model $set 16 checked views: $(trm eval "$model" --data "data/$set" --precision fp32 --samples 16 --json)"
+  seed=102
+  for tier in hard extreme; do
+    [ -d "data/eval-$tier" ] || trm data sudoku --out "data/eval-$tier" --train 0 --test 200 --difficulty "$tier" --seed $seed --quiet
+    seed=$((seed + 1))
+  done
+  for set in top95 17clue-2000; do
+    [ -d "data/$set" ] || trm data sudoku --import "$SHARED/$set.txt" --out "data/$set" --quiet
+  done
+  for model in "$BASE" "$TUNED"; do
+    for set in eval-hard eval-extreme top95 17clue-2000; do
+      limit=0; [ "$set" = 17clue-2000 ] && limit=500
+      echo "$model $set one pass: $(trm eval "$model" --data "data/$set" --limit $limit --json)"
+      echo "$model $set 16 checked views: $(trm eval "$model" --data "data/$set" --limit $limit --samples 16 --json)"
     done
   done
 fi
 
 if [ "$WHAT" = ship ]; then
-  cp "$RUN"/checkpoint/config.json "$RUN"/checkpoint/model.safetensors "$SHIPPED"/
+  cp "$TUNED"/checkpoint/config.json "$TUNED"/checkpoint/model.safetensors puzzles/sudoku/default_model/
 fi
 
-if [ "$WHAT" = eval ]; then
-  for set in $SETS; do
+if [ "$WHAT" = eval ] || [ "$WHAT" = all ]; then
+  seed=100
+  for tier in easy medium hard extreme; do
+    [ -d "data/eval-$tier" ] || trm data sudoku --out "data/eval-$tier" --train 0 --test 200 --difficulty "$tier" --seed $seed --quiet
+    seed=$((seed + 1))
+  done
+  for set in top95 hardest 17clue-2000; do
+    [ -d "data/$set" ] || trm data sudoku --import "$SHARED/$set.txt" --out "data/$set" --quiet
+  done
+  for set in eval-easy eval-medium eval-hard eval-extreme top95 hardest 17clue-2000; do
     for halting in full adaptive; do
-      echo "$set $halting: $(trm eval "$SHIPPED" --data "data/$set" --halting $halting --precision fp32 --json)"
+      echo "$set $halting: $(trm eval puzzles/sudoku/default_model --data "data/$set" --halting $halting --json)"
     done
   done
 fi

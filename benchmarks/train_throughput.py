@@ -354,7 +354,7 @@ def print_table(rows: list[tuple]) -> None:
         )
     print(
         "(median of the timed steps; 'vs official': the official code's step time in this "
-        "run over ours; target >= 3x)"
+        "run over ours; target: >= 1.3x at a CPU recipe's shape)"
     )
     for name, label, _, batch, seconds, _, _ in rows:
         if name == "sudoku" and batch == 16 and "sudoku" not in official and label != OFFICIAL:

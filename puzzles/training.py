@@ -333,10 +333,10 @@ def recorded_dataset(run: Path) -> Path:
 
     path = (read_json_object(resolve_checkpoint(run) / CONFIG_FILE).get("data") or {}).get("path")
     if not isinstance(path, str) or not path:
-        raise TRMError(f"{run} records no dataset folder: pass --data")
+        raise SettingError(f"{run} records no dataset folder: pass `data`")
     if not (Path(path) / "dataset.json").is_file():
-        raise TRMError(
-            f"{run} was trained on {path}, which is not a dataset folder now: pass --data"
+        raise SettingError(
+            f"{run} was trained on {path}, which is not a dataset folder now: pass `data`"
         )
     return Path(path)
 
