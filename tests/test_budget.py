@@ -6,6 +6,7 @@ line, and nothing is written."""
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 
 import pytest
 from hypothesis import given
@@ -122,3 +123,47 @@ def test_a_budget_that_cannot_hold_the_run_is_one_line_and_writes_nothing(tmp_pa
         result = run_trm(*cmd("train --data", data, "--out", tmp_path / "run", extra, FAST))
         assert_one_line_error(result, fragment)
         assert not (tmp_path / "run").exists()
+
+
+def test_a_correction_keeps_the_learning_rate_and_the_depth_where_they_were(tmp_path, monkeypatch):
+    """A correction that found room for more steps once moved the run back in its schedule:
+    the learning rate went up again (3.3e-4 -> 5.3e-4 in a 60-minute Sudoku run) and a depth
+    curriculum went back a stage. The run's progress is kept; the steps left cover the rest."""
+    import io
+
+    import torch
+
+    from tests.helpers import sudoku_tokens, tiny_config
+    from trm import train as train_module
+    from trm.config import TrainConfig
+    from trm.optim import lr_factor
+
+    cfg = TrainConfig(
+        steps=100, batch_size=8, warmup=1, depth_curriculum=0.6, eval_every=10**6
+    ).validate()
+    trainer = train_module.Trainer(
+        tiny_config(n=4, T=3), cfg, sudoku_tokens(4, 16), None, tmp_path, device=torch.device("cpu")
+    )
+    clock = [0.0]
+    monkeypatch.setattr(train_module.time, "monotonic", lambda: clock[0])
+    sizing = train_module._Sizing(trainer, 10, 10**9, None)
+    assert not sizing.due(sizing.timed_from)  # starts the clock
+    trainer.state.step = first = sizing.points[0]
+    clock[0] = trainer.work(sizing.timed_from, first)  # 1 s a full-depth step
+    sizing.fit(first, 600.0, io.StringIO())
+    fitted = trainer.cfg.steps
+    trainer.state.step = later = sizing.points[0]  # a quarter of the way
+    clock[0] += 0.5 * trainer.work(first, later)  # the machine got twice as fast
+    before = lr_factor(trainer.progress() * fitted, trainer.cfg), trainer.depth()
+    sizing.fit(later, 600.0, io.StringIO())
+    assert trainer.cfg.steps > fitted * 1.5  # room for more steps
+    after = lr_factor(trainer.progress() * trainer.cfg.steps, trainer.cfg), trainer.depth()
+    # (the warm-up is counted in steps, so the cosine's share moves by a hair)
+    assert after[0] == pytest.approx(before[0], rel=1e-2) and after[1] == before[1]
+    # and from there on, forward only, to the end of the new schedule
+    factors = [
+        lr_factor(trainer.progress(s) * trainer.cfg.steps, trainer.cfg)
+        for s in range(later, trainer.cfg.steps + 1)
+    ]
+    assert all(a >= b for a, b in pairwise(factors))
+    assert trainer.progress(trainer.cfg.steps) == 1.0

@@ -46,6 +46,10 @@ class Fit:
     step_seconds: float
     eval_seconds: float  # one evaluation (as many examples as the run evaluates)
     at_step: int  # the step at which it was fixed (or last corrected)
+    # how far through the schedule the run was at ``at_step`` (0 to 1): a correction keeps
+    # it, and the steps left then cover the rest, so the learning rate and a depth
+    # curriculum only move forward (None: a run fitted before this was kept, once)
+    progress: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

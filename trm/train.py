@@ -263,17 +263,59 @@ class Trainer:
         every example takes one step."""
         return self.state.images / self.cfg.batch_size if self.cfg.images else self.state.step
 
+    def _anchor(self) -> tuple[float, float]:
+        """(position, progress) where a time budget last corrected the schedule: from
+        there the positions left cover the rest of it, linearly ((0, 0): no correction)."""
+        b = self.state.budget
+        if b.get("progress") is None:
+            return 0.0, 0.0
+        return float(b["at_step"]), float(b["progress"])
+
+    def progress(self, position: float | None = None) -> float:
+        """How far through the schedule ``position`` (default: now) is, from 0 to 1: the
+        position over the step count, continued from the last correction of a budget."""
+        position = self.position() if position is None else position
+        at, done = self._anchor()
+        if self.cfg.steps <= at:
+            return 1.0
+        return min(1.0, done + (position - at) * (1 - done) / (self.cfg.steps - at))
+
+    def schedule_position(self) -> float:
+        """Where the learning-rate schedule is: the position, or after a budget's
+        correction, the progress kept in the corrected schedule's steps."""
+        if self._anchor() == (0.0, 0.0):
+            return self.position()
+        return self.progress() * self.cfg.steps
+
     def depth(self) -> tuple[int, int]:
         """(n, T) of this training step (:mod:`trm.curriculum`)."""
         c = self.model_cfg
-        return depth_at(self.position() / self.cfg.steps, c.n, c.T, self.cfg.depth_curriculum)
+        return depth_at(self.progress(), c.n, c.T, self.cfg.depth_curriculum)
 
-    def work(self, first: float, last: float, total: float) -> float:
-        """Steps ``first`` to ``last`` of a ``total``-step schedule, in full-depth steps."""
+    def work(self, first: float, last: float) -> float:
+        """Steps ``first`` to ``last`` of this schedule, in full-depth steps."""
         if not self.cfg.depth_curriculum:  # (any model: vision configs have no n, T)
             return last - first
+        total = self.cfg.steps
+        return self._curriculum_work(self.progress(first), self.progress(last), total) * (
+            (last - first) / max(1e-9, (self.progress(last) - self.progress(first)) * total)
+        )
+
+    def work_ahead(self, done: float, total: int) -> float:
+        """The steps from ``done`` to the end of a schedule corrected to ``total`` steps
+        there (its progress kept), in full-depth steps."""
+        if not self.cfg.depth_curriculum:
+            return total - done
+        start = self.progress(done)
+        if start >= 1 or total <= done:
+            return 0.0
+        per_step = (1 - start) * total / (total - done)  # schedule steps per step
+        return self._curriculum_work(start, 1.0, total) / per_step
+
+    def _curriculum_work(self, first: float, last: float, total: int) -> float:
+        """Progress ``first`` to ``last`` of a ``total``-step schedule, in full-depth steps."""
         c = self.model_cfg
-        return work(first, last, total, c.n, c.T, self.cfg.depth_curriculum)
+        return work(first * total, last * total, total, c.n, c.T, self.cfg.depth_curriculum)
 
     def finished(self) -> bool:
         if self.cfg.images:
@@ -281,7 +323,7 @@ class Trainer:
         return self.state.step >= self.cfg.steps
 
     def train_step(self) -> dict:
-        factor = lr_factor(self.position(), self.cfg)  # (before this step's draws)
+        factor = lr_factor(self.schedule_position(), self.cfg)  # (before this step's draws)
         self._refill()
         s, cfg = self.slots, self.cfg
         self.model.train()
@@ -683,7 +725,7 @@ class _Sizing:
         self.points.pop(0)
         since = self.timed_from if self.fitted is None else self.fitted.at_step
         # seconds of a full-depth step (a depth curriculum's early steps cost less)
-        timed = t.work(since, max(step, since + 1), t.cfg.steps)
+        timed = t.work(since, max(step, since + 1))
         step_seconds = (now - self.clock - self.eval_spent) / timed
         if self.evals:
             self.eval_seconds = sum(self.evals) / len(self.evals)
@@ -698,14 +740,19 @@ class _Sizing:
             done=step,
             eval_every=t.cfg.eval_every,
             cap=self.cap,
-            work=lambda done, total: t.work(done, total, total),
+            work=t.work_ahead,
         )
         # every process takes the first one's measurements (they must agree on the schedule)
         steps, step_seconds, eval_seconds = t.dist.sum(
             [float(v) if t.dist.main else 0.0 for v in (steps, step_seconds, self.eval_seconds)]
         )
         first = self.fitted is None
-        self.fitted = Fit(self.minutes, max(int(steps), step + 1), step_seconds, eval_seconds, step)
+        # a correction keeps the progress made: the steps left cover the rest of the schedule
+        # (the first fit sizes it from the start: positions are steps, as without a budget)
+        progress = None if first else t.progress(step)
+        self.fitted = Fit(
+            self.minutes, max(int(steps), step + 1), step_seconds, eval_seconds, step, progress
+        )
         if first:
             check_fit(self.fitted, t.cfg.warmup, t.test_data is not None)
             self.points = refit_points(step, self.fitted.steps)
