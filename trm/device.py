@@ -80,7 +80,9 @@ def resolve_compile(
         )
     if not cpp_compiler():
         return False, "off (auto: no C++ compiler found for torch.compile)"
-    return True, "on (auto: a CPU run of 10 minutes or more; --no-compile to skip)"
+    return True, (
+        f"on (auto: a CPU run of {AUTO_COMPILE_MINUTES:g} minutes or more; --no-compile to skip)"
+    )
 
 
 def cpp_compiler() -> str | None:

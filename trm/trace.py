@@ -79,7 +79,7 @@ def trace(
                     halts=adaptive,
                 )
             )
-            if halts_now(halting, out.halt_logit, answer[None], previous)[0]:
+            if adaptive if halting == "adaptive" else halts_now(halting, out.halt_logit)[0]:
                 break
             y, z, previous = out.y, out.z, answer[None]
     model.train(was_training)

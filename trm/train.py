@@ -283,7 +283,7 @@ class Trainer:
     def schedule_position(self) -> float:
         """Where the learning-rate schedule is: the position, or after a budget's
         correction, the progress kept in the corrected schedule's steps."""
-        if self._anchor() == (0.0, 0.0):
+        if self.state.budget.get("progress") is None:  # never corrected
             return self.position()
         return self.progress() * self.cfg.steps
 
@@ -296,10 +296,12 @@ class Trainer:
         """Steps ``first`` to ``last`` of this schedule, in full-depth steps."""
         if not self.cfg.depth_curriculum:  # (any model: vision configs have no n, T)
             return last - first
+        start, end = self.progress(first), self.progress(last)
+        if end <= start:
+            return 0.0
         total = self.cfg.steps
-        return self._curriculum_work(self.progress(first), self.progress(last), total) * (
-            (last - first) / max(1e-9, (self.progress(last) - self.progress(first)) * total)
-        )
+        per_step = (end - start) * total / (last - first)  # schedule steps per step
+        return self._curriculum_work(start, end, total) / per_step
 
     def work_ahead(self, done: float, total: int) -> float:
         """The steps from ``done`` to the end of a schedule corrected to ``total`` steps
