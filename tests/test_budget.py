@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.helpers import FAST, assert_one_line_error, cmd, run_trm, trm_ok
-from trm.budget import evaluations_between, fit_steps
+from trm.budget import MARGIN, evaluations_between, fit_steps
 
 
 def test_evaluations_between_counts_the_periodic_ones_only():
@@ -125,45 +125,125 @@ def test_a_budget_that_cannot_hold_the_run_is_one_line_and_writes_nothing(tmp_pa
         assert not (tmp_path / "run").exists()
 
 
+def _sizing(tmp_path, monkeypatch, minutes=10.0, n=4, T=3, share=0.6):
+    """A trainer with a fake clock (``clock[0]`` seconds), sized to ``minutes``."""
+    import torch
+
+    from tests.helpers import sudoku_tokens, tiny_config
+    from trm import train as train_module
+    from trm.config import TrainConfig
+
+    cfg = TrainConfig(
+        steps=100, batch_size=8, warmup=1, depth_curriculum=share, eval_every=10**6
+    ).validate()
+    trainer = train_module.Trainer(
+        tiny_config(n=n, T=T), cfg, sudoku_tokens(4, 16), None, tmp_path, device=torch.device("cpu")
+    )
+    clock = [0.0]
+    monkeypatch.setattr(train_module.time, "monotonic", lambda: clock[0])
+    return trainer, train_module._Sizing(trainer, minutes, 10**9, None), clock
+
+
+def _step(trainer, sizing, clock, seconds) -> bool:
+    """One simulated training step of ``seconds(depth)``; whether the sizing is due."""
+    depth = trainer.step_depth()
+    clock[0] += seconds(depth)
+    trainer.state.step += 1
+    return sizing.due(trainer.state.step, depth)
+
+
 def test_a_correction_keeps_the_learning_rate_and_the_depth_where_they_were(tmp_path, monkeypatch):
     """A correction that found room for more steps once moved the run back in its schedule:
     the learning rate went up again (3.3e-4 -> 5.3e-4 in a 60-minute Sudoku run) and a depth
     curriculum went back a stage. The run's progress is kept; the steps left cover the rest."""
     import io
 
-    import torch
-
-    from tests.helpers import sudoku_tokens, tiny_config
-    from trm import train as train_module
-    from trm.config import TrainConfig
     from trm.optim import lr_factor
 
-    cfg = TrainConfig(
-        steps=100, batch_size=8, warmup=1, depth_curriculum=0.6, eval_every=10**6
-    ).validate()
-    trainer = train_module.Trainer(
-        tiny_config(n=4, T=3), cfg, sudoku_tokens(4, 16), None, tmp_path, device=torch.device("cpu")
-    )
-    clock = [0.0]
-    monkeypatch.setattr(train_module.time, "monotonic", lambda: clock[0])
-    sizing = train_module._Sizing(trainer, 10, 10**9, None)
-    assert not sizing.due(sizing.timed_from)  # starts the clock
-    trainer.state.step = first = sizing.points[0]
-    clock[0] = trainer.work(sizing.timed_from, first)  # 1 s a full-depth step
-    sizing.fit(first, 600.0, io.StringIO())
+    trainer, sizing, clock = _sizing(tmp_path, monkeypatch)
+    speed = [1.0]  # seconds of a full-depth step
+
+    def seconds(depth):
+        return speed[0] * trainer.relative_cost(depth)
+
+    while not _step(trainer, sizing, clock, seconds):
+        pass
+    sizing.fit(trainer.state.step, 600.0, io.StringIO())
     fitted = trainer.cfg.steps
-    trainer.state.step = later = sizing.points[0]  # a quarter of the way
-    clock[0] += 0.5 * trainer.work(first, later)  # the machine got twice as fast
+    speed[0] = 0.5  # the machine got twice as fast
+    while not _step(trainer, sizing, clock, seconds):  # to a quarter of the way
+        pass
+    assert trainer.depth() == trainer.step_depth() != trainer.full_depth()  # (still shallow)
     before = lr_factor(trainer.progress() * fitted, trainer.cfg), trainer.depth()
-    sizing.fit(later, 600.0, io.StringIO())
+    sizing.fit(trainer.state.step, 600.0, io.StringIO())
     assert trainer.cfg.steps > fitted * 1.5  # room for more steps
     after = lr_factor(trainer.progress() * trainer.cfg.steps, trainer.cfg), trainer.depth()
     # (the warm-up is counted in steps, so the cosine's share moves by a hair)
     assert after[0] == pytest.approx(before[0], rel=1e-2) and after[1] == before[1]
     # and from there on, forward only, to the end of the new schedule
+    later = trainer.state.step
     factors = [
         lr_factor(trainer.progress(s) * trainer.cfg.steps, trainer.cfg)
         for s in range(later, trainer.cfg.steps + 1)
     ]
     assert all(a >= b for a, b in pairwise(factors))
     assert trainer.progress(trainer.cfg.steps) == 1.0
+
+
+def test_step_costs_price_a_depth_not_run_yet_from_those_that_were():
+    from trm.budget import MIN_TIMED, StepCosts
+
+    relative = {"a": 0.25, "b": 0.5, "c": 1.0}.__getitem__
+    costs = StepCosts(relative)
+    for _ in range(MIN_TIMED):
+        costs.add("a", 1.0)
+    costs.settle()
+    assert costs.seconds("a") == 1.0
+    assert costs.seconds("c") == pytest.approx(4.0)  # in proportion: an overprice, at most
+    for _ in range(MIN_TIMED):
+        costs.add("b", 1.5)  # 0.5 s a step does not recurse, 2 s a full recursion
+    costs.settle()
+    assert costs.seconds("c") == pytest.approx(2.5)
+    costs.add("a", 9.0)  # one slow step does not replace what MIN_TIMED steps measured...
+    costs.settle()
+    assert costs.seconds("a") == 1.0
+    for _ in range(MIN_TIMED - 1):
+        costs.add("a", 2.0)  # ...but with enough of them, the latest measurements count
+    costs.settle()
+    assert costs.seconds("a") == pytest.approx((9.0 + 2.0 * (MIN_TIMED - 1)) / MIN_TIMED)
+    # a depth's first steps are the price of changing to it (compiling again, say)
+    costs.add("c", 12.5, fresh=True)
+    for _ in range(MIN_TIMED):
+        costs.add("c", 2.5)
+    costs.settle()
+    assert costs.switch == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize("compiles", [0.0, 15.0])
+def test_a_curriculum_with_a_fixed_cost_and_recompiles_fills_its_budget(
+    tmp_path, monkeypatch, compiles
+):
+    """The model's arithmetic says a shallow step costs a third of a full one; a real step
+    also has a part that does not recurse, and a compiled model compiles again at each new
+    depth (20-50 s on a CPU). Timed at each depth, the schedule ends inside the budget and
+    uses it, and the count chosen once the second depth was timed holds to the end."""
+    import io
+
+    trainer, sizing, clock = _sizing(tmp_path, monkeypatch, minutes=10)
+    seen = set()
+
+    def seconds(depth):
+        extra = 0.0 if depth in seen else compiles
+        seen.add(depth)
+        return extra + 0.4 + 0.6 * trainer.relative_cost(depth)
+
+    counts = []
+    while not trainer.finished():
+        assert clock[0] < 600, "stopped by the limit"
+        if _step(trainer, sizing, clock, seconds):
+            sizing.fit(trainer.state.step, 600.0, io.StringIO())
+            counts.append((trainer.state.step, trainer.depth(), trainer.cfg.steps))
+    assert 0.9 * 600 < clock[0] <= 600
+    first_at_middle = next(c for s, d, c in counts if d == (3, 2) and s > counts[0][0])
+    # (later looks find the room of the margin kept on each step's seconds, no more)
+    assert first_at_middle <= trainer.cfg.steps <= first_at_middle * MARGIN

@@ -7,7 +7,9 @@ evaluations on the way and the final evaluation and checkpoint all end inside th
 It looks again at a quarter, half, three quarters of the way and more often near the end,
 and corrects the count by what it has measured since (a machine can slow down), so the
 learning rate reaches its floor at the end of the minutes, not wherever a hard stop would
-cut it off. The time limit still stops the run as a last resort.
+cut it off. A depth curriculum's steps are timed at each depth (:class:`StepCosts`), and the
+count corrected soon after each change of depth. The time limit still stops the run as a
+last resort.
 
 Everything here is arithmetic on measured seconds; :class:`trm.train.Trainer` does the
 measuring.
@@ -16,14 +18,15 @@ measuring.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import asdict, dataclass
 
 from trm.errors import SettingError
 
 PROBE_STEPS = 12  # timed steps before the count is fixed (after two that warm caches up)
 PROBE_SHARE = 0.04  # ... or fewer, once they have taken this share of the budget
-UNTIMED_STEPS = 2
+UNTIMED_STEPS = 2  # (and after each change of depth: they cost what changing it costs)
+MIN_TIMED = 4  # steps at a depth that replace what was known of it
 RESERVE = 0.03  # of the budget, kept for what is not measured (logging, the last save)
 # of the way from the fit to the end: measure again, more often near the end (a machine
 # that slows down late would otherwise be stopped by the limit before the annealing ends)
@@ -60,6 +63,69 @@ class Fit:
             f"{self.eval_seconds:.3g} s an evaluation, so {self.steps:,} steps "
             f"(warm-up {min(warmup, self.steps):,}, then cosine to the floor)"
         )
+
+
+class StepCosts:
+    """Seconds of a training step at each depth a run has trained at, as measured.
+
+    A depth curriculum's steps do not all cost the same, and not in proportion to their
+    depth: each step has a part that does not recurse (data, optimizer, heads), and a
+    compiled model compiles again at each new depth. So each depth is timed as it runs;
+    its first :data:`UNTIMED_STEPS` steps are kept apart, as the price of changing depth.
+    A depth not run yet is priced from those that were: along the straight line through
+    their seconds against their :func:`trm.curriculum.relative_cost` once two are known
+    (the part that does not recurse is where it meets zero depth), in proportion to one
+    before (which overprices a deeper one: the schedule starts short and is corrected).
+    Measurements since the last fit replace older ones of the same depth (a machine can
+    slow down). ``relative(depth)``: that analytic cost; depth None is a run without a
+    curriculum (every step at full depth)."""
+
+    def __init__(self, relative: Callable[[Hashable], float]) -> None:
+        self.relative = relative
+        self.window: dict[Hashable, list[float]] = {}  # depth -> [seconds, steps] since the fit
+        self.known: dict[Hashable, float] = {}  # depth -> seconds a step, latest measured
+        self.fresh: dict[Hashable, list[float]] = {}  # depth -> its first steps' seconds
+        self.switch = 0.0  # seconds a change of depth costs beyond its steps
+
+    def add(self, depth: Hashable, seconds: float, fresh: bool = False) -> None:
+        """One step at ``depth`` took ``seconds``; ``fresh``: one of its first steps."""
+        if fresh:
+            self.fresh.setdefault(depth, []).append(seconds)
+            return
+        window = self.window.setdefault(depth, [0.0, 0])
+        window[0] += seconds
+        window[1] += 1
+
+    def settle(self) -> None:
+        """Take the measurements since the last fit (called by each fit)."""
+        for depth, (seconds, count) in list(self.window.items()):
+            if count >= MIN_TIMED or depth not in self.known:
+                self.known[depth] = seconds / count
+                del self.window[depth]  # (too few to replace what is known: wait for more)
+        for depth, first in self.fresh.items():
+            if depth in self.known:
+                extra = sum(first) - len(first) * self.known[depth]
+                self.switch = max(self.switch, extra)
+
+    def seconds(self, depth: Hashable) -> float:
+        """Seconds of a step at ``depth``: measured, or priced from the depths that were."""
+        if depth in self.known:
+            return self.known[depth]
+        if not self.known:
+            raise ValueError("no step has been timed yet")
+        points = [(self.relative(d), s) for d, s in self.known.items()]
+        r = self.relative(depth)
+        if len(points) >= 2:
+            mean_r = sum(p for p, _ in points) / len(points)
+            mean_s = sum(s for _, s in points) / len(points)
+            var = sum((p - mean_r) ** 2 for p, _ in points)
+            if var > 0:
+                slope = sum((p - mean_r) * (s - mean_s) for p, s in points) / var
+                fixed = mean_s - slope * mean_r
+                if slope > 0 and fixed >= 0:
+                    return fixed + slope * r
+        nearest_r, nearest_s = min(points, key=lambda point: abs(point[0] - r))
+        return nearest_s * r / nearest_r
 
 
 def evaluations_between(first: int, last: int, every: int) -> int:

@@ -7,12 +7,14 @@ steps are cheaper and, by CGAR's ablations, no worse for it; evaluation always r
 full depth. ``share`` 0 is off.
 
 :func:`work` counts a stretch of steps in full-depth steps, so a time budget
-(:mod:`trm.budget`) can price a schedule whose steps do not all cost the same.
+(:mod:`trm.budget`) can price a schedule whose steps do not all cost the same: by the
+seconds it measured at each depth, or before it has, by :func:`relative_cost`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from trm.errors import SettingError
 
@@ -35,20 +37,43 @@ def relative_cost(depth: tuple[int, int], n: int, T: int) -> float:
     return (d_n + 1) * (d_T + 2) / ((n + 1) * (T + 2))
 
 
-def work(first: float, last: float, total: float, n: int, T: int, share: float) -> float:
-    """Steps ``first`` to ``last`` of a ``total``-step schedule, in full-depth steps."""
+def work(
+    first: float,
+    last: float,
+    total: float,
+    n: int,
+    T: int,
+    share: float,
+    cost: Callable[[tuple[int, int]], float] | None = None,
+) -> float:
+    """Steps ``first`` to ``last`` of a ``total``-step schedule, in full-depth steps: a step
+    at depth ``d`` counts ``cost(d)`` (default :func:`relative_cost`)."""
     if last <= first:
         return 0.0
     if share <= 0:
         return last - first
+    cost = cost or (lambda depth: relative_cost(depth, n, T))
     edges = [total * share * k / (STAGES - 1) for k in range(STAGES)]  # 0, share/2, share
-    cost = 0.0
+    spent = 0.0
     for k in range(STAGES - 1):  # the two shallow stages
         overlap = min(last, edges[k + 1]) - max(first, edges[k])
         if overlap > 0:
             progress = (edges[k] + edges[k + 1]) / 2 / total
-            cost += overlap * relative_cost(depth_at(progress, n, T, share), n, T)
-    return cost + max(0.0, last - max(first, edges[-1]))
+            spent += overlap * cost(depth_at(progress, n, T, share))
+    return spent + max(0.0, last - max(first, edges[-1]))
+
+
+def changes_ahead(progress: float, n: int, T: int, share: float) -> int:
+    """How many times the depth still changes after ``progress`` (each change recompiles a
+    compiled model)."""
+    if share <= 0:
+        return 0
+    depth, changes = depth_at(progress, n, T, share), 0
+    for k in range(1, STAGES):
+        start = share * k / (STAGES - 1)
+        if start > progress and depth_at(start, n, T, share) != depth:
+            depth, changes = depth_at(start, n, T, share), changes + 1
+    return changes
 
 
 def check_curriculum(share: float) -> float:

@@ -39,6 +39,7 @@ from trm.budget import (
     RESERVE,
     UNTIMED_STEPS,
     Fit,
+    StepCosts,
     check_fit,
     fit_steps,
     refit_points,
@@ -55,7 +56,7 @@ from trm.checkpoint import (
 )
 from trm.config import TrainConfig, TRMConfig
 from trm.contract import Objective, StepOutput, is_single_step
-from trm.curriculum import depth_at, work
+from trm.curriculum import changes_ahead, depth_at, relative_cost, work
 from trm.data import Augmenter, Sampler, TokenData
 from trm.device import autocast
 from trm.distributed import Dist
@@ -292,32 +293,38 @@ class Trainer:
         c = self.model_cfg
         return depth_at(self.progress(), c.n, c.T, self.cfg.depth_curriculum)
 
-    def work(self, first: float, last: float) -> float:
-        """Steps ``first`` to ``last`` of this schedule, in full-depth steps."""
-        if not self.cfg.depth_curriculum:  # (any model: vision configs have no n, T)
-            return last - first
-        start, end = self.progress(first), self.progress(last)
-        if end <= start:
-            return 0.0
-        total = self.cfg.steps
-        per_step = (end - start) * total / (last - first)  # schedule steps per step
-        return self._curriculum_work(start, end, total) / per_step
+    def step_depth(self) -> tuple[int, int] | None:
+        """(n, T) of the step about to run; None without a curriculum (always full)."""
+        return self.depth() if self.cfg.depth_curriculum else None
 
-    def work_ahead(self, done: float, total: int) -> float:
+    def full_depth(self) -> tuple[int, int] | None:
+        """:meth:`step_depth` once the curriculum has ended."""
+        return (self.model_cfg.n, self.model_cfg.T) if self.cfg.depth_curriculum else None
+
+    def relative_cost(self, depth: tuple[int, int] | None) -> float:
+        """A step at ``depth`` against one at full depth, by the model's arithmetic."""
+        return 1.0 if depth is None else relative_cost(depth, self.model_cfg.n, self.model_cfg.T)
+
+    def depth_changes_ahead(self, position: float) -> int:
+        """How many times the depth still changes after ``position``."""
+        if not self.cfg.depth_curriculum:
+            return 0
+        c = self.model_cfg
+        return changes_ahead(self.progress(position), c.n, c.T, self.cfg.depth_curriculum)
+
+    def work_ahead(self, done: float, total: int, cost=None) -> float:
         """The steps from ``done`` to the end of a schedule corrected to ``total`` steps
-        there (its progress kept), in full-depth steps."""
+        there (its progress kept), in full-depth steps; ``cost(depth)``: a step at
+        ``depth`` in full-depth steps (default: :meth:`relative_cost`)."""
         if not self.cfg.depth_curriculum:
             return total - done
         start = self.progress(done)
         if start >= 1 or total <= done:
             return 0.0
         per_step = (1 - start) * total / (total - done)  # schedule steps per step
-        return self._curriculum_work(start, 1.0, total) / per_step
-
-    def _curriculum_work(self, first: float, last: float, total: int) -> float:
-        """Progress ``first`` to ``last`` of a ``total``-step schedule, in full-depth steps."""
         c = self.model_cfg
-        return work(first * total, last * total, total, c.n, c.T, self.cfg.depth_curriculum)
+        spent = work(start * total, total, total, c.n, c.T, self.cfg.depth_curriculum, cost)
+        return spent / per_step
 
     def finished(self) -> bool:
         if self.cfg.images:
@@ -602,12 +609,12 @@ class Trainer:
                         if sizing is not None:
                             sizing.check_sized()
                         break
-                    before = int(self.position())
+                    before, depth = int(self.position()), self.step_depth()
                     window.add(self.train_step())
                     step = self.state.step
                     self.state.elapsed = elapsed_before + time.monotonic() - session_start
                     bar.update(int(self.position()) - before if cfg.images else 1)
-                    if sizing is not None and sizing.due(step):
+                    if sizing is not None and sizing.due(step, depth):
                         cfg = sizing.fit(step, deadline, metrics)
                         bar.total = cfg.steps
                         bar.refresh()
@@ -681,9 +688,9 @@ class Trainer:
 
 
 class _Sizing:
-    """Sizes a run's schedule to its time limit (:mod:`trm.budget`): times the first steps
-    and a small evaluation, fixes the step count, and corrects it on the way
-    (:data:`trm.budget.REFITS`)."""
+    """Sizes a run's schedule to its time limit (:mod:`trm.budget`): times its steps (at
+    each depth of a curriculum) and a small evaluation, fixes the step count, and corrects
+    it on the way (:data:`trm.budget.REFITS`, and soon after each change of depth)."""
 
     def __init__(self, trainer: Trainer, minutes: float, cap: int, log) -> None:
         self.trainer, self.minutes, self.cap, self.log = trainer, minutes, cap, log
@@ -691,20 +698,37 @@ class _Sizing:
         self.timed_from = start + UNTIMED_STEPS  # step at which the clock starts
         self.points = [self.timed_from + PROBE_STEPS]
         self.clock: float | None = None
-        self.eval_spent = 0.0  # evaluation seconds since the clock started
+        self.mark = time.monotonic()  # when the step being timed began
+        self.eval_spent = 0.0  # evaluation seconds since the mark
         self.evals: list[float] = []  # whole evaluations, as they ran
         self.eval_seconds = 0.0
+        self.costs = StepCosts(trainer.relative_cost)
+        self.depth: object = "unset"  # of the last step; its first steps are kept apart
+        self.fresh_left = 0
+        self.soon: int | None = None  # a look soon after the depth changed
         self.fitted: Fit | None = None
 
-    def due(self, step: int) -> bool:
+    def due(self, step: int, depth) -> bool:
+        """Step ``step`` ran at ``depth`` (:meth:`Trainer.step_depth`): time it, and say
+        whether to fit the schedule now."""
+        now = time.monotonic()
+        seconds, self.mark, self.eval_spent = now - self.mark - self.eval_spent, now, 0.0
+        if depth != self.depth:
+            if self.fitted is not None:  # a new depth: time it, then correct the schedule
+                self.soon = step + UNTIMED_STEPS + PROBE_STEPS
+            self.depth, self.fresh_left = depth, UNTIMED_STEPS
+        self.costs.add(depth, seconds, fresh=self.fresh_left > 0)
+        self.fresh_left = max(0, self.fresh_left - 1)
         if step == self.timed_from:
-            self.clock, self.eval_spent = time.monotonic(), 0.0
-        if not self.points or self.clock is None:
+            self.clock = now
+        if self.clock is None:
+            return False
+        if self.soon is not None and step >= self.soon:
+            return True
+        if not self.points:
             return False
         if self.fitted is None and step > self.timed_from:  # slow steps: time fewer of them
-            return step >= self.points[0] or (
-                time.monotonic() - self.clock >= PROBE_SHARE * 60 * self.minutes
-            )
+            return step >= self.points[0] or (now - self.clock >= PROBE_SHARE * 60 * self.minutes)
         return step >= self.points[0]
 
     def check_sized(self) -> None:
@@ -723,18 +747,24 @@ class _Sizing:
 
     def fit(self, step: int, deadline: float, metrics) -> TrainConfig:
         t = self.trainer
-        now = time.monotonic()
-        self.points.pop(0)
-        since = self.timed_from if self.fitted is None else self.fitted.at_step
-        # seconds of a full-depth step (a depth curriculum's early steps cost less)
-        timed = t.work(since, max(step, since + 1))
-        step_seconds = (now - self.clock - self.eval_spent) / timed
+        regular = self.fitted is None or (self.points and step >= self.points[0])
+        if self.soon is not None and step >= self.soon:
+            self.soon = None
+        if regular and self.points:
+            self.points.pop(0)
+        self.costs.settle()
+        step_seconds = self.costs.seconds(t.full_depth())  # a full-depth step
+
+        def cost(depth) -> float:  # a step at ``depth``, in full-depth steps
+            return self.costs.seconds(depth) / step_seconds
+
         if self.evals:
             self.eval_seconds = sum(self.evals) / len(self.evals)
         elif self.fitted is None:
             self.eval_seconds = self._time_an_evaluation()
         budget = 60 * self.minutes
         left = deadline - time.monotonic() - RESERVE * budget
+        left -= self.costs.switch * t.depth_changes_ahead(step)  # (recompiling, say)
         steps = fit_steps(
             seconds_left=left,
             step_seconds=step_seconds * MARGIN,
@@ -742,7 +772,7 @@ class _Sizing:
             done=step,
             eval_every=t.cfg.eval_every,
             cap=self.cap,
-            work=t.work_ahead,
+            work=lambda done, total: t.work_ahead(done, total, cost),
         )
         # every process takes the first one's measurements (they must agree on the schedule)
         steps, step_seconds, eval_seconds = t.dist.sum(
@@ -761,7 +791,6 @@ class _Sizing:
         else:  # the end moved: so do the looks still to come
             ahead = len(self.points)
             self.points = refit_points(step, self.fitted.steps)[-ahead:] if ahead else []
-        self.clock, self.eval_spent = time.monotonic(), 0.0
         images = self.fitted.steps * t.cfg.batch_size if t.cfg.images else 0
         t.cfg = replace(t.cfg, steps=self.fitted.steps, images=images)
         t.state.budget = self.fitted.to_dict()
