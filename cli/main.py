@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import inspect
 import io
 import os
+import shutil
 import signal
 import sys
 from typing import Annotated
 
+import click
 import typer
+import typer.core
 from rich.console import Console
 from rich.markup import escape
 
@@ -74,10 +78,71 @@ def main() -> None:
             os.getcwd()  # (torch cannot even load without one)
         except FileNotFoundError:
             _fail("the working folder no longer exists: cd to one that does", 2)
-        _run(typer.main.get_command(app))
+        with _help_style() as command:
+            _run(command)
     finally:
         for name, handler in previous.items():
             signal.signal(getattr(signal, name), handler)
+
+
+RICH_HELP_COLUMNS = 100  # narrower (80 columns, or piped): the plain help, wrapped to fit
+
+
+@contextlib.contextmanager
+def _help_style():
+    """The command, with rich's boxed help where the terminal is wide enough for its
+    columns, and click's plain help where it is not: the boxes would cut option names and
+    squeeze the help into a few words a line (and hard-wrap piped text mid-line). The plain
+    help keeps each example on its own line."""
+    command = typer.main.get_command(app)
+    _name_arguments(command)
+    narrow = shutil.get_terminal_size().columns < RICH_HELP_COLUMNS
+    rich = typer.core.HAS_RICH
+    if narrow:
+        typer.core.HAS_RICH = False
+        _keep_examples(command)
+    try:
+        yield command
+    finally:
+        typer.core.HAS_RICH = rich
+
+
+def _keep_examples(command) -> None:
+    """Mark each indented block of a help text (the examples) for click to keep as it is
+    (a line of its own holding ``\\b`` before it), in ``command`` and those under it."""
+    if command.help:
+        command.help = literal_blocks(command.help)
+    for sub in getattr(command, "commands", {}).values():
+        _keep_examples(sub)
+
+
+def _name_arguments(command) -> None:
+    """Name every positional argument in capitals (``{RUN}``, ``[PUZZLE]``: required in
+    braces, optional in brackets) and no value for a flag, in ``command`` and those under
+    it."""
+    for param in command.params:
+        if param.param_type_name == "argument" and param.metavar is None:
+            param.metavar = param.name.upper()
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""  # (a flag takes no value: no `<bool>`)
+    help_option = command.get_help_option(click.Context(command))  # (made once, then kept)
+    if help_option is not None:
+        help_option.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _name_arguments(sub)
+
+
+def literal_blocks(text: str) -> str:
+    """``text`` with ``\\b`` before each run of indented lines, a blank line before that."""
+    lines: list[str] = []
+    for line in inspect.cleandoc(text).splitlines():
+        starts = line.startswith(" ") and line.strip() and not (lines and lines[-1][:1] == " ")
+        if starts:
+            if lines and lines[-1].strip():
+                lines.append("")
+            lines.append("\b")
+        lines.append(line)
+    return "\n".join(lines)
 
 
 class _Escaped(BaseException):

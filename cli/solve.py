@@ -303,7 +303,7 @@ def maze(
     maze_text: Annotated[
         str | None,
         typer.Argument(
-            metavar="[MAZE]",
+            metavar="MAZE",
             show_default="a generated maze of the model's size",
             help="A maze file (rows of '#', ' ', 'S', 'G'), - for stdin, or the text itself.",
         ),

@@ -33,6 +33,8 @@ from cli.common import (
 from trm.budget import AUTO_COMPILE_MINUTES
 from trm.staging import OutputFile
 
+FROM_PRESET = "the preset's"  # (the run's preset, or its task's recipe: --preset)
+
 
 def train(
     data: Annotated[Path, typer.Option("--data", help="Dataset folder (from `trm data ...`).")],
@@ -60,7 +62,10 @@ def train(
         ),
     ] = None,
     steps: Annotated[
-        int | None, typer.Option(help="Optimizer steps (the LR schedule spans them).")
+        int | None,
+        typer.Option(
+            help="Optimizer steps (the LR schedule spans them).", show_default=FROM_PRESET
+        ),
     ] = None,
     max_minutes: Annotated[
         float | None,
@@ -76,9 +81,15 @@ def train(
             "model folder): fine-tuning, with a fresh optimizer, schedule and step count.",
         ),
     ] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Examples in flight per step.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
-    warmup: Annotated[int | None, typer.Option(help="Warmup steps.")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Examples in flight per step.", show_default=FROM_PRESET)
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option(help="Peak learning rate.", show_default=FROM_PRESET)
+    ] = None,
+    warmup: Annotated[
+        int | None, typer.Option(help="Warmup steps.", show_default=FROM_PRESET)
+    ] = None,
     schedule: Annotated[Schedule | None, typer.Option(help="cosine or constant.")] = None,
     weight_decay: Annotated[float | None, typer.Option(help="Weight decay.")] = None,
     optimizer: Annotated[

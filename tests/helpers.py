@@ -93,11 +93,13 @@ def trm_ok(*parts, **kw) -> subprocess.CompletedProcess:
     return result
 
 
-def run_trm_here(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
+def run_trm_here(
+    *args: str, input: str | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run `trm ARGS` in this process, through the console entry point (its exit statuses
     and one-line errors), ``input`` as standard input; the result reads like a subprocess's.
     (Typer's CliRunner would call the command below the entry point, missing its error
-    contract.)"""
+    contract.) ``env``: variables that differ from the tests' own (``COLUMNS``, say)."""
     import contextlib
     import io
     from unittest import mock
@@ -105,7 +107,7 @@ def run_trm_here(*args: str, input: str | None = None) -> subprocess.CompletedPr
     from cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
-    env = {k: v for k, v in TEST_ENV.items() if k != "OMP_NUM_THREADS"}
+    env = {k: v for k, v in {**TEST_ENV, **(env or {})}.items() if k != "OMP_NUM_THREADS"}
     status = 0
     stdin = io.StringIO(input or "")
     with (

@@ -20,31 +20,62 @@ def test_version_and_help():
         assert group in r.stdout
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        ["data", "sudoku"],
-        ["data", "show"],
-        ["data", "augment"],
-        ["solve", "sudoku"],
-        ["solve", "maze"],
-        ["solve", "arc"],
-        ["data", "maze"],
-        ["data", "arc"],
-        ["train"],
-        ["eval"],
-        ["vision", "train"],
-        ["vision", "eval"],
-        ["vision", "info"],
-        ["vision", "data", "synthetic"],
-        ["vision", "data", "cifar"],
-        ["vision", "compare"],
-        ["plot"],
-    ],
-)
+COMMANDS = [
+    ["data", "sudoku"],
+    ["data", "show"],
+    ["data", "augment"],
+    ["solve", "sudoku"],
+    ["solve", "maze"],
+    ["solve", "arc"],
+    ["data", "maze"],
+    ["data", "arc"],
+    ["train"],
+    ["eval"],
+    ["vision", "train"],
+    ["vision", "eval"],
+    ["vision", "info"],
+    ["vision", "data", "synthetic"],
+    ["vision", "data", "cifar"],
+    ["vision", "compare"],
+    ["plot"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_help_has_an_example(command):
     r = run_trm(*command, "--help")
     assert r.returncode == 0 and "Example" in r.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_at_80_columns_names_every_option_whole_and_keeps_the_examples(command):
+    """At 80 columns (or piped) the boxed help cut option names (`--puzzle-emb-w...`) and
+    squeezed the help into a few words a line; the plain help fits, and each example stays
+    a line of its own, to copy whole."""
+    import inspect
+
+    import typer
+
+    from cli.main import app
+    from tests.helpers import run_trm_here
+
+    r = run_trm_here(*command, "--help", env={"COLUMNS": "80"})
+    assert r.returncode == 0, r.stderr
+    assert "│" not in r.stdout  # (no boxes)
+    cmd = typer.main.get_command(app)
+    for name in command:
+        cmd = cmd.commands[name]
+    for param in cmd.params:
+        for opt in param.opts + param.secondary_opts:
+            if opt.startswith("-"):
+                assert re.search(rf"(^|[\s,/]){re.escape(opt)}([\s,/]|$)", r.stdout, re.M), opt
+    examples = [
+        line.strip() for line in inspect.cleandoc(cmd.help).splitlines() if line.startswith(" ")
+    ]
+    shown = [line.strip() for line in r.stdout.splitlines()]
+    assert all(example in shown for example in examples)
+    too_wide = [line for line in r.stdout.splitlines() if len(line) > 80]
+    assert all(line.strip() in examples for line in too_wide), too_wide
 
 
 def test_solve_exact_json_gives_a_checked_unique_solution():
@@ -208,3 +239,12 @@ def test_library_errors_name_the_setting_and_the_cli_its_flag(tmp_path):
         )
     )
     assert_one_line_error(r, "--recursions must be between 1 and")
+
+
+def test_literal_blocks_marks_each_run_of_indented_lines_once():
+    from cli.main import literal_blocks
+
+    text = "Title.\n\nExamples:\n  trm a\n  trm b\n\nMore.\n  trm c"
+    assert literal_blocks(text) == (
+        "Title.\n\nExamples:\n\n\b\n  trm a\n  trm b\n\nMore.\n\n\b\n  trm c"
+    )
