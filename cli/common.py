@@ -10,12 +10,14 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from puzzles import marks
 from trm.errors import TRMError, stop_reason, stop_status
 from trm.jsonfile import read_bounded, strict_json
 from trm.staging import OutputFile
 
-out = Console()  # what the command produces (grids, tables)
-err = Console(stderr=True, soft_wrap=True)  # progress, notes, warnings: never re-wrapped
+# (their grids' marks: puzzles.marks; the entry point takes NO_COLOR as each command starts)
+out = Console(theme=marks.theme())  # what the command produces (grids, tables)
+err = Console(stderr=True, soft_wrap=True, theme=marks.theme())  # never re-wrapped
 
 
 # --max-minutes of the training commands (trm.budget)
@@ -158,7 +160,7 @@ class Display:
         no_color: bool = False,
         title: str = "trm",
     ):
-        self.console = Console(no_color=True if no_color else None)
+        self.console = Console(no_color=True if no_color else None, theme=marks.theme(no_color))
         self.show, self.record, self.title = show, record, title
         self.recorder = None
         if record is not None:
@@ -169,6 +171,7 @@ class Display:
                 force_terminal=True,
                 color_system="truecolor",
                 no_color=no_color,
+                theme=marks.theme(no_color),
             )
 
     def print(self, *renderables, to_screen: bool = True) -> None:

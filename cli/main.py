@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cli import data, importer, plot, predict, solve, train, vision
-from cli.common import err, flag
+from cli.common import err, flag, out
 from trm import __version__
 from trm.errors import SettingError, Stopped, TRMError, stop_reason, stop_status
 
@@ -78,7 +78,7 @@ def main() -> None:
             os.getcwd()  # (torch cannot even load without one)
         except FileNotFoundError:
             _fail("the working folder no longer exists: cd to one that does", 2)
-        with _help_style() as command:
+        with _help_style() as command, _marks():
             _run(command)
     finally:
         for name, handler in previous.items():
@@ -105,6 +105,15 @@ def _help_style():
         yield command
     finally:
         typer.core.HAS_RICH = rich
+
+
+@contextlib.contextmanager
+def _marks():
+    """The grids' marks as ``NO_COLOR`` says now (the consoles were made at import)."""
+    from puzzles import marks
+
+    with out.use_theme(marks.theme()), err.use_theme(marks.theme()):
+        yield
 
 
 def _keep_examples(command) -> None:

@@ -252,6 +252,20 @@ def test_no_color_drops_colours_but_keeps_the_steps():
     assert not colour_code.search(plain.stdout) and "step 1 of" in plain.stdout
 
 
+@pytest.mark.parametrize("how", ["--no-color", "NO_COLOR=1"])
+def test_without_colour_each_mark_of_the_legend_is_drawn_its_own_way(how):
+    """Rich drops the colours: clue, changed and breaks-a-rule had all become plain bold."""
+    forced = {"NO_COLOR": "1" if how == "NO_COLOR=1" else None, "FORCE_COLOR": "1"}
+    r = run_trm("solve", "sudoku", *([how] if how.startswith("--") else []), env=forced)
+    drawn = {}
+    for label in ("clue", "filled by the model", "changed", "unsure", "breaks a rule"):
+        found = re.search(r"((?:\x1b\[[0-9;]*m)*)" + re.escape(label), r.stdout)
+        assert found, label
+        drawn[label] = found.group(1).replace("\x1b[0m", "")  # (a reset is no mark)
+    assert len(set(drawn.values())) == len(drawn), drawn
+    assert not re.search(r"\x1b\[[0-9;]*(3[0-9]|4[0-9]|9[0-7])[0-9;]*m", r.stdout)
+
+
 def test_interactive_without_a_terminal_prints_the_steps():
     r = run_trm("solve", "sudoku", "--interactive")
     assert r.returncode == 0

@@ -22,7 +22,8 @@ CELLS = {
     PATH: ("••", "bold yellow"),
 }
 UNKNOWN = ("??", "bold magenta")  # a code that is no cell (e.g. PAD in a model's output)
-FLAGGED = "bold red on grey23"
+FLAGGED = "mark.off-path"  # (marks: puzzles.marks)
+MOVED = "mark.moved"
 
 
 def render_grid(
@@ -43,11 +44,11 @@ def render_grid(
             i = r * size + c
             if i in flagged:
                 chars, style = ("××" if chars == "  " else chars), FLAGGED
-            elif i in highlight:
-                style = f"{style} on dark_orange3".strip() if " on " not in style else style
-            if i in unsure:
-                style = f"{style} underline".strip()
             text.append(chars, style=style)
+            if i in highlight and i not in flagged and " on " not in style:
+                text.stylize(MOVED, len(text) - len(chars))  # (S and G keep their ground)
+            if i in unsure:
+                text.stylize("underline", len(text) - len(chars))
         if r < size - 1:
             text.append("\n")
     return text

@@ -18,7 +18,7 @@ from rich.text import Text
 
 from puzzles.maze.data import decode, encode
 from puzzles.maze.grid import GOAL, OPEN, PATH, START, WALL, strip_path, to_rows
-from puzzles.maze.render import CELLS, FLAGGED, render_grid
+from puzzles.maze.render import CELLS, FLAGGED, MOVED, render_grid
 from puzzles.maze.solver import check_path, solve
 from puzzles.watch import (
     LOW_CONFIDENCE,
@@ -166,7 +166,7 @@ def legend() -> Text:
         (CELLS[START][0] + "start", CELLS[START][1]),
         (CELLS[GOAL][0] + "goal", CELLS[GOAL][1]),
         (CELLS[PATH][0] + " path", CELLS[PATH][1]),
-        ("changed", "on dark_orange3"),
+        ("changed", MOVED),
         (f"unsure (p<{LOW_CONFIDENCE})", "underline"),
         ("×× breaks the maze", FLAGGED),
     ]

@@ -2,7 +2,8 @@
 
 Given clues are bold, filled cells cyan; cells can be highlighted (e.g. changed since
 the last step), flagged (breaking a rule, or wrong) or marked unsure (underlined: the
-model gave its choice little probability).
+model gave its choice little probability). The styles are marks of :mod:`puzzles.marks`
+(the console's theme draws them, in colour or not).
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from rich.text import Text
 
 from puzzles.sudoku.grid import geometry, size_of_length
 
-GIVEN = "bold"
-FILLED = "cyan"
-HIGHLIGHT = "bold black on yellow"
-FLAGGED = "bold red"
-BLANK = "dim"
-UNSURE = "underline magenta"
+GIVEN = "mark.clue"
+FILLED = "mark.filled"
+HIGHLIGHT = "mark.changed"
+FLAGGED = "mark.broken"
+BLANK = "mark.blank"
+UNSURE = "mark.unsure"
 
 
 def render_grid(
@@ -53,10 +54,10 @@ def render_grid(
                 style = HIGHLIGHT
             elif i in unsure:
                 style = UNSURE
-            if i in unsure and style != UNSURE:
-                style += " underline"
             text.append(" ")
             text.append("." if v == 0 else str(v), style=style)
+            if i in unsure and style != UNSURE:
+                text.stylize("underline", len(text) - 1)
         text.append("\n")
     text.rstrip()
     return text

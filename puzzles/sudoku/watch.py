@@ -205,7 +205,9 @@ def render_summary(w: Watch) -> RenderableType:
     verdict = Text(w.verdict, style="bold green" if w.correct else "bold red")
     detail = Text(
         "checked against the rules and the exact solver"
-        + ("" if w.correct or not wrong else f"; {len(wrong)} cells differ (red)"),
+        + (
+            "" if w.correct or not wrong else f"; {len(wrong)} cells differ (marked: breaks a rule)"
+        ),
         style="dim",
     )
     return Panel.fit(
