@@ -370,7 +370,8 @@ def maze(
         )
     display = Display(show=not as_json, record=record, no_color=no_color, title="trm solve maze")
     w = mw.watch(model, grid, halting=halting, max_steps=max_steps, where=where, samples=scaling)
-    _show(mw, w, model, display, interactive=interactive, steps=steps, as_json=as_json)
+    show = dict(interactive=interactive, steps=steps, as_json=as_json, default=mw.DEFAULT_MODEL)
+    _show(mw, w, model, display, **show)
 
 
 @app.command("arc")

@@ -132,6 +132,7 @@ def test_the_shipped_maze_model_solves_a_generated_maze_with_no_arguments():
     assert r.returncode == 0 and out["correct"], out["verdict"]  # seed 0: solved (measured)
     r = run_trm("solve", "maze", "--seed", "1", "--steps", "final")  # the README's tour line
     assert r.returncode in (0, 1) and "shortest path has" in r.stdout
+    assert r.stdout.startswith("the default model (")  # as Sudoku's (not its folder's path)
 
 
 @pytest.mark.parametrize("halting", ["adaptive", "full"])

@@ -1,0 +1,49 @@
+"""The docs' console transcripts are what the tool prints (docs/transcripts.py makes them;
+they had drifted: other conflicts per step, a halting mode that was no longer the default)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from tests.helpers import REPO
+
+
+def _transcripts():
+    spec = importlib.util.spec_from_file_location("transcripts", REPO / "docs" / "transcripts.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_transcript_in_the_docs_is_what_its_command_prints():
+    transcripts = _transcripts()
+    marked = [
+        m.group("command")
+        for path in transcripts.DOCS
+        for m in transcripts.BLOCK.finditer(path.read_text())
+    ]
+    assert len(marked) >= 4  # (solve sudoku, exact, exact --json, solve maze)
+    differ = [c for path in transcripts.DOCS for c in transcripts.refresh(path, check=True)]
+    assert not differ, f"run `python docs/transcripts.py` to remake: {differ}"
+
+
+def test_abridging_keeps_the_first_step_and_the_last_change_and_sums_up_the_rest():
+    transcripts = _transcripts()
+
+    def panel(step, conflicts, changed):
+        return [
+            f"╭─ step {step} of 4 ──╮",
+            f"│ 1 2   conflicts {conflicts} │",
+            f"│ 3 4   changed   {changed} │",
+            "╰──────────────╯",
+        ]
+
+    lines = ["header", *panel(1, 5, 9), *panel(2, 3, 2), *panel(3, 0, 1), *panel(4, 0, 0)]
+    text = "\n".join([*lines, "╭─ answer ─╮", "╰──────────╯"]) + "\n"
+    shown = transcripts.abridge(text).splitlines()
+    assert shown[:5] == ["header", *panel(1, 5, 9)]
+    assert shown[5] == "  ... step 2: conflicts 3; cells changed 2 ..."
+    assert shown[6:10] == panel(3, 0, 1)
+    assert shown[10] == "  ... step 4: conflicts 0; cells changed 0 ..."
+    assert shown[11:] == ["╭─ answer ─╮", "╰──────────╯"]
+    assert transcripts.same("took 1.5 s and 14 ms", "took 0.2 s and 9.1 ms")
