@@ -117,7 +117,7 @@ def read_argument_text(value: str, what: str = "PUZZLE") -> tuple[str, str]:
 TOO_BIG = "a puzzle is far smaller"
 
 
-RECORD_SUFFIXES = (".svg", ".html", ".htm")
+RECORD_SUFFIXES = (".svg", ".html", ".htm", ".gif")
 
 
 def output_file(path: Path | None, setting: str, force: bool, suffixes=()) -> OutputFile | None:
@@ -150,7 +150,8 @@ FORCE_OUTPUT = typer.Option("--force", help="Replace the output file if it alrea
 
 class Display:
     """What a command shows people: printed on stdout (unless it prints JSON instead), and
-    recorded as a picture (SVG or HTML) when asked."""
+    recorded when asked: as one picture (SVG or HTML) of it all, or as an animated GIF of
+    its :attr:`frames` (a solve: one a step, then the answer; else one of it all)."""
 
     def __init__(
         self,
@@ -161,7 +162,9 @@ class Display:
         title: str = "trm",
     ):
         self.console = Console(no_color=True if no_color else None, theme=marks.theme(no_color))
-        self.show, self.record, self.title = show, record, title
+        self.show, self.record, self.title, self.no_color = show, record, title, no_color
+        self.printed: list = []  # (for a GIF without frames: one frame of it all)
+        self.frames: list | None = None  # a GIF's frames, when the command has them
         self.recorder = None
         if record is not None:
             self.recorder = Console(
@@ -180,12 +183,22 @@ class Display:
                 self.console.print(r, highlight=False)
             if self.recorder is not None:
                 self.recorder.print(r, highlight=False)
+                self.printed.append(r)
 
     def save(self) -> None:
         """Write the recording next to its final name, then rename it into place."""
         if self.recorder is None:
             return
         target = self.record
+        if target.path.suffix.lower() == ".gif":
+            from rich.console import Group
+
+            from puzzles.animate import write_gif
+
+            frames = self.frames or [Group(*self.printed)]
+            target.write(lambda tmp: write_gif(frames, tmp, no_color=self.no_color))
+            err.print(f"recorded {len(frames)} frames in {target.path}", highlight=False)
+            return
         if target.path.suffix.lower() == ".svg":
             text = self.recorder.export_svg(title=self.title)
         else:

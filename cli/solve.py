@@ -43,7 +43,11 @@ MAX_STEPS = typer.Option(
 SHOW_STEPS = typer.Option("--steps", help="Show all steps or only the final one.")
 JSON = typer.Option("--json", help="Print JSON only.")
 NO_COLOR = typer.Option("--no-color", help="No colours (styles stay).")
-RECORD = typer.Option("--record", help="Save the display as FILE.svg or FILE.html.")
+RECORD = typer.Option(
+    "--record",
+    help="Save the display as FILE.svg or FILE.html (one picture), or FILE.gif (animated: a "
+    "frame per step, then the answer).",
+)
 FORCE_RECORD = typer.Option("--force", help="Replace the --record file if it already exists.")
 # test-time scaling (Sudoku, mazes): puzzles.scaling
 _SAMPLES_HELP = (
@@ -240,6 +244,8 @@ def _show(
 
     ``task`` is the task's watch module: to_json, legend, render_step, render_summary.
     """
+    from rich.console import Group
+
     from cli.viewer import open_terminal, view
     from puzzles.watch import header
 
@@ -254,13 +260,14 @@ def _show(
         )
     top = (header(w, model.params, default), task.legend())
     if terminal is not None:
-        from rich.console import Group
-
         view(display.console, [Group(*top, f) for f in frames], terminal)
     display.print(*top, *shown, to_screen=terminal is None)
-    display.print(task.render_summary(w))
+    ending = [task.render_summary(w)]
     if "samples" in w.info:
-        display.print(task.render_samples(w))
+        ending.append(task.render_samples(w))
+    display.print(*ending)
+    # (a GIF: each step's frame, then the answer and what the checker decided)
+    display.frames = [Group(*top, f) for f in frames] + [Group(*top, *ending)]
     display.save()
     if w.checked and not w.outcome[1]:
         raise typer.Exit(1)

@@ -22,6 +22,7 @@ COLOUR = {
     "mark.broken": "bold red",  # breaks a rule, or differs from the answer
     "mark.moved": "on dark_orange3",  # a maze cell changed since the last step
     "mark.off-path": "bold red on grey23",  # a maze cell that breaks the path
+    "mark.wall": "grey50",  # (dim without colour: apart from a reversed, changed cell)
 }
 PLAIN = {
     "mark.clue": "bold",
@@ -32,6 +33,7 @@ PLAIN = {
     "mark.broken": "bold strike",
     "mark.moved": "reverse",
     "mark.off-path": "bold strike",
+    "mark.wall": "dim",
 }
 assert COLOUR.keys() == PLAIN.keys()
 

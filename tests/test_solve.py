@@ -195,8 +195,9 @@ def test_bad_puzzles_exit_2_with_one_line(puzzle, fragment):
         (["--halting", "sometimes"], "--halting"),
         (["--steps", "some"], "--steps"),
         (["--max-steps", "0"], "--max-steps"),
-        (["--record", "out.png"], ".svg or .html"),
+        (["--record", "out.png"], ".svg or .html or .htm or .gif"),
         (["--record", "no/such/folder/x.svg"], "no such folder"),
+        (["--record", "no/such/folder/x.gif"], "no such folder"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(args, fragment):
@@ -242,6 +243,47 @@ def test_record_saves_the_display_as_svg_and_html(tmp_path):
         assert ("<svg" in text) if name.endswith("svg") else ("<html" in text.lower())
         assert "step 1 of" in text.replace("&#160;", " ").replace("\u00a0", " ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["steps.html", "steps.svg"]
+
+
+def _frames(path: Path) -> list[np.ndarray]:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.format == "GIF" and image.info.get("loop") == 0  # (plays on)
+        frames = []
+        for i in range(image.n_frames):
+            image.seek(i)
+            frames.append(np.asarray(image.convert("RGB")))
+    return frames
+
+
+def test_record_gif_is_a_frame_a_step_then_the_answer_and_the_checker(tmp_path):
+    """A solve to share: an animated GIF, the steps' markings in colour, the last frame the
+    verdict and the checker's panel (drawn from the same panels the terminal shows)."""
+    gif = tmp_path / "solve.gif"
+    r = run_trm("solve", "sudoku", "--samples", "4", "--record", str(gif))
+    assert r.returncode == 0, r.stderr
+    frames = _frames(gif)
+    assert len(frames) == 8 + 1 and f"recorded {len(frames)} frames in" in r.stderr
+    assert len({f.shape for f in frames}) == 1
+    assert not np.array_equal(frames[0], frames[1])  # the answer moves
+    spread = [int(np.ptp(f.astype(int), axis=2).max()) for f in frames]
+    assert min(spread) > 100  # in colour
+    # the last frame is taller: the answer's and the checker's panels under the legend
+    rows_used = [int(np.nonzero((f != f[-1, -1]).any(axis=(1, 2)))[0].max()) for f in frames]
+    assert rows_used[-1] > 2 * max(rows_used[:-1])
+    assert [p.name for p in tmp_path.iterdir()] == ["solve.gif"]  # (nothing left beside it)
+
+
+def test_record_gif_without_colour_is_grey_and_still_marked(tmp_path):
+    gif = tmp_path / "maze.gif"
+    r = run_trm("solve", "maze", "--samples", "1", "--no-color", "--record", str(gif))
+    assert r.returncode in (0, 1), r.stderr
+    frames = _frames(gif)
+    assert len(frames) == 8 + 1
+    for frame in frames:
+        assert int(np.ptp(frame.astype(int), axis=2).max()) == 0  # greys only
+    assert len(np.unique(frames[1].reshape(-1, 3), axis=0)) > 3  # walls dim, changes bright
 
 
 def test_no_color_drops_colours_but_keeps_the_steps():

@@ -15,7 +15,7 @@ from rich.text import Text
 from puzzles.maze.grid import GOAL, OPEN, PATH, START, WALL, as_grid
 
 CELLS = {
-    WALL: ("██", "grey50"),
+    WALL: ("██", "mark.wall"),
     OPEN: ("  ", ""),
     START: ("S ", "bold white on green"),
     GOAL: ("G ", "bold white on red"),
