@@ -69,6 +69,7 @@ def test_ddp_on_two_processes_matches_one_process(tmp_path):
     r = trm_ok("train --data", data, "--out", one, ARGS)
     r = torchrun("train", "--data", str(data), "--out", str(two), *ARGS)
     assert r.returncode == 0, r.stderr[-2000:]
+    assert "Warning" not in r.stderr, r.stderr[-2000:]  # (torch's broadcast_buffers, twice)
 
     a, b = (load_file(p / "checkpoint" / "model.safetensors") for p in (one, two))
     # the puzzle table moves by lr x sign(gradient summed over the rows of all ranks): the
@@ -92,6 +93,14 @@ def test_ddp_on_two_processes_matches_one_process(tmp_path):
     assert [r.get("halted_steps", r.get("mean_halt_steps")) for r in la] == [
         r.get("halted_steps", r.get("mean_halt_steps")) for r in lb
     ]
+    # each process evaluated half the test split (none waited for the other in a collective
+    # that can time out): joined, the same figures as one process's whole evaluation
+    evals = [[r["eval"] for r in lines if "eval" in r] for lines in (la, lb)]
+    assert len(evals[0]) == len(evals[1]) >= 1
+    for one_eval, two_eval in zip(*evals, strict=True):
+        assert two_eval["n"] == one_eval["n"] == 8
+        for k in ("exact_accuracy", "cell_accuracy", "mean_steps"):
+            assert two_eval[k] == pytest.approx(one_eval[k], abs=1e-9), k
 
     # a checkpoint of the 2-process run resumes in one process
     r = trm_ok("train --data", data, "--out", two, "--resume --steps 30 --quiet --device cpu")

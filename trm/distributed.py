@@ -56,6 +56,39 @@ class Dist:
         if self.active:
             dist.barrier()
 
+    def shard(self, n: int) -> slice:
+        """This rank's share of ``n`` examples to evaluate (every rank all of them when
+        there are fewer than ranks)."""
+        return slice(self.rank, n, self.world) if n >= self.world else slice(0, n)
+
+    def mean_over(self, result: dict, n: int, weights: dict[str, float] | None = None) -> dict:
+        """One evaluation from every rank's ``result`` over its shard of ``n`` examples:
+        each number (or list of numbers) averaged over the examples, weighted by
+        ``weights[key]`` where given (e.g. the cells a shard scores); ``n`` and the rates
+        (``..._per_s``: the ranks run side by side) summed."""
+        if not self.active:
+            return result
+        weights = weights or {}
+        keys = [k for k, v in result.items() if isinstance(v, (int, float, list))]
+        values: list[float] = []
+        for k in keys:
+            scale = 1.0 if k == "n" or k.endswith("_per_s") else float(weights.get(k, n))
+            items = result[k] if isinstance(result[k], list) else [result[k]]
+            values += [scale] + [float(v) * scale for v in items]
+        summed = self.sum(values)
+        combined, at = dict(result), 0
+        for k in keys:
+            size = len(result[k]) if isinstance(result[k], list) else 1
+            scale, parts = summed[at], summed[at + 1 : at + 1 + size]
+            at += 1 + size
+            if k == "n" or k.endswith("_per_s"):
+                mean = parts
+            else:
+                mean = [v / scale for v in parts]
+            combined[k] = mean if isinstance(result[k], list) else mean[0]
+        combined["n"] = int(combined["n"]) if "n" in combined else combined.get("n")
+        return combined
+
 
 def is_first_process() -> bool:
     """Whether this process writes the run (rank 0 under torchrun; a lone process always)."""

@@ -19,6 +19,7 @@ every example halts after its one step.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import time
@@ -166,10 +167,15 @@ class Trainer:
 
             # buffers are constants or the puzzle table, which every rank updates alike:
             # no need to broadcast them (the table can be gigabytes) at every forward
+            # (`broadcast_buffers` before torch 2.13, which warns of it)
+            known = inspect.signature(DistributedDataParallel).parameters
+            sync = (
+                "forward_sync_buffers" if "forward_sync_buffers" in known else "broadcast_buffers"
+            )
             self.step_fn = DistributedDataParallel(
                 self.model,
                 device_ids=[device.index] if device.type == "cuda" else None,
-                broadcast_buffers=False,
+                **{sync: False},
             )
         if compile:
             self.step_fn = torch.compile(self.step_fn)
@@ -420,14 +426,21 @@ class Trainer:
         if self.test_data is None or len(self.test_data) == 0:
             return {}
         data = self.test_data.head(self.cfg.eval_max if max_examples is None else max_examples)
+        # several processes: each evaluates its shard, and the shards' results are joined
+        part = self.dist.shard(len(data))
+        shard = TokenData(data.inputs[part], data.labels[part], data.puzzle_ids[part])
         with self.evaluation_weights() as model:
-            return self.objective.evaluate(
+            result = self.objective.evaluate(
                 model,
-                data,
+                shard,
                 batch_size=self.cfg.batch_size,
                 device=self.device,
                 precision=self.precision,
             )
+        if len(shard) == len(data):  # (one process, or fewer examples than processes)
+            return result
+        cells = {"cell_accuracy": float(np.count_nonzero(shard.labels))}  # (PAD is 0)
+        return self.dist.mean_over(result, len(shard), cells)
 
     @property
     def out(self) -> Path:
@@ -671,10 +684,8 @@ class Trainer:
         return over
 
     def _log_eval(self, metrics, step: int) -> None:
-        if not self.dist.main:  # one process evaluates; the others wait at the next step
-            return
-        result = self.run_eval()
-        if result:
+        result = self.run_eval()  # (every process: each its shard)
+        if result and self.dist.main:
             self.state.last_eval = {"step": step, **result}
             _write(
                 metrics,
@@ -802,7 +813,7 @@ class _Sizing:
     def _time_an_evaluation(self) -> float:
         """One evaluation's seconds, from a timed evaluation of a few test examples."""
         t = self.trainer
-        if t.test_data is None or len(t.test_data) == 0 or not t.dist.main:
+        if t.test_data is None or len(t.test_data) == 0:
             return 0.0
         whole = len(t.test_data.head(t.cfg.eval_max))
         few = min(whole, max(8, t.cfg.batch_size))
