@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers import png_size, run_trm
 from trm.errors import TRMError
-from trm.plot import plot_runs, read_metrics
+from trm.plot import curves_figure, plot_compare, plot_runs, read_metrics
 
 
 def write_run(folder, evals_key="exact_accuracy", cut_last=False):
@@ -62,3 +62,81 @@ def test_cli_plot_and_its_errors(tmp_path):
     (bad / "metrics.jsonl").write_text('{"step": 1, "loss": 1}\nnot json\n{"step": 2, "loss": 1}\n')
     with pytest.raises(TRMError, match=r"metrics.jsonl:2: not valid JSON"):
         read_metrics(bad)
+
+
+def _ticks(ax) -> list[str]:
+    ax.figure.canvas.draw()
+    low, high = ax.get_ylim()
+    return [t.get_text() for t in ax.get_yticklabels() if low <= t.get_position()[1] <= high]
+
+
+def test_curves_show_cell_accuracy_lone_points_and_honest_axes(tmp_path):
+    """Exact accuracy alone was flat at 0 while cell accuracy climbed; a run with one logged
+    point was in the legend and drew nothing; a constant halting count was magnified to
+    3.8-4.2; the log loss axis had two ticks."""
+    run = tmp_path / "run"
+    run.mkdir()
+    lines = [
+        {
+            "step": s,
+            "loss": 2.2 - s / 100,
+            "exact_accuracy": 0.0,
+            "cell_accuracy": s / 100,
+            "mean_halt_steps": 4.0,
+        }
+        for s in (10, 20, 30)
+    ]
+    lines.append(
+        {"step": 30, "eval": {"exact_accuracy": 0.0, "cell_accuracy": 0.3, "mean_steps": 4.0}}
+    )
+    (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    (lone / "metrics.jsonl").write_text(json.dumps(lines[0]) + "\n")
+    fig = curves_figure([run, lone])
+    loss, _, cell, halt = fig.axes
+    assert "cell accuracy" in cell.get_title()
+    climbing = [line for line in cell.lines if max(line.get_ydata()) > 0]
+    assert climbing  # the cells' progress is drawn
+    lone_lines = [line for line in loss.lines if len(line.get_xdata()) == 1]
+    assert lone_lines and lone_lines[0].get_marker() == "o"
+    assert halt.get_ylim()[0] == 0 and halt.get_ylim()[1] >= 4.0
+    assert len(_ticks(loss)) >= 3  # (the loss spans 2.1 to 1.9)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_compare_charts_draw_chance(tmp_path, monkeypatch):
+    import trm.plot
+
+    drawn = []
+    save = trm.plot.save_figure
+    monkeypatch.setattr(
+        trm.plot, "save_figure", lambda fig, out: drawn.append(fig.axes[0]) or save(fig, out)
+    )
+    run = write_run(tmp_path / "vit", evals_key="top1")
+    result = {
+        "data": {"name": "shapes", "classes": 10},
+        "budget": "time",
+        "variants": [
+            {
+                "variant": "vit",
+                "run": str(run),
+                "params": 1000,
+                "top1": 0.5,
+                "images": 100,
+                "train_flops": 1e9,
+            },
+        ],
+    }
+    charts = plot_compare(result, tmp_path / "charts")
+    assert sorted(p.name for p in charts) == [
+        "top1_vs_flops.png",
+        "top1_vs_images.png",
+        "top1_vs_params.png",
+    ]
+    for ax in drawn:  # a dotted line at one in ten, named in the legend
+        chance = [line for line in ax.lines if line.get_label() == "chance"]
+        assert chance and list(chance[0].get_ydata()) == [0.1, 0.1]
+        assert "chance" in [t.get_text() for t in ax.get_legend().get_texts()]

@@ -75,48 +75,81 @@ def save_figure(fig, out: Path | OutputFile) -> Path:
     return out.write(lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
 
 
-def plot_runs(runs: list[Path], out: Path | OutputFile, labels: list[str] | None = None) -> Path:
-    """Learning curves of one or more runs, one colour each: training loss, accuracy
-    (training: exact at halt; dashed with dots: the periodic evaluations) and halting steps."""
+def curves_figure(runs: list[Path], labels: list[str] | None = None):
+    """Learning curves of one or more runs, one colour each (a matplotlib figure): training
+    loss; exact (or top-1) accuracy and cell accuracy, training solid and the periodic
+    evaluations dashed with dots; supervision steps at halt."""
     plt = _pyplot()
     data = [read_metrics(r) for r in runs]
     labels = labels or [Path(r).name or str(r) for r in runs]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, grid = plt.subplots(2, 2, figsize=(13, 8.4))
+    loss_ax, exact_ax, cell_ax, halt_ax = grid.flat
+    most_steps = 1.0
     for (train, evals), label, colour in zip(
         data, labels, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 9
     ):
         steps = [r["step"] for r in train]
-        axes[0].plot(steps, [r["loss"] for r in train], color=colour, label=label)
-        if train and "exact_accuracy" in train[0]:
-            axes[1].plot(
-                steps,
-                [r["exact_accuracy"] for r in train],
-                color=colour,
-                alpha=0.6,
-                label=f"{label} (train)",
-            )
+        # (a run with one logged point draws it: a line needs two)
+        line = {"color": colour, "marker": "o" if len(steps) == 1 else None}
+        loss_ax.plot(steps, [r["loss"] for r in train], label=label, **line)
+        for ax, key in ((exact_ax, "exact_accuracy"), (cell_ax, "cell_accuracy")):
+            if train and key in train[0]:
+                ax.plot(steps, [r[key] for r in train], alpha=0.6, label=f"{label} (train)", **line)
         points = [
             (r["step"], _accuracy(r["eval"])) for r in evals if _accuracy(r["eval"]) is not None
         ]
         if points:
-            axes[1].plot(*zip(*points), "o--", color=colour, label=f"{label} (eval)")
+            exact_ax.plot(*zip(*points), "o--", color=colour, label=f"{label} (eval)")
+        cells = [
+            (r["step"], r["eval"]["cell_accuracy"]) for r in evals if "cell_accuracy" in r["eval"]
+        ]
+        if cells:
+            cell_ax.plot(*zip(*cells), "o--", color=colour, label=f"{label} (eval)")
         if train and "mean_halt_steps" in train[0]:
-            axes[2].plot(steps, [r["mean_halt_steps"] for r in train], color=colour, label=label)
+            halting = [r["mean_halt_steps"] for r in train]
+            halt_ax.plot(steps, halting, label=label, **line)
+            most_steps = max(most_steps, *halting)
         halts = [(r["step"], r["eval"]["mean_steps"]) for r in evals if "mean_steps" in r["eval"]]
         if halts:
-            axes[2].plot(*zip(*halts), "o--", color=colour)
-    for ax, title in zip(
-        axes, ("training loss", "accuracy (exact / top-1)", "supervision steps at halt")
-    ):
+            halt_ax.plot(*zip(*halts), "o--", color=colour)
+            most_steps = max(most_steps, *(h for _, h in halts))
+    titles = (
+        "training loss",
+        "accuracy (exact / top-1)",
+        "cell accuracy (puzzles)",
+        "supervision steps at halt",
+    )
+    for ax, title in zip(grid.flat, titles, strict=True):
         ax.set_title(title)
         ax.set_xlabel("optimizer step")
         ax.grid(alpha=0.3)
-    axes[0].set_yscale("log")
-    axes[1].set_ylim(0, 1)
-    axes[0].legend(fontsize=8)
-    axes[1].legend(fontsize=7)
+    _log_axis(loss_ax)
+    exact_ax.set_ylim(0, 1)
+    cell_ax.set_ylim(0, 1)
+    halt_ax.set_ylim(0, most_steps * 1.1)  # (from zero: a constant count is not magnified)
+    for ax, size in ((loss_ax, 8), (exact_ax, 7), (cell_ax, 7)):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=size)
+    fig.tight_layout()
+    return fig
+
+
+def _log_axis(ax) -> None:
+    """A log scale with ticks at 1, 2, 3 and 5 of each decade, numbers as written (a loss
+    that spans less than a decade had two ticks)."""
+    from matplotlib.ticker import LogLocator, StrMethodFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:.3g}"))
+    ax.yaxis.set_minor_formatter(StrMethodFormatter(""))
+
+
+def plot_runs(runs: list[Path], out: Path | OutputFile, labels: list[str] | None = None) -> Path:
+    """:func:`curves_figure` as a PNG."""
+    fig = curves_figure(runs, labels)
     path = save_figure(fig, out)
-    plt.close(fig)
+    _pyplot().close(fig)
     return path
 
 
@@ -151,6 +184,7 @@ def plot_compare(result: dict, out_dir: Path) -> list[Path]:
             ax.plot(*zip(*sorted(points)), "o-", color=colour, label=r["variant"])
         if key == "flops":
             ax.set_xscale("log")
+        _chance(ax, result)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("test top-1")
         ax.set_title(f"{title} ({name}, budget: {result.get('budget', 'time')})")
@@ -170,10 +204,20 @@ def plot_compare(result: dict, out_dir: Path) -> list[Path]:
             fontsize=9,
         )
     ax.set_xscale("log")
+    ax.margins(x=0.25, y=0.1)  # (room for the names beside the points)
+    _chance(ax, result)
     ax.set_xlabel("parameters")
     ax.set_ylabel("test top-1")
     ax.set_title("top-1 against parameters")
     ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
     charts.append(save_figure(fig, Path(out_dir) / "top1_vs_params.png"))
     plt.close(fig)
     return charts
+
+
+def _chance(ax, result: dict) -> None:
+    """A dotted line at chance (one class in ``classes``), where the data says how many."""
+    classes = result.get("data", {}).get("classes")
+    if isinstance(classes, int) and classes > 1:
+        ax.axhline(1 / classes, color="grey", linestyle=":", linewidth=1, label="chance")
