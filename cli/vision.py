@@ -710,5 +710,5 @@ def compare(
     if as_json:
         print_json(result)
         return
-    out.print(result_table(result))
+    out.print(result_table(result, width=out.width))
     err.print(f"wrote {out_dir / 'compare.json'}", highlight=False)

@@ -259,3 +259,49 @@ def test_top1_at_equal_images_reads_each_runs_evaluations_within_the_common_coun
         )
         rows.append({"run": str(run), "images": curve[-1][0]})
     assert top1_at_equal_images(rows) == (250, [0.4, 0.6])
+
+
+def test_the_table_fits_80_columns_with_the_telling_columns_and_says_what_it_left_out():
+    """At 80 columns the table read `│ vit │ 1,5… │ 206… │` (it needs about 165)."""
+    import io
+
+    from rich.console import Console
+
+    from vision.compare import COMPARE_FILE, result_table
+
+    variants = [
+        {
+            "variant": name,
+            "params": 1_534_218 + i,
+            "flops": 206.4e6,
+            "precision": "fp32",
+            "epochs": 20.0,
+            "top1": 0.4321 + i / 100,
+            "top1_at_equal_images": 0.41,
+            "top5": 0.9,
+            "train_images_per_s": 1234.0,
+            "eval_images_per_s": 5678.0,
+            "adaptive": {"top1": 0.43, "mean_steps": 3.2, "eval_images_per_s": 6000.0},
+        }
+        for i, name in enumerate(["vit", "vitrm", "bvit", "sr-vit", "mor-vit"])
+    ]
+    result = {
+        "data": {"name": "shapes", "classes": 10, "train": 4000, "test": 1000},
+        "budget": "epochs",
+        "epochs": 20,
+        "equal_epochs": 20.0,
+        "variants": variants,
+    }
+
+    def shown(width):
+        console = Console(width=width, file=io.StringIO(), color_system=None)
+        console.print(result_table(result, width=width))
+        return console.file.getvalue()
+
+    narrow, wide = shown(80), shown(250)
+    assert "…" not in narrow and max(len(line) for line in narrow.splitlines()) <= 80
+    for v in variants:  # the name, top-1 and parameters of each, whole
+        for text in (v["variant"], f"{v['top1']:.3f}", f"{v['params']:,}"):
+            assert text in narrow
+    assert "left out at 80 columns" in narrow and COMPARE_FILE in narrow
+    assert "left out" not in wide and "adaptive" in wide and "…" not in wide

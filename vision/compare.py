@@ -474,8 +474,85 @@ def check_compare_folder(out: Path) -> None:
 COMPARE_FILE = "compare.json"
 
 
-def result_table(result: dict):
-    """The comparison as a rich table (what `trm vision compare` prints)."""
+# the table's columns, as it shows them
+COLUMNS = (
+    "variant",
+    "parameters",
+    "MFLOPs / image",
+    "precision",
+    "epochs seen",
+    "top-1",
+    "top-1 at equal epochs",
+    "top-5",
+    "train img/s",
+    "eval img/s",
+    "adaptive: top-1, steps, img/s",
+)
+# and the most telling first: a narrow terminal keeps a prefix of them
+PRIORITY = (
+    "variant",
+    "top-1",
+    "parameters",
+    "top-1 at equal epochs",
+    "MFLOPs / image",
+    "epochs seen",
+    "top-5",
+    "train img/s",
+    "eval img/s",
+    "precision",
+    "adaptive: top-1, steps, img/s",
+)
+
+
+def result_table(result: dict, width: int | None = None):
+    """The comparison as a rich table (what `trm vision compare` prints). With ``width``
+    (the terminal's columns), the least telling columns are left out until the table fits
+    without cutting a figure short (a caption names them; compare.json has them all)."""
+    import io
+
+    from rich.console import Console
+
+    rows = [_row(r) for r in result["variants"]]
+    names = list(PRIORITY)
+    while True:
+        table = _table(result, rows, names)
+        if width is None or len(names) <= 2:
+            break
+        trial = Console(width=width, file=io.StringIO(), color_system=None)
+        trial.print(table)
+        if "…" not in trial.file.getvalue():  # (rich cuts what does not fit short so)
+            break
+        names.pop()
+    left_out = [n for n in PRIORITY if n not in names]
+    if left_out:
+        table.caption = (
+            f"(left out at {width} columns: {', '.join(left_out)}; all in {COMPARE_FILE})"
+        )
+    return table
+
+
+def _row(r: dict) -> dict[str, str]:
+    a = r.get("adaptive")
+    at_equal = r.get("top1_at_equal_images")
+    return {
+        "variant": r["variant"],
+        "parameters": f"{r['params']:,}",
+        "MFLOPs / image": f"{r['flops'] / 1e6:.1f}",
+        "precision": r.get("precision", "-"),
+        "epochs seen": f"{r.get('epochs', 0):.2f}",
+        "top-1": f"{r['top1']:.3f}",
+        "top-1 at equal epochs": "-" if at_equal is None else f"{at_equal:.3f}",
+        "top-5": f"{r['top5']:.3f}",
+        "train img/s": f"{r['train_images_per_s']:.0f}",
+        "eval img/s": f"{r['eval_images_per_s']:.0f}",
+        "adaptive: top-1, steps, img/s": (
+            f"{a['top1']:.3f}, {a['mean_steps']:.2f}, {a['eval_images_per_s']:.0f}" if a else "-"
+        ),
+    }
+
+
+def _table(result: dict, rows: list[dict[str, str]], names: list[str]):
+    """The table of ``rows`` with the columns ``names`` (in the table's own order)."""
     from rich.table import Table
 
     d = result["data"]
@@ -493,38 +570,12 @@ def result_table(result: dict):
         title=f"{d['name']} ({d['classes']} classes, {d['train']} train / {d['test']} test), {what}"
     )
     equal = result.get("equal_epochs")
-    columns = (
-        "variant",
-        "parameters",
-        "MFLOPs / image",
-        "precision",
-        "epochs seen",
-        "top-1",
-        f"top-1 at {equal:.3g} epochs" if equal is not None else "top-1 at equal epochs",
-        "top-5",
-        "train img/s",
-        "eval img/s",
-        "adaptive: top-1, steps, img/s",
-    )
-    for col in columns:
-        table.add_column(col, justify="left" if col in ("variant", "precision") else "right")
-    for r in result["variants"]:
-        a = r.get("adaptive")
-        adaptive = (
-            f"{a['top1']:.3f}, {a['mean_steps']:.2f}, {a['eval_images_per_s']:.0f}" if a else "-"
-        )
-        at_equal = r.get("top1_at_equal_images")
-        table.add_row(
-            r["variant"],
-            f"{r['params']:,}",
-            f"{r['flops'] / 1e6:.1f}",
-            r.get("precision", "-"),
-            f"{r.get('epochs', 0):.2f}",
-            f"{r['top1']:.3f}",
-            "-" if at_equal is None else f"{at_equal:.3f}",
-            f"{r['top5']:.3f}",
-            f"{r['train_images_per_s']:.0f}",
-            f"{r['eval_images_per_s']:.0f}",
-            adaptive,
-        )
+    order = [n for n in COLUMNS if n in names]
+    for name in order:
+        header = name
+        if name == "top-1 at equal epochs" and equal is not None:
+            header = f"top-1 at {equal:.3g} epochs"
+        table.add_column(header, justify="left" if name in ("variant", "precision") else "right")
+    for row in rows:
+        table.add_row(*(row[name] for name in order))
     return table
