@@ -47,3 +47,17 @@ def test_abridging_keeps_the_first_step_and_the_last_change_and_sums_up_the_rest
     assert shown[10] == "  ... step 4: conflicts 0; cells changed 0 ..."
     assert shown[11:] == ["╭─ answer ─╮", "╰──────────╯"]
     assert transcripts.same("took 1.5 s and 14 ms", "took 0.2 s and 9.1 ms")
+
+
+def test_the_readme_gives_the_shipped_models_sizes_as_the_tool_counts_them():
+    import torch
+
+    from puzzles.maze.watch import DEFAULT_MODEL as MAZE_MODEL
+    from puzzles.sudoku.watch import DEFAULT_MODEL as SUDOKU_MODEL
+    from puzzles.training import load_model
+    from trm.model import parameter_count
+
+    readme = (REPO / "README.md").read_text()
+    for folder in (SUDOKU_MODEL, MAZE_MODEL):
+        model, _ = load_model(folder, torch.device("cpu"))
+        assert f"{parameter_count(model):,} parameters" in readme, folder
