@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 
+import pytest
+
 from tests.helpers import REPO
 
 
@@ -61,3 +63,29 @@ def test_the_readme_gives_the_shipped_models_sizes_as_the_tool_counts_them():
     for folder in (SUDOKU_MODEL, MAZE_MODEL):
         model, _ = load_model(folder, torch.device("cpu"))
         assert f"{parameter_count(model):,} parameters" in readme, folder
+
+
+@pytest.mark.slow
+def test_the_readme_figures_of_the_shipped_maze_model_are_what_trm_eval_prints(tmp_path):
+    """The README's row for the shipped maze model, remeasured with the commands it names
+    (500 fresh mazes, seed 1: one pass, and `trm solve maze`'s default of 8 symmetries and
+    the checker)."""
+    import json
+    import re
+
+    from puzzles.maze.watch import DEFAULT_MODEL as MAZE_MODEL
+    from tests.helpers import trm_ok
+
+    row = next(
+        line for line in (REPO / "README.md").read_text().splitlines() if "maze model" in line
+    )
+    found = re.search(r"500 fresh mazes: ([\d.]+)% exact one pass, \*\*([\d.]+)%\*\*", row)
+    assert found, row
+    one_pass, checked = (float(x) for x in found.groups())
+    fresh = tmp_path / "fresh"
+    trm_ok("data maze --out", fresh, "--size 10 --train 0 --test 500 --seed 1 --quiet")
+    evaluate = ("eval", MAZE_MODEL, "--data", fresh, "--json")
+    got = json.loads(trm_ok(*evaluate).stdout)
+    assert round(100 * got["exact_accuracy"], 1) == one_pass
+    got = json.loads(trm_ok(*evaluate, "--samples 8").stdout)
+    assert round(100 * got["scaled"]["exact_accuracy"], 1) == checked
