@@ -247,3 +247,27 @@ def test_a_curriculum_with_a_fixed_cost_and_recompiles_fills_its_budget(
     first_at_middle = next(c for s, d, c in counts if d == (3, 2) and s > counts[0][0])
     # (later looks find the room of the margin kept on each step's seconds, no more)
     assert first_at_middle <= trainer.cfg.steps <= first_at_middle * MARGIN
+
+
+def test_a_machine_that_slows_down_late_is_met_by_a_look_in_time(tmp_path, monkeypatch):
+    """A 10-minute run slowed threefold after its half-way look (another job took the
+    cores): its next look was due at three quarters of the steps, which it reached only
+    after the limit, so it stopped at step 1,069 of 1,306 with the learning rate far from
+    its floor. Looks are due by the clock too."""
+    import io
+
+    trainer, sizing, clock = _sizing(tmp_path, monkeypatch, minutes=10, share=0.0)
+    speed = [0.4]
+
+    def seconds(depth):
+        return speed[0]
+
+    fits = 0
+    while not trainer.finished():
+        assert clock[0] < 600, f"stopped by the limit at step {trainer.state.step}"
+        if _step(trainer, sizing, clock, seconds):
+            sizing.fit(trainer.state.step, 600.0, io.StringIO())
+            fits += 1
+            if fits == 3:  # the half-way look: from here on, three times slower
+                speed[0] = 1.2
+    assert trainer.progress() == 1.0 and clock[0] > 0.8 * 600

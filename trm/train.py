@@ -37,6 +37,7 @@ from trm.budget import (
     MAX_FITTED_STEPS,
     PROBE_SHARE,
     PROBE_STEPS,
+    REFITS,
     RESERVE,
     UNTIMED_STEPS,
     Fit,
@@ -717,6 +718,8 @@ class _Sizing:
         self.depth: object = "unset"  # of the last step; its first steps are kept apart
         self.fresh_left = 0
         self.soon: int | None = None  # a look soon after the depth changed
+        self.times: list[float] = []  # the looks of ``points`` by the clock
+        self.regular = False  # (whether the look due now is one of them)
         self.fitted: Fit | None = None
 
     def due(self, step: int, depth) -> bool:
@@ -732,15 +735,25 @@ class _Sizing:
         self.fresh_left = max(0, self.fresh_left - 1)
         if step == self.timed_from:
             self.clock = now
+        self.regular = False
         if self.clock is None:
             return False
-        if self.soon is not None and step >= self.soon:
-            return True
-        if not self.points:
-            return False
-        if self.fitted is None and step > self.timed_from:  # slow steps: time fewer of them
-            return step >= self.points[0] or (now - self.clock >= PROBE_SHARE * 60 * self.minutes)
-        return step >= self.points[0]
+        soon = self.soon is not None and step >= self.soon
+        if self.points:
+            if self.fitted is None:  # slow steps: time fewer of them
+                late = (
+                    step > self.timed_from and now - self.clock >= PROBE_SHARE * 60 * self.minutes
+                )
+            else:  # a look is due by the steps or by the clock, whichever comes first: a
+                late = now >= self.times[0]  # machine that slows down late meets it in time
+            self.regular = step >= self.points[0] or self._agreed(late)
+        return soon or self.regular
+
+    def _agreed(self, flag: bool) -> bool:
+        """``flag``, as the first process that raised it says (the processes must fit at the
+        same step, and their clocks differ)."""
+        t = self.trainer
+        return t.dist.sum([float(flag)])[0] > 0 if t.dist.active else flag
 
     def check_sized(self) -> None:
         """The time ran out before the run was sized: with no length given, the budget
@@ -758,11 +771,11 @@ class _Sizing:
 
     def fit(self, step: int, deadline: float, metrics) -> TrainConfig:
         t = self.trainer
-        regular = self.fitted is None or (self.points and step >= self.points[0])
         if self.soon is not None and step >= self.soon:
             self.soon = None
-        if regular and self.points:
+        if self.regular and self.points:
             self.points.pop(0)
+            self.times = self.times[1:]
         self.costs.settle()
         step_seconds = self.costs.seconds(t.full_depth())  # a full-depth step
 
@@ -798,10 +811,13 @@ class _Sizing:
         )
         if first:
             check_fit(self.fitted, t.cfg.warmup, t.test_data is not None)
-            self.points = refit_points(step, self.fitted.steps)
+            ahead = len(REFITS)
         else:  # the end moved: so do the looks still to come
             ahead = len(self.points)
-            self.points = refit_points(step, self.fitted.steps)[-ahead:] if ahead else []
+        looks = refit_points(step, self.fitted.steps)
+        self.points = looks[max(0, len(looks) - ahead) :] if ahead else []
+        now, end = time.monotonic(), deadline - RESERVE * budget
+        self.times = [now + f * (end - now) for f in REFITS][len(REFITS) - len(self.points) :]
         images = self.fitted.steps * t.cfg.batch_size if t.cfg.images else 0
         t.cfg = replace(t.cfg, steps=self.fitted.steps, images=images)
         t.state.budget = self.fitted.to_dict()
