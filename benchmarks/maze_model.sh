@@ -4,10 +4,12 @@
 #     bash benchmarks/maze_model.sh [train|eval|ship|all]
 # train: 10,000 generated 10x10 corridor mazes (shortest path at least 21 moves), augmented
 #        on the fly by the eight symmetries; the maze-cpu preset for 60 minutes, twice side by
-#        side, one CPU thread each: with adam-atan2 (run A, the ablation) and as it is, Muon
-#        for the weight matrices (run B, the one shipped).
-# eval:  both runs on 500 fresh mazes (another seed), one pass and at `trm solve maze`'s
-#        default (8 symmetries, the first path that passes the checker).
+#        side, one CPU thread each (compiled, as --max-minutes 10 or more is by default):
+#        without the depth curriculum (run A, the ablation) and as it is, with it (run B, the
+#        one shipped).
+# eval:  both runs on 500 fresh mazes (another seed), one pass (all steps, and adaptive
+#        halting) and at `trm solve maze`'s default (8 symmetries, the first path that passes
+#        the checker).
 # ship:  the better run's weights copied into the package (RUN=runs/maze-cpu-B was).
 set -euo pipefail
 WHAT=${1:-all}
@@ -17,7 +19,7 @@ OUT=${OUT:-runs/maze-cpu}
 if [ "$WHAT" = train ] || [ "$WHAT" = all ]; then
   [ -d data/maze10 ] || trm data maze --out data/maze10 --size 10 --train 10000 --test 200 --seed 0 --quiet
   OMP_NUM_THREADS=1 trm train --data data/maze10 --out "$OUT-A" --preset maze-cpu \
-    --optimizer adam-atan2 --max-minutes "$MINUTES" --precision fp32 --quiet &
+    --depth-curriculum 0 --max-minutes "$MINUTES" --precision fp32 --quiet &
   OMP_NUM_THREADS=1 trm train --data data/maze10 --out "$OUT-B" --preset maze-cpu \
     --max-minutes "$MINUTES" --precision fp32 --quiet &
   wait
