@@ -89,3 +89,38 @@ def test_the_readme_figures_of_the_shipped_maze_model_are_what_trm_eval_prints(t
     assert round(100 * got["exact_accuracy"], 1) == one_pass
     got = json.loads(trm_ok(*evaluate, "--samples 8").stdout)
     assert round(100 * got["scaled"]["exact_accuracy"], 1) == checked
+
+
+@pytest.mark.slow
+def test_the_readme_figures_of_the_shipped_sudoku_model_are_what_trm_eval_prints(tmp_path):
+    """The README's rows for the shipped Sudoku model on the outside sets: one pass on
+    17clue-2000 and top95, and top95 with 64 noisy candidates and the checker."""
+    import json
+    import re
+
+    from puzzles.sudoku.watch import DEFAULT_MODEL as SUDOKU_MODEL
+    from tests.helpers import SHARED_SUDOKU, trm_ok
+
+    if not (SHARED_SUDOKU / "top95.txt").is_file():
+        pytest.skip("the outside Sudoku sets are not here")
+    lines = (REPO / "README.md").read_text().splitlines()
+    row = next(line for line in lines if "the shipped Sudoku model" in line)
+    clue17, top95 = (
+        float(re.search(rf"([\d.]+)% {name}", row).group(1)) for name in ("17-clue", "top95")
+    )
+    checked = next(line for line in lines if "with 64 candidates and the checker" in line)
+    top95_checked = float(re.search(r"top95 \*\*([\d.]+)%\*\*", checked).group(1))
+    sets = {}
+    for name in ("top95", "17clue-2000"):
+        sets[name] = tmp_path / name
+        trm_ok(
+            "data sudoku --import", SHARED_SUDOKU / f"{name}.txt", "--out", sets[name], "--quiet"
+        )
+
+    def exact(name, *more):
+        out = json.loads(trm_ok("eval", SUDOKU_MODEL, "--data", sets[name], "--json", *more).stdout)
+        return round(100 * out.get("scaled", out)["exact_accuracy"], 1)
+
+    assert exact("top95") == top95
+    assert exact("17clue-2000") == clue17
+    assert exact("top95", "--samples", "64", "--noise", "1") == top95_checked
