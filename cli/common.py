@@ -162,6 +162,7 @@ class Display:
         title: str = "trm",
     ):
         self.console = Console(no_color=True if no_color else None, theme=marks.theme(no_color))
+        self.console.soft_wrap = not self.console.is_terminal  # piped: lines whole
         self.show, self.record, self.title, self.no_color = show, record, title, no_color
         self.printed: list = []  # (for a GIF without frames: one frame of it all)
         self.frames: list | None = None  # a GIF's frames, when the command has them

@@ -109,9 +109,11 @@ def _help_style():
 
 @contextlib.contextmanager
 def _marks():
-    """The grids' marks as ``NO_COLOR`` says now (the consoles were made at import)."""
+    """The grids' marks as ``NO_COLOR`` says now (the consoles were made at import), and
+    the output's lines whole when it is piped."""
     from puzzles import marks
 
+    out.soft_wrap = not out.is_terminal  # piped: whole lines, never re-wrapped mid-line
     with out.use_theme(marks.theme()), err.use_theme(marks.theme()):
         yield
 

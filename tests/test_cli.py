@@ -248,3 +248,13 @@ def test_literal_blocks_marks_each_run_of_indented_lines_once():
     assert literal_blocks(text) == (
         "Title.\n\nExamples:\n\n\b\n  trm a\n  trm b\n\nMore.\n\n\b\n  trm c"
     )
+
+
+def test_piped_output_keeps_its_lines_whole():
+    """Piped, rich wrapped long lines at 80 columns, mid-line (a script reads them whole)."""
+    from tests.helpers import run_trm_here
+
+    r = run_trm_here("solve", "sudoku", "--samples", "1", env={"COLUMNS": "40"})
+    assert r.returncode == 0, r.stderr
+    header = "the default model (192,545 parameters) · halting full · trained with 8 steps"
+    assert header in r.stdout.splitlines()
