@@ -23,12 +23,13 @@ BASE=${BASE:-$RUN/checkpoint}
 
 if [ "$WHAT" = train ] || [ "$WHAT" = all ]; then
   [ -d data/sudoku-hard ] || trm data sudoku --out data/sudoku-hard --train 2000 --test 200 --difficulty hard --seed 7
-  trm train --data data/sudoku-hard --out "$RUN" --preset sudoku-small --steps 10000 --max-minutes 90
+  trm train --data data/sudoku-hard --out "$RUN" --preset sudoku-small --depth-curriculum 0 \
+    --steps 10000 --max-minutes 90  # (made before the preset took the depth curriculum)
 fi
 
 if [ "$WHAT" = tune ] || [ "$WHAT" = all ]; then
   [ -d data/sudoku-extreme ] || trm data sudoku --out data/sudoku-extreme --train 2000 --test 200 --difficulty extreme --seed 8
-  trm train --data data/sudoku-extreme --out "$TUNED" --preset sudoku-small --init "$BASE" \
+  trm train --data data/sudoku-extreme --out "$TUNED" --preset sudoku-small --depth-curriculum 0 --init "$BASE" \
     --lr 3e-4 --warmup 200 --steps 4500 --max-minutes 100
 fi
 

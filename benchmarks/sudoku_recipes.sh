@@ -7,14 +7,14 @@
 #     bash benchmarks/sudoku_recipes.sh [train|eval|all]
 #     ARMS="small muon" MINUTES="30" bash benchmarks/sudoku_recipes.sh    (a subset)
 # Arms (each an option away from sudoku-small, or the official recipe at the same width):
-#   small      sudoku-small as it is (adam-atan2, lr 1e-3, cosine)
+#   small      sudoku-small as it is (adam-atan2, lr 1e-3, cosine, the depth curriculum at 0.6)
 #   muon       + --optimizer muon
-#   curriculum + --depth-curriculum 0.6 (CGAR's progressive depth)
-#   muon-curr  both
+#   flat       without the depth curriculum (--depth-curriculum 0)
+#   muon-flat  Muon without it
 #   official   the official recipe and model (--preset sudoku) at sudoku-small's width
 set -euo pipefail
 WHAT=${1:-all}
-ARMS=${ARMS:-small muon curriculum muon-curr official}
+ARMS=${ARMS:-small muon flat muon-flat official}
 MINUTES=${MINUTES:-15 30 60}
 OUT=${OUT:-runs/recipes}
 SHARED=${SHARED:-../shared/data/sudoku}
@@ -24,8 +24,8 @@ options() {
   case "$1" in
     small) echo "--preset sudoku-small" ;;
     muon) echo "--preset sudoku-small --optimizer muon" ;;
-    curriculum) echo "--preset sudoku-small --depth-curriculum 0.6" ;;
-    muon-curr) echo "--preset sudoku-small --optimizer muon --depth-curriculum 0.6" ;;
+    flat) echo "--preset sudoku-small --depth-curriculum 0" ;;
+    muon-flat) echo "--preset sudoku-small --optimizer muon --depth-curriculum 0" ;;
     official) echo "--preset sudoku --hidden-size 128 --heads 4 --eval-max 200" ;;
     *) echo "unknown arm $1" >&2; exit 2 ;;
   esac

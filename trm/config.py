@@ -394,10 +394,13 @@ PRESETS: dict[str, tuple[dict, dict]] = {
             "checkpoint_every": OFFICIAL_1K_STEPS // 10,
         },
     ),
-    # a Sudoku model that learns on a laptop CPU in tens of minutes (our own choices)
+    # a Sudoku model that learns on a laptop CPU in tens of minutes (our own choices); the
+    # depth curriculum since it was measured (60 min side by side on 2,000 hard puzzles:
+    # ahead on every set, e.g. 59.0% of fresh hard puzzles in one pass against 45.5%)
     "sudoku-small": (
         dict(mixer="mlp", hidden_size=128, num_heads=4, expansion=2.0, n=3, T=2, n_sup=8),
         dict(
+            depth_curriculum=0.6,
             batch_size=64,
             lr=1e-3,
             weight_decay=0.1,
