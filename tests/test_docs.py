@@ -118,7 +118,8 @@ def test_the_readme_figures_of_the_shipped_sudoku_model_are_what_trm_eval_prints
         )
 
     def exact(name, *more):
-        out = json.loads(trm_ok("eval", SUDOKU_MODEL, "--data", sets[name], "--json", *more).stdout)
+        run = trm_ok("eval", SUDOKU_MODEL, "--data", sets[name], "--json", *more, timeout=1800)
+        out = json.loads(run.stdout)
         return round(100 * out.get("scaled", out)["exact_accuracy"], 1)
 
     assert exact("top95") == top95
