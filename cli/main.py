@@ -118,29 +118,34 @@ def _marks():
         yield
 
 
+def _commands(command):
+    """``command`` and every command under it."""
+    yield command
+    for sub in getattr(command, "commands", {}).values():
+        yield from _commands(sub)
+
+
 def _keep_examples(command) -> None:
     """Mark each indented block of a help text (the examples) for click to keep as it is
     (a line of its own holding ``\\b`` before it), in ``command`` and those under it."""
-    if command.help:
-        command.help = literal_blocks(command.help)
-    for sub in getattr(command, "commands", {}).values():
-        _keep_examples(sub)
+    for each in _commands(command):
+        if each.help:
+            each.help = literal_blocks(each.help)
 
 
 def _name_arguments(command) -> None:
     """Name every positional argument in capitals (``{RUN}``, ``[PUZZLE]``: required in
     braces, optional in brackets) and no value for a flag, in ``command`` and those under
     it."""
-    for param in command.params:
-        if param.param_type_name == "argument" and param.metavar is None:
-            param.metavar = param.name.upper()
-        if getattr(param, "is_flag", False) and param.metavar is None:
-            param.metavar = ""  # (a flag takes no value: no `<bool>`)
-    help_option = command.get_help_option(click.Context(command))  # (made once, then kept)
-    if help_option is not None:
-        help_option.metavar = ""
-    for sub in getattr(command, "commands", {}).values():
-        _name_arguments(sub)
+    for each in _commands(command):
+        for param in each.params:
+            if param.param_type_name == "argument" and param.metavar is None:
+                param.metavar = param.name.upper()
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""  # (a flag takes no value: no `<bool>`)
+        help_option = each.get_help_option(click.Context(each))  # (made once, then kept)
+        if help_option is not None:
+            help_option.metavar = ""
 
 
 def literal_blocks(text: str) -> str:

@@ -99,9 +99,10 @@ class StepCosts:
     def settle(self) -> None:
         """Take the measurements since the last fit (called by each fit)."""
         for depth, (seconds, count) in list(self.window.items()):
+            # (too few steps to replace what is known: the window waits for more)
             if count >= MIN_TIMED or depth not in self.known:
                 self.known[depth] = seconds / count
-                del self.window[depth]  # (too few to replace what is known: wait for more)
+                del self.window[depth]
         for depth, first in self.fresh.items():
             if depth in self.known:
                 extra = sum(first) - len(first) * self.known[depth]

@@ -86,7 +86,8 @@ class Dist:
             else:
                 mean = [v / scale for v in parts]
             combined[k] = mean if isinstance(result[k], list) else mean[0]
-        combined["n"] = int(combined["n"]) if "n" in combined else combined.get("n")
+        if "n" in combined:
+            combined["n"] = int(combined["n"])
         return combined
 
 
