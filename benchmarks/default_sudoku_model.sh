@@ -22,13 +22,13 @@ TUNED=${TUNED:-runs/tuned-extreme}
 BASE=${BASE:-$RUN/checkpoint}
 
 if [ "$WHAT" = train ] || [ "$WHAT" = all ]; then
-  [ -d data/sudoku-hard ] || trm data sudoku --out data/sudoku-hard --train 2000 --test 200 --difficulty hard --seed 7
+  [ -f data/sudoku-hard/dataset.json ] || trm data sudoku --out data/sudoku-hard --train 2000 --test 200 --difficulty hard --seed 7
   trm train --data data/sudoku-hard --out "$RUN" --preset sudoku-small --depth-curriculum 0 \
     --steps 10000 --max-minutes 90  # (made before the preset took the depth curriculum)
 fi
 
 if [ "$WHAT" = tune ] || [ "$WHAT" = all ]; then
-  [ -d data/sudoku-extreme ] || trm data sudoku --out data/sudoku-extreme --train 2000 --test 200 --difficulty extreme --seed 8
+  [ -f data/sudoku-extreme/dataset.json ] || trm data sudoku --out data/sudoku-extreme --train 2000 --test 200 --difficulty extreme --seed 8
   trm train --data data/sudoku-extreme --out "$TUNED" --preset sudoku-small --depth-curriculum 0 --init "$BASE" \
     --lr 3e-4 --warmup 200 --steps 4500 --max-minutes 100
 fi
@@ -36,11 +36,11 @@ fi
 if [ "$WHAT" = compare ] || [ "$WHAT" = all ]; then
   seed=102
   for tier in hard extreme; do
-    [ -d "data/eval-$tier" ] || trm data sudoku --out "data/eval-$tier" --train 0 --test 200 --difficulty "$tier" --seed $seed --quiet
+    [ -f "data/eval-$tier/dataset.json" ] || trm data sudoku --out "data/eval-$tier" --train 0 --test 200 --difficulty "$tier" --seed $seed --quiet
     seed=$((seed + 1))
   done
   for set in top95 17clue-2000; do
-    [ -d "data/$set" ] || trm data sudoku --import "$SHARED/$set.txt" --out "data/$set" --quiet
+    [ -f "data/$set/dataset.json" ] || trm data sudoku --import "$SHARED/$set.txt" --out "data/$set" --quiet
   done
   for model in "$BASE" "$TUNED"; do
     for set in eval-hard eval-extreme top95 17clue-2000; do
@@ -58,11 +58,11 @@ fi
 if [ "$WHAT" = eval ] || [ "$WHAT" = all ]; then
   seed=100
   for tier in easy medium hard extreme; do
-    [ -d "data/eval-$tier" ] || trm data sudoku --out "data/eval-$tier" --train 0 --test 200 --difficulty "$tier" --seed $seed --quiet
+    [ -f "data/eval-$tier/dataset.json" ] || trm data sudoku --out "data/eval-$tier" --train 0 --test 200 --difficulty "$tier" --seed $seed --quiet
     seed=$((seed + 1))
   done
   for set in top95 hardest 17clue-2000; do
-    [ -d "data/$set" ] || trm data sudoku --import "$SHARED/$set.txt" --out "data/$set" --quiet
+    [ -f "data/$set/dataset.json" ] || trm data sudoku --import "$SHARED/$set.txt" --out "data/$set" --quiet
   done
   for set in eval-easy eval-medium eval-hard eval-extreme top95 hardest 17clue-2000; do
     for halting in full adaptive; do

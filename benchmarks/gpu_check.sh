@@ -14,7 +14,7 @@ DATA=${DATA:-data/gpu-check}
 python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device: this check needs a GPU')"
 python -c "import torch; print('device:', torch.cuda.get_device_name(0), '| torch', torch.__version__)"
 
-[ -d "$DATA" ] || trm data sudoku --out "$DATA" --train 2000 --test 200 --difficulty hard --seed 11 --quiet
+[ -f "$DATA/dataset.json" ] || trm data sudoku --out "$DATA" --train 2000 --test 200 --difficulty hard --seed 11 --quiet
 
 throughput() {  # median samples/s of the run's logged training windows
   python - "$1/metrics.jsonl" <<'EOF'

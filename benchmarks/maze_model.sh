@@ -17,7 +17,7 @@ MINUTES=${MINUTES:-60}
 OUT=${OUT:-runs/maze-cpu}
 
 if [ "$WHAT" = train ] || [ "$WHAT" = all ]; then
-  [ -d data/maze10 ] || trm data maze --out data/maze10 --size 10 --train 10000 --test 200 --seed 0 --quiet
+  [ -f data/maze10/dataset.json ] || trm data maze --out data/maze10 --size 10 --train 10000 --test 200 --seed 0 --quiet
   OMP_NUM_THREADS=1 trm train --data data/maze10 --out "$OUT-A" --preset maze-cpu \
     --depth-curriculum 0 --max-minutes "$MINUTES" --precision fp32 --quiet &
   OMP_NUM_THREADS=1 trm train --data data/maze10 --out "$OUT-B" --preset maze-cpu \
@@ -26,7 +26,7 @@ if [ "$WHAT" = train ] || [ "$WHAT" = all ]; then
 fi
 
 if [ "$WHAT" = eval ] || [ "$WHAT" = all ]; then
-  [ -d data/maze10-fresh ] || trm data maze --out data/maze10-fresh --size 10 --train 0 --test 500 --seed 1 --quiet
+  [ -f data/maze10-fresh/dataset.json ] || trm data maze --out data/maze10-fresh --size 10 --train 0 --test 500 --seed 1 --quiet
   for run in "$OUT-A" "$OUT-B"; do
     for halting in full adaptive; do
       echo "$run one pass ($halting): $(trm eval "$run" --data data/maze10-fresh --halting "$halting" --json)"

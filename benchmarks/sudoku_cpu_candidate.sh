@@ -17,14 +17,14 @@ SHIPPED=puzzles/sudoku/default_model
 SETS="eval-easy eval-medium eval-hard eval-extreme hardest top95 17clue-2000"
 
 if [ "$WHAT" = data ] || [ "$WHAT" = all ]; then
-  [ -d data/sudoku-mix ] || trm data sudoku --out data/sudoku-mix --train 3000 --test 100 --difficulty hard,extreme --seed 9
+  [ -f data/sudoku-mix/dataset.json ] || trm data sudoku --out data/sudoku-mix --train 3000 --test 100 --difficulty hard,extreme --seed 9
   seed=100
   for tier in easy medium hard extreme; do
-    [ -d "data/eval-$tier" ] || trm data sudoku --out "data/eval-$tier" --train 0 --test 200 --difficulty "$tier" --seed $seed --quiet
+    [ -f "data/eval-$tier/dataset.json" ] || trm data sudoku --out "data/eval-$tier" --train 0 --test 200 --difficulty "$tier" --seed $seed --quiet
     seed=$((seed + 1))
   done
   for set in 17clue-2000 hardest top95; do
-    [ -d "data/$set" ] || trm data sudoku --import "$SHARED/$set.txt" --out "data/$set" --quiet
+    [ -f "data/$set/dataset.json" ] || trm data sudoku --import "$SHARED/$set.txt" --out "data/$set" --quiet
   done
 fi
 

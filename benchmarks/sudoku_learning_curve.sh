@@ -8,9 +8,9 @@ RUN=${1:-runs/learning-curve}
 MINUTES=${2:-30}
 SHARED=${SHARED:-../shared/data/sudoku}
 
-[ -d data/lc-medium ] || trm data sudoku --out data/lc-medium --train 1000 --test 200 --difficulty medium --seed 0
-[ -d data/lc-hard ] || trm data sudoku --out data/lc-hard --train 0 --test 200 --difficulty hard --seed 1
-[ -d data/top95 ] || trm data sudoku --import "$SHARED/top95.txt" --out data/top95
+[ -f data/lc-medium/dataset.json ] || trm data sudoku --out data/lc-medium --train 1000 --test 200 --difficulty medium --seed 0
+[ -f data/lc-hard/dataset.json ] || trm data sudoku --out data/lc-hard --train 0 --test 200 --difficulty hard --seed 1
+[ -f data/top95/dataset.json ] || trm data sudoku --import "$SHARED/top95.txt" --out data/top95
 
 trm train --data data/lc-medium --out "$RUN" --preset sudoku-small --max-minutes "$MINUTES" --force
 for set in lc-medium lc-hard top95; do
