@@ -24,7 +24,7 @@ from trm.config import (
     SCHEDULES,
     SOFT_MIXERS,
 )
-from vision.configs import CONFIGS, LAYOUTS, POOLS
+from vision.configs import BLOCKS, CONFIGS, LAYOUTS, POOLS
 from vision.configs import PRESETS as VISION_PRESETS
 from vision.recipes import BUDGETS
 
@@ -59,6 +59,7 @@ Variant = choice("Variant", CONFIGS)
 VisionPreset = choice("VisionPreset", VISION_PRESETS["vit"])  # every variant has the same
 Pool = choice("Pool", POOLS)
 Layout = choice("Layout", LAYOUTS)
+BlockKind = choice("BlockKind", BLOCKS)
 Budget = choice("Budget", BUDGETS)
 
 # written here: their modules import torch (tests/test_cli.py compares them)

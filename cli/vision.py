@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from cli.choices import (
+    BlockKind,
     Budget,
     Cifar,
     Layout,
@@ -88,6 +89,13 @@ def _model_default(name: str) -> str:
     common = Counter(shown.values()).most_common(1)[0][0]  # ties: the first variant's
     others = [f"{variant} {preset} {v}" for (variant, preset), v in shown.items() if v != common]
     return ", ".join([*others, f"else {common}"]) if others else common
+
+
+BLOCK_HELP = (
+    "vit, bvit, sr-vit, mor-vit: vit (the papers' ViT block: pre-norm LayerNorm, GELU MLP, "
+    "learned positions, a final norm before the head) or trm (post-norm RMSNorm, SwiGLU, "
+    "RoPE: trm's puzzle block, our first release)."
+)
 
 
 app = typer.Typer(
@@ -312,6 +320,9 @@ def train(
             show_default=_model_default("layout"),
         ),
     ] = None,
+    block: Annotated[
+        BlockKind | None, typer.Option(help=BLOCK_HELP, show_default=_model_default("block"))
+    ] = None,
     hidden_size: Annotated[int | None, typer.Option(help="Model width.")] = None,
     num_heads: Annotated[int | None, typer.Option("--heads", help="Attention heads.")] = None,
     depth: Annotated[int | None, typer.Option(help="vit: independent layers.")] = None,
@@ -489,6 +500,15 @@ def train(
     err.print(line + f"; saved in {summary['out']}", highlight=False)
 
 
+def block_overrides(names: list[str], block: str | None) -> dict[str, dict] | None:
+    """``--block`` for each compared variant built of ViT or trm blocks (vitrm has its own)."""
+    from dataclasses import fields
+
+    if block is None:
+        return None
+    return {v: {"block": block} for v in names if "block" in {f.name for f in fields(CONFIGS[v])}}
+
+
 def check_options(variant: str, model: dict) -> None:
     """Refuse options the variant's config does not have."""
     from dataclasses import fields
@@ -658,6 +678,9 @@ def compare(
     batch_size: Annotated[int, typer.Option(help="Images in flight per step.")] = TRAIN_DEFAULTS[
         "batch_size"
     ],
+    block: Annotated[
+        BlockKind | None, typer.Option(help=BLOCK_HELP, show_default=_model_default("block"))
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (the same for every variant).")] = 0,
     device: Annotated[str, DEVICE] = "auto",
     precision: Annotated[
@@ -702,6 +725,7 @@ def compare(
             batch_size=batch_size,
             device=device,
             precision=precision,
+            model_overrides=block_overrides(names, block),
             progress=not quiet,
             log=lambda m: err.print(m, highlight=False),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 
 import pytest
 import torch
@@ -213,3 +214,92 @@ def test_runs_saved_before_layouts_load_as_the_trm_layout():
     assert (config.layout, config.T, config.n_sup) == ("trm", 2, 4)
     with pytest.raises(TRMError, match="`layout` must be vitrm or trm"):
         build_model("vitrm", "small", layout="paper")
+
+
+# ------------------------------------------------------------------ the papers' ViT block
+
+
+def _vit_blocks(model):
+    nets = [model.net] if hasattr(model, "net") else [model.encoder.net]
+    return [b for net in nets for b in net.blocks]
+
+
+@pytest.mark.parametrize("variant", ["vit", "bvit", "sr-vit", "mor-vit"])
+def test_the_vit_family_is_built_of_vits_block_by_default(variant):
+    """ViT/DeiT's block (pre-norm LayerNorm with a scale and shift, biases, a GELU MLP, no
+    RoPE: positions are the learned ones added to the patches), a final LayerNorm before
+    the head, and ViT's init (linear weights at std 0.02, zero biases)."""
+    torch.manual_seed(0)
+    model = build_model(variant, "small")
+    assert model.config.block == "vit" and isinstance(model.norm, torch.nn.LayerNorm)
+    for block in _vit_blocks(model):
+        assert block.prenorm and all(isinstance(n, torch.nn.LayerNorm) for n in block.norms)
+        assert isinstance(block.mlp, trm.layers.GeluMLP) and block.mix.rotary is None
+        assert block.mix.qkv.bias is not None and not block.mix.qkv.bias.any()
+        w = block.mlp.fc1.weight
+        # a normal cut at two of its own deviations (0.02 / 0.8796: trm.layers.trunc_normal_)
+        assert abs(w.std().item() - 0.02) < 0.002 and w.abs().max() <= 0.0455
+    assert abs(model.head.weight.std().item() - 0.02) < 0.004
+    assert model.embed.pos.shape[1] == model.embed.length  # learned positions
+
+
+def test_a_vit_block_adds_its_branches_to_an_unnormalised_stream():
+    """Pre-norm: with both branches silenced the block is the identity (a post-norm block
+    would normalise its input)."""
+    block = _vit_blocks(build_model("vit", "small", **SMALL))[0]
+    with torch.no_grad():
+        for layer in (block.mix.out, block.mlp.fc2):
+            layer.weight.zero_()
+            layer.bias.zero_()
+    h = torch.randn(2, 65, 32) * 7
+    assert torch.equal(block(h), h)
+    with pytest.raises(ValueError, match="pre-norm"):
+        trm.layers.Block(32, 2, 8, "attention", 4.0, 1e4, 1e-5, norm="layer")
+
+
+@pytest.mark.parametrize("variant", ["vit", "bvit", "sr-vit", "mor-vit"])
+def test_timms_seams_give_the_models_logits(variant):
+    torch.manual_seed(0)
+    model = build_model(variant, "small", **SMALL).eval()
+    images = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        features = model.forward_features(images)
+        assert features.shape == (3, model.embed.length, 32)
+        assert torch.allclose(model.forward_head(features), model.classify(images), atol=1e-6)
+        assert model.forward_head(features, pre_logits=True).shape == (3, 32)
+
+
+@pytest.mark.parametrize("variant", ["vit", "bvit", "sr-vit", "mor-vit"])
+def test_runs_saved_before_the_vit_block_load_as_trms_block(variant):
+    """A config without ``block`` is a run of the first release: post-norm RMSNorm blocks
+    with RoPE and SwiGLU, no final norm, and its weights' names load strictly."""
+    from vision.models import model_from_config
+
+    old = build_model(variant, "small", block="trm", **SMALL)
+    config = {k: v for k, v in old.config.to_dict().items() if k != "block"}
+    loaded = model_from_config(variant, json.loads(json.dumps(config)))
+    assert loaded.config.block == "trm" and isinstance(loaded.norm, torch.nn.Identity)
+    block = _vit_blocks(loaded)[0]
+    assert not block.prenorm and block.norms is None and block.mix.rotary is not None
+    loaded.load_state_dict(old.state_dict())  # strict: the same names and shapes
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(loaded.eval().classify(images), old.eval().classify(images))
+
+
+def test_the_concatenated_cycle_is_trms_recursion_with_the_papers_layout():
+    """ViTRM's cycle runs through trm.recursion.deep_recursion: n times z = f([x; y; z])
+    keeping z's part, then y = f([y; z]) keeping y's, T cycles."""
+    from trm.recursion import concat_step, deep_recursion
+
+    def net(t):  # mixes along the sequence, so a wrong slice shows
+        return torch.tanh(t.cumsum(1) * 0.3)
+
+    x, y, z = torch.randn(2, 4, 3), torch.randn(2, 1, 3), torch.randn(2, 4, 3)
+    want_y, want_z = y, z
+    for _ in range(2):  # T = 2
+        for _ in range(3):  # n = 3
+            want_z = net(torch.cat([x, want_y, want_z], 1))[:, 5:]
+        want_y = net(torch.cat([want_y, want_z], 1))[:, :1]
+    got = deep_recursion(net, 3, 2, x, y, z, concat_step)
+    assert torch.equal(got[0], want_y) and torch.equal(got[1], want_z)

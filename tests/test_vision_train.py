@@ -497,3 +497,20 @@ def test_resume_lengthens_a_run_in_the_unit_it_counts(synthetic, tmp_path):
     train(synthetic, tmp_path / "steps", 2)
     with pytest.raises(TRMError, match="lengthen it with `steps`"):
         train_images(synthetic, tmp_path / "steps", resume=True, epochs=1, **kw)
+
+
+def test_block_is_an_option_of_the_vit_family_only(synthetic, tmp_path):
+    from cli.vision import block_overrides
+    from tests.helpers import assert_one_line_error, run_trm
+
+    assert block_overrides(["vit", "vitrm", "mor-vit"], "trm") == {
+        "vit": {"block": "trm"},
+        "mor-vit": {"block": "trm"},
+    }
+    assert block_overrides(["vit"], None) is None
+    run = tmp_path / "x"
+    assert_one_line_error(
+        run_trm(*cmd("vision train --data", synthetic, "--variant vitrm --block trm --out", run)),
+        "vitrm has no --block option",
+    )
+    assert not run.exists()

@@ -2,7 +2,9 @@
 
 A block is token mixing then a SwiGLU MLP, each added back and followed by RMSNorm
 (post-norm, as in TRM), or each reading an RMS-normalised copy of the stream and added
-back un-normalised (pre-norm, as in ViT and ViTRM). Token mixing is self-attention with
+back un-normalised (pre-norm, as in ViT and ViTRM). ViT's own block is the pre-norm one with
+LayerNorm (learned scale and shift), biases and a GELU MLP (``norm="layer"``, ``mlp="gelu"``,
+``bias=True``), its positions added to the patches (``rope=False``). Token mixing is self-attention with
 rotary position embeddings (PyTorch SDPA) or, for fixed-size puzzles, an MLP across the
 sequence positions. For images, dropout and drop-path (stochastic depth) on each branch
 are options (off by default, and always off in evaluation).
@@ -115,6 +117,19 @@ class SwiGLU(nn.Module):
         return self.down(gated_silu(self.gate_up(x)))
 
 
+class GeluMLP(nn.Module):
+    """ViT's MLP: Linear(dim -> expansion x dim), GELU, Linear back, with biases."""
+
+    def __init__(self, dim: int, expansion: float):
+        super().__init__()
+        inner = max(1, int(round(expansion * dim)))
+        self.fc1 = init_linear(nn.Linear(dim, inner))
+        self.fc2 = init_linear(nn.Linear(inner, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
 class Rotary(nn.Module):
     """Rotary position embedding tables for ``length`` positions (not saved: recomputable)."""
 
@@ -138,13 +153,16 @@ class Rotary(nn.Module):
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention; queries and keys rotated by RoPE unless ``rope`` is off."""
+    """Multi-head self-attention; queries and keys rotated by RoPE unless ``rope`` is off;
+    biases on the projections as an option (ViT's)."""
 
-    def __init__(self, dim: int, heads: int, length: int, theta: float, rope: bool = True):
+    def __init__(
+        self, dim: int, heads: int, length: int, theta: float, rope: bool = True, bias: bool = False
+    ):
         super().__init__()
         self.heads = heads
-        self.qkv = init_linear(nn.Linear(dim, 3 * dim, bias=False))
-        self.out = init_linear(nn.Linear(dim, dim, bias=False))
+        self.qkv = init_linear(nn.Linear(dim, 3 * dim, bias=bias))
+        self.out = init_linear(nn.Linear(dim, dim, bias=bias))
         self.rotary = Rotary(dim // heads, length, theta) if rope else None
 
     def forward(
@@ -163,10 +181,14 @@ class Attention(nn.Module):
             )
             key_positions = positions
         else:
-            d = x.shape[-1]
-            q = rearrange(F.linear(x, self.qkv.weight[:d]), "b l (h d) -> b h l d", h=self.heads)
+            d, w, b = x.shape[-1], self.qkv.weight, self.qkv.bias
+            q = rearrange(
+                F.linear(x, w[:d], None if b is None else b[:d]),
+                "b l (h d) -> b h l d",
+                h=self.heads,
+            )
             k, v = rearrange(
-                F.linear(context, self.qkv.weight[d:]),
+                F.linear(context, w[d:], None if b is None else b[d:]),
                 "b l (two h d) -> two b h l d",
                 two=2,
                 h=self.heads,
@@ -226,18 +248,33 @@ class Block(nn.Module):
         prenorm: bool = False,
         dropout: float = 0.0,
         drop_path: float = 0.0,
+        norm: str = "rms",
+        mlp: str = "swiglu",
+        bias: bool = False,
     ):
         super().__init__()
+        if norm == "layer" and not prenorm:
+            raise ValueError("LayerNorm blocks are pre-norm (ViT's); post-norm uses RMSNorm")
         self.eps, self.prenorm, self.drop_path = eps, prenorm, drop_path
         self.mix = (
-            Attention(dim, heads, length, theta, rope)
+            Attention(dim, heads, length, theta, rope, bias)
             if mixer == "attention"
             else SequenceMLP(length, expansion, width_multiple)
         )
         # the MLP mixer's norm over positions (official) or over the hidden axis (ours)
         self.mix_norm_dim = 1 if mixer == "mlp" and mixer_norm == "sequence" else -1
-        self.mlp = SwiGLU(dim, expansion, width_multiple)
+        self.mlp = (
+            GeluMLP(dim, expansion) if mlp == "gelu" else SwiGLU(dim, expansion, width_multiple)
+        )
+        # LayerNorm with a learned scale and shift before each branch (ViT's), or RMSNorm
+        # without one (TRM's); the two LayerNorms: before token mixing, before the MLP
+        self.norms = (
+            nn.ModuleList(nn.LayerNorm(dim, eps=eps) for _ in range(2)) if norm == "layer" else None
+        )
         self.dropout = nn.Dropout(dropout)
+
+    def _norm(self, i: int, t: torch.Tensor) -> torch.Tensor:
+        return rms_norm(t, self.eps) if self.norms is None else self.norms[i](t)
 
     def _branch(self, out: torch.Tensor) -> torch.Tensor:
         return drop_path(self.dropout(out), self.drop_path, self.training)
@@ -250,10 +287,9 @@ class Block(nn.Module):
         context: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if self.prenorm:
-            norm = lambda t: rms_norm(t, self.eps)
-            ctx = None if context is None else norm(context)
-            h = h + self._branch(self.mix(norm(h), positions, key_mask, ctx))
-            return h + self._branch(self.mlp(norm(h)))
+            ctx = None if context is None else self._norm(0, context)
+            h = h + self._branch(self.mix(self._norm(0, h), positions, key_mask, ctx))
+            return h + self._branch(self.mlp(self._norm(1, h)))
         h = rms_norm(
             h + self._branch(self.mix(h, positions, key_mask, context)), self.eps, self.mix_norm_dim
         )

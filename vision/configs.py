@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 
 POOLS = ("cls", "mean")
 LAYOUTS = ("vitrm", "trm")
+# the block of vit, bvit, sr-vit and mor-vit: ViT's (pre-norm LayerNorm, GELU MLP with
+# biases, learned positions added to the patches, a final LayerNorm before the head: the
+# block the papers compare with) or trm's (post-norm RMSNorm, SwiGLU, RoPE: our first
+# release, which saved runs without the field were built with)
+BLOCKS = ("vit", "trm")
 
 
 # the recursive core's bounds (trm.config.MAX_SIZES), plus the image and the plain ViT's depth
@@ -42,6 +47,8 @@ def _check_common(c) -> None:
         raise SettingError("num_classes", f"must be at least 2, got {c.num_classes}")
     if c.pool not in POOLS:
         raise SettingError("pool", f"must be cls or mean, got {c.pool!r}")
+    if getattr(c, "block", "vit") not in BLOCKS:
+        raise SettingError("block", f"must be vit or trm, got {c.block!r}")
     if c.hidden_size < 1 or c.num_heads < 1 or c.hidden_size % (2 * c.num_heads):
         raise SettingError(
             f"`hidden_size` {c.hidden_size} must be a multiple of 2 x `num_heads` ({c.num_heads})"
@@ -68,7 +75,16 @@ class ImageModelConfig(ModelConfig):
 
 
 @dataclass(frozen=True)
-class ViTConfig(ImageModelConfig):
+class ViTFamilyConfig(ImageModelConfig):
+    """The configs whose blocks are ViT's or trm's (``block``, one of :data:`BLOCKS`)."""
+
+    block: str = "vit"
+
+    legacy_defaults: ClassVar[dict] = {"block": "trm"}
+
+
+@dataclass(frozen=True)
+class ViTConfig(ViTFamilyConfig):
     """``vit``: ``depth`` independent blocks, the baseline."""
 
     hidden_size: int = 192
@@ -88,11 +104,11 @@ class ViTConfig(ImageModelConfig):
         return self
 
     def describe(self) -> str:
-        return f"width {self.hidden_size}, depth {self.depth}"
+        return f"width {self.hidden_size}, depth {self.depth}, {self.block} blocks"
 
 
 @dataclass(frozen=True)
-class RecursiveViTConfig(ImageModelConfig):
+class RecursiveViTConfig(ViTFamilyConfig):
     """What ``bvit``, ``sr-vit`` and ``mor-vit`` share: one ``num_layers``-block network
     recursed ``recursions`` times by a :class:`trm.encoder.RecursiveEncoder`
     (:class:`~trm.encoder.RepeatEncoder`, :class:`~trm.encoder.SoftMixEncoder`,
@@ -125,7 +141,7 @@ class RecursiveViTConfig(ImageModelConfig):
 
     def describe(self) -> str:
         text = f"width {self.hidden_size}, k={self.num_layers}, {self.recursions} recursions"
-        return text + (", step embedding" if self.step_embedding else "")
+        return text + f", {self.block} blocks" + (", step embedding" if self.step_embedding else "")
 
     def encoder(self, net) -> RecursiveEncoder:
         """The variant's encoder, given ``net(layers)`` -> a new network of that many blocks."""
@@ -161,7 +177,7 @@ class SRViTConfig(RecursiveViTConfig):
     mixer_hidden: int = 0  # the MLP mixer's width; 0: hidden_size
     variant: ClassVar[str] = "sr-vit"
     max_recursions: ClassVar[int] = 8
-    legacy_defaults: ClassVar[dict] = {"mixer": "linear"}
+    legacy_defaults: ClassVar[dict] = {**ViTFamilyConfig.legacy_defaults, "mixer": "linear"}
 
     def validate(self):
         super().validate()
@@ -208,6 +224,7 @@ class MoRViTConfig(RecursiveViTConfig):
     unique_ends: bool = True  # Middle-Cycle: unique first and last blocks around the recursion
     variant: ClassVar[str] = "mor-vit"
     legacy_defaults: ClassVar[dict] = {
+        **ViTFamilyConfig.legacy_defaults,
         "router_per_step": False,
         "inactive_keys": False,
         "unique_ends": False,

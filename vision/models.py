@@ -1,11 +1,14 @@
 """Vision models on trm's core: a plain ViT baseline, ViTRM, and the recursive ViTs.
 
 All embed a 32x32 image as patch tokens (patch 4 -> 64 tokens, plus a class token when
-pooling by it) and use trm's transformer block (:class:`trm.layers.ReasoningNet`, the same
-blocks with RoPE attention that solve mazes). ``vit`` stacks ``depth`` independent blocks;
-``bvit``, ``sr-vit`` and ``mor-vit`` recurse one network (:mod:`trm.encoder`); ``vitrm``
-runs one tiny ``k``-block network ``f`` recursively, TRM's state refinement, in one of two
-layouts:
+pooling by it, and learned positions) and use trm's transformer block
+(:class:`trm.layers.ReasoningNet`). ``vit`` stacks ``depth`` independent blocks; ``bvit``,
+``sr-vit`` and ``mor-vit`` recurse one network (:mod:`trm.encoder`). These four are built of
+ViT's block by default (``block="vit"``: pre-norm LayerNorm, biases, a GELU MLP, no RoPE,
+ViT's init, a final LayerNorm before the head) or of trm's puzzle block (``block="trm"``:
+post-norm RMSNorm, SwiGLU, RoPE), and have timm's seams (``forward_features``,
+``forward_head``). ``vitrm`` runs one tiny ``k``-block network ``f`` recursively, TRM's
+state refinement (:func:`trm.recursion.deep_recursion`), in one of two layouts:
 
 ``layout="vitrm"`` (the ViTRM paper's, the default)
     x = patch tokens (64), y = ONE answer token (the class is read from it), z = latent
@@ -31,9 +34,9 @@ from torch import nn
 
 from trm.contract import StepOutput
 from trm.errors import TRMError
-from trm.layers import ReasoningNet, init_linear, rms_norm
+from trm.layers import ReasoningNet, init_linear, rms_norm, trunc_normal_
 from trm.model import broadcast_starts, fixed_starts, halting_head
-from trm.recursion import deep_recursion
+from trm.recursion import concat_step, deep_recursion, latent_step
 from vision.configs import (
     CONFIGS,
     PRESETS,
@@ -68,8 +71,28 @@ def pool(h: torch.Tensor, how: str) -> torch.Tensor:
     return h[:, 0] if how == "cls" else h.mean(dim=1)
 
 
+# ViT's block (``block="vit"``): pre-norm LayerNorm, biases, a GELU MLP, no RoPE (the
+# positions are the learned ones added to the patches)
+VIT_BLOCK = dict(prenorm=True, rope=False, norm="layer", mlp="gelu", bias=True)
+VIT_INIT_STD = 0.02  # ViT/DeiT's (timm's) truncated normal for every linear weight
+
+
+def vit_init(module: nn.Module) -> nn.Module:
+    """ViT's usual init: linear weights from a truncated normal of std 0.02, zero biases;
+    LayerNorms at scale 1, shift 0 (their own default)."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            trunc_normal_(m.weight, VIT_INIT_STD)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return module
+
+
 def _net(c, layers: int, length: int, **options) -> ReasoningNet:
-    return ReasoningNet(
+    """A network of ``layers`` blocks: ViT's (initialised as ViT) where the config's
+    ``block`` says so, else trm's blocks with ``options``."""
+    vit = getattr(c, "block", None) == "vit"
+    net = ReasoningNet(
         c.hidden_size,
         c.num_heads,
         length,
@@ -80,14 +103,42 @@ def _net(c, layers: int, length: int, **options) -> ReasoningNet:
         c.norm_eps,
         dropout=c.dropout,
         drop_path=c.drop_path,
-        **options,
+        **(VIT_BLOCK if vit else options),
     )
+    return vit_init(net) if vit else net
+
+
+def final_norm(c) -> nn.Module:
+    """ViT's LayerNorm before the head; none after trm's post-norm blocks, whose outputs
+    are normalised already."""
+    return nn.LayerNorm(c.hidden_size, eps=c.norm_eps) if c.block == "vit" else nn.Identity()
+
+
+def classifier(c) -> nn.Linear:
+    """The linear head, initialised as the blocks are."""
+    fc = nn.Linear(c.hidden_size, c.num_classes)
+    return vit_init(fc) if getattr(c, "block", None) == "vit" else init_linear(fc)
 
 
 class SingleStep(nn.Module):
     """A model without deep supervision (:class:`trm.contract.SingleStepModel`): one
-    forward gives the answer; no state to carry, nothing to halt. Subclasses define
-    ``run(images) -> (logits, aux_loss, stats)``."""
+    forward gives the answer; no state to carry, nothing to halt. timm's seams:
+    ``forward_features(images)`` -> the final tokens (B, L, D), normalised as the head
+    reads them; ``forward_head(features, pre_logits=False)`` -> logits (or the pooled
+    features). Subclasses define ``encode(images) -> (tokens, aux_loss, stats)``, ``norm``
+    (:func:`final_norm`) and ``head`` (:func:`classifier`)."""
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.encode(images)[0])
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        pooled = pool(features, self.config.pool)
+        return pooled if pre_logits else self.head(pooled)
+
+    def run(self, images: torch.Tensor):
+        """Logits (B, classes), the auxiliary loss (or None), per-image statistics (or None)."""
+        tokens, aux, stats = self.encode(images)
+        return self.forward_head(self.norm(tokens)), aux, stats
 
     def classify(self, images: torch.Tensor) -> torch.Tensor:
         """Logits (B, classes)."""
@@ -106,17 +157,16 @@ class ViT(SingleStep):
         self.config = c = config.validate()
         self.embed = PatchEmbed(c)
         self.net = _net(c, c.depth, self.embed.length)
-        self.head = init_linear(nn.Linear(c.hidden_size, c.num_classes))
+        self.norm, self.head = final_norm(c), classifier(c)
 
-    def run(self, images: torch.Tensor):
-        """Logits (B, classes); no auxiliary loss or statistics."""
-        x = self.embed(images)
-        return self.head(pool(self.net(x, torch.zeros_like(x)), self.config.pool)), None, None
+    def encode(self, images: torch.Tensor):
+        """The tokens after ``depth`` blocks; no auxiliary loss or statistics."""
+        return self.net(self.embed(images)), None, None
 
 
 class RecursiveViT(SingleStep):
     """``bvit``, ``sr-vit`` and ``mor-vit``: patch tokens through a :class:`trm.encoder.RecursiveEncoder`
-    (trm's shared network, recursed as the config says), pooled, then a linear head."""
+    (trm's shared network, recursed as the config says), then the head."""
 
     def __init__(self, config: RecursiveViTConfig):
         super().__init__()
@@ -124,10 +174,10 @@ class RecursiveViT(SingleStep):
         self.variant = c.variant
         self.embed = PatchEmbed(c)
         self.encoder = c.encoder(lambda layers: _net(c, layers, self.embed.length))
-        self.head = init_linear(nn.Linear(c.hidden_size, c.num_classes))
+        self.norm, self.head = final_norm(c), classifier(c)
 
-    def run(self, images: torch.Tensor):
-        """Logits, the router's weighted auxiliary loss (mor-vit), per-image statistics."""
+    def encode(self, images: torch.Tensor):
+        """Tokens, the router's weighted auxiliary loss (mor-vit), per-image statistics."""
         out = self.encoder(self.embed(images))
         stats = {}
         if out.depth is not None:  # mean passes through the block per token, per image
@@ -135,7 +185,7 @@ class RecursiveViT(SingleStep):
         if out.step_weights is not None:  # mean mixture weight of each step, per image
             stats["step_weights"] = out.step_weights.mean(1)
         aux = out.aux_loss * self.config.aux_weight if out.depth is not None else None
-        return self.head(pool(out.h, self.config.pool)), aux, stats or None
+        return out.h, aux, stats or None
 
 
 class ViTRM(nn.Module):
@@ -177,26 +227,14 @@ class ViTRM(nn.Module):
             return self.y_init.expand(batch, -1, -1), self.z_init.expand(batch, -1, -1)
         return broadcast_starts(self, (batch, self.embed.length, d))
 
-    def _cycle(
-        self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """ViTRM's cycle: n times z = f([x; y; z]) (z's part), then y = f([y; z]) (y's)."""
-        for _ in range(self.config.n):
-            z = self.net(torch.cat([x, y, z], dim=1))[:, x.shape[1] + y.shape[1] :]
-        y = self.net(torch.cat([y, z], dim=1))[:, : y.shape[1]]
-        return y, z
-
     def recurse(
         self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One supervision step's recursion: T cycles, gradients through the last."""
+        """One supervision step's recursion: T cycles, gradients through the last; the
+        cycle is the paper's on concatenated tokens, or the puzzle TRM's."""
         c = self.config
-        if not self.paper:
-            return deep_recursion(self.net, c.n, c.T, x, y, z)
-        with torch.no_grad():
-            for _ in range(c.T - 1):
-                y, z = self._cycle(x, y, z)
-        return self._cycle(x, y, z)
+        cycle = concat_step if self.paper else latent_step
+        return deep_recursion(self.net, c.n, c.T, x, y, z, cycle)
 
     def deep_step(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
         y, z = self.recurse(x, y, z)
