@@ -213,10 +213,44 @@ def test_equal_flops_give_cheaper_variants_more_images(synthetic, tmp_path):
     assert (vit["images"] > bvit["images"]) == (per_image["vit"] < per_image["bvit"])
 
 
+def test_auto_precision_takes_fp32_at_once_on_a_cpu_without_fast_bf16(
+    synthetic, tmp_path, monkeypatch
+):
+    """No probe where bf16 is emulated (AVX2): the flags decide, and the run says so."""
+    import vision.compare as cmp
+
+    def probe(model, **kw):
+        raise AssertionError("no probe on a CPU without fast bf16")
+
+    monkeypatch.setattr(cmp, "cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr(cmp, "probe_steps_per_s", probe)
+    model = build_model("vit", "small", **TINY["vit"])
+    cpu = __import__("torch").device("cpu")
+    assert cmp.fastest_precision(model, batch_size=4, device=cpu, precision="auto") == ("fp32", {})
+    messages: list[str] = []
+    result = run(
+        synthetic,
+        tmp_path / "cmp",
+        variants=("vit",),
+        budget="epochs",
+        epochs=1.0,
+        precision="auto",
+        messages=messages,
+    )
+    assert result["variants"][0]["precision"] == "fp32"
+    assert any("precision fp32 (auto: no fast bf16 on this CPU, no probe)" in m for m in messages)
+    # the evaluations on the way read one fixed sample of the test images, not all of them
+    from trm.checkpoint import load_checkpoint
+
+    assert load_checkpoint(tmp_path / "cmp" / "vit").config["train"]["eval_max"] == cmp.CURVE_SAMPLE
+
+
 def test_auto_precision_is_the_faster_in_a_timed_probe(synthetic, tmp_path, monkeypatch):
+    """On a CPU with fast bf16 a model may still train faster in fp32: a probe decides."""
     import vision.compare as cmp
 
     rates = {"fp32": 3.0, "bf16": 5.0}
+    monkeypatch.setattr(cmp, "cpu_has_fast_bf16", lambda: True)
     monkeypatch.setattr(cmp, "probe_steps_per_s", lambda model, **kw: rates[kw["precision"]])
     model = build_model("vit", "small", **TINY["vit"])
     cpu = __import__("torch").device("cpu")

@@ -13,13 +13,16 @@ seed, optimizer and recipe, for an equal budget of one of three kinds:
     each variant then seeing as many images as that buys it (training ~ 3 x the forward
     FLOPs of all supervision steps per image).
 
-Each variant runs at the precision that trains it fastest on this machine, measured by a
-timed probe of fp32 and bf16 (``precision="auto"``), or at the one asked for. A variant
+With ``precision="auto"`` each variant runs at the precision that trains it fastest here:
+on a GPU bf16 where it is supported; on a CPU without fast bf16 (AVX512-BF16 or AMX: the
+flags say so, and emulated bf16 is several times slower) fp32 at once; on a CPU with it,
+the faster of the two in a probe of a few training steps each. A variant
 whose folder holds an unfinished run resumes; a finished one (its ``result.json``
 written) is not trained again. Each finished variant is evaluated on the whole test
 split (top-1, top-5, eval images/s; for recursive models with several supervision steps
-adaptive halting too) with its parameters and FLOPs per image. Every run evaluates on (up
-to 1,000 of) the test images about ten times on the way: the table's "top-1 at equal
+adaptive halting too) with its parameters and FLOPs per image. Every run evaluates on the
+same fixed sample of the test images (the first :data:`CURVE_SAMPLE`) about ten times on the
+way: the table's "top-1 at equal
 epochs" reads those at the largest number of images every variant has seen, and the
 charts show top-1 against images seen and against training FLOPs (with top-1 against
 parameters beside them).
@@ -37,7 +40,7 @@ import torch
 from trm.checkpoint import load_checkpoint
 from trm.config import TrainConfig, check_seed
 from trm.contract import is_single_step
-from trm.device import autocast, resolve_device, resolve_precision
+from trm.device import autocast, cpu_has_fast_bf16, resolve_device, resolve_precision
 from trm.errors import SettingError, TRMError, about
 from trm.jsonfile import read_json_object
 from trm.optim import make_optimizer
@@ -79,8 +82,12 @@ def parse_variants(text: str) -> list[str]:
     return names
 
 
+CURVE_SAMPLE = 500  # test images each evaluation on the way reads (the final: all of them)
+CURVES = 10  # evaluations on the way
+
+
 def probe_steps_per_s(
-    model, *, batch_size: int, device: torch.device, precision: str, steps: int = 4, warmup: int = 2
+    model, *, batch_size: int, device: torch.device, precision: str, steps: int = 3, warmup: int = 1
 ) -> float:
     """Optimizer steps per second of ``model``'s training step on random images (a copy of
     the model is trained, so the real run starts from the same weights as without a probe)."""
@@ -117,24 +124,18 @@ def probe_steps_per_s(
     return steps / (time.perf_counter() - start)
 
 
-def bf16_possible(device: torch.device) -> bool:
-    """bf16 autocast runs here (fast or not: the probe decides)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu"
-
-
 def fastest_precision(
     model, *, batch_size: int, device: torch.device, precision: str
 ) -> tuple[str, dict[str, float]]:
-    """The precision to train ``model`` at: the one asked for, or with ``auto`` the faster
-    of fp32 and bf16 in a timed probe of the training step (steps/s of each returned)."""
-    if precision != "auto":
+    """The precision to train ``model`` at: the one asked for; with ``auto`` the flags'
+    choice (:func:`trm.device.resolve_precision`), except on a CPU with fast bf16, where
+    a model may still train faster in fp32: there the faster of the two in a probe of a
+    few steps each (steps/s of each returned)."""
+    if precision != "auto" or device.type != "cpu" or not cpu_has_fast_bf16():
         return resolve_precision(precision, device), {}
-    candidates = ["fp32", "bf16"] if bf16_possible(device) else ["fp32"]
     rates = {
         p: probe_steps_per_s(model, batch_size=batch_size, device=device, precision=p)
-        for p in candidates
+        for p in ("fp32", "bf16")
     }
     return max(rates, key=rates.get), rates
 
@@ -207,6 +208,9 @@ def train_variant(
             + ", ".join(f"{p} {r:.2f} steps/s" for p, r in rates.items())
             + f" in a probe -> {prec}"
         )
+    elif precision == "auto":
+        why = "no fast bf16 on this CPU" if dev.type == "cpu" else f"on {dev.type}"
+        log(f"{variant}: precision {prec} (auto: {why}, no probe)")
     if budget == "time":
         rate = rates.get(prec) or probe_steps_per_s(
             model, batch_size=batch_size, device=dev, precision=prec
@@ -222,8 +226,9 @@ def train_variant(
     train = dict(
         batch_size=batch_size,
         seed=seed,
-        eval_every=max(1, steps // 10),
-        checkpoint_every=max(1, steps // 10),
+        eval_every=max(1, steps // CURVES),
+        eval_max=min(CURVE_SAMPLE, TRAIN_DEFAULTS["eval_max"]),
+        checkpoint_every=max(1, steps // CURVES),
         log_every=max(1, min(25, steps // 20)),
         **schedule,
         **length,
