@@ -24,7 +24,7 @@ from trm.config import (
     SCHEDULES,
     SOFT_MIXERS,
 )
-from vision.configs import BLOCKS, CONFIGS, LAYOUTS, POOLS
+from vision.configs import BLOCKS, CONFIGS, LAYOUTS, POOLS, SPLITS
 from vision.configs import PRESETS as VISION_PRESETS
 from vision.recipes import BUDGETS
 
@@ -60,6 +60,7 @@ VisionPreset = choice("VisionPreset", VISION_PRESETS["vit"])  # every variant ha
 Pool = choice("Pool", POOLS)
 Layout = choice("Layout", LAYOUTS)
 BlockKind = choice("BlockKind", BLOCKS)
+Split = choice("Split", SPLITS)
 Budget = choice("Budget", BUDGETS)
 
 # written here: their modules import torch (tests/test_cli.py compares them)

@@ -17,17 +17,20 @@ from cli.choices import (
     Pool,
     Precision,
     SoftMixer,
+    Split,
     Variant,
     VisionPreset,
 )
 from cli.common import (
     DEVICE,
+    FORCE_OUTPUT,
     FORCE_RUN,
     MAX_MINUTES_HELP,
     PRECISION,
     err,
     flag,
     given_fields,
+    output_file,
     stopped,
 )
 from vision.configs import CONFIGS, field_defaults
@@ -193,6 +196,51 @@ def cifar(
     err.print(
         f"fetched {name} into {out_dir / archive_for(name).folder} (MD5 checked, every "
         f"batch read back) in {time.perf_counter() - start:.1f} s",
+        highlight=False,
+    )
+
+
+@data_app.command("show")
+def show(
+    data: Annotated[
+        Path, typer.Argument(help="Image folder in the CIFAR format.", show_default=False)
+    ],
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")] = Path(
+        "images.png"
+    ),
+    split: Annotated[Split, typer.Option(help="train or test.")] = "train",
+    per_class: Annotated[int, typer.Option(help="Images of each class, drawn at random.")] = 8,
+    scale: Annotated[int, typer.Option(help="Each pixel drawn as SCALE x SCALE.")] = 2,
+    max_classes: Annotated[int, typer.Option(help="At most this many classes (rows).")] = 20,
+    seed: Annotated[int, typer.Option(help="Random seed: which images are drawn.")] = 0,
+    force: Annotated[bool, FORCE_OUTPUT] = False,
+) -> None:
+    """Write a PNG grid of a few images of each class (one row a class, with its count), and print the label histogram.
+
+    Examples:
+      trm vision data show data/shapes --out shapes.png
+      trm vision data show data/cifar100 --split test --per-class 4 --max-classes 100 --out c100.png
+    """
+    from trm.errors import SettingError
+    from vision.cifar import load_images
+    from vision.show import class_counts, grid
+
+    for name, value, top in (("per_class", per_class, 64), ("scale", scale, 16)):
+        if not 1 <= value <= top:
+            raise SettingError(name, f"must be from 1 to {top}, got {value}")
+    if max_classes < 1:
+        raise SettingError("max_classes", f"must be at least 1, got {max_classes}")
+    target = output_file(out_file, "out", force, (".png",))
+    images = load_images(data)
+    picture = grid(
+        images, split=split, per_class=per_class, scale=scale, seed=seed, max_classes=max_classes
+    )
+    path = target.write(lambda tmp: picture.save(tmp, format="PNG"))
+    counts = class_counts(images, split)
+    most = counts.max() / max(1, counts.sum())
+    err.print(
+        f"wrote {path}: {images.name} {split}, {len(getattr(images, split)):,} images; per class "
+        f"{counts.min():,} to {counts.max():,} (always guessing the commonest: {most:.1%})",
         highlight=False,
     )
 

@@ -963,3 +963,55 @@ def test_array_states_are_checked_before_an_array_is_built(state, why):
     body = pickle.dumps({b"data": Evil()}, protocol=2)
     with pytest.raises(Exception, match=why):
         _resolved(SafeUnpickler(io.BytesIO(body)).load())
+
+
+# ------------------------------------------------------------------ trm vision data show
+
+
+def test_show_draws_each_picked_image_scaled_in_its_class_row(tmp_path):
+    from vision.show import CHAR_WIDTH, GAP, LABEL_CHARS, LINE_HEIGHT, class_counts, grid, pick
+
+    parts, test = cifar10_parts(sizes=(6, 6, 6, 6, 6), test=4)
+    data = load_images(write_cifar10_python(tmp_path / "c10", parts, test))
+    assert (
+        class_counts(data, "train").tolist()
+        == np.bincount(data.train.labels, minlength=10).tolist()
+    )
+    picture = np.asarray(grid(data, per_class=2, scale=3, seed=5))
+    chosen = pick(data.train.labels, 10, 2, 5)
+    assert [len(c) for c in chosen] == [min(2, n) for n in class_counts(data, "train")]
+    assert all((data.train.labels[c] == k).all() for k, c in enumerate(chosen))
+    size, left, top = 96, (LABEL_CHARS + 9) * CHAR_WIDTH, LINE_HEIGHT + 2 * GAP
+    for row, picked in enumerate(chosen):
+        for k, i in enumerate(picked):
+            y, x = top + row * (size + GAP), left + k * (size + GAP)
+            tile = picture[y : y + size, x : x + size]
+            want = data.train.images[i].transpose(1, 2, 0).repeat(3, 0).repeat(3, 1)
+            assert np.array_equal(tile, want)
+    assert picture.shape[0] == top + 10 * (size + GAP) + GAP
+    # the same seed draws the same images; another seed others
+    assert np.array_equal(picture, np.asarray(grid(data, per_class=2, scale=3, seed=5)))
+    assert not np.array_equal(picture, np.asarray(grid(data, per_class=2, scale=3, seed=6)))
+
+
+def test_cli_show_writes_a_png_and_the_label_histogram(tmp_path):
+    from PIL import Image
+
+    from tests.helpers import assert_one_line_error
+
+    folder = write_cifar10_python(tmp_path / "c10", *cifar10_parts())
+    png = tmp_path / "grid.png"
+    r = run_trm(*cmd("vision data show", folder, "--out", png, "--per-class 3 --split test"))
+    assert r.returncode == 0, r.stderr
+    assert "test, 3 images" in r.stderr and "always guessing the commonest" in r.stderr
+    assert Image.open(png).format == "PNG"
+    again = run_trm(*cmd("vision data show", folder, "--out", png))
+    assert_one_line_error(again, "already exists")
+    assert_one_line_error(
+        run_trm(*cmd("vision data show", folder, "--out", tmp_path / "x.png", "--per-class 0")),
+        "per-class",
+    )
+    assert_one_line_error(
+        run_trm(*cmd("vision data show", folder, "--out", tmp_path / "x.jpg")), ".png"
+    )
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "x.jpg").exists()

@@ -32,6 +32,7 @@ LAYOUTS = ("vitrm", "trm")
 # block the papers compare with) or trm's (post-norm RMSNorm, SwiGLU, RoPE: our first
 # release, which saved runs without the field were built with)
 BLOCKS = ("vit", "trm")
+SPLITS = ("train", "test")  # an image set's two parts
 
 
 # the recursive core's bounds (trm.config.MAX_SIZES), plus the image and the plain ViT's depth
