@@ -431,6 +431,30 @@ def train(
             show_default=_model_default("mixer_hidden"),
         ),
     ] = None,
+    mixer_norm: Annotated[
+        bool | None,
+        typer.Option(
+            "--mixer-norm/--no-mixer-norm",
+            help="sr-vit: the mixer reads each recursion's output LayerNormed.",
+            show_default=_model_default("mixer_norm"),
+        ),
+    ] = None,
+    uniform_start: Annotated[
+        bool | None,
+        typer.Option(
+            "--uniform-start/--no-uniform-start",
+            help="sr-vit: the mixture starts even (1/R on each recursion).",
+            show_default=_model_default("uniform_start"),
+        ),
+    ] = None,
+    balance: Annotated[
+        float | None,
+        typer.Option(
+            help="sr-vit: weight of a loss against an uneven mean mixture (log R minus its "
+            "entropy).",
+            show_default=_model_default("balance"),
+        ),
+    ] = None,
     router_per_step: Annotated[
         bool | None,
         typer.Option(

@@ -202,7 +202,8 @@ def synthetic(tmp_path_factory):
 
 def test_training_and_eval_json_report_recursions_and_step_weights(synthetic, tmp_path):
     steps = dict(steps=3, batch_size=8, eval_every=10**6, checkpoint_every=10**6, log_every=1)
-    for variant, extra in (("mor-vit", dict(recursions=3)), ("sr-vit", dict(recursions=3))):
+    sr_options = dict(recursions=3, mixer_norm=True, uniform_start=True, balance=0.1)
+    for variant, extra in (("mor-vit", dict(recursions=3)), ("sr-vit", sr_options)):
         train_images(
             synthetic,
             tmp_path / variant,
@@ -221,6 +222,8 @@ def test_training_and_eval_json_report_recursions_and_step_weights(synthetic, tm
     sr = evaluate_run(tmp_path / "sr-vit", synthetic, device="cpu")
     assert len(sr["step_weights"]) == 3 and sum(sr["step_weights"]) == pytest.approx(1, abs=1e-4)
     assert "mean_recursions" not in sr
+    saved = json.loads((tmp_path / "sr-vit" / "checkpoint" / "config.json").read_text())
+    assert {k: saved["model"][k] for k in sr_options} == sr_options
 
 
 @pytest.mark.parametrize(
@@ -233,6 +236,9 @@ def test_training_and_eval_json_report_recursions_and_step_weights(synthetic, tm
         (["--variant", "bvit", "--capacity", "1,0.5"], "--capacity"),
         (["--variant", "vit", "--recursions", "3"], "--recursions"),
         (["--variant", "bvit", "--n-sup", "3"], "--n-sup"),
+        (["--variant", "vit", "--balance", "0.1"], "--balance"),
+        (["--variant", "bvit", "--mixer-norm"], "--mixer-norm"),
+        (["--variant", "sr-vit", "--balance", "-1"], "balance"),
         (["--variant", "resnet"], "resnet"),
     ],
 )
@@ -468,3 +474,73 @@ def test_legacy_mor_config_loads_one_router_no_ends_and_active_only_attention():
     legacy.load_state_dict(state)
     counts, out = count_passes(legacy, torch.randn(2, 3, 32, 32))
     assert torch.equal(counts, out.depth)
+
+
+# ------------------------------------------------- SoftMoR against a collapsing mixture
+
+
+class _Scale(torch.nn.Module):
+    """A stand-in for f: h -> k (h + e), so recursion s's output is k^s times the input."""
+
+    def __init__(self, k: float):
+        super().__init__()
+        self.k = k
+
+    def forward(self, h, injection=0.0):
+        return (h + injection) * self.k
+
+
+@pytest.mark.parametrize("mixer", ["mlp", "linear"])
+def test_uniform_start_weighs_every_recursion_alike(mixer):
+    from trm.encoder import SoftMixEncoder
+
+    torch.manual_seed(0)
+    enc = SoftMixEncoder(_Scale(1.3), 8, 4, mixer=mixer, uniform_start=True)
+    w = enc(torch.randn(2, 5, 8)).step_weights
+    assert torch.allclose(w, torch.full_like(w, 0.25))
+    plain = SoftMixEncoder(_Scale(1.3), 8, 4, mixer=mixer)(torch.randn(2, 5, 8)).step_weights
+    assert not torch.allclose(plain, torch.full_like(plain, 0.25))
+
+
+def test_a_normed_mixer_does_not_read_the_size_of_the_streams():
+    """Pre-norm streams grow from recursion to recursion; a normed mixer reads their
+    directions only, so growth alone cannot pull the mixture towards one recursion."""
+    from trm.encoder import SoftMixEncoder
+
+    h = torch.randn(2, 5, 8)
+    weights = {}
+    for normed in (True, False):
+        for k in (1.1, 3.0):
+            torch.manual_seed(0)
+            enc = SoftMixEncoder(_Scale(k), 8, 3, normed=normed)
+            weights[normed, k] = enc(h).step_weights
+    assert torch.allclose(weights[True, 1.1], weights[True, 3.0], atol=1e-5)
+    assert not torch.allclose(weights[False, 1.1], weights[False, 3.0], atol=1e-3)
+
+
+def test_imbalance_is_zero_for_an_even_mixture_and_log_r_for_one_recursion():
+    from trm.encoder import imbalance
+
+    even = torch.full((2, 5, 4), 0.25)
+    one = torch.zeros(2, 5, 4)
+    one[..., 2] = 1
+    assert imbalance(even).item() == pytest.approx(0, abs=1e-6)
+    assert imbalance(one).item() == pytest.approx(math.log(4), abs=1e-5)
+    # tokens may each lean on one recursion while the batch uses all alike
+    mixed = torch.eye(4).repeat(2, 1).view(2, 4, 4)
+    assert imbalance(mixed).item() == pytest.approx(0, abs=1e-6)
+
+
+def test_balance_adds_the_weighted_imbalance_to_the_loss_and_off_adds_nothing():
+    from trm.encoder import imbalance
+
+    torch.manual_seed(0)
+    images = torch.randn(2, 3, 32, 32)
+    model = build_model("sr-vit", "small", recursions=3, balance=0.5, **SMALL)
+    aux = model.run(images)[1]
+    out = model.encoder(model.embed(images))
+    assert aux.item() == pytest.approx(0.5 * imbalance(out.step_weights).item(), rel=1e-5)
+    assert aux.requires_grad and aux.item() > 0
+    assert build_model("sr-vit", "small", recursions=3, **SMALL).run(images)[1] is None
+    with pytest.raises(TRMError, match="balance"):
+        build_model("sr-vit", "small", balance=-1.0, **SMALL)

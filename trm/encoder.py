@@ -10,7 +10,10 @@ it; ``vision.models`` configures them as the recursive vision variants:
     ``f`` is a whole ViT stack, recursed ``R`` times, and every recursion's output is kept.
     A token-wise mixer reads a token's ``R`` outputs and gives ``R`` weights (a softmax over
     the recursions); the token's output is their weighted sum, so the intermediate
-    representations are used. ``mixer="mlp"`` (the paper's): Linear(R d -> m), GELU,
+    representations are used. Against the mixture collapsing onto one recursion, three
+    options: ``normed`` (the mixer reads each output LayerNormed), ``uniform_start`` (the
+    scores start at 0: every recursion weighs 1/R) and an auxiliary loss, :func:`imbalance`
+    of the batch's mean weights (weighted by the model). ``mixer="mlp"`` (the paper's): Linear(R d -> m), GELU,
     Linear(m -> R) on the concatenated outputs; ``mixer="linear"`` (our first release): a
     Linear(d -> 1) scorer per recursion. With ``R = 1`` the MLP mixer does not exist: the
     encoder is the plain stack.
@@ -108,8 +111,13 @@ class SoftMixEncoder(RecursiveEncoder):
         mixer: str = "mlp",
         mixer_hidden: int = 0,
         step_embedding: bool = False,
+        normed: bool = False,
+        uniform_start: bool = False,
     ):
         super().__init__(net, dim, steps, step_embedding=step_embedding)
+        # the mixer reads each output LayerNormed (no scale or shift): a later recursion's
+        # larger stream (pre-norm blocks add to it) does not sway the scores by its size
+        self.normed = normed
         if mixer not in SOFT_MIXERS:
             raise ValueError(f"mixer must be one of {SOFT_MIXERS}, got {mixer!r}")
         if mixer_hidden < 0:
@@ -126,14 +134,20 @@ class SoftMixEncoder(RecursiveEncoder):
             )
         elif mixer == "linear":
             self.mix_routers = nn.ModuleList(init_linear(nn.Linear(dim, 1)) for _ in range(steps))
+        if uniform_start:  # every recursion weighs 1/R at the start: the scores' layer at 0
+            last = [self.mixer[-1]] if self.mixer is not None else list(self.mix_routers or [])
+            for layer in last:
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
 
     def forward(self, h: torch.Tensor) -> EncoderOutput:
         zero = h.new_zeros((), dtype=torch.float32)
         outs = self._recurse(h)
+        read = [F.layer_norm(o, o.shape[-1:]) for o in outs] if self.normed else outs
         if self.mixer is not None:  # a token's R outputs, side by side -> R scores
-            scores = self.mixer(torch.cat(outs, dim=-1))
+            scores = self.mixer(torch.cat(read, dim=-1))
         elif self.mix_routers is not None:  # each output scored on its own
-            scores = torch.cat([router(o) for router, o in zip(self.mix_routers, outs)], dim=-1)
+            scores = torch.cat([router(o) for router, o in zip(self.mix_routers, read)], dim=-1)
         else:  # one recursion, no mixer: the plain stack
             return EncoderOutput(
                 outs[0],
@@ -142,7 +156,15 @@ class SoftMixEncoder(RecursiveEncoder):
             )
         weights = torch.softmax(scores.float(), dim=-1)  # (B, L, R)
         mixed = (torch.stack(outs, dim=-1) * weights.unsqueeze(-2).to(h.dtype)).sum(-1)
-        return EncoderOutput(mixed, zero, step_weights=weights)
+        return EncoderOutput(mixed, imbalance(weights), step_weights=weights)
+
+
+def imbalance(weights: torch.Tensor) -> torch.Tensor:
+    """How far the batch's mean mixture (over images and tokens) is from using every
+    recursion alike: log R minus its entropy (0 when even, log R when all on one). A
+    token may still lean on one recursion; the batch as a whole may not."""
+    mean = weights.reshape(-1, weights.shape[-1]).mean(0)
+    return math.log(weights.shape[-1]) + (mean * mean.clamp_min(1e-12).log()).sum()
 
 
 class RoutedEncoder(RecursiveEncoder):

@@ -176,6 +176,9 @@ class SRViTConfig(RecursiveViTConfig):
     recursions: int = 4
     mixer: str = "mlp"
     mixer_hidden: int = 0  # the MLP mixer's width; 0: hidden_size
+    mixer_norm: bool = False  # the mixer reads each recursion's output LayerNormed
+    uniform_start: bool = False  # the mixture starts even: 1/R on each recursion
+    balance: float = 0.0  # weight of the auxiliary loss against an uneven mean mixture
     variant: ClassVar[str] = "sr-vit"
     max_recursions: ClassVar[int] = 8
     legacy_defaults: ClassVar[dict] = {**ViTFamilyConfig.legacy_defaults, "mixer": "linear"}
@@ -186,6 +189,8 @@ class SRViTConfig(RecursiveViTConfig):
             raise SettingError(
                 "mixer", f"must be one of {', '.join(SOFT_MIXERS)}, got {self.mixer!r}"
             )
+        if not 0 <= self.balance <= MAX_RATE:
+            raise SettingError("balance", f"must be from 0 to {MAX_RATE:g}, got {self.balance}")
         if not 0 <= self.mixer_hidden <= VISION_MAX["hidden_size"]:
             raise SettingError(
                 f"`mixer_hidden` must be between 0 (the hidden size) and "
@@ -194,7 +199,10 @@ class SRViTConfig(RecursiveViTConfig):
         return self
 
     def describe(self) -> str:
-        return super().describe() + f", {self.mixer} mixer"
+        extras = [("normed input", self.mixer_norm), ("even start", self.uniform_start)]
+        text = super().describe() + f", {self.mixer} mixer"
+        text += "".join(f", {name}" for name, on in extras if on)
+        return text + (f", balance {self.balance:g}" if self.balance else "")
 
     def encoder(self, net) -> RecursiveEncoder:
         from trm.encoder import SoftMixEncoder
@@ -206,6 +214,8 @@ class SRViTConfig(RecursiveViTConfig):
             mixer=self.mixer,
             mixer_hidden=self.mixer_hidden,
             step_embedding=self.step_embedding,
+            normed=self.mixer_norm,
+            uniform_start=self.uniform_start,
         )
 
 

@@ -184,7 +184,11 @@ class RecursiveViT(SingleStep):
             stats["mean_recursions"] = out.depth.float().mean(-1)
         if out.step_weights is not None:  # mean mixture weight of each step, per image
             stats["step_weights"] = out.step_weights.mean(1)
-        aux = out.aux_loss * self.config.aux_weight if out.depth is not None else None
+        c, aux = self.config, None
+        if out.depth is not None:  # MoR's router loss
+            aux = out.aux_loss * c.aux_weight
+        elif getattr(c, "balance", 0):  # SoftMoR's: the mean mixture kept even
+            aux = out.aux_loss * c.balance
         return out.h, aux, stats or None
 
 
