@@ -408,6 +408,49 @@ def write_python_pickle(path: Path, obj: object) -> None:
     Path(path).write_bytes(buf.getvalue())
 
 
+def _batch(split: ImageSplit, names: list[str], start: int, stop: int, label: str) -> dict:
+    labels = split.labels[start:stop]
+    return {
+        b"batch_label": label.encode(),
+        b"labels": [int(x) for x in labels],
+        b"data": split.images[start:stop].reshape(-1, PIXELS),
+        b"filenames": [f"{names[y]}_s_{start + i:06d}.png".encode() for i, y in enumerate(labels)],
+    }
+
+
+def write_cifar10_python(folder: Path, data: ImageData, meta: dict | None = None) -> None:
+    """``data`` (32x32 RGB, up to 256 classes) written into ``folder`` in the CIFAR-10 python
+    layout: ``data_batch_1..5`` (the training images in five parts), ``test_batch``,
+    ``batches.meta`` (the class names, and ``meta``'s entries besides)."""
+    folder = Path(folder)
+    train = len(data.train)
+    bounds = np.linspace(0, train, TRAIN_BATCHES + 1).round().astype(int)
+    for i in range(TRAIN_BATCHES):
+        write_python_pickle(
+            folder / f"data_batch_{i + 1}",
+            _batch(
+                data.train,
+                data.classes,
+                bounds[i],
+                bounds[i + 1],
+                f"training batch {i + 1} of {TRAIN_BATCHES}",
+            ),
+        )
+    write_python_pickle(
+        folder / "test_batch",
+        _batch(data.test, data.classes, 0, len(data.test), "testing batch 1 of 1"),
+    )
+    write_python_pickle(
+        folder / "batches.meta",
+        {
+            b"num_cases_per_batch": int(bounds[1] - bounds[0]),
+            b"label_names": [name.encode() for name in data.classes],
+            b"num_vis": PIXELS,
+            **(meta or {}),
+        },
+    )
+
+
 # --------------------------------------------------------------------------- layouts
 
 

@@ -31,14 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from trm.errors import SettingError
-from vision.cifar import (
-    PIXELS,
-    TRAIN_BATCHES,
-    ImageData,
-    ImageSplit,
-    staged_folder,
-    write_python_pickle,
-)
+from vision.cifar import PIXELS, ImageData, ImageSplit, staged_folder, write_cifar10_python
 
 SHAPES = ("circle", "square", "triangle", "cross", "ring", "crescent")
 TEXTURES = ("plain", "striped", "checkered", "dotted", "grid")
@@ -235,16 +228,6 @@ def generate(
     return ImageData("synthetic", class_names(classes), splits["train"], splits["test"], info=info)
 
 
-def _batch(split: ImageSplit, names: list[str], start: int, stop: int, label: str) -> dict:
-    labels = split.labels[start:stop]
-    return {
-        b"batch_label": label.encode(),
-        b"labels": [int(x) for x in labels],
-        b"data": split.images[start:stop].reshape(-1, PIXELS),
-        b"filenames": [f"{names[y]}_s_{start + i:06d}.png".encode() for i, y in enumerate(labels)],
-    }
-
-
 def write_synthetic(
     out: Path,
     train: int,
@@ -260,31 +243,14 @@ def write_synthetic(
     _check(classes, seed)
     with staged_folder(out, force) as stage:  # refuses a bad --out before any work
         data = generate(train, test, classes, seed, progress)
-        bounds = np.linspace(0, train, TRAIN_BATCHES + 1).round().astype(int)
-        for i in range(TRAIN_BATCHES):
-            write_python_pickle(
-                stage / f"data_batch_{i + 1}",
-                _batch(
-                    data.train,
-                    data.classes,
-                    bounds[i],
-                    bounds[i + 1],
-                    f"training batch {i + 1} of {TRAIN_BATCHES}",
-                ),
-            )
-        write_python_pickle(
-            stage / "test_batch", _batch(data.test, data.classes, 0, test, "testing batch 1 of 1")
-        )
-        write_python_pickle(
-            stage / "batches.meta",
+        write_cifar10_python(
+            stage,
+            data,
             {
-                b"num_cases_per_batch": int(bounds[1] - bounds[0]),
-                b"label_names": [name.encode() for name in data.classes],
-                b"num_vis": PIXELS,
                 b"trm_synthetic": {
                     k.encode(): v.encode() if isinstance(v, str) else v
                     for k, v in data.info.items()
-                },
+                }
             },
         )
     data.path, data.format = out, "python"
