@@ -68,13 +68,14 @@ OFFICIAL = "official fp32"
 def configs(
     name: str, batch: int, hidden: int | None, width_multiple: int | None = None
 ) -> tuple[TRMConfig, TrainConfig]:
-    """The preset's model shape with this task's lengths, and its training setup at ``batch``."""
+    """The preset's model shape with this task's lengths, and its training setup at ``batch``,
+    every step at full depth (a depth curriculum's shallow steps would time less work)."""
     seq_len, vocab, _ = SHAPES[name]
     return build_configs(
         name,
         {"seq_len": seq_len, "vocab_size": vocab},
         {"hidden_size": hidden, "width_multiple": width_multiple},
-        {"batch_size": batch},
+        {"batch_size": batch, "depth_curriculum": 0.0},
     )
 
 

@@ -76,24 +76,26 @@ class GatedSiLU(torch.autograd.Function):
     """``silu(gate) * up`` of one projection ``h = [gate, up]``, as the plain ops compute it,
     with a backward that writes the gradient of ``h`` in place of autograd's two halves and
     their concatenation (a full copy of ``h``'s gradient, ~9% of an eager CPU training step
-    at the official Sudoku shape). Saves only ``h``."""
+    at the official Sudoku shape), from autograd's own kernels (a product and
+    ``silu_backward``), so the gradient is autograd's bit for bit. Saves ``h`` and
+    ``silu(gate)``, as autograd would (recomputing the latter costs ~3% of a step)."""
 
     @staticmethod
     def forward(ctx, h: torch.Tensor) -> torch.Tensor:
         gate, up = h.chunk(2, dim=-1)
-        ctx.save_for_backward(h)
-        return F.silu(gate) * up
+        act = F.silu(gate)
+        ctx.save_for_backward(h, act)
+        return act * up
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (h,) = ctx.saved_tensors
+        h, act = ctx.saved_tensors
         gate, up = h.chunk(2, dim=-1)
         grad_h = torch.empty_like(h)
         d_gate, d_up = grad_h.chunk(2, dim=-1)
-        sig = torch.sigmoid(gate)
-        torch.mul(grad, gate * sig, out=d_up)  # d/d up = silu(gate)
-        # d/d gate = up * silu'(gate), silu' = sig * (1 + gate * (1 - sig))
-        torch.mul(grad * up, sig * (1 + gate * (1 - sig)), out=d_gate)
+        torch.mul(grad, act, out=d_up)  # d/d up = silu(gate)
+        # d/d gate = (grad * up) * silu'(gate)
+        torch.ops.aten.silu_backward.grad_input(grad * up, gate, grad_input=d_gate)
         return grad_h
 
 
