@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The vision `small` presets on small real images, as a user runs them: each arm trains for
+# MINUTES (the budget sizes its schedule) on DATA, one arm at a time on the whole machine,
+# then `trm vision eval --json` on the test split. Run from the repository root:
+#     bash benchmarks/vision_small.sh                      (the arms below, on data/digits)
+#     DATA=data/shapes MINUTES=3 ARMS="vitrm vit" bash benchmarks/vision_small.sh
+#     ARMS="vitrm vitrm:lr=1e-3" bash benchmarks/vision_small.sh   (an arm with options)
+# An arm is a variant, then ":" and options as key=value joined by ",", each passed as
+# --key value (e.g. vitrm:lr=1e-3,batch-size=64 -> --lr 1e-3 --batch-size 64).
+# Build the real sets first (benchmarks/real_images.py): choose settings on data/digits
+# (and the synthetic set), never on the set a check will use.
+set -euo pipefail
+DATA=${DATA:-data/digits}
+MINUTES=${MINUTES:-6}
+ARMS=${ARMS:-vit vitrm bvit sr-vit mor-vit}
+OUT=${OUT:-runs/vision-small/$(basename "$DATA")-${MINUTES}min}
+
+grep -o 'avx512_bf16\|avx2' /proc/cpuinfo | sort | uniq -c | sed 's/^/cpu flags: /'
+for arm in $ARMS; do
+  variant=${arm%%:*}
+  options=()
+  if [[ $arm == *:* ]]; then
+    IFS=',' read -ra pairs <<< "${arm#*:}"
+    for pair in "${pairs[@]}"; do options+=("--${pair%%=*}" "${pair#*=}"); done
+  fi
+  run="$OUT/${arm//[:,=]/_}"
+  [ -f "$run/checkpoint/model.safetensors" ] || trm vision train --data "$DATA" --variant "$variant" \
+    --out "$run" --max-minutes "$MINUTES" --force --quiet "${options[@]}"
+  echo "$arm: $(trm vision eval "$run" --data "$DATA" --json)"
+done
