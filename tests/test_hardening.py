@@ -519,6 +519,20 @@ def test_csv_imports_of_any_rows_are_a_dataset_or_one_line(tmp_path, rows, heade
         build(path, tmp_path / "out", force=True, progress=False)
     except TRMError as e:
         assert "\n" not in str(e) and path.name in str(e)
+        return
+    # imported: every puzzle in the dataset is one its checker accepts with its answer
+    from puzzles.dataset import load_dataset
+    from puzzles.maze.solver import check_path
+    from puzzles.sudoku.grid import is_solution
+
+    splits = load_dataset(tmp_path / "out").splits.values()
+    assert sum(len(split) for split in splits) >= 1
+    pairs = [pair for split in splits for pair in zip(split.inputs, split.labels)]
+    for question, answer in pairs:
+        if kind == "sudoku":
+            assert is_solution(sudoku_data.decode(answer), sudoku_data.decode(question))
+        else:
+            assert check_path(maze_data.decode(question), maze_data.decode(answer)).ok
 
 
 @settings(
@@ -556,9 +570,18 @@ def test_dataset_json_of_any_values_loads_or_is_one_line(tiny, tmp_path_factory,
     meta.update(edits)
     (folder / "dataset.json").write_text(json.dumps(meta))
     try:
-        load_dataset(folder)
+        loaded = load_dataset(folder)
     except TRMError as e:
         assert "\n" not in str(e) and str(folder) in str(e)
+        return
+    # loaded: the edits were taken as they are, and the puzzles read are the folder's own
+    import numpy as np
+
+    original = load_dataset(data)
+    assert all(loaded.meta[k] == v for k, v in edits.items())
+    for name, split in loaded.splits.items():
+        assert np.array_equal(split.inputs, original.splits[name].inputs)
+        assert np.array_equal(split.labels, original.splits[name].labels)
 
 
 @settings(max_examples=200, deadline=None)
