@@ -213,6 +213,21 @@ def test_equal_flops_give_cheaper_variants_more_images(synthetic, tmp_path):
     assert (vit["images"] > bvit["images"]) == (per_image["vit"] < per_image["bvit"])
 
 
+def _one_vit_epoch(synthetic, tmp_path) -> tuple[dict, list[str]]:
+    """`compare` of vit alone for one epoch at --precision auto: its result and messages."""
+    messages: list[str] = []
+    result = run(
+        synthetic,
+        tmp_path / "cmp",
+        variants=("vit",),
+        budget="epochs",
+        epochs=1.0,
+        precision="auto",
+        messages=messages,
+    )
+    return result, messages
+
+
 def test_auto_precision_takes_fp32_at_once_on_a_cpu_without_fast_bf16(
     synthetic, tmp_path, monkeypatch
 ):
@@ -227,16 +242,7 @@ def test_auto_precision_takes_fp32_at_once_on_a_cpu_without_fast_bf16(
     model = build_model("vit", "small", **TINY["vit"])
     cpu = __import__("torch").device("cpu")
     assert cmp.fastest_precision(model, batch_size=4, device=cpu, precision="auto") == ("fp32", {})
-    messages: list[str] = []
-    result = run(
-        synthetic,
-        tmp_path / "cmp",
-        variants=("vit",),
-        budget="epochs",
-        epochs=1.0,
-        precision="auto",
-        messages=messages,
-    )
+    result, messages = _one_vit_epoch(synthetic, tmp_path)
     assert result["variants"][0]["precision"] == "fp32"
     assert any("precision fp32 (auto: no fast bf16 on this CPU, no probe)" in m for m in messages)
     # the evaluations on the way read one fixed sample of the test images, not all of them
@@ -261,16 +267,7 @@ def test_auto_precision_is_the_faster_in_a_timed_probe(synthetic, tmp_path, monk
     rates["fp32"] = 9.0
     assert cmp.fastest_precision(model, batch_size=4, device=cpu, precision="auto")[0] == "fp32"
     assert cmp.fastest_precision(model, batch_size=4, device=cpu, precision="fp32") == ("fp32", {})
-    messages: list[str] = []
-    result = run(
-        synthetic,
-        tmp_path / "cmp",
-        variants=("vit",),
-        budget="epochs",
-        epochs=1.0,
-        precision="auto",
-        messages=messages,
-    )
+    result, messages = _one_vit_epoch(synthetic, tmp_path)
     assert result["variants"][0]["precision"] == "fp32"
     assert any("bf16 5.00 steps/s in a probe -> fp32" in m for m in messages)
 
