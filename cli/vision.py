@@ -310,7 +310,11 @@ def train(
     ] = None,
     warmup_epochs: Annotated[
         float | None,
-        typer.Option(help="Linear warmup, in epochs.", show_default=_by_preset(_warmup)),
+        typer.Option(
+            help="Linear warmup, in epochs. Without it, a --max-minutes run of the small "
+            "preset warms up for at most a tenth of the steps it fits.",
+            show_default=_by_preset(_warmup),
+        ),
     ] = None,
     min_lr: Annotated[
         float | None,

@@ -125,7 +125,7 @@ def test_a_budget_that_cannot_hold_the_run_is_one_line_and_writes_nothing(tmp_pa
         assert not (tmp_path / "run").exists()
 
 
-def _sizing(tmp_path, monkeypatch, minutes=10.0, n=4, T=3, share=0.6):
+def _sizing(tmp_path, monkeypatch, minutes=10.0, n=4, T=3, share=0.6, **train):
     """A trainer with a fake clock (``clock[0]`` seconds), sized to ``minutes``."""
     import torch
 
@@ -133,8 +133,9 @@ def _sizing(tmp_path, monkeypatch, minutes=10.0, n=4, T=3, share=0.6):
     from trm import train as train_module
     from trm.config import TrainConfig
 
+    train = {"warmup": 1, **train}
     cfg = TrainConfig(
-        steps=100, batch_size=8, warmup=1, depth_curriculum=share, eval_every=10**6
+        steps=100, batch_size=8, depth_curriculum=share, eval_every=10**6, **train
     ).validate()
     trainer = train_module.Trainer(
         tiny_config(n=n, T=T), cfg, sudoku_tokens(4, 16), None, tmp_path, device=torch.device("cpu")
@@ -271,3 +272,34 @@ def test_a_machine_that_slows_down_late_is_met_by_a_look_in_time(tmp_path, monke
             if fits == 3:  # the half-way look: from here on, three times slower
                 speed[0] = 1.2
     assert trainer.progress() == 1.0 and clock[0] > 0.8 * 600
+
+
+def test_a_warmup_share_keeps_a_short_budgets_warmup_to_its_share_of_the_steps(
+    tmp_path, monkeypatch
+):
+    """Vision's small preset warms up for 200 steps; 6 minutes on a CPU may fit fewer steps
+    than that. With ``warmup_share`` the warm-up is cut to that share of what the budget
+    fits (and saved so); without it such a budget is refused, as before."""
+    import io
+
+    from trm.errors import SettingError
+
+    for share, budget in ((0.1, 1.0), (0.0, 1.0)):
+        trainer, sizing, clock = _sizing(
+            tmp_path / str(share),
+            monkeypatch,
+            minutes=budget,
+            share=0.0,
+            warmup=200,
+            warmup_share=share,
+        )
+        while not _step(trainer, sizing, clock, lambda depth: 0.5):  # 0.5 s a step
+            pass
+        if share == 0.0:
+            with pytest.raises(SettingError, match="warm-up of 200"):
+                sizing.fit(trainer.state.step, 60.0, io.StringIO())
+            continue
+        sizing.fit(trainer.state.step, 60.0, io.StringIO())
+        assert 50 < trainer.cfg.steps < 120  # a minute of 0.5 s steps, less its reserve
+        assert trainer.cfg.warmup == int(0.1 * trainer.cfg.steps)
+        assert trainer.state.budget["steps"] == trainer.cfg.steps

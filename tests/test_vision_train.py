@@ -514,3 +514,14 @@ def test_block_is_an_option_of_the_vit_family_only(synthetic, tmp_path):
         "vitrm has no --block option",
     )
     assert not run.exists()
+
+
+def test_a_presets_warmup_yields_to_a_short_budget_but_one_asked_for_is_kept(synthetic, tmp_path):
+    from vision.recipes import preset_settings
+
+    assert preset_settings("small")["warmup_share"] == 0.1
+    assert preset_settings("cifar")["warmup_share"] == 0.0  # its warm-up is in epochs
+    train(synthetic, tmp_path / "a", 2)
+    train(synthetic, tmp_path / "b", 2, warmup_epochs=0.5)
+    shares = [load_checkpoint(tmp_path / r).config["train"]["warmup_share"] for r in "ab"]
+    assert shares == [0.1, 0.0]

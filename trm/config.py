@@ -267,6 +267,9 @@ class TrainConfig:
     batch_size: int = 256
     lr: float = 1e-4
     warmup: int = 1000
+    # > 0: when a time budget sizes the run, the warm-up takes at most this share of the
+    # steps it fits (a preset's warm-up in steps would otherwise eat a short run)
+    warmup_share: float = 0.0
     schedule: str = "cosine"
     min_lr_ratio: float = 0.1  # cosine ends at lr * this
     weight_decay: float = 1.0
@@ -307,6 +310,8 @@ class TrainConfig:
                     f"learning rates must be positive and at most {MAX_RATE:g}: "
                     f"`{name}` is {getattr(self, name)}"
                 )
+        if not 0 <= self.warmup_share < 1:
+            raise SettingError("warmup_share", f"must be in [0, 1), got {self.warmup_share}")
         if not 0 <= self.min_lr_ratio <= 1:
             raise SettingError("min_lr_ratio", f"must be in [0, 1], got {self.min_lr_ratio}")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):  # one option in vision: --betas

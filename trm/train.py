@@ -810,6 +810,9 @@ class _Sizing:
             self.minutes, max(int(steps), step + 1), step_seconds, eval_seconds, step, progress
         )
         if first:
+            share = t.cfg.warmup_share
+            if share > 0 and t.cfg.warmup > share * self.fitted.steps:
+                t.cfg = replace(t.cfg, warmup=max(1, int(share * self.fitted.steps)))
             check_fit(self.fitted, t.cfg.warmup, t.test_data is not None)
             ahead = len(REFITS)
         else:  # the end moved: so do the looks still to come

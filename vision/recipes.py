@@ -22,6 +22,7 @@ TRAIN_DEFAULTS = dict(
     lr=3e-4,
     weight_decay=0.05,
     warmup=200,
+    warmup_share=0.1,  # a time budget's run warms up for at most a tenth of its steps
     steps=2000,
     eval_every=500,
     eval_max=1000,
@@ -108,6 +109,7 @@ class Recipe:
 # AdamW 3e-4, weight decay 0.05, betas (0.9, 0.999), batch 256, 30 warmup epochs, cosine
 # to 1e-6, EMA 0.999, RandAugment(2, 9), mixup 0.2 or CutMix 1.0 on every batch
 PAPER_TRAIN = dict(
+    warmup_share=0.0,  # its warm-up is in epochs, whatever the budget
     batch_size=256,
     lr=3e-4,
     weight_decay=0.05,

@@ -331,6 +331,8 @@ def train_images(
         )
         train, run_recipe, schedule = preset_defaults(preset)
         train.update(given_train)
+        if "warmup" in given_train or warmup_epochs is not None:  # a warm-up asked for is kept
+            train["warmup_share"] = 0.0
         run_recipe = replace(run_recipe, **given).check()
         for key, replaces in (
             ("steps", "epochs"),
