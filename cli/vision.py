@@ -488,6 +488,21 @@ def train(
         float | None,
         typer.Option(help="Label smoothing.", show_default=_train_default("smoothing")),
     ] = None,
+    crop: Annotated[
+        int | None,
+        typer.Option(
+            help="Random crop after padding each side by this many pixels (0: none).",
+            show_default=_train_default("crop"),
+        ),
+    ] = None,
+    flip: Annotated[
+        bool | None,
+        typer.Option(
+            "--flip/--no-flip",
+            help="Random horizontal flips (--no-flip for digits or text, which a flip changes).",
+            show_default=_by_preset(lambda p: _switch("flip", preset_settings(p)["flip"])),
+        ),
+    ] = None,
     randaugment: Annotated[
         str | None,
         typer.Option(

@@ -525,3 +525,23 @@ def test_a_presets_warmup_yields_to_a_short_budget_but_one_asked_for_is_kept(syn
     train(synthetic, tmp_path / "b", 2, warmup_epochs=0.5)
     shares = [load_checkpoint(tmp_path / r).config["train"]["warmup_share"] for r in "ab"]
     assert shares == [0.1, 0.0]
+
+
+def test_crop_and_flip_are_recipe_options_and_old_recipes_keep_both():
+    from vision.recipes import Recipe
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (6, 3, 32, 32), dtype=np.uint8)
+    labels = np.arange(6)
+    plain = image_augmenter(Recipe(crop=0, flip=False))
+    out, same, _ = plain(images, labels, labels, np.random.default_rng(1))
+    assert np.array_equal(out, images) and np.array_equal(same, labels)  # nothing done
+    flipped = image_augmenter(Recipe(crop=0))(images, labels, labels, np.random.default_rng(1))[0]
+    moved = [not np.array_equal(a, b) for a, b in zip(flipped, images)]
+    assert any(moved) and all(
+        np.array_equal(a, b[..., ::-1]) for a, b, m in zip(flipped, images, moved) if m
+    )
+    old = Recipe.from_run({"recipe": {"smoothing": 0.1, "randaugment": None}})
+    assert (old.crop, old.flip) == (4, True)
+    with pytest.raises(TRMError, match="crop"):
+        Recipe(crop=17).check()

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from trm.config import TrainConfig, check_field_types
 from trm.errors import SettingError, TRMError
 
+MAX_CROP = 16  # pixels of padding before the random crop, at most
 BUDGETS = ("epochs", "time", "flops")  # what `trm vision compare` gives every variant alike
 COMPARE_EPOCHS = 20.0  # its epochs budget when none is given
 
@@ -39,6 +40,8 @@ class Recipe:
     """What is done to the training images and their targets; saved in the run."""
 
     smoothing: float = 0.0  # label smoothing
+    crop: int = 4  # random crop after padding each side by this many pixels; 0 = none
+    flip: bool = True  # random horizontal flip (off for digits, text: a flip changes them)
     randaugment: tuple | None = None  # (n, magnitude), or None
     mixup: float = 0.0  # mixup's Beta(alpha, alpha); 0 = off
     cutmix: float = 0.0  # CutMix's Beta(alpha, alpha); 0 = off
@@ -57,6 +60,8 @@ class Recipe:
         """Values in range, each named by its option (one line, TRMError)."""
         if not 0 <= self.smoothing < 1:
             raise SettingError("smoothing", f"must be in [0, 1), got {self.smoothing}")
+        if not 0 <= self.crop <= MAX_CROP:
+            raise SettingError("crop", f"must be from 0 to {MAX_CROP} pixels, got {self.crop}")
         for name in ("mixup", "cutmix"):
             if not 0 <= getattr(self, name) <= 100:
                 raise SettingError(

@@ -96,8 +96,8 @@ def normalise(images: torch.Tensor, stats: dict[str, list[float]] = CIFAR10_STAT
 
 def image_augmenter(recipe: Recipe | None = None, num_classes: int = 10):
     """The loop's augmenter for images (numpy uint8 rows in and out, see trm.data.Augmenter):
-    :func:`vision.augment.augment` (random crop with 4 pixels of reflect padding, horizontal
-    flip, RandAugment if the recipe has it), then, if it mixes, mixup or CutMix among the
+    :func:`vision.augment.augment` (random crop after reflect padding of ``recipe.crop``
+    pixels, horizontal flip unless ``recipe.flip`` is off, RandAugment if the recipe has it), then, if it mixes, mixup or CutMix among the
     step's fresh images with their soft targets (labels are (k, classes) rows then); all
     seeded from the loop's generator. Mixup blends pixels in [0, 255] and rounds back to
     uint8 (at most half a grey level from the exact blend); CutMix moves pixels only."""
@@ -110,6 +110,8 @@ def image_augmenter(recipe: Recipe | None = None, num_classes: int = 10):
         out = augment(
             torch.from_numpy(np.ascontiguousarray(images)),
             generator,
+            padding=recipe.crop,
+            flip=recipe.flip,
             randaugment=recipe.randaugment,
         )
         if recipe.mixing and len(out) > 1 and rng.random() < recipe.mix_prob:
