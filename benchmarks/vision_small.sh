@@ -5,8 +5,8 @@
 #     bash benchmarks/vision_small.sh                      (the arms below, on data/digits)
 #     DATA=data/shapes MINUTES=3 ARMS="vitrm vit" bash benchmarks/vision_small.sh
 #     ARMS="vitrm vitrm:lr=1e-3" bash benchmarks/vision_small.sh   (an arm with options)
-# An arm is a variant, then ":" and options as key=value joined by ",", each passed as
-# --key value (e.g. vitrm:lr=1e-3,batch-size=64 -> --lr 1e-3 --batch-size 64).
+# An arm is a variant, then ":" and options joined by ",": key=value passed as --key value,
+# a bare key as the switch --key (e.g. vitrm:lr=1e-3,no-flip -> --lr 1e-3 --no-flip).
 # Build the real sets first (benchmarks/real_images.py): choose settings on data/digits
 # (and the synthetic set), never on the set a check will use.
 set -euo pipefail
@@ -21,7 +21,9 @@ for arm in $ARMS; do
   options=()
   if [[ $arm == *:* ]]; then
     IFS=',' read -ra pairs <<< "${arm#*:}"
-    for pair in "${pairs[@]}"; do options+=("--${pair%%=*}" "${pair#*=}"); done
+    for pair in "${pairs[@]}"; do
+      if [[ $pair == *=* ]]; then options+=("--${pair%%=*}" "${pair#*=}"); else options+=("--$pair"); fi
+    done
   fi
   run="$OUT/${arm//[:,=]/_}"
   [ -f "$run/checkpoint/model.safetensors" ] || trm vision train --data "$DATA" --variant "$variant" \
