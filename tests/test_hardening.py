@@ -412,12 +412,12 @@ def test_disk_full_during_a_sudoku_build_is_one_line_and_resumes(tmp_path, monke
 
 
 def test_disk_full_during_a_synthetic_image_build_leaves_nothing(tmp_path, monkeypatch):
-    import vision.synthetic
+    import vision.cifar
 
     monkeypatch.setattr(
-        vision.synthetic,
+        vision.cifar,
         "write_python_pickle",
-        disk_full_after(1, vision.synthetic.write_python_pickle),
+        disk_full_after(1, vision.cifar.write_python_pickle),
     )
     out = tmp_path / "img"
     r = run_trm_here(*cmd("vision data synthetic --out", out, "--train 20 --test 10 --quiet"))

@@ -454,13 +454,15 @@ def test_cli_train_with_the_recipe_options(synthetic, tmp_path):
             synthetic,
             "--variant vitrm --out",
             tmp_path / "run",
-            "--hidden-size 32 --heads 2 --epochs 0.25 --warmup-epochs 0.1 --min-lr 1e-5 --betas 0.9,0.999 --weight-decay 0.1 --mixup 0.2 --cutmix 1.0 --mix-prob 0.8 --dropout 0.1 --drop-path 0.1 --randaugment 2,9 --batch-size 16 -q",
+            "--hidden-size 32 --heads 2 --epochs 0.25 --warmup-epochs 0.1 --min-lr 1e-5 --betas 0.9,0.999 --weight-decay 0.1 --mixup 0.2 --cutmix 1.0 --mix-prob 0.8 --dropout 0.1 --drop-path 0.1 --randaugment 2,9 --crop 2 --no-flip --batch-size 16 -q",
         )
     )
     assert r.returncode == 0, r.stderr
     config = load_checkpoint(tmp_path / "run").config
     assert config["recipe"] == {
         "smoothing": 0.0,
+        "crop": 2,
+        "flip": False,
         "randaugment": [2, 9],
         "mixup": 0.2,
         "cutmix": 1.0,
