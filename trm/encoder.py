@@ -10,13 +10,13 @@ it; ``vision.models`` configures them as the recursive vision variants:
     ``f`` is a whole ViT stack, recursed ``R`` times, and every recursion's output is kept.
     A token-wise mixer reads a token's ``R`` outputs and gives ``R`` weights (a softmax over
     the recursions); the token's output is their weighted sum, so the intermediate
-    representations are used. Against the mixture collapsing onto one recursion, three
-    options: ``normed`` (the mixer reads each output LayerNormed), ``uniform_start`` (the
-    scores start at 0: every recursion weighs 1/R) and an auxiliary loss, :func:`imbalance`
-    of the batch's mean weights (weighted by the model). ``mixer="mlp"`` (the paper's): Linear(R d -> m), GELU,
+    representations are used. ``mixer="mlp"`` (the paper's): Linear(R d -> m), GELU,
     Linear(m -> R) on the concatenated outputs; ``mixer="linear"`` (our first release): a
     Linear(d -> 1) scorer per recursion. With ``R = 1`` the MLP mixer does not exist: the
-    encoder is the plain stack.
+    encoder is the plain stack. Against the mixture collapsing onto one recursion, three
+    options: ``normed`` (the mixer reads each output LayerNormed), ``uniform_start`` (the
+    scores start at 0: every recursion weighs 1/R) and an auxiliary loss, :func:`imbalance`
+    of the batch's mean weights (weighted by the model).
 :class:`RoutedEncoder` (Mixture-of-Recursions, MoR-ViT)
     Middle-Cycle sharing: optional unique first and last blocks (``ends``) run on all
     tokens, around the shared middle stack ``f``, recursed ``S`` times, where only some

@@ -2,12 +2,13 @@
 
 A block is token mixing then a SwiGLU MLP, each added back and followed by RMSNorm
 (post-norm, as in TRM), or each reading an RMS-normalised copy of the stream and added
-back un-normalised (pre-norm, as in ViT and ViTRM). ViT's own block is the pre-norm one with
-LayerNorm (learned scale and shift), biases and a GELU MLP (``norm="layer"``, ``mlp="gelu"``,
-``bias=True``), its positions added to the patches (``rope=False``). Token mixing is self-attention with
-rotary position embeddings (PyTorch SDPA) or, for fixed-size puzzles, an MLP across the
-sequence positions. For images, dropout and drop-path (stochastic depth) on each branch
-are options (off by default, and always off in evaluation).
+back un-normalised (pre-norm, as in ViT and ViTRM). ViT's own block is the pre-norm one
+with LayerNorm (learned scale and shift), biases and a GELU MLP (``norm="layer"``,
+``mlp="gelu"``, ``bias=True``), its positions added to the patches (``rope=False``). Token
+mixing is self-attention with rotary position embeddings (PyTorch SDPA) or, for fixed-size
+puzzles, an MLP across the sequence positions. For images, dropout and drop-path
+(stochastic depth) on each branch are options (off by default, and always off in
+evaluation).
 
 Attention can take its keys and values from a wider ``context`` than its queries: MoR
 runs only the tokens still active through a block, while the tokens that stopped stay

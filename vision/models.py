@@ -117,7 +117,7 @@ def final_norm(c) -> nn.Module:
 def classifier(c) -> nn.Linear:
     """The linear head, initialised as the blocks are."""
     fc = nn.Linear(c.hidden_size, c.num_classes)
-    return vit_init(fc) if getattr(c, "block", None) == "vit" else init_linear(fc)
+    return vit_init(fc) if c.block == "vit" else init_linear(fc)
 
 
 class SingleStep(nn.Module):

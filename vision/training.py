@@ -97,10 +97,11 @@ def normalise(images: torch.Tensor, stats: dict[str, list[float]] = CIFAR10_STAT
 def image_augmenter(recipe: Recipe | None = None, num_classes: int = 10):
     """The loop's augmenter for images (numpy uint8 rows in and out, see trm.data.Augmenter):
     :func:`vision.augment.augment` (random crop after reflect padding of ``recipe.crop``
-    pixels, horizontal flip unless ``recipe.flip`` is off, RandAugment if the recipe has it), then, if it mixes, mixup or CutMix among the
-    step's fresh images with their soft targets (labels are (k, classes) rows then); all
-    seeded from the loop's generator. Mixup blends pixels in [0, 255] and rounds back to
-    uint8 (at most half a grey level from the exact blend); CutMix moves pixels only."""
+    pixels, horizontal flip unless ``recipe.flip`` is off, RandAugment if the recipe has
+    it), then, if it mixes, mixup or CutMix among the step's fresh images with their soft
+    targets (labels are (k, classes) rows then); all seeded from the loop's generator.
+    Mixup blends pixels in [0, 255] and rounds back to uint8 (at most half a grey level
+    from the exact blend); CutMix moves pixels only."""
     recipe = recipe or Recipe()
 
     def run(
