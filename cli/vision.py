@@ -33,7 +33,7 @@ from cli.common import (
     output_file,
     stopped,
 )
-from vision.configs import CONFIGS, field_defaults
+from vision.configs import CONFIGS, PRESETS, field_defaults
 from vision.recipes import COMPARE_EPOCHS, TRAIN_DEFAULTS, preset_settings
 
 
@@ -82,6 +82,14 @@ def _switch(name: str, value: bool) -> str:
     """A switch's value as its flag's word: --unique-ends/--shared-ends -> shared-ends."""
     on, _, off = flag(name).partition("/")
     return (on if value else off or "--no-" + on[2:])[2:]
+
+
+def _flip_default(value: bool | None) -> str:
+    return "auto" if value is None else _switch("flip", value)
+
+
+def _flip_default(value: bool | None) -> str:
+    return "auto" if value is None else _switch("flip", value)
 
 
 def _model_default(name: str) -> str:
@@ -417,7 +425,11 @@ def train(
     ] = None,
     n_sup: Annotated[int | None, typer.Option(help="vitrm: supervision steps at most.")] = None,
     patch_size: Annotated[
-        int | None, typer.Option(help="Patch size (4: 64 patches of a 32x32 image).")
+        int | None,
+        typer.Option(
+            help="Patch size (8: 16 patches of a 32x32 image; 4: 64).",
+            show_default=_by_preset(lambda p: PRESETS["vitrm"][p].get("patch_size", 4)),
+        ),
     ] = None,
     pool: Annotated[Pool | None, typer.Option(help="cls or mean.")] = None,
     mixer: Annotated[
@@ -457,6 +469,14 @@ def train(
             help="sr-vit: weight of a loss against an uneven mean mixture (log R minus its "
             "entropy).",
             show_default=_model_default("balance"),
+        ),
+    ] = None,
+    recursion_loss: Annotated[
+        float | None,
+        typer.Option(
+            help="sr-vit: weight of the loss of every recursion's own answer (each read by "
+            "the head).",
+            show_default=_model_default("recursion_loss"),
         ),
     ] = None,
     router_per_step: Annotated[
@@ -499,8 +519,9 @@ def train(
         bool | None,
         typer.Option(
             "--flip/--no-flip",
-            help="Random horizontal flips (--no-flip for digits or text, which a flip changes).",
-            show_default=_by_preset(lambda p: _switch("flip", preset_settings(p)["flip"])),
+            help="Random horizontal flips. Auto: off when the training images' mirror images "
+            "are told apart worse by their class means (digits, text), else on.",
+            show_default=_by_preset(lambda p: _flip_default(preset_settings(p)["flip"])),
         ),
     ] = None,
     randaugment: Annotated[

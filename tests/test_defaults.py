@@ -68,12 +68,13 @@ def test_data_help_shows_the_library_defaults():
 def test_vision_help_shows_the_presets_and_configs_defaults():
     text = _help("vision", "train")
     for shown in (
-        "cifar 256; small 128",  # --batch-size: each preset's
+        "cifar 256; small 32",  # --batch-size: each preset's
         "cifar 0.9,0.999; small 0.9,0.95",  # --betas
         "cifar 30; small 200 steps",  # --warmup-epochs (small counts steps)
         "cifar 2,9; small off",  # --randaugment
         "vitrm cifar 0.1, else 0",  # --dropout: one preset differs
-        "[default: (unique-ends)]",  # a switch: its flag's word
+        "[default: (mor-vit small shared-ends, else unique-ends)]",  # a switch: its flag's word
+        "[default: (cifar flip; small auto)]",  # --flip: decided from the data at small
     ):
         assert shown in text, shown
     assert "[default: (20)]" in _help("vision", "compare")
@@ -85,7 +86,7 @@ def test_vision_help_follows_a_changed_preset(monkeypatch):
     from vision import configs, recipes
 
     monkeypatch.setitem(recipes.PAPER_TRAIN, "batch_size", 512)
-    assert cli_vision._train_default("batch_size") == "cifar 512; small 128"
+    assert cli_vision._train_default("batch_size") == "cifar 512; small 32"
     monkeypatch.setitem(configs.PRESETS["vit"], "small", {**configs.PRESETS["vit"]["small"]})
     monkeypatch.setitem(configs.PRESETS["vit"]["small"], "dropout", 0.2)
     assert cli_vision._model_default("dropout") == "vit small 0.2, vitrm cifar 0.1, else 0"

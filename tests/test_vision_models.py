@@ -32,19 +32,22 @@ def test_output_shapes(variant, classes, pool):
     else:
         y, z = model.initial_state(5)
         out = model(images, y, z)
+        patches = (32 // model.config.patch_size) ** 2  # the small preset's: 8x8, 16 patches
+        assert patches == 16
         if layout:  # the puzzle TRM's layout: y and z full sequences
-            assert out.y.shape == out.z.shape == (5, 64 + (pool == "cls"), 32)
+            assert out.y.shape == out.z.shape == (5, patches + (pool == "cls"), 32)
         else:  # ViTRM's: one answer token, one latent token per patch
-            assert out.y.shape == (5, 1, 32) and out.z.shape == (5, 64, 32)
+            assert out.y.shape == (5, 1, 32) and out.z.shape == (5, patches, 32)
         assert out.halt_logit.shape == (5,) and not out.y.requires_grad
         logits = out.logits
     assert logits.shape == (5, classes)
 
 
 def test_patch_size_is_an_option():
-    model = build_model("vitrm", "small", patch_size=8, layout="trm", **SMALL)
-    assert model.embed.length == 16 + 1
-    assert build_model("vitrm", "small", patch_size=8, **SMALL).embed.length == 16
+    model = build_model("vitrm", "small", patch_size=4, layout="trm", **SMALL)
+    assert model.embed.length == 64 + 1
+    assert build_model("vitrm", "small", patch_size=4, **SMALL).embed.length == 64
+    assert build_model("vitrm", "cifar").embed.length == 64  # the papers' 4x4 patches
     with pytest.raises(TRMError, match="`patch_size` 5 must divide the image size 32"):
         build_model("vit", "small", patch_size=5)
 
@@ -167,7 +170,7 @@ def test_vitrm_layout_concatenates_the_streams_and_keeps_each_ones_part():
     """z's update sees [x; y; z] (64 + 1 + 64 tokens) and keeps z's part; y's sees [y; z]
     (1 + 64) and keeps y's one token; the class is read from that token."""
     torch.manual_seed(0)
-    model = build_model("vitrm", "small", n=3, T=1, **SMALL)
+    model = build_model("vitrm", "small", n=3, T=1, patch_size=4, **SMALL)
     lengths: list[int] = []
     model.net.register_forward_hook(lambda mod, args, out: lengths.append(args[0].shape[1]))
     x = model.embed_input(torch.randn(2, 3, 32, 32))
@@ -186,7 +189,7 @@ def test_vitrm_layout_concatenates_the_streams_and_keeps_each_ones_part():
 
 
 def test_vitrm_starts_are_learned_and_fresh_rows_train_them():
-    model = build_model("vitrm", "small", **SMALL)
+    model = build_model("vitrm", "small", patch_size=4, **SMALL)
     names = dict(model.named_parameters())
     assert names["y_init"].shape == (1, 1, 32) and names["z_init"].shape == (1, 64, 32)
     images = torch.randn(3, 3, 32, 32)

@@ -207,7 +207,11 @@ def test_mixing_reaches_the_loss_as_soft_targets_kept_per_slot(synthetic, tmp_pa
     logits = torch.randn(4, 10)
     target = torch.zeros(4, 10)
     target[:, 1], target[:, 7] = 0.3, 0.7
-    out = type("Out", (), {"logits": logits, "halt_logit": torch.zeros(4), "aux_loss": None})
+    out = type(
+        "Out",
+        (),
+        {"logits": logits, "halt_logit": torch.zeros(4), "aux_loss": None, "aux_logits": None},
+    )
     loss = real(out, target, halting=False).answer_loss
     expected = 0.3 * torch.nn.functional.cross_entropy(
         logits, torch.full((4,), 1)
@@ -250,7 +254,7 @@ def test_epochs_count_passes_over_the_training_images(synthetic, tmp_path):
     assert one["images"] == 512 and one["step"] == 32
     cfg = load_checkpoint(tmp_path / "one").config["train"]
     assert (cfg["images"], cfg["steps"], cfg["warmup"]) == (512, 32, 8)
-    assert cfg["min_lr_ratio"] == pytest.approx(3e-6 / 3e-4)
+    assert cfg["min_lr_ratio"] == pytest.approx(3e-6 / cfg["lr"]) and cfg["lr"] == 2e-3
     deep = train_images(
         synthetic,
         tmp_path / "deep",
@@ -547,3 +551,46 @@ def test_crop_and_flip_are_recipe_options_and_old_recipes_keep_both():
     assert (old.crop, old.flip) == (4, True)
     with pytest.raises(TRMError, match="crop"):
         Recipe(crop=17).check()
+
+
+def _templates(mirror_pairs: bool, n: int = 400, seed: int = 0):
+    """Noisy copies of 4 random templates; with ``mirror_pairs`` each image is mirrored
+    or not at random (a photo set: a class looks both ways), else never (digits)."""
+    rng = np.random.default_rng(seed)
+    templates = rng.integers(0, 256, (4, 3, 32, 32)).astype(np.float64)
+    labels = rng.integers(0, 4, n)
+    images = templates[labels] + rng.normal(0, 60, (n, 3, 32, 32))
+    if mirror_pairs:
+        turn = rng.random(n) < 0.5
+        images[turn] = images[turn][..., ::-1]
+    return np.clip(images, 0, 255).astype(np.uint8), labels
+
+
+def test_flip_auto_is_off_where_a_mirror_image_is_another_picture_and_on_where_not():
+    from vision.recipes import flip_keeps_classes
+
+    keep, plain, mirrored = flip_keeps_classes(*_templates(mirror_pairs=False))
+    assert not keep and plain > 0.95 and mirrored < plain - 0.05
+    keep, plain, mirrored = flip_keeps_classes(*_templates(mirror_pairs=True))
+    assert keep and abs(plain - mirrored) <= 0.05
+
+
+def test_the_small_preset_decides_flips_from_the_data_and_an_option_overrides(tmp_path):
+    from vision.cifar import ImageData, ImageSplit, write_cifar10_python
+
+    images, labels = _templates(mirror_pairs=False, n=120)
+    split = lambda s: ImageSplit(images[s], labels[s])
+    data = ImageData(
+        "cifar10", [str(c) for c in range(10)], split(slice(96)), split(slice(96, 120))
+    )
+    (tmp_path / "digits-like").mkdir()
+    write_cifar10_python(tmp_path / "digits-like", data)
+    heard = []
+    train(tmp_path / "digits-like", tmp_path / "auto", 1, log=heard.append)
+    train(tmp_path / "digits-like", tmp_path / "asked", 1, recipe={"flip": True})
+    flips = [load_checkpoint(tmp_path / r).config["recipe"]["flip"] for r in ("auto", "asked")]
+    assert flips == [False, True]
+    assert any(m.startswith("flips off (auto)") for m in heard)
+    from vision.recipes import preset_settings
+
+    assert preset_settings("small")["flip"] is None and preset_settings("cifar")["flip"] is True

@@ -156,10 +156,11 @@ def test_capacity_changes_the_measured_flops():
     linear = flops_per_image(build_model("mor-vit", "small"))
     lean = flops_per_image(build_model("mor-vit", "small", capacity=(1, 0.25, 0.1, 0.1)))
     assert full > 1.2 * linear and linear > 1.2 * lean
-    # at full capacity the small preset (1 + 4 shared + 1 block passes) does bvit small's
-    # work (6 passes), plus the routers
-    assert build_model("mor-vit", "small").config.recursions == 4
-    assert full == pytest.approx(flops_per_image(build_model("bvit", "small")), rel=0.01)
+    # at full capacity, 6 steps of the small preset's one shared block do bvit small's work
+    # (6 passes), plus the routers; its 4 linear steps (1, 3/4, 1/2, 1/4) do far less
+    six = flops_per_image(build_model("mor-vit", "small", recursions=6, capacity=(1,) * 6))
+    bvit = flops_per_image(build_model("bvit", "small"))
+    assert six == pytest.approx(bvit, rel=0.01) and linear < 0.5 * bvit
 
 
 @pytest.mark.parametrize(
@@ -239,6 +240,8 @@ def test_training_and_eval_json_report_recursions_and_step_weights(synthetic, tm
         (["--variant", "vit", "--balance", "0.1"], "--balance"),
         (["--variant", "bvit", "--mixer-norm"], "--mixer-norm"),
         (["--variant", "sr-vit", "--balance", "-1"], "balance"),
+        (["--variant", "sr-vit", "--recursion-loss", "-1"], "--recursion-loss"),
+        (["--variant", "bvit", "--recursion-loss", "0.5"], "--recursion-loss"),
         (["--variant", "resnet"], "resnet"),
     ],
 )
@@ -373,7 +376,7 @@ def test_mor_token_choice_padding_changes_nothing(inactive_keys):
 
 
 def test_mor_unique_first_and_last_blocks_run_once_outside_the_recursion():
-    model = build_model("mor-vit", "small", recursions=3, **SMALL)
+    model = build_model("mor-vit", "small", recursions=3, unique_ends=True, **SMALL)
     enc = model.encoder
     assert len(enc.first.blocks) == 1 and len(enc.last.blocks) == 1
     names = {id(p): n for n, p in enc.named_parameters()}
@@ -405,16 +408,14 @@ def test_mor_unique_first_and_last_blocks_run_once_outside_the_recursion():
 
 
 @pytest.mark.parametrize(
-    "preset,width,layers,recursions", [("cifar", 576, 2, 3), ("small", 192, 1, 4)]
+    "preset,shape", [("cifar", (576, 2, 3, True, True)), ("small", (192, 1, 4, False, False))]
 )
-def test_mor_presets_share_bvit_widths(preset, width, layers, recursions):
+def test_mor_presets_share_bvit_widths(preset, shape):
+    """cifar: MoR's Middle-Cycle (unique ends, stopped tokens kept as keys); small: bvit's
+    one block shared by all steps, attention among the active tokens (faster on a CPU)."""
     mor = build_model("mor-vit", preset).config
-    assert (mor.hidden_size, mor.num_layers, mor.recursions, mor.unique_ends) == (
-        width,
-        layers,
-        recursions,
-        True,
-    )
+    fields = (mor.hidden_size, mor.num_layers, mor.recursions, mor.unique_ends, mor.inactive_keys)
+    assert fields == shape
     assert mor.hidden_size == build_model("bvit", preset).config.hidden_size
 
 
@@ -544,3 +545,27 @@ def test_balance_adds_the_weighted_imbalance_to_the_loss_and_off_adds_nothing():
     assert build_model("sr-vit", "small", recursions=3, **SMALL).run(images)[1] is None
     with pytest.raises(TRMError, match="balance"):
         build_model("sr-vit", "small", balance=-1.0, **SMALL)
+
+
+def test_recursion_loss_trains_every_recursions_answer_read_by_the_head():
+    """sr-vit's ``recursion_loss``: in training, each recursion's own output goes through the
+    final norm and the head, and the loss adds the weighted mean of their cross-entropies;
+    in evaluation, and with the weight 0, nothing changes."""
+    import torch.nn.functional as F
+
+    from vision.training import image_loss
+
+    torch.manual_seed(0)
+    images, labels = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    model = build_model("sr-vit", "small", recursions=3, recursion_loss=0.5, **SMALL).train()
+    out = model(images)
+    assert len(out.aux_logits) == 3 and out.aux_logits[0].shape == out.logits.shape
+    outputs = model.encoder(model.embed(images)).outputs
+    for tokens, answer in zip(outputs, out.aux_logits):
+        assert torch.allclose(model.forward_head(model.norm(tokens)), answer, atol=1e-6)
+    loss = image_loss(out, labels, halting=False, earlier=0.5)
+    extra = torch.stack([F.cross_entropy(a, labels) for a in out.aux_logits]).mean()
+    assert loss.loss.item() == pytest.approx(loss.answer_loss.item() + 0.5 * extra.item(), rel=1e-5)
+    assert model.eval()(images).aux_logits is None
+    plain = build_model("sr-vit", "small", recursions=3, **SMALL).train()
+    assert plain(images).aux_logits is None

@@ -36,6 +36,8 @@ class StepOutput:
     aux_loss: torch.Tensor | None = None  # a model's own extra loss, weighted (e.g. MoR's router)
     stats: dict | None = None  # per-example measurements to report (e.g. recursions per token)
     continue_logit: torch.Tensor | None = None  # (B,) a two-output halting head's second output
+    # earlier answers trained beside ``logits`` (SR-ViT's every recursion), in training only
+    aux_logits: tuple[torch.Tensor, ...] | None = None
 
 
 class ModelConfig(Protocol):

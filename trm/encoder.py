@@ -54,6 +54,7 @@ class EncoderOutput:
     aux_loss: torch.Tensor  # scalar: the router's auxiliary loss (0 without routing)
     depth: torch.Tensor | None = None  # (B, L) passes through f per token (routing)
     step_weights: torch.Tensor | None = None  # (B, L, S) mixture weights (soft mixing)
+    outputs: list[torch.Tensor] | None = None  # each recursion's own output (soft mixing)
 
 
 def linear_capacity(steps: int) -> tuple[float, ...]:
@@ -156,7 +157,7 @@ class SoftMixEncoder(RecursiveEncoder):
             )
         weights = torch.softmax(scores.float(), dim=-1)  # (B, L, R)
         mixed = (torch.stack(outs, dim=-1) * weights.unsqueeze(-2).to(h.dtype)).sum(-1)
-        return EncoderOutput(mixed, imbalance(weights), step_weights=weights)
+        return EncoderOutput(mixed, imbalance(weights), step_weights=weights, outputs=outs)
 
 
 def imbalance(weights: torch.Tensor) -> torch.Tensor:

@@ -215,14 +215,15 @@ def train_variant(
         rate = rates.get(prec) or probe_steps_per_s(
             model, batch_size=batch_size, device=dev, precision=prec
         )
-        steps = max(10, int(rate * minutes * 60 * 0.95))  # a little short: evaluation, saving
-        log(f"{variant}: {rate:.2f} steps/s -> {steps} steps in {minutes:g} minutes")
-        schedule = dict(warmup=min(TRAIN_DEFAULTS["warmup"], steps // 10))
-        length = dict(steps=steps)
+        # the run sizes its own schedule to the minutes (trm.budget), its warm-up at most a
+        # tenth of them whatever the preset; the probe's rate only spaces the evaluations
+        steps = max(10, int(rate * minutes * 60))
+        log(f"{variant}: about {rate:.2f} steps/s, {minutes:g} minutes")
+        sizing = dict(warmup_share=TRAIN_DEFAULTS["warmup_share"])
     else:
         steps = max(1, math.ceil(epochs * len(data.train) / batch_size))
         log(f"{variant}: {epochs:.3g} epochs ({int(round(epochs * len(data.train))):,} images)")
-        schedule, length = {}, {}
+        sizing = {}
     train = dict(
         batch_size=batch_size,
         seed=seed,
@@ -230,8 +231,7 @@ def train_variant(
         eval_max=min(CURVE_SAMPLE, TRAIN_DEFAULTS["eval_max"]),
         checkpoint_every=max(1, steps // CURVES),
         log_every=max(1, min(25, steps // 20)),
-        **schedule,
-        **length,
+        **sizing,
     )
     return train_images(
         data_dir,
@@ -246,6 +246,7 @@ def train_variant(
         precision=prec,
         max_minutes=minutes if budget == "time" else None,
         progress=progress,
+        log=log,
     )
 
 

@@ -179,6 +179,7 @@ class SRViTConfig(RecursiveViTConfig):
     mixer_norm: bool = False  # the mixer reads each recursion's output LayerNormed
     uniform_start: bool = False  # the mixture starts even: 1/R on each recursion
     balance: float = 0.0  # weight of the auxiliary loss against an uneven mean mixture
+    recursion_loss: float = 0.0  # weight of the mean loss of every recursion's own answer
     variant: ClassVar[str] = "sr-vit"
     max_recursions: ClassVar[int] = 8
     legacy_defaults: ClassVar[dict] = {**ViTFamilyConfig.legacy_defaults, "mixer": "linear"}
@@ -189,8 +190,11 @@ class SRViTConfig(RecursiveViTConfig):
             raise SettingError(
                 "mixer", f"must be one of {', '.join(SOFT_MIXERS)}, got {self.mixer!r}"
             )
-        if not 0 <= self.balance <= MAX_RATE:
-            raise SettingError("balance", f"must be from 0 to {MAX_RATE:g}, got {self.balance}")
+        for name in ("balance", "recursion_loss"):
+            if not 0 <= getattr(self, name) <= MAX_RATE:
+                raise SettingError(
+                    name, f"must be from 0 to {MAX_RATE:g}, got {getattr(self, name)}"
+                )
         if not 0 <= self.mixer_hidden <= VISION_MAX["hidden_size"]:
             raise SettingError(
                 f"`mixer_hidden` must be between 0 (the hidden size) and "
@@ -202,7 +206,8 @@ class SRViTConfig(RecursiveViTConfig):
         extras = [("normed input", self.mixer_norm), ("even start", self.uniform_start)]
         text = super().describe() + f", {self.mixer} mixer"
         text += "".join(f", {name}" for name, on in extras if on)
-        return text + (f", balance {self.balance:g}" if self.balance else "")
+        text += f", balance {self.balance:g}" if self.balance else ""
+        return text + (f", recursion loss {self.recursion_loss:g}" if self.recursion_loss else "")
 
     def encoder(self, net) -> RecursiveEncoder:
         from trm.encoder import SoftMixEncoder
@@ -347,13 +352,14 @@ CONFIGS: dict[str, type[ImageModelConfig]] = {
 }
 
 # named configurations: the papers' CIFAR scale, and one that trains in minutes on a CPU
+# (``small``: 8x8 patches, 16 tokens; chosen on real digits, docs/results.md)
 PRESETS: dict[str, dict[str, dict]] = {
     "vit": {
         "cifar": dict(hidden_size=384, num_heads=6, depth=12, expansion=4.0),
-        "small": dict(hidden_size=128, num_heads=4, depth=8, expansion=4.0),
+        "small": dict(hidden_size=128, num_heads=4, depth=8, expansion=4.0, patch_size=8),
     },
     # ViTRM's released CIFAR config (3.6M parameters: SwiGLU width 512, as its MLP), and the
-    # same layout at the small width with k=2 (under 1/5 of the small vit's parameters)
+    # same layout at width 96 with k=2 (an eighth of the small vit's parameters)
     "vitrm": {
         "cifar": dict(
             hidden_size=384,
@@ -367,7 +373,7 @@ PRESETS: dict[str, dict[str, dict]] = {
             dropout=0.1,
         ),
         "small": dict(
-            hidden_size=128,
+            hidden_size=96,
             num_heads=4,
             num_layers=2,
             expansion=2.0,
@@ -375,23 +381,36 @@ PRESETS: dict[str, dict[str, dict]] = {
             T=1,
             n_sup=1,
             layout="vitrm",
+            patch_size=8,
         ),
     },
     # one wide block, 12 steps (bViT)
     "bvit": {
         "cifar": dict(hidden_size=576, num_heads=9, recursions=12),
-        "small": dict(hidden_size=192, num_heads=4, recursions=6),
+        "small": dict(hidden_size=192, num_heads=4, recursions=6, patch_size=8),
     },
     # SoftMoR: the whole ViT-S stack (12 blocks, width 384) recursed R=4 times
     "sr-vit": {
         "cifar": dict(hidden_size=384, num_heads=6, num_layers=12, expansion=4.0, recursions=4),
-        "small": dict(hidden_size=128, num_heads=4, num_layers=4, expansion=4.0, recursions=4),
+        "small": dict(
+            hidden_size=128, num_heads=4, num_layers=4, expansion=4.0, recursions=4, patch_size=8
+        ),
     },
-    # MoR, Middle-Cycle: unique first and last blocks around a shared middle stack, at
-    # bvit's widths; at full capacity the small preset does bvit small's 6 block passes
+    # MoR at bvit's widths. cifar: Middle-Cycle, unique first and last blocks around a shared
+    # middle stack. small: bvit small's one block, 4 steps of linear capacity (all tokens,
+    # then 3/4, 1/2, 1/4) with attention among the active tokens: what makes it faster than
+    # bvit on a CPU (2x eval images/s at equal top-1 on digits: docs/results.md)
     "mor-vit": {
         "cifar": dict(hidden_size=576, num_heads=9, num_layers=2, recursions=3, unique_ends=True),
-        "small": dict(hidden_size=192, num_heads=4, num_layers=1, recursions=4, unique_ends=True),
+        "small": dict(
+            hidden_size=192,
+            num_heads=4,
+            num_layers=1,
+            recursions=4,
+            unique_ends=False,
+            inactive_keys=False,
+            patch_size=8,
+        ),
     },
 }
 

@@ -125,8 +125,9 @@ class SingleStep(nn.Module):
     forward gives the answer; no state to carry, nothing to halt. timm's seams:
     ``forward_features(images)`` -> the final tokens (B, L, D), normalised as the head
     reads them; ``forward_head(features, pre_logits=False)`` -> logits (or the pooled
-    features). Subclasses define ``encode(images) -> (tokens, aux_loss, stats)``, ``norm``
-    (:func:`final_norm`) and ``head`` (:func:`classifier`)."""
+    features). Subclasses define ``encode(images) -> (tokens, aux_loss, stats, earlier)``
+    (``earlier``: tokens whose answers are trained too, or None), ``norm`` (:func:`final_norm`)
+    and ``head`` (:func:`classifier`)."""
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         return self.norm(self.encode(images)[0])
@@ -136,17 +137,21 @@ class SingleStep(nn.Module):
         return pooled if pre_logits else self.head(pooled)
 
     def run(self, images: torch.Tensor):
-        """Logits (B, classes), the auxiliary loss (or None), per-image statistics (or None)."""
-        tokens, aux, stats = self.encode(images)
-        return self.forward_head(self.norm(tokens)), aux, stats
+        """Logits (B, classes), the auxiliary loss (or None), per-image statistics (or None),
+        and in training the earlier answers to train (or None), read by the same head."""
+        tokens, aux, stats, earlier = self.encode(images)
+        more = None
+        if earlier and self.training:
+            more = tuple(self.forward_head(self.norm(t)) for t in earlier)
+        return self.forward_head(self.norm(tokens)), aux, stats, more
 
     def classify(self, images: torch.Tensor) -> torch.Tensor:
         """Logits (B, classes)."""
         return self.run(images)[0]
 
     def forward(self, images: torch.Tensor) -> StepOutput:
-        logits, aux, stats = self.run(images)
-        return StepOutput(None, None, logits, None, aux, stats)
+        logits, aux, stats, more = self.run(images)
+        return StepOutput(None, None, logits, None, aux, stats, aux_logits=more)
 
 
 class ViT(SingleStep):
@@ -161,7 +166,7 @@ class ViT(SingleStep):
 
     def encode(self, images: torch.Tensor):
         """The tokens after ``depth`` blocks; no auxiliary loss or statistics."""
-        return self.net(self.embed(images)), None, None
+        return self.net(self.embed(images)), None, None, None
 
 
 class RecursiveViT(SingleStep):
@@ -177,7 +182,8 @@ class RecursiveViT(SingleStep):
         self.norm, self.head = final_norm(c), classifier(c)
 
     def encode(self, images: torch.Tensor):
-        """Tokens, the router's weighted auxiliary loss (mor-vit), per-image statistics."""
+        """Tokens, the router's weighted auxiliary loss (mor-vit), per-image statistics,
+        every recursion's output where sr-vit trains each (``recursion_loss``)."""
         out = self.encoder(self.embed(images))
         stats = {}
         if out.depth is not None:  # mean passes through the block per token, per image
@@ -189,7 +195,8 @@ class RecursiveViT(SingleStep):
             aux = out.aux_loss * c.aux_weight
         elif getattr(c, "balance", 0):  # SoftMoR's: the mean mixture kept even
             aux = out.aux_loss * c.balance
-        return out.h, aux, stats or None
+        earlier = out.outputs if getattr(c, "recursion_loss", 0) else None
+        return out.h, aux, stats or None, earlier
 
 
 class ViTRM(nn.Module):

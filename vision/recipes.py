@@ -18,16 +18,17 @@ BUDGETS = ("epochs", "time", "flops")  # what `trm vision compare` gives every v
 COMPARE_EPOCHS = 20.0  # its epochs budget when none is given
 
 # training defaults for images (the model's shape comes from the vision presets)
+# (small: many small steps at a high rate, chosen on real digits: docs/results.md)
 TRAIN_DEFAULTS = dict(
-    batch_size=128,
-    lr=3e-4,
+    batch_size=32,
+    lr=2e-3,
     weight_decay=0.05,
     warmup=200,
     warmup_share=0.1,  # a time budget's run warms up for at most a tenth of its steps
-    steps=2000,
-    eval_every=500,
+    steps=8000,
+    eval_every=1000,
     eval_max=1000,
-    checkpoint_every=500,
+    checkpoint_every=1000,
     log_every=25,
     optimizer="adamw",
     ema=0.999,
@@ -41,7 +42,9 @@ class Recipe:
 
     smoothing: float = 0.0  # label smoothing
     crop: int = 4  # random crop after padding each side by this many pixels; 0 = none
-    flip: bool = True  # random horizontal flip (off for digits, text: a flip changes them)
+    # random horizontal flip; None ("auto", the small preset's): decided from the training
+    # images by :func:`flip_keeps_classes` when the run starts (off for digits, text)
+    flip: bool | None = True
     randaugment: tuple | None = None  # (n, magnitude), or None
     mixup: float = 0.0  # mixup's Beta(alpha, alpha); 0 = off
     cutmix: float = 0.0  # CutMix's Beta(alpha, alpha); 0 = off
@@ -71,6 +74,8 @@ class Recipe:
         for name in ("mix_prob", "switch_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise SettingError(f"`{name}` is a probability: 0 to 1, got {getattr(self, name)}")
+        if self.flip not in (True, False, None):
+            raise SettingError("flip", f"must be on, off or auto, got {self.flip!r}")
         if self.randaugment is not None:
             from vision.augment import MAX_MAGNITUDE, RANDAUGMENT_OPS
 
@@ -141,10 +146,41 @@ def check_schedule(epochs: float | None, warmup_epochs: float | None, min_lr: fl
 
 def preset_defaults(preset: str) -> tuple[dict, Recipe, dict]:
     """Training settings, recipe and schedule (epochs, warmup epochs, floor) a preset
-    starts from: the papers' for ``cifar``, minutes on a CPU for the others."""
+    starts from: the papers' for ``cifar``, minutes on a CPU for the others (their flip
+    decided from the data)."""
     if preset == "cifar":
         return {**TRAIN_DEFAULTS, **PAPER_TRAIN}, PAPER_RECIPE, dict(PAPER_SCHEDULE)
-    return dict(TRAIN_DEFAULTS), Recipe(), {}
+    return dict(TRAIN_DEFAULTS), Recipe(flip=None), {}
+
+
+FLIP_HURTS = 0.05  # a mirror image classified this much worse (nearest class mean): no flips
+FLIP_SAMPLE = 10_000  # training images the decision looks at, at most
+
+
+def flip_keeps_classes(images, labels, seed: int = 0) -> tuple[bool, float, float]:
+    """Whether a horizontal flip keeps an image's class, judged from the training images:
+    classify each image (up to :data:`FLIP_SAMPLE` of them) and its mirror image by the
+    nearest class-mean image. Where the class means are their own mirror images (photos:
+    CIFAR's horses face both ways) both score alike; where a mirror image is another
+    shape (digits, letters) it scores far worse. Returns (keep, accuracy, mirrored
+    accuracy); keep is False when the mirrored accuracy is more than :data:`FLIP_HURTS`
+    lower. ``images``: (n, C, H, W) uint8, ``labels``: (n,) ints."""
+    import numpy as np
+
+    n = len(labels)
+    pick = np.sort(np.random.default_rng(seed).permutation(n)[:FLIP_SAMPLE])
+    x = np.asarray(images[pick], dtype=np.float32)
+    y = np.asarray(labels[pick])
+    classes = np.unique(y)
+    means = np.stack([x[y == c].mean(0) for c in classes]).reshape(len(classes), -1)
+
+    def accuracy(batch: np.ndarray) -> float:
+        flat = batch.reshape(len(batch), -1)
+        distance = (means**2).sum(1) - 2 * flat @ means.T  # + |x|^2, the same for every class
+        return float((classes[distance.argmin(1)] == y).mean())
+
+    plain, mirrored = accuracy(x), accuracy(x[..., ::-1])
+    return plain - mirrored <= FLIP_HURTS, plain, mirrored
 
 
 def schedule_settings(

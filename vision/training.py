@@ -43,6 +43,7 @@ from vision.models import PRESETS, VARIANTS, build_model, model_from_config
 from vision.recipes import (
     Recipe,
     check_schedule,
+    flip_keeps_classes,
     preset_defaults,
     schedule_settings,
 )
@@ -131,10 +132,13 @@ def image_augmenter(recipe: Recipe | None = None, num_classes: int = 10):
     return run
 
 
-def image_loss(out, labels: torch.Tensor, *, halting: bool, smoothing: float = 0.0) -> LossOutput:
+def image_loss(
+    out, labels: torch.Tensor, *, halting: bool, smoothing: float = 0.0, earlier: float = 0.0
+) -> LossOutput:
     """Cross-entropy against class labels (B,) or soft targets (B, classes) (mixed images;
     "right" is then the class with the largest weight), label smoothing as asked; plus the
-    halting head's BCE and the model's auxiliary loss."""
+    halting head's BCE, the model's auxiliary loss, and ``earlier`` times the mean
+    cross-entropy of the earlier answers the model trains (``aux_logits``)."""
     logits = out.logits.float()
     soft = labels.dim() == 2
     target = labels.float() if soft else labels.long()
@@ -149,6 +153,11 @@ def image_loss(out, labels: torch.Tensor, *, halting: bool, smoothing: float = 0
     total = answer + HALT_WEIGHT * halt
     if out.aux_loss is not None:  # e.g. MoR's router loss, weighted by the model
         total = total + out.aux_loss.float()
+    if out.aux_logits and earlier:  # e.g. SR-ViT's every recursion, each read by the head
+        losses = [
+            F.cross_entropy(a.float(), target, label_smoothing=smoothing) for a in out.aux_logits
+        ]
+        total = total + earlier * torch.stack(losses).mean()
     return LossOutput(total, answer, halt, correct, correct.long(), ones)
 
 
@@ -232,7 +241,13 @@ class ImageObjective(Objective):
 
     def loss(self, out: StepOutput, labels: torch.Tensor) -> LossOutput:
         halting = out.halt_logit is not None and self.config.n_sup > 1
-        return image_loss(out, labels, halting=halting, smoothing=self.smoothing)
+        return image_loss(
+            out,
+            labels,
+            halting=halting,
+            smoothing=self.smoothing,
+            earlier=getattr(self.config, "recursion_loss", 0.0),
+        )
 
     def evaluate(self, model, data: TokenData, **kw) -> dict:
         return evaluate_images(model, data, stats=self.stats, **kw)
@@ -368,6 +383,14 @@ def train_images(
     train_cfg = TrainConfig.from_dict(train)
     soft = data.num_classes if run_recipe.mixing else 0
     resolve_device(device)  # a bad --device is refused before anything is written
+    if run_recipe.flip is None:  # auto (a new run): decided from the training images
+        keep, plain, mirrored = flip_keeps_classes(data.train.images, data.train.labels)
+        run_recipe = replace(run_recipe, flip=keep)
+        if log:
+            log(
+                f"flips {'on' if keep else 'off'} (auto): class means classify "
+                f"{plain:.0%} of the training images, {mirrored:.0%} of their mirror images"
+            )
     group, dev = setup(device)
     try:
         prec = resolve_precision(precision, dev)
