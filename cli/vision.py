@@ -33,7 +33,7 @@ from cli.common import (
     output_file,
     stopped,
 )
-from vision.configs import CONFIGS, PRESETS, field_defaults
+from vision.configs import CONFIGS, field_defaults
 from vision.recipes import COMPARE_EPOCHS, TRAIN_DEFAULTS, preset_settings
 
 
@@ -82,10 +82,6 @@ def _switch(name: str, value: bool) -> str:
     """A switch's value as its flag's word: --unique-ends/--shared-ends -> shared-ends."""
     on, _, off = flag(name).partition("/")
     return (on if value else off or "--no-" + on[2:])[2:]
-
-
-def _flip_default(value: bool | None) -> str:
-    return "auto" if value is None else _switch("flip", value)
 
 
 def _flip_default(value: bool | None) -> str:
@@ -428,7 +424,7 @@ def train(
         int | None,
         typer.Option(
             help="Patch size (8: 16 patches of a 32x32 image; 4: 64).",
-            show_default=_by_preset(lambda p: PRESETS["vitrm"][p].get("patch_size", 4)),
+            show_default=_by_preset(lambda p: field_defaults("patch_size")["vitrm", p]),
         ),
     ] = None,
     pool: Annotated[Pool | None, typer.Option(help="cls or mean.")] = None,
