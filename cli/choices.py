@@ -14,6 +14,7 @@ from enum import Enum
 
 from puzzles.defaults import MAZE_STYLES
 from trm.config import (
+    ADAPT_INITS,
     EXPLORATION_DRAWS,
     LOSSES,
     MIXER_NORMS,
@@ -23,6 +24,7 @@ from trm.config import (
     PRESETS,
     SCHEDULES,
     SOFT_MIXERS,
+    TRAINABLE,
 )
 from vision.configs import BLOCKS, CONFIGS, LAYOUTS, POOLS, SPLITS
 from vision.configs import PRESETS as VISION_PRESETS
@@ -50,6 +52,8 @@ Optimizer = choice("Optimizer", OPTIMIZERS)
 Schedule = choice("Schedule", SCHEDULES)
 ExplorationDraw = choice("ExplorationDraw", EXPLORATION_DRAWS)
 SoftMixer = choice("SoftMixer", SOFT_MIXERS)
+Trainable = choice("Trainable", TRAINABLE)
+AdaptInit = choice("AdaptInit", ADAPT_INITS)
 
 # the puzzle datasets (puzzles.defaults)
 MazeStyle = choice("MazeStyle", MAZE_STYLES)

@@ -23,7 +23,7 @@ import typer.core
 from rich.console import Console
 from rich.markup import escape
 
-from cli import data, importer, plot, predict, solve, train, vision
+from cli import adapt, data, importer, plot, predict, solve, train, vision
 from cli.common import err, flag, out
 from trm import __version__
 from trm.errors import SettingError, Stopped, TRMError, stop_reason, stop_status
@@ -39,6 +39,7 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data")
 train.register(app)
+adapt.register(app)
 app.add_typer(solve.app, name="solve")
 app.add_typer(vision.app, name="vision")
 app.add_typer(importer.app, name="import")

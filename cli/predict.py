@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from cli.choices import Precision
-from cli.common import DEVICE, FORCE_OUTPUT, PRECISION, err, output_file
+from cli.common import (
+    DEVICE,
+    FORCE_OUTPUT,
+    MAX_MINUTES_HELP,
+    PRECISION,
+    err,
+    output_file,
+    refuse_options,
+)
 
 app = typer.Typer(help="Write a model's answers in a competition's format.", no_args_is_help=True)
 
@@ -32,27 +42,65 @@ def arc(
     batch_size: Annotated[int, typer.Option(help="Views per batch.")] = 256,
     force: Annotated[bool, FORCE_OUTPUT] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    adapt: Annotated[
+        bool,
+        typer.Option(
+            "--adapt",
+            help="First learn puzzle ids for the tasks the run never saw, from their "
+            "demonstration pairs (trm adapt, network frozen); known tasks keep theirs.",
+        ),
+    ] = False,
+    max_minutes: Annotated[float | None, typer.Option(help="--adapt: " + MAX_MINUTES_HELP)] = None,
+    adapt_steps: Annotated[
+        int | None, typer.Option(help="--adapt: optimizer steps.", show_default="1000")
+    ] = None,
+    patience: Annotated[
+        int,
+        typer.Option(help="--adapt: stop when the held-out demos' score stalls this many times."),
+    ] = 0,
+    adapt_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="--adapt: keep the adapted run in this folder (resumable; reused by later "
+            "predictions).",
+            show_default="a temporary folder, removed",
+        ),
+    ] = None,
 ) -> None:
     """Answer every test input of an ARC dataset in the Kaggle ARC Prize format: for each
     task id, one {"attempt_1", "attempt_2"} per test input, the two best-voted grids.
+    With --adapt, tasks the model never saw are learned from their demonstrations first
+    (their test outputs are never read).
 
     Example:
       trm predict arc runs/arc --data data/arc-kaggle --out submission.json --views 8
+      trm predict arc runs/arc --data data/hidden --adapt --max-minutes 30 --out submission.json
     """
     from puzzles.arc.views import submission
     from puzzles.training import predict_run_views
 
     target = output_file(out_file, "out", force)
-    predicted = predict_run_views(
-        run,
-        data,
-        views,
-        split=split,
-        device=device,
-        precision=precision,
-        batch_size=batch_size,
-        progress=not quiet,
-    )
+    if not adapt:
+        refuse_options(
+            "{flags}: goes with --adapt",
+            max_minutes=max_minutes,
+            adapt_steps=adapt_steps,
+            patience=patience or None,
+            adapt_out=adapt_out,
+        )
+    with _adapted(
+        run, data, adapt, adapt_out, max_minutes, adapt_steps, patience, device, precision, quiet
+    ) as run:
+        predicted = predict_run_views(
+            run,
+            data,
+            views,
+            split=split,
+            device=device,
+            precision=precision,
+            batch_size=batch_size,
+            progress=not quiet,
+        )
     result = submission(predicted)
     target.write_json(result)
     inputs = sum(len(v) for v in result.values())
@@ -63,3 +111,36 @@ def arc(
         f"({voted} view{'s' * (voted != 1)} voted per input{fewer})",
         highlight=False,
     )
+
+
+@contextlib.contextmanager
+def _adapted(run, data, adapt, adapt_out, max_minutes, steps, patience, device, precision, quiet):
+    """The run to predict with: ``run``, or with ``adapt`` the run adapted to ``data``'s new
+    tasks (in ``adapt_out``, or a temporary folder removed after), or ``run`` itself when it
+    knows every task."""
+    if not adapt:
+        yield run
+        return
+    from puzzles.arc.adapt import adapt_run, needs_adaptation
+
+    if not needs_adaptation(run, data):
+        err.print(f"{run} knows every task of {data}: nothing to adapt", highlight=False)
+        yield run
+        return
+    with tempfile.TemporaryDirectory(prefix="trm-adapt-") as scratch:
+        folder = Path(adapt_out) if adapt_out is not None else Path(scratch) / "adapted"
+        resume = adapt_out is not None and (folder / "checkpoint").exists()
+        adapt_run(
+            run,
+            data,
+            folder,
+            steps=steps,
+            max_minutes=max_minutes,
+            patience=patience,
+            resume=resume,
+            device=device,
+            precision=precision,
+            progress=not quiet,
+            log=lambda message: err.print(message, highlight=False),
+        )
+        yield folder

@@ -311,7 +311,10 @@ def _open_for_eval(
     run: Path, data_dir: Path, split: str | None, device: str, precision: str, batch_size: int
 ):
     """The run's model on its device, the dataset's ``split`` (None: ``predict`` if there is
-    one, else ``test``), checked to fit each other: (model, dataset, split, device, precision)."""
+    one, else ``test``), checked to fit each other: (model, dataset, split, device, precision,
+    id map: None, or how an adapted ARC run reads the dataset's puzzle ids)."""
+    from puzzles.arc.adapt import id_map_for
+
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
     model, config = load_model(run, dev)
@@ -320,9 +323,10 @@ def _open_for_eval(
         split = "predict" if "predict" in names else "test"
     ds = load_dataset(data_dir, splits=[split])
     check_compatible(config, ds, str(run))
+    id_map = id_map_for(config, ds, str(run))
     if batch_size < 1:
         raise SettingError("batch_size", "must be at least 1")
-    return model, ds, split, dev, prec
+    return model, ds, split, dev, prec, id_map
 
 
 def recorded_dataset(run: Path) -> Path:
@@ -352,12 +356,15 @@ def evaluate_run(
     batch_size: int = 256,
     limit: int = 0,
 ) -> EvalResult:
-    model, ds, split, dev, prec = _open_for_eval(
+    model, ds, split, dev, prec, id_map = _open_for_eval(
         run, data_dir, split, device, precision, batch_size
     )
+    data = scored_data(ds, split).head(limit)
+    if id_map is not None:
+        data = TokenData(data.inputs, data.labels, id_map(data.puzzle_ids))
     return evaluate(
         model,
-        scored_data(ds, split).head(limit),
+        data,
         batch_size=batch_size,
         device=dev,
         precision=prec,
@@ -380,7 +387,7 @@ def _views_of_run(
 ):
     from puzzles.arc.views import evaluate_views, predict_views
 
-    model, ds, split, dev, prec = _open_for_eval(
+    model, ds, split, dev, prec, id_map = _open_for_eval(
         run, data_dir, split, device, precision, batch_size
     )
     go = evaluate_views if score else predict_views
@@ -394,6 +401,7 @@ def _views_of_run(
         precision=prec,
         limit=limit,
         progress=progress,
+        id_map=id_map,
         **vote,
     )
 
@@ -462,7 +470,7 @@ def evaluate_run_samples(
     (see :mod:`puzzles.scaling`), on the same puzzles."""
     from puzzles.scaling import evaluate_samples, task_for
 
-    model, ds, split, dev, prec = _open_for_eval(
+    model, ds, split, dev, prec, _ = _open_for_eval(
         run, data_dir, split, device, precision, batch_size
     )
     task = task_for(ds.task)

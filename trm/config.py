@@ -21,6 +21,8 @@ LOSSES = ("softmax", "stablemax")
 OPTIMIZERS = ("adam-atan2", "adamw", "muon")
 SCHEDULES = ("cosine", "constant")
 EXPLORATION_DRAWS = ("once", "every-step")
+TRAINABLE = ("all", "embeddings")
+ADAPT_INITS = ("mean", "zeros")  # where an adaptation's new puzzle ids start (trm.adapt)
 SOFT_MIXERS = ("mlp", "linear")  # trm.encoder.SoftMixEncoder's mixers
 ROUTINGS = ("expert", "token")  # trm.encoder.RoutedEncoder's routings
 
@@ -286,6 +288,9 @@ class TrainConfig:
     # step (the official rule)
     exploration_draw: str = "once"
     augment: bool = True  # on-the-fly augmentation, if the task has one
+    # what learns: "all" (the network and the puzzle embeddings) or "embeddings" (the
+    # network frozen: only the puzzle-embedding rows move, as test-time adaptation does)
+    trainable: str = "all"
     # share of the run recursing shallower, deepening in stages (trm.curriculum); 0 = off
     depth_curriculum: float = 0.0
     eval_every: int = 1000
@@ -330,6 +335,8 @@ class TrainConfig:
             raise SettingError("optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise SettingError("schedule", f"must be one of {', '.join(SCHEDULES)}")
+        if self.trainable not in TRAINABLE:
+            raise SettingError("trainable", f"must be one of {', '.join(TRAINABLE)}")
         if self.exploration_draw not in EXPLORATION_DRAWS:
             raise SettingError("exploration_draw", f"must be one of {', '.join(EXPLORATION_DRAWS)}")
         if not 0 < self.atan2_scale <= MAX_RATE:

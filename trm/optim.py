@@ -23,14 +23,16 @@ from trm.errors import SettingError
 def matrix_parameters(model: nn.Module) -> list[nn.Parameter]:
     """The weight matrices of the recursed network ``f`` (``model.net``): what Muon updates."""
     net = getattr(model, "net", None)
-    return [p for p in net.parameters() if p.ndim == 2] if isinstance(net, nn.Module) else []
+    if not isinstance(net, nn.Module):
+        return []
+    return [p for p in net.parameters() if p.ndim == 2 and p.requires_grad]
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer | Combined:
     """The optimizer of the model's parameters (a puzzle-embedding table is a buffer with
     its own sparse update: :mod:`trm.embedding`)."""
-    params = list(model.parameters())
-    if cfg.optimizer != "muon":
+    params = [p for p in model.parameters() if p.requires_grad]  # (none: a frozen network)
+    if cfg.optimizer != "muon" or not params:
         return _adam(params, cfg, cfg.optimizer)
     matrices = matrix_parameters(model)
     if not matrices:

@@ -162,8 +162,12 @@ class Trainer:
         self.single_step = is_single_step(self.model)
         if cfg.depth_curriculum and not hasattr(self.model, "depth"):
             raise SettingError("depth_curriculum", "this model has no recursion depth to grow")
+        if cfg.trainable == "embeddings":  # only the puzzle tables (buffers) learn
+            if not puzzle_tables(self.model):
+                raise SettingError("trainable", "embeddings: this model has no puzzle embeddings")
+            self.model.requires_grad_(False)
         self.step_fn = self.model
-        if dist.active:  # gradients are averaged over the ranks, i.e. over the global batch
+        if dist.active and cfg.trainable == "all":  # gradients averaged over the global batch
             from torch.nn.parallel import DistributedDataParallel
 
             # buffers are constants or the puzzle table, which every rank updates alike:
@@ -593,12 +597,15 @@ class Trainer:
         on_step: Callable[[int], None] | None = None,
         fit_to: int | None = None,
         log: Callable[[str], None] | None = None,
+        stop: Callable[[dict], bool] | None = None,
     ) -> dict:
         """Train until ``cfg.steps`` (or ``cfg.images`` examples drawn, or the time limit);
         checkpoint on the way and on Ctrl-C.
 
         ``fit_to`` (with ``max_minutes``): size the schedule to the time limit, at most
-        ``fit_to`` steps (see :mod:`trm.budget`); ``log`` hears what was chosen."""
+        ``fit_to`` steps (see :mod:`trm.budget`); ``log`` hears what was chosen. ``stop``
+        hears every periodic evaluation's result; True ends the run there (early stopping:
+        that evaluation is its last, and its checkpoint is saved)."""
         cfg = self.cfg
         main = self.dist.main
         sizing = _Sizing(self, max_minutes, fit_to, log) if max_minutes and fit_to else None
@@ -615,6 +622,7 @@ class Trainer:
                 mininterval=0.5,
             )
             window = _Window()
+            stopped = False
             session_start = time.monotonic()
             elapsed_before = self.state.elapsed
             try:
@@ -653,6 +661,11 @@ class Trainer:
                         self._log_eval(metrics, step)
                         if sizing is not None:
                             sizing.evaluated(time.monotonic() - started)
+                        if stop is not None and self.agreed(
+                            stop(self.state.last_eval), main_only=True
+                        ):
+                            stopped = True
+                            break
                     if step % cfg.checkpoint_every == 0 and not self.finished():
                         self.save()  # (the last one is saved once, after the final evaluation)
                     if on_step is not None:
@@ -669,12 +682,21 @@ class Trainer:
         return {
             "step": self.state.step,
             "steps": cfg.steps,  # the schedule's length (as fitted to a time budget)
-            "finished": self.finished(),  # False: stopped by the time limit
+            "finished": self.finished(),  # False: stopped by the time limit or `stop`
+            "stopped_early": stopped,
             "elapsed": self.state.elapsed,
             "eval": self.state.last_eval,
             "images": self.state.images,
             "parameters": parameter_count(self.model),
         }
+
+    def agreed(self, flag: bool, *, main_only: bool = False) -> bool:
+        """``flag`` as every process sees it: true when any process raised it (or, with
+        ``main_only``, when the main process did), so that all act at the same step."""
+        if self.dist.active:
+            raised = flag and (self.dist.main or not main_only)
+            flag = self.dist.sum([float(raised)])[0] > 0
+        return flag
 
     def _past(self, deadline: float) -> bool:
         """Whether the time limit has passed: every process stops at the same step (one
@@ -752,8 +774,7 @@ class _Sizing:
     def _agreed(self, flag: bool) -> bool:
         """``flag``, as the first process that raised it says (the processes must fit at the
         same step, and their clocks differ)."""
-        t = self.trainer
-        return t.dist.sum([float(flag)])[0] > 0 if t.dist.active else flag
+        return self.trainer.agreed(flag)
 
     def check_sized(self) -> None:
         """The time ran out before the run was sized: with no length given, the budget

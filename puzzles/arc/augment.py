@@ -130,12 +130,13 @@ def draw_augmentations(task: ArcTask, k: int, seed: int) -> tuple[np.ndarray, np
     are laid out once; a colour map then only relabels that byte string. A task with few
     colours or symmetric grids has fewer than ``k`` distinct augmentations: the list
     stops after ``RETRIES * k`` draws. The list for ``k`` is the start of the list for
-    any larger ``k``.
+    any larger ``k``. An evaluation task's test outputs are not read (whatever they are,
+    known, unknown or wrong, its list is the same).
     """
     identity = np.arange(N_COLOURS, dtype=np.uint8)
     if k <= 1:
         return np.zeros(1, np.uint8), identity[None]
-    grids = task.grids()
+    grids = task.grids(test_outputs=task.set != "evaluation")
     layouts = []  # per dihedral: (shapes as bytes, all cells in one flat array)
     for d in range(8):
         moved = [Augmentation(d).apply(g) for g in grids]

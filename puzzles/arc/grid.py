@@ -35,12 +35,15 @@ class ArcTask:
     test: tuple[Pair, ...]
     set: TaskSet = "evaluation"  # training tasks: every pair trains; evaluation: demos only
 
-    def grids(self) -> list[np.ndarray]:
-        """Every known grid of the task, pair by pair (input, then output), train then test."""
+    def grids(self, test_outputs: bool = True) -> list[np.ndarray]:
+        """Every known grid of the task, pair by pair (input, then output), train then test;
+        without ``test_outputs``, the test pairs' inputs only."""
         out = []
-        for pair in (*self.train, *self.test):
+        for pair in self.train:
+            out += [pair.input, pair.output]
+        for pair in self.test:
             out.append(pair.input)
-            if pair.output is not None:
+            if test_outputs and pair.output is not None:
                 out.append(pair.output)
         return out
 

@@ -114,13 +114,17 @@ def run_views(
     device=None,
     precision: str = "fp32",
     progress: bool = False,
+    id_map=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The model's predicted canvas for every view (all supervision steps, as the official
-    evaluation runs) and its halting probability at the last step."""
+    evaluation runs) and its halting probability at the last step. ``id_map``: the model's
+    rows for the dataset's puzzle ids, when they differ (an adapted run:
+    :class:`puzzles.arc.adapt.IdMap`)."""
     from trm.data import TokenData
     from trm.evaluate import predict
 
-    data = TokenData(views.inputs, np.zeros_like(views.inputs), views.puzzle_ids)
+    ids = views.puzzle_ids if id_map is None else id_map(views.puzzle_ids)
+    data = TokenData(views.inputs, np.zeros_like(views.inputs), ids)
     preds, _, confidences = predict(
         model,
         data,
@@ -228,9 +232,11 @@ def predict_views(
     precision: str = "fp32",
     limit: int = 0,
     progress: bool = True,
+    id_map=None,
 ) -> Predicted:
     """Run ``model`` (all supervision steps) on ``k`` views of every input of an ARC
-    dataset's split (the first ``limit`` inputs, when given), batched across tasks."""
+    dataset's split (the first ``limit`` inputs, when given), batched across tasks
+    (``id_map``: see :func:`run_views`)."""
     from puzzles.arc.data import load_table
 
     if ds.task != "arc":
@@ -241,7 +247,13 @@ def predict_views(
     table = load_table(ds)
     views = build_views(split, table, k)
     preds, conf = run_views(
-        model, views, batch_size=batch_size, device=device, precision=precision, progress=progress
+        model,
+        views,
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
+        progress=progress,
+        id_map=id_map,
     )
     return Predicted(split, views, preds, conf, table, ds.meta["task_info"]["task_ids"])
 
@@ -306,10 +318,11 @@ def vote_one(
     expected: np.ndarray | None = None,
     device=None,
     precision: str = "fp32",
+    id_map=None,
 ) -> dict:
     """The vote of ``k`` views of one test input of task ``task_index`` (``trm solve arc
     --views``): the ranked answers with their votes and confidence, and pass@1 / pass@2
-    when the output is known."""
+    when the output is known (``id_map``: see :func:`run_views`)."""
     one = Split(
         encode(grid)[None],
         np.zeros((1, encode(grid).size), np.uint8),
@@ -318,7 +331,9 @@ def vote_one(
         {"task": np.array([task_index], np.int32)},
     )
     views = build_views(one, table, k)
-    preds, conf = run_views(model, views, batch_size=len(views), device=device, precision=precision)
+    preds, conf = run_views(
+        model, views, batch_size=len(views), device=device, precision=precision, id_map=id_map
+    )
     vote = votes(views, preds, conf, table, 1)[0]
     truth = None if expected is None else grid_key(expected)
     result = {
