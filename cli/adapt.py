@@ -9,6 +9,7 @@ import typer
 
 from cli.choices import AdaptInit, Precision, Trainable
 from cli.common import DEVICE, FORCE_RUN, MAX_MINUTES_HELP, PRECISION, err, stopped
+from trm.config import ADAPT_LR_DIVISOR, ADAPT_STEPS
 
 
 def adapt(
@@ -27,7 +28,9 @@ def adapt(
     ] = "embeddings",
     steps: Annotated[
         int | None,
-        typer.Option(help="Optimizer steps.", show_default="1000, or what --max-minutes fits"),
+        typer.Option(
+            help="Optimizer steps.", show_default=f"{ADAPT_STEPS}, or what --max-minutes fits"
+        ),
     ] = None,
     max_minutes: Annotated[float | None, typer.Option(help=MAX_MINUTES_HELP)] = None,
     patience: Annotated[
@@ -57,7 +60,10 @@ def adapt(
     ] = None,
     lr: Annotated[
         float | None,
-        typer.Option(help="Learning rate of the network (--train all).", show_default="run's / 10"),
+        typer.Option(
+            help="Learning rate of the network (--train all).",
+            show_default=f"the run's / {ADAPT_LR_DIVISOR}",
+        ),
     ] = None,
     batch_size: Annotated[
         int | None, typer.Option(help="Examples per step.", show_default="the run's")

@@ -19,6 +19,7 @@ from cli.common import (
     output_file,
     refuse_options,
 )
+from trm.config import ADAPT_STEPS
 
 app = typer.Typer(help="Write a model's answers in a competition's format.", no_args_is_help=True)
 
@@ -52,7 +53,7 @@ def arc(
     ] = False,
     max_minutes: Annotated[float | None, typer.Option(help="--adapt: " + MAX_MINUTES_HELP)] = None,
     adapt_steps: Annotated[
-        int | None, typer.Option(help="--adapt: optimizer steps.", show_default="1000")
+        int | None, typer.Option(help="--adapt: optimizer steps.", show_default=str(ADAPT_STEPS))
     ] = None,
     patience: Annotated[
         int,

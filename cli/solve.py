@@ -19,6 +19,7 @@ from cli.common import (
     read_argument_text,
     refuse_options,
 )
+from trm.config import ADAPT_STEPS
 from trm.errors import TRMError
 
 app = typer.Typer(help="Solve one puzzle and show the answer.", no_args_is_help=True)
@@ -422,7 +423,7 @@ def arc(
         ),
     ] = False,
     adapt_steps: Annotated[
-        int | None, typer.Option(help="--adapt: optimizer steps.", show_default="1000")
+        int | None, typer.Option(help="--adapt: optimizer steps.", show_default=str(ADAPT_STEPS))
     ] = None,
     max_minutes: Annotated[float | None, typer.Option(help="--adapt: a time limit.")] = None,
     patience: Annotated[

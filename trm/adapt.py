@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from trm.config import ADAPT_INITS, TrainConfig, TRMConfig
+from trm.config import ADAPT_INITS, ADAPT_LR_DIVISOR, ADAPT_STEPS, TrainConfig, TRMConfig
 from trm.errors import SettingError
 
 TABLE = "puzzle_emb.weight"  # the table's name in a state dict
@@ -66,7 +66,7 @@ def adaptation_config(
     base: TrainConfig,
     *,
     trainable: str = "embeddings",
-    steps: int = 1000,
+    steps: int = ADAPT_STEPS,
     lr: float | None = None,
     emb_lr: float | None = None,
     batch_size: int | None = None,
@@ -84,7 +84,7 @@ def adaptation_config(
         trainable=trainable,
         steps=steps,
         images=0,
-        lr=base.lr / 10 if lr is None else lr,
+        lr=base.lr / ADAPT_LR_DIVISOR if lr is None else lr,
         puzzle_emb_lr=base.puzzle_emb_lr if emb_lr is None else emb_lr,
         batch_size=base.batch_size if batch_size is None else batch_size,
         warmup=steps // 20,

@@ -23,6 +23,8 @@ SCHEDULES = ("cosine", "constant")
 EXPLORATION_DRAWS = ("once", "every-step")
 TRAINABLE = ("all", "embeddings")
 ADAPT_INITS = ("mean", "zeros")  # where an adaptation's new puzzle ids start (trm.adapt)
+ADAPT_STEPS = 1000  # an adaptation's default length
+ADAPT_LR_DIVISOR = 10  # an adaptation's network learns at the base run's peak lr / this
 SOFT_MIXERS = ("mlp", "linear")  # trm.encoder.SoftMixEncoder's mixers
 ROUTINGS = ("expert", "token")  # trm.encoder.RoutedEncoder's routings
 

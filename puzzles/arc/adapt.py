@@ -33,7 +33,7 @@ import numpy as np
 from puzzles.arc.augment import AugmentationTable, augment_tokens
 from puzzles.arc.data import AUG_FILE, load_table
 from puzzles.dataset import Dataset, Split, load_dataset, read_meta
-from trm.config import TRMConfig
+from trm.config import ADAPT_STEPS, TRMConfig
 from trm.errors import SettingError, TRMError
 from trm.train import TokenObjective
 
@@ -375,7 +375,7 @@ def adapt_run(
     train_cfg = adaptation_config(
         base_train,
         trainable=trainable,
-        steps=steps or 1000,
+        steps=steps or ADAPT_STEPS,
         lr=lr,
         emb_lr=emb_lr,
         batch_size=batch_size,
