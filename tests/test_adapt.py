@@ -247,6 +247,18 @@ def test_adapt_refuses_bad_input_in_one_line_and_writes_nothing(arc, tmp_path):
         ),
         (cmd("adapt", arc / "run", "--data", arc / "new", "--out", out, "--views 0"), "views"),
         (cmd("adapt", arc / "run", "--data", arc / "new", "--out", out, "--steps 0"), "--steps"),
+        (
+            cmd(
+                "adapt",
+                arc / "run",
+                "--data",
+                arc / "new",
+                "--out",
+                out,
+                "--batch-size 1 --steps 2",
+            ),
+            "one pass over the 3 demos",
+        ),
     ]
     for args, needle in cases:
         r = run_trm(*args)

@@ -102,8 +102,8 @@ def id_map_for(config: dict, ds: Dataset | dict, where: str) -> IdMap | None:
         else (f"its puzzle ids are numbered otherwise than in the data {where} was trained on")
     )
     name = path or "the dataset"
-    raise TRMError(
-        f"{name}: {what}; adapt the run to it first (trm adapt {where} --data {name} --out RUN2)"
+    raise SettingError(  # (the command's flags where the CLI spells its settings)
+        f"{name}: {what}; adapt the run to it first (trm adapt {where} `data` {name} `out` RUN2)"
     )
 
 
@@ -404,9 +404,13 @@ def adapt_run(
             model_cfg = TRMConfig.from_dict(saved.get("model"))
             train_cfg = TrainConfig.from_dict(saved.get("train"))
         record = saved[ADAPTED]
+    train_rows = p.train
+    one_pass = -(-len(train_rows) // train_cfg.batch_size)  # every demo trains once
+    why = f"one pass over the {len(train_rows):,} demos in batches of {train_cfg.batch_size}"
+    if steps is not None and steps < one_pass:
+        raise SettingError("steps", f"{steps} is too few: {why} needs {one_pass}")
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
-    train_rows = p.train
     train_data = TokenData(train_rows.inputs, train_rows.labels, p.id_map(train_rows.puzzle_ids))
     test = None
     if p.holdout is not None:
@@ -439,6 +443,7 @@ def adapt_run(
             },
             objective=HeldOutVote(model_cfg, p, views) if p.holdout is not None else None,
         )
+        trainer.least_steps = (one_pass, why)
         if resume:
             trainer.restore()
         else:
