@@ -118,6 +118,24 @@ def test_grow_table_appends_rows_and_keeps_the_old_ones():
         grow_table(TRMConfig(vocab_size=5, seq_len=4, hidden_size=8, num_heads=2), {}, 1)
 
 
+def test_budget_grid_rounds_down_to_powers_of_two_and_one_and_a_half_times_them():
+    from puzzles.arc.adapt import budget_grid
+
+    assert [budget_grid(x) for x in (0.5, 1, 2.9, 3, 5.9, 6, 7.99, 8, 1000, 1535, 1536)] == [
+        0,
+        1,
+        2,
+        3,
+        4,
+        6,
+        6,
+        8,
+        768,
+        1024,
+        1536,
+    ]
+
+
 def test_patience_stops_after_stalled_evaluations_or_a_perfect_score():
     p = Patience(2)
     assert [p({"exact_accuracy": s}) for s in (0.1, 0.3, 0.3, 0.2)] == [False, False, False, True]
@@ -219,9 +237,9 @@ def test_predict_arc_adapt_writes_the_same_submission_whatever_the_test_outputs(
             arc / name,
             "--out",
             sub,
-            "--views 2 --adapt --adapt-steps 4 --device cpu --quiet",
+            "--views 2 --adapt --adapt-steps 4 --max-minutes 5 --device cpu --quiet",
         )
-        assert "adapting" in r.stderr
+        assert "adapting" in r.stderr and "time budget 5 min: 4 steps" in r.stderr, r.stderr
         subs.append(sub.read_bytes())
         answers = json.loads(subs[-1])
         assert set(answers) == {"aa", "cc", "dd"}
@@ -264,6 +282,17 @@ def test_adapt_refuses_bad_input_in_one_line_and_writes_nothing(arc, tmp_path):
         r = run_trm(*args)
         assert_one_line_error(r, needle)
         assert not out.exists()
+    # --adapt with a run that is not an ARC model
+    sudoku_run = tmp_path / "sudoku-run"
+    trm_ok(
+        "train --data", sudoku, "--out", sudoku_run, "--preset tiny --steps 1 --device cpu --quiet"
+    )
+    sub = tmp_path / "sub.json"
+    r = run_trm(*cmd("predict arc", sudoku_run, "--data", arc / "new", "--out", sub, "--adapt"))
+    assert_one_line_error(r, "not an ARC one")
+    assert not sub.exists()
+    r = run_trm(*cmd("solve arc", arc / "new-tasks" / "cc.json", "-c", sudoku_run, "--adapt"))
+    assert_one_line_error(r, "not an ARC one")
 
 
 def test_solve_arc_adapt_learns_an_unseen_task_then_votes(arc):

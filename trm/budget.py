@@ -180,17 +180,8 @@ def step_cap(max_minutes: float | None, resume: bool, length: int | None) -> int
     return length or MAX_FITTED_STEPS
 
 
-def check_fit(
-    fit: Fit, warmup: int, has_evaluation: bool, least: tuple[int, str] = (0, "")
-) -> None:
-    """Refuse a budget too small for the run's warm-up, one evaluation, or the ``least``
-    steps the run needs (``(steps, why)``), in one line."""
-    if fit.steps < least[0]:
-        raise SettingError(
-            "max_minutes",
-            f"{fit.minutes:g} leaves time for {fit.steps:,} steps at {fit.step_seconds:.3g} s "
-            f"each; {least[1]} needs {least[0]:,}: give more minutes",
-        )
+def check_fit(fit: Fit, warmup: int, has_evaluation: bool) -> None:
+    """Refuse a budget too small for the run's warm-up or one evaluation, in one line."""
     if fit.steps <= warmup:
         raise SettingError(
             "max_minutes",

@@ -192,9 +192,6 @@ class Trainer:
         self.aug_rng = np.random.default_rng(cfg.seed + 2)
         self.state = RunState()
         self.slots = self._empty_slots()
-        # the fewest steps a time budget may size the run to, and why (e.g. an adaptation:
-        # one pass over its demonstrations)
-        self.least_steps: tuple[int, str] = (0, "")
 
     # ------------------------------------------------------------------ slots
 
@@ -837,7 +834,7 @@ class _Sizing:
             share = t.cfg.warmup_share
             if share > 0 and t.cfg.warmup > share * self.fitted.steps:
                 t.cfg = replace(t.cfg, warmup=max(1, int(share * self.fitted.steps)))
-            check_fit(self.fitted, t.cfg.warmup, t.test_data is not None, t.least_steps)
+            check_fit(self.fitted, t.cfg.warmup, t.test_data is not None)
             ahead = len(REFITS)
         else:  # the end moved: so do the looks still to come
             ahead = len(self.points)

@@ -23,7 +23,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -280,11 +283,13 @@ class HeldOutVote(TokenObjective):
         super().__init__(config)
         self.plan, self.views = p, views
 
-    def evaluate(self, model, data, *, batch_size=256, device=None, precision="fp32", **_):
-        from puzzles.arc.views import build_views, run_views, score
+    def evaluate(self, model, data, *, batch_size=256, device=None, precision="fp32", limit=0, **_):
+        """The score of the held-out demos (the first ``limit`` of them, when given)."""
+        from puzzles.arc.views import build_views, first_rows, run_views, score
 
         p = self.plan
-        views = build_views(p.holdout, p.table, self.views)
+        held = first_rows(p.holdout, limit) if limit else p.holdout
+        views = build_views(held, p.table, self.views)
         preds, conf = run_views(
             model,
             views,
@@ -293,13 +298,79 @@ class HeldOutVote(TokenObjective):
             precision=precision,
             id_map=p.id_map,
         )
-        s = score(p.holdout, views, preds, conf, p.table, p.task_ids, ks=(1, 2))
+        s = score(held, views, preds, conf, p.table, p.task_ids, ks=(1, 2))
         return {
             "exact_accuracy": s.pass_at[1],
             "pass@2": s.pass_at.get(2, s.pass_at[1]),
-            "held_out": len(p.holdout),
+            "held_out": len(held),
             "views": views.k,
         }
+
+
+def budget_grid(steps: float) -> int:
+    """The largest of 1, 2, 3, 4, 6, 8, 12, 16, 24, ... (powers of two and one and a half
+    times them) at most ``steps`` (0 below 1): a time budget's step count, rounded so that a
+    second run on the same machine, timed a little differently, almost always picks the same
+    one (so the same weights: an adaptation must not depend on anything but its inputs)."""
+    if steps < 1:
+        return 0
+    power = 1 << (int(steps).bit_length() - 1)
+    return power * 3 // 2 if power >= 2 and power * 3 // 2 <= steps else power
+
+
+PROBE_STEPS = 4  # timed steps of the probe, after two that warm caches up
+PROBE_SCORED = 32  # held-out demos the probe scores to time the score
+
+
+def fit_adaptation(make, cfg, minutes: float, least: tuple[int, str], log) -> int:
+    """How many steps of ``cfg`` (at most ``cfg.steps``) fit in ``minutes``, from a probe on a
+    throwaway trainer (``make()``): its step and held-out score timed, the held-out score
+    counted every ``cfg.eval_every`` steps and at the end, the count rounded down on
+    :func:`budget_grid`. Refused when it leaves fewer than ``least[0]`` steps (``least[1]``:
+    why they are needed)."""
+    from trm.budget import RESERVE
+
+    started = time.monotonic()
+    probe = make()
+    for _ in range(2):
+        probe.train_step()
+    timed = time.monotonic()
+    for _ in range(PROBE_STEPS):
+        probe.train_step()
+    step_s = (time.monotonic() - timed) / PROBE_STEPS
+    score_s = 0.0
+    objective = probe.objective
+    if isinstance(objective, HeldOutVote):
+        held = len(objective.plan.holdout)
+        timed = time.monotonic()
+        objective.evaluate(
+            probe.model.eval(),
+            None,
+            batch_size=cfg.batch_size,
+            device=probe.device,
+            precision=probe.precision,
+            limit=PROBE_SCORED,
+        )
+        score_s = (time.monotonic() - timed) * held / min(held, PROBE_SCORED)
+    shutil.rmtree(probe.out, ignore_errors=True)
+    del probe
+    left = minutes * 60 * (1 - RESERVE) - (time.monotonic() - started) - score_s
+    fits = left / (step_s + score_s / cfg.eval_every)
+    steps = min(cfg.steps, budget_grid(fits))
+    if steps < max(1, least[0]):
+        raise SettingError(
+            "max_minutes",
+            f"{minutes:g} leaves time for {max(0, int(fits)):,} steps at {step_s:.3g} s each "
+            f"(and {score_s:.3g} s for each held-out score); {least[1]} needs {least[0]:,}: "
+            "give more minutes",
+        )
+    if log is not None:
+        log(
+            f"time budget {minutes:g} min: {steps:,} steps ({step_s:.3g} s each"
+            + (f", held-out score {score_s:.3g} s" if score_s else "")
+            + f"; {int(fits):,} would fit, rounded down so that a rerun picks the same)"
+        )
+    return steps
 
 
 def adapt_run(
@@ -330,7 +401,6 @@ def adapt_run(
     """Adapt the ARC model of ``run`` to the tasks of dataset ``data`` it has no ids for,
     into the run folder ``out`` (see the module docstring); returns the run's summary."""
     from trm.adapt import Patience, adaptation_config, grow_table
-    from trm.budget import step_cap
     from trm.checkpoint import MODEL_FILE, load_checkpoint, resolve_checkpoint
     from trm.config import TrainConfig
     from trm.data import TokenData
@@ -350,6 +420,8 @@ def adapt_run(
         raise SettingError("eval_every", f"must be at least 1, got {eval_every}")
     if resume and force:
         raise SettingError("`resume` continues the run in `out`; `force` replaces it: pass one")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise TRMError("adaptation runs in one process: start it without torchrun")
     base = load_checkpoint(run)
     if ADAPTED in base.config:
         raise SettingError(
@@ -371,7 +443,6 @@ def adapt_run(
         base_model = TRMConfig.from_dict(base.config.get("model"))
         base_train = TrainConfig.from_dict(base.config.get("train"))
     model_cfg, weights = grow_table(base_model, base.model_state, p.new_ids, init)
-    given_steps = steps
     train_cfg = adaptation_config(
         base_train,
         trainable=trainable,
@@ -425,25 +496,32 @@ def adapt_run(
             )
         return patient(result)
 
-    with folder:
-        trainer = Trainer(
+    def make(config: TrainConfig, where) -> Trainer:
+        return Trainer(
             model_cfg,
-            train_cfg,
+            config,
             train_data,
             test,
-            folder,
+            where,
             device=dev,
             precision=prec,
             augment=mapped_augmenter(p, True),
-            run_info={
-                "task": "arc",
-                "data": base_data,
-                ADAPTED: record,
-                "precision": prec,
-            },
+            run_info={"task": "arc", "data": base_data, ADAPTED: record, "precision": prec},
             objective=HeldOutVote(model_cfg, p, views) if p.holdout is not None else None,
         )
-        trainer.least_steps = (one_pass, why)
+
+    deadline = None if max_minutes is None else time.monotonic() + 60 * max_minutes
+    if max_minutes is not None and not resume:
+        fitted = fit_adaptation(
+            lambda: make(train_cfg, RunFolder.unmanaged(Path(tempfile.mkdtemp()))),
+            train_cfg,
+            max_minutes,
+            (one_pass, why),
+            log,
+        )
+        train_cfg = replace(train_cfg, steps=fitted, warmup=fitted // 20).validate()
+    with folder:
+        trainer = make(train_cfg, folder)
         if resume:
             trainer.restore()
         else:
@@ -456,10 +534,10 @@ def adapt_run(
                 + (f", {len(p.holdout)} held out to score" if p.holdout is not None else "")
                 + f"; learning {'the network and ' * (trainable == 'all')}the new embeddings"
             )
+        left = None if deadline is None else max(1e-3, (deadline - time.monotonic()) / 60)
         summary = trainer.fit(
-            max_minutes=max_minutes,
+            max_minutes=left,  # (a stop, should this machine slow down: the length is fixed)
             progress=progress,
-            fit_to=step_cap(max_minutes, resume, given_steps),
             log=log,
             stop=stop if p.holdout is not None else None,
         )

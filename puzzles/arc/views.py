@@ -243,7 +243,7 @@ def predict_views(
         raise TRMError(f"{ds.path} holds {ds.task!r} data: views and votes are for ARC datasets")
     split = ds.splits[split_name]
     if limit:
-        split = _head(split, limit)
+        split = first_rows(split, limit)
     table = load_table(ds)
     views = build_views(split, table, k)
     preds, conf = run_views(
@@ -296,7 +296,8 @@ def submission(p: Predicted, attempts: int = 2) -> dict[str, list[dict]]:
     }
 
 
-def _head(split: Split, n: int) -> Split:
+def first_rows(split: Split, n: int) -> Split:
+    """The first ``n`` rows of a split, its groups cut there."""
     n = min(n, len(split))
     starts = split.group_start[split.group_start <= n]
     return Split(
