@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -117,31 +116,25 @@ def arc(
 @contextlib.contextmanager
 def _adapted(run, data, adapt, adapt_out, max_minutes, steps, patience, device, precision, quiet):
     """The run to predict with: ``run``, or with ``adapt`` the run adapted to ``data``'s new
-    tasks (in ``adapt_out``, or a temporary folder removed after), or ``run`` itself when it
-    knows every task."""
+    tasks (:func:`puzzles.arc.adapt.adapted_to`)."""
     if not adapt:
         yield run
         return
-    from puzzles.arc.adapt import adapt_run, needs_adaptation
+    from puzzles.arc.adapt import adapted_to
 
-    if not needs_adaptation(run, data):
-        err.print(f"{run} knows every task of {data}: nothing to adapt", highlight=False)
-        yield run
-        return
-    with tempfile.TemporaryDirectory(prefix="trm-adapt-") as scratch:
-        folder = Path(adapt_out) if adapt_out is not None else Path(scratch) / "adapted"
-        resume = adapt_out is not None and (folder / "checkpoint").exists()
-        adapt_run(
-            run,
-            data,
-            folder,
-            steps=steps,
-            max_minutes=max_minutes,
-            patience=patience,
-            resume=resume,
-            device=device,
-            precision=precision,
-            progress=not quiet,
-            log=lambda message: err.print(message, highlight=False),
-        )
+    log = lambda message: err.print(message, highlight=False)
+    with adapted_to(
+        run,
+        data,
+        keep=adapt_out,
+        steps=steps,
+        max_minutes=max_minutes,
+        patience=patience,
+        device=device,
+        precision=precision,
+        progress=not quiet,
+        log=log,
+    ) as (folder, summary):
+        if summary is None:
+            log(f"{run} knows every task of {data}: nothing to adapt")
         yield folder

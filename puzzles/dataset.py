@@ -70,6 +70,20 @@ class Split:
             **self.extras,
         }
 
+    def select(self, keep: np.ndarray) -> Split:
+        """The rows where ``keep`` (a boolean mask) is true, in order; each group keeps its
+        kept rows (a group with none drops out)."""
+        index = np.flatnonzero(keep)
+        group = np.searchsorted(self.group_start, index, side="right") - 1
+        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]]) if len(index) else []
+        return Split(
+            self.inputs[index],
+            self.labels[index],
+            self.puzzle_ids[index],
+            np.append(starts, len(index)).astype(np.int64),
+            {key: v[index] for key, v in self.extras.items()},
+        )
+
     @classmethod
     def of_examples(cls, inputs: np.ndarray, labels: np.ndarray, **extras: np.ndarray) -> Split:
         """A split where every example is its own group and uses puzzle id 0."""

@@ -122,7 +122,7 @@ class Patience:
             self.since_best += 1
         if score >= self.perfect:
             return True
-        return bool(self.evaluations) and self.since_best >= self.evaluations
+        return self.since_best >= self.evaluations
 
     def replay(self, metrics: Path) -> Patience:
         """Catch up on the evaluations a resumed run already logged in ``metrics``."""

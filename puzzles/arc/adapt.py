@@ -193,20 +193,6 @@ def _known_rows(
     return first
 
 
-def _rows_of(split: Split, keep: np.ndarray) -> Split:
-    """The rows ``keep`` (a boolean mask) of a split, grouped by task as before."""
-    index = np.flatnonzero(keep)
-    task = split.extras["task"][index]
-    starts = np.flatnonzero(np.r_[True, task[1:] != task[:-1]]) if len(index) else []
-    return Split(
-        split.inputs[index],
-        split.labels[index],
-        split.puzzle_ids[index],
-        np.append(starts, len(index)).astype(np.int64),
-        {k: v[index] for k, v in split.extras.items()},
-    )
-
-
 def plan(config: dict, data: Path, *, holdout: bool = True, all_tasks: bool = False) -> Plan:
     """Which of ``data``'s tasks a run (its checkpoint's ``config``) must learn, their new
     rows, and the demonstration rows that train and that are held out."""
@@ -248,18 +234,16 @@ def plan(config: dict, data: Path, *, holdout: bool = True, all_tasks: bool = Fa
         new_tasks,
         next_row - base_ids,
         base_ids,
-        _rows_of(split, learns & ~held),
-        _rows_of(split, held) if held.any() else None,
+        split.select(learns & ~held),
+        split.select(held) if held.any() else None,
     )
 
 
-def mapped_augmenter(p: Plan, augment: bool):
+def mapped_augmenter(p: Plan):
     """The training augmenter of the adaptation's rows (model ids in, model ids out): one
-    of the task's augmentations of NEW's table per row, or none."""
+    of the task's augmentations of NEW's table per row."""
 
     def run(inputs, labels, model_ids, rng):
-        if not augment:
-            return inputs, labels, model_ids
         ids = np.asarray(model_ids, np.int64)
         local = p.id_map.back(ids, _task_of_rows(p.id_map, ids))
         inputs, labels, local = augment_tokens(inputs, labels, local, rng, p.table)
@@ -505,7 +489,7 @@ def adapt_run(
             where,
             device=dev,
             precision=prec,
-            augment=mapped_augmenter(p, True),
+            augment=mapped_augmenter(p),
             run_info={"task": "arc", "data": base_data, ADAPTED: record, "precision": prec},
             objective=HeldOutVote(model_cfg, p, views) if p.holdout is not None else None,
         )
@@ -555,6 +539,24 @@ def adapt_run(
 
 
 @contextlib.contextmanager
+def adapted_to(
+    run: Path, data: Path, *, keep: Path | None = None, **options
+) -> Iterator[tuple[Path, dict | None]]:
+    """``(run, None)`` when its model knows every task of dataset ``data``; else ``run``
+    adapted to them (:func:`adapt_run` with ``options``) and its summary, in ``keep`` (where
+    an adaptation there resumes) or in a temporary folder, removed after."""
+    from trm.runs import CHECKPOINT
+
+    if not needs_adaptation(run, data):
+        yield Path(run), None
+        return
+    with tempfile.TemporaryDirectory(prefix="trm-adapt-") as scratch:
+        out = Path(keep) if keep is not None else Path(scratch) / "adapted"
+        resume = keep is not None and (out / CHECKPOINT).exists()
+        yield out, adapt_run(run, data, out, resume=resume, **options)
+
+
+@contextlib.contextmanager
 def adapted_for_task(
     run: Path, task, *, augment: int = 8, seed: int = 0, log=None, **options
 ) -> Iterator[Path]:
@@ -577,16 +579,16 @@ def adapted_for_task(
         data = Path(scratch) / "task"
         one = Source([replace(task, set="evaluation")], {"kind": "task", "id": task.id})
         build_dataset(one, data, augment=augment, seed=seed, progress=False)
-        out = Path(scratch) / "adapted"
-        summary = adapt_run(run, data, out, seed=seed, log=log, **options)
-        ev = summary.get("eval") or {}
-        if log is not None:
-            log(
-                f"adapted in {summary['step']} steps ({summary['elapsed']:.0f} s)"
-                + (
-                    f"; held-out demo: pass@1 {ev['exact_accuracy']:.3f}, pass@2 {ev['pass@2']:.3f}"
-                    if ev
-                    else "; no demo held out (the task has one)"
+        with adapted_to(run, data, seed=seed, log=log, **options) as (out, summary):
+            ev = summary.get("eval") or {}
+            if log is not None:
+                log(
+                    f"adapted in {summary['step']} steps ({summary['elapsed']:.0f} s)"
+                    + (
+                        f"; held-out demo: pass@1 {ev['exact_accuracy']:.3f}, "
+                        f"pass@2 {ev['pass@2']:.3f}"
+                        if ev
+                        else "; no demo held out (the task has one)"
+                    )
                 )
-            )
-        yield out
+            yield out

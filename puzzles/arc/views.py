@@ -298,15 +298,7 @@ def submission(p: Predicted, attempts: int = 2) -> dict[str, list[dict]]:
 
 def first_rows(split: Split, n: int) -> Split:
     """The first ``n`` rows of a split, its groups cut there."""
-    n = min(n, len(split))
-    starts = split.group_start[split.group_start <= n]
-    return Split(
-        split.inputs[:n],
-        split.labels[:n],
-        split.puzzle_ids[:n],
-        np.append(starts[starts < n], n).astype(np.int64),
-        {key: v[:n] for key, v in split.extras.items()},
-    )
+    return split.select(np.arange(len(split)) < n)
 
 
 def vote_one(

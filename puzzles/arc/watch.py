@@ -108,18 +108,17 @@ def load_views_table(model: Model, data: Path | None):
 
 def adapted_views(model: Model):
     """(augmentation table, id map) of the dataset an adapted model was adapted to."""
-    from puzzles.arc.adapt import IdMap
+    from puzzles.arc.adapt import id_map_for
     from puzzles.arc.data import load_table
     from puzzles.dataset import Dataset, read_meta
 
-    record = model.config["adapted"]
-    path = Path(record["data"])
+    path = Path(model.config["adapted"]["data"])
     if not (path / "dataset.json").is_file():
         raise SettingError(
             f"`views` needs the dataset {model.source} was adapted to ({path}), which is gone"
         )
-    table = load_table(Dataset(path, read_meta(path), {}))
-    return table, IdMap(table.start.astype(np.int64), np.asarray(record["rows"], np.int64))
+    ds = Dataset(path, read_meta(path), {})
+    return load_table(ds), id_map_for(model.config, ds, model.source)
 
 
 def watch(
