@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How the default Sudoku model shipped in puzzles/sudoku/default_model/ was made, and how its
 # README figures were measured. Run from the repository root:
-#     bash benchmarks/default_sudoku_model.sh [train|tune|compare|ship|eval|all]
+#     bash benchmarks/default_sudoku_model.sh [train|tune|compare|ship|steps|eval|all]
 # train:   2,000 generated hard 9x9 puzzles (augmented on the fly), the sudoku-small preset,
 #          10,000 steps (~70 min on one CPU core with AVX512-BF16): the base model.
 # tune:    that model fine-tuned (trm train --init) on 2,000 generated extreme puzzles,
@@ -10,6 +10,9 @@
 #          one pass, on the same puzzles: generated hard and extreme (200 each, seeds 102 and
 #          103), top95, the first 500 of 17clue-2000.
 # ship:    the tuned weights copied into the package (done only when compare says it is better).
+# steps:   the supervision steps the shipped model runs by default at test time, chosen on
+#          held-out puzzles (300 fresh extreme and hard, seeds 50 and 51) with
+#          benchmarks/test_time_steps.py, then recorded as "max_steps" in its config.json.
 # eval:    exact accuracy per generated tier (200 fresh puzzles each, seeds other than the
 #          training set's) and on the outside sets in ../shared/data/sudoku/.
 set -euo pipefail
@@ -53,6 +56,20 @@ fi
 
 if [ "$WHAT" = ship ]; then
   cp "$TUNED"/checkpoint/config.json "$TUNED"/checkpoint/model.safetensors puzzles/sudoku/default_model/
+fi
+
+if [ "$WHAT" = steps ] || [ "$WHAT" = all ]; then
+  [ -f data/sel-extreme/dataset.json ] || trm data sudoku --out data/sel-extreme --train 0 --test 300 --difficulty extreme --seed 50 --quiet
+  [ -f data/sel-hard/dataset.json ] || trm data sudoku --out data/sel-hard --train 0 --test 300 --difficulty hard --seed 51 --quiet
+  python benchmarks/test_time_steps.py --data data/sel-extreme,data/sel-hard --steps 8,12,16,24,32,48 --samples 16
+  STEPS=${STEPS:-32}  # where the held-out gain flattened (docs/results.md)
+  python - "$STEPS" <<'PY'
+import json, sys
+path = "puzzles/sudoku/default_model/config.json"
+config = json.load(open(path))
+config["max_steps"] = int(sys.argv[1])
+open(path, "w").write(json.dumps(config, indent=2) + "\n")
+PY
 fi
 
 if [ "$WHAT" = eval ] || [ "$WHAT" = all ]; then

@@ -138,6 +138,14 @@ def check_record_path(path: Path | None, force: bool = False) -> OutputFile | No
 
 
 # --force of the training commands (trm.runs.RunFolder)
+MAX_STEPS = typer.Option(
+    "--max-steps",
+    min=1,
+    show_default="the model's own",
+    help="Supervision steps at most, for the one pass and every candidate or view; may exceed "
+    "training's (the recursion keeps refining). The model's own: its config.json's max_steps, "
+    "else the n_sup it was trained with.",
+)
 FORCE_RUN = typer.Option(
     "--force",
     help="Start over: the run in --out is replaced (its own files only) when the new one "

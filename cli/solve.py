@@ -11,6 +11,7 @@ import typer
 from cli.choices import Halting, Precision, Select, ShowSteps
 from cli.common import (
     DEVICE,
+    MAX_STEPS,
     PRECISION,
     Display,
     check_record_path,
@@ -24,7 +25,7 @@ from trm.errors import TRMError
 
 app = typer.Typer(help="Solve one puzzle and show the answer.", no_args_is_help=True)
 
-# a "hard" puzzle (the solver must guess) that the shipped model gets right at step 7 of 8
+# a "hard" puzzle (the solver must guess) that the shipped model gets right in its first steps
 EXAMPLE_SUDOKU = ".9.6......1.258.7........35..783.2......91...6.9..............4.5..2..9.....8.1.7"
 
 # options shared by every model-based solve
@@ -35,12 +36,6 @@ HALTING = typer.Option(
     "--halting",
     help="full: run every step; adaptive: stop when the halting head says halt and the answer "
     "is the step before's.",
-)
-MAX_STEPS = typer.Option(
-    "--max-steps",
-    min=1,
-    show_default="the model's own",
-    help="Supervision steps at most (may exceed training's).",
 )
 SHOW_STEPS = typer.Option("--steps", help="Show all steps or only the final one.")
 JSON = typer.Option("--json", help="Print JSON only.")
@@ -120,7 +115,7 @@ def sudoku(
         bool, typer.Option("--exact", help="Use the exact solver instead of a model.")
     ] = False,
     interactive: Annotated[bool, INTERACTIVE] = False,
-    halting: Annotated[Halting, HALTING] = "full",
+    halting: Annotated[Halting, HALTING] = "adaptive",
     max_steps: Annotated[int | None, MAX_STEPS] = None,
     steps: Annotated[ShowSteps, SHOW_STEPS] = "all",
     as_json: Annotated[bool, JSON] = False,
@@ -328,7 +323,7 @@ def maze(
     ] = None,
     seed: Annotated[int, typer.Option(help="Without MAZE: the seed of the generated maze.")] = 0,
     interactive: Annotated[bool, INTERACTIVE] = False,
-    halting: Annotated[Halting, HALTING] = "full",
+    halting: Annotated[Halting, HALTING] = "adaptive",
     max_steps: Annotated[int | None, MAX_STEPS] = None,
     steps: Annotated[ShowSteps, SHOW_STEPS] = "all",
     as_json: Annotated[bool, JSON] = False,

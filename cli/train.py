@@ -22,6 +22,7 @@ from cli.common import (
     DEVICE,
     FORCE_RUN,
     MAX_MINUTES_HELP,
+    MAX_STEPS,
     PRECISION,
     err,
     given_fields,
@@ -343,6 +344,7 @@ def evaluate(
             "it (never right, but it can take one of the first places).",
         ),
     ] = False,
+    max_steps: Annotated[int | None, MAX_STEPS] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Evaluate a trained TRM: accuracy, supervision steps, speed; ARC pass@k with --views.
@@ -357,6 +359,7 @@ def evaluate(
       trm eval runs/arc --data data/arc1 --views 8 --per-task runs/arc/per_task.json
       trm eval runs/official-arc --data data/official-arc --views 1001
       trm eval runs/small --data data/top95 --samples 16
+      trm eval runs/small --data data/top95 --max-steps 32 --halting adaptive
     """
     from puzzles.training import evaluate_run, recorded_dataset
     from trm.errors import TRMError
@@ -392,6 +395,7 @@ def evaluate(
             views=not no_augment,
             select=select,
             seed=seed,
+            max_steps=max_steps,
         )
         return
     halting = halting or "full"
@@ -408,6 +412,7 @@ def evaluate(
             per_task=output_file(per_task, "per_task", force),
             as_json=as_json,
             skip_empty=skip_empty,
+            max_steps=max_steps,
         )
         return
     result = evaluate_run(
@@ -419,6 +424,7 @@ def evaluate(
         precision=precision,
         batch_size=batch_size,
         limit=limit,
+        max_steps=max_steps,
     )
     summary = result.summary()
     if as_json:
@@ -426,7 +432,8 @@ def evaluate(
         return
     out.print(
         f"exact accuracy {summary['exact_accuracy']:.4f} · cell accuracy "
-        f"{summary['cell_accuracy']:.4f} · mean steps {summary['mean_steps']:.2f} · "
+        f"{summary['cell_accuracy']:.4f} · mean steps {summary['mean_steps']:.2f} of "
+        f"{summary['max_steps']} · "
         f"{summary['n']} examples · {summary['examples_per_s']:.1f} examples/s "
         f"({halting} halting)",
         highlight=False,
@@ -475,7 +482,7 @@ def _evaluate_samples(
         f"with {samples} candidates ({kind}; select {s['select']}, {s['halting']} halting): "
         f"exact {s['exact_accuracy']:.4f}"
         + (f" · verified {s['verified']:.4f}" if "verified" in s else "")
-        + f" · mean steps per candidate {s['mean_steps']:.2f} of {r['n_sup']} · "
+        + f" · mean steps per candidate {s['mean_steps']:.2f} of {r['max_steps']} · "
         f"{s['candidates']} candidates · {s['puzzles_per_s']:.2f} puzzles/s "
         f"({r['n']} puzzles)",
         highlight=False,
@@ -495,6 +502,7 @@ def _evaluate_views(
     per_task: OutputFile | None,
     as_json: bool,
     skip_empty: bool,
+    max_steps: int | None,
 ) -> None:
     from puzzles.training import evaluate_run_views
 
@@ -509,6 +517,7 @@ def _evaluate_views(
         limit=limit,
         progress=not as_json,
         skip_empty=skip_empty,
+        max_steps=max_steps,
     )
     if per_task is not None:
         per_task.write_json({"summary": result.summary(), "tasks": result.per_task})

@@ -17,7 +17,8 @@ halting confidence: :func:`trm.vote.rank`); else the most confident candidate.
 
 Verified halting (``halting="verified"``, with the checker): after every supervision step
 the active candidates' answers are checked; a puzzle stops the moment one of its candidates
-passes (that answer is the one reported), and unverified puzzles run to ``n_sup``. No answer
+passes (that answer is the one reported), and unverified puzzles run to ``max_steps`` (by
+default the model's ``n_sup``). No answer
 is called verified unless it passed the checker; the others are the vote's best, marked so.
 """
 
@@ -179,8 +180,12 @@ def run(
     batch_rows: int = 512,
     precision: str = "fp32",
     puzzle_ids: np.ndarray | None = None,
+    max_steps: int | None = None,
 ) -> Scaled:
-    """K = ``samples`` candidates for every puzzle of ``questions`` (P, L) tokens."""
+    """K = ``samples`` candidates for every puzzle of ``questions`` (P, L) tokens, each
+    running ``max_steps`` supervision steps at most (None: the model's ``n_sup``)."""
+    from trm.evaluate import check_max_steps
+
     if not 1 <= samples <= MAX_SAMPLES:
         raise SettingError("samples", f"must be from 1 to {MAX_SAMPLES}, got {samples}")
     if not 0 <= seed <= MAX_SEED:  # the noise's seeds are made from it: see MAX_SEED
@@ -200,6 +205,7 @@ def run(
     use_checker = select == "checker"
     verify_early = use_checker and halting == "verified"
     cfg = model.config
+    steps = check_max_steps(cfg.n_sup if max_steps is None else max_steps)
     rng = np.random.default_rng(seed)
     k = samples
     if views:
@@ -225,6 +231,7 @@ def run(
                 back,
                 task,
                 k,
+                steps,
                 noise,
                 verify_early,
                 use_checker,
@@ -272,6 +279,7 @@ def _run_chunk(
     back: Views,
     task: Task,
     k: int,
+    n_sup: int,
     noise: float,
     verify_early: bool,
     use_checker: bool,
@@ -282,7 +290,6 @@ def _run_chunk(
 ) -> Scaled:
     device = next(model.parameters()).device
     p = len(questions)
-    n_sup = model.config.n_sup
     which = np.tile(np.arange(k), p)  # row r: puzzle r // k, candidate r % k
     puzzle = np.repeat(np.arange(p), k)
     inputs = v.apply(np.repeat(questions, k, axis=0), which)
@@ -405,6 +412,7 @@ def evaluate_samples(
     batch_rows: int = 512,
     precision: str = "fp32",
     device=None,
+    max_steps: int | None = None,
 ) -> dict:
     """The model alone (one pass, all steps) and with ``samples`` candidates, on the same
     puzzles (``data``: a :class:`trm.data.TokenData`): exact accuracy against the labels,
@@ -414,7 +422,13 @@ def evaluate_samples(
     if len(data) == 0:
         raise TRMError("nothing to evaluate: the split is empty")
     one = evaluate(
-        model, data, batch_size=batch_rows, device=device, precision=precision, halting="full"
+        model,
+        data,
+        batch_size=batch_rows,
+        device=device,
+        precision=precision,
+        halting="full",
+        max_steps=max_steps,
     )
     one_pass = {
         "exact_accuracy": one.exact_accuracy,
@@ -436,6 +450,7 @@ def evaluate_samples(
         batch_rows=batch_rows,
         precision=precision,
         puzzle_ids=data.puzzle_ids,
+        max_steps=max_steps,
     )
     scaled = {
         "samples": samples,
@@ -455,7 +470,13 @@ def evaluate_samples(
         scaled["mean_verified_step"] = (
             float(r.step[r.verified].mean()) if r.verified.any() else None
         )
-    return {"n": len(data), "n_sup": model.config.n_sup, "one_pass": one_pass, "scaled": scaled}
+    return {
+        "n": len(data),
+        "n_sup": model.config.n_sup,
+        "max_steps": max_steps or model.config.n_sup,
+        "one_pass": one_pass,
+        "scaled": scaled,
+    }
 
 
 def solve_one(
@@ -469,6 +490,7 @@ def solve_one(
     select: str = "checker",
     seed: int = 0,
     precision: str = "fp32",
+    max_steps: int | None = None,
 ) -> tuple[np.ndarray, dict]:
     """`trm solve --samples`: the selected answer (tokens) for one puzzle and how it was found."""
     r = run(
@@ -482,6 +504,7 @@ def solve_one(
         halting="verified",
         seed=seed,
         precision=precision,
+        max_steps=max_steps,
     )
     info = {
         "samples": samples,
@@ -495,6 +518,7 @@ def solve_one(
         "verified_candidates": int(r.n_verified[0]),
         "verified_at_step": int(r.step[0]),
         "mean_steps": r.mean_steps,
+        "max_steps": max_steps or model.config.n_sup,
         "seconds": r.seconds,
     }
     return r.answers[0], info

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -19,7 +20,13 @@ from trm.data import TokenData
 from trm.device import resolve_compile, resolve_device, resolve_precision
 from trm.distributed import is_first_process, setup, teardown
 from trm.errors import SettingError, TRMError, about
-from trm.evaluate import EvalResult, check_scorable, evaluate
+from trm.evaluate import (
+    EvalResult,
+    check_max_steps,
+    check_scorable,
+    default_max_steps,
+    evaluate,
+)
 from trm.model import TRM
 from trm.official import official_parameter_count, read_official, sha256
 from trm.runs import (
@@ -298,21 +305,46 @@ def import_official(
 
 def load_model(path: Path, device: torch.device) -> tuple[TRM, dict]:
     """A puzzle run's model for evaluation and its config.json (:func:`trm.runs.load_run_model`)."""
-    return load_run_model(
-        path,
-        device,
-        lambda config: TRM(TRMConfig.from_dict(config.get("model", {}))),
-        kind="puzzle",
-        accepts=lambda task: task != "vision",
-    )
+
+    def build(config: dict) -> TRM:
+        model = TRM(TRMConfig.from_dict(config.get("model", {})))
+        default_max_steps(config, model.config.n_sup)  # a recorded count is checked on load
+        return model
+
+    return load_run_model(path, device, build, kind="puzzle", accepts=lambda t: t != "vision")
 
 
-def _open_for_eval(
-    run: Path, data_dir: Path, split: str | None, device: str, precision: str, batch_size: int
-):
-    """The run's model on its device, the dataset's ``split`` (None: ``predict`` if there is
-    one, else ``test``), checked to fit each other: (model, dataset, split, device, precision,
-    id map: None, or how an adapted ARC run reads the dataset's puzzle ids)."""
+@dataclass(frozen=True)
+class OpenRun:
+    """A run opened for evaluation: its model on its device, its config.json, and the
+    dataset split it is scored on, checked to fit each other."""
+
+    model: TRM
+    config: dict
+    ds: Dataset
+    split: str
+    device: torch.device
+    precision: str
+    id_map: object = None  # None, or how an adapted ARC run reads the dataset's puzzle ids
+
+    def steps(self, asked: int | None) -> int:
+        """The supervision steps to run: ``asked``, else the checkpoint's own
+        (:func:`trm.evaluate.default_max_steps`)."""
+        if asked is not None:
+            return check_max_steps(asked)
+        return default_max_steps(self.config, self.model.config.n_sup)
+
+
+def open_for_eval(
+    run: Path,
+    data_dir: Path,
+    split: str | None,
+    device: str,
+    precision: str,
+    batch_size: int,
+) -> OpenRun:
+    """The run's model and the dataset's ``split`` (None: ``predict`` if there is one, else
+    ``test``), checked to fit each other."""
     from puzzles.arc.adapt import id_map_for
 
     dev = resolve_device(device)
@@ -326,7 +358,7 @@ def _open_for_eval(
     check_compatible(config, ds, str(run))
     if batch_size < 1:
         raise SettingError("batch_size", "must be at least 1")
-    return model, ds, split, dev, prec, id_map
+    return OpenRun(model, config, ds, split, dev, prec, id_map)
 
 
 def recorded_dataset(run: Path) -> Path:
@@ -355,20 +387,22 @@ def evaluate_run(
     precision: str = "auto",
     batch_size: int = 256,
     limit: int = 0,
+    max_steps: int | None = None,
 ) -> EvalResult:
-    model, ds, split, dev, prec, id_map = _open_for_eval(
-        run, data_dir, split, device, precision, batch_size
-    )
-    data = scored_data(ds, split).head(limit)
-    if id_map is not None:
-        data = TokenData(data.inputs, data.labels, id_map(data.puzzle_ids))
+    """The run scored on a split, ``max_steps`` supervision steps at most (None: the
+    checkpoint's own)."""
+    r = open_for_eval(run, data_dir, split, device, precision, batch_size)
+    data = scored_data(r.ds, r.split).head(limit)
+    if r.id_map is not None:
+        data = TokenData(data.inputs, data.labels, r.id_map(data.puzzle_ids))
     return evaluate(
-        model,
+        r.model,
         data,
         batch_size=batch_size,
-        device=dev,
-        precision=prec,
+        device=r.device,
+        precision=r.precision,
         halting=halting,
+        max_steps=r.steps(max_steps),
     )
 
 
@@ -383,25 +417,25 @@ def _views_of_run(
     limit: int,
     progress: bool,
     score: bool,
+    max_steps: int | None = None,
     **vote,
 ):
     from puzzles.arc.views import evaluate_views, predict_views
 
-    model, ds, split, dev, prec, id_map = _open_for_eval(
-        run, data_dir, split, device, precision, batch_size
-    )
+    r = open_for_eval(run, data_dir, split, device, precision, batch_size)
     go = evaluate_views if score else predict_views
     return go(
-        model,
-        ds,
-        split,
+        r.model,
+        r.ds,
+        r.split,
         views,
         batch_size=batch_size,
-        device=dev,
-        precision=prec,
+        device=r.device,
+        precision=r.precision,
         limit=limit,
         progress=progress,
-        id_map=id_map,
+        id_map=r.id_map,
+        max_steps=r.steps(max_steps),
         **vote,
     )
 
@@ -418,6 +452,7 @@ def evaluate_run_views(
     limit: int = 0,
     progress: bool = True,
     skip_empty: bool = False,
+    max_steps: int | None = None,
 ):
     """ARC: ``views`` augmented views of each test input, mapped back and voted; pass@k
     (see :mod:`puzzles.arc.views`)."""
@@ -433,6 +468,7 @@ def evaluate_run_views(
         progress,
         score=True,
         skip_empty=skip_empty,
+        max_steps=max_steps,
     )
 
 
@@ -446,11 +482,22 @@ def predict_run_views(
     precision: str = "auto",
     batch_size: int = 256,
     progress: bool = True,
+    max_steps: int | None = None,
 ):
     """ARC: the model's voted answers for every input of ``split`` (default: ``predict``
     if the dataset has one, else ``test``), ready for :func:`puzzles.arc.views.submission`."""
     return _views_of_run(
-        run, data_dir, views, split, device, precision, batch_size, 0, progress, score=False
+        run,
+        data_dir,
+        views,
+        split,
+        device,
+        precision,
+        batch_size,
+        0,
+        progress,
+        score=False,
+        max_steps=max_steps,
     )
 
 
@@ -464,23 +511,22 @@ def evaluate_run_samples(
     precision: str = "auto",
     batch_size: int = 512,
     limit: int = 0,
+    max_steps: int | None = None,
     **options,
 ) -> dict:
     """Sudoku and mazes: the model alone and with ``samples`` checked candidates per puzzle
     (see :mod:`puzzles.scaling`), on the same puzzles."""
     from puzzles.scaling import evaluate_samples, task_for
 
-    model, ds, split, dev, prec, _ = _open_for_eval(
-        run, data_dir, split, device, precision, batch_size
-    )
-    task = task_for(ds.task)
+    r = open_for_eval(run, data_dir, split, device, precision, batch_size)
     return evaluate_samples(
-        model,
-        scored_data(ds, split).head(limit),
-        task,
+        r.model,
+        scored_data(r.ds, r.split).head(limit),
+        task_for(r.ds.task),
         samples=samples,
         batch_rows=batch_size,
-        precision=prec,
-        device=dev,
+        precision=r.precision,
+        device=r.device,
+        max_steps=r.steps(max_steps),
         **options,
     )

@@ -35,6 +35,15 @@ class Model:
     def params(self) -> int:
         return sum(p.numel() for p in self.net.parameters())
 
+    def steps(self, asked: int | None) -> int:
+        """The supervision steps a solve runs: ``asked``, else the checkpoint's own
+        (:func:`trm.evaluate.default_max_steps`)."""
+        from trm.evaluate import check_max_steps, default_max_steps
+
+        if asked is not None:
+            return check_max_steps(asked)
+        return default_max_steps(self.config, self.net.config.n_sup)
+
 
 def open_model(
     checkpoint: Path | None,
@@ -240,7 +249,7 @@ def samples_panel(w: Watch, grid: RenderableType) -> RenderableType:
             f"candidate{'s' * (s['verified_candidates'] != 1)} passed then)"
         )
     lines.append(
-        f"mean steps per candidate {s['mean_steps']:.2f} of {w.n_sup} · {s['seconds']:.2f} s"
+        f"mean steps per candidate {s['mean_steps']:.2f} of {w.max_steps} · {s['seconds']:.2f} s"
     )
     style = "green" if s["correct"] else "red"
     return Panel.fit(

@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_SUDOKU = REPO.parent / "shared" / "data" / "sudoku"
 
 # the first puzzle of top95 (outside data), for commands that need a hard 9x9 Sudoku
+PUZZLE_4 = "1.3.34....434.2."  # a 4x4 Sudoku
 TOP95_FIRST = "4.....8.5.3..........7......2.....6.....8.4......1.......6.3.7.5..2.....1.4......"
 
 

@@ -256,5 +256,5 @@ def test_piped_output_keeps_its_lines_whole():
 
     r = run_trm_here("solve", "sudoku", "--samples", "1", env={"COLUMNS": "40"})
     assert r.returncode == 0, r.stderr
-    header = "the default model (192,545 parameters) · halting full · trained with 8 steps"
+    header = "the default model (192,545 parameters) · halting adaptive · trained with 8 steps"
     assert header in r.stdout.splitlines()

@@ -19,6 +19,7 @@ import pytest
 
 from puzzles.dataset import load_dataset, save_npz
 from tests.helpers import (
+    PUZZLE_4,
     REPO,
     SMALL_ARC,
     TOP95_FIRST,
@@ -35,7 +36,6 @@ from tests.helpers import (
 from trm.errors import SettingError, TRMError
 
 posix_only = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
-PUZZLE_4 = "1.3.34....434.2."  # a 4x4 Sudoku
 PIPE = ("a named pipe", "trm reads regular files only")
 
 
@@ -213,8 +213,9 @@ def test_data_augment_is_bounded_as_data_sudoku_is(s4_run, tmp_path):
 
 
 def test_max_steps_is_bounded_in_the_library_and_the_cli(s4_run):
+    from trm.evaluate import MAX_STEPS
     from trm.model import TRM
-    from trm.trace import MAX_STEPS, trace
+    from trm.trace import trace
 
     model, tokens = TRM(tiny_config()), sudoku_tokens(4, 1).inputs[0]
     with pytest.raises(SettingError, match=f"`max_steps` must be from 1 to {MAX_STEPS:,}") as e:

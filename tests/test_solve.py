@@ -16,6 +16,7 @@ from puzzles.maze.watch import DEFAULT_MODEL as MAZE_MODEL
 from puzzles.sudoku.grid import parse_puzzle
 from puzzles.sudoku.watch import DEFAULT_MODEL, check_answer
 from tests.helpers import (
+    PUZZLE_4,
     REPO,
     TEST_ENV,
     TOP95_FIRST,
@@ -34,7 +35,6 @@ from trm.model import TRM
 from trm.trace import trace
 
 SOLUTION_4 = "1234341221434321"
-PUZZLE_4 = "1.3.34....434.2."
 
 
 # --------------------------------------------------------------------------- the trace
@@ -144,7 +144,7 @@ def test_json_is_complete_and_its_answer_checks_out(halting):
     assert [s["step"] for s in steps] == list(range(1, len(steps) + 1))
     assert out["halted_at"] == len(steps) and out["one_pass"]["answer"] == steps[-1]["grid"]
     if halting == "full":
-        assert len(steps) == 8  # the default model's n_sup
+        assert len(steps) == 32  # the default model's recorded test-time steps (n_sup 8)
     previous = TOP95_FIRST
     for s in steps:
         assert len(s["grid"]) == 81 and 0 <= s["halt_prob"] <= 1
@@ -277,10 +277,12 @@ def test_record_gif_is_a_frame_a_step_then_the_answer_and_the_checker(tmp_path):
 
 def test_record_gif_without_colour_is_grey_and_still_marked(tmp_path):
     gif = tmp_path / "maze.gif"
-    r = run_trm("solve", "maze", "--samples", "1", "--no-color", "--record", str(gif))
+    r = run_trm(
+        "solve", "maze", "--samples", "1", "--halting", "full", "--no-color", "--record", str(gif)
+    )
     assert r.returncode in (0, 1), r.stderr
     frames = _frames(gif)
-    assert len(frames) == 8 + 1
+    assert len(frames) == 8 + 1  # every step of the shipped maze model, then the answer
     for frame in frames:
         assert int(np.ptp(frame.astype(int), axis=2).max()) == 0  # greys only
     assert len(np.unique(frames[1].reshape(-1, 3), axis=0)) > 3  # walls dim, changes bright

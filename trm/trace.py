@@ -17,13 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from trm.config import MAX_SIZES
 from trm.device import autocast
-from trm.errors import SettingError, TRMError
-from trm.evaluate import check_halting, halts_now
+from trm.errors import TRMError
+from trm.evaluate import check_halting, check_max_steps, halts_now
 from trm.model import TRM
-
-MAX_STEPS = MAX_SIZES["n_sup"]  # steps one trace may run: as many as a model may train with
 
 
 @dataclass
@@ -47,9 +44,7 @@ def trace(
 ) -> list[TraceStep]:
     """The answer after each supervision step for one example (token ids ``(seq_len,)``)."""
     check_halting(halting)
-    limit = model.config.n_sup if max_steps is None else max_steps
-    if not 1 <= limit <= MAX_STEPS:
-        raise SettingError("max_steps", f"must be from 1 to {MAX_STEPS:,}, got {limit:,}")
+    limit = check_max_steps(model.config.n_sup if max_steps is None else max_steps)
     inputs = np.asarray(inputs)
     if inputs.shape != (model.config.seq_len,):
         raise TRMError(

@@ -115,11 +115,12 @@ def run_views(
     precision: str = "fp32",
     progress: bool = False,
     id_map=None,
+    max_steps: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The model's predicted canvas for every view (all supervision steps, as the official
-    evaluation runs) and its halting probability at the last step. ``id_map``: the model's
-    rows for the dataset's puzzle ids, when they differ (an adapted run:
-    :class:`puzzles.arc.adapt.IdMap`)."""
+    evaluation runs; ``max_steps``: another count) and its halting probability at the last
+    step. ``id_map``: the model's rows for the dataset's puzzle ids, when they differ (an
+    adapted run: :class:`puzzles.arc.adapt.IdMap`)."""
     from trm.data import TokenData
     from trm.evaluate import predict
 
@@ -133,6 +134,7 @@ def run_views(
         precision=precision,
         halting="full",
         progress=progress,
+        max_steps=max_steps,
     )
     return preds, confidences
 
@@ -233,6 +235,7 @@ def predict_views(
     limit: int = 0,
     progress: bool = True,
     id_map=None,
+    max_steps: int | None = None,
 ) -> Predicted:
     """Run ``model`` (all supervision steps) on ``k`` views of every input of an ARC
     dataset's split (the first ``limit`` inputs, when given), batched across tasks
@@ -254,6 +257,7 @@ def predict_views(
         precision=precision,
         progress=progress,
         id_map=id_map,
+        max_steps=max_steps,
     )
     return Predicted(split, views, preds, conf, table, ds.meta["task_info"]["task_ids"])
 
@@ -312,6 +316,7 @@ def vote_one(
     device=None,
     precision: str = "fp32",
     id_map=None,
+    max_steps: int | None = None,
 ) -> dict:
     """The vote of ``k`` views of one test input of task ``task_index`` (``trm solve arc
     --views``): the ranked answers with their votes and confidence, and pass@1 / pass@2
@@ -325,7 +330,13 @@ def vote_one(
     )
     views = build_views(one, table, k)
     preds, conf = run_views(
-        model, views, batch_size=len(views), device=device, precision=precision, id_map=id_map
+        model,
+        views,
+        batch_size=len(views),
+        device=device,
+        precision=precision,
+        id_map=id_map,
+        max_steps=max_steps,
     )
     vote = votes(views, preds, conf, table, 1)[0]
     truth = None if expected is None else grid_key(expected)

@@ -140,6 +140,7 @@ def watch(
         raise TRMError(f"{model.source} does not read ARC's {SIDE}x{SIDE} canvas")
     question, expected = task.test[pair].input, task.test[pair].output
     tokens = encode(question)
+    max_steps = model.steps(max_steps)
     traced = trace(
         model.net,
         tokens,
@@ -213,6 +214,7 @@ def watch(
             device=model.device,
             precision=model.precision,
             id_map=id_map,
+            max_steps=max_steps,
         )
         info["vote"] = vote
         top = vote["candidates"][0] if vote["candidates"] else None
@@ -238,7 +240,7 @@ def watch(
         answer.size > 0,
         bool(correct),
         verdict,
-        max_steps or n_sup,
+        max_steps,
         n_sup,
         checked=correct is not None,
         info=info,

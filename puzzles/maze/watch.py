@@ -71,6 +71,7 @@ def watch(
             f"trained on mazes of {seq_len} cells"
         )
     reference = solve(maze)
+    max_steps = model.steps(max_steps)
     traced = trace(
         model.net, encode(maze), halting=halting, max_steps=max_steps, precision=model.precision
     )
@@ -105,14 +106,19 @@ def watch(
         halting,
         model.source,
         *_judge(steps[-1].extra["failed"]),
-        max_steps or n_sup,
+        max_steps,
         n_sup,
     )
     if samples:
         from puzzles.scaling import TASKS, solve_one
 
         tokens, info = solve_one(
-            model.net, encode(maze), TASKS["maze"], precision=model.precision, **samples
+            model.net,
+            encode(maze),
+            TASKS["maze"],
+            precision=model.precision,
+            max_steps=max_steps,
+            **samples,
         )
         grid = decode(tokens)
         failed = list(check_path(maze, grid).failed) if grid.min() >= 0 else ["keeps_maze"]

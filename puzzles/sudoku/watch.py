@@ -57,6 +57,7 @@ def watch(
     exact = solve(puzzle)
     if exact.solution is None:
         raise TRMError(f"{where}: the puzzle has no solution")
+    max_steps = model.steps(max_steps)
 
     traced = trace(
         model.net, encode(puzzle), halting=halting, max_steps=max_steps, precision=model.precision
@@ -95,14 +96,19 @@ def watch(
         valid,
         correct,
         verdict,
-        max_steps or n_sup,
+        max_steps,
         n_sup,
     )
     if samples:
         from puzzles.scaling import TASKS, solve_one
 
         tokens, info = solve_one(
-            model.net, encode(puzzle), TASKS["sudoku"], precision=model.precision, **samples
+            model.net,
+            encode(puzzle),
+            TASKS["sudoku"],
+            precision=model.precision,
+            max_steps=max_steps,
+            **samples,
         )
         grid = decode(tokens)
         add_samples(
