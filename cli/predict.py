@@ -13,6 +13,7 @@ from cli.common import (
     DEVICE,
     FORCE_OUTPUT,
     MAX_MINUTES_HELP,
+    MAX_STEPS,
     PRECISION,
     err,
     output_file,
@@ -40,6 +41,7 @@ def arc(
     device: Annotated[str, DEVICE] = "auto",
     precision: Annotated[Precision, PRECISION] = "auto",
     batch_size: Annotated[int, typer.Option(help="Views per batch.")] = 256,
+    max_steps: Annotated[int | None, MAX_STEPS] = None,
     force: Annotated[bool, FORCE_OUTPUT] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     adapt: Annotated[
@@ -100,6 +102,7 @@ def arc(
             precision=precision,
             batch_size=batch_size,
             progress=not quiet,
+            max_steps=max_steps,
         )
     result = submission(predicted)
     target.write_json(result)

@@ -22,7 +22,6 @@ from trm.distributed import is_first_process, setup, teardown
 from trm.errors import SettingError, TRMError, about
 from trm.evaluate import (
     EvalResult,
-    check_max_steps,
     check_scorable,
     default_max_steps,
     evaluate,
@@ -328,11 +327,8 @@ class OpenRun:
     id_map: object = None  # None, or how an adapted ARC run reads the dataset's puzzle ids
 
     def steps(self, asked: int | None) -> int:
-        """The supervision steps to run: ``asked``, else the checkpoint's own
-        (:func:`trm.evaluate.default_max_steps`)."""
-        if asked is not None:
-            return check_max_steps(asked)
-        return default_max_steps(self.config, self.model.config.n_sup)
+        """``asked``, else the checkpoint's own count (:func:`trm.evaluate.default_max_steps`)."""
+        return default_max_steps(self.config, self.model.config.n_sup, asked)
 
 
 def open_for_eval(
@@ -410,13 +406,14 @@ def _views_of_run(
     run: Path,
     data_dir: Path,
     views: int,
-    split: str | None,
-    device: str,
-    precision: str,
-    batch_size: int,
-    limit: int,
-    progress: bool,
+    *,
     score: bool,
+    split: str | None,
+    device: str = "auto",
+    precision: str = "auto",
+    batch_size: int = 256,
+    limit: int = 0,
+    progress: bool = True,
     max_steps: int | None = None,
     **vote,
 ):
@@ -440,65 +437,20 @@ def _views_of_run(
     )
 
 
-def evaluate_run_views(
-    run: Path,
-    data_dir: Path,
-    views: int,
-    *,
-    split: str = "test",
-    device: str = "auto",
-    precision: str = "auto",
-    batch_size: int = 256,
-    limit: int = 0,
-    progress: bool = True,
-    skip_empty: bool = False,
-    max_steps: int | None = None,
-):
+def evaluate_run_views(run: Path, data_dir: Path, views: int, *, split: str = "test", **options):
     """ARC: ``views`` augmented views of each test input, mapped back and voted; pass@k
-    (see :mod:`puzzles.arc.views`)."""
-    return _views_of_run(
-        run,
-        data_dir,
-        views,
-        split,
-        device,
-        precision,
-        batch_size,
-        limit,
-        progress,
-        score=True,
-        skip_empty=skip_empty,
-        max_steps=max_steps,
-    )
+    (see :mod:`puzzles.arc.views`). ``options``: device, precision, batch_size, limit,
+    progress, max_steps (None: the checkpoint's own) and skip_empty."""
+    return _views_of_run(run, data_dir, views, score=True, split=split, **options)
 
 
 def predict_run_views(
-    run: Path,
-    data_dir: Path,
-    views: int,
-    *,
-    split: str | None = None,
-    device: str = "auto",
-    precision: str = "auto",
-    batch_size: int = 256,
-    progress: bool = True,
-    max_steps: int | None = None,
+    run: Path, data_dir: Path, views: int, *, split: str | None = None, **options
 ):
     """ARC: the model's voted answers for every input of ``split`` (default: ``predict``
-    if the dataset has one, else ``test``), ready for :func:`puzzles.arc.views.submission`."""
-    return _views_of_run(
-        run,
-        data_dir,
-        views,
-        split,
-        device,
-        precision,
-        batch_size,
-        0,
-        progress,
-        score=False,
-        max_steps=max_steps,
-    )
+    if the dataset has one, else ``test``), ready for :func:`puzzles.arc.views.submission`.
+    ``options``: device, precision, batch_size, progress, max_steps."""
+    return _views_of_run(run, data_dir, views, score=False, split=split, **options)
 
 
 def evaluate_run_samples(

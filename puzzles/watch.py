@@ -36,13 +36,10 @@ class Model:
         return sum(p.numel() for p in self.net.parameters())
 
     def steps(self, asked: int | None) -> int:
-        """The supervision steps a solve runs: ``asked``, else the checkpoint's own
-        (:func:`trm.evaluate.default_max_steps`)."""
-        from trm.evaluate import check_max_steps, default_max_steps
+        """``asked``, else the checkpoint's own count (:func:`trm.evaluate.default_max_steps`)."""
+        from trm.evaluate import default_max_steps
 
-        if asked is not None:
-            return check_max_steps(asked)
-        return default_max_steps(self.config, self.net.config.n_sup)
+        return default_max_steps(self.config, self.net.config.n_sup, asked)
 
 
 def open_model(

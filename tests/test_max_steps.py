@@ -82,6 +82,7 @@ def test_the_recorded_count_is_the_default_and_n_sup_without_one():
     assert default_max_steps({}, 8) == 8
     assert default_max_steps({"max_steps": None}, 8) == 8
     assert default_max_steps({"max_steps": 32}, 8) == 32
+    assert default_max_steps({"max_steps": 32}, 8, asked=3) == 3  # the flag wins
 
 
 def _recording(run_dir, tmp_path, value):
@@ -136,3 +137,53 @@ def test_the_shipped_sudoku_model_records_its_measured_count():
 
     config = json.loads((DEFAULT_MODEL / "config.json").read_text())
     assert config["max_steps"] == 32 > config["model"]["n_sup"]
+
+
+def test_arc_views_run_the_asked_count_as_a_model_trained_with_it(tmp_path):
+    from puzzles.training import evaluate_run_views, predict_run_views
+    from tests.helpers import SMALL_ARC, write_tasks
+
+    tasks, data, run_dir = (
+        write_tasks(tmp_path / "tasks", SMALL_ARC),
+        tmp_path / "d",
+        tmp_path / "r",
+    )
+    trm_ok("data arc --source", tasks, "--out", data, "--augment 2 --quiet")
+    trm_ok(
+        "train --data",
+        data,
+        "--out",
+        run_dir,
+        "--preset tiny --steps 1 --mixer attention --puzzle-emb-len 1 --device cpu --quiet",
+    )
+    six = tmp_path / "six"  # the same weights, trained (on paper) with 6 steps
+    shutil.copytree(run_dir, six)
+    path = six / "checkpoint" / "config.json"
+    config = json.loads(path.read_text())
+    config["model"]["n_sup"] = 6
+    path.write_text(json.dumps(config))
+    asked = predict_run_views(run_dir, data, 2, progress=False, max_steps=6)
+    trained = predict_run_views(six, data, 2, progress=False)
+    assert np.array_equal(asked.predictions, trained.predictions)
+    as_trained = predict_run_views(run_dir, data, 2, progress=False)
+    assert not np.array_equal(as_trained.predictions, asked.predictions)  # the count matters
+    assert np.array_equal(
+        as_trained.predictions,
+        predict_run_views(six, data, 2, progress=False, max_steps=4).predictions,
+    )  # (the tiny preset's own n_sup is 4)
+    assert evaluate_run_views(run_dir, data, 2, progress=False, max_steps=6).pass_at == (
+        evaluate_run_views(six, data, 2, progress=False).pass_at
+    )
+    r = run_trm(
+        "predict",
+        "arc",
+        str(run_dir),
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "s.json"),
+        "--max-steps",
+        "0",
+    )
+    assert r.returncode == 2 and "--max-steps" in r.stderr
+    assert not (tmp_path / "s.json").exists()

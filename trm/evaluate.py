@@ -43,10 +43,12 @@ def check_max_steps(max_steps: int) -> int:
     return max_steps
 
 
-def default_max_steps(config: dict, n_sup: int) -> int:
-    """The supervision steps a checkpoint is evaluated and solved with when none are asked
-    for: its config.json's ``max_steps`` (chosen by measurement, e.g. the shipped Sudoku
-    model's), else the ``n_sup`` it was trained with."""
+def default_max_steps(config: dict, n_sup: int, asked: int | None = None) -> int:
+    """The supervision steps to run: ``asked`` where given, else the checkpoint's own: its
+    config.json's ``max_steps`` (chosen by measurement, e.g. the shipped Sudoku model's),
+    else the ``n_sup`` it was trained with."""
+    if asked is not None:
+        return check_max_steps(asked)
     if config.get(STEPS_KEY) is None:
         return n_sup
     return check_max_steps(config[STEPS_KEY])
