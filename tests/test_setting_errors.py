@@ -151,3 +151,13 @@ def test_no_library_error_names_a_flag():
         }
     )
     assert not offenders, "name the setting in backticks instead:\n" + "\n".join(offenders)
+
+
+def test_first_line_keeps_one_line_of_a_long_message():
+    from trm.errors import first_line
+
+    assert first_line(ValueError("bad value\n  at line 3\n  in file")) == "bad value"
+    assert first_line(ValueError("\n\n  indented first\nsecond")) == "indented first"
+    assert first_line(KeyError()) == "KeyError"  # no message: the type's name
+    assert first_line(RuntimeError(""), "mismatch") == "mismatch"
+    assert first_line(RuntimeError("   "), "") == ""

@@ -35,7 +35,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from trm.errors import TRMError
+from trm.errors import TRMError, first_line
 from trm.jsonfile import read_json_object, regular_file
 
 FORMAT = "trm-checkpoint"
@@ -100,7 +100,7 @@ def save_checkpoint(
             shutil.rmtree(tmp, ignore_errors=True)
         # the safetensors writer raises its own type (disk full, ...), not OSError
         if isinstance(e, (OSError, SafetensorError)):
-            detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+            detail = first_line(e)
             raise TRMError(f"{folder}: cannot write the checkpoint ({detail})") from e
         raise
     shutil.rmtree(old, ignore_errors=True)
@@ -309,7 +309,7 @@ def read_safetensors(path: Path, device="cpu") -> dict[str, torch.Tensor]:
         # `device` is not reported as a bad file.
         tensors = load_file(path)
     except Exception as e:  # the Rust parser's errors are not one documented type
-        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+        detail = first_line(e)
         hint = (
             "; it looks like a pickle/torch.save file, which trm will not load"
             if _looks_pickled(path)
@@ -389,7 +389,7 @@ def unflatten_optimizer_state(tensors: dict[str, torch.Tensor], meta: dict) -> d
         }
         groups = [{k: decode(v) for k, v in group.items()} for group in meta["param_groups"]]
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
-        detail = str(e).splitlines()[0] if str(e) else ""
+        detail = first_line(e, "")
         raise TRMError(
             f"training state: optimizer state is malformed ({type(e).__name__}: {detail})"
         ) from None
@@ -411,7 +411,7 @@ def restore_generator(generator: torch.Generator, tensor: torch.Tensor) -> None:
     try:
         generator.set_state(tensor.detach().to("cpu").contiguous())
     except RuntimeError as e:
-        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+        detail = first_line(e)
         raise TRMError(
             f"training state: RNG state does not fit this generator ({detail})"
         ) from None

@@ -14,6 +14,15 @@ class TRMError(Exception):
     """Bad input, bad usage, or a file on disk that is not what it claims to be."""
 
 
+def first_line(e: BaseException, default: str | None = None) -> str:
+    """The first line of an exception's message, for a one-line error (a library's message
+    can run to many lines); ``default`` (None: the exception's type name) when it has none."""
+    text = str(e).strip()
+    if text:
+        return text.splitlines()[0]
+    return type(e).__name__ if default is None else default
+
+
 class Stopped(KeyboardInterrupt):
     """A signal asking trm to stop (SIGTERM from ``kill``, a scheduler or a container stop;
     SIGHUP when the terminal goes), raised where the program is, so that it is handled as

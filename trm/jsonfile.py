@@ -16,7 +16,7 @@ import os
 import stat
 from pathlib import Path
 
-from trm.errors import TRMError
+from trm.errors import TRMError, first_line
 
 MAX_JSON_BYTES = 1 << 30  # ARC's largest official files are tens of MB
 MAX_OBJECT_BYTES = 256 << 20  # configs and metadata (an ARC dataset's names its tasks)
@@ -57,7 +57,7 @@ def parse_json(text: str | bytes, where: str) -> object:
     except RecursionError:
         raise TRMError(f"{where}: JSON nested too deeply") from None
     except ValueError as e:  # e.g. an integer of thousands of digits
-        raise TRMError(f"{where}: not valid JSON ({str(e).splitlines()[0]})") from None
+        raise TRMError(f"{where}: not valid JSON ({first_line(e)})") from None
     if _depth(value) > MAX_DEPTH:
         raise TRMError(f"{where}: JSON nested more than {MAX_DEPTH} levels deep")
     return value

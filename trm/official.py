@@ -28,7 +28,7 @@ import torch
 
 from trm.checkpoint import check_state, read_safetensors
 from trm.config import TrainConfig, TRMConfig
-from trm.errors import SettingError, TRMError, about
+from trm.errors import SettingError, TRMError, about, first_line
 from trm.jsonfile import read_bounded, regular_file
 from trm.model import TRM
 
@@ -127,9 +127,9 @@ def read_yaml(path: Path) -> dict:
             )
         data = yaml.safe_load(text)
     except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise TRMError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        raise TRMError(f"{path}: not valid YAML ({first_line(e)})") from None
     except ValueError as e:  # a date that does not exist, an integer of 5,000 digits, ...
-        detail = str(e).splitlines()[0].split(";")[0] if str(e) else type(e).__name__
+        detail = first_line(e).split(";")[0]
         raise TRMError(f"{path}: a value that cannot be read ({detail})") from None
     except RecursionError:
         raise TRMError(f"{path}: YAML nested too deeply") from None
@@ -180,7 +180,7 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
         TypeError,
         IndexError,
     ) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         raise TRMError(f"{path}: truncated or not a torch.save file ({first[:200]})") from None
     if not isinstance(obj, dict) or not obj:
         raise TRMError(f"{path}: expected a non-empty dict of tensors, got {type(obj).__name__}")

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trm.errors import SettingError, TRMError, about
+from trm.errors import SettingError, TRMError, about, first_line
 from trm.staging import (
     check_no_links,
     check_not_inside,
@@ -72,7 +72,7 @@ def load_run_model(
     try:
         model.load_state_dict(ckpt.model_state)
     except RuntimeError as e:
-        first = str(e).splitlines()[0] if str(e) else "mismatch"
+        first = first_line(e, "mismatch")
         raise TRMError(
             f"{resolve_checkpoint(path)}: weights do not match the config ({first})"
         ) from None

@@ -64,7 +64,7 @@ from trm.device import autocast
 from trm.distributed import Dist
 from trm.ema import EMA
 from trm.embedding import puzzle_tables, sparse_sign_step
-from trm.errors import SettingError, TRMError, about
+from trm.errors import SettingError, TRMError, about, first_line
 from trm.evaluate import evaluate
 from trm.jsonfile import read_bounded
 from trm.losses import LossOutput, supervision_loss
@@ -515,8 +515,7 @@ class Trainer:
             self.model.load_state_dict(weights)
         except RuntimeError as e:
             raise TRMError(
-                f"the starting weights do not fit this model "
-                f"({str(e).splitlines()[0] if str(e) else 'mismatch'})"
+                f"the starting weights do not fit this model ({first_line(e, 'mismatch')})"
             ) from None
         if self.ema is not None:
             self.ema.load_state_dict({k: v.to(self.device) for k, v in weights.items()}, 0)
@@ -528,7 +527,7 @@ class Trainer:
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             raise TRMError(
                 f"{ckpt.path}: the training state is incomplete or damaged "
-                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+                f"({type(e).__name__}: {first_line(e, '')})"
             ) from None
         if self.dist.main:
             _truncate_metrics(self.out / METRICS, self.state.step)

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from trm import staging
-from trm.errors import TRMError
+from trm.errors import TRMError, first_line
 from trm.jsonfile import read_bounded
 
 IMAGE_SHAPE = (3, 32, 32)
@@ -270,9 +270,7 @@ def _check_opcodes(data: bytes) -> None:
         for _ in pickletools.genops(data):
             pass
     except Exception as e:  # genops reports malformed input as ValueError and the like
-        raise pickle.UnpicklingError(
-            _printable(str(e).splitlines()[0] if str(e) else type(e).__name__)
-        ) from None
+        raise pickle.UnpicklingError(_printable(first_line(e))) from None
 
 
 def read_pickle(path: Path) -> object:
