@@ -35,6 +35,7 @@ import torch
 from trm.config import MAX_SEED
 from trm.device import autocast
 from trm.errors import SettingError, TRMError
+from trm.evaluate import steps_to_run
 from trm.vote import rank
 
 SELECT = ("checker", "vote", "confidence")
@@ -184,8 +185,6 @@ def run(
 ) -> Scaled:
     """K = ``samples`` candidates for every puzzle of ``questions`` (P, L) tokens, each
     running ``max_steps`` supervision steps at most (None: the model's ``n_sup``)."""
-    from trm.evaluate import check_max_steps
-
     if not 1 <= samples <= MAX_SAMPLES:
         raise SettingError("samples", f"must be from 1 to {MAX_SAMPLES}, got {samples}")
     if not 0 <= seed <= MAX_SEED:  # the noise's seeds are made from it: see MAX_SEED
@@ -205,7 +204,7 @@ def run(
     use_checker = select == "checker"
     verify_early = use_checker and halting == "verified"
     cfg = model.config
-    steps = check_max_steps(cfg.n_sup if max_steps is None else max_steps)
+    steps = steps_to_run(model, max_steps)
     rng = np.random.default_rng(seed)
     k = samples
     if views:
@@ -279,7 +278,7 @@ def _run_chunk(
     back: Views,
     task: Task,
     k: int,
-    n_sup: int,
+    max_steps: int,
     noise: float,
     verify_early: bool,
     use_checker: bool,
@@ -296,7 +295,7 @@ def _run_chunk(
     rows = p * k
     final = np.zeros((rows, questions.shape[1]), np.int64)
     conf = np.zeros(rows)
-    ran = np.full(rows, n_sup, np.int64)
+    ran = np.full(rows, max_steps, np.int64)
     verified_at = np.zeros(p, np.int64)
     verified_row = np.full(p, -1)
     n_verified = np.zeros(p, np.int64)
@@ -313,11 +312,11 @@ def _run_chunk(
                 draw = _noise(tuple(s.shape), k, 2 * seed + i, first)
                 s.add_(mask * noise * draw.to(device, s.dtype))
         active = np.arange(rows)
-        for step in range(1, n_sup + 1):
+        for step in range(1, max_steps + 1):
             out = model.deep_step(x, y, z)
             tokens = out.logits.argmax(-1).cpu().numpy()
             answers = back.apply(tokens, which[active])  # in the puzzle's own frame
-            last = step == n_sup
+            last = step == max_steps
             done = np.zeros(len(active), bool)
             if verify_early:
                 ok = task.check(questions[puzzle[active]], answers)
@@ -473,7 +472,7 @@ def evaluate_samples(
     return {
         "n": len(data),
         "n_sup": model.config.n_sup,
-        "max_steps": max_steps or model.config.n_sup,
+        "max_steps": steps_to_run(model, max_steps),
         "one_pass": one_pass,
         "scaled": scaled,
     }
@@ -518,7 +517,7 @@ def solve_one(
         "verified_candidates": int(r.n_verified[0]),
         "verified_at_step": int(r.step[0]),
         "mean_steps": r.mean_steps,
-        "max_steps": max_steps or model.config.n_sup,
+        "max_steps": steps_to_run(model, max_steps),
         "seconds": r.seconds,
     }
     return r.answers[0], info

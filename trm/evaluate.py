@@ -5,14 +5,15 @@
 answer is the one the step before gave (a confirmed answer) keep it and leave the batch; only
 the rest run the next step (the batch shrinks).
 
-Steps at test time: ``max_steps`` (None: the model's own) may go past the ``n_sup`` steps a
-model was trained with, and the recursion keeps refining (the shipped Sudoku model: 49.2% of
-17-clue puzzles in 8 steps, 57.8% in 32; docs/results.md). A checkpoint may record the count
-its evaluation and solve take by default (``max_steps`` in its config.json:
-:func:`default_max_steps`).
 ``head``: the halting head alone, as training halts (for measurements: the head is sure
 too early on unseen examples, e.g. 94.9% against 98.7% with all steps for the 4x4 tiny
 model, where the confirmed rule gets 99.2% in 2.1 of 4 steps; docs/results.md).
+
+Steps at test time: ``max_steps`` (None: the model's ``n_sup``) may go past the steps a model
+was trained with, and the recursion keeps refining (the shipped Sudoku model: 47.6% of the
+17-clue set in 8 steps, 56.9% in 32; docs/results.md). A checkpoint may record the count its
+evaluation and solve take by default (``max_steps`` in its config.json:
+:func:`default_max_steps`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ def check_max_steps(max_steps: int) -> int:
     if not 1 <= max_steps <= MAX_STEPS:
         raise SettingError("max_steps", f"must be from 1 to {MAX_STEPS:,}, got {max_steps:,}")
     return max_steps
+
+
+def steps_to_run(model, max_steps: int | None) -> int:
+    """``max_steps``, checked, else the ``n_sup`` the model was trained with."""
+    return check_max_steps(model.config.n_sup if max_steps is None else max_steps)
 
 
 def default_max_steps(config: dict, n_sup: int, asked: int | None = None) -> int:
@@ -89,7 +95,7 @@ class EvalResult:
     predictions: np.ndarray  # (n, L) predicted tokens
     steps: np.ndarray  # (n,) supervision steps used
     correct: np.ndarray  # (n,) bool
-    max_steps: int = 0  # the supervision steps an example could run
+    max_steps: int  # the supervision steps an example could run
 
     def summary(self) -> dict:
         return {
@@ -161,7 +167,7 @@ def predict_batch(
     step answered from (B,), for one batch (``max_steps`` steps at most; None: n_sup)."""
     with autocast(inputs.device, precision):
         x = model.embed_input(inputs, puzzle_ids)
-        logits, steps, halt = run_with_halting(model, x, max_steps or model.config.n_sup, halting)
+        logits, steps, halt = run_with_halting(model, x, steps_to_run(model, max_steps), halting)
     return logits.argmax(-1), steps, halt
 
 
@@ -182,8 +188,7 @@ def predict(
     from tqdm import tqdm
 
     check_halting(halting)
-    if max_steps is not None:
-        check_max_steps(max_steps)
+    max_steps = steps_to_run(model, max_steps)
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -264,5 +269,5 @@ def evaluate(
         predictions=pred,
         steps=used,
         correct=correct,
-        max_steps=max_steps or model.config.n_sup,
+        max_steps=steps_to_run(model, max_steps),
     )

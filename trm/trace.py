@@ -19,7 +19,7 @@ import torch
 
 from trm.device import autocast
 from trm.errors import TRMError
-from trm.evaluate import check_halting, check_max_steps, halts_now
+from trm.evaluate import check_halting, halts_now, steps_to_run
 from trm.model import TRM
 
 
@@ -44,7 +44,7 @@ def trace(
 ) -> list[TraceStep]:
     """The answer after each supervision step for one example (token ids ``(seq_len,)``)."""
     check_halting(halting)
-    limit = check_max_steps(model.config.n_sup if max_steps is None else max_steps)
+    limit = steps_to_run(model, max_steps)
     inputs = np.asarray(inputs)
     if inputs.shape != (model.config.seq_len,):
         raise TRMError(
