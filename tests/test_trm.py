@@ -265,9 +265,7 @@ class Stop(KeyboardInterrupt):
 def test_resume_matches_uninterrupted_run(tmp_path):
     data = sudoku_tokens(4, 64)
     cfg = tiny_config()
-    tcfg = train_config(
-        steps=2000, checkpoint_every=700, log_every=100, eval_every=800, eval_max=16
-    )
+    tcfg = train_config(steps=500, checkpoint_every=175, log_every=25, eval_every=200, eval_max=16)
 
     def trainer(out):
         return Trainer(
@@ -285,7 +283,7 @@ def test_resume_matches_uninterrupted_run(tmp_path):
     straight.fit(progress=False)
 
     def interrupt(step):
-        if step == 1000:
+        if step == 250:
             raise Stop
 
     first = trainer(tmp_path / "b")
@@ -293,7 +291,7 @@ def test_resume_matches_uninterrupted_run(tmp_path):
         first.fit(progress=False, on_step=interrupt)
     resumed = trainer(tmp_path / "b")
     resumed.restore()
-    assert resumed.state.step == 1000
+    assert resumed.state.step == 250
     resumed.fit(progress=False)
 
     a, b = straight.model.state_dict(), resumed.model.state_dict()
