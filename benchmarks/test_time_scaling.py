@@ -28,10 +28,11 @@ import numpy as np
 import torch
 
 from puzzles.dataset import load_dataset
-from puzzles.scaling import TASKS, run, task_for
+from puzzles.scaling import run
 from puzzles.sudoku.data import encode
 from puzzles.sudoku.grid import parse_text
 from puzzles.sudoku.solver import solve
+from puzzles.tasks import get_task
 from puzzles.training import load_model
 from trm.device import resolve_precision
 
@@ -74,11 +75,11 @@ def main() -> None:
     rows = []
     if args.data:
         ds = load_dataset(args.data, splits=["test"])
-        task = task_for(ds.task)
+        task = get_task(ds.task).for_scaling()
         n = args.limit or len(ds.splits["test"])
         sets = [(args.data.name, ds.splits["test"].inputs[:n], ds.splits["test"].labels[:n])]
     else:
-        task = TASKS["sudoku"]
+        task = get_task("sudoku")
         sets = [(name, *load_set(name, args.limit)) for name in args.sets.split(",")]
     for name, q, sol in sets:
         base = None

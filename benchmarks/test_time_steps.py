@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 
 from puzzles.dataset import load_dataset
-from puzzles.scaling import run, task_for
+from puzzles.scaling import run
+from puzzles.tasks import get_task
 from puzzles.training import load_model, scored_data
 from trm.device import resolve_precision
 from trm.evaluate import evaluate, exact_match
@@ -57,7 +58,7 @@ def main() -> None:
     for folder in a.data.split(","):
         ds = load_dataset(Path(folder), splits=["test"])
         data = scored_data(ds, "test").head(a.limit)
-        task = task_for(ds.task)
+        task = get_task(ds.task).for_scaling()
         base: dict[str, float] = {}
         for steps in sorted(set(counts) | {n_sup}):
             row = {"data": folder, "n": len(data), "max_steps": steps}

@@ -432,7 +432,7 @@ def show(
     Example: trm data show data/sudoku-hard --split test --n 2
     """
     from puzzles.dataset import load_split, read_meta
-    from puzzles.tasks import task_view
+    from puzzles.tasks import get_task
     from trm.errors import TRMError
 
     meta = read_meta(path)
@@ -440,12 +440,12 @@ def show(
         split = "train" if "train" in meta["splits"] else next(iter(meta["splits"]), "train")
     if n < 0 or start < 0:
         raise TRMError("--n and --start must be >= 0")
-    view = task_view(meta["task"])
+    task = get_task(meta["task"])
     data = load_split(path, meta, split)
     stop = min(len(data), start + n)
     if as_json:
         examples = [
-            view.example_json(meta, data.inputs[i], data.labels[i], int(data.puzzle_ids[i]))
+            task.example_json(meta, data.inputs[i], data.labels[i], int(data.puzzle_ids[i]))
             for i in range(start, stop)
         ]
         print_json({"meta": meta, "examples": examples})
@@ -459,7 +459,7 @@ def show(
     for i in range(start, stop):
         out.print(f"[bold]{split} #{i}[/]", highlight=False)
         out.print(
-            view.render_example(meta, data.inputs[i], data.labels[i], int(data.puzzle_ids[i]))
+            task.render_example(meta, data.inputs[i], data.labels[i], int(data.puzzle_ids[i]))
         )
     if stop - start < n:
         err.print(f"{split} has {len(data)} examples", highlight=False)

@@ -239,8 +239,30 @@ def _show(
 ) -> None:
     """Print (or step through) a solve's steps and its checked answer; exit 1 if wrong.
 
-    ``task`` is the task's watch module: to_json, legend, render_step, render_summary.
+    ``task`` is the task's watch module: to_json, legend, render_step, render_summary. With
+    ``as_json`` only the JSON is printed, and the panels are drawn only to be recorded.
     """
+    if as_json:
+        print_json(task.to_json(w))
+    if not as_json or display.recorder is not None:
+        _draw(
+            task,
+            w,
+            model,
+            display,
+            interactive=interactive,
+            steps=steps,
+            as_json=as_json,
+            default=default,
+        )
+    if w.checked and not w.outcome[1]:
+        raise typer.Exit(1)
+
+
+def _draw(
+    task, w, model, display: Display, *, interactive: bool, steps: str, as_json: bool, default=None
+) -> None:
+    """The panels of :func:`_show`: shown (or stepped through) and recorded."""
     from rich.console import Group
 
     from cli.viewer import open_terminal, view
@@ -248,8 +270,6 @@ def _show(
 
     frames = [task.render_step(w, s) for s in w.steps]
     shown = frames if steps == "all" else frames[-1:]
-    if as_json:
-        print_json(task.to_json(w))
     terminal = open_terminal() if interactive and not as_json else None
     if interactive and not as_json and terminal is None:
         err.print(
@@ -266,8 +286,6 @@ def _show(
     # (a GIF: each step's frame, then the answer and what the checker decided)
     display.frames = [Group(*top, f) for f in frames] + [Group(*top, *ending)]
     display.save()
-    if w.checked and not w.outcome[1]:
-        raise typer.Exit(1)
 
 
 def _solve_exact(grid, where: str, display: Display, as_json: bool) -> None:

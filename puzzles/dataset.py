@@ -236,30 +236,17 @@ def read_meta(path: Path) -> dict:
 
 
 def _check_task_info(meta: dict, meta_path: Path) -> None:
-    """A grid task's size agrees with its sequence length (a 9x9 Sudoku is 81 tokens)."""
+    """The task is one trm knows, and its ``task_info`` is what the task says it must be
+    (a 9x9 Sudoku is 81 tokens)."""
+    from puzzles.tasks import get_task
+
     info = meta.get("task_info", {})
     if not isinstance(info, dict):
         raise TRMError(f"{meta_path}: field 'task_info' is not an object")
-    if meta["task"] not in ("sudoku", "maze"):
-        return
-    size = info.get("size")
-    if type(size) is not int or size < 2 or size * size != meta["seq_len"]:
-        raise TRMError(
-            f"{meta_path}: task_info size {size!r} does not fit seq_len "
-            f"{meta['seq_len']} (a {meta['task']} of side n is n x n tokens)"
-        )
-    if meta["task"] == "sudoku":
-        rows, cols = info.get("box_rows"), info.get("box_cols")
-        if type(rows) is not int or type(cols) is not int or rows < 1 or rows * cols != size:
-            raise TRMError(
-                f"{meta_path}: task_info boxes {rows!r} x {cols!r} do not make a "
-                f"{size}x{size} Sudoku"
-            )
-        if len(meta["vocab"]) != size + 2:
-            raise TRMError(
-                f"{meta_path}: a {size}x{size} Sudoku has {size + 2} tokens, the "
-                f"vocab {len(meta['vocab'])}"
-            )
+    task = get_task(meta["task"])
+    problem = task.check_meta(meta) if task.check_meta else None
+    if problem:
+        raise TRMError(f"{meta_path}: {problem}")
 
 
 def _check_split(split: Split, meta: dict, name: str, path: Path) -> None:

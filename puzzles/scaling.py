@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from puzzles.tasks import Task, Views
 from trm.config import MAX_SEED
 from trm.device import autocast
 from trm.errors import SettingError, TRMError
@@ -42,107 +42,12 @@ SELECT = ("checker", "vote", "confidence")
 HALTING = ("verified", "full")
 
 
-@dataclass(frozen=True)
-class Views:
-    """K views of a token sequence: view ``k`` of ``x`` is ``tables[k][x[perms[k]]]``."""
-
-    perms: np.ndarray  # (K, L) int64: view cell i reads cell perms[k, i]
-    tables: np.ndarray  # (K, V) int64: token t becomes tables[k, t] (a permutation)
-
-    def inverse(self) -> Views:
-        return Views(np.argsort(self.perms, axis=1), np.argsort(self.tables, axis=1))
-
-    def apply(self, x: np.ndarray, k: np.ndarray) -> np.ndarray:
-        """Row ``r`` of ``x`` (R, L) seen through view ``k[r]``."""
-        moved = np.take_along_axis(x.astype(np.int64), self.perms[k], axis=1)
-        return np.take_along_axis(self.tables[k], moved, axis=1)
-
-
-@dataclass(frozen=True)
-class Task:
-    """What a task gives test-time scaling: its views and, if it has one, its checker."""
-
-    name: str
-    # (K, seq_len, vocab, rng) -> K views, view 0 the identity
-    views: Callable[[int, int, int, np.random.Generator], Views]
-    # (questions (R, L), answers (R, L)) tokens -> (R,) bool: the answer is right
-    check: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
-
-
-def _sudoku_views(k: int, seq_len: int, vocab: int, rng: np.random.Generator) -> Views:
-    import random
-
-    from puzzles.sudoku.augment import identity, random_augmentation
-    from puzzles.sudoku.grid import size_of_length
-
-    size = size_of_length(seq_len)
-    if size is None:
-        raise TRMError(f"a Sudoku model reads 16, 36 or 81 cells, not {seq_len}")
-    source = random.Random(int(rng.integers(2**63)))
-    augs = [identity(size)] + [random_augmentation(size, source) for _ in range(k - 1)]
-    tables = np.tile(np.arange(vocab, dtype=np.int64), (k, 1))
-    for i, aug in enumerate(augs):
-        tables[i, : size + 2] = aug.token_table()
-    return Views(np.asarray([a.cells for a in augs], np.int64), tables)
-
-
-def sudoku_check(questions: np.ndarray, answers: np.ndarray) -> np.ndarray:
-    """Full, no digit twice in a row, column or box, every clue kept (vectorised)."""
-    from puzzles.sudoku.grid import geometry, size_of_length
-
-    size = size_of_length(questions.shape[1])
-    units = np.asarray(geometry(size).units)  # (3 * size, size) cells
-    values = answers.astype(np.int64) - 1  # 0: blank, -1: PAD
-    clues = questions.astype(np.int64) - 1
-    keeps = np.all((clues <= 0) | (values == clues), axis=1)
-    each_once = np.all(np.sort(values[:, units], axis=2) == np.arange(1, size + 1), axis=(1, 2))
-    return keeps & each_once
-
-
-def _maze_views(k: int, seq_len: int, vocab: int, rng: np.random.Generator) -> Views:
-    from puzzles.maze.augment import cell_tables
-
-    size = math.isqrt(seq_len)
-    order = np.concatenate([[0], rng.permutation(np.arange(1, 8))])  # identity first
-    picks = np.resize(order, k)  # 8 symmetries: beyond them views repeat (noise tells them apart)
-    return Views(
-        cell_tables(size)[picks].astype(np.int64), np.tile(np.arange(vocab, dtype=np.int64), (k, 1))
-    )
-
-
-def maze_check(questions: np.ndarray, answers: np.ndarray) -> np.ndarray:
-    """A wall-free, connected S-G path of the shortest length (puzzles.maze.solver)."""
-    from puzzles.maze.data import decode
-    from puzzles.maze.solver import check_path
-
-    out = np.zeros(len(answers), bool)
-    for i, (q, a) in enumerate(zip(questions, answers)):
-        grid = decode(a)
-        out[i] = grid.min() >= 0 and check_path(decode(q), grid).ok
-    return out
-
-
-TASKS = {
-    "sudoku": Task("sudoku", _sudoku_views, sudoku_check),
-    "maze": Task("maze", _maze_views, maze_check),
-}
-
-
 def describe(views: bool, noise: float) -> str:
     """What the candidates differ by, for people: "views", "noise 0.5", "views + noise 1.0"."""
     return (
         " + ".join(k for k, on in (("views", views), (f"noise {noise}", noise > 0)) if on)
         or "identical candidates"
     )
-
-
-def task_for(name: str) -> Task:
-    if name not in TASKS:
-        raise SettingError(
-            f"`samples` needs a task with exact augmentations ({', '.join(TASKS)}); "
-            f"this model is for {name}"
-        )
-    return TASKS[name]
 
 
 @dataclass
@@ -201,6 +106,8 @@ def run(
         )
     if select == "checker" and task.check is None:
         raise SettingError("select", f"checker: {task.name} has no checker; use vote or confidence")
+    if views and task.views is None:
+        raise SettingError("views", f"{task.name} has no views; run without them")
     use_checker = select == "checker"
     verify_early = use_checker and halting == "verified"
     cfg = model.config
@@ -210,9 +117,7 @@ def run(
     if views:
         v = task.views(k, cfg.seq_len, cfg.vocab_size, rng)
     else:
-        v = Views(
-            np.tile(np.arange(cfg.seq_len), (k, 1)), np.tile(np.arange(cfg.vocab_size), (k, 1))
-        )
+        v = Views.identity(k, cfg.seq_len, cfg.vocab_size)
     back = v.inverse()
     questions = np.asarray(questions)
     p_total = len(questions)

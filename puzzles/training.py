@@ -11,11 +11,11 @@ from pathlib import Path
 import torch
 
 from puzzles.dataset import Dataset, load_dataset, read_meta
-from puzzles.tasks import task_view
+from puzzles.tasks import Task, get_task, task_of_shape
 from trm import __version__
 from trm.budget import step_cap
 from trm.checkpoint import MODEL_FILE, load_checkpoint, resolve_checkpoint, save_checkpoint
-from trm.config import TrainConfig, TRMConfig, build_configs
+from trm.config import TrainConfig, TRMConfig, build_configs, is_official
 from trm.data import TokenData
 from trm.device import resolve_compile, resolve_device, resolve_precision
 from trm.distributed import is_first_process, setup, teardown
@@ -91,15 +91,16 @@ def check_compatible(config: dict, ds: Dataset, where: str) -> None:
         )
 
 
-def chosen_preset(preset: str, task: str, view) -> str:
+def chosen_preset(preset: str, task: Task) -> str:
     """The first line of a run that named no preset: which one it took, and the other."""
-    if preset == view.cpu_preset:
+    if preset == task.cpu_preset:
         return (
-            f"preset {preset}: the CPU recipe for {task} data "
-            f"(--preset {view.preset}: the official GPU recipe)"
+            f"preset {preset}: the CPU recipe for {task.name} data "
+            f"(--preset {task.preset}: the official GPU recipe)"
         )
-    other = f" (--preset {view.cpu_preset}: the CPU recipe)" if view.cpu_preset else ""
-    return f"preset {preset}: the official recipe for {task} data{other}"
+    other = f" (--preset {task.cpu_preset}: the CPU recipe)" if task.cpu_preset else ""
+    kind = "the official recipe" if is_official(preset) else "the recipe"
+    return f"preset {preset}: {kind} for {task.name} data{other}"
 
 
 def train_on_dataset(
@@ -129,7 +130,7 @@ def train_on_dataset(
     ds = load_dataset(data_dir)
     # an unscorable test split is refused now, not at the first evaluation
     test = scored_data(ds, "test") if "test" in ds.splits else None
-    view = task_view(ds.task)
+    task = get_task(ds.task)
     if init is not None and resume:
         raise SettingError(
             "`init` starts a new run from other weights; `resume` continues this one: "
@@ -160,8 +161,8 @@ def train_on_dataset(
             "num_puzzle_ids": ds.meta.get("num_puzzle_ids", 1),
         }
         if preset is None:  # said once the run has passed every check
-            preset = view.preset_for(resolve_device(device).type)
-            chosen = chosen_preset(preset, ds.task, view)
+            preset = task.preset_for(resolve_device(device).type)
+            chosen = chosen_preset(preset, task)
         model_cfg, train_cfg = build_configs(
             preset, sizes, model_overrides or {}, train_overrides or {}
         )
@@ -181,7 +182,7 @@ def train_on_dataset(
                 device=dev,
                 precision=prec,
                 compile=compiled,
-                augment=view.augmenter_for(ds),
+                augment=task.augmenter_for(ds),
                 run_info={**info, "precision": prec},
                 dist=group,
             )
@@ -261,10 +262,8 @@ def import_official(
                 f"{data_dir}: a vocabulary of {len(meta['vocab'])} tokens; the "
                 f"checkpoint's has {cfg.vocab_size}"
             )
-    elif (cfg.vocab_size, cfg.seq_len) == (11, 81):
-        from puzzles.sudoku.data import dataset_meta
-
-        info = meta_info(None, dataset_meta(9, {}))
+    elif (task := task_of_shape(cfg.vocab_size, cfg.seq_len)) is not None:
+        info = meta_info(None, task.official_meta())
     else:
         raise SettingError(
             f"{checkpoint}: a vocabulary of {cfg.vocab_size} over {cfg.seq_len} "
@@ -302,15 +301,18 @@ def import_official(
     }
 
 
-def load_model(path: Path, device: torch.device) -> tuple[TRM, dict]:
-    """A puzzle run's model for evaluation and its config.json (:func:`trm.runs.load_run_model`)."""
+def load_model(path: Path, device: torch.device, task: str | None = None) -> tuple[TRM, dict]:
+    """A puzzle run's model for evaluation and its config.json (:func:`trm.runs.load_run_model`):
+    one of ``task``'s where that is given, else of any puzzle task."""
 
     def build(config: dict) -> TRM:
         model = TRM(TRMConfig.from_dict(config.get("model", {})))
         default_max_steps(config, model.config.n_sup)  # a recorded count is checked on load
         return model
 
-    return load_run_model(path, device, build, kind="puzzle", accepts=lambda t: t != "vision")
+    if task is None:
+        return load_run_model(path, device, build, kind="puzzle", accepts=lambda t: t != "vision")
+    return load_run_model(path, device, build, kind=task, accepts=lambda t: t == task)
 
 
 @dataclass(frozen=True)
@@ -468,13 +470,13 @@ def evaluate_run_samples(
 ) -> dict:
     """Sudoku and mazes: the model alone and with ``samples`` checked candidates per puzzle
     (see :mod:`puzzles.scaling`), on the same puzzles."""
-    from puzzles.scaling import evaluate_samples, task_for
+    from puzzles.scaling import evaluate_samples
 
     r = open_for_eval(run, data_dir, split, device, precision, batch_size)
     return evaluate_samples(
         r.model,
         scored_data(r.ds, r.split).head(limit),
-        task_for(r.ds.task),
+        get_task(r.ds.task).for_scaling(),
         samples=samples,
         batch_rows=batch_size,
         precision=r.precision,

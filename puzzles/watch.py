@@ -16,7 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from trm.errors import SettingError, TRMError
+from trm.errors import SettingError
 
 LOW_CONFIDENCE = 0.5  # a cell whose chosen token has less probability than this is "unsure"
 
@@ -64,11 +64,8 @@ def open_model(
         checkpoint = default
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
-    net, config = load_model(checkpoint, dev)
-    source = str(resolve_checkpoint(checkpoint))
-    if config.get("task") != task:
-        raise TRMError(f"{source} was trained on {config.get('task')!r} data, not {task}")
-    return Model(net, config, source, dev, prec)
+    net, config = load_model(checkpoint, dev, task)
+    return Model(net, config, str(resolve_checkpoint(checkpoint)), dev, prec)
 
 
 @dataclass

@@ -31,7 +31,7 @@ from puzzles.arc.tokens import (
     grid_box,
 )
 from puzzles.dataset import load_dataset
-from puzzles.tasks import task_view
+from puzzles.tasks import get_task
 from tests.helpers import SMALL_ARC as SMALL
 from tests.helpers import assert_one_line_error, cmd, run_trm, task_json, trm_ok, write_tasks
 from trm.errors import TRMError
@@ -395,14 +395,14 @@ def test_dataset_round_trips_with_its_table_and_is_deterministic(tmp_path):
         == made.meta["num_puzzle_ids"]
     )
     assert np.diff(info["puzzle_id_start"]).max() == 12
-    augment = task_view("arc").augmenter_for(ds)
+    augment = get_task("arc").augmenter_for(ds)
     split = ds.splits["train"]
     x, _y, ids = augment(split.inputs, split.labels, split.puzzle_ids, np.random.default_rng(0))
     assert x.shape == split.inputs.shape and np.all(table.task_of(ids) == split.extras["task"])
 
     (tmp_path / "a" / AUG_FILE).write_bytes((tmp_path / "a" / AUG_FILE).read_bytes()[:100])
     with pytest.raises(TRMError, match="corrupt or truncated"):
-        task_view("arc").augmenter_for(load_dataset(tmp_path / "a"))
+        get_task("arc").augmenter_for(load_dataset(tmp_path / "a"))
 
 
 def test_training_tasks_test_pairs_need_outputs(tmp_path):

@@ -15,7 +15,7 @@ from puzzles.arc.data import build_from, load_table
 from puzzles.arc.sources import add_training, load_kaggle_subsets, load_source
 from puzzles.arc.tokens import decode
 from puzzles.dataset import load_dataset
-from puzzles.tasks import task_view
+from puzzles.tasks import get_task
 from tests.helpers import SMALL_ARC as SMALL
 from tests.helpers import assert_one_line_error, cmd, run_trm, task_json, trm_ok, write_tasks
 from trm.errors import TRMError
@@ -160,7 +160,7 @@ def test_extra_training_folders_add_every_pair_with_unique_ids(kaggle, tmp_path)
     # the augmentation machinery sees every task, extra ones included
     table = load_table(ds)
     assert len(table.start) == len(ids) + 1
-    augment = task_view("arc").augmenter_for(ds)
+    augment = get_task("arc").augmenter_for(ds)
     split = ds.splits["train"]
     x, _, puzzle_ids = augment(
         split.inputs, split.labels, split.puzzle_ids, np.random.default_rng(0)

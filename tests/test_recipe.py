@@ -158,17 +158,17 @@ def test_without_a_preset_a_cpu_run_takes_its_tasks_cpu_recipe_and_says_so(s4_ru
 
 
 def test_each_task_names_its_recipe_per_device():
-    from puzzles.tasks import task_view
+    from puzzles.tasks import get_task
     from puzzles.training import chosen_preset
 
-    sudoku, maze, arc = (task_view(t) for t in ("sudoku", "maze", "arc"))
+    sudoku, maze, arc = (get_task(t) for t in ("sudoku", "maze", "arc"))
     assert sudoku.preset_for("cpu") == "sudoku-small" and sudoku.preset_for("cuda") == "sudoku"
     assert maze.preset_for("cpu") == "maze-cpu" and maze.preset_for("cuda") == "maze"
     assert arc.preset_for("cpu") == arc.preset_for("cuda") == "arc"
-    assert chosen_preset("maze", "maze", maze) == (
+    assert chosen_preset("maze", maze) == (
         "preset maze: the official recipe for maze data (--preset maze-cpu: the CPU recipe)"
     )
-    assert chosen_preset("arc", "arc", arc) == "preset arc: the official recipe for arc data"
+    assert chosen_preset("arc", arc) == "preset arc: the official recipe for arc data"
 
 
 # ---------------------------------------------------------------- compile by default

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -14,16 +15,19 @@ from puzzles.maze import solver as maze_solver
 from puzzles.maze.augment import SYMMETRIES, cell_tables
 from puzzles.maze.data import encode as maze_encode
 from puzzles.maze.generate import generate_indexed
-from puzzles.scaling import TASKS, Task, Views, maze_check, run, sudoku_check, task_for
+from puzzles.maze.task import check as maze_check
+from puzzles.scaling import run
 from puzzles.sudoku import augment as sa
 from puzzles.sudoku.data import decode, encode
 from puzzles.sudoku.generate import generate_indexed as generate_indexed_sudoku
 from puzzles.sudoku.grid import is_solution
 from puzzles.sudoku.solver import solve
+from puzzles.sudoku.task import check as sudoku_check
+from puzzles.tasks import Task, Views, get_task
 from trm.errors import TRMError
 from trm.model import StepOutput
 
-SUDOKU = TASKS["sudoku"]
+SUDOKU = get_task("sudoku")
 
 
 class Planted(torch.nn.Module):
@@ -87,7 +91,7 @@ def _views_task(augs: list) -> Task:
             tables[i, :11] = a.token_table()
         return Views(np.asarray([a.cells for a in chosen]), tables)
 
-    return Task("sudoku", views, sudoku_check)
+    return dataclasses.replace(SUDOKU, views=views)
 
 
 KINDS = {
@@ -121,10 +125,10 @@ def test_every_maze_symmetry_maps_back():
         return maze_encode(maze_solver.solve((row.reshape(8, 8) - 1).astype(np.int8)))
 
     model = Planted(64, 6, answer)
-    r = run(model, q, TASKS["maze"], samples=8, select="vote", halting="full")
+    r = run(model, q, get_task("maze"), samples=8, select="vote", halting="full")
     assert np.all(r.votes == 8)
     assert np.array_equal(r.answers, np.stack([answer(row, 1) for row in q]))
-    views = TASKS["maze"].views(8, 64, 6, np.random.default_rng(0))
+    views = get_task("maze").views(8, 64, 6, np.random.default_rng(0))
     assert sorted(map(tuple, views.perms)) == sorted(map(tuple, cell_tables(8)))  # all 8 kinds
     assert np.array_equal(views.perms[0], np.arange(64))
     assert len(SYMMETRIES) == 8
@@ -274,7 +278,7 @@ def test_bad_options_are_refused(options, needle):
 
 def test_a_task_without_a_checker_is_refused_for_select_checker():
     with pytest.raises(TRMError, match="arc"):
-        task_for("arc")
-    bare = Task("arc-like", SUDOKU.views, None)
+        get_task("arc").for_scaling()
+    bare = Task("arc-like", SUDOKU.example_json, SUDOKU.render_example, views=SUDOKU.views)
     with pytest.raises(TRMError, match="no checker"):
         run(Planted(81, 11, _solved_from(1)), _puzzles(1), bare, samples=2, select="checker")

@@ -166,6 +166,22 @@ def test_json_is_complete_and_its_answer_checks_out(halting):
     assert Path(out["checkpoint"]) == DEFAULT_MODEL
 
 
+def test_json_draws_no_panels_unless_recording(monkeypatch, tmp_path):
+    """`--json` prints the JSON and draws nothing; with `--save` the panels are drawn for the
+    recording."""
+    from puzzles.sudoku import watch
+
+    drawn = []
+    real = watch.render_step
+    monkeypatch.setattr(watch, "render_step", lambda w, s: drawn.append(s) or real(w, s))
+    r = run_trm(*cmd("solve sudoku", TOP95_FIRST, "--json --samples 1"))
+    assert r.returncode in (0, 1) and json.loads(r.stdout)["steps"] and drawn == []
+    r = run_trm(
+        *cmd("solve sudoku", TOP95_FIRST, "--json --samples 1 --record", tmp_path / "s.svg")
+    )
+    assert r.returncode in (0, 1) and drawn and (tmp_path / "s.svg").is_file()
+
+
 def test_reads_stdin_and_shows_only_the_final_step_when_asked():
     from cli.solve import EXAMPLE_SUDOKU
 
@@ -468,10 +484,10 @@ def test_solve_maze_refuses_bad_mazes(maze_run, maze, fragment):
 
 def test_solve_refuses_a_model_of_another_task(maze_run, untrained_4x4):
     assert_one_line_error(
-        run_trm("solve", "maze", "-c", str(untrained_4x4)), "trained on 'sudoku' data, not maze"
+        run_trm("solve", "maze", "-c", str(untrained_4x4)), "is a 'sudoku' model, not a maze one"
     )
     assert_one_line_error(
-        run_trm("solve", "sudoku", "-c", str(maze_run[1])), "trained on 'maze' data, not sudoku"
+        run_trm("solve", "sudoku", "-c", str(maze_run[1])), "is a 'maze' model, not a sudoku one"
     )
 
 

@@ -512,6 +512,11 @@ def preset(name: str) -> tuple[dict, dict]:
     return dict(model), dict(train)
 
 
+def is_official(name: str) -> bool:
+    """The preset trains by the official recipe (its training settings include them all)."""
+    return OFFICIAL_TRAIN.items() <= preset(name)[1].items()
+
+
 def build_configs(
     name: str, data: dict, model_overrides: dict, train_overrides: dict
 ) -> tuple[TRMConfig, TrainConfig]:
@@ -538,6 +543,7 @@ __all__ = [
     "TRMConfig",
     "TrainConfig",
     "build_configs",
+    "is_official",
     "preset",
     "replace",
 ]

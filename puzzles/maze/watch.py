@@ -110,12 +110,13 @@ def watch(
         n_sup,
     )
     if samples:
-        from puzzles.scaling import TASKS, solve_one
+        from puzzles.scaling import solve_one
+        from puzzles.tasks import get_task
 
         tokens, info = solve_one(
             model.net,
             encode(maze),
-            TASKS["maze"],
+            get_task("maze"),
             precision=model.precision,
             max_steps=max_steps,
             **samples,

@@ -100,12 +100,13 @@ def watch(
         n_sup,
     )
     if samples:
-        from puzzles.scaling import TASKS, solve_one
+        from puzzles.scaling import solve_one
+        from puzzles.tasks import get_task
 
         tokens, info = solve_one(
             model.net,
             encode(puzzle),
-            TASKS["sudoku"],
+            get_task("sudoku"),
             precision=model.precision,
             max_steps=max_steps,
             **samples,
