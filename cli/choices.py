@@ -26,7 +26,7 @@ from trm.config import (
     SOFT_MIXERS,
     TRAINABLE,
 )
-from vision.configs import BLOCKS, CONFIGS, LAYOUTS, POOLS, SPLITS
+from vision.configs import BLOCKS, CONFIGS, POOLS, SPLITS, TOKEN_LAYOUTS
 from vision.configs import PRESETS as VISION_PRESETS
 from vision.recipes import BUDGETS
 
@@ -62,7 +62,7 @@ MazeStyle = choice("MazeStyle", MAZE_STYLES)
 Variant = choice("Variant", CONFIGS)
 VisionPreset = choice("VisionPreset", VISION_PRESETS["vit"])  # every variant has the same
 Pool = choice("Pool", POOLS)
-Layout = choice("Layout", LAYOUTS)
+Layout = choice("Layout", TOKEN_LAYOUTS)
 BlockKind = choice("BlockKind", BLOCKS)
 Split = choice("Split", SPLITS)
 Budget = choice("Budget", BUDGETS)

@@ -32,7 +32,7 @@ EXAMPLE_SUDOKU = ".9.6......1.258.7........35..783.2......91...6.9..............
 INTERACTIVE = typer.Option(
     "--interactive", "-i", help="Step forward and back through the steps (in a terminal)."
 )
-HALTING = typer.Option(
+HALTING_OPTION = typer.Option(
     "--halting",
     help="full: run every step; adaptive: stop when the halting head says halt and the answer "
     "is the step before's.",
@@ -115,7 +115,7 @@ def sudoku(
         bool, typer.Option("--exact", help="Use the exact solver instead of a model.")
     ] = False,
     interactive: Annotated[bool, INTERACTIVE] = False,
-    halting: Annotated[Halting, HALTING] = "adaptive",
+    halting: Annotated[Halting, HALTING_OPTION] = "adaptive",
     max_steps: Annotated[int | None, MAX_STEPS] = None,
     steps: Annotated[ShowSteps, SHOW_STEPS] = "all",
     as_json: Annotated[bool, JSON] = False,
@@ -341,7 +341,7 @@ def maze(
     ] = None,
     seed: Annotated[int, typer.Option(help="Without MAZE: the seed of the generated maze.")] = 0,
     interactive: Annotated[bool, INTERACTIVE] = False,
-    halting: Annotated[Halting, HALTING] = "adaptive",
+    halting: Annotated[Halting, HALTING_OPTION] = "adaptive",
     max_steps: Annotated[int | None, MAX_STEPS] = None,
     steps: Annotated[ShowSteps, SHOW_STEPS] = "all",
     as_json: Annotated[bool, JSON] = False,
@@ -444,7 +444,7 @@ def arc(
         typer.Option(help="--adapt: stop when the held-out demo's score stalls this many times."),
     ] = 0,
     interactive: Annotated[bool, INTERACTIVE] = False,
-    halting: Annotated[Halting, HALTING] = "full",
+    halting: Annotated[Halting, HALTING_OPTION] = "full",
     max_steps: Annotated[int | None, MAX_STEPS] = None,
     steps: Annotated[ShowSteps, SHOW_STEPS] = "all",
     as_json: Annotated[bool, JSON] = False,

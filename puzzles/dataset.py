@@ -32,18 +32,17 @@ import numpy as np
 
 from trm import __version__
 from trm.errors import SettingError, TRMError
+from trm.files import DATASET_META as META_FILE
 from trm.jsonfile import read_bounded, read_json_object, regular_file
 from trm.staging import check_build_target, staged_folder, write_json
 
 FORMAT = "trm-dataset"
 FORMAT_VERSION = 1
-META_FILE = "dataset.json"
 CORE_ARRAYS = ("inputs", "labels", "puzzle_ids", "group_start")
 MAX_SEQ_LEN = 1 << 16
 MAX_PUZZLE_IDS = 1 << 24
 SPLIT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_IMPORT_BYTES = 256 << 20  # a text file of puzzles (CSV imports stream instead)
-PAD = 0
 
 
 @dataclass

@@ -39,7 +39,7 @@ from trm.evaluate import steps_to_run
 from trm.vote import rank
 
 SELECT = ("checker", "vote", "confidence")
-HALTING = ("verified", "full")
+CANDIDATE_HALTING = ("verified", "full")
 
 
 def describe(views: bool, noise: float) -> str:
@@ -100,9 +100,9 @@ def run(
         raise SettingError("noise", f"must be a finite number >= 0, got {noise}")
     if select not in SELECT:
         raise SettingError("select", f"must be one of {', '.join(SELECT)}, got {select!r}")
-    if halting not in HALTING:
+    if halting not in CANDIDATE_HALTING:
         raise SettingError(
-            f"halting with `samples` must be one of {', '.join(HALTING)}, got {halting!r}"
+            f"halting with `samples` must be one of {', '.join(CANDIDATE_HALTING)}, got {halting!r}"
         )
     if select == "checker" and task.check is None:
         raise SettingError("select", f"checker: {task.name} has no checker; use vote or confidence")

@@ -26,6 +26,7 @@ from trm.evaluate import (
     default_max_steps,
     evaluate,
 )
+from trm.files import DATASET_META
 from trm.model import TRM
 from trm.official import official_parameter_count, read_official, sha256
 from trm.runs import (
@@ -368,7 +369,7 @@ def recorded_dataset(run: Path) -> Path:
     path = (read_json_object(resolve_checkpoint(run) / CONFIG_FILE).get("data") or {}).get("path")
     if not isinstance(path, str) or not path:
         raise SettingError(f"{run} records no dataset folder: pass `data`")
-    if not (Path(path) / "dataset.json").is_file():
+    if not (Path(path) / DATASET_META).is_file():
         raise SettingError(
             f"{run} was trained on {path}, which is not a dataset folder now: pass `data`"
         )

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from trm.errors import SettingError
+from trm.files import MODEL_FILE
 
 LOW_CONFIDENCE = 0.5  # a cell whose chosen token has less probability than this is "unsure"
 
@@ -56,7 +57,7 @@ def open_model(
     from trm.device import resolve_device, resolve_precision
 
     if checkpoint is None:
-        if default is None or not (default / "model.safetensors").is_file():
+        if default is None or not (default / MODEL_FILE).is_file():
             raise SettingError(
                 f"no default {task} model is installed: pass `checkpoint` RUN "
                 f"(a run folder from `trm train`)"

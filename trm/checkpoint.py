@@ -36,14 +36,17 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from trm.errors import TRMError, first_line
+from trm.files import (
+    CHECKPOINT,
+    CONFIG_FILE,
+    MODEL_FILE,
+    TRAIN_META_FILE,
+    TRAIN_TENSORS_FILE,
+)
 from trm.jsonfile import read_json_object, regular_file
 
 FORMAT = "trm-checkpoint"
 CHECKPOINT_VERSION = 1
-MODEL_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
-TRAIN_TENSORS_FILE = "train_state.safetensors"
-TRAIN_META_FILE = "train_state.json"
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle")
 _TENSOR_MARK = "__tensor__"  # how optimizer meta points at a tensor stored beside it
 
@@ -174,9 +177,9 @@ def resolve_checkpoint(path) -> Path:
     p = Path(path)
     if (p / MODEL_FILE).is_file():
         return p
-    if (p / "checkpoint").is_dir():
-        return p / "checkpoint"
-    for wanted in (p / "checkpoint", p):
+    if (p / CHECKPOINT).is_dir():
+        return p / CHECKPOINT
+    for wanted in (p / CHECKPOINT, p):
         old = wanted.parent / f".{wanted.name}.old"
         if not wanted.exists() and old.is_dir():
             return old
@@ -340,6 +343,17 @@ def _looks_pickled(path: Path) -> bool:
 
 
 # ----------------------------------------------------------------- optimizer and RNG
+
+
+def with_prefix(prefix: str, tensors: dict) -> dict:
+    """``tensors`` named ``prefix.NAME``, to be stored beside others in one file."""
+    return {f"{prefix}.{k}": v for k, v in tensors.items()}
+
+
+def under_prefix(prefix: str, tensors: dict) -> dict:
+    """The tensors :func:`with_prefix` stored under ``prefix``, by their own names."""
+    start = prefix + "."
+    return {k.removeprefix(start): v for k, v in tensors.items() if k.startswith(start)}
 
 
 def flatten_optimizer_state(

@@ -14,6 +14,8 @@ from typing import ClassVar
 from trm.curriculum import check_curriculum
 from trm.errors import SettingError, TRMError
 
+# the token every dataset reserves for "no cell": a label position holding it is not scored
+PAD = 0
 MIXERS = ("attention", "mlp")
 MIXER_NORMS = ("hidden", "sequence")
 POS_ENCODINGS = ("rope", "learned", "none")
@@ -101,7 +103,7 @@ def check_bounds(config, bounds: dict) -> None:
             raise SettingError(name, f"must be at most {top}, got {value}")
 
 
-class ModelConfig:
+class SavedConfig:
     """JSON round trip shared by every model config dataclass (saved in each checkpoint).
 
     Loading is strict: an unknown field or a bad value is refused (TRMError), so a
@@ -132,7 +134,7 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TRMConfig(ModelConfig):
+class TRMConfig(SavedConfig):
     """A TRM. Fields added after the first release default to what that release built, so
     older run folders load as the model they were trained as; the official architecture
     (SamsungSAILMontreal/TinyRecursiveModels) is ``puzzle_emb_len=16``,
@@ -539,7 +541,7 @@ __all__ = [
     "OFFICIAL_MODEL",
     "OFFICIAL_TRAIN",
     "PRESETS",
-    "ModelConfig",
+    "SavedConfig",
     "TRMConfig",
     "TrainConfig",
     "build_configs",

@@ -24,11 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from trm.config import MAX_SIZES
+from trm.config import MAX_SIZES, PAD
 from trm.data import TokenData
 from trm.device import autocast
 from trm.errors import SettingError, TRMError
-from trm.losses import PAD
 from trm.model import TRM
 
 HALTING = ("full", "adaptive", "head")

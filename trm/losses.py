@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-PAD = 0
+from trm.config import PAD
+
 HALT_WEIGHT = 0.5
 
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from trm.errors import TRMError
+from trm.files import METRICS
 from trm.jsonfile import parse_json, read_bounded
 from trm.staging import OutputFile
-
-METRICS = "metrics.jsonl"
 
 
 def _pyplot():

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trm.errors import SettingError, TRMError, about, first_line
+from trm.files import CHECKPOINT, METRICS
 from trm.staging import (
     check_no_links,
     check_not_inside,
@@ -31,8 +32,6 @@ from trm.staging import (
 if TYPE_CHECKING:
     import torch
 
-CHECKPOINT = "checkpoint"
-METRICS = "metrics.jsonl"
 
 # what --resume may change: how long the run goes on, and how often it logs, evaluates, saves
 RESUMABLE = frozenset(

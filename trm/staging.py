@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from trm.errors import SettingError, TRMError
+from trm.files import CHECKPOINT, DATASET_META, METRICS, MODEL_FILE
 from trm.jsonfile import strict_json
 
 LOCK_FILE = ".trm.lock"
@@ -39,10 +40,8 @@ NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # (an os.open flag: refuse a link, do n
 _HELD: dict[str, int] = {}  # folders this process has locked, and how many holders inside it
 
 # what marks a folder as the tool's own (a dataset, a run, a checkpoint): nothing else is
-# written inside one. The names are those of puzzles.dataset, trm.runs and trm.checkpoint.
-DATASET_MARK = "dataset.json"
-RUN_MARKS = ("checkpoint", "metrics.jsonl")
-CHECKPOINT_MARK = "model.safetensors"
+# written inside one
+RUN_MARKS = (CHECKPOINT, METRICS)
 
 
 def is_tool_entry(name: str) -> bool:
@@ -61,9 +60,9 @@ def user_entries(folder: Path) -> list[Path]:
 def folder_kind(folder: Path) -> str | None:
     """'a dataset', 'a run' or 'a checkpoint' when ``folder`` is one of the tool's, else None."""
     folder = Path(folder)
-    if (folder / DATASET_MARK).exists():
+    if (folder / DATASET_META).exists():
         return "a dataset"
-    if (folder / CHECKPOINT_MARK).exists():
+    if (folder / MODEL_FILE).exists():
         return "a checkpoint"
     if any((folder / mark).exists() for mark in RUN_MARKS):
         return "a run"

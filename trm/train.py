@@ -54,7 +54,9 @@ from trm.checkpoint import (
     restore_generator,
     rng_state_tensors,
     save_checkpoint,
+    under_prefix,
     unflatten_optimizer_state,
+    with_prefix,
 )
 from trm.config import TrainConfig, TRMConfig
 from trm.contract import Objective, StepOutput, is_single_step
@@ -476,9 +478,11 @@ class Trainer:
         # the raw parameters; buffers (the puzzle table among them: it can be gigabytes) are
         # the same in the evaluation weights, so they are stored once, there
         params = {name for name, _ in self.model.named_parameters()}
-        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items() if k in params}
+        tensors = with_prefix(
+            "model", {k: v for k, v in self.model.state_dict().items() if k in params}
+        )
         if self.ema is not None:
-            tensors.update({f"ema.{k}": v for k, v in self.ema.averages().items()})
+            tensors.update(with_prefix("ema", self.ema.averages()))
         tensors.update(opt_tensors)
         tensors.update(slots)
         tensors["sampler.perm"] = self.sampler.perm
@@ -545,12 +549,12 @@ class Trainer:
             for k, v in ckpt.model_state.items()
             if k not in {name for name, _ in self.model.named_parameters()}
         }
-        state.update({k[6:]: v for k, v in t.items() if k.startswith("model.")})
+        state.update(under_prefix("model", t))
         where = ckpt.path / TRAIN_TENSORS_FILE
         check_state(state, self.model.state_dict(), where)
         self.model.load_state_dict(state)
         if self.ema is not None:
-            averages = {k[4:]: v for k, v in t.items() if k.startswith("ema.")}
+            averages = under_prefix("ema", t)
             wanted = self.ema.averages()
             check_state({k: v for k, v in averages.items() if k in wanted}, wanted, where)
             self.ema.load_state_dict(

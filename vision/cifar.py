@@ -461,7 +461,7 @@ class Layout:
     files: tuple[str, ...]
 
 
-LAYOUTS = (
+FOLDER_LAYOUTS = (
     Layout(
         "cifar10",
         "python",
@@ -495,7 +495,7 @@ EXPECTED = (
 
 def _layout_in(folder: Path) -> Layout | None:
     """The layout whose files ``folder`` holds (all of them first; else any of them)."""
-    present = [lay for lay in LAYOUTS if any((folder / f).is_file() for f in lay.files)]
+    present = [lay for lay in FOLDER_LAYOUTS if any((folder / f).is_file() for f in lay.files)]
     complete = [lay for lay in present if all((folder / f).is_file() for f in lay.files)]
     if complete:
         return complete[0]  # python before binary when a folder has both

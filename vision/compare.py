@@ -42,6 +42,7 @@ from trm.config import TrainConfig, check_seed
 from trm.contract import is_single_step
 from trm.device import autocast, cpu_has_fast_bf16, resolve_device, resolve_precision
 from trm.errors import SettingError, TRMError, about
+from trm.files import CHECKPOINT
 from trm.jsonfile import read_json_object
 from trm.optim import make_optimizer
 from trm.plot import plot_compare, read_metrics
@@ -178,7 +179,7 @@ def train_variant(
 ) -> dict:
     """Train one variant into ``run`` for ``epochs`` passes (budgets epochs and flops) or
     ``minutes`` (budget time), resuming an unfinished run there; returns how it ran."""
-    if (run / "checkpoint").is_dir():
+    if (run / CHECKPOINT).is_dir():
         done, spent = _progress(run)
         left = None if budget != "time" else minutes - spent
         if not done and (left is None or left > 0):

@@ -16,7 +16,7 @@ from trm.config import (
     MAX_SIZES,
     ROUTINGS,
     SOFT_MIXERS,
-    ModelConfig,
+    SavedConfig,
     check_bounds,
     check_rope_and_norm,
 )
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from trm.encoder import RecursiveEncoder
 
 POOLS = ("cls", "mean")
-LAYOUTS = ("vitrm", "trm")
+TOKEN_LAYOUTS = ("vitrm", "trm")
 # the block of vit, bvit, sr-vit and mor-vit: ViT's (pre-norm LayerNorm, GELU MLP with
 # biases, learned positions added to the patches, a final LayerNorm before the head: the
 # block the papers compare with) or trm's (post-norm RMSNorm, SwiGLU, RoPE: our first
@@ -62,7 +62,7 @@ def _check_common(c) -> None:
 
 
 @dataclass(frozen=True)
-class ImageModelConfig(ModelConfig):
+class ImageModelConfig(SavedConfig):
     """The fields every vision config has: the images, the classes, RoPE and RMSNorm."""
 
     num_classes: int = 10
@@ -331,7 +331,7 @@ class ViTRMConfig(ImageModelConfig):
                 raise SettingError(name, f"must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.halt_exploration <= 1:
             raise SettingError("halt_exploration", "must be between 0 and 1")
-        if self.layout not in LAYOUTS:
+        if self.layout not in TOKEN_LAYOUTS:
             raise SettingError("layout", f"must be vitrm or trm, got {self.layout!r}")
         return self
 

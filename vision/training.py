@@ -34,6 +34,7 @@ from trm.device import autocast, resolve_device, resolve_precision
 from trm.distributed import is_first_process, setup, teardown
 from trm.errors import SettingError, TRMError, about
 from trm.evaluate import run_with_halting
+from trm.files import CONFIG_FILE
 from trm.losses import HALT_WEIGHT, LossOutput
 from trm.runs import RunFolder, check_max_minutes, check_resume, load_run_model
 from trm.train import Trainer
@@ -502,7 +503,7 @@ def evaluate_run(
             f"{data_dir} has {data.num_classes} classes, {run} was trained on "
             f"{model.config.num_classes}"
         )
-    with about(resolve_checkpoint(run) / "config.json"):
+    with about(resolve_checkpoint(run) / CONFIG_FILE):
         stats = read_stats(config)
     result = evaluate_images(
         model,

@@ -38,6 +38,7 @@ from puzzles.arc.data import AUG_FILE, load_table
 from puzzles.dataset import Dataset, Split, load_dataset, read_meta
 from trm.config import ADAPT_STEPS, TRMConfig
 from trm.errors import SettingError, TRMError
+from trm.files import CONFIG_FILE, DATASET_META
 from trm.train import TokenObjective
 
 ADAPTED = "adapted"  # the key of the adaptation's record in a run's config.json
@@ -163,7 +164,7 @@ def _base_table(config: dict) -> AugmentationTable | None:
     there and is the one its config records (else None: its tasks cannot be matched)."""
     data = config.get("data") or {}
     path = data.get("path")
-    if not isinstance(path, str) or not (Path(path) / "dataset.json").is_file():
+    if not isinstance(path, str) or not (Path(path) / DATASET_META).is_file():
         return None
     try:
         meta = read_meta(Path(path))
@@ -455,7 +456,7 @@ def adapt_run(
             saved.get(ADAPTED, {}).get("rows") != record["rows"]
         ):
             raise SettingError(f"{out} adapted {run} to other tasks: resume it with its own `data`")
-        with about(resolve_checkpoint(out) / "config.json"):
+        with about(resolve_checkpoint(out) / CONFIG_FILE):
             model_cfg = TRMConfig.from_dict(saved.get("model"))
             train_cfg = TrainConfig.from_dict(saved.get("train"))
         record = saved[ADAPTED]

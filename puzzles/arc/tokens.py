@@ -19,11 +19,12 @@ from __future__ import annotations
 import numpy as np
 
 from puzzles.arc.grid import MAX_SIDE, N_COLOURS
+from trm.config import PAD
 from trm.errors import TRMError
 
 SIDE = MAX_SIDE
 SEQ_LEN = SIDE * SIDE
-PAD, EOS, COLOUR0 = 0, 1, 2
+EOS, COLOUR0 = 1, 2  # after PAD (0)
 VOCAB = ["<pad>", "<eos>", *(str(c) for c in range(N_COLOURS))]
 
 

