@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from trm.model import parameter_count
 from vision.models import build_model
 
 LINEAR = dict(unique_ends=False, inactive_keys=False)  # shared ends, active tokens only
@@ -77,7 +78,7 @@ def main() -> None:
     print(f"patch {args.patch}, batch {args.batch}, {torch.get_num_threads()} threads")
     for name, model in models.items():
         t = statistics.median(times[name])
-        params = sum(p.numel() for p in model.parameters())
+        params = parameter_count(model)
         print(f"{args.batch / t:8.0f} img/s  x{base / t:.2f} vs bvit  {params:>10,} params  {name}")
 
 

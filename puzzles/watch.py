@@ -34,7 +34,9 @@ class Model:
 
     @property
     def params(self) -> int:
-        return sum(p.numel() for p in self.net.parameters())
+        from trm.model import parameter_count
+
+        return parameter_count(self.net)
 
     def steps(self, asked: int | None) -> int:
         """``asked``, else the checkpoint's own count (:func:`trm.evaluate.default_max_steps`)."""

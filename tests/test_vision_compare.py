@@ -8,6 +8,7 @@ import pytest
 
 from tests.helpers import cmd, run_trm, trm_ok
 from trm.errors import TRMError
+from trm.model import parameter_count
 from vision.compare import compare, parse_variants
 from vision.models import build_model
 from vision.training import flops_per_image, train_images
@@ -79,9 +80,7 @@ def test_compare_trains_each_variant_and_writes_a_well_formed_compare_json(synth
     assert list(rows) == ["vit", "vitrm"]
     for v, r in rows.items():
         assert (tmp_path / "cmp" / v / "checkpoint").is_dir()
-        assert r["params"] == sum(
-            p.numel() for p in build_model(v, "small", num_classes=4, **TINY[v]).parameters()
-        )
+        assert r["params"] == parameter_count(build_model(v, "small", num_classes=4, **TINY[v]))
         assert r["flops"] > 0 and r["n"] == 48 and 0 <= r["top1"] <= r["top5"] <= 1
         assert r["train_steps"] >= 1 and r["train_images_per_s"] > 0 and r["eval_images_per_s"] > 0
         assert 0 < r["train_minutes"] <= 0.03 + 0.02  # the budget is a hard stop

@@ -12,6 +12,7 @@ import trm.layers
 from tests.helpers import REPO
 from trm.errors import TRMError
 from trm.evaluate import run_with_halting
+from trm.model import parameter_count
 from vision.models import PRESETS, ViTRM, ViTRMConfig, build_model
 
 SMALL = dict(hidden_size=32, num_heads=2)
@@ -54,7 +55,7 @@ def test_patch_size_is_an_option():
 
 def test_vitrm_parameters_do_not_depend_on_the_recursion():
     counts = {
-        sum(p.numel() for p in build_model("vitrm", "small", n=n, T=T, n_sup=s).parameters())
+        parameter_count(build_model("vitrm", "small", n=n, T=T, n_sup=s))
         for n, T, s in [(1, 1, 1), (3, 2, 4), (6, 3, 16)]
     }
     assert len(counts) == 1
@@ -77,10 +78,10 @@ def test_paper_scale_vitrm_is_3_6m_parameters_and_a_fifth_of_vit():
         c.dropout,
     ) == ("vitrm", 384, 6, 3, 4, 3, 1, 1, 0.1)
     assert model.net.blocks[0].mlp.down.in_features == 512
-    vitrm = sum(p.numel() for p in model.parameters())
-    vit = sum(p.numel() for p in build_model("vit", "cifar").parameters())
+    vitrm = parameter_count(model)
+    vit = parameter_count(build_model("vit", "cifar"))
     assert abs(vitrm - 3.62e6) <= 0.02 * 3.62e6 and vitrm * 5 <= vit
-    small = [sum(p.numel() for p in build_model(v, "small").parameters()) for v in ("vitrm", "vit")]
+    small = [parameter_count(build_model(v, "small")) for v in ("vitrm", "vit")]
     assert small[0] * 5 <= small[1]
 
 

@@ -12,15 +12,12 @@ import trm.layers
 from tests.helpers import cmd, run_trm
 from trm.encoder import RecursiveEncoder
 from trm.errors import TRMError
+from trm.model import parameter_count as params
 from vision.models import build_model
 from vision.training import evaluate_run, flops_per_image, train_images
 
 SMALL = dict(hidden_size=32, num_heads=2)
 NEW = ("bvit", "sr-vit", "mor-vit")
-
-
-def params(model) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def mlp_mixer_params(r: int, d: int, m: int) -> int:
@@ -401,8 +398,8 @@ def test_mor_unique_first_and_last_blocks_run_once_outside_the_recursion():
     assert [c[0] for c in calls] == ["first", "net", "net", "net", "last"]
     assert calls[0][1:] == (length, None) and calls[-1][1:] == (length, None)  # all tokens
     assert [c[1] for c in calls[1:4]] == [length, math.ceil(2 / 3 * length), math.ceil(length / 3)]
-    block = sum(p.numel() for p in enc.first.parameters())
-    assert block == sum(p.numel() for p in enc.net.parameters())  # the same one-block shape
+    block = params(enc.first)
+    assert block == params(enc.net)  # the same one-block shape
     without = build_model("mor-vit", "small", recursions=3, unique_ends=False, **SMALL)
     assert without.encoder.first is None and params(model) - params(without) == 2 * block
 

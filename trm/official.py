@@ -30,7 +30,7 @@ from trm.checkpoint import check_state, read_safetensors
 from trm.config import TrainConfig, TRMConfig
 from trm.errors import SettingError, TRMError, about, first_line
 from trm.jsonfile import read_bounded, regular_file
-from trm.model import TRM
+from trm.model import TRM, parameter_count
 
 CONFIG_FILE = "all_config.yaml"
 ARCH = (
@@ -443,7 +443,7 @@ def read_official(path: Path, seq_len: int | None = None) -> OfficialCheckpoint:
 def official_parameter_count(config: TRMConfig) -> int:
     """Trained parameters as the official code counts them: the puzzle-embedding table is
     a buffer there as here (trained by its own sparse update), so it is not counted."""
-    return sum(p.numel() for p in _shapes_only(config).parameters())
+    return parameter_count(_shapes_only(config))
 
 
 def _shapes_only(config: TRMConfig) -> TRM:

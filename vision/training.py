@@ -36,6 +36,7 @@ from trm.errors import SettingError, TRMError, about
 from trm.evaluate import run_with_halting
 from trm.files import CONFIG_FILE
 from trm.losses import HALT_WEIGHT, LossOutput
+from trm.model import parameter_count
 from trm.runs import RunFolder, check_max_minutes, check_resume, load_run_model
 from trm.train import Trainer
 from vision.augment import augment, cutmix, mixup
@@ -516,7 +517,7 @@ def evaluate_run(
     )
     return {
         **result,
-        "params": sum(p.numel() for p in model.parameters()),
+        "params": parameter_count(model),
         "variant": config.get("variant"),
     }
 
@@ -551,7 +552,7 @@ def describe_variants() -> list[dict]:
                 {
                     "variant": variant,
                     "preset": preset,
-                    "params": sum(p.numel() for p in model.parameters()),
+                    "params": parameter_count(model),
                     "extra_params": encoder.extra_parameters() if encoder is not None else 0,
                     "flops": flops_per_image(model),
                     "shape": model.config.describe(),
