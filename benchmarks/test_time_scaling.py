@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from puzzles.dataset import load_dataset
-from puzzles.scaling import run
+from puzzles.scaling import Sampling, run
 from puzzles.sudoku.data import encode
 from puzzles.sudoku.grid import parse_text
 from puzzles.sudoku.solver import solve
@@ -96,11 +96,13 @@ def main() -> None:
                 model,
                 q,
                 task,
-                samples=k,
-                views=kind in ("views", "both"),
-                noise=args.noise if kind in ("noise", "both") else 0.0,
-                halting=halting,
-                seed=args.seed,
+                Sampling(
+                    samples=k,
+                    views=kind in ("views", "both"),
+                    noise=args.noise if kind in ("noise", "both") else 0.0,
+                    halting=halting,
+                    seed=args.seed,
+                ),
                 batch_rows=args.batch_rows,
                 precision=precision,
             )

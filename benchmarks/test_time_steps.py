@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from puzzles.dataset import load_dataset
-from puzzles.scaling import run
+from puzzles.scaling import Sampling, run
 from puzzles.tasks import get_task
 from puzzles.training import load_model, scored_data
 from trm.device import resolve_precision
@@ -71,7 +71,7 @@ def main() -> None:
                 }
             if a.samples > 1:
                 start = time.perf_counter()
-                s = run(model, data.inputs, task, samples=a.samples, max_steps=steps)
+                s = run(model, data.inputs, task, Sampling(samples=a.samples), max_steps=steps)
                 row["checked"] = {
                     "samples": a.samples,
                     "exact": float(exact_match(s.answers, data.labels).mean()),

@@ -77,19 +77,15 @@ SELECT = typer.Option(
 SEED = typer.Option("--sample-seed", help="With --samples: seed of the views and noise.")
 
 
-def _samples(samples: int, noise: float, no_augment: bool, select: str, seed: int) -> dict | None:
-    """The --samples options as puzzles.scaling.solve_one takes them (None: one pass only)."""
+def _samples(samples: int, noise: float, no_augment: bool, select: str, seed: int):
+    """The --samples options as a :class:`puzzles.scaling.Sampling` (None: one pass only)."""
     if samples == 1 and (noise or no_augment or select != "checker"):
         raise TRMError("--noise, --no-augment and --select go with --samples K (K > 1)")
     if samples == 1:
         return None
-    return {
-        "samples": samples,
-        "noise": noise,
-        "views": not no_augment,
-        "select": select,
-        "seed": seed,
-    }
+    from puzzles.scaling import Sampling
+
+    return Sampling(samples, noise=noise, views=not no_augment, select=select, seed=seed)
 
 
 @app.command("sudoku")
@@ -211,7 +207,7 @@ def _solve_with_model(
     as_json: bool,
     device: str,
     precision: str,
-    samples: dict | None,
+    samples,
 ) -> None:
     from puzzles.sudoku import watch as sw
     from puzzles.watch import open_model

@@ -380,21 +380,26 @@ def evaluate(
     if samples is not None:
         if views is not None:
             raise TRMError("--samples (Sudoku, mazes) and --views (ARC) do not go together")
+        from puzzles.scaling import Sampling
+
+        sampling = Sampling(
+            samples,
+            noise=noise,
+            views=not no_augment,
+            select=select,
+            halting=halting or "verified",
+            seed=seed,
+        )
         _evaluate_samples(
             run,
             data,
-            samples,
+            sampling,
             split=split,
             device=device,
             precision=precision,
             batch_size=batch_size,
             limit=limit,
             as_json=as_json,
-            halting=halting or "verified",
-            noise=noise,
-            views=not no_augment,
-            select=select,
-            seed=seed,
             max_steps=max_steps,
         )
         return
@@ -443,7 +448,7 @@ def evaluate(
 def _evaluate_samples(
     run: Path,
     data: Path,
-    samples: int,
+    sampling,
     *,
     split: str,
     device: str,
@@ -451,7 +456,7 @@ def _evaluate_samples(
     batch_size: int,
     limit: int,
     as_json: bool,
-    **options,
+    max_steps: int | None,
 ) -> None:
     from puzzles.scaling import describe
     from puzzles.training import evaluate_run_samples
@@ -459,13 +464,13 @@ def _evaluate_samples(
     r = evaluate_run_samples(
         run,
         data,
-        samples,
+        sampling,
         split=split,
         device=device,
         precision=precision,
         batch_size=batch_size,
         limit=limit,
-        **options,
+        max_steps=max_steps,
     )
     if as_json:
         print_json(r)
@@ -479,7 +484,7 @@ def _evaluate_samples(
         highlight=False,
     )
     out.print(
-        f"with {samples} candidates ({kind}; select {s['select']}, {s['halting']} halting): "
+        f"with {sampling.samples} candidates ({kind}; select {s['select']}, {s['halting']} halting): "
         f"exact {s['exact_accuracy']:.4f}"
         + (f" · verified {s['verified']:.4f}" if "verified" in s else "")
         + f" · mean steps per candidate {s['mean_steps']:.2f} of {r['max_steps']} · "

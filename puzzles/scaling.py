@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -71,54 +71,101 @@ class Scaled:
 MAX_SAMPLES = 4096  # candidates per puzzle: far past where the checker's gains level off
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """How each puzzle's K candidates are made and one of them chosen (what `--samples`,
+    `--noise`, `--no-augment`, `--select`, `--halting` and `--seed` set): checked when made,
+    then passed whole."""
+
+    samples: int  # K candidates per puzzle
+    noise: float = 0.0  # std of the Gaussian noise on the starting state of candidates 1..K-1
+    views: bool = True  # candidate k sees the puzzle through the task's view k
+    select: str = "checker"  # see SELECT
+    halting: str = "verified"  # see CANDIDATE_HALTING (with the checker only)
+    seed: int = 0  # of the views and the noise
+
+    def __post_init__(self):
+        if not 1 <= self.samples <= MAX_SAMPLES:
+            raise SettingError("samples", f"must be from 1 to {MAX_SAMPLES}, got {self.samples}")
+        if not 0 <= self.seed <= MAX_SEED:  # the noise's seeds are made from it: see MAX_SEED
+            raise TRMError(
+                "the seed of the views and noise must be >= 0 and at most "
+                f"{MAX_SEED:,}, got {self.seed}"
+            )
+        if not (self.noise >= 0 and math.isfinite(self.noise)):
+            raise SettingError("noise", f"must be a finite number >= 0, got {self.noise}")
+        if self.select not in SELECT:
+            raise SettingError("select", f"must be one of {', '.join(SELECT)}, got {self.select!r}")
+        if self.halting not in CANDIDATE_HALTING:
+            raise SettingError(
+                f"halting with `samples` must be one of {', '.join(CANDIDATE_HALTING)}, "
+                f"got {self.halting!r}"
+            )
+
+    @property
+    def use_checker(self) -> bool:
+        return self.select == "checker"
+
+    @property
+    def verify_early(self) -> bool:
+        """A puzzle stops at the first step where one of its candidates passes."""
+        return self.use_checker and self.halting == "verified"
+
+    def check_task(self, task: Task) -> None:
+        """Refuse what ``task`` cannot do: a checker it lacks, views it lacks."""
+        if self.use_checker and task.check is None:
+            raise SettingError(
+                "select", f"checker: {task.name} has no checker; use vote or confidence"
+            )
+        if self.views and task.views is None:
+            raise SettingError("views", f"{task.name} has no views; run without them")
+
+    def report(self) -> dict:
+        """The settings as reports give them (the halting that applied)."""
+        return {
+            "samples": self.samples,
+            "noise": self.noise,
+            "views": self.views,
+            "select": self.select,
+            "halting": self.halting if self.use_checker else "full",
+            "seed": self.seed,
+        }
+
+
+@dataclass
+class Candidates:
+    """Every candidate of a batch once it stopped (row r: puzzle r // K, candidate r % K),
+    and what the checker said per puzzle."""
+
+    final: np.ndarray  # (P*K, L) each candidate's answer, in the puzzle's own frame
+    confidence: np.ndarray  # (P*K,) its halting probability at its last step
+    ran: np.ndarray  # (P*K,) supervision steps it ran
+    verified_row: np.ndarray  # (P,) the first candidate that passed the checker (-1: none)
+    verified_at: np.ndarray  # (P,) the step it passed at (0: none)
+    n_verified: np.ndarray  # (P,) candidates that passed
+
+
 @torch.no_grad()
 def run(
     model,
     questions: np.ndarray,
     task: Task,
+    sampling: Sampling,
     *,
-    samples: int,
-    noise: float = 0.0,
-    views: bool = True,
-    select: str = "checker",
-    halting: str = "verified",
-    seed: int = 0,
     batch_rows: int = 512,
     precision: str = "fp32",
     puzzle_ids: np.ndarray | None = None,
     max_steps: int | None = None,
 ) -> Scaled:
-    """K = ``samples`` candidates for every puzzle of ``questions`` (P, L) tokens, each
-    running ``max_steps`` supervision steps at most (None: the model's ``n_sup``)."""
-    if not 1 <= samples <= MAX_SAMPLES:
-        raise SettingError("samples", f"must be from 1 to {MAX_SAMPLES}, got {samples}")
-    if not 0 <= seed <= MAX_SEED:  # the noise's seeds are made from it: see MAX_SEED
-        raise TRMError(
-            f"the seed of the views and noise must be >= 0 and at most {MAX_SEED:,}, got {seed}"
-        )
-    if not (noise >= 0 and math.isfinite(noise)):
-        raise SettingError("noise", f"must be a finite number >= 0, got {noise}")
-    if select not in SELECT:
-        raise SettingError("select", f"must be one of {', '.join(SELECT)}, got {select!r}")
-    if halting not in CANDIDATE_HALTING:
-        raise SettingError(
-            f"halting with `samples` must be one of {', '.join(CANDIDATE_HALTING)}, got {halting!r}"
-        )
-    if select == "checker" and task.check is None:
-        raise SettingError("select", f"checker: {task.name} has no checker; use vote or confidence")
-    if views and task.views is None:
-        raise SettingError("views", f"{task.name} has no views; run without them")
-    use_checker = select == "checker"
-    verify_early = use_checker and halting == "verified"
-    cfg = model.config
+    """K = ``sampling.samples`` candidates for every puzzle of ``questions`` (P, L) tokens,
+    each running ``max_steps`` supervision steps at most (None: the model's ``n_sup``)."""
+    sampling.check_task(task)
+    cfg, k = model.config, sampling.samples
     steps = steps_to_run(model, max_steps)
-    rng = np.random.default_rng(seed)
-    k = samples
-    if views:
-        v = task.views(k, cfg.seq_len, cfg.vocab_size, rng)
+    if sampling.views:
+        views = task.views(k, cfg.seq_len, cfg.vocab_size, np.random.default_rng(sampling.seed))
     else:
-        v = Views.identity(k, cfg.seq_len, cfg.vocab_size)
-    back = v.inverse()
+        views = Views.identity(k, cfg.seq_len, cfg.vocab_size)
     questions = np.asarray(questions)
     p_total = len(questions)
     pids = np.zeros(p_total, np.int64) if puzzle_ids is None else np.asarray(puzzle_ids, np.int64)
@@ -126,39 +173,13 @@ def run(
     parts = []
     start = time.perf_counter()
     for lo in range(0, p_total, per_chunk):
-        parts.append(
-            _run_chunk(
-                model,
-                questions[lo : lo + per_chunk],
-                pids[lo : lo + per_chunk],
-                v,
-                back,
-                task,
-                k,
-                steps,
-                noise,
-                verify_early,
-                use_checker,
-                select,
-                precision,
-                seed,
-                lo,
-            )
+        chunk = slice(lo, lo + per_chunk)
+        stopped = _run_candidates(
+            model, questions[chunk], pids[chunk], views, task, sampling, steps, precision, lo
         )
-    out = Scaled(
-        *(
-            np.concatenate([getattr(p, f) for p in parts])
-            for f in (
-                "answers",
-                "verified",
-                "chosen",
-                "step",
-                "votes",
-                "n_verified",
-                "candidate_steps",
-            )
-        )
-    )
+        parts.append(_select(questions[chunk], stopped, task, sampling))
+    fields = ("answers", "verified", "chosen", "step", "votes", "n_verified", "candidate_steps")
+    out = Scaled(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
     out.seconds = time.perf_counter() - start
     return out
 
@@ -175,35 +196,35 @@ def _noise(shape: tuple[int, ...], k: int, seed: int, first: int) -> torch.Tenso
     )
 
 
-def _run_chunk(
+def _run_candidates(
     model,
-    questions,
-    pids,
-    v: Views,
-    back: Views,
+    questions: np.ndarray,
+    pids: np.ndarray,
+    views: Views,
     task: Task,
-    k: int,
+    sampling: Sampling,
     max_steps: int,
-    noise: float,
-    verify_early: bool,
-    use_checker: bool,
-    select: str,
     precision: str,
-    seed: int,
     first: int,
-) -> Scaled:
+) -> Candidates:
+    """Run the K candidates of puzzles ``first``, ``first + 1``, ... together, step by step;
+    with early verification a puzzle's candidates stop once one of them passes."""
     device = next(model.parameters()).device
+    k, noise, seed = sampling.samples, sampling.noise, sampling.seed
+    back = views.inverse()
     p = len(questions)
     which = np.tile(np.arange(k), p)  # row r: puzzle r // k, candidate r % k
     puzzle = np.repeat(np.arange(p), k)
-    inputs = v.apply(np.repeat(questions, k, axis=0), which)
+    inputs = views.apply(np.repeat(questions, k, axis=0), which)
     rows = p * k
-    final = np.zeros((rows, questions.shape[1]), np.int64)
-    conf = np.zeros(rows)
-    ran = np.full(rows, max_steps, np.int64)
-    verified_at = np.zeros(p, np.int64)
-    verified_row = np.full(p, -1)
-    n_verified = np.zeros(p, np.int64)
+    c = Candidates(
+        final=np.zeros((rows, questions.shape[1]), np.int64),
+        confidence=np.zeros(rows),
+        ran=np.full(rows, max_steps, np.int64),
+        verified_row=np.full(p, -1),
+        verified_at=np.zeros(p, np.int64),
+        n_verified=np.zeros(p, np.int64),
+    )
     was_training = model.training
     model.eval()
     with autocast(device, precision):
@@ -221,84 +242,62 @@ def _run_chunk(
             out = model.deep_step(x, y, z)
             tokens = out.logits.argmax(-1).cpu().numpy()
             answers = back.apply(tokens, which[active])  # in the puzzle's own frame
-            last = step == max_steps
-            done = np.zeros(len(active), bool)
-            if verify_early:
+            done = np.full(len(active), step == max_steps)
+            if sampling.verify_early:
                 ok = task.check(questions[puzzle[active]], answers)
                 for i in np.flatnonzero(ok):  # first verified candidate of each puzzle wins
                     q = puzzle[active[i]]
-                    n_verified[q] += 1
-                    if verified_row[q] < 0:
-                        verified_row[q], verified_at[q] = active[i], step
-                solved = verified_row[puzzle[active]] >= 0
-                done |= solved
-            if last:
-                done[:] = True
+                    c.n_verified[q] += 1
+                    if c.verified_row[q] < 0:
+                        c.verified_row[q], c.verified_at[q] = active[i], step
+                done |= c.verified_row[puzzle[active]] >= 0
             if done.any():
                 rows_done = active[done]
-                final[rows_done] = answers[done]
-                conf[rows_done] = torch.sigmoid(out.halt_logit.float()).cpu().numpy()[done]
-                ran[rows_done] = step
+                c.final[rows_done] = answers[done]
+                c.confidence[rows_done] = torch.sigmoid(out.halt_logit.float()).cpu().numpy()[done]
+                c.ran[rows_done] = step
             if done.all():
                 break
             keep = torch.from_numpy(~done).to(device)
             active = active[~done]
             x, y, z = x[keep], out.y[keep], out.z[keep]
     model.train(was_training)
-    return _select(
-        questions,
-        final,
-        conf,
-        ran,
-        verified_row,
-        verified_at,
-        n_verified,
-        task,
-        k,
-        use_checker,
-        verify_early,
-        select,
-    )
+    return c
 
 
-def _select(
-    questions,
-    final,
-    conf,
-    ran,
-    verified_row,
-    verified_at,
-    n_verified,
-    task: Task,
-    k: int,
-    use_checker: bool,
-    verify_early: bool,
-    select: str,
-) -> Scaled:
-    p = len(questions)
-    if use_checker and not verify_early:  # checker at the end: every candidate ran all steps
-        ok = task.check(np.repeat(questions, k, axis=0), final)
+def _select(questions: np.ndarray, c: Candidates, task: Task, sampling: Sampling) -> Scaled:
+    """Each puzzle's answer: a candidate that passed the checker, else the vote's (or the
+    most confident candidate's)."""
+    p, k = len(questions), sampling.samples
+    if sampling.use_checker and not sampling.verify_early:  # checked at the end: all steps ran
+        ok = task.check(np.repeat(questions, k, axis=0), c.final)
         for q in range(p):
             hits = np.flatnonzero(ok[q * k : (q + 1) * k])
-            n_verified[q] = len(hits)
+            c.n_verified[q] = len(hits)
             if len(hits):
-                verified_row[q], verified_at[q] = q * k + hits[0], ran[q * k + hits[0]]
+                c.verified_row[q], c.verified_at[q] = q * k + hits[0], c.ran[q * k + hits[0]]
     answers = np.zeros_like(questions, dtype=np.int64)
     chosen = np.zeros(p, np.int64)
     votes = np.zeros(p, np.int64)
     for q in range(p):
         block = range(q * k, (q + 1) * k)
-        if verified_row[q] >= 0:
-            r = int(verified_row[q])
-        elif select == "confidence":
-            r = max(block, key=lambda i: conf[i])
+        if c.verified_row[q] >= 0:
+            r = int(c.verified_row[q])
+        elif sampling.select == "confidence":
+            r = max(block, key=lambda i: c.confidence[i])
         else:  # the vote (unverified puzzles: every candidate ran every step)
-            ranked = rank((final[i].tobytes(), conf[i]) for i in block)
-            r = next(i for i in block if final[i].tobytes() == ranked[0].key)
-        answers[q], chosen[q] = final[r], r - q * k
-        votes[q] = sum(np.array_equal(final[i], final[r]) for i in block)
+            ranked = rank((c.final[i].tobytes(), c.confidence[i]) for i in block)
+            r = next(i for i in block if c.final[i].tobytes() == ranked[0].key)
+        answers[q], chosen[q] = c.final[r], r - q * k
+        votes[q] = sum(np.array_equal(c.final[i], c.final[r]) for i in block)
     return Scaled(
-        answers, verified_row >= 0, chosen, verified_at, votes, n_verified, ran.reshape(p, k)
+        answers,
+        c.verified_row >= 0,
+        chosen,
+        c.verified_at,
+        votes,
+        c.n_verified,
+        c.ran.reshape(p, k),
     )
 
 
@@ -306,25 +305,21 @@ def evaluate_samples(
     model,
     data,
     task: Task,
+    sampling: Sampling,
     *,
-    samples: int,
-    noise: float = 0.0,
-    views: bool = True,
-    select: str = "checker",
-    halting: str = "verified",
-    seed: int = 0,
     batch_rows: int = 512,
     precision: str = "fp32",
     device=None,
     max_steps: int | None = None,
 ) -> dict:
-    """The model alone (one pass, all steps) and with ``samples`` candidates, on the same
+    """The model alone (one pass, all steps) and with ``sampling``'s candidates, on the same
     puzzles (``data``: a :class:`trm.data.TokenData`): exact accuracy against the labels,
     the share whose answer passes the checker, steps and speed, kept apart."""
     from trm.evaluate import evaluate, exact_match
 
     if len(data) == 0:
         raise TRMError("nothing to evaluate: the split is empty")
+    sampling.check_task(task)
     one = evaluate(
         model,
         data,
@@ -345,24 +340,14 @@ def evaluate_samples(
         model,
         data.inputs,
         task,
-        samples=samples,
-        noise=noise,
-        views=views,
-        select=select,
-        halting=halting,
-        seed=seed,
+        sampling,
         batch_rows=batch_rows,
         precision=precision,
         puzzle_ids=data.puzzle_ids,
         max_steps=max_steps,
     )
     scaled = {
-        "samples": samples,
-        "noise": noise,
-        "views": views,
-        "select": select,
-        "halting": halting if select == "checker" else "full",
-        "seed": seed,
+        **sampling.report(),
         "exact_accuracy": float(exact_match(r.answers, data.labels).mean()),
         "mean_steps": r.mean_steps,
         "candidates": int(r.candidate_steps.size),
@@ -387,38 +372,25 @@ def solve_one(
     model,
     question: np.ndarray,
     task: Task,
+    sampling: Sampling,
     *,
-    samples: int,
-    noise: float = 0.0,
-    views: bool = True,
-    select: str = "checker",
-    seed: int = 0,
     precision: str = "fp32",
     max_steps: int | None = None,
 ) -> tuple[np.ndarray, dict]:
-    """`trm solve --samples`: the selected answer (tokens) for one puzzle and how it was found."""
+    """`trm solve --samples`: the selected answer (tokens) for one puzzle and how it was
+    found (a puzzle stops at its first verified candidate, whatever ``sampling.halting``)."""
+    sampling = replace(sampling, halting="verified")
     r = run(
-        model,
-        np.asarray(question)[None],
-        task,
-        samples=samples,
-        noise=noise,
-        views=views,
-        select=select,
-        halting="verified",
-        seed=seed,
-        precision=precision,
-        max_steps=max_steps,
+        model, np.asarray(question)[None], task, sampling, precision=precision, max_steps=max_steps
     )
+    report = sampling.report()
     info = {
-        "samples": samples,
-        "noise": noise,
-        "views": views,
-        "select": select,
-        "seed": seed,
+        **{key: report[key] for key in ("samples", "noise", "views", "select", "seed")},
         "chosen": int(r.chosen[0]),
         "votes": int(r.votes[0]),
-        "verified": bool(r.verified[0]) if task.check is not None and select == "checker" else None,
+        "verified": bool(r.verified[0])
+        if task.check is not None and sampling.use_checker
+        else None,
         "verified_candidates": int(r.n_verified[0]),
         "verified_at_step": int(r.step[0]),
         "mean_steps": r.mean_steps,

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from puzzles.dataset import Dataset, load_dataset, read_meta
+from puzzles.scaling import Sampling
 from puzzles.tasks import Task, get_task, task_of_shape
 from trm import __version__
 from trm.budget import step_cap
@@ -459,7 +460,7 @@ def predict_run_views(
 def evaluate_run_samples(
     run: Path,
     data_dir: Path,
-    samples: int,
+    sampling: Sampling,
     *,
     split: str = "test",
     device: str = "auto",
@@ -467,10 +468,9 @@ def evaluate_run_samples(
     batch_size: int = 512,
     limit: int = 0,
     max_steps: int | None = None,
-    **options,
 ) -> dict:
-    """Sudoku and mazes: the model alone and with ``samples`` checked candidates per puzzle
-    (see :mod:`puzzles.scaling`), on the same puzzles."""
+    """Sudoku and mazes: the model alone and with ``sampling``'s checked candidates per
+    puzzle (see :mod:`puzzles.scaling`), on the same puzzles."""
     from puzzles.scaling import evaluate_samples
 
     r = open_for_eval(run, data_dir, split, device, precision, batch_size)
@@ -478,10 +478,9 @@ def evaluate_run_samples(
         r.model,
         scored_data(r.ds, r.split).head(limit),
         get_task(r.ds.task).for_scaling(),
-        samples=samples,
+        sampling,
         batch_rows=batch_size,
         precision=r.precision,
         device=r.device,
         max_steps=r.steps(max_steps),
-        **options,
     )

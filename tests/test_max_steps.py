@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from puzzles.scaling import run
+from puzzles.scaling import Sampling, run
 from puzzles.tasks import get_task
 from tests.helpers import (
     PUZZLE_4,
@@ -60,10 +60,14 @@ def test_trace_predict_and_candidates_agree_past_the_trained_steps():
     for i in range(len(data)):
         steps = trace(model, data.inputs[i], halting="full", max_steps=9)
         assert len(steps) == 9 and np.array_equal(steps[-1].tokens, pred[i])
-    one = run(model, data.inputs, get_task("sudoku"), samples=1, halting="full", max_steps=9)
+    one = run(
+        model, data.inputs, get_task("sudoku"), Sampling(samples=1, halting="full"), max_steps=9
+    )
     assert np.array_equal(one.answers, pred.astype(np.int64))
     assert np.all(one.candidate_steps == 9)
-    four = run(model, data.inputs, get_task("sudoku"), samples=4, halting="verified", max_steps=5)
+    four = run(
+        model, data.inputs, get_task("sudoku"), Sampling(samples=4, halting="verified"), max_steps=5
+    )
     assert four.candidate_steps.max() <= 5
 
 
@@ -74,7 +78,7 @@ def test_a_bad_count_is_refused_naming_max_steps(bad):
         evaluate(model, data, max_steps=bad)
     assert e.value.setting == "max_steps"
     with pytest.raises(SettingError, match="`max_steps`"):
-        run(model, data.inputs, get_task("sudoku"), samples=2, max_steps=bad)
+        run(model, data.inputs, get_task("sudoku"), Sampling(samples=2), max_steps=bad)
     with pytest.raises(SettingError, match="`max_steps`"):
         default_max_steps({"max_steps": bad}, 8)
 

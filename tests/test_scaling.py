@@ -16,7 +16,7 @@ from puzzles.maze.augment import SYMMETRIES, cell_tables
 from puzzles.maze.data import encode as maze_encode
 from puzzles.maze.generate import generate_indexed
 from puzzles.maze.task import check as maze_check
-from puzzles.scaling import run
+from puzzles.scaling import Sampling, run
 from puzzles.sudoku import augment as sa
 from puzzles.sudoku.data import decode, encode
 from puzzles.sudoku.generate import generate_indexed as generate_indexed_sudoku
@@ -108,8 +108,10 @@ KINDS = {
 def test_every_sudoku_view_maps_back_to_the_models_answer_on_the_original(kind):
     q = _puzzles()
     model = Planted(81, 11, _solved_from(1))
-    one = run(model, q, _views_task([]), samples=1, select="vote", halting="full")
-    both = run(model, q, _views_task([KINDS[kind]]), samples=2, select="vote", halting="full")
+    one = run(model, q, _views_task([]), Sampling(samples=1, select="vote", halting="full"))
+    both = run(
+        model, q, _views_task([KINDS[kind]]), Sampling(samples=2, select="vote", halting="full")
+    )
     assert np.array_equal(both.answers, one.answers)
     assert np.all(both.votes == 2)  # the view's answer, mapped back, is the original's
     # and the view really was another puzzle: the model saw different tokens
@@ -125,7 +127,7 @@ def test_every_maze_symmetry_maps_back():
         return maze_encode(maze_solver.solve((row.reshape(8, 8) - 1).astype(np.int8)))
 
     model = Planted(64, 6, answer)
-    r = run(model, q, get_task("maze"), samples=8, select="vote", halting="full")
+    r = run(model, q, get_task("maze"), Sampling(samples=8, select="vote", halting="full"))
     assert np.all(r.votes == 8)
     assert np.array_equal(r.answers, np.stack([answer(row, 1) for row in q]))
     views = get_task("maze").views(8, 64, 6, np.random.default_rng(0))
@@ -160,12 +162,12 @@ def test_the_checker_is_the_only_judge_of_verified():
         return sol
 
     for wrong in (valid_but_changes_clues, breaks_a_rule):
-        r = run(Planted(81, 11, wrong), q, SUDOKU, samples=4, select="checker")
+        r = run(Planted(81, 11, wrong), q, SUDOKU, Sampling(samples=4, select="checker"))
         assert not r.verified.any() and np.all(r.step == 0) and np.all(r.n_verified == 0)
         for qq, a in zip(q, r.answers):
             assert not is_solution(decode(a), decode(qq))
         assert np.all(r.candidate_steps == 6)  # unverified: every candidate ran every step
-    r = run(Planted(81, 11, _solved_from(3)), q, SUDOKU, samples=4, select="checker")
+    r = run(Planted(81, 11, _solved_from(3)), q, SUDOKU, Sampling(samples=4, select="checker"))
     assert r.verified.all() and np.all(r.step == 3) and np.all(r.n_verified == 4)
     for qq, a in zip(q, r.answers):
         assert is_solution(decode(a), decode(qq))
@@ -174,8 +176,8 @@ def test_the_checker_is_the_only_judge_of_verified():
 def test_verified_halting_stops_a_puzzle_at_its_first_verified_step():
     q = _puzzles()
     model = Planted(81, 11, _solved_from(2))
-    early = run(model, q, SUDOKU, samples=4, halting="verified")
-    full = run(model, q, SUDOKU, samples=4, halting="full")
+    early = run(model, q, SUDOKU, Sampling(samples=4, halting="verified"))
+    full = run(model, q, SUDOKU, Sampling(samples=4, halting="full"))
     assert np.all(early.candidate_steps == 2) and np.all(full.candidate_steps == 6)
     assert np.array_equal(early.answers, full.answers) and early.verified.all()
     assert np.all(full.step == 6)  # checked only at the end
@@ -233,23 +235,23 @@ def test_one_sample_is_todays_one_pass_answer_bit_for_bit():
     today, _, _ = predict(model, TokenData(q, q, np.zeros(len(q), np.int32)), halting="full")
     for select in ("vote", "confidence", "checker"):
         for noise in (0.0, 0.5):  # noise never touches candidate 0
-            r = run(model, q, SUDOKU, samples=1, noise=noise, select=select, halting="full")
+            r = run(
+                model, q, SUDOKU, Sampling(samples=1, noise=noise, select=select, halting="full")
+            )
             assert np.array_equal(r.answers, today.astype(np.int64)), (select, noise)
 
 
 def test_noisy_trajectories_are_seeded_and_do_not_depend_on_the_batch_size():
     model = _tiny_trm()
     q = _puzzles(3)
-    a = run(model, q, SUDOKU, samples=6, noise=1.0, views=False, select="confidence", seed=3)
+    a = run(
+        model, q, SUDOKU, Sampling(samples=6, noise=1.0, views=False, select="confidence", seed=3)
+    )
     b = run(
         model,
         q,
         SUDOKU,
-        samples=6,
-        noise=1.0,
-        views=False,
-        select="confidence",
-        seed=3,
+        Sampling(samples=6, noise=1.0, views=False, select="confidence", seed=3),
         batch_rows=6,
     )  # one puzzle at a time
     assert np.array_equal(a.answers, b.answers) and np.array_equal(a.chosen, b.chosen)
@@ -273,7 +275,7 @@ def test_noisy_trajectories_are_seeded_and_do_not_depend_on_the_batch_size():
 )
 def test_bad_options_are_refused(options, needle):
     with pytest.raises(TRMError, match=needle):
-        run(Planted(81, 11, _solved_from(1)), _puzzles(1), SUDOKU, **options)
+        run(Planted(81, 11, _solved_from(1)), _puzzles(1), SUDOKU, Sampling(**options))
 
 
 def test_a_task_without_a_checker_is_refused_for_select_checker():
@@ -281,4 +283,9 @@ def test_a_task_without_a_checker_is_refused_for_select_checker():
         get_task("arc").for_scaling()
     bare = Task("arc-like", SUDOKU.example_json, SUDOKU.render_example, views=SUDOKU.views)
     with pytest.raises(TRMError, match="no checker"):
-        run(Planted(81, 11, _solved_from(1)), _puzzles(1), bare, samples=2, select="checker")
+        run(
+            Planted(81, 11, _solved_from(1)),
+            _puzzles(1),
+            bare,
+            Sampling(samples=2, select="checker"),
+        )

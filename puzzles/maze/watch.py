@@ -9,6 +9,7 @@ wall or S/G changed).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import Group, RenderableType
@@ -42,6 +43,9 @@ READABLE = {
 }
 
 
+if TYPE_CHECKING:
+    from puzzles.scaling import Sampling
+
 DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model"
 
 
@@ -59,10 +63,10 @@ def watch(
     halting: str = "full",
     max_steps: int | None = None,
     where: str = "maze",
-    samples: dict | None = None,
+    samples: Sampling | None = None,
 ) -> Watch:
-    """The steps of the identity view, checked; with ``samples`` (options of
-    :func:`puzzles.scaling.solve_one`), also the answer selected among K candidates."""
+    """The steps of the identity view, checked; with ``samples`` (a
+    :class:`puzzles.scaling.Sampling`), also the answer selected among K candidates."""
     maze = strip_path(maze)
     seq_len = model.config.get("data", {}).get("seq_len")
     if seq_len != maze.size:
@@ -117,9 +121,9 @@ def watch(
             model.net,
             encode(maze),
             get_task("maze"),
+            samples,
             precision=model.precision,
             max_steps=max_steps,
-            **samples,
         )
         grid = decode(tokens)
         failed = list(check_path(maze, grid).failed) if grid.min() >= 0 else ["keeps_maze"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import Group, RenderableType
@@ -33,6 +34,9 @@ from puzzles.watch import (
 from trm.errors import TRMError
 from trm.trace import trace
 
+if TYPE_CHECKING:
+    from puzzles.scaling import Sampling
+
 DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model"
 
 
@@ -43,10 +47,10 @@ def watch(
     halting: str = "full",
     max_steps: int | None = None,
     where: str = "puzzle",
-    samples: dict | None = None,
+    samples: Sampling | None = None,
 ) -> Watch:
-    """The steps of the identity view, checked; with ``samples`` (options of
-    :func:`puzzles.scaling.solve_one`), also the answer selected among K candidates."""
+    """The steps of the identity view, checked; with ``samples`` (a
+    :class:`puzzles.scaling.Sampling`), also the answer selected among K candidates."""
     puzzle = np.asarray(puzzle, dtype=np.int8).reshape(-1)
     seq_len = model.config.get("data", {}).get("seq_len")
     if seq_len != puzzle.size:
@@ -107,9 +111,9 @@ def watch(
             model.net,
             encode(puzzle),
             get_task("sudoku"),
+            samples,
             precision=model.precision,
             max_steps=max_steps,
-            **samples,
         )
         grid = decode(tokens)
         add_samples(
