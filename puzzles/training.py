@@ -169,7 +169,7 @@ def train_on_dataset(
             preset, sizes, model_overrides or {}, train_overrides or {}
         )
         if start is not None:
-            model_cfg, info["init_from"] = start[0], start[2]
+            model_cfg, info["init_from"] = start.config, start.source
     prec = resolve_precision(precision, resolve_device(device))
     group, dev = setup(device)  # several processes under torchrun, or just this one
     compiled, compile_note = resolve_compile(compile, dev, max_minutes)
@@ -191,7 +191,7 @@ def train_on_dataset(
             if resume:
                 trainer.restore()
             elif start is not None:
-                trainer.start_from(start[1], resolve_checkpoint(init) / MODEL_FILE)
+                trainer.start_from(start.weights, start.path / MODEL_FILE)
             if log is not None and is_first_process():
                 if chosen:
                     log(chosen)
@@ -216,9 +216,17 @@ def train_on_dataset(
     }
 
 
-def _init_weights(
-    path: Path, ds: Dataset, model_overrides: dict | None
-) -> tuple[TRMConfig, dict[str, torch.Tensor], dict]:
+@dataclass(frozen=True)
+class InitWeights:
+    """What a run started from another checkpoint's weights (``--init``) takes from it."""
+
+    config: TRMConfig  # the model, as it was
+    weights: dict[str, torch.Tensor]  # its evaluation weights
+    source: dict  # provenance: path, step, sha256 (saved as the run's ``init_from``)
+    path: Path  # the checkpoint folder the weights came from
+
+
+def _init_weights(path: Path, ds: Dataset, model_overrides: dict | None) -> InitWeights:
     """The model config, evaluation weights and provenance of the checkpoint ``--init`` names."""
     ckpt = load_checkpoint(path)
     check_compatible(ckpt.config, ds, str(path))
@@ -236,15 +244,13 @@ def _init_weights(
             f"{ds.path} has {ds.meta.get('num_puzzle_ids', 1)} puzzle ids, "
             f"{path} {cfg.num_puzzle_ids}: `init` needs the same puzzle ids"
         )
-    return (
-        cfg,
-        ckpt.model_state,
-        {
-            "path": str(path),
-            "step": ckpt.config.get("step"),
-            "sha256": sha256(resolve_checkpoint(path) / MODEL_FILE),
-        },
-    )
+    folder = resolve_checkpoint(path)
+    source = {
+        "path": str(path),
+        "step": ckpt.config.get("step"),
+        "sha256": sha256(folder / MODEL_FILE),
+    }
+    return InitWeights(cfg, ckpt.model_state, source, folder)
 
 
 def import_official(

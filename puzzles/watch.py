@@ -98,15 +98,15 @@ def changed_cells(before: np.ndarray, after: np.ndarray) -> list[int]:
     ]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Watch:
-    """A whole solve: the steps, the answer taken and how it checks out."""
+    """A whole solve: the steps, the answer taken and how it checks out (made by each task's
+    ``watch``, every field named)."""
 
     task: str
     puzzle: np.ndarray  # the question, decoded
     reference: np.ndarray | None  # the known answer (exact solver, dataset label), if any
-    steps: list[Step]
-    halted_at: int  # the step whose answer is final
+    steps: list[Step]  # the last one's answer is the one taken
     halting: str  # adaptive or full
     checkpoint: str
     valid: bool
@@ -116,6 +116,11 @@ class Watch:
     n_sup: int  # the steps the model was trained with
     checked: bool = True  # False when there is no known answer to check against (ARC)
     info: dict = field(default_factory=dict)  # task-specific facts (e.g. ARC's task id)
+
+    @property
+    def halted_at(self) -> int:
+        """The step whose answer is final."""
+        return len(self.steps)
 
     @property
     def final(self) -> Step:

@@ -101,17 +101,19 @@ def watch(
         )
         before = grid
     n_sup = model.net.config.n_sup
+    valid, correct, verdict = _judge(steps[-1].extra["failed"])
     w = Watch(
-        "maze",
-        maze,
-        reference,
-        steps,
-        len(steps),
-        halting,
-        model.source,
-        *_judge(steps[-1].extra["failed"]),
-        max_steps,
-        n_sup,
+        task="maze",
+        puzzle=maze,
+        reference=reference,
+        steps=steps,
+        halting=halting,
+        checkpoint=model.source,
+        valid=valid,
+        correct=correct,
+        verdict=verdict,
+        max_steps=max_steps,
+        n_sup=n_sup,
     )
     if samples:
         from puzzles.scaling import solve_one

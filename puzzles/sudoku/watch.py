@@ -90,18 +90,17 @@ def watch(
     valid, correct, verdict = check_answer(puzzle, steps[-1].answer, exact.solution, exact.unique)
     n_sup = model.net.config.n_sup
     w = Watch(
-        "sudoku",
-        puzzle,
-        exact.solution,
-        steps,
-        len(steps),
-        halting,
-        model.source,
-        valid,
-        correct,
-        verdict,
-        max_steps,
-        n_sup,
+        task="sudoku",
+        puzzle=puzzle,
+        reference=exact.solution,
+        steps=steps,
+        halting=halting,
+        checkpoint=model.source,
+        valid=valid,
+        correct=correct,
+        verdict=verdict,
+        max_steps=max_steps,
+        n_sup=n_sup,
     )
     if samples:
         from puzzles.scaling import solve_one
