@@ -7,12 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trm.layers import Block, GatedSiLU, ReasoningNet, SwiGLU, drop_path, rms_norm
+from trm.layers import Block, BlockSpec, GatedSiLU, ReasoningNet, SwiGLU, drop_path, rms_norm
 
 
 def _net(**options) -> ReasoningNet:
     torch.manual_seed(0)
-    return ReasoningNet(16, 2, 12, 2, "attention", 2.0, 10000.0, 1e-5, **options)
+    return ReasoningNet(BlockSpec(16, 2, 12, expansion=2.0, **options), 2)
 
 
 def test_context_holding_only_the_queries_is_plain_self_attention():
@@ -51,8 +51,8 @@ def test_padding_slots_do_not_change_what_the_others_see():
 
 def test_prenorm_block_adds_branches_to_an_unnormalised_stream():
     torch.manual_seed(0)
-    post = Block(16, 2, 8, "attention", 2.0, 10000.0, 1e-5)
-    pre = Block(16, 2, 8, "attention", 2.0, 10000.0, 1e-5, prenorm=True)
+    post = Block(BlockSpec(16, 2, 8, expansion=2.0))
+    pre = Block(BlockSpec(16, 2, 8, expansion=2.0, prenorm=True))
     pre.load_state_dict(post.state_dict())
     h = 3 * torch.randn(2, 8, 16)
     out_post, out_pre = post(h), pre(h)

@@ -258,7 +258,7 @@ def test_a_vit_block_adds_its_branches_to_an_unnormalised_stream():
     h = torch.randn(2, 65, 32) * 7
     assert torch.equal(block(h), h)
     with pytest.raises(ValueError, match="pre-norm"):
-        trm.layers.Block(32, 2, 8, "attention", 4.0, 1e4, 1e-5, norm="layer")
+        trm.layers.Block(trm.layers.BlockSpec(32, 2, 8, norm="layer"))
 
 
 @pytest.mark.parametrize("variant", ["vit", "bvit", "sr-vit", "mor-vit"])

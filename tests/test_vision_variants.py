@@ -132,7 +132,7 @@ def test_mor_tokens_go_through_the_block_exactly_their_depth(routing, capacity):
 
 def test_mor_active_tokens_keep_their_positions_and_see_only_each_other():
     torch.manual_seed(0)
-    net = trm.layers.ReasoningNet(16, 2, 10, 1, "attention", 2.0, 10000.0, 1e-5)
+    net = trm.layers.ReasoningNet(trm.layers.BlockSpec(16, 2, 10, expansion=2.0), 1)
     h = torch.randn(2, 10, 16)
     everyone = torch.arange(10).expand(2, -1)
     assert torch.allclose(net(h, positions=everyone), net(h), atol=1e-6)

@@ -24,6 +24,7 @@ really is the one asked for (the official init; ``nn.init.trunc_normal_`` gives 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -234,47 +235,58 @@ def drop_path(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     return x * keep / (1 - p)
 
 
+@dataclass(frozen=True)
+class BlockSpec:
+    """What every block of a network shares: its shape and its kind. TRM's block (the
+    defaults): post-norm RMSNorm without a learned scale, SwiGLU, RoPE; ViT's: pre-norm
+    LayerNorm, a GELU MLP with biases, no RoPE (``prenorm``, ``norm="layer"``,
+    ``mlp="gelu"``, ``bias``, ``rope=False``)."""
+
+    dim: int
+    heads: int
+    length: int  # tokens in a sequence (the MLP mixer's width; RoPE's table)
+    mixer: str = "attention"  # or "mlp": token mixing by an MLP across positions
+    expansion: float = 4.0  # the MLPs' width over ``dim`` (SwiGLU: two thirds of it, rounded)
+    theta: float = 10000.0  # RoPE's base
+    eps: float = 1e-5  # the norms'
+    width_multiple: int = 8  # SwiGLU widths round up to this
+    mixer_norm: str = "hidden"  # the MLP mixer's norm: over the hidden axis or "sequence"
+    rope: bool = True
+    prenorm: bool = False
+    dropout: float = 0.0  # on each branch's output
+    drop_path: float = 0.0  # stochastic depth per branch
+    norm: str = "rms"  # or "layer" (pre-norm only)
+    mlp: str = "swiglu"  # or "gelu"
+    bias: bool = False  # in the attention's projections
+
+
 class Block(nn.Module):
-    def __init__(
-        self,
-        dim: int,
-        heads: int,
-        length: int,
-        mixer: str,
-        expansion: float,
-        theta: float,
-        eps: float,
-        *,
-        width_multiple: int = 8,
-        mixer_norm: str = "hidden",
-        rope: bool = True,
-        prenorm: bool = False,
-        dropout: float = 0.0,
-        drop_path: float = 0.0,
-        norm: str = "rms",
-        mlp: str = "swiglu",
-        bias: bool = False,
-    ):
+    def __init__(self, spec: BlockSpec):
         super().__init__()
-        if norm == "layer" and not prenorm:
+        s = spec
+        if s.norm == "layer" and not s.prenorm:
             raise ValueError("LayerNorm blocks are pre-norm (ViT's); post-norm uses RMSNorm")
-        self.eps, self.prenorm, self.drop_path = eps, prenorm, drop_path
+        self.eps, self.prenorm, self.drop_path = s.eps, s.prenorm, s.drop_path
         self.mix = (
-            Attention(dim, heads, length, theta, rope, bias)
-            if mixer == "attention"
-            else SequenceMLP(length, expansion, width_multiple)
+            Attention(s.dim, s.heads, s.length, s.theta, s.rope, s.bias)
+            if s.mixer == "attention"
+            else SequenceMLP(s.length, s.expansion, s.width_multiple)
         )
         # the MLP mixer's norm over positions (official) or over the hidden axis (ours)
-        self.mix_norm_dim = 1 if mixer == "mlp" and mixer_norm == "sequence" else -1
+        self.mix_norm_dim = 1 if s.mixer == "mlp" and s.mixer_norm == "sequence" else -1
         self.mlp = (
-            GeluMLP(dim, expansion) if mlp == "gelu" else SwiGLU(dim, expansion, width_multiple)
+            GeluMLP(s.dim, s.expansion)
+            if s.mlp == "gelu"
+            else SwiGLU(s.dim, s.expansion, s.width_multiple)
         )
         # LayerNorm with a learned scale and shift before each branch (ViT's), or RMSNorm
         # without one (TRM's); the two LayerNorms: before token mixing, before the MLP
         self.norms = (
-            nn.ModuleList(nn.LayerNorm(dim, eps=eps) for _ in range(2)) if norm == "layer" else None
+            nn.ModuleList(nn.LayerNorm(s.dim, eps=s.eps) for _ in range(2))
+            if s.norm == "layer"
+            else None
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(s.dropout)
 
     def _norm(self, i: int, t: torch.Tensor) -> torch.Tensor:
         return rms_norm(t, self.eps) if self.norms is None else self.norms[i](t)
@@ -302,23 +314,9 @@ class Block(nn.Module):
 class ReasoningNet(nn.Module):
     """TRM's single network ``f``: a few blocks applied to ``state + injection``."""
 
-    def __init__(
-        self,
-        dim: int,
-        heads: int,
-        length: int,
-        layers: int,
-        mixer: str,
-        expansion: float,
-        theta: float,
-        eps: float,
-        **block_options,
-    ):
+    def __init__(self, spec: BlockSpec, layers: int):
         super().__init__()
-        self.blocks = nn.ModuleList(
-            Block(dim, heads, length, mixer, expansion, theta, eps, **block_options)
-            for _ in range(layers)
-        )
+        self.blocks = nn.ModuleList(Block(spec) for _ in range(layers))
 
     def forward(
         self,

@@ -26,7 +26,7 @@ from torch import nn
 from trm.config import TRMConfig
 from trm.contract import StepOutput
 from trm.embedding import PuzzleEmbedding
-from trm.layers import ReasoningNet, init_linear, trunc_normal_
+from trm.layers import BlockSpec, ReasoningNet, init_linear, trunc_normal_
 from trm.recursion import deep_recursion, latent_step
 
 
@@ -71,19 +71,19 @@ class TRM(nn.Module):
         if c.pos_encodings == "learned":
             self.pos_embed = nn.Embedding(c.total_len, d)
             trunc_normal_(self.pos_embed.weight, 1.0 / self.embed_scale)
-        self.net = ReasoningNet(
+        spec = BlockSpec(
             d,
             c.num_heads,
             c.total_len,
-            c.num_layers,
-            c.mixer,
-            c.expansion,
-            c.rope_theta,
-            c.norm_eps,
+            mixer=c.mixer,
+            expansion=c.expansion,
+            theta=c.rope_theta,
+            eps=c.norm_eps,
             width_multiple=c.width_multiple,
             mixer_norm=c.mixer_norm,
             rope=c.pos_encodings == "rope",
         )
+        self.net = ReasoningNet(spec, c.num_layers)
         self.head = init_linear(nn.Linear(d, c.vocab_size, bias=False))
         self.halt_head = halting_head(d, c.halt_outputs)
         fixed_starts(self, trunc_normal_(torch.empty(d), 1.0), trunc_normal_(torch.empty(d), 1.0))

@@ -34,7 +34,7 @@ from torch import nn
 
 from trm.contract import StepOutput
 from trm.errors import TRMError
-from trm.layers import ReasoningNet, init_linear, rms_norm, trunc_normal_
+from trm.layers import BlockSpec, ReasoningNet, init_linear, rms_norm, trunc_normal_
 from trm.model import broadcast_starts, fixed_starts, halting_head
 from trm.recursion import concat_step, deep_recursion, latent_step
 from vision.configs import (
@@ -92,19 +92,18 @@ def _net(c, layers: int, length: int, **options) -> ReasoningNet:
     """A network of ``layers`` blocks: ViT's (initialised as ViT) where the config's
     ``block`` says so, else trm's blocks with ``options``."""
     vit = getattr(c, "block", None) == "vit"
-    net = ReasoningNet(
+    spec = BlockSpec(
         c.hidden_size,
         c.num_heads,
         length,
-        layers,
-        "attention",
-        c.expansion,
-        c.rope_theta,
-        c.norm_eps,
+        expansion=c.expansion,
+        theta=c.rope_theta,
+        eps=c.norm_eps,
         dropout=c.dropout,
         drop_path=c.drop_path,
         **(VIT_BLOCK if vit else options),
     )
+    net = ReasoningNet(spec, layers)
     return vit_init(net) if vit else net
 
 
