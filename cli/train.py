@@ -31,10 +31,9 @@ from cli.common import (
     print_json,
     stopped,
 )
+from cli.defaults import show_preset_defaults
 from trm.budget import AUTO_COMPILE_MINUTES
 from trm.staging import OutputFile
-
-FROM_PRESET = "the preset's"  # (the run's preset, or its task's recipe: --preset)
 
 
 def train(
@@ -64,9 +63,7 @@ def train(
     ] = None,
     steps: Annotated[
         int | None,
-        typer.Option(
-            help="Optimizer steps (the LR schedule spans them).", show_default=FROM_PRESET
-        ),
+        typer.Option(help="Optimizer steps (the LR schedule spans them)."),
     ] = None,
     max_minutes: Annotated[
         float | None,
@@ -82,15 +79,9 @@ def train(
             "model folder): fine-tuning, with a fresh optimizer, schedule and step count.",
         ),
     ] = None,
-    batch_size: Annotated[
-        int | None, typer.Option(help="Examples in flight per step.", show_default=FROM_PRESET)
-    ] = None,
-    lr: Annotated[
-        float | None, typer.Option(help="Peak learning rate.", show_default=FROM_PRESET)
-    ] = None,
-    warmup: Annotated[
-        int | None, typer.Option(help="Warmup steps.", show_default=FROM_PRESET)
-    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Examples in flight per step.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
+    warmup: Annotated[int | None, typer.Option(help="Warmup steps.")] = None,
     schedule: Annotated[Schedule | None, typer.Option(help="cosine or constant.")] = None,
     weight_decay: Annotated[float | None, typer.Option(help="Weight decay.")] = None,
     optimizer: Annotated[
@@ -539,7 +530,8 @@ def _evaluate_views(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("train")(train)
+    # each option a preset sets shows the presets' values (puzzle_emb_ndim: its own words)
+    app.command("train")(show_preset_defaults(train, keep=("puzzle_emb_ndim",)))
     app.command("eval")(evaluate)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -33,26 +32,9 @@ from cli.common import (
     output_file,
     stopped,
 )
+from cli.defaults import common_else, each_preset, shown, switch
 from vision.configs import CONFIGS, field_defaults
 from vision.recipes import COMPARE_EPOCHS, TRAIN_DEFAULTS, preset_settings
-
-
-def _shown(value) -> str | None:
-    """A default as `--help` shows it: 3e-4 as 0.0003, pairs as 0.9,0.999; None: none."""
-    if value is None:
-        return None
-    if isinstance(value, (list, tuple)):
-        return ",".join(_shown(v) for v in value)
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _by_preset(value_of) -> str:
-    """One value if every preset has it, else each preset's ("small 128; cifar 256")."""
-    shown = {p: _shown(value_of(p)) for p in VisionPreset}
-    given = {p: v for p, v in shown.items() if v is not None}
-    if len(given) == len(shown) and len(set(given.values())) == 1:
-        return next(iter(given.values()))
-    return "; ".join(f"{p} {v}" for p, v in given.items())
 
 
 def _train_default(name: str) -> str:
@@ -62,7 +44,7 @@ def _train_default(name: str) -> str:
         v = preset_settings(preset)[name]
         return _OFF.get(name) if v is None else v
 
-    return _by_preset(value)
+    return each_preset(VisionPreset, value)
 
 
 _OFF = {"randaugment": "off"}  # settings whose None is a value: "no RandAugment"
@@ -78,24 +60,17 @@ def _floor(preset: str):
     return s["min_lr"] if s["min_lr"] is not None else f"lr x {s['min_lr_ratio']:g}"
 
 
-def _switch(name: str, value: bool) -> str:
-    """A switch's value as its flag's word: --unique-ends/--shared-ends -> shared-ends."""
-    on, _, off = flag(name).partition("/")
-    return (on if value else off or "--no-" + on[2:])[2:]
-
-
 def _flip_default(value: bool | None) -> str:
-    return "auto" if value is None else _switch("flip", value)
+    return "auto" if value is None else switch("flip", value)
 
 
 def _model_default(name: str) -> str:
     """A model field's default, from the configs and presets (vision/configs.py): one value,
     or the common one with its exceptions ("vitrm cifar 0.1, else 0"); a switch by its flag."""
     values = field_defaults(name)
-    shown = {k: _switch(name, v) if isinstance(v, bool) else _shown(v) for k, v in values.items()}
-    common = Counter(shown.values()).most_common(1)[0][0]  # ties: the first variant's
-    others = [f"{variant} {preset} {v}" for (variant, preset), v in shown.items() if v != common]
-    return ", ".join([*others, f"else {common}"]) if others else common
+    return common_else(
+        {k: switch(name, v) if isinstance(v, bool) else v for k, v in values.items()}
+    )
 
 
 BLOCK_HELP = (
@@ -317,12 +292,14 @@ def train(
         typer.Option(
             help="Linear warmup, in epochs. Without it, a --max-minutes run of the small "
             "preset warms up for at most a tenth of the steps it fits.",
-            show_default=_by_preset(_warmup),
+            show_default=each_preset(VisionPreset, _warmup),
         ),
     ] = None,
     min_lr: Annotated[
         float | None,
-        typer.Option(help="The cosine schedule's floor.", show_default=_by_preset(_floor)),
+        typer.Option(
+            help="The cosine schedule's floor.", show_default=each_preset(VisionPreset, _floor)
+        ),
     ] = None,
     weight_decay: Annotated[
         float | None,
@@ -424,7 +401,9 @@ def train(
         int | None,
         typer.Option(
             help="Patch size (8: 16 patches of a 32x32 image; 4: 64).",
-            show_default=_by_preset(lambda p: field_defaults("patch_size")["vitrm", p]),
+            show_default=each_preset(
+                VisionPreset, lambda p: field_defaults("patch_size")["vitrm", p]
+            ),
         ),
     ] = None,
     pool: Annotated[Pool | None, typer.Option(help="cls or mean.")] = None,
@@ -517,7 +496,9 @@ def train(
             "--flip/--no-flip",
             help="Random horizontal flips. Auto: off when the training images' mirror images "
             "are told apart worse by their class means (digits, text), else on.",
-            show_default=_by_preset(lambda p: _flip_default(preset_settings(p)["flip"])),
+            show_default=each_preset(
+                VisionPreset, lambda p: _flip_default(preset_settings(p)["flip"])
+            ),
         ),
     ] = None,
     randaugment: Annotated[
@@ -772,7 +753,7 @@ def compare(
         float | None,
         typer.Option(
             help="Passes over the training images (budgets epochs and flops).",
-            show_default=_shown(COMPARE_EPOCHS),
+            show_default=shown(COMPARE_EPOCHS),
         ),
     ] = None,
     max_minutes: Annotated[

@@ -92,6 +92,22 @@ def test_vision_help_follows_a_changed_preset(monkeypatch):
     assert cli_vision._model_default("dropout") == "vit small 0.2, vitrm cifar 0.1, else 0"
 
 
+def test_train_help_shows_each_presets_values_and_follows_a_changed_one(monkeypatch):
+    """`trm train --help` shows, for every option a preset sets, the presets' values from
+    trm/config.py (the help is derived: change a preset and it follows)."""
+    from cli.defaults import preset_default
+    from trm import config
+
+    text = _help("train")
+    for option in ("steps", "batch_size", "lr", "hidden_size", "n_sup", "optimizer"):
+        assert f"[default: ({preset_default(option)})]" in text, option
+    assert "[default: (sudoku-small 64, maze-cpu 64, tiny 32, else 768)]" in text  # --batch-size
+    assert "[default: (the whole prefix)]" in text  # --puzzle-emb-ndim keeps its words
+    model, train = config.PRESETS["tiny"]
+    monkeypatch.setitem(config.PRESETS, "tiny", (model, {**train, "batch_size": 16}))
+    assert preset_default("batch_size") == "sudoku-small 64, maze-cpu 64, tiny 16, else 768"
+
+
 @pytest.mark.parametrize("budget", ["epochs", "flops"])
 def test_compare_defaults_its_epochs_in_the_library(budget):
     from vision.compare import check_budget
