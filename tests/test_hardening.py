@@ -759,7 +759,7 @@ def test_cifar_pickle_reader_of_any_bytes_is_a_value_or_one_line(data):
 
     import numpy as np
 
-    from vision.cifar import read_pickle
+    from vision.pickles import read_pickle
 
     batch = {
         b"batch_label": b"b",

@@ -23,8 +23,9 @@ import torch.nn.functional as F
 from tests.helpers import cmd, run_trm
 from trm.errors import TRMError
 from vision import augment as aug
-from vision.cifar import ALLOWED_GLOBALS, PIXELS, load_images, write_python_pickle
+from vision.cifar import PIXELS, load_images
 from vision.download import download, extract_tar
+from vision.pickles import ALLOWED_GLOBALS, write_python_pickle
 from vision.synthetic import MAX_CLASSES, class_factors, class_names, generate, write_synthetic
 
 CIFAR10_NAMES = [
@@ -952,7 +953,7 @@ def test_pickles_that_crashed_numpy_are_refused_in_one_line(tmp_path, body, why)
 def test_array_states_are_checked_before_an_array_is_built(state, why):
     import io
 
-    from vision.cifar import SafeUnpickler, _resolved
+    from vision.pickles import SafeUnpickler, _resolved
 
     class Evil:
         def __reduce__(self):

@@ -30,7 +30,8 @@ from tqdm import tqdm
 
 from trm.errors import SettingError, TRMError
 from trm.jsonfile import regular_file
-from vision.cifar import find_layout, load_images, read_pickle, staged_folder
+from vision.cifar import find_layout, load_images, staged_folder
+from vision.pickles import read_pickle
 
 CHUNK = 1 << 20
 TIMEOUT_S = 60
