@@ -216,7 +216,7 @@ def test_runs_saved_before_layouts_load_as_the_trm_layout():
     del saved["T"], saved["n_sup"]  # the old defaults then
     config = ViTRMConfig.from_dict(saved)
     assert (config.layout, config.T, config.n_sup) == ("trm", 2, 4)
-    with pytest.raises(TRMError, match="`layout` must be vitrm or trm"):
+    with pytest.raises(TRMError, match="`layout` must be one of vitrm, trm"):
         build_model("vitrm", "small", layout="paper")
 
 

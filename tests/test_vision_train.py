@@ -278,7 +278,7 @@ def test_epochs_count_passes_over_the_training_images(synthetic, tmp_path):
         (dict(epochs=0), "`epochs` must be a positive"),
         (dict(warmup_epochs=-1), "`warmup_epochs` must be between"),
         (dict(min_lr=1.0), "`min_lr` 1 is above the learning rate"),
-        (dict(model_overrides={**TINY, "layout": "paper"}), "`layout` must be vitrm or trm"),
+        (dict(model_overrides={**TINY, "layout": "paper"}), "`layout` must be one of vitrm, trm"),
         (dict(model_overrides={**TINY, "dropout": 1.0}), "`dropout` must be in"),
     ],
 )

@@ -96,6 +96,30 @@ def check_field_types(cls, d: dict, what: str) -> None:
             )
 
 
+def check_at_least(config, names, low: int = 1) -> None:
+    """Each field named is at least ``low``."""
+    for name in names:
+        if getattr(config, name) < low:
+            raise SettingError(name, f"must be at least {low}, got {getattr(config, name)}")
+
+
+def check_choices(config, choices: dict[str, tuple]) -> None:
+    """Each field named holds one of its allowed values."""
+    for name, allowed in choices.items():
+        if getattr(config, name) not in allowed:
+            raise SettingError(
+                name,
+                f"must be one of {', '.join(map(str, allowed))}, got {getattr(config, name)!r}",
+            )
+
+
+def check_rates(config, names) -> None:
+    """Each field named (a weight of a loss or a decay) is from 0 to MAX_RATE."""
+    for name in names:
+        if not 0 <= getattr(config, name) <= MAX_RATE:
+            raise SettingError(name, f"must be from 0 to {MAX_RATE:g}, got {getattr(config, name)}")
+
+
 def check_bounds(config, bounds: dict) -> None:
     for name, top in bounds.items():
         value = getattr(config, name, None)
@@ -190,9 +214,7 @@ class TRMConfig(SavedConfig):
             "n_sup",
             "width_multiple",
         )
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise SettingError(name, f"must be at least 1, got {getattr(self, name)}")
+        check_at_least(self, positive)
         check_bounds(self, MAX_SIZES)
         check_rope_and_norm(self)
         if self.puzzle_emb_len < 0:
@@ -204,18 +226,16 @@ class TRMConfig(SavedConfig):
                 f"`puzzle_emb_ndim` must be between 1 and `puzzle_emb_len` x `hidden_size` "
                 f"({self.puzzle_emb_len} x {self.hidden_size}), got {self.puzzle_emb_ndim}"
             )
-        for name, allowed in (
-            ("mixer", MIXERS),
-            ("loss", LOSSES),
-            ("mixer_norm", MIXER_NORMS),
-            ("pos_encodings", POS_ENCODINGS),
-        ):
-            if getattr(self, name) not in allowed:
-                raise SettingError(
-                    name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
-                )
-        if self.halt_outputs not in (1, 2):
-            raise SettingError("halt_outputs", f"must be 1 or 2, got {self.halt_outputs}")
+        check_choices(
+            self,
+            {
+                "mixer": MIXERS,
+                "loss": LOSSES,
+                "mixer_norm": MIXER_NORMS,
+                "pos_encodings": POS_ENCODINGS,
+                "halt_outputs": (1, 2),
+            },
+        )
         if self.mixer == "attention" and self.hidden_size % (2 * self.num_heads):
             raise SettingError(
                 f"`hidden_size` {self.hidden_size} must be a multiple of 2 x `num_heads` "
@@ -305,9 +325,7 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         check_field_types(type(self), asdict(self), "training config")
-        for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise SettingError(name, f"must be at least 1, got {getattr(self, name)}")
+        check_at_least(self, ("steps", "batch_size", "eval_every", "checkpoint_every", "log_every"))
         check_bounds(
             self, {"steps": 10**9, "batch_size": 1 << 20, "warmup": 10**9, "images": 10**12}
         )
@@ -328,21 +346,18 @@ class TrainConfig:
         for name in ("warmup", "eval_max", "grad_clip"):
             if getattr(self, name) < 0:
                 raise SettingError(name, f"must be >= 0, got {getattr(self, name)}")
-        for name in ("weight_decay", "puzzle_emb_weight_decay"):
-            if not 0 <= getattr(self, name) <= MAX_RATE:
-                raise SettingError(
-                    name, f"must be from 0 to {MAX_RATE:g}, got {getattr(self, name)}"
-                )
+        check_rates(self, ("weight_decay", "puzzle_emb_weight_decay"))
         if not 0 <= self.ema < 1:
             raise SettingError("ema", f"must be in [0, 1), got {self.ema}")
-        if self.optimizer not in OPTIMIZERS:
-            raise SettingError("optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            raise SettingError("schedule", f"must be one of {', '.join(SCHEDULES)}")
-        if self.trainable not in TRAINABLE:
-            raise SettingError("trainable", f"must be one of {', '.join(TRAINABLE)}")
-        if self.exploration_draw not in EXPLORATION_DRAWS:
-            raise SettingError("exploration_draw", f"must be one of {', '.join(EXPLORATION_DRAWS)}")
+        check_choices(
+            self,
+            {
+                "optimizer": OPTIMIZERS,
+                "schedule": SCHEDULES,
+                "trainable": TRAINABLE,
+                "exploration_draw": EXPLORATION_DRAWS,
+            },
+        )
         if not 0 < self.atan2_scale <= MAX_RATE:
             raise SettingError(
                 "atan2_scale", f"must be positive and at most {MAX_RATE:g}, got {self.atan2_scale}"

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from trm.config import (
-    MAX_RATE,
     MAX_SIZES,
     ROUTINGS,
     SOFT_MIXERS,
     SavedConfig,
+    check_at_least,
     check_bounds,
+    check_choices,
+    check_rates,
     check_rope_and_norm,
 )
 from trm.errors import SettingError
@@ -46,10 +48,7 @@ def _check_common(c) -> None:
         raise SettingError(f"`patch_size` {c.patch_size} must divide the image size {c.image_size}")
     if c.num_classes < 2:
         raise SettingError("num_classes", f"must be at least 2, got {c.num_classes}")
-    if c.pool not in POOLS:
-        raise SettingError("pool", f"must be cls or mean, got {c.pool!r}")
-    if getattr(c, "block", "vit") not in BLOCKS:
-        raise SettingError("block", f"must be vit or trm, got {c.block!r}")
+    check_choices(c, {"pool": POOLS, **({"block": BLOCKS} if hasattr(c, "block") else {})})
     if c.hidden_size < 1 or c.num_heads < 1 or c.hidden_size % (2 * c.num_heads):
         raise SettingError(
             f"`hidden_size` {c.hidden_size} must be a multiple of 2 x `num_heads` ({c.num_heads})"
@@ -100,8 +99,7 @@ class ViTConfig(ViTFamilyConfig):
 
     def validate(self) -> ViTConfig:
         _check_common(self)
-        if self.depth < 1:
-            raise SettingError("depth", f"must be at least 1, got {self.depth}")
+        check_at_least(self, ("depth",))
         return self
 
     def describe(self) -> str:
@@ -130,8 +128,7 @@ class RecursiveViTConfig(ViTFamilyConfig):
 
     def validate(self):
         _check_common(self)
-        if self.num_layers < 1:
-            raise SettingError("num_layers", f"must be at least 1, got {self.num_layers}")
+        check_at_least(self, ("num_layers",))
         if not 1 <= self.recursions <= self.max_recursions:
             raise SettingError(
                 "recursions",
@@ -186,15 +183,8 @@ class SRViTConfig(RecursiveViTConfig):
 
     def validate(self):
         super().validate()
-        if self.mixer not in SOFT_MIXERS:
-            raise SettingError(
-                "mixer", f"must be one of {', '.join(SOFT_MIXERS)}, got {self.mixer!r}"
-            )
-        for name in ("balance", "recursion_loss"):
-            if not 0 <= getattr(self, name) <= MAX_RATE:
-                raise SettingError(
-                    name, f"must be from 0 to {MAX_RATE:g}, got {getattr(self, name)}"
-                )
+        check_choices(self, {"mixer": SOFT_MIXERS})
+        check_rates(self, ("balance", "recursion_loss"))
         if not 0 <= self.mixer_hidden <= VISION_MAX["hidden_size"]:
             raise SettingError(
                 f"`mixer_hidden` must be between 0 (the hidden size) and "
@@ -256,12 +246,8 @@ class MoRViTConfig(RecursiveViTConfig):
 
     def validate(self):
         super().validate()
-        if self.routing not in ROUTINGS:
-            raise SettingError("routing", f"must be expert or token, got {self.routing!r}")
-        if not 0 <= self.aux_weight <= MAX_RATE:
-            raise SettingError(
-                "aux_weight", f"must be from 0 to {MAX_RATE:g}, got {self.aux_weight}"
-            )
+        check_choices(self, {"routing": ROUTINGS})
+        check_rates(self, ("aux_weight",))
         cap = self.capacity
         if cap is not None:
             if self.routing != "expert":
@@ -326,13 +312,10 @@ class ViTRMConfig(ImageModelConfig):
 
     def validate(self) -> ViTRMConfig:
         _check_common(self)
-        for name in ("num_layers", "n", "T", "n_sup"):
-            if getattr(self, name) < 1:
-                raise SettingError(name, f"must be at least 1, got {getattr(self, name)}")
+        check_at_least(self, ("num_layers", "n", "T", "n_sup"))
         if not 0 <= self.halt_exploration <= 1:
             raise SettingError("halt_exploration", "must be between 0 and 1")
-        if self.layout not in TOKEN_LAYOUTS:
-            raise SettingError("layout", f"must be vitrm or trm, got {self.layout!r}")
+        check_choices(self, {"layout": TOKEN_LAYOUTS})
         return self
 
     def describe(self) -> str:
