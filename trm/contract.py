@@ -100,3 +100,22 @@ class Objective(ABC):
     @abstractmethod
     def evaluate(self, model: torch.nn.Module, data: TokenData, **kw) -> dict:
         """A summary over ``data`` (``batch_size=``, ``device=``, ``precision=``)."""
+
+    def start_state(self, model: torch.nn.Module, batch: int) -> tuple:
+        """The carried ``(y, z)`` fresh examples start from: the model's own starts, or
+        ``(None, None)`` for a single-step model (nothing to carry)."""
+        return (None, None) if is_single_step(model) else model.initial_state(batch)
+
+    def eval_weights(self, data: TokenData) -> dict[str, float]:
+        """Metrics of :meth:`evaluate` that are means over something other than examples,
+        with their weight in ``data`` (to join several processes' results)."""
+        return {}
+
+    def step_counts(self, loss: LossOutput) -> dict[str, torch.Tensor]:
+        """This objective's own counts of a training step (beside the loop's losses and
+        halting counts), summed over a log window and over processes."""
+        return {}
+
+    def window_metrics(self, sums: dict[str, float]) -> dict[str, float]:
+        """This objective's own training metrics, from a window's summed counts."""
+        return {}

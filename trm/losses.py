@@ -33,9 +33,10 @@ class LossOutput:
     loss: torch.Tensor  # scalar to backpropagate
     answer_loss: torch.Tensor  # scalar
     halt_loss: torch.Tensor  # scalar
-    correct: torch.Tensor  # (B,) bool: every labelled position right
-    cell_correct: torch.Tensor  # (B,) labelled positions right
-    cells: torch.Tensor  # (B,) labelled positions
+    correct: torch.Tensor  # (B,) bool: the answer is right (every labelled position)
+    # a puzzle's positions (None where an answer has no parts, e.g. an image's class)
+    cell_correct: torch.Tensor | None = None  # (B,) labelled positions right
+    cells: torch.Tensor | None = None  # (B,) labelled positions
 
 
 def supervision_loss(

@@ -117,6 +117,15 @@ class TokenObjective(Objective):
     def evaluate(self, model, data: TokenData, **kw) -> dict:
         return evaluate(model, data, halting="full", **kw).summary()
 
+    def eval_weights(self, data: TokenData) -> dict[str, float]:
+        return {"cell_accuracy": float(np.count_nonzero(data.labels))}  # (PAD is 0)
+
+    def step_counts(self, loss: LossOutput) -> dict[str, torch.Tensor]:
+        return {"cells_right": loss.cell_correct.sum(), "cells": loss.cells.sum()}
+
+    def window_metrics(self, sums: dict[str, float]) -> dict[str, float]:
+        return {"cell_accuracy": sums.get("cells_right", 0) / max(1, sums.get("cells", 0))}
+
 
 @dataclass
 class RunState:
@@ -161,7 +170,6 @@ class Trainer:
         self.objective = objective or TokenObjective(model_cfg)
         torch.manual_seed(cfg.seed)
         self.model = self.objective.make_model().to(device)
-        self.single_step = is_single_step(self.model)
         if cfg.depth_curriculum and not hasattr(self.model, "depth"):
             raise SettingError("depth_curriculum", "this model has no recursion depth to grow")
         if cfg.trainable == "embeddings":  # only the puzzle tables (buffers) learn
@@ -200,9 +208,10 @@ class Trainer:
     def _empty_slots(self) -> Slots:
         b, data = self.rows, self.train_data
         # the slots hold copies (a model may learn its starts: its step takes them itself)
-        y = z = None
-        if not self.single_step:
-            y, z = (t.detach().clone() for t in self.model.initial_state(b))
+        y, z = (
+            None if t is None else t.detach().clone()
+            for t in self.objective.start_state(self.model, b)
+        )
         zeros = lambda dtype: torch.zeros(b, dtype=dtype, device=self.device)
         like = lambda a: torch.zeros(
             (b, *a.shape[1:]), dtype=torch.from_numpy(a[:0]).dtype, device=self.device
@@ -252,9 +261,9 @@ class Trainer:
         s.puzzle_ids[rows] = (
             torch.from_numpy(np.ascontiguousarray(puzzle_ids[pick])).long().to(self.device)
         )
-        if not self.single_step:
+        if s.y is not None:  # (a single-step model carries nothing)
             with torch.no_grad():
-                y0, z0 = self.model.initial_state(len(rows))
+                y0, z0 = self.objective.start_state(self.model, len(rows))
             s.y[rows] = y0.to(s.y.dtype)
             s.z[rows] = z0.to(s.z.dtype)
         s.steps[rows] = 0
@@ -369,7 +378,7 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.model)
         with torch.no_grad():
-            if not self.single_step:
+            if s.y is not None:
                 s.y, s.z = out.y, out.z
             s.steps += 1
             if cfg.exploration_draw == "every-step":  # the official rule: a new draw each step
@@ -381,29 +390,20 @@ class Trainer:
                 s.halted |= (out.halt_logit > 0) & (s.steps >= s.min_steps)
             halted = s.halted
             self.state.step += 1
-            names = (
-                "loss",
-                "answer_loss",
-                "halt_loss",
-                "halted",
-                "halted_correct",
-                "halted_steps",
-                "cells_right",
-                "cells",
-            )
-            values = [
-                loss.loss.item(),
-                loss.answer_loss.item(),
-                loss.halt_loss.item(),
-                int(halted.sum()),
-                int((loss.correct & halted).sum()),
-                int(s.steps[halted].sum()),
-                int(loss.cell_correct.sum()),
-                int(loss.cells.sum()),
-            ]
+            counts = {
+                "loss": loss.loss,
+                "answer_loss": loss.answer_loss,
+                "halt_loss": loss.halt_loss,
+                "halted": halted.sum(),
+                "halted_correct": (loss.correct & halted).sum(),
+                "halted_steps": s.steps[halted].sum(),
+                **self.objective.step_counts(loss),
+            }
+            values = [v.item() if v.is_floating_point() else int(v) for v in counts.values()]
             totals = self.dist.sum(values)  # counts add up over ranks, losses average
             return {
-                n: (v / self.dist.world if n.endswith("loss") else v) for n, v in zip(names, totals)
+                n: (v / self.dist.world if n.endswith("loss") else v)
+                for n, v in zip(counts, totals)
             }
 
     # ------------------------------------------------------------------ evaluation
@@ -446,8 +446,7 @@ class Trainer:
             )
         if len(shard) == len(data):  # (one process, or fewer examples than processes)
             return result
-        cells = {"cell_accuracy": float(np.count_nonzero(shard.labels))}  # (PAD is 0)
-        return self.dist.mean_over(result, len(shard), cells)
+        return self.dist.mean_over(result, len(shard), self.objective.eval_weights(shard))
 
     @property
     def out(self) -> Path:
@@ -576,7 +575,7 @@ class Trainer:
             {k: v[first : first + self.rows] for k, v in t.items() if k.startswith("slots.")},
             self.device,
         )
-        if self.single_step:  # runs saved before single-step models were named kept placeholders
+        if is_single_step(self.model):  # runs saved before single-step models kept placeholders
             self.slots.y = self.slots.z = None
         self.sampler.perm, self.sampler.pos = t["sampler.perm"], int(meta["sampler_pos"])
         restore_generator(self.sampler.generator, t["rng.sampler.state"])
@@ -646,7 +645,7 @@ class Trainer:
                     if step % cfg.log_every == 0 or self.finished():
                         record = {
                             "step": step,
-                            **window.summary(cfg.batch_size),
+                            **window.summary(cfg.batch_size, self.objective),
                             "lr": self.optimizer.param_groups[0]["lr"],
                             "elapsed": round(self.state.elapsed, 2),
                             "images": self.state.images,
@@ -878,7 +877,7 @@ class _Window:
         for k, v in m.items():
             self.sums[k] = self.sums.get(k, 0.0) + v
 
-    def summary(self, batch: int) -> dict:
+    def summary(self, batch: int, objective: Objective) -> dict:
         s, n = self.sums, max(1, self.n)
         seconds = time.perf_counter() - self.start
         return {
@@ -887,7 +886,7 @@ class _Window:
             "halt_loss": s.get("halt_loss", 0) / n,
             # among examples that finished (halted) in this window: exactly right at halt
             "exact_accuracy": s.get("halted_correct", 0) / max(1, s.get("halted", 0)),
-            "cell_accuracy": s.get("cells_right", 0) / max(1, s.get("cells", 0)),
+            **objective.window_metrics(s),
             "mean_halt_steps": s.get("halted_steps", 0) / max(1, s.get("halted", 0)),
             "samples_per_s": n * batch / seconds if seconds > 0 else 0.0,
         }

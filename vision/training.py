@@ -151,7 +151,6 @@ def image_loss(
         halt = F.binary_cross_entropy_with_logits(out.halt_logit, correct.float())
     else:
         halt = torch.zeros((), device=logits.device)
-    ones = torch.ones_like(correct, dtype=torch.long)
     total = answer + HALT_WEIGHT * halt
     if out.aux_loss is not None:  # e.g. MoR's router loss, weighted by the model
         total = total + out.aux_loss.float()
@@ -160,7 +159,7 @@ def image_loss(
             F.cross_entropy(a.float(), target, label_smoothing=smoothing) for a in out.aux_logits
         ]
         total = total + earlier * torch.stack(losses).mean()
-    return LossOutput(total, answer, halt, correct, correct.long(), ones)
+    return LossOutput(total, answer, halt, correct)
 
 
 @torch.no_grad()
