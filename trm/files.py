@@ -8,6 +8,7 @@ state) and :data:`METRICS`.
 DATASET_META = "dataset.json"
 CHECKPOINT = "checkpoint"
 METRICS = "metrics.jsonl"
+MAX_METRICS_BYTES = 1 << 30  # read back at most (a million steps logged every step: ~300 MB)
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 TRAIN_TENSORS_FILE = "train_state.safetensors"

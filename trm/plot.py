@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from trm.errors import TRMError
-from trm.files import METRICS
+from trm.files import MAX_METRICS_BYTES, METRICS
 from trm.jsonfile import parse_json, read_bounded
 from trm.staging import OutputFile
 
@@ -21,9 +21,6 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-MAX_METRICS_BYTES = 256 << 20  # a million steps logged every step is ~300 MB
 
 
 def read_metrics(run: Path) -> tuple[list[dict], list[dict]]:

@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import json
-import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -47,56 +45,25 @@ from trm.budget import (
     refit_points,
 )
 from trm.checkpoint import (
-    TRAIN_TENSORS_FILE,
     check_state,
-    flatten_optimizer_state,
-    load_checkpoint,
-    restore_generator,
-    rng_state_tensors,
-    save_checkpoint,
-    under_prefix,
-    unflatten_optimizer_state,
-    with_prefix,
 )
 from trm.config import TrainConfig, TRMConfig
-from trm.contract import Objective, StepOutput, is_single_step
+from trm.contract import Objective, StepOutput
 from trm.curriculum import changes_ahead, depth_at, relative_cost, work
 from trm.data import Augmenter, Sampler, TokenData
 from trm.device import autocast
 from trm.distributed import Dist
 from trm.ema import EMA
 from trm.embedding import puzzle_tables, sparse_sign_step
-from trm.errors import SettingError, TRMError, about, first_line
+from trm.errors import SettingError, TRMError, first_line
 from trm.evaluate import evaluate
-from trm.jsonfile import read_bounded
 from trm.losses import LossOutput, supervision_loss
 from trm.model import TRM, parameter_count
 from trm.optim import lr_factor, make_optimizer, set_lr
-from trm.runs import CHECKPOINT, METRICS, RunFolder
-from trm.staging import NOFOLLOW, atomic_file, write_failure
-
-
-@dataclass
-class Slots:
-    """The examples in flight, one per batch row, with their carried recursion state."""
-
-    index: torch.Tensor  # (B,) dataset index
-    inputs: torch.Tensor  # (B, L) tokens, after augmentation
-    labels: torch.Tensor  # (B, L)
-    puzzle_ids: torch.Tensor  # (B,)
-    y: torch.Tensor | None  # (B, L', D); None for a single-step model
-    z: torch.Tensor | None  # (B, L', D)
-    steps: torch.Tensor  # (B,) supervision steps done
-    min_steps: torch.Tensor  # (B,) exploration: no halting before this
-    halted: torch.Tensor  # (B,) bool: take a fresh example at the next step
-
-    def tensors(self) -> dict[str, torch.Tensor]:
-        return {f"slots.{k}": v for k, v in self.__dict__.items() if v is not None}
-
-    @classmethod
-    def from_tensors(cls, t: dict[str, torch.Tensor], device: torch.device) -> Slots:
-        saved = {k[len("slots.") :]: v.to(device) for k, v in t.items() if k.startswith("slots.")}
-        return cls(**{"y": None, "z": None, **saved})  # (no y, z: a single-step model's)
+from trm.run_state import RunState, Slots, open_metrics, write_record
+from trm.run_state import restore as restore_run
+from trm.run_state import save as save_run
+from trm.runs import METRICS, RunFolder
 
 
 class TokenObjective(Objective):
@@ -125,15 +92,6 @@ class TokenObjective(Objective):
 
     def window_metrics(self, sums: dict[str, float]) -> dict[str, float]:
         return {"cell_accuracy": sums.get("cells_right", 0) / max(1, sums.get("cells", 0))}
-
-
-@dataclass
-class RunState:
-    step: int = 0
-    elapsed: float = 0.0  # training seconds over all sessions of this run
-    last_eval: dict = field(default_factory=dict)
-    images: int = 0  # fresh examples drawn into the slots (the whole batch, all ranks)
-    budget: dict = field(default_factory=dict)  # what a time budget chose (trm.budget.Fit)
 
 
 class Trainer:
@@ -466,48 +424,13 @@ class Trainer:
         }
 
     def save(self) -> Path:
-        """Write the checkpoint (the main process does; the slots of all ranks go in it)."""
-        slots = {k: self.dist.gather(v) for k, v in self.slots.tensors().items()}
-        folder = self.out / CHECKPOINT
-        if not self.dist.main:
-            self.dist.barrier()
-            return folder
-        weights = self.ema.state_dict() if self.ema is not None else self.model.state_dict()
-        opt_tensors, opt_meta = flatten_optimizer_state(self.optimizer.state_dict())
-        # the raw parameters; buffers (the puzzle table among them: it can be gigabytes) are
-        # the same in the evaluation weights, so they are stored once, there
-        params = {name for name, _ in self.model.named_parameters()}
-        tensors = with_prefix(
-            "model", {k: v for k, v in self.model.state_dict().items() if k in params}
-        )
-        if self.ema is not None:
-            tensors.update(with_prefix("ema", self.ema.averages()))
-        tensors.update(opt_tensors)
-        tensors.update(slots)
-        tensors["sampler.perm"] = self.sampler.perm
-        tensors.update(rng_state_tensors("rng.sampler", self.sampler.generator))
-        tensors.update(rng_state_tensors("rng.explore", self.explore))
-        meta = {
-            "step": self.state.step,
-            "elapsed": self.state.elapsed,
-            "sampler_pos": self.sampler.pos,
-            "optimizer": opt_meta,
-            "aug_rng": self.aug_rng.bit_generator.state,
-            "last_eval": self.state.last_eval,
-            "ema_updates": self.ema.updates if self.ema is not None else 0,
-            "images": self.state.images,
-            "budget": self.state.budget,
-        }
-        save_checkpoint(
-            folder,
-            model_state=weights,
-            config=self.config_json(),
-            train_tensors=tensors,
-            train_meta=meta,
-        )
-        self.run.saved()  # a new run replaces the old one only now, complete
-        self.dist.barrier()
-        return self.out / CHECKPOINT
+        """Write the checkpoint (the main process does; the slots of all ranks go in it):
+        :func:`trm.run_state.save`."""
+        return save_run(self)
+
+    def restore(self) -> None:
+        """Go on from the run's checkpoint (:func:`trm.run_state.restore`)."""
+        restore_run(self)
 
     def start_from(self, weights: dict[str, torch.Tensor], where="the starting weights") -> None:
         """Begin from another run's evaluation weights (fine-tuning; ``where``: their file,
@@ -522,72 +445,6 @@ class Trainer:
             ) from None
         if self.ema is not None:
             self.ema.load_state_dict({k: v.to(self.device) for k, v in weights.items()}, 0)
-
-    def restore(self) -> None:
-        ckpt = load_checkpoint(self.out, train_state=True, device="cpu")
-        try:
-            self._restore(ckpt)
-        except (KeyError, TypeError, ValueError, RuntimeError) as e:
-            raise TRMError(
-                f"{ckpt.path}: the training state is incomplete or damaged "
-                f"({type(e).__name__}: {first_line(e, '')})"
-            ) from None
-        if self.dist.main:
-            _truncate_metrics(self.out / METRICS, self.state.step)
-
-    def _restore(self, ckpt) -> None:
-        with about(ckpt.config_path):
-            saved = type(self.model_cfg).from_dict(ckpt.config.get("model"))
-        if saved != self.model_cfg:
-            raise TRMError(f"{ckpt.path}: the checkpoint's model config differs from this run's")
-        t, meta = ckpt.train_tensors, ckpt.train_meta
-        # buffers from the evaluation weights, parameters from the raw ones (older
-        # checkpoints stored the buffers with the raw ones too: those win)
-        state = {
-            k: v
-            for k, v in ckpt.model_state.items()
-            if k not in {name for name, _ in self.model.named_parameters()}
-        }
-        state.update(under_prefix("model", t))
-        where = ckpt.path / TRAIN_TENSORS_FILE
-        check_state(state, self.model.state_dict(), where)
-        self.model.load_state_dict(state)
-        if self.ema is not None:
-            averages = under_prefix("ema", t)
-            wanted = self.ema.averages()
-            check_state({k: v for k, v in averages.items() if k in wanted}, wanted, where)
-            self.ema.load_state_dict(
-                {k: v.to(self.device) for k, v in averages.items()},
-                int(meta.get("ema_updates", 0)),
-            )
-        opt = unflatten_optimizer_state(
-            {k: v.to(self.device) for k, v in t.items() if k.startswith("optim.")},
-            meta["optimizer"],
-        )
-        self.optimizer.load_state_dict(opt)
-        first = self.dist.rank * self.rows
-        if t["slots.index"].shape[0] != self.cfg.batch_size:
-            raise TRMError(
-                f"{ckpt.path}: saved batch of {t['slots.index'].shape[0]} slots, "
-                f"this run has {self.cfg.batch_size}"
-            )
-        self.slots = Slots.from_tensors(
-            {k: v[first : first + self.rows] for k, v in t.items() if k.startswith("slots.")},
-            self.device,
-        )
-        if is_single_step(self.model):  # runs saved before single-step models kept placeholders
-            self.slots.y = self.slots.z = None
-        self.sampler.perm, self.sampler.pos = t["sampler.perm"], int(meta["sampler_pos"])
-        restore_generator(self.sampler.generator, t["rng.sampler.state"])
-        restore_generator(self.explore, t["rng.explore.state"])
-        self.aug_rng.bit_generator.state = meta["aug_rng"]
-        self.state = RunState(
-            int(meta["step"]),
-            float(meta["elapsed"]),
-            meta.get("last_eval", {}),
-            int(meta.get("images", 0)),
-            meta.get("budget") or {},
-        )
 
     # ------------------------------------------------------------------ the loop
 
@@ -611,7 +468,7 @@ class Trainer:
         cfg = self.cfg
         main = self.dist.main
         sizing = _Sizing(self, max_minutes, fit_to, log) if max_minutes and fit_to else None
-        with _open_metrics(self.out / METRICS if main else None) as metrics:
+        with open_metrics(self.out / METRICS if main else None) as metrics:
             progress = progress and main
             deadline = None if not max_minutes else time.monotonic() + 60 * max_minutes
             bar = tqdm(
@@ -650,7 +507,7 @@ class Trainer:
                             "elapsed": round(self.state.elapsed, 2),
                             "images": self.state.images,
                         }
-                        _write(metrics, record)
+                        write_record(metrics, record)
                         bar.set_postfix(
                             loss=f"{record['loss']:.3f}",
                             exact=f"{record['exact_accuracy']:.3f}",
@@ -712,7 +569,7 @@ class Trainer:
         result = self.run_eval()  # (every process: each its shard)
         if result and self.dist.main:
             self.state.last_eval = {"step": step, **result}
-            _write(
+            write_record(
                 metrics,
                 {
                     "step": step,
@@ -849,7 +706,7 @@ class _Sizing:
         t.state.budget = self.fitted.to_dict()
         if first and self.log is not None and t.dist.main:
             self.log(self.fitted.describe(t.cfg.warmup))
-        _write(metrics, {"step": step, "budget": self.fitted.to_dict()})
+        write_record(metrics, {"step": step, "budget": self.fitted.to_dict()})
         return t.cfg
 
     def _time_an_evaluation(self) -> float:
@@ -890,49 +747,3 @@ class _Window:
             "mean_halt_steps": s.get("halted_steps", 0) / max(1, s.get("halted", 0)),
             "samples_per_s": n * batch / seconds if seconds > 0 else 0.0,
         }
-
-
-def _write(f, record: dict) -> None:
-    f.write(json.dumps(record) + "\n")
-    f.flush()
-
-
-def _open_metrics(path: Path | None):
-    """The metrics log, opened to append (never through a link); None: a sink (other ranks)."""
-    if path is None:
-        return open(os.devnull, "w")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW, 0o666)
-    except OSError as e:
-        raise TRMError(f"{path}: cannot write the metrics ({write_failure(e)})") from None
-    return os.fdopen(fd, "a")
-
-
-MAX_METRICS_BYTES = 1 << 30
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop the records logged after the checkpoint we resume from (they will be redone);
-    every other line (a note of the user's, a line cut short by a crash) is kept."""
-    if not path.exists() and not path.is_symlink():
-        return
-    text = read_bounded(path, MAX_METRICS_BYTES, "not a metrics log trm writes", "metrics log")
-    keep = []
-    for line in text.decode("utf-8", "replace").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            record = None
-        later = (
-            isinstance(record, dict)
-            and isinstance(record.get("step"), int)
-            and record["step"] > step
-        )
-        if not later:
-            keep.append(line)
-    try:
-        with atomic_file(path) as tmp:
-            tmp.write_text("".join(line + "\n" for line in keep))
-    except OSError as e:
-        raise TRMError(f"{path}: cannot rewrite the metrics ({write_failure(e)})") from None
