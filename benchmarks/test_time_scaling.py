@@ -28,12 +28,12 @@ import numpy as np
 import torch
 
 from puzzles.dataset import load_dataset
+from puzzles.evaluation import load_model
 from puzzles.scaling import Sampling, run
 from puzzles.sudoku.data import encode
 from puzzles.sudoku.grid import parse_text
 from puzzles.sudoku.solver import solve
 from puzzles.tasks import get_task
-from puzzles.training import load_model
 from trm.device import resolve_precision
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "sudoku"

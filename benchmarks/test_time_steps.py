@@ -26,9 +26,9 @@ from pathlib import Path
 import torch
 
 from puzzles.dataset import load_dataset
+from puzzles.evaluation import load_model, scored_data
 from puzzles.scaling import Sampling, run
 from puzzles.tasks import get_task
-from puzzles.training import load_model, scored_data
 from trm.device import resolve_precision
 from trm.evaluate import evaluate, exact_match
 

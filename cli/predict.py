@@ -79,7 +79,7 @@ def arc(
       trm predict arc runs/arc --data data/hidden --adapt --max-minutes 30 --out submission.json
     """
     from puzzles.arc.views import submission
-    from puzzles.training import predict_run_views
+    from puzzles.evaluation import predict_run_views
 
     target = output_file(out_file, "out", force)
     if not adapt:

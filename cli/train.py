@@ -1,4 +1,4 @@
-"""`trm train` and `trm eval`: thin wrappers over puzzles.training."""
+"""`trm train` and `trm eval`: thin wrappers over puzzles.training and puzzles.evaluation."""
 
 from __future__ import annotations
 
@@ -352,7 +352,7 @@ def evaluate(
       trm eval runs/small --data data/top95 --samples 16
       trm eval runs/small --data data/top95 --max-steps 32 --halting adaptive
     """
-    from puzzles.training import evaluate_run, recorded_dataset
+    from puzzles.evaluation import evaluate_run, recorded_dataset
     from trm.errors import TRMError
 
     if data is None:
@@ -449,8 +449,8 @@ def _evaluate_samples(
     as_json: bool,
     max_steps: int | None,
 ) -> None:
+    from puzzles.evaluation import evaluate_run_samples
     from puzzles.scaling import describe
-    from puzzles.training import evaluate_run_samples
 
     r = evaluate_run_samples(
         run,
@@ -500,7 +500,7 @@ def _evaluate_views(
     skip_empty: bool,
     max_steps: int | None,
 ) -> None:
-    from puzzles.training import evaluate_run_views
+    from puzzles.evaluation import evaluate_run_views
 
     result = evaluate_run_views(
         run,

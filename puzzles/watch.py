@@ -54,7 +54,7 @@ def open_model(
     precision: str = "auto",
 ) -> Model:
     """The checkpoint's model (or the task's shipped default), refused if made for another task."""
-    from puzzles.training import load_model
+    from puzzles.evaluation import load_model
     from trm.checkpoint import resolve_checkpoint
     from trm.device import resolve_device, resolve_precision
 

@@ -130,7 +130,7 @@ def test_votes_and_pass_at_k_are_the_official_evaluators(dataset):
 def test_an_imported_official_arc_checkpoint_predicts_as_the_official_code(dataset, tmp_path):
     run = tmp_path / "run"
     r = trm_ok("import official", BUILD / "checkpoint", "--out", run, "--data", dataset.path)
-    from puzzles.training import load_model
+    from puzzles.evaluation import load_model
 
     model, _ = load_model(run, torch.device("cpu"))
     ds = load_dataset(dataset.path, splits=["test"])

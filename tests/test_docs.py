@@ -54,9 +54,9 @@ def test_abridging_keeps_the_first_step_and_the_last_change_and_sums_up_the_rest
 def test_the_readme_gives_the_shipped_models_sizes_as_the_tool_counts_them():
     import torch
 
+    from puzzles.evaluation import load_model
     from puzzles.maze.watch import DEFAULT_MODEL as MAZE_MODEL
     from puzzles.sudoku.watch import DEFAULT_MODEL as SUDOKU_MODEL
-    from puzzles.training import load_model
     from trm.model import parameter_count
 
     readme = (REPO / "README.md").read_text()

@@ -145,7 +145,7 @@ def test_the_shipped_sudoku_model_records_its_measured_count():
 
 
 def test_arc_views_run_the_asked_count_as_a_model_trained_with_it(tmp_path):
-    from puzzles.training import evaluate_run_views, predict_run_views
+    from puzzles.evaluation import evaluate_run_views, predict_run_views
     from tests.helpers import SMALL_ARC, write_tasks
 
     tasks, data, run_dir = (

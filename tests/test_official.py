@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from puzzles.dataset import Split, write_dataset
-from puzzles.training import import_official, load_model
+from puzzles.evaluation import load_model
+from puzzles.training import import_official
 from tests.helpers import REPO, cmd, run_trm, trm_ok
 from trm.config import PRESETS, TRMConfig, build_configs
 from trm.errors import TRMError

@@ -60,7 +60,7 @@ def test_training_writes_a_checkpoint_and_metrics_and_evaluates(synthetic, tmp_p
     full = evaluate_run(tmp_path / "run", synthetic, halting="full", device="cpu")
     assert result["mean_steps"] <= full["mean_steps"] == n_sup
     if variant == "vit":  # one loader for every run (trm.runs): it tells the kinds apart
-        from puzzles.training import load_model
+        from puzzles.evaluation import load_model
 
         with pytest.raises(TRMError, match="is a 'vision' model, not a puzzle one"):
             load_model(tmp_path / "run", torch.device("cpu"))
