@@ -44,6 +44,30 @@ class Model:
 
         return default_max_steps(self.config, self.net.config.n_sup, asked)
 
+    def watch_fields(self, halting: str, max_steps: int) -> dict:
+        """The fields of a :class:`Watch` that say how this model ran."""
+        return {
+            "halting": halting,
+            "checkpoint": self.source,
+            "max_steps": max_steps,
+            "n_sup": self.net.config.n_sup,
+        }
+
+    def candidates(self, task: str, tokens: np.ndarray, sampling, max_steps: int):
+        """The answer (tokens) selected among ``sampling``'s candidates for one puzzle of
+        ``task``, and how it was found (:func:`puzzles.scaling.solve_one`)."""
+        from puzzles.scaling import solve_one
+        from puzzles.tasks import get_task
+
+        return solve_one(
+            self.net,
+            tokens,
+            get_task(task),
+            sampling,
+            precision=self.precision,
+            max_steps=max_steps,
+        )
+
 
 def open_model(
     checkpoint: Path | None,

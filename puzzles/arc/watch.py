@@ -194,7 +194,6 @@ def watch(
     else:
         n = int((answer != expected).sum())
         verdict, correct = ("correct", True) if n == 0 else (f"wrong: {n} cells differ", False)
-    n_sup = model.net.config.n_sup
     info = {"task": task.id, "pair": pair}
     if views is not None:  # the vote of the task's augmented views decides the answer
         from puzzles.arc.views import vote_one
@@ -235,15 +234,12 @@ def watch(
         puzzle=question,
         reference=expected,
         steps=steps,
-        halting=halting,
-        checkpoint=model.source,
         valid=answer.size > 0,
         correct=bool(correct),
         verdict=verdict,
-        max_steps=max_steps,
-        n_sup=n_sup,
         checked=correct is not None,
         info=info,
+        **model.watch_fields(halting, max_steps),
     )
 
 

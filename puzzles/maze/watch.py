@@ -100,33 +100,19 @@ def watch(
             )
         )
         before = grid
-    n_sup = model.net.config.n_sup
     valid, correct, verdict = _judge(steps[-1].extra["failed"])
     w = Watch(
         task="maze",
         puzzle=maze,
         reference=reference,
         steps=steps,
-        halting=halting,
-        checkpoint=model.source,
         valid=valid,
         correct=correct,
         verdict=verdict,
-        max_steps=max_steps,
-        n_sup=n_sup,
+        **model.watch_fields(halting, max_steps),
     )
     if samples:
-        from puzzles.scaling import solve_one
-        from puzzles.tasks import get_task
-
-        tokens, info = solve_one(
-            model.net,
-            encode(maze),
-            get_task("maze"),
-            samples,
-            precision=model.precision,
-            max_steps=max_steps,
-        )
+        tokens, info = model.candidates("maze", encode(maze), samples, max_steps)
         grid = decode(tokens)
         failed = list(check_path(maze, grid).failed) if grid.min() >= 0 else ["keeps_maze"]
         add_samples(w, {**info, "failed": failed}, to_rows(grid), *_judge(failed), grid)

@@ -88,32 +88,18 @@ def watch(
         before = grid
 
     valid, correct, verdict = check_answer(puzzle, steps[-1].answer, exact.solution, exact.unique)
-    n_sup = model.net.config.n_sup
     w = Watch(
         task="sudoku",
         puzzle=puzzle,
         reference=exact.solution,
         steps=steps,
-        halting=halting,
-        checkpoint=model.source,
         valid=valid,
         correct=correct,
         verdict=verdict,
-        max_steps=max_steps,
-        n_sup=n_sup,
+        **model.watch_fields(halting, max_steps),
     )
     if samples:
-        from puzzles.scaling import solve_one
-        from puzzles.tasks import get_task
-
-        tokens, info = solve_one(
-            model.net,
-            encode(puzzle),
-            get_task("sudoku"),
-            samples,
-            precision=model.precision,
-            max_steps=max_steps,
-        )
+        tokens, info = model.candidates("sudoku", encode(puzzle), samples, max_steps)
         grid = decode(tokens)
         add_samples(
             w,
