@@ -403,106 +403,70 @@ OFFICIAL_TRAIN = dict(
 OFFICIAL_1K_STEPS = 50000 * 1000 // 768
 OFFICIAL_ARC1_STEPS = 100000 * 3988 // 768
 
+
+def _official_train(steps: int, decay: float, emb_lr: float) -> dict:
+    """The official recipe over ``steps``: weight decay ``decay`` for the network and the
+    puzzle embeddings alike, the embeddings at ``emb_lr``; ten evaluations and checkpoints."""
+    return {
+        **OFFICIAL_TRAIN,
+        "weight_decay": decay,
+        "puzzle_emb_lr": emb_lr,
+        "puzzle_emb_weight_decay": decay,
+        "steps": steps,
+        "eval_every": steps // 10,
+        "checkpoint_every": steps // 10,
+    }
+
+
+# the official width, and attention with RoPE, n=4 (the maze and ARC models)
+OFFICIAL_ATTENTION = {
+    **OFFICIAL_MODEL,
+    "mixer": "attention",
+    "pos_encodings": "rope",
+    "hidden_size": 512,
+    "num_heads": 8,
+    "n": 4,
+}
+# what the CPU recipes share (our own choices, measured in docs/results.md): small batches
+# at a high learning rate, the depth curriculum (CGAR), evaluations of 200 examples
+CPU_TRAIN = dict(
+    depth_curriculum=0.6,
+    batch_size=64,
+    lr=1e-3,
+    weight_decay=0.1,
+    eval_every=500,
+    eval_max=200,
+    checkpoint_every=500,
+)
+
 # name -> (model fields, training fields); vocab and lengths come from the data
 PRESETS: dict[str, tuple[dict, dict]] = {
     # the official Sudoku-Extreme model and recipe: MLP token mixing, no positions, n=6, T=3
     "sudoku": (
-        {
-            **OFFICIAL_MODEL,
-            "mixer": "mlp",
-            "pos_encodings": "none",
-            "hidden_size": 512,
-            "num_heads": 8,
-            "n": 6,
-        },
-        {
-            **OFFICIAL_TRAIN,
-            "weight_decay": 1.0,
-            "puzzle_emb_lr": 1e-4,
-            "puzzle_emb_weight_decay": 1.0,
-            "steps": OFFICIAL_1K_STEPS,
-            "eval_every": OFFICIAL_1K_STEPS // 10,
-            "checkpoint_every": OFFICIAL_1K_STEPS // 10,
-        },
+        {**OFFICIAL_ATTENTION, "mixer": "mlp", "pos_encodings": "none", "n": 6},
+        _official_train(OFFICIAL_1K_STEPS, 1.0, 1e-4),
     ),
     # a Sudoku model that learns on a laptop CPU in tens of minutes (our own choices); the
     # depth curriculum since it was measured (60 min side by side on 2,000 hard puzzles:
     # ahead on every set, e.g. 59.0% of fresh hard puzzles in one pass against 45.5%)
     "sudoku-small": (
         dict(mixer="mlp", hidden_size=128, num_heads=4, expansion=2.0, n=3, T=2, n_sup=8),
-        dict(
-            depth_curriculum=0.6,
-            batch_size=64,
-            lr=1e-3,
-            weight_decay=0.1,
-            warmup=300,
-            steps=6500,
-            eval_every=500,
-            eval_max=200,
-            checkpoint_every=500,
-        ),
+        dict(CPU_TRAIN, warmup=300, steps=6500),
     ),
     # the official Maze-Hard model and recipe: attention with RoPE, n=4, T=3
-    "maze": (
-        {
-            **OFFICIAL_MODEL,
-            "mixer": "attention",
-            "pos_encodings": "rope",
-            "hidden_size": 512,
-            "num_heads": 8,
-            "n": 4,
-        },
-        {
-            **OFFICIAL_TRAIN,
-            "weight_decay": 1.0,
-            "puzzle_emb_lr": 1e-4,
-            "puzzle_emb_weight_decay": 1.0,
-            "steps": OFFICIAL_1K_STEPS,
-            "eval_every": OFFICIAL_1K_STEPS // 10,
-            "checkpoint_every": OFFICIAL_1K_STEPS // 10,
-        },
-    ),
+    "maze": (OFFICIAL_ATTENTION, _official_train(OFFICIAL_1K_STEPS, 1.0, 1e-4)),
     # the official ARC-AGI model and recipe (config/cfg_pretrain.yaml with the README's
     # arch.L_cycles=4 ema=True); the official step count follows the data: 100000 epochs of
     # every training pair, here those of ARC-AGI-1 + ConceptARC as the official README
     # builds them (3,988 pairs); set --steps for other data
-    "arc": (
-        {
-            **OFFICIAL_MODEL,
-            "mixer": "attention",
-            "pos_encodings": "rope",
-            "hidden_size": 512,
-            "num_heads": 8,
-            "n": 4,
-        },
-        {
-            **OFFICIAL_TRAIN,
-            "weight_decay": 0.1,
-            "puzzle_emb_lr": 1e-2,
-            "puzzle_emb_weight_decay": 0.1,
-            "steps": OFFICIAL_ARC1_STEPS,
-            "eval_every": OFFICIAL_ARC1_STEPS // 10,
-            "checkpoint_every": OFFICIAL_ARC1_STEPS // 10,
-        },
-    ),
+    "arc": (OFFICIAL_ATTENTION, _official_train(OFFICIAL_ARC1_STEPS, 0.1, 1e-2)),
     # a maze model that learns on a laptop CPU within the hour (our own choices, measured in
     # docs/results.md): attention with RoPE, small and shallow, many steps; Muon (60 min side
     # by side on 10x10 mazes: 85.4% of fresh mazes with the checker, adam-atan2 82.8%); the
     # depth curriculum (60 min side by side, compiled: 97.6% with the checker, 87.8% without)
     "maze-cpu": (
         dict(mixer="attention", hidden_size=64, num_heads=4, num_layers=2, n=3, T=2, n_sup=8),
-        dict(
-            optimizer="muon",
-            depth_curriculum=0.6,
-            batch_size=64,
-            lr=1e-3,
-            weight_decay=0.1,
-            warmup=150,
-            steps=20000,
-            eval_every=500,
-            eval_max=200,
-            checkpoint_every=500,
-        ),
+        dict(CPU_TRAIN, optimizer="muon", warmup=150, steps=20000),
     ),
     # smoke runs and tests: seconds on a CPU
     "tiny": (
