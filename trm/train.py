@@ -466,24 +466,13 @@ class Trainer:
         hears every periodic evaluation's result; True ends the run there (early stopping:
         that evaluation is its last, and its checkpoint is saved)."""
         cfg = self.cfg
-        main = self.dist.main
         sizing = _Sizing(self, max_minutes, fit_to, log) if max_minutes and fit_to else None
-        with open_metrics(self.out / METRICS if main else None) as metrics:
-            progress = progress and main
-            deadline = None if not max_minutes else time.monotonic() + 60 * max_minutes
-            bar = tqdm(
-                total=cfg.steps,
-                initial=int(self.position()),
-                desc="train",
-                unit="step",
-                disable=not progress,
-                dynamic_ncols=True,
-                mininterval=0.5,
-            )
+        deadline = None if not max_minutes else time.monotonic() + 60 * max_minutes
+        stopped = False
+        with open_metrics(self.out / METRICS if self.dist.main else None) as metrics:
+            bar = self._progress_bar(progress and self.dist.main)
             window = _Window()
-            stopped = False
-            session_start = time.monotonic()
-            elapsed_before = self.state.elapsed
+            session_start, elapsed_before = time.monotonic(), self.state.elapsed
             try:
                 while not self.finished():
                     if deadline is not None and self._past(deadline):
@@ -500,31 +489,11 @@ class Trainer:
                         bar.total = cfg.steps
                         bar.refresh()
                     if step % cfg.log_every == 0 or self.finished():
-                        record = {
-                            "step": step,
-                            **window.summary(cfg.batch_size, self.objective),
-                            "lr": self.optimizer.param_groups[0]["lr"],
-                            "elapsed": round(self.state.elapsed, 2),
-                            "images": self.state.images,
-                        }
-                        write_record(metrics, record)
-                        bar.set_postfix(
-                            loss=f"{record['loss']:.3f}",
-                            exact=f"{record['exact_accuracy']:.3f}",
-                            steps=f"{record['mean_halt_steps']:.1f}",
-                            sps=f"{record['samples_per_s']:.0f}",
-                        )
-                        window = _Window()
-                    if step % cfg.eval_every == 0 and not self.finished():
-                        started = time.monotonic()
-                        self._log_eval(metrics, step)
-                        if sizing is not None:
-                            sizing.evaluated(time.monotonic() - started)
-                        if stop is not None and self.agreed(
-                            stop(self.state.last_eval), main_only=True
-                        ):
-                            stopped = True
-                            break
+                        window = self._log_window(metrics, window, bar)
+                    due = step % cfg.eval_every == 0 and not self.finished()
+                    if due and self._periodic_eval(metrics, step, sizing, stop):
+                        stopped = True  # (`stop` said so: this evaluation is the last)
+                        break
                     if step % cfg.checkpoint_every == 0 and not self.finished():
                         self.save()  # (the last one is saved once, after the final evaluation)
                     if on_step is not None:
@@ -548,6 +517,43 @@ class Trainer:
             "images": self.state.images,
             "parameters": parameter_count(self.model),
         }
+
+    def _progress_bar(self, show: bool) -> tqdm:
+        return tqdm(
+            total=self.cfg.steps,
+            initial=int(self.position()),
+            desc="train",
+            unit="step",
+            disable=not show,
+            dynamic_ncols=True,
+            mininterval=0.5,
+        )
+
+    def _log_window(self, metrics, window: _Window, bar: tqdm) -> _Window:
+        """Write the window's training metrics (and show them on the bar); a fresh window."""
+        record = {
+            "step": self.state.step,
+            **window.summary(self.cfg.batch_size, self.objective),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "elapsed": round(self.state.elapsed, 2),
+            "images": self.state.images,
+        }
+        write_record(metrics, record)
+        bar.set_postfix(
+            loss=f"{record['loss']:.3f}",
+            exact=f"{record['exact_accuracy']:.3f}",
+            steps=f"{record['mean_halt_steps']:.1f}",
+            sps=f"{record['samples_per_s']:.0f}",
+        )
+        return _Window()
+
+    def _periodic_eval(self, metrics, step: int, sizing, stop) -> bool:
+        """Evaluate and log (timed for a budget); whether ``stop`` ends the run here."""
+        started = time.monotonic()
+        self._log_eval(metrics, step)
+        if sizing is not None:
+            sizing.evaluated(time.monotonic() - started)
+        return stop is not None and self.agreed(stop(self.state.last_eval), main_only=True)
 
     def agreed(self, flag: bool, *, main_only: bool = False) -> bool:
         """``flag`` as every process sees it: true when any process raised it (or, with
