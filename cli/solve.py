@@ -209,12 +209,12 @@ def _solve_with_model(
     precision: str,
     samples,
 ) -> None:
-    from puzzles.sudoku import watch as sw
+    from puzzles.tasks import get_task
     from puzzles.watch import open_model
 
-    model = open_model(
-        checkpoint, "sudoku", default=sw.DEFAULT_MODEL, device=device, precision=precision
-    )
+    task = get_task("sudoku")
+    sw = task.watch_module()
+    model = open_model(checkpoint, task, device=device, precision=precision)
     if grid is None:
         grid, where = _example(model.config.get("data", {}).get("seq_len", 81))
     w = sw.watch(model, grid, halting=halting, max_steps=max_steps, where=where, samples=samples)
@@ -226,7 +226,7 @@ def _solve_with_model(
         interactive=interactive,
         steps=steps,
         as_json=as_json,
-        default=sw.DEFAULT_MODEL,
+        default=task.default_model,
     )
 
 
@@ -363,10 +363,13 @@ def maze(
       trm data show data/maze --split test --json | jq -r '.examples[0].input[]' | trm solve maze - -c runs/maze --json
       trm solve maze -c runs/maze --samples 1
     """
-    from puzzles.maze import watch as mw
     from puzzles.maze.generate import default_min_path, generate_indexed
     from puzzles.maze.text import parse_maze
+    from puzzles.tasks import get_task
     from puzzles.watch import open_model
+
+    task = get_task("maze")
+    mw = task.watch_module()
 
     record = check_record_path(record, force)
     scaling = _samples(
@@ -375,9 +378,7 @@ def maze(
     if maze_text is not None:
         text, where = read_argument_text(maze_text, "MAZE")
         grid = parse_maze(text, where).maze
-    model = open_model(
-        checkpoint, "maze", default=mw.DEFAULT_MODEL, device=device, precision=precision
-    )
+    model = open_model(checkpoint, task, device=device, precision=precision)
     if maze_text is None:
         size = int(model.config.get("data", {}).get("task_info", {}).get("size", 0))
         if not size:
@@ -388,7 +389,7 @@ def maze(
         )
     display = Display(show=not as_json, record=record, no_color=no_color, title="trm solve maze")
     w = mw.watch(model, grid, halting=halting, max_steps=max_steps, where=where, samples=scaling)
-    show = dict(interactive=interactive, steps=steps, as_json=as_json, default=mw.DEFAULT_MODEL)
+    show = dict(interactive=interactive, steps=steps, as_json=as_json, default=task.default_model)
     _show(mw, w, model, display, **show)
 
 
@@ -462,9 +463,12 @@ def arc(
     """
     import contextlib
 
-    from puzzles.arc import watch as aw
     from puzzles.arc.adapt import adapted_for_task
+    from puzzles.tasks import get_task
     from puzzles.watch import open_model
+
+    arc_task = get_task("arc")
+    aw = arc_task.watch_module()
 
     record = check_record_path(record, force)
     if views is not None and views < 1:
@@ -494,7 +498,7 @@ def arc(
         else contextlib.nullcontext(checkpoint)
     )
     with adapting as run:
-        model = open_model(run, "arc", device=device, precision=precision)
+        model = open_model(run, arc_task, device=device, precision=precision)
         display = Display(show=not as_json, record=record, no_color=no_color, title="trm solve arc")
         w = aw.watch(
             model, found, pair, halting=halting, max_steps=max_steps, views=views, data=data

@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -89,6 +91,17 @@ class Task:
     # checkpoint imported without its data), and the dataset meta it then stands for
     official_shape: tuple[int, int] | None = None
     official_meta: Callable[[], dict] | None = None
+    # `trm solve`: the module that watches a model solve one puzzle (its ``watch``, and the
+    # panels and JSON of :mod:`puzzles.watch`), imported when asked for; and the model
+    # shipped with trm for the task, if any
+    watcher: str | None = None
+    default_model: Path | None = None
+
+    def watch_module(self) -> ModuleType:
+        """The task's watcher (a module name in ``watcher``), imported now."""
+        if self.watcher is None:
+            raise TRMError(f"`trm solve` cannot watch {self.name} puzzles")
+        return importlib.import_module(self.watcher)
 
     def preset_for(self, device_type: str) -> str:
         """The preset a run takes when none is named: the CPU recipe on a CPU."""

@@ -16,6 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from puzzles.tasks import Task
 from trm.errors import SettingError
 from trm.files import MODEL_FILE
 
@@ -71,9 +72,8 @@ class Model:
 
 def open_model(
     checkpoint: Path | None,
-    task: str,
+    task: Task,
     *,
-    default: Path | None = None,
     device: str = "auto",
     precision: str = "auto",
 ) -> Model:
@@ -83,15 +83,16 @@ def open_model(
     from trm.device import resolve_device, resolve_precision
 
     if checkpoint is None:
+        default = task.default_model
         if default is None or not (default / MODEL_FILE).is_file():
             raise SettingError(
-                f"no default {task} model is installed: pass `checkpoint` RUN "
+                f"no default {task.name} model is installed: pass `checkpoint` RUN "
                 f"(a run folder from `trm train`)"
             )
         checkpoint = default
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
-    net, config = load_model(checkpoint, dev, task)
+    net, config = load_model(checkpoint, dev, task.name)
     return Model(net, config, str(resolve_checkpoint(checkpoint)), dev, prec)
 
 

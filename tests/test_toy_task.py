@@ -39,6 +39,9 @@ def test_the_toy_tasks_views_and_augmentation_keep_its_answers_right():
 
 def test_a_task_added_in_one_module_is_read_shown_trained_and_checked(reverse, tmp_path):
     assert get_task("reverse") is toy_task.TASK
+    with pytest.raises(TRMError, match="cannot watch reverse puzzles"):  # no watcher given
+        toy_task.TASK.watch_module()
+    assert get_task("sudoku").watch_module().TASK is get_task("sudoku")  # the shipped ones
     # the reader checks the meta the task's way
     meta_file = reverse / META_FILE
     meta = json.loads(meta_file.read_text())

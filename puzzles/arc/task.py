@@ -10,5 +10,10 @@ from puzzles.arc.data import make_augmenter
 from puzzles.tasks import Task
 
 TASK = Task(
-    "arc", view.example_json, view.render_example, preset="arc", make_augmenter=make_augmenter
+    "arc",
+    view.example_json,
+    view.render_example,
+    preset="arc",
+    make_augmenter=make_augmenter,
+    watcher="puzzles.arc.watch",
 )

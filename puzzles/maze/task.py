@@ -5,6 +5,7 @@ connected S-G path of the shortest length."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -47,6 +48,9 @@ def check_meta(meta: dict) -> str | None:
     return None
 
 
+# the model `trm solve maze` uses when none is named (benchmarks/ scripts make it)
+DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model"
+
 TASK = Task(
     "maze",
     view.example_json,
@@ -57,4 +61,6 @@ TASK = Task(
     views=views,
     check=check,
     check_meta=check_meta,
+    watcher="puzzles.maze.watch",
+    default_model=DEFAULT_MODEL,
 )

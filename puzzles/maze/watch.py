@@ -8,7 +8,6 @@ wall or S/G changed).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,6 +20,7 @@ from puzzles.maze.data import decode, encode
 from puzzles.maze.grid import GOAL, OPEN, PATH, START, WALL, strip_path, to_rows
 from puzzles.maze.render import CELLS, FLAGGED, MOVED, render_grid
 from puzzles.maze.solver import check_path, solve
+from puzzles.maze.task import TASK
 from puzzles.watch import (
     LOW_CONFIDENCE,
     Model,
@@ -46,7 +46,7 @@ READABLE = {
 if TYPE_CHECKING:
     from puzzles.scaling import Sampling
 
-DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model"
+DEFAULT_MODEL = TASK.default_model
 
 
 def broken_cells(maze: np.ndarray, grid: np.ndarray) -> list[int]:

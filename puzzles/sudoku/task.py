@@ -4,6 +4,7 @@ puzzle's symmetries), seen through K symmetries at test time and checked by the 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 
@@ -63,6 +64,9 @@ def official_meta() -> dict:
     return dataset_meta(9, {})
 
 
+# the model `trm solve sudoku` uses when none is named (benchmarks/ scripts make it)
+DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model"
+
 TASK = Task(
     "sudoku",
     view.example_json,
@@ -73,6 +77,8 @@ TASK = Task(
     views=views,
     check=check,
     check_meta=check_meta,
+    watcher="puzzles.sudoku.watch",
+    default_model=DEFAULT_MODEL,
     official_shape=(11, 81),
     official_meta=official_meta,
 )

@@ -8,7 +8,6 @@ the model changed a clue), "invalid: N conflicts" or "incomplete: N blank cells"
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,6 +20,7 @@ from puzzles.sudoku.data import decode, encode
 from puzzles.sudoku.grid import find_conflicts, is_complete, is_solution, to_string
 from puzzles.sudoku.render import FILLED, FLAGGED, GIVEN, HIGHLIGHT, UNSURE, render_grid
 from puzzles.sudoku.solver import solve
+from puzzles.sudoku.task import TASK
 from puzzles.watch import (
     LOW_CONFIDENCE,
     Model,
@@ -37,7 +37,7 @@ from trm.trace import trace
 if TYPE_CHECKING:
     from puzzles.scaling import Sampling
 
-DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model"
+DEFAULT_MODEL = TASK.default_model
 
 
 def watch(
