@@ -119,6 +119,7 @@ def sudoku(
       trm data sudoku --import sudoku-extreme/test.csv --min-rating 20 --out data/extreme-test
     """
     from puzzles.sudoku import data as sudoku_data
+    from puzzles.tasks import get_task
 
     start = time.perf_counter()
     if import_path is not None:
@@ -143,7 +144,7 @@ def sudoku(
             "{flags} go with --import", subsample=subsample, min_rating=min_rating, verify=verify
         )
         try:
-            ds = sudoku_data.build_generated(
+            ds = get_task("sudoku").build(
                 out_dir,
                 **given_values(size=size, difficulty=difficulty, train=train, test=test),
                 seed=seed,
@@ -235,6 +236,7 @@ def maze(
       trm data maze --import maze-30x30-hard-1k/ --dihedral --out data/maze-30x30-hard-1k-aug
     """
     from puzzles.maze import data as maze_data
+    from puzzles.tasks import get_task
 
     start = time.perf_counter()
     if import_path is not None:
@@ -255,7 +257,7 @@ def maze(
             "{flags} go with --import of a CSV folder", subsample=subsample, dihedral=dihedral
         )
         try:
-            ds = maze_data.build_generated(
+            ds = get_task("maze").build(
                 out_dir,
                 **given_values(size=size, style=style, train=train, test=test),
                 min_path=min_path,
@@ -358,7 +360,8 @@ def arc(
       trm data arc --source arc-agi-1 --extra-train ConceptARC/corpus --out data/arc1-conceptarc
       trm data arc --official official/data/arc1concept-aug-1000 --out data/official-arc
     """
-    from puzzles.arc.data import build_from, build_from_official
+    from puzzles.arc.data import build_from_official
+    from puzzles.tasks import get_task
     from trm.errors import TRMError
 
     start = time.perf_counter()
@@ -375,7 +378,7 @@ def arc(
         ds = build_from_official(official, out_dir, force=force)
         _summary(out_dir, ds.meta, time.perf_counter() - start)
         return
-    ds = build_from(
+    ds = get_task("arc").build(
         source,
         out_dir,
         solutions=solutions,

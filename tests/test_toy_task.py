@@ -20,7 +20,7 @@ from trm.errors import TRMError
 def reverse(monkeypatch, tmp_path):
     monkeypatch.setitem(TASKS, toy_task.NAME, "tests.toy_task")  # the one registry line
     data = tmp_path / "reverse"
-    toy_task.build(data, train=512, test=64, seed=0)
+    get_task("reverse").build(data, train=512, test=64, seed=0)
     return data
 
 

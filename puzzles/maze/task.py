@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from puzzles.maze import view
+from puzzles.maze import data, view
 from puzzles.maze.augment import augment_tokens, cell_tables
 from puzzles.tasks import Task, Views
 
@@ -55,6 +55,9 @@ TASK = Task(
     "maze",
     view.example_json,
     view.render_example,
+    encode=data.encode,
+    decode=data.decode,
+    build=data.build_generated,
     preset="maze",
     cpu_preset="maze-cpu",
     augmenter=augment_tokens,

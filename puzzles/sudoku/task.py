@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from puzzles.sudoku import view
+from puzzles.sudoku import data, view
 from puzzles.sudoku.augment import augment_tokens, identity, random_augmentation
 from puzzles.sudoku.grid import geometry, size_of_length
 from puzzles.tasks import Task, Views
@@ -71,6 +71,9 @@ TASK = Task(
     "sudoku",
     view.example_json,
     view.render_example,
+    encode=data.encode,
+    decode=data.decode,
+    build=data.build_generated,
     preset="sudoku",
     cpu_preset="sudoku-small",
     augmenter=augment_tokens,
