@@ -75,9 +75,17 @@ SELECT = typer.Option(
     "--select", help="With --samples: checker (first verified, else the vote), vote, or confidence."
 )
 SEED = typer.Option("--sample-seed", help="With --samples: seed of the views and noise.")
+LEAD = typer.Option(
+    "--lead/--lockstep",
+    show_default="lead",
+    help="With --samples and the checker: the puzzle as given runs alone first, the other "
+    "candidates only if it is not solved (lead), or all of them together (lockstep).",
+)
 
 
-def _samples(samples: int, noise: float, no_augment: bool, select: str, seed: int):
+def _samples(
+    samples: int, noise: float, no_augment: bool, select: str, seed: int, lead: bool | None
+):
     """The --samples options as a :class:`puzzles.scaling.Sampling` (None: one pass only)."""
     if samples == 1 and (noise or no_augment or select != "checker"):
         raise TRMError("--noise, --no-augment and --select go with --samples K (K > 1)")
@@ -85,7 +93,8 @@ def _samples(samples: int, noise: float, no_augment: bool, select: str, seed: in
         return None
     from puzzles.scaling import Sampling
 
-    return Sampling(samples, noise=noise, views=not no_augment, select=select, seed=seed)
+    options = {} if lead is None else {"lead": lead}
+    return Sampling(samples, noise=noise, views=not no_augment, select=select, seed=seed, **options)
 
 
 @app.command("sudoku")
@@ -125,6 +134,7 @@ def sudoku(
     no_augment: Annotated[bool, NO_AUGMENT] = False,
     select: Annotated[Select, SELECT] = "checker",
     sample_seed: Annotated[int, SEED] = 0,
+    lead: Annotated[bool | None, LEAD] = None,
 ) -> None:
     """Watch a trained model solve a Sudoku, one supervision step at a time.
 
@@ -149,7 +159,12 @@ def sudoku(
         None
         if exact
         else _samples(
-            SUDOKU_SAMPLES if samples is None else samples, noise, no_augment, select, sample_seed
+            SUDOKU_SAMPLES if samples is None else samples,
+            noise,
+            no_augment,
+            select,
+            sample_seed,
+            lead,
         )
     )
     grid = where = None  # without PUZZLE: an example, of the model's size (see _example)
@@ -351,6 +366,7 @@ def maze(
     no_augment: Annotated[bool, NO_AUGMENT] = False,
     select: Annotated[Select, SELECT] = "checker",
     sample_seed: Annotated[int, SEED] = 0,
+    lead: Annotated[bool | None, LEAD] = None,
 ) -> None:
     """Watch a trained model find the shortest path through a maze, step by step.
 
@@ -373,7 +389,7 @@ def maze(
 
     record = check_record_path(record, force)
     scaling = _samples(
-        MAZE_SAMPLES if samples is None else samples, noise, no_augment, select, sample_seed
+        MAZE_SAMPLES if samples is None else samples, noise, no_augment, select, sample_seed, lead
     )
     if maze_text is not None:
         text, where = read_argument_text(maze_text, "MAZE")

@@ -326,6 +326,17 @@ def evaluate(
     seed: Annotated[
         int, typer.Option("--seed", help="With --samples: seed of the views and noise.")
     ] = 0,
+    lead: Annotated[
+        bool | None,
+        typer.Option(
+            "--lead/--lockstep",
+            show_default="lead",
+            help="With --samples and verified halting: the puzzle as given runs alone first, "
+            "the other candidates only for the puzzles it does not solve (lead), or all of "
+            "them together (lockstep). The same answers; lead is faster where one pass solves "
+            "many.",
+        ),
+    ] = None,
     skip_empty: Annotated[
         bool,
         typer.Option(
@@ -364,8 +375,10 @@ def evaluate(
         raise TRMError(
             f"{'--per-task' if per_task is not None else '--skip-empty'} goes with --views"
         )
-    if samples is None and (noise or no_augment or select != "checker" or seed):
-        raise TRMError("--noise, --no-augment, --select and --seed go with --samples K")
+    if samples is None and (noise or no_augment or select != "checker" or seed or lead is not None):
+        raise TRMError(
+            "--noise, --no-augment, --select, --seed and --lead/--lockstep go with --samples K"
+        )
     if views is not None and halting is not None:
         raise TRMError("--halting does not go with --views (every view runs all its steps)")
     if samples is not None:
@@ -380,6 +393,7 @@ def evaluate(
             select=select,
             halting=halting or "verified",
             seed=seed,
+            **({} if lead is None else {"lead": lead}),
         )
         _evaluate_samples(
             run,
@@ -475,7 +489,8 @@ def _evaluate_samples(
         highlight=False,
     )
     out.print(
-        f"with {sampling.samples} candidates ({kind}; select {s['select']}, {s['halting']} halting): "
+        f"with {sampling.samples} candidates ({kind}; select {s['select']}, {s['halting']} halting"
+        f"{', lead' if s['lead'] else ''}): "
         f"exact {s['exact_accuracy']:.4f}"
         + (f" · verified {s['verified']:.4f}" if "verified" in s else "")
         + f" · mean steps per candidate {s['mean_steps']:.2f} of {r['max_steps']} · "

@@ -264,9 +264,12 @@ def samples_panel(w: Watch, grid: RenderableType) -> RenderableType:
 
     s = w.info["samples"]
     kind = describe(s["views"], s["noise"])
+    alone = s.get("ran", s["samples"]) == 1 < s["samples"]  # (lead: it solved it alone)
     lines = [
         f"{s['samples']} candidates ({kind}), select {s['select']}",
-        f"chosen: candidate {s['chosen'] + 1}"
+        f"chosen: candidate 1 (as given), verified alone; {s['samples'] - 1} never ran"
+        if alone
+        else f"chosen: candidate {s['chosen'] + 1}"
         + (" (the identity view)" if s["chosen"] == 0 else "")
         + f", {s['votes']} of {s['samples']} gave this answer",
     ]

@@ -66,7 +66,11 @@ def test_trace_predict_and_candidates_agree_past_the_trained_steps():
     assert np.array_equal(one.answers, pred.astype(np.int64))
     assert np.all(one.candidate_steps == 9)
     four = run(
-        model, data.inputs, get_task("sudoku"), Sampling(samples=4, halting="verified"), max_steps=5
+        model,
+        data.inputs,
+        get_task("sudoku"),
+        Sampling(samples=4, halting="verified", lead=False),
+        max_steps=5,
     )
     assert four.candidate_steps.max() <= 5
 

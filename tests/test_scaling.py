@@ -162,12 +162,12 @@ def test_the_checker_is_the_only_judge_of_verified():
         return sol
 
     for wrong in (valid_but_changes_clues, breaks_a_rule):
-        r = run(Planted(81, 11, wrong), q, SUDOKU, Sampling(samples=4, select="checker"))
+        r = run(Planted(81, 11, wrong), q, SUDOKU, Sampling(samples=4, lead=False))
         assert not r.verified.any() and np.all(r.step == 0) and np.all(r.n_verified == 0)
         for qq, a in zip(q, r.answers):
             assert not is_solution(decode(a), decode(qq))
         assert np.all(r.candidate_steps == 6)  # unverified: every candidate ran every step
-    r = run(Planted(81, 11, _solved_from(3)), q, SUDOKU, Sampling(samples=4, select="checker"))
+    r = run(Planted(81, 11, _solved_from(3)), q, SUDOKU, Sampling(samples=4, lead=False))
     assert r.verified.all() and np.all(r.step == 3) and np.all(r.n_verified == 4)
     for qq, a in zip(q, r.answers):
         assert is_solution(decode(a), decode(qq))
@@ -176,7 +176,7 @@ def test_the_checker_is_the_only_judge_of_verified():
 def test_verified_halting_stops_a_puzzle_at_its_first_verified_step():
     q = _puzzles()
     model = Planted(81, 11, _solved_from(2))
-    early = run(model, q, SUDOKU, Sampling(samples=4, halting="verified"))
+    early = run(model, q, SUDOKU, Sampling(samples=4, halting="verified", lead=False))
     full = run(model, q, SUDOKU, Sampling(samples=4, halting="full"))
     assert np.all(early.candidate_steps == 2) and np.all(full.candidate_steps == 6)
     assert np.array_equal(early.answers, full.answers) and early.verified.all()
@@ -257,10 +257,10 @@ def test_noisy_trajectories_are_seeded_and_do_not_depend_on_the_batch_size():
     assert np.array_equal(a.answers, b.answers) and np.array_equal(a.chosen, b.chosen)
     from puzzles.scaling import _noise
 
-    whole = _noise((18, 2, 3), 6, seed=3, first=0)
-    parts = torch.cat([_noise((6, 2, 3), 6, seed=3, first=i) for i in range(3)])
+    whole = _noise((18, 2, 3), 6, seed=3, puzzles=range(3))
+    parts = torch.cat([_noise((6, 2, 3), 6, seed=3, puzzles=[i]) for i in range(3)])
     assert torch.equal(whole, parts)  # each puzzle's draws are its own, whatever the chunk
-    assert not torch.equal(whole, _noise((18, 2, 3), 6, seed=4, first=0))
+    assert not torch.equal(whole, _noise((18, 2, 3), 6, seed=4, puzzles=range(3)))
 
 
 @pytest.mark.parametrize(
@@ -289,3 +289,33 @@ def test_a_task_without_a_checker_is_refused_for_select_checker():
             bare,
             Sampling(samples=2, select="checker"),
         )
+
+
+def test_lead_runs_the_puzzle_as_it_is_alone_first_and_changes_no_answer():
+    """`lead`: candidate 0 (the identity view, never noised) runs alone with the checker;
+    the other K-1 run only for the puzzles it did not solve, exactly as without `lead`."""
+    q = _puzzles()
+    solved = Planted(81, 11, _solved_from(2))
+    lead = run(solved, q, SUDOKU, Sampling(samples=4, lead=True))
+    assert lead.verified.all() and lead.candidate_steps.tolist() == [[2, 0, 0, 0]] * 3
+
+    def only_views(row, step):  # the puzzle as it is stays unsolved; its views solve at step 3
+        if step < 3 or any(np.array_equal(row, p) for p in q):
+            return row
+        return encode(solve(decode(row)).solution)
+
+    model = Planted(81, 11, only_views)
+    lead = run(model, q, SUDOKU, Sampling(samples=4, lead=True))
+    lockstep = run(model, q, SUDOKU, Sampling(samples=4, lead=False))
+    for f in ("answers", "verified", "chosen", "step", "votes", "n_verified"):
+        assert np.array_equal(getattr(lead, f), getattr(lockstep, f)), f
+    assert lead.verified.all() and np.all(lead.chosen > 0)
+    # candidate 0 ran alone to the end (n_sup 6), then again beside the others
+    assert np.array_equal(lead.candidate_steps[:, 0], 6 + lockstep.candidate_steps[:, 0])
+    assert np.array_equal(lead.candidate_steps[:, 1:], lockstep.candidate_steps[:, 1:])
+    # noise is drawn per puzzle of the whole set: the second stage's puzzles get their own
+    tiny = _tiny_trm()
+    options = dict(samples=6, noise=1.0, seed=3)
+    a = run(tiny, _puzzles(3), SUDOKU, Sampling(**options, lead=True))
+    b = run(tiny, _puzzles(3), SUDOKU, Sampling(**options, lead=False))
+    assert np.array_equal(a.answers, b.answers) and np.array_equal(a.chosen, b.chosen)

@@ -617,6 +617,7 @@ def test_eval_samples_reports_both_on_the_same_puzzles(untrained_4x4, tmp_path):
         ("--select vote", "go with --samples"),
         ("--seed 3", "go with --samples"),
         ("--no-augment", "go with --samples"),
+        ("--lockstep", "go with --samples"),
         ("--views 2 --halting adaptive", "--halting does not go with --views"),
     ],
 )
@@ -652,3 +653,17 @@ def test_eval_without_data_takes_the_runs_own_dataset_and_says_so(s4_run, tmp_pa
     r = run_trm("eval", str(moved))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "gone" in r.stderr and "pass --data" in r.stderr
+
+
+def test_lead_solves_alone_where_it_can_and_lockstep_runs_every_candidate():
+    """`trm solve`'s default (--lead): the puzzle as given runs alone first; the other
+    candidates run only if it is not solved. --lockstep runs all of them together."""
+    from cli.solve import EXAMPLE_SUDOKU
+
+    lead = json.loads(trm_ok("solve sudoku", EXAMPLE_SUDOKU, "--json").stdout)
+    lockstep = json.loads(trm_ok("solve sudoku", EXAMPLE_SUDOKU, "--json --lockstep").stdout)
+    assert lead["correct"] and lockstep["correct"] and lead["answer"] == lockstep["answer"]
+    assert lead["samples"]["ran"] == 1 and lead["samples"]["chosen"] == 0  # solved alone
+    assert lockstep["samples"]["ran"] == 16
+    shown = trm_ok("solve sudoku", EXAMPLE_SUDOKU, "--steps final").stdout
+    assert "verified alone; 15 never ran" in re.sub(r"\s+", " ", shown)
