@@ -119,7 +119,7 @@ def open_for_eval(
 def recorded_dataset(run: Path) -> Path:
     """The dataset folder ``run`` was trained on, as its config.json records it (`trm eval
     RUN` without --data); refused, naming it, when it is not there."""
-    from trm.checkpoint import CONFIG_FILE
+    from trm.files import CONFIG_FILE
     from trm.jsonfile import read_json_object
 
     path = (read_json_object(resolve_checkpoint(run) / CONFIG_FILE).get("data") or {}).get("path")

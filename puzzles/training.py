@@ -16,18 +16,14 @@ from puzzles.evaluation import check_compatible, scored_data, token_data
 from puzzles.tasks import Task, get_task, task_of_shape
 from trm import __version__
 from trm.budget import step_cap
-from trm.checkpoint import MODEL_FILE, load_checkpoint, resolve_checkpoint, save_checkpoint
+from trm.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from trm.config import TrainConfig, TRMConfig, build_configs, is_official
 from trm.device import resolve_compile, resolve_device, resolve_precision
 from trm.distributed import is_first_process, setup, teardown
 from trm.errors import SettingError, TRMError, about
+from trm.files import CHECKPOINT, MODEL_FILE
 from trm.official import official_parameter_count, read_official, sha256
-from trm.runs import (
-    CHECKPOINT,
-    RunFolder,
-    check_max_minutes,
-    check_resume,
-)
+from trm.runs import RunFolder, check_max_minutes, check_resume
 from trm.train import Trainer
 
 

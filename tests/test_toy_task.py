@@ -9,11 +9,12 @@ import json
 import numpy as np
 import pytest
 
-from puzzles.dataset import META_FILE, read_meta
+from puzzles.dataset import read_meta
 from puzzles.tasks import TASKS, get_task
 from tests import toy_task
 from tests.helpers import trm_ok
 from trm.errors import TRMError
+from trm.files import DATASET_META
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def test_a_task_added_in_one_module_is_read_shown_trained_and_checked(reverse, t
         toy_task.TASK.watch_module()
     assert get_task("sudoku").watch_module().TASK is get_task("sudoku")  # the shipped ones
     # the reader checks the meta the task's way
-    meta_file = reverse / META_FILE
+    meta_file = reverse / DATASET_META
     meta = json.loads(meta_file.read_text())
     meta_file.write_text(json.dumps({**meta, "task_info": {"length": 3}}))
     with pytest.raises(TRMError, match="task_info length 3 is not seq_len"):

@@ -14,8 +14,9 @@ from tests.helpers import settling_model, sudoku_tokens, tiny_config
 from trm.checkpoint import load_checkpoint
 from trm.config import TrainConfig, TRMConfig, replace
 from trm.evaluate import evaluate
+from trm.files import METRICS
 from trm.model import TRM
-from trm.train import METRICS, Trainer
+from trm.train import Trainer
 
 CPU = torch.device("cpu")
 

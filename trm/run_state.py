@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 
 from trm.checkpoint import (
-    TRAIN_TENSORS_FILE,
     check_state,
     flatten_optimizer_state,
     load_checkpoint,
@@ -31,9 +30,8 @@ from trm.checkpoint import (
 )
 from trm.contract import is_single_step
 from trm.errors import TRMError, about, first_line
-from trm.files import MAX_METRICS_BYTES
+from trm.files import CHECKPOINT, MAX_METRICS_BYTES, METRICS, TRAIN_TENSORS_FILE
 from trm.jsonfile import read_bounded
-from trm.runs import CHECKPOINT, METRICS
 from trm.staging import NOFOLLOW, atomic_file, write_failure
 
 

@@ -59,7 +59,8 @@ def load_run_model(
     run, checkpoint or model folder), refused unless ``accepts`` its task (it is not a
     ``kind`` model), built by ``build(config)`` (errors name the config.json), with its
     evaluation weights (the EMA's where the run kept one), on ``device``, in eval mode."""
-    from trm.checkpoint import MODEL_FILE, check_state, load_checkpoint, resolve_checkpoint
+    from trm.checkpoint import check_state, load_checkpoint, resolve_checkpoint
+    from trm.files import MODEL_FILE
 
     ckpt = load_checkpoint(path)
     task = ckpt.config.get("task")

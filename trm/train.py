@@ -57,13 +57,14 @@ from trm.ema import EMA
 from trm.embedding import puzzle_tables, sparse_sign_step
 from trm.errors import SettingError, TRMError, first_line
 from trm.evaluate import evaluate
+from trm.files import METRICS
 from trm.losses import LossOutput, supervision_loss
 from trm.model import TRM, parameter_count
 from trm.optim import lr_factor, make_optimizer, set_lr
 from trm.run_state import RunState, Slots, open_metrics, write_record
 from trm.run_state import restore as restore_run
 from trm.run_state import save as save_run
-from trm.runs import METRICS, RunFolder
+from trm.runs import RunFolder
 
 
 class TokenObjective(Objective):

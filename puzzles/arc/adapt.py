@@ -114,7 +114,8 @@ def id_map_for(config: dict, ds: Dataset | dict, where: str) -> IdMap | None:
 def needs_adaptation(run: Path, data: Path) -> bool:
     """Whether the model of ``run`` lacks puzzle ids for some task of dataset ``data`` (a
     dataset of another task: True, and :func:`adapt_run` says what is wrong)."""
-    from trm.checkpoint import CONFIG_FILE, resolve_checkpoint
+    from trm.checkpoint import resolve_checkpoint
+    from trm.files import CONFIG_FILE
     from trm.jsonfile import read_json_object
 
     config = read_json_object(resolve_checkpoint(run) / CONFIG_FILE)
@@ -386,13 +387,14 @@ def adapt_run(
     """Adapt the ARC model of ``run`` to the tasks of dataset ``data`` it has no ids for,
     into the run folder ``out`` (see the module docstring); returns the run's summary."""
     from trm.adapt import Patience, adaptation_config, grow_table
-    from trm.checkpoint import MODEL_FILE, load_checkpoint, resolve_checkpoint
+    from trm.checkpoint import load_checkpoint, resolve_checkpoint
     from trm.config import TrainConfig
     from trm.data import TokenData
     from trm.device import resolve_device, resolve_precision
     from trm.errors import about
+    from trm.files import METRICS, MODEL_FILE
     from trm.official import sha256
-    from trm.runs import METRICS, RunFolder, check_max_minutes
+    from trm.runs import RunFolder, check_max_minutes
     from trm.train import Trainer
 
     out = Path(out)
@@ -546,7 +548,7 @@ def adapted_to(
     """``(run, None)`` when its model knows every task of dataset ``data``; else ``run``
     adapted to them (:func:`adapt_run` with ``options``) and its summary, in ``keep`` (where
     an adaptation there resumes) or in a temporary folder, removed after."""
-    from trm.runs import CHECKPOINT
+    from trm.files import CHECKPOINT
 
     if not needs_adaptation(run, data):
         yield Path(run), None
@@ -566,7 +568,8 @@ def adapted_for_task(
     augmentations learned from its demonstrations (`trm solve arc --adapt`)."""
     from puzzles.arc.data import build_dataset
     from puzzles.arc.sources import Source
-    from trm.checkpoint import CONFIG_FILE, resolve_checkpoint
+    from trm.checkpoint import resolve_checkpoint
+    from trm.files import CONFIG_FILE
     from trm.jsonfile import read_json_object
 
     config = read_json_object(resolve_checkpoint(run) / CONFIG_FILE)
