@@ -214,3 +214,28 @@ class Display:
             text = self.recorder.export_html(inline_styles=True)
         target.write_text(text)
         err.print(f"recorded the display in {target.path}", highlight=False)
+
+
+def sampling(
+    samples: int,
+    *,
+    noise: float,
+    no_augment: bool,
+    select: str,
+    seed: int,
+    lead: bool | None,
+    halting: str | None = None,
+):
+    """The --samples options of `trm solve` and `trm eval` as one
+    :class:`puzzles.scaling.Sampling` (``lead`` and ``halting`` None: the library's)."""
+    from puzzles.scaling import Sampling
+
+    given = {"lead": lead, "halting": halting}
+    return Sampling(
+        samples,
+        noise=noise,
+        views=not no_augment,
+        select=select,
+        seed=seed,
+        **{k: v for k, v in given.items() if v is not None},
+    )

@@ -19,6 +19,7 @@ from cli.common import (
     print_json,
     read_argument_text,
     refuse_options,
+    sampling,
 )
 from trm.config import ADAPT_STEPS
 from trm.errors import TRMError
@@ -91,10 +92,9 @@ def _samples(
         raise TRMError("--noise, --no-augment and --select go with --samples K (K > 1)")
     if samples == 1:
         return None
-    from puzzles.scaling import Sampling
-
-    options = {} if lead is None else {"lead": lead}
-    return Sampling(samples, noise=noise, views=not no_augment, select=select, seed=seed, **options)
+    return sampling(
+        samples, noise=noise, no_augment=no_augment, select=select, seed=seed, lead=lead
+    )
 
 
 @app.command("sudoku")

@@ -29,6 +29,7 @@ from cli.common import (
     out,
     output_file,
     print_json,
+    sampling,
     stopped,
 )
 from cli.defaults import show_preset_defaults
@@ -384,21 +385,11 @@ def evaluate(
     if samples is not None:
         if views is not None:
             raise TRMError("--samples (Sudoku, mazes) and --views (ARC) do not go together")
-        from puzzles.scaling import Sampling
-
-        sampling = Sampling(
-            samples,
-            noise=noise,
-            views=not no_augment,
-            select=select,
-            halting=halting or "verified",
-            seed=seed,
-            **({} if lead is None else {"lead": lead}),
-        )
+        options = dict(noise=noise, no_augment=no_augment, select=select, seed=seed, lead=lead)
         _evaluate_samples(
             run,
             data,
-            sampling,
+            sampling(samples, halting=halting, **options),
             split=split,
             device=device,
             precision=precision,
@@ -453,7 +444,7 @@ def evaluate(
 def _evaluate_samples(
     run: Path,
     data: Path,
-    sampling,
+    chosen,
     *,
     split: str,
     device: str,
@@ -463,13 +454,14 @@ def _evaluate_samples(
     as_json: bool,
     max_steps: int | None,
 ) -> None:
+    """`trm eval --samples`: ``chosen`` (a :class:`puzzles.scaling.Sampling`) on the run."""
     from puzzles.evaluation import evaluate_run_samples
     from puzzles.scaling import describe
 
     r = evaluate_run_samples(
         run,
         data,
-        sampling,
+        chosen,
         split=split,
         device=device,
         precision=precision,
@@ -489,7 +481,7 @@ def _evaluate_samples(
         highlight=False,
     )
     out.print(
-        f"with {sampling.samples} candidates ({kind}; select {s['select']}, {s['halting']} halting"
+        f"with {chosen.samples} candidates ({kind}; select {s['select']}, {s['halting']} halting"
         f"{', lead' if s['lead'] else ''}): "
         f"exact {s['exact_accuracy']:.4f}"
         + (f" · verified {s['verified']:.4f}" if "verified" in s else "")

@@ -218,15 +218,7 @@ def _lead_then_rest(first: Scaled, rest: Scaled | None, which: np.ndarray, k: in
     outcome of all K candidates on the puzzles ``which`` it did not."""
     steps = np.zeros((len(first.answers), k), np.int64)
     steps[:, :1] = first.candidate_steps
-    out = Scaled(
-        first.answers,
-        first.verified,
-        first.chosen,
-        first.step,
-        first.votes,
-        first.n_verified,
-        steps,
-    )
+    out = replace(first, candidate_steps=steps)
     if len(which):
         for f in SCALED_FIELDS:
             getattr(out, f)[which] = getattr(rest, f)
