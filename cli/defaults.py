@@ -4,6 +4,7 @@ written twice: one value where every preset agrees, else each preset's."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -40,8 +41,7 @@ def common_else(values: dict) -> str:
     name (a string, or a tuple of words) -> value."""
     text = {k: shown(v) for k, v in values.items()}
     common = Counter(text.values()).most_common(1)[0][0]  # ties: the first one's
-    name = lambda k: " ".join(k) if isinstance(k, tuple) else k
-    others = [f"{name(k)} {v}" for k, v in text.items() if v != common]
+    others = [f"{_words(k)} {v}" for k, v in text.items() if v != common]
     return ", ".join([*others, f"else {common}"]) if others else common
 
 
@@ -49,17 +49,20 @@ def _words(key) -> str:
     return " ".join(key) if isinstance(key, tuple) else key
 
 
+@functools.cache
+def _config_fields() -> dict[str, object]:
+    """Every field of the model and training configs, with its default (or MISSING)."""
+    from trm.config import TrainConfig, TRMConfig
+
+    return {f.name: f.default for cls in (TRMConfig, TrainConfig) for f in dataclasses.fields(cls)}
+
+
 def preset_default(name: str) -> str:
     """A `trm train` setting's default at each preset (trm/config.py): the common value
     with its exceptions ("sudoku-small 64, maze-cpu 64, tiny 32, else 768")."""
-    from trm.config import PRESETS, TrainConfig, TRMConfig
+    from trm.config import PRESETS
 
-    base = {
-        f.name: f.default
-        for cls in (TRMConfig, TrainConfig)
-        for f in dataclasses.fields(cls)
-        if f.default is not dataclasses.MISSING
-    }
+    base = {k: v for k, v in _config_fields().items() if v is not dataclasses.MISSING}
     values = {
         preset: {**base, **model, **train}.get(name) for preset, (model, train) in PRESETS.items()
     }
@@ -71,9 +74,7 @@ def preset_default(name: str) -> str:
 def show_preset_defaults(command: Callable, *, keep: Iterable[str] = ()) -> Callable:
     """Give every option of ``command`` that sets a preset's field (parameters are named as
     the fields they set) the presets' values as its `--help` default, except ``keep``."""
-    from trm.config import TrainConfig, TRMConfig
-
-    fields = {f.name for cls in (TRMConfig, TrainConfig) for f in dataclasses.fields(cls)}
+    fields = _config_fields()
     # (evaluated once and kept: string annotations would make new options at every read)
     hints = typing.get_type_hints(command, include_extras=True)
     for name, hint in hints.items():

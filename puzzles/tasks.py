@@ -73,10 +73,7 @@ class Task:
     name: str
     example_json: ExampleJSON
     render_example: RenderExample
-    # a puzzle (the task's grid) -> its tokens, and back; the dataset builder of `trm data
-    # TASK` (its keywords are the task's own)
-    encode: Callable[[np.ndarray], np.ndarray] | None = None
-    decode: Callable[[np.ndarray], np.ndarray] | None = None
+    # the dataset builder of `trm data TASK` (its keywords are the task's own)
     build: Callable[..., Any] | None = None
     # training: the preset a run takes when none is named (the official one, on a GPU) and
     # the CPU recipe (None: ``preset`` on a CPU too)

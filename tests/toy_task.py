@@ -77,8 +77,6 @@ TASK = Task(
     NAME,
     example_json,
     render_example,
-    encode=lambda symbols: np.asarray(symbols, np.uint8),  # its tokens are its symbols
-    decode=lambda tokens: np.asarray(tokens, np.int64),
     build=build,
     augmenter=augment,
     views=views,

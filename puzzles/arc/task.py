@@ -5,7 +5,7 @@ answer)."""
 
 from __future__ import annotations
 
-from puzzles.arc import tokens, view
+from puzzles.arc import view
 from puzzles.arc.data import build_from, make_augmenter
 from puzzles.tasks import Task
 
@@ -13,8 +13,6 @@ TASK = Task(
     "arc",
     view.example_json,
     view.render_example,
-    encode=tokens.encode,
-    decode=tokens.decode,
     build=build_from,
     preset="arc",
     make_augmenter=make_augmenter,

@@ -55,8 +55,6 @@ TASK = Task(
     "maze",
     view.example_json,
     view.render_example,
-    encode=data.encode,
-    decode=data.decode,
     build=data.build_generated,
     preset="maze",
     cpu_preset="maze-cpu",

@@ -71,8 +71,6 @@ TASK = Task(
     "sudoku",
     view.example_json,
     view.render_example,
-    encode=data.encode,
-    decode=data.decode,
     build=data.build_generated,
     preset="sudoku",
     cpu_preset="sudoku-small",
