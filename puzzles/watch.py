@@ -54,16 +54,16 @@ class Model:
             "n_sup": self.net.config.n_sup,
         }
 
-    def candidates(self, task: str, tokens: np.ndarray, sampling, max_steps: int):
-        """The answer (tokens) selected among ``sampling``'s candidates for one puzzle of
-        ``task``, and how it was found (:func:`puzzles.scaling.solve_one`)."""
+    def candidates(self, tokens: np.ndarray, sampling, max_steps: int):
+        """The answer (tokens) selected among ``sampling``'s candidates for one puzzle of the
+        model's task, and how it was found (:func:`puzzles.scaling.solve_one`)."""
         from puzzles.scaling import solve_one
         from puzzles.tasks import get_task
 
         return solve_one(
             self.net,
             tokens,
-            get_task(task),
+            get_task(self.config["task"]),
             sampling,
             precision=self.precision,
             max_steps=max_steps,

@@ -112,7 +112,7 @@ def watch(
         **model.watch_fields(halting, max_steps),
     )
     if samples:
-        tokens, info = model.candidates("maze", encode(maze), samples, max_steps)
+        tokens, info = model.candidates(encode(maze), samples, max_steps)
         grid = decode(tokens)
         failed = list(check_path(maze, grid).failed) if grid.min() >= 0 else ["keeps_maze"]
         add_samples(w, {**info, "failed": failed}, to_rows(grid), *_judge(failed), grid)

@@ -99,7 +99,7 @@ def watch(
         **model.watch_fields(halting, max_steps),
     )
     if samples:
-        tokens, info = model.candidates("sudoku", encode(puzzle), samples, max_steps)
+        tokens, info = model.candidates(encode(puzzle), samples, max_steps)
         grid = decode(tokens)
         add_samples(
             w,
