@@ -30,7 +30,9 @@ MAX_MINUTES_HELP = (
 # options every model-running command takes
 DEVICE = typer.Option("--device", help="auto, cpu, cuda (or cuda:N) or mps.")
 PRECISION = typer.Option(
-    "--precision", help="auto (bf16 where the hardware is fast at it, else fp32), fp32 or bf16."
+    "--precision",
+    help="auto (bf16 where the hardware is fast at it, else fp32), fp32 or bf16.",
+    envvar="TRM_PRECISION",
 )
 
 # settings whose flag is not --name-with-dashes (the rest are)

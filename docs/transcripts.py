@@ -10,7 +10,7 @@ Run from the repository root:
     python docs/transcripts.py --check   # say which blocks differ from what the tool prints
 
 (tests/test_docs.py runs the check.) Each command runs as a user would, 100 columns wide,
-without colour, one CPU thread. The step panels of a watched solve are abridged: the first
+without colour, one CPU thread, in fp32 (``TRM_PRECISION``). The step panels of a watched solve are abridged: the first
 step, the last one that changed the answer and every other panel are kept; the steps
 between are summed up in one line from their own panels (conflicts and cells changed).
 Times (``14.8 ms``, ``0.86 s``) differ from run to run: the check reads them as equal.
@@ -27,7 +27,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 DOCS = [REPO / "docs" / "cli.md"]
 BLOCK = re.compile(r"(<!-- transcript: (?P<command>.+?) -->\n```console\n)(?P<body>.*?)(```)", re.S)
-ENV = {"COLUMNS": "100", "NO_COLOR": "1", "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+# fp32 everywhere: `--precision auto` would take bf16 on a CPU with AVX512-BF16, and the
+# steps' answers would differ from one machine to another
+ENV = {
+    "COLUMNS": "100",
+    "NO_COLOR": "1",
+    "OMP_NUM_THREADS": "1",
+    "PYTHONHASHSEED": "0",
+    "TRM_PRECISION": "fp32",
+}
 TIME = re.compile(r"\b\d+(\.\d+)? (ms|s)\b")
 PANEL_TOP = re.compile(r"^╭─ step (\d+) of \d+ ")
 

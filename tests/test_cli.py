@@ -258,3 +258,22 @@ def test_piped_output_keeps_its_lines_whole():
     assert r.returncode == 0, r.stderr
     header = "the default model (192,545 parameters) · halting adaptive · trained with 8 steps"
     assert header in r.stdout.splitlines()
+
+
+def test_trm_precision_in_the_environment_sets_precision_and_the_flag_overrides_it():
+    """TRM_PRECISION is --precision's default (the docs' transcripts pin fp32 with it, so
+    that a CPU with AVX512-BF16 prints what the docs show); the flag still wins."""
+
+    def steps(*flags, env=None):
+        out = run_trm(
+            "solve", "sudoku", "--json", "--samples", "1", "--max-steps", "2", *flags, env=env
+        )
+        assert out.returncode in (0, 1), out.stderr  # 1: not solved in two steps
+        return json.loads(out.stdout)["steps"]
+
+    fp32, bf16 = steps("--precision", "fp32"), steps("--precision", "bf16")
+    assert fp32 != bf16  # the two precisions are told apart by what the model prints
+    assert steps(env={"TRM_PRECISION": "bf16"}) == bf16
+    assert steps("--precision", "fp32", env={"TRM_PRECISION": "bf16"}) == fp32
+    bad = run_trm("solve", "sudoku", "--json", env={"TRM_PRECISION": "fp16"})
+    assert_one_line_error(bad, "TRM_PRECISION", "fp16")
