@@ -11,8 +11,10 @@ that the ratios hold even when something else loads the machine:
    fp32, so these are skipped unless ``--bf16``);
 5. with ``--official PATH`` (a checkout of SamsungSAILMontreal/TinyRecursiveModels; nothing
    of it is part of trm), the official code's own training step on the same configuration
-   and batch, fp32 eager: its model in its loss head, ``(loss / batch).backward()``, an
-   adam-atan2 step, as its ``pretrain.py`` does (``DISABLE_COMPILE``, CPU).
+   and batch, eager: its model in its loss head, ``(loss / batch).backward()``, an
+   adam-atan2 step, as its ``pretrain.py`` does (``DISABLE_COMPILE``, CPU), in fp32, and in
+   bf16 (its ``forward_dtype`` default) when the bf16 variants are timed. Each of our rows
+   is compared with the official row of its own precision.
 
 One optimizer step trains ``batch`` examples for one supervision step, so throughput is
 batch / (median seconds per step). The presets' batch (768) would take minutes per step
@@ -59,7 +61,7 @@ VARIANTS = (
     ("bf16 eager", "bf16", False),
     ("bf16 compiled", "bf16", True),
 )
-OFFICIAL = "official fp32"
+OFFICIAL = "official"  # its rows: "official fp32", "official bf16"
 
 
 # ---------------------------------------------------------------------- configs and data
@@ -210,9 +212,12 @@ def short_reason(e: BaseException) -> str:
 
 class OfficialStep:
     """The official code's training step (its ``pretrain.train_batch`` without the data
-    loader and logging), on the same configuration, batch and kind of data; fp32 on the CPU."""
+    loader and logging), on the same configuration, batch and kind of data, in its forward
+    dtype: float32, or bfloat16 (its own default) where this CPU is fast at it."""
 
-    def __init__(self, path: Path, c: TRMConfig, train: TrainConfig, seed: int = 0):
+    def __init__(
+        self, path: Path, c: TRMConfig, train: TrainConfig, seed: int = 0, dtype: str = "float32"
+    ):
         sys.path.insert(0, str(path))  # its packages: models/, utils/
         from adam_atan2_pytorch import AdamAtan2
         from models.losses import ACTLossHead
@@ -236,7 +241,7 @@ class OfficialStep:
             pos_encodings=c.pos_encodings,
             halt_max_steps=c.n_sup,
             halt_exploration_prob=c.halt_exploration,
-            forward_dtype="float32",
+            forward_dtype=dtype,
             mlp_t=c.mixer == "mlp",
             no_ACT_continue=True,
         )
@@ -317,11 +322,13 @@ def bench_preset(name: str, batch: int, args, out: Path) -> list[tuple]:
         variants.append((label, precision))
         trainers.append(trainer)
         warm.append(seconds)
-    if args.official:
-        trainer = OfficialStep(args.official, model_cfg, train_cfg)
+    for precision in sorted({p for _, p in variants}, reverse=True) if args.official else []:
+        dtype = {"fp32": "float32", "bf16": "bfloat16"}[precision]
+        trainer = OfficialStep(args.official, model_cfg, train_cfg, dtype=dtype)
         seconds = warm_up(trainer, args.warmup)
-        print(f"  {OFFICIAL:<14} warm-up {seconds:6.1f} s", flush=True)
-        variants.append((OFFICIAL, "fp32"))
+        label = f"{OFFICIAL} {precision}"
+        print(f"  {label:<14} warm-up {seconds:6.1f} s", flush=True)
+        variants.append((label, precision))
         trainers.append(trainer)
         warm.append(seconds)
     times = time_rounds(trainers, args.steps)
@@ -342,12 +349,12 @@ def print_table(rows: list[tuple]) -> None:
         f"{'vs fp32':>9}{'vs official':>12}{'GFLOP/s':>9}{'warm-up s':>10}"
     )
     base, official = {}, {}
-    for name, label, _, _, seconds, _, _ in rows:
+    for name, label, precision, _, seconds, _, _ in rows:
         base.setdefault(name, seconds)  # fp32 eager comes first
-        if label == OFFICIAL:
-            official[name] = seconds
-    for name, label, _precision, batch, seconds, warm, flops in rows:
-        theirs = official.get(name)
+        if label.startswith(OFFICIAL):
+            official[name, precision] = seconds
+    for name, label, precision, batch, seconds, warm, flops in rows:
+        theirs = official.get((name, precision))
         vs = f"{theirs / seconds:>11.2f}x" if theirs else f"{'-':>12}"
         print(
             f"{name:<7} {label:<15}{batch:>6}{1000 * seconds:>9.0f}{batch / seconds:>12.2f}"
@@ -355,10 +362,10 @@ def print_table(rows: list[tuple]) -> None:
         )
     print(
         "(median of the timed steps; 'vs official': the official code's step time in this "
-        "run over ours; target: >= 1.3x at a CPU recipe's shape)"
+        "run, in the same precision, over ours; target: >= 1.3x at a CPU recipe's shape)"
     )
     for name, label, _, batch, seconds, _, _ in rows:
-        if name == "sudoku" and batch == 16 and "sudoku" not in official and label != OFFICIAL:
+        if name == "sudoku" and batch == 16 and not official and not label.startswith(OFFICIAL):
             print(
                 f"  sudoku {label}: {OFFICIAL_SUDOKU_16_SECONDS / seconds:.2f}x the official "
                 f"code's {OFFICIAL_SUDOKU_16_SECONDS} s/step measured elsewhere (no --official)"
