@@ -236,7 +236,11 @@ def test_auto_precision_takes_fp32_at_once_on_a_cpu_without_fast_bf16(
     def probe(model, **kw):
         raise AssertionError("no probe on a CPU without fast bf16")
 
+    import trm.device
+
+    # both readers of the flags (this test also runs on CPUs that have fast bf16)
     monkeypatch.setattr(cmp, "cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr(trm.device, "cpu_has_fast_bf16", lambda: False)
     monkeypatch.setattr(cmp, "probe_steps_per_s", probe)
     model = build_model("vit", "small", **TINY["vit"])
     cpu = __import__("torch").device("cpu")
