@@ -63,13 +63,7 @@ if [ "$WHAT" = steps ] || [ "$WHAT" = all ]; then
   [ -f data/sel-hard/dataset.json ] || trm data sudoku --out data/sel-hard --train 0 --test 300 --difficulty hard --seed 51 --quiet
   python benchmarks/test_time_steps.py --data data/sel-extreme,data/sel-hard --steps 8,12,16,24,32,48 --samples 16
   STEPS=${STEPS:-32}  # where the held-out gain flattened (docs/results.md)
-  python - "$STEPS" <<'PY'
-import json, sys
-path = "puzzles/sudoku/default_model/config.json"
-config = json.load(open(path))
-config["max_steps"] = int(sys.argv[1])
-open(path, "w").write(json.dumps(config, indent=2) + "\n")
-PY
+  python benchmarks/record_max_steps.py puzzles/sudoku/default_model "$STEPS"
 fi
 
 if [ "$WHAT" = eval ] || [ "$WHAT" = all ]; then

@@ -54,13 +54,7 @@ if [ "$WHAT" = steps ] || [ "$WHAT" = all ]; then
 fi
 
 if [ "$WHAT" = record ]; then
-  python - "$RUN/checkpoint/config.json" "${STEPS:?the chosen test-time steps}" <<'PY'
-import json, sys
-path, steps = sys.argv[1], int(sys.argv[2])
-config = json.load(open(path))
-config["max_steps"] = steps
-json.dump(config, open(path, "w"), indent=2)
-PY
+  python benchmarks/record_max_steps.py "$RUN" "${STEPS:?the chosen test-time steps}"
 fi
 
 if [ "$WHAT" = compare ] || [ "$WHAT" = all ]; then

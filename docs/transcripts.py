@@ -10,9 +10,10 @@ Run from the repository root:
     python docs/transcripts.py --check   # say which blocks differ from what the tool prints
 
 (tests/test_docs.py runs the check.) Each command runs as a user would, 100 columns wide,
-without colour, one CPU thread, in fp32 (``TRM_PRECISION``). The step panels of a watched solve are abridged: the first
-step, the last one that changed the answer and every other panel are kept; the steps
-between are summed up in one line from their own panels (conflicts and cells changed).
+without colour, one CPU thread, in fp32 (``TRM_PRECISION``). The step panels of a watched
+solve are abridged: the first step, the last one that changed the answer and every other
+panel are kept; the steps between are summed up in one line from their own panels
+(conflicts and cells changed).
 Times (``14.8 ms``, ``0.86 s``) differ from run to run: the check reads them as equal.
 """
 
