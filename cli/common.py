@@ -221,7 +221,7 @@ class Display:
 def sampling(
     samples: int,
     *,
-    noise: float,
+    noise: float | None,
     no_augment: bool,
     select: str,
     seed: int,
@@ -229,7 +229,8 @@ def sampling(
     halting: str | None = None,
 ):
     """The --samples options of `trm solve` and `trm eval` as one
-    :class:`puzzles.scaling.Sampling` (``lead`` and ``halting`` None: the library's)."""
+    :class:`puzzles.scaling.Sampling` (``lead`` and ``halting`` None: the library's;
+    ``noise`` None: the checkpoint's own, read when it is loaded)."""
     from puzzles.scaling import Sampling
 
     given = {"lead": lead, "halting": halting}

@@ -65,6 +65,7 @@ SAMPLES = typer.Option("--samples", "-k", min=1, help=_SAMPLES_HELP)
 NOISE = typer.Option(
     "--noise",
     min=0.0,
+    show_default="the checkpoint's own, else none",
     help="With --samples: standard deviation of the "
     "noise added to the starting state of candidates 2..K.",
 )
@@ -85,7 +86,12 @@ LEAD = typer.Option(
 
 
 def _samples(
-    samples: int, noise: float, no_augment: bool, select: str, seed: int, lead: bool | None
+    samples: int,
+    noise: float | None,
+    no_augment: bool,
+    select: str,
+    seed: int,
+    lead: bool | None,
 ):
     """The --samples options as a :class:`puzzles.scaling.Sampling` (None: one pass only)."""
     if samples == 1 and (noise or no_augment or select != "checker"):
@@ -130,7 +136,7 @@ def sudoku(
     device: Annotated[str, DEVICE] = "auto",
     precision: Annotated[Precision, PRECISION] = "auto",
     samples: Annotated[int | None, SAMPLES_SUDOKU] = None,
-    noise: Annotated[float, NOISE] = 0.0,
+    noise: Annotated[float | None, NOISE] = None,
     no_augment: Annotated[bool, NO_AUGMENT] = False,
     select: Annotated[Select, SELECT] = "checker",
     sample_seed: Annotated[int, SEED] = 0,
@@ -362,7 +368,7 @@ def maze(
     device: Annotated[str, DEVICE] = "auto",
     precision: Annotated[Precision, PRECISION] = "auto",
     samples: Annotated[int | None, SAMPLES_MAZE] = None,
-    noise: Annotated[float, NOISE] = 0.0,
+    noise: Annotated[float | None, NOISE] = None,
     no_augment: Annotated[bool, NO_AUGMENT] = False,
     select: Annotated[Select, SELECT] = "checker",
     sample_seed: Annotated[int, SEED] = 0,

@@ -301,13 +301,14 @@ def evaluate(
         ),
     ] = None,
     noise: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--noise",
+            show_default="the checkpoint's own, else none",
             help="With --samples: standard deviation of "
             "the noise added to the starting state of candidates 2..K.",
         ),
-    ] = 0.0,
+    ] = None,
     no_augment: Annotated[
         bool,
         typer.Option(

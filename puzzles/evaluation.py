@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from puzzles.dataset import Dataset, load_dataset, read_meta
-from puzzles.scaling import Sampling
+from puzzles.scaling import Sampling, default_noise
 from puzzles.tasks import get_task
 from trm.checkpoint import resolve_checkpoint
 from trm.config import TRMConfig
@@ -64,7 +64,8 @@ def load_model(path: Path, device: torch.device, task: str | None = None) -> tup
 
     def build(config: dict) -> TRM:
         model = TRM(TRMConfig.from_dict(config.get("model", {})))
-        default_max_steps(config, model.config.n_sup)  # a recorded count is checked on load
+        default_max_steps(config, model.config.n_sup)  # what it records is checked on load
+        default_noise(config)
         return model
 
     if task is None:
@@ -233,7 +234,7 @@ def evaluate_run_samples(
         r.model,
         scored_data(r.ds, r.split).head(limit),
         get_task(r.ds.task).for_scaling(),
-        sampling,
+        sampling.for_checkpoint(r.config),
         batch_rows=batch_size,
         precision=r.precision,
         device=r.device,

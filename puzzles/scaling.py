@@ -40,6 +40,27 @@ from trm.vote import rank
 
 SELECT = ("checker", "vote", "confidence")
 CANDIDATE_HALTING = ("verified", "full")
+NOISE_KEY = "noise"  # config.json: the noise a checkpoint's candidates start with by default
+
+
+def check_noise(noise) -> float:
+    """A noise level: a finite number >= 0 (as a float)."""
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)):
+        raise SettingError("noise", f"must be a number, got {noise!r}")
+    if not (noise >= 0 and math.isfinite(noise)):
+        raise SettingError("noise", f"must be a finite number >= 0, got {noise}")
+    return float(noise)
+
+
+def default_noise(config: dict, asked: float | None = None) -> float:
+    """The noise on the candidates' starting state: ``asked`` where given, else the
+    checkpoint's own (its config.json's ``noise``, chosen on held-out puzzles, e.g. by
+    benchmarks/record_max_steps.py), else none."""
+    if asked is not None:
+        return check_noise(asked)
+    if config.get(NOISE_KEY) is None:
+        return 0.0
+    return check_noise(config[NOISE_KEY])
 
 
 def describe(views: bool, noise: float) -> str:
@@ -78,7 +99,9 @@ class Sampling:
     then passed whole."""
 
     samples: int  # K candidates per puzzle
-    noise: float = 0.0  # std of the Gaussian noise on the starting state of candidates 1..K-1
+    # std of the Gaussian noise on the starting state of candidates 1..K-1; None: the
+    # checkpoint's own (default_noise), set by for_checkpoint before the candidates run
+    noise: float | None = 0.0
     views: bool = True  # candidate k sees the puzzle through the task's view k
     select: str = "checker"  # see SELECT
     halting: str = "verified"  # see CANDIDATE_HALTING (with the checker only)
@@ -96,8 +119,8 @@ class Sampling:
                 "the seed of the views and noise must be >= 0 and at most "
                 f"{MAX_SEED:,}, got {self.seed}"
             )
-        if not (self.noise >= 0 and math.isfinite(self.noise)):
-            raise SettingError("noise", f"must be a finite number >= 0, got {self.noise}")
+        if self.noise is not None:
+            check_noise(self.noise)
         if self.select not in SELECT:
             raise SettingError("select", f"must be one of {', '.join(SELECT)}, got {self.select!r}")
         if self.halting not in CANDIDATE_HALTING:
@@ -115,8 +138,20 @@ class Sampling:
         """A puzzle stops at the first step where one of its candidates passes."""
         return self.use_checker and self.halting == "verified"
 
+    def for_checkpoint(self, config: dict) -> Sampling:
+        """These settings, the noise left to the checkpoint (None) taken from its
+        config.json (:func:`default_noise`)."""
+        if self.noise is not None:
+            return self
+        return replace(self, noise=default_noise(config))
+
     def check_task(self, task: Task) -> None:
-        """Refuse what ``task`` cannot do: a checker it lacks, views it lacks."""
+        """Refuse what cannot run: a checker or views ``task`` lacks, a noise still left
+        to a checkpoint (:meth:`for_checkpoint` first)."""
+        if self.noise is None:
+            raise SettingError(
+                "noise", "None (the checkpoint's own) is read with Sampling.for_checkpoint first"
+            )
         if self.use_checker and task.check is None:
             raise SettingError(
                 "select", f"checker: {task.name} has no checker; use vote or confidence"

@@ -64,7 +64,7 @@ class Model:
             self.net,
             tokens,
             get_task(self.config["task"]),
-            sampling,
+            sampling.for_checkpoint(self.config),
             precision=self.precision,
             max_steps=max_steps,
         )
