@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # A candidate for the shipped Sudoku model, made within the budget (60 minutes on 2
 # cores), measured against the model shipped now on the same puzzles; it is shipped only if it
-# is better one pass and at trm solve's default (16 checked views) on every set. See
-# docs/results.md, "The CPU recipe: what was measured". Run from the repository root:
-#     bash benchmarks/sudoku_cpu_candidate.sh [data|train|steps|record|compare|all]
+# is better one pass and at trm solve's default (16 checked views) on every set. The model
+# shipped since 2026-12-07 was made so (the second candidate below, STEPS=96 NOISE=1.0). See
+# docs/results.md, "The default Sudoku model". Run from the repository root:
+#     bash benchmarks/sudoku_cpu_candidate.sh [data|train|steps|record|compare|ship|all]
 # data:    TRAIN generated 9x9 puzzles, hard and extreme in turn (seed SEED); the held-out sets
 #          that choose the test-time steps (300 fresh extreme and hard, seeds 50 and 51); the
 #          test sets: 200 generated per tier (seeds 100-103) and the outside sets of
@@ -12,9 +13,12 @@
 #          threads (compiled: trm train's default for a run that long on a CPU), at PRECISION
 #          (auto: bf16 on a CPU with AVX512-BF16, else fp32)
 # steps:   the test-time supervision steps, chosen on the held-out sets (not the test sets)
-# record:  STEPS=N: that choice written into the run's checkpoint (its max_steps)
+# record:  STEPS=N [NOISE=S]: those choices written into the run's checkpoint (its max_steps,
+#          and the noise its checked candidates start with)
 # compare: both models, one pass (adaptive halting) and with 16 checked views, each at its
-#          own recorded test-time steps, fp32
+#          own recorded test-time steps and noise, fp32
+# ship:    the run's config.json and weights copied into puzzles/sudoku/default_model/ (only
+#          when compare says it is better; not part of all)
 # The first candidate (docs/results.md): TRAIN=3000 SEED=9 PRECISION=fp32 on an AVX2 CPU.
 # The second: TRAIN=6000 SEED=19 PRECISION=auto (bf16) on an AVX512-BF16 CPU.
 set -euo pipefail
@@ -50,11 +54,18 @@ fi
 if [ "$WHAT" = steps ] || [ "$WHAT" = all ]; then
   python benchmarks/test_time_steps.py --run "$RUN" --data data/sel-extreme,data/sel-hard \
     --steps 8,16,32,48 --samples 16 --precision fp32 --threads 2
-  # then record the chosen count as the run's test-time default, e.g. STEPS=32 bash ... record
+  # then record the chosen count as the run's test-time default, e.g. STEPS=32 bash ... record;
+  # the noise is chosen the same way: trm eval RUN --data data/sel-extreme --samples 16 --noise S
 fi
 
 if [ "$WHAT" = record ]; then
-  python benchmarks/record_max_steps.py "$RUN" "${STEPS:?the chosen test-time steps}"
+  python benchmarks/record_max_steps.py "$RUN" "${STEPS:?the chosen test-time steps}" \
+    ${NOISE:+--noise "$NOISE"}
+fi
+
+if [ "$WHAT" = ship ]; then
+  src=$RUN; [ -d "$RUN/checkpoint" ] && src=$RUN/checkpoint
+  cp "$src/config.json" "$src/model.safetensors" "$SHIPPED/"
 fi
 
 if [ "$WHAT" = compare ] || [ "$WHAT" = all ]; then

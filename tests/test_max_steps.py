@@ -141,11 +141,12 @@ def test_a_bad_recorded_count_is_refused_in_one_line_naming_the_file(s4_run, tmp
     assert_one_line_error(r, "config.json", "max_steps")
 
 
-def test_the_shipped_sudoku_model_records_its_measured_count():
+def test_the_shipped_sudoku_model_records_its_measured_count_and_noise():
     from puzzles.sudoku.watch import DEFAULT_MODEL
 
     config = json.loads((DEFAULT_MODEL / "config.json").read_text())
-    assert config["max_steps"] == 32 > config["model"]["n_sup"]
+    assert config["max_steps"] == 96 > config["model"]["n_sup"]
+    assert config["noise"] == 1.0  # chosen with the count on held-out puzzles
 
 
 def test_arc_views_run_the_asked_count_as_a_model_trained_with_it(tmp_path):

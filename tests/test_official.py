@@ -8,6 +8,7 @@ they were made). Imported into our TRM, the same weights must give the same numb
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shutil
@@ -230,7 +231,7 @@ def test_our_presets_keep_our_own_choices():
     assert PRESETS["sudoku"][0]["puzzle_emb_ndim"] == "hidden"
 
 
-def test_a_config_written_before_the_official_options_loads_as_it_was_trained():
+def test_a_config_written_before_the_official_options_loads_as_it_was_trained(tmp_path):
     old = {
         "vocab_size": 11,
         "seq_len": 81,
@@ -251,8 +252,13 @@ def test_a_config_written_before_the_official_options_loads_as_it_was_trained():
     }
     cfg = TRMConfig.from_dict(old)
     assert (cfg.width_multiple, cfg.mixer_norm, cfg.halt_outputs) == (8, "hidden", 1)
-    # the shipped model is such a folder
-    model, config = load_model(REPO / "puzzles" / "sudoku" / "default_model", torch.device("cpu"))
+    # a checkpoint folder written so (the Sudoku model shipped before 0.2 was one) loads too
+    folder = tmp_path / "old"
+    shutil.copytree(REPO / "puzzles" / "sudoku" / "default_model", folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["model"] = old
+    (folder / "config.json").write_text(json.dumps(config))
+    model, config = load_model(folder, torch.device("cpu"))
     assert model.halt_head.out_features == 1 and "width_multiple" not in config["model"]
 
 
