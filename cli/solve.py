@@ -85,15 +85,9 @@ LEAD = typer.Option(
 )
 
 
-def _samples(
-    samples: int,
-    noise: float | None,
-    no_augment: bool,
-    select: str,
-    seed: int,
-    lead: bool | None,
-):
-    """The --samples options as a :class:`puzzles.scaling.Sampling` (None: one pass only)."""
+def _samples(samples: int, noise: float | None, no_augment: bool, select: str, seed: int, lead):
+    """The --samples options as a :class:`puzzles.scaling.Sampling` (None: one pass only;
+    ``noise`` None: the checkpoint's own; ``lead`` None: the library's)."""
     if samples == 1 and (noise or no_augment or select != "checker"):
         raise TRMError("--noise, --no-augment and --select go with --samples K (K > 1)")
     if samples == 1:
