@@ -52,12 +52,11 @@ def check_noise(noise) -> float:
     return float(noise)
 
 
-def default_noise(config: dict, asked: float | None = None) -> float:
-    """The noise on the candidates' starting state: ``asked`` where given, else the
-    checkpoint's own (its config.json's ``noise``, chosen on held-out puzzles, e.g. by
-    benchmarks/record_max_steps.py), else none."""
-    if asked is not None:
-        return check_noise(asked)
+def default_noise(config: dict) -> float:
+    """The noise a checkpoint's candidates start with unless told otherwise: its
+    config.json's ``noise`` (chosen on held-out puzzles, recorded by
+    benchmarks/record_max_steps.py), else none. (A noise asked for wins:
+    :meth:`Sampling.for_checkpoint`.)"""
     if config.get(NOISE_KEY) is None:
         return 0.0
     return check_noise(config[NOISE_KEY])

@@ -25,8 +25,9 @@ def test_the_flag_wins_then_the_recorded_noise_then_none():
     assert default_noise({}) == 0.0
     assert default_noise({NOISE_KEY: None}) == 0.0
     assert default_noise({NOISE_KEY: 1}) == 1.0
-    assert default_noise({NOISE_KEY: 0.5}, asked=0.0) == 0.0  # --noise 0 turns it off
-    assert default_noise({}, asked=0.25) == 0.25
+    # --noise 0 turns it off
+    assert Sampling(samples=2, noise=0.0).for_checkpoint({NOISE_KEY: 0.5}).noise == 0.0
+    assert Sampling(samples=2, noise=0.25).for_checkpoint({}).noise == 0.25
 
 
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), "1.0", True, [1]])
