@@ -128,4 +128,4 @@ def test_the_readme_figures_of_the_shipped_sudoku_model_are_what_trm_eval_prints
 
     assert exact("top95") == top95
     assert exact("17clue-2000") == clue17
-    assert exact("top95", "--samples", "64", "--noise", "1") == top95_checked
+    assert exact("top95", "--samples", "64") == top95_checked  # at the model's recorded noise

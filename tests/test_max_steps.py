@@ -146,7 +146,7 @@ def test_the_shipped_sudoku_model_records_its_measured_count_and_noise():
 
     config = json.loads((DEFAULT_MODEL / "config.json").read_text())
     assert config["max_steps"] == 96 > config["model"]["n_sup"]
-    assert config["noise"] == 1.0  # chosen with the count on held-out puzzles
+    assert config["noise"] == 2.0  # chosen on held-out puzzles that need deep search
 
 
 def test_arc_views_run_the_asked_count_as_a_model_trained_with_it(tmp_path):

@@ -563,7 +563,7 @@ def test_solve_samples_reports_the_one_pass_and_the_checked_answer_apart():
     shown = ("--samples", "8", "--steps", "final", "--precision", "fp32")
     r = run_trm("solve", "sudoku", TOP95_2, *shown)
     assert "with the checker" in r.stdout
-    assert "candidates (views + noise 1.0)" in r.stdout  # the noise the model records
+    assert "candidates (views + noise 2.0)" in r.stdout  # the noise the model records
 
 
 def test_solve_samples_on_a_maze(maze_run):
