@@ -120,3 +120,45 @@ def test_the_record_script_writes_steps_and_noise_keeping_the_rest(s4_run, tmp_p
     r = _record(str(copy), "12", "--noise", "-2")
     assert r.returncode == 2 and "noise" in r.stderr
     assert json.loads((copy / "config.json").read_text()) == after  # untouched
+
+
+def test_the_noise_script_reports_each_level_and_seed_at_the_recorded_steps(s4_run, tmp_path):
+    data, run_dir = s4_run
+    copy = tmp_path / "model"
+    shutil.copytree(run_dir / "checkpoint", copy)
+    assert _record(str(copy), "9").returncode == 0
+    rows = tmp_path / "rows.jsonl"
+    script = ROOT / "benchmarks" / "test_time_noise.py"
+    r = subprocess.run(
+        [sys.executable, str(script), "--run", str(copy), "--data", str(data),
+         "--noise", "0,1", "--seeds", "0,1", "--samples", "4", "--out", str(rows)],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "4 checked candidates, 9 steps" in r.stdout  # the recorded count, not n_sup
+    got = [json.loads(line) for line in rows.read_text().splitlines()]
+    assert [(g["noise"], g["seed"]) for g in got] == [(0.0, 0), (0.0, 1), (1.0, 0), (1.0, 1)]
+    assert all(g["n"] == 8 and 0 <= g["exact"] <= 1 for g in got)
+    assert r.stdout.count("noise 0.0 ") == 1 and r.stdout.count("noise 1.0 ") == 1  # a line each
+
+
+def test_the_deep_set_climb_is_seeded_and_keeps_one_solution_at_depth():
+    import importlib.util
+
+    import numpy as np
+
+    from puzzles.sudoku.solver import rate, solve
+
+    spec = importlib.util.spec_from_file_location(
+        "sudoku_deep_set", ROOT / "benchmarks" / "sudoku_deep_set.py"
+    )
+    deep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(deep)
+    found = [deep.climb(72, i) for i in range(3)]
+    assert found == [deep.climb(72, i) for i in range(3)]  # the same puzzles again
+    kept = [f for f in found if f is not None]
+    assert kept  # most climbs reach the depth (a third or more)
+    for line, dead_ends in kept:
+        grid = np.array([0 if c == "." else int(c) for c in line]).reshape(9, 9)
+        assert solve(grid).unique
+        assert rate(grid).backtracks == dead_ends >= deep.MIN_DEAD_ENDS
