@@ -15,8 +15,8 @@
 #          threads (compiled: trm train's default for a run that long on a CPU), at PRECISION
 #          (auto: bf16 on a CPU with AVX512-BF16, else fp32)
 # steps:   the test-time supervision steps, chosen on the held-out sets (not the test sets)
-# noise:   the noise of the checked candidates' starting state, at the recorded steps, chosen
-#          on the held-out sets the same way
+# noise:   the noise of the checked candidates' starting state, at STEPS (else the recorded
+#          steps), chosen on the held-out sets the same way
 # record:  STEPS=N [NOISE=S]: those choices written into the run's checkpoint (its max_steps,
 #          and the noise its checked candidates start with)
 # compare: both models, one pass (adaptive halting) and with 16 checked views, each at its
@@ -64,7 +64,7 @@ fi
 
 if [ "$WHAT" = noise ] || [ "$WHAT" = all ]; then
   python benchmarks/test_time_noise.py --run "$RUN" --data data/sel-deep,data/sel-extreme \
-    --noise 0.5,1,1.5,2,2.5 --seeds 0,1 --threads 2
+    --noise 0.5,1,1.5,2,2.5 --seeds 0,1 --threads 2 ${STEPS:+--max-steps "$STEPS"}
   # then record it with the steps: STEPS=96 NOISE=2.0 bash ... record
 fi
 
