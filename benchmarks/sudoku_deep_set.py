@@ -30,7 +30,8 @@ import numpy as np
 from tqdm import tqdm
 
 from puzzles.sudoku.generate import generate_indexed
-from puzzles.sudoku.solver import rate, solve
+from puzzles.sudoku.grid import to_string
+from puzzles.sudoku.solver import solve
 
 TARGET = (25, 80)  # dead ends aimed at, drawn uniformly per puzzle
 MOVES = 600  # clue moves tried per puzzle at most
@@ -50,14 +51,12 @@ def climb(seed: int, index: int) -> tuple[str, int] | None:
         clue = rng.choice(np.flatnonzero(moved).tolist())
         blank = rng.choice(np.flatnonzero(moved == 0).tolist())
         moved[clue], moved[blank] = 0, solution[blank]
-        if not solve(moved.reshape(9, 9)).unique:
-            continue
-        deeper = rate(moved.reshape(9, 9)).backtracks
-        if deeper >= dead_ends:
-            puzzle, dead_ends = moved, deeper
+        result = solve(moved)  # one exhaustive search: uniqueness and the rating
+        if result.unique and result.rating.backtracks >= dead_ends:
+            puzzle, dead_ends = moved, result.rating.backtracks
     if dead_ends < MIN_DEAD_ENDS:
         return None
-    return "".join(str(int(v)) if v else "." for v in puzzle), dead_ends
+    return to_string(puzzle), dead_ends
 
 
 def main() -> None:

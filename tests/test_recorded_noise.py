@@ -145,8 +145,7 @@ def test_the_noise_script_reports_each_level_and_seed_at_the_recorded_steps(s4_r
 def test_the_deep_set_climb_is_seeded_and_keeps_one_solution_at_depth():
     import importlib.util
 
-    import numpy as np
-
+    from puzzles.sudoku.grid import parse_puzzle
     from puzzles.sudoku.solver import rate, solve
 
     spec = importlib.util.spec_from_file_location(
@@ -159,6 +158,6 @@ def test_the_deep_set_climb_is_seeded_and_keeps_one_solution_at_depth():
     kept = [f for f in found if f is not None]
     assert kept  # most climbs reach the depth (a third or more)
     for line, dead_ends in kept:
-        grid = np.array([0 if c == "." else int(c) for c in line]).reshape(9, 9)
+        grid = parse_puzzle(line)
         assert solve(grid).unique
         assert rate(grid).backtracks == dead_ends >= deep.MIN_DEAD_ENDS
