@@ -4,9 +4,13 @@ With the checker and early verification, `trm solve` and `trm eval --samples K` 
 candidates per puzzle in lockstep. With ``lead`` the puzzle as it is (candidate 0) runs
 alone first, and the other K-1 only for the puzzles it did not solve. This prints, for each
 dataset folder (its test split), exact accuracy and seconds per puzzle both ways, measured
-in the same run (the two take turns: lockstep, lead, on the same puzzles), and their ratio:
+in the same run (they take turns: lockstep, then lead with each ``--lead-steps`` value, on
+the same puzzles), and each one's ratio to lockstep. ``--lead-steps`` is how many steps
+candidate 0 runs alone before the others join it (the library's default: LEAD_STEPS; a
+value at the recorded steps or more is the old way, the others only once it has finished):
 
-    python benchmarks/lead_candidate.py --data data/17clue-2000,data/top95 --limit 500
+    python benchmarks/lead_candidate.py --data data/17clue-2000,data/top95 --limit 500 \
+        --lead-steps 16,96
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import torch
 
 from puzzles.dataset import load_dataset
 from puzzles.evaluation import load_model, scored_data
-from puzzles.scaling import Sampling, run
+from puzzles.scaling import LEAD_STEPS, Sampling, run
 from puzzles.tasks import get_task
 from trm.device import resolve_precision
 from trm.evaluate import default_max_steps, exact_match
@@ -34,6 +38,9 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=16, help="K candidates")
     p.add_argument("--limit", type=int, default=0, help="first N puzzles of each set (0: all)")
     p.add_argument("--precision", default="auto")
+    p.add_argument(
+        "--lead-steps", default=str(LEAD_STEPS), help="comma-separated (default: the library's)"
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     a = p.parse_args()
     if a.threads:
@@ -49,20 +56,24 @@ def main() -> None:
     for folder in a.data.split(","):
         ds = load_dataset(Path(folder), splits=["test"])
         data, task = scored_data(ds, "test").head(a.limit), get_task(ds.task).for_scaling()
-        seen = {}
-        for lead in (False, True):
+        schedules = [(False, LEAD_STEPS)] + [(True, int(t)) for t in a.lead_steps.split(",")]
+        seen = []
+        for lead, lead_steps in schedules:
+            sampling = Sampling(a.samples, noise=None, lead=lead, lead_steps=lead_steps)
+            sampling = sampling.for_checkpoint(config)  # the noise it records
             start = time.perf_counter()
-            s = run(model, data.inputs, task, Sampling(a.samples, lead=lead), max_steps=steps)
+            s = run(model, data.inputs, task, sampling, max_steps=steps)
             seconds = (time.perf_counter() - start) / len(data)
             exact = float(exact_match(s.answers, data.labels).mean())
-            seen[lead] = seconds
+            seen.append(seconds)
+            name = f"lead, {lead_steps:<3}" if lead else "lockstep "
             print(
-                f"{folder} ({len(data)} {ds.task}) {'lead    ' if lead else 'lockstep'}: "
+                f"{folder} ({len(data)} {ds.task}) {name}: "
                 f"exact {100 * exact:5.1f}% · verified {100 * s.verified.mean():5.1f}% · "
-                f"{s.mean_steps:.2f} steps per candidate · {seconds:.3f} s/puzzle",
+                f"{s.mean_steps:.2f} steps per candidate · {seconds:.3f} s/puzzle"
+                f" (x{seconds / seen[0]:.2f} lockstep's)",
                 flush=True,
             )
-        print(f"{folder}: lead takes x{seen[True] / seen[False]:.2f} the time of lockstep")
 
 
 if __name__ == "__main__":

@@ -270,7 +270,14 @@ def evaluate(
     ] = None,
     device: Annotated[str, DEVICE] = "auto",
     precision: Annotated[Precision, PRECISION] = "auto",
-    batch_size: Annotated[int, typer.Option(help="Examples per batch.")] = 256,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Examples per batch (candidate rows with --samples).",
+            show_default="sized to the device (on a CPU: a batch whose state stays near "
+            "its caches)",
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(help="Evaluate only the first N examples (0: all).")] = 0,
     views: Annotated[
         int | None,
@@ -450,7 +457,7 @@ def _evaluate_samples(
     split: str,
     device: str,
     precision: str,
-    batch_size: int,
+    batch_size: int | None,
     limit: int,
     as_json: bool,
     max_steps: int | None,
@@ -501,7 +508,7 @@ def _evaluate_views(
     split: str,
     device: str,
     precision: str,
-    batch_size: int,
+    batch_size: int | None,
     limit: int,
     per_task: OutputFile | None,
     as_json: bool,

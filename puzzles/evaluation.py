@@ -97,7 +97,7 @@ def open_for_eval(
     split: str | None,
     device: str,
     precision: str,
-    batch_size: int,
+    batch_size: int | None,
 ) -> OpenRun:
     """The run's model and the dataset's ``split`` (None: ``predict`` if there is one, else
     ``test``), checked to fit each other."""
@@ -112,7 +112,7 @@ def open_for_eval(
     ds = load_dataset(data_dir, splits=[split])
     id_map = id_map_for(config, ds, str(run))  # (first: it names the task a model lacks)
     check_compatible(config, ds, str(run))
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise SettingError("batch_size", "must be at least 1")
     return OpenRun(model, config, ds, split, dev, prec, id_map)
 
@@ -141,7 +141,7 @@ def evaluate_run(
     halting: str = "full",
     device: str = "auto",
     precision: str = "auto",
-    batch_size: int = 256,
+    batch_size: int | None = None,
     limit: int = 0,
     max_steps: int | None = None,
 ) -> EvalResult:
@@ -171,7 +171,7 @@ def _views_of_run(
     split: str | None,
     device: str = "auto",
     precision: str = "auto",
-    batch_size: int = 256,
+    batch_size: int | None = None,
     limit: int = 0,
     progress: bool = True,
     max_steps: int | None = None,
@@ -221,7 +221,7 @@ def evaluate_run_samples(
     split: str = "test",
     device: str = "auto",
     precision: str = "auto",
-    batch_size: int = 512,
+    batch_size: int | None = None,
     limit: int = 0,
     max_steps: int | None = None,
 ) -> dict:

@@ -20,12 +20,18 @@ the active candidates' answers are checked; a puzzle stops the moment one of its
 passes (that answer is the one reported), and unverified puzzles run to ``max_steps`` (by
 default the model's ``n_sup``). No answer
 is called verified unless it passed the checker; the others are the vote's best, marked so.
+
+Scheduling (the compute only, never the answers): every candidate runs its own steps from its
+own start, at most ``batch_rows`` rows a step; a row that stops gives its place to a waiting
+one at once. With ``lead``, a puzzle's candidate 0 starts alone and the others join it after
+``lead_steps`` steps only if it has not passed by then.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -33,7 +39,7 @@ import torch
 
 from puzzles.tasks import Task, Views
 from trm.config import MAX_SEED
-from trm.device import autocast
+from trm.device import autocast, inference_rows
 from trm.errors import SettingError, TRMError
 from trm.evaluate import steps_to_run
 from trm.vote import rank
@@ -88,6 +94,10 @@ class Scaled:
         return float(self.candidate_steps.mean())
 
 
+# candidate 0's steps alone before the others join it: 6 to 12 ran the fewest candidate steps
+# on 200 held-out deep puzzles (benchmarks/candidate_schedule.py, data/sel-deep)
+LEAD_STEPS = 8
+PUZZLES_PER_PART = 4096  # puzzles whose candidates' answers are held at once
 MAX_SAMPLES = 4096  # candidates per puzzle: far past where the checker's gains level off
 
 
@@ -105,10 +115,12 @@ class Sampling:
     select: str = "checker"  # see SELECT
     halting: str = "verified"  # see CANDIDATE_HALTING (with the checker only)
     seed: int = 0  # of the views and the noise
-    # with early verification: candidate 0 (the puzzle as it is) runs alone first, and the
-    # other K-1 only for the puzzles it does not solve (the same accuracy in less time:
-    # 0.72x on 17-clue puzzles, even on top95; benchmarks/lead_candidate.py)
+    # with early verification: candidate 0 (the puzzle as it is) starts alone, and the other
+    # K-1 join it only where it has not passed after ``lead_steps`` steps (the same answers
+    # in less time: benchmarks/lead_candidate.py times it, benchmarks/candidate_schedule.py
+    # counts it; LEAD_STEPS was chosen there on held-out puzzles)
     lead: bool = True
+    lead_steps: int = LEAD_STEPS
 
     def __post_init__(self):
         if not 1 <= self.samples <= MAX_SAMPLES:
@@ -120,6 +132,12 @@ class Sampling:
             )
         if self.noise is not None:
             check_noise(self.noise)
+        if isinstance(self.lead_steps, bool) or not (
+            isinstance(self.lead_steps, int) and self.lead_steps >= 1
+        ):
+            raise SettingError(
+                "lead_steps", f"must be a whole number >= 1, got {self.lead_steps!r}"
+            )
         if self.select not in SELECT:
             raise SettingError("select", f"must be one of {', '.join(SELECT)}, got {self.select!r}")
         if self.halting not in CANDIDATE_HALTING:
@@ -168,6 +186,7 @@ class Sampling:
             "halting": self.halting if self.use_checker else "full",
             "seed": self.seed,
             "lead": self.leads,
+            "lead_steps": self.lead_steps if self.leads else None,
         }
 
     @property
@@ -196,16 +215,20 @@ def run(
     task: Task,
     sampling: Sampling,
     *,
-    batch_rows: int = 512,
+    batch_rows: int | None = None,
     precision: str = "fp32",
     puzzle_ids: np.ndarray | None = None,
     max_steps: int | None = None,
 ) -> Scaled:
     """K = ``sampling.samples`` candidates for every puzzle of ``questions`` (P, L) tokens,
-    each running ``max_steps`` supervision steps at most (None: the model's ``n_sup``)."""
+    each running ``max_steps`` supervision steps at most (None: the model's ``n_sup``),
+    ``batch_rows`` candidate rows a step (None: :func:`trm.device.inference_rows`)."""
     sampling.check_task(task)
     cfg, k = model.config, sampling.samples
     steps = steps_to_run(model, max_steps)
+    if batch_rows is None:
+        device = next(model.parameters()).device
+        batch_rows = inference_rows(device, cfg.total_len, cfg.hidden_size)
     if sampling.views:
         views = task.views(k, cfg.seq_len, cfg.vocab_size, np.random.default_rng(sampling.seed))
     else:
@@ -214,50 +237,28 @@ def run(
     p_total = len(questions)
     pids = np.zeros(p_total, np.int64) if puzzle_ids is None else np.asarray(puzzle_ids, np.int64)
     start = time.perf_counter()
-
-    def candidates(which: np.ndarray, sampling: Sampling, views: Views) -> Scaled:
-        """Run ``sampling``'s candidates for the puzzles ``which``, in chunks."""
-        per_chunk = max(1, batch_rows // sampling.samples)
-        parts = []
-        for lo in range(0, len(which), per_chunk):
-            chunk = which[lo : lo + per_chunk]
-            stopped = _run_candidates(
-                model, questions[chunk], pids[chunk], views, task, sampling, steps, precision, chunk
-            )
-            parts.append(_select(questions[chunk], stopped, task, sampling))
-        return _joined(parts)
-
-    everyone = np.arange(p_total)
-    if not sampling.leads:
-        out = candidates(everyone, sampling, views)
-    else:  # candidate 0 alone; then all K for the puzzles it did not solve
-        alone = replace(sampling, samples=1)
-        first = candidates(everyone, alone, Views(views.perms[:1], views.tables[:1]))
-        rest = np.flatnonzero(~first.verified)
-        others = candidates(rest, sampling, views) if len(rest) else None
-        out = _lead_then_rest(first, others, rest, k)
+    parts = []
+    for lo in range(0, p_total, PUZZLES_PER_PART):
+        part = np.arange(lo, min(lo + PUZZLES_PER_PART, p_total))
+        stopped = _run_candidates(
+            model,
+            questions[part],
+            pids[part],
+            views,
+            task,
+            sampling,
+            steps,
+            precision,
+            part,
+            batch_rows=batch_rows,
+        )
+        parts.append(_select(questions[part], stopped, task, sampling))
+    out = Scaled(*(np.concatenate([getattr(p, f) for p in parts]) for f in SCALED_FIELDS))
     out.seconds = time.perf_counter() - start
     return out
 
 
 SCALED_FIELDS = ("answers", "verified", "chosen", "step", "votes", "n_verified", "candidate_steps")
-
-
-def _joined(parts: list[Scaled]) -> Scaled:
-    return Scaled(*(np.concatenate([getattr(p, f) for p in parts]) for f in SCALED_FIELDS))
-
-
-def _lead_then_rest(first: Scaled, rest: Scaled | None, which: np.ndarray, k: int) -> Scaled:
-    """The puzzles candidate 0 solved alone (the others never ran: 0 steps), with the
-    outcome of all K candidates on the puzzles ``which`` it did not."""
-    steps = np.zeros((len(first.answers), k), np.int64)
-    steps[:, :1] = first.candidate_steps
-    out = replace(first, candidate_steps=steps)
-    if len(which):
-        for f in SCALED_FIELDS:
-            getattr(out, f)[which] = getattr(rest, f)
-        out.candidate_steps[which, 0] += first.candidate_steps[which, 0]  # it ran twice
-    return out
 
 
 def _noise(shape: tuple[int, ...], k: int, seed: int, puzzles) -> torch.Tensor:
@@ -282,64 +283,134 @@ def _run_candidates(
     max_steps: int,
     precision: str,
     puzzles: np.ndarray,
+    *,
+    batch_rows: int,
 ) -> Candidates:
     """Run the K candidates of the puzzles numbered ``puzzles`` (their rows of the whole
-    set: the noise's seeds) together, step by step; with early verification a puzzle's
-    candidates stop once one of them passes."""
+    set: the noise's seeds), at most ``batch_rows`` rows a step. A row leaves the batch when
+    it has run ``max_steps`` steps or (with early verification) its puzzle has passed the
+    checker, and waiting rows take its place at once, so the batch stays full.
+
+    A puzzle's rows start together, except with ``sampling.leads``: candidate 0 starts
+    alone, and the other K-1 join it (candidate 0 going on where it is) only if it has not
+    passed the checker after ``sampling.lead_steps`` steps. Every candidate runs its own
+    steps from its own start, so which candidates pass, and their answers, are the same
+    either way: only the compute differs."""
     device = next(model.parameters()).device
-    k, noise, seed = sampling.samples, sampling.noise, sampling.seed
+    k = sampling.samples
     back = views.inverse()
     p = len(questions)
-    which = np.tile(np.arange(k), p)  # row r: puzzle r // k, candidate r % k
-    puzzle = np.repeat(np.arange(p), k)
-    inputs = views.apply(np.repeat(questions, k, axis=0), which)
-    rows = p * k
     c = Candidates(
-        final=np.zeros((rows, questions.shape[1]), np.int64),
-        confidence=np.zeros(rows),
-        ran=np.full(rows, max_steps, np.int64),
+        final=np.zeros((p * k, questions.shape[1]), np.int64),
+        confidence=np.zeros(p * k),
+        ran=np.zeros(p * k, np.int64),
         verified_row=np.full(p, -1),
         verified_at=np.zeros(p, np.int64),
         n_verified=np.zeros(p, np.int64),
     )
+    join_at = min(sampling.lead_steps, max_steps) if sampling.leads and k > 1 else 0
+    fresh = deque(range(p))  # puzzles not started
+    # candidates of started puzzles that start together: (rows, the state candidate 0
+    # carries (None: it has finished), the steps each has run)
+    joins: deque[tuple[np.ndarray, tuple | None, np.ndarray]] = deque()
+    rows = np.zeros(0, np.int64)  # the rows in the batch (row r: candidate r % k of puzzle
+    ran = np.zeros(0, np.int64)  # r // k) and the steps each has run
+    x = y = z = None
     was_training = model.training
     model.eval()
     with autocast(device, precision):
-        x = model.embed_input(
-            torch.from_numpy(inputs).to(device), torch.from_numpy(pids[puzzle]).to(device)
-        )
-        y, z = model.initial_state(rows)
-        if noise > 0 and k > 1:
-            mask = torch.from_numpy(which != 0).to(device)[:, None, None]
-            for i, s in enumerate((y, z)):
-                draw = _noise(tuple(s.shape), k, 2 * seed + i, puzzles)
-                s.add_(mask * noise * draw.to(device, s.dtype))
-        active = np.arange(rows)
-        for step in range(1, max_steps + 1):
+        while True:
+            carried, starting, room = [], [], batch_rows - len(rows)
+            while joins or fresh:  # joins first; a group starts whole, or waits for room
+                size = len(joins[0][0]) if joins else (1 if join_at else k)
+                if size > room and (len(rows) or carried or starting):
+                    break
+                room -= size
+                if joins:
+                    members, state, steps_run = joins.popleft()
+                    if state is None:
+                        starting.extend(members)
+                    else:
+                        carried.append((members[0], state, steps_run[0]))
+                        starting.extend(members[1:])
+                else:
+                    q = fresh.popleft()
+                    starting.extend([q * k] if join_at else range(q * k, q * k + k))
+            if carried or starting:
+                parts = [] if x is None else [(x, y, z)]
+                parts += [state for _, state, _ in carried]
+                if starting:
+                    new = np.asarray(starting, np.int64)
+                    parts.append(
+                        _starting_rows(model, questions, pids, views, sampling, puzzles, new)
+                    )
+                x, y, z = (torch.cat(t) for t in zip(*parts))
+                rows = np.concatenate([rows, [r for r, _, _ in carried], starting])
+                ran = np.concatenate([ran, [s for _, _, s in carried], np.zeros(len(starting))])
+                rows, ran = rows.astype(np.int64), ran.astype(np.int64)
+            if not len(rows):
+                break
             out = model.deep_step(x, y, z)
-            tokens = out.logits.argmax(-1).cpu().numpy()
-            answers = back.apply(tokens, which[active])  # in the puzzle's own frame
-            done = np.full(len(active), step == max_steps)
+            ran += 1
+            puzzle = rows // k
+            answers = back.apply(out.logits.argmax(-1).cpu().numpy(), rows % k)
+            done = ran >= max_steps
             if sampling.verify_early:
-                ok = task.check(questions[puzzle[active]], answers)
+                ok = task.check(questions[puzzle], answers)
                 for i in np.flatnonzero(ok):  # first verified candidate of each puzzle wins
-                    q = puzzle[active[i]]
+                    q = puzzle[i]
                     c.n_verified[q] += 1
                     if c.verified_row[q] < 0:
-                        c.verified_row[q], c.verified_at[q] = active[i], step
-                done |= c.verified_row[puzzle[active]] >= 0
+                        c.verified_row[q], c.verified_at[q] = rows[i], ran[i]
+                done |= c.verified_row[puzzle] >= 0
+            # candidate 0 has not passed after join_at steps: it leaves the batch to wait for
+            # the others, and starts again beside them
+            pause = np.zeros(len(rows), bool)
+            for i in np.flatnonzero((rows % k == 0) & (ran == join_at)) if join_at else []:
+                q = puzzle[i]
+                if c.verified_row[q] >= 0:
+                    continue
+                others = np.arange(q * k + 1, q * k + k)
+                if done[i]:  # it has run all its steps: the others start by themselves
+                    joins.append((others, None, np.zeros(k - 1, np.int64)))
+                else:
+                    pause[i] = True
+                    state = (x[i : i + 1], out.y[i : i + 1], out.z[i : i + 1])
+                    members = np.concatenate([[q * k], others])
+                    joins.append((members, state, np.full(k, join_at)))
             if done.any():
-                rows_done = active[done]
-                c.final[rows_done] = answers[done]
-                c.confidence[rows_done] = torch.sigmoid(out.halt_logit.float()).cpu().numpy()[done]
-                c.ran[rows_done] = step
-            if done.all():
-                break
-            keep = torch.from_numpy(~done).to(device)
-            active = active[~done]
+                gone = rows[done]
+                c.final[gone] = answers[done]
+                c.confidence[gone] = torch.sigmoid(out.halt_logit.float()).cpu().numpy()[done]
+                c.ran[gone] = ran[done]
+            stay = ~(done | pause)
+            keep = torch.from_numpy(stay).to(device)
             x, y, z = x[keep], out.y[keep], out.z[keep]
+            rows, ran = rows[stay], ran[stay]
     model.train(was_training)
     return c
+
+
+def _starting_rows(model, questions, pids, views, sampling, puzzles, rows):
+    """The input and the starting state of the candidate rows ``rows`` (row r: candidate
+    r % K of puzzle r // K); candidates other than 0 start from the noised state."""
+    device = next(model.parameters()).device
+    k, noise = sampling.samples, sampling.noise
+    puzzle, which = rows // k, rows % k
+    inputs = views.apply(questions[puzzle], which)
+    x = model.embed_input(
+        torch.from_numpy(inputs).to(device), torch.from_numpy(pids[puzzle]).to(device)
+    )
+    y, z = model.initial_state(len(rows))
+    if noise > 0 and k > 1 and (which != 0).any():
+        mask = torch.from_numpy(which != 0).to(device)[:, None, None]
+        for i, s in enumerate((y, z)):
+            draws = {}  # each puzzle's K draws come from its own seed: see _noise
+            for q in np.unique(puzzle):
+                draws[q] = _noise(tuple(s.shape), k, 2 * sampling.seed + i, [puzzles[q]])
+            draw = torch.stack([draws[q][j] for q, j in zip(puzzle, which)])
+            s.add_(mask * noise * draw.to(device, s.dtype))
+    return x, y, z
 
 
 def _select(questions: np.ndarray, c: Candidates, task: Task, sampling: Sampling) -> Scaled:
@@ -384,7 +455,7 @@ def evaluate_samples(
     task: Task,
     sampling: Sampling,
     *,
-    batch_rows: int = 512,
+    batch_rows: int | None = None,
     precision: str = "fp32",
     device=None,
     max_steps: int | None = None,

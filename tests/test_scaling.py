@@ -38,7 +38,9 @@ class Planted(torch.nn.Module):
 
     def __init__(self, seq_len: int, vocab: int, answer, n_sup: int = 6):
         super().__init__()
-        self.config = SimpleNamespace(seq_len=seq_len, vocab_size=vocab, n_sup=n_sup)
+        self.config = SimpleNamespace(
+            seq_len=seq_len, vocab_size=vocab, n_sup=n_sup, total_len=seq_len, hidden_size=1
+        )
         self.answer = answer
         self.w = torch.nn.Parameter(torch.zeros(1))
 
@@ -48,10 +50,10 @@ class Planted(torch.nn.Module):
     def initial_state(self, batch):
         return torch.zeros(batch, 1, 1), torch.zeros(batch, 1, 1)
 
-    def deep_step(self, x, y, z):
-        step = int(y[0, 0, 0]) + 1 if len(y) else 1
+    def deep_step(self, x, y, z):  # each row counts its own steps (rows start apart)
+        steps = y[:, 0, 0].long() + 1
         tokens = (
-            np.stack([self.answer(row, step) for row in x.numpy()])
+            np.stack([self.answer(row, int(s)) for row, s in zip(x.numpy(), steps)])
             if len(x)
             else np.zeros((0, self.config.seq_len), np.int64)
         )
@@ -310,12 +312,92 @@ def test_lead_runs_the_puzzle_as_it_is_alone_first_and_changes_no_answer():
     for f in ("answers", "verified", "chosen", "step", "votes", "n_verified"):
         assert np.array_equal(getattr(lead, f), getattr(lockstep, f)), f
     assert lead.verified.all() and np.all(lead.chosen > 0)
-    # candidate 0 ran alone to the end (n_sup 6), then again beside the others
-    assert np.array_equal(lead.candidate_steps[:, 0], 6 + lockstep.candidate_steps[:, 0])
-    assert np.array_equal(lead.candidate_steps[:, 1:], lockstep.candidate_steps[:, 1:])
+    # candidate 0 ran alone to the end (n_sup 6, before lead_steps), and only once
+    assert lead.candidate_steps.tolist() == [[6, 3, 3, 3]] * 3
+    assert lockstep.candidate_steps.tolist() == [[3, 3, 3, 3]] * 3
+    # the others join after 2 steps: candidate 0 goes on from where it is, the others
+    # pass at their own third step (its fifth), with the same answers
+    joined = run(model, q, SUDOKU, Sampling(samples=4, lead=True, lead_steps=2))
+    for f in ("answers", "verified", "chosen", "step", "votes", "n_verified"):
+        assert np.array_equal(getattr(joined, f), getattr(lockstep, f)), f
+    assert joined.candidate_steps.tolist() == [[5, 3, 3, 3]] * 3
     # noise is drawn per puzzle of the whole set: the second stage's puzzles get their own
     tiny = _tiny_trm()
     options = dict(samples=6, noise=1.0, seed=3)
     a = run(tiny, _puzzles(3), SUDOKU, Sampling(**options, lead=True))
     b = run(tiny, _puzzles(3), SUDOKU, Sampling(**options, lead=False))
+    assert np.array_equal(a.answers, b.answers) and np.array_equal(a.chosen, b.chosen)
+
+
+def test_a_row_that_stops_gives_its_place_to_a_waiting_one_with_the_same_outcome():
+    """The batch refills as rows stop: how many rows run at once changes no candidate's
+    trajectory, whether they start together or join a lead candidate part-way."""
+    tiny = _tiny_trm()
+    q = _puzzles(4)
+    for options in (dict(lead=False), dict(lead=True, lead_steps=1), dict(lead=True)):
+        sampling = Sampling(samples=5, noise=1.0, seed=2, **options)
+        whole = run(tiny, q, SUDOKU, sampling)
+        for batch_rows in (1, 3, 7):  # fewer rows than one puzzle's candidates, and odd
+            part = run(tiny, q, SUDOKU, sampling, batch_rows=batch_rows)
+            for f in ("answers", "verified", "chosen", "step", "votes", "candidate_steps"):
+                assert np.array_equal(getattr(part, f), getattr(whole, f)), (options, f)
+
+
+def test_the_others_join_only_puzzles_the_lead_has_not_solved():
+    """With ``lead_steps`` s: a puzzle candidate 0 solves by step s never starts the others;
+    one it has not solved starts all of them at its step s."""
+    q = _puzzles(2)
+
+    def first_fast(row, step):  # puzzle 0 as it is: solved at step 2; puzzle 1: never
+        if step >= 2 and np.array_equal(row, q[0]):
+            return encode(solve(decode(row)).solution)
+        return row
+
+    r = run(Planted(81, 11, first_fast), q, SUDOKU, Sampling(samples=3, lead_steps=4))
+    assert r.verified.tolist() == [True, False]
+    assert r.candidate_steps.tolist() == [[2, 0, 0], [6, 6, 6]]
+    with pytest.raises(TRMError, match="lead_steps"):
+        Sampling(samples=3, lead_steps=0)
+
+
+def test_the_schedule_benchmark_counts_what_run_runs():
+    """benchmarks/candidate_schedule.py counts each schedule's candidate steps from one
+    trace; `run` must run exactly that many (lockstep, lead joined part-way, lead to the end)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "candidate_schedule.py"
+    spec = importlib.util.spec_from_file_location("candidate_schedule", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    def varied(row, step):  # each view of each puzzle passes at its own step, or never
+        when = int(np.dot(row, np.arange(81)) % 9) + 1
+        return encode(solve(decode(row)).solution) if step >= when and when < 8 else row
+
+    model, q = Planted(81, 11, varied), _puzzles(6)
+    first = bench.trace(model, q, SUDOKU, Sampling(samples=4), steps=6, per_chunk=4)
+    assert (first == 0).any() and (first > 0).any() and len(np.unique(first)) > 2
+    for lead_steps in (0, 1, 2, 4, 6):
+        sampling = Sampling(samples=4, lead=lead_steps > 0, lead_steps=max(lead_steps, 1))
+        want = bench.lead_cost(first, lead_steps, 6).tolist()
+        for batch_rows in (1, 5, 512):  # a puzzle's candidates start together, room or not
+            r = run(model, q, SUDOKU, sampling, batch_rows=batch_rows)
+            assert r.candidate_steps.sum(axis=1).tolist() == want, (lead_steps, batch_rows)
+
+
+def test_inference_batches_are_sized_to_the_device():
+    """On a CPU an inference batch keeps the state near the caches (2^18 elements: the
+    Sudoku model 25 rows, the maze model 40, a 512-wide one 6); a GPU gets wide batches."""
+    from trm.device import CPU_STATE_ELEMENTS, GPU_ROWS, inference_rows
+
+    cpu = torch.device("cpu")
+    assert [inference_rows(cpu, 81, 128), inference_rows(cpu, 100, 64)] == [25, 40]
+    assert inference_rows(cpu, 81, 512) == 6 and inference_rows(cpu, 900, 512) == 1
+    assert inference_rows(cpu, 1, 1) == CPU_STATE_ELEMENTS
+    assert inference_rows(torch.device("cuda"), 81, 128) == GPU_ROWS
+    # the default changes how many rows run at once, never an answer
+    tiny, q = _tiny_trm(), _puzzles(4)
+    sampling = Sampling(samples=3, noise=1.0)
+    a, b = run(tiny, q, SUDOKU, sampling), run(tiny, q, SUDOKU, sampling, batch_rows=512)
     assert np.array_equal(a.answers, b.answers) and np.array_equal(a.chosen, b.chosen)

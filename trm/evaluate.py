@@ -26,7 +26,7 @@ import torch
 
 from trm.config import MAX_SIZES, PAD
 from trm.data import TokenData
-from trm.device import autocast
+from trm.device import autocast, inference_rows
 from trm.errors import SettingError, TRMError
 from trm.model import TRM
 
@@ -174,7 +174,7 @@ def predict(
     model: TRM,
     data: TokenData,
     *,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     device: torch.device | None = None,
     precision: str = "fp32",
     halting: str = "full",
@@ -183,12 +183,15 @@ def predict(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every example's predicted tokens ``(n, L)`` uint8, supervision steps used ``(n,)``
     and halting probability at the step it answered from ``(n,)``, in batches
-    (``max_steps`` supervision steps at most; None: the model's ``n_sup``)."""
+    (``max_steps`` supervision steps at most; None: the model's ``n_sup``; ``batch_size``
+    None: :func:`trm.device.inference_rows`)."""
     from tqdm import tqdm
 
     check_halting(halting)
     max_steps = steps_to_run(model, max_steps)
     device = device or next(model.parameters()).device
+    if batch_size is None:
+        batch_size = inference_rows(device, model.config.total_len, model.config.hidden_size)
     was_training = model.training
     model.eval()
     preds, steps, halts = [], [], []
@@ -234,7 +237,7 @@ def evaluate(
     model: TRM,
     data: TokenData,
     *,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     device: torch.device | None = None,
     precision: str = "fp32",
     halting: str = "full",

@@ -269,7 +269,9 @@ class HeldOutVote(TokenObjective):
         super().__init__(config)
         self.plan, self.views = p, views
 
-    def evaluate(self, model, data, *, batch_size=256, device=None, precision="fp32", limit=0, **_):
+    def evaluate(
+        self, model, data, *, batch_size=None, device=None, precision="fp32", limit=0, **_
+    ):
         """The score of the held-out demos (the first ``limit`` of them, when given)."""
         from puzzles.arc.views import build_views, first_rows, run_views, score
 
