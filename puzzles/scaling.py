@@ -289,11 +289,13 @@ def _run_candidates(
     """Run the K candidates of the puzzles numbered ``puzzles`` (their rows of the whole
     set: the noise's seeds), at most ``batch_rows`` rows a step. A row leaves the batch when
     it has run ``max_steps`` steps or (with early verification) its puzzle has passed the
-    checker, and waiting rows take its place at once, so the batch stays full.
+    checker, and waiting rows take its place at once (joining candidates first).
 
     A puzzle's rows start together, except with ``sampling.leads``: candidate 0 starts
     alone, and the other K-1 join it (candidate 0 going on where it is) only if it has not
-    passed the checker after ``sampling.lead_steps`` steps. Every candidate runs its own
+    passed the checker after ``sampling.lead_steps`` steps; it leaves the batch until there
+    is room for all of them, so the steps each candidate runs do not depend on
+    ``batch_rows``. Every candidate runs its own
     steps from its own start, so which candidates pass, and their answers, are the same
     either way: only the compute differs."""
     device = next(model.parameters()).device
