@@ -39,9 +39,9 @@ import torch
 
 from puzzles.tasks import Task, Views
 from trm.config import MAX_SEED
-from trm.device import autocast, inference_rows
+from trm.device import autocast
 from trm.errors import SettingError, TRMError
-from trm.evaluate import steps_to_run
+from trm.evaluate import inference_batch, steps_to_run
 from trm.vote import rank
 
 SELECT = ("checker", "vote", "confidence")
@@ -222,13 +222,12 @@ def run(
 ) -> Scaled:
     """K = ``sampling.samples`` candidates for every puzzle of ``questions`` (P, L) tokens,
     each running ``max_steps`` supervision steps at most (None: the model's ``n_sup``),
-    ``batch_rows`` candidate rows a step (None: :func:`trm.device.inference_rows`)."""
+    ``batch_rows`` candidate rows a step (None: :func:`trm.evaluate.inference_batch`)."""
     sampling.check_task(task)
     cfg, k = model.config, sampling.samples
     steps = steps_to_run(model, max_steps)
     if batch_rows is None:
-        device = next(model.parameters()).device
-        batch_rows = inference_rows(device, cfg.total_len, cfg.hidden_size)
+        batch_rows = inference_batch(model)
     if sampling.views:
         views = task.views(k, cfg.seq_len, cfg.vocab_size, np.random.default_rng(sampling.seed))
     else:
@@ -295,9 +294,8 @@ def _run_candidates(
     alone, and the other K-1 join it (candidate 0 going on where it is) only if it has not
     passed the checker after ``sampling.lead_steps`` steps; it leaves the batch until there
     is room for all of them, so the steps each candidate runs do not depend on
-    ``batch_rows``. Every candidate runs its own
-    steps from its own start, so which candidates pass, and their answers, are the same
-    either way: only the compute differs."""
+    ``batch_rows``. Every candidate runs its own steps from its own start, so which
+    candidates pass, and their answers, are the same either way: only the compute differs."""
     device = next(model.parameters()).device
     k = sampling.samples
     back = views.inverse()
@@ -313,8 +311,8 @@ def _run_candidates(
     join_at = min(sampling.lead_steps, max_steps) if sampling.leads and k > 1 else 0
     fresh = deque(range(p))  # puzzles not started
     # candidates of started puzzles that start together: (rows, the state candidate 0
-    # carries (None: it has finished), the steps each has run)
-    joins: deque[tuple[np.ndarray, tuple | None, np.ndarray]] = deque()
+    # carries after its join_at steps, None where it has finished)
+    joins: deque[tuple[np.ndarray, tuple | None]] = deque()
     rows = np.zeros(0, np.int64)  # the rows in the batch (row r: candidate r % k of puzzle
     ran = np.zeros(0, np.int64)  # r // k) and the steps each has run
     x = y = z = None
@@ -329,27 +327,27 @@ def _run_candidates(
                     break
                 room -= size
                 if joins:
-                    members, state, steps_run = joins.popleft()
+                    members, state = joins.popleft()
                     if state is None:
                         starting.extend(members)
                     else:
-                        carried.append((members[0], state, steps_run[0]))
+                        carried.append((members[0], state))
                         starting.extend(members[1:])
                 else:
                     q = fresh.popleft()
                     starting.extend([q * k] if join_at else range(q * k, q * k + k))
             if carried or starting:
                 parts = [] if x is None else [(x, y, z)]
-                parts += [state for _, state, _ in carried]
+                parts += [state for _, state in carried]
                 if starting:
                     new = np.asarray(starting, np.int64)
                     parts.append(
                         _starting_rows(model, questions, pids, views, sampling, puzzles, new)
                     )
                 x, y, z = (torch.cat(t) for t in zip(*parts))
-                rows = np.concatenate([rows, [r for r, _, _ in carried], starting])
-                ran = np.concatenate([ran, [s for _, _, s in carried], np.zeros(len(starting))])
-                rows, ran = rows.astype(np.int64), ran.astype(np.int64)
+                rows = np.concatenate([rows, [r for r, _ in carried], starting]).astype(np.int64)
+                ran = np.concatenate([ran, np.full(len(carried), join_at), np.zeros(len(starting))])
+                ran = ran.astype(np.int64)
             if not len(rows):
                 break
             out = model.deep_step(x, y, z)
@@ -374,12 +372,12 @@ def _run_candidates(
                     continue
                 others = np.arange(q * k + 1, q * k + k)
                 if done[i]:  # it has run all its steps: the others start by themselves
-                    joins.append((others, None, np.zeros(k - 1, np.int64)))
+                    joins.append((others, None))
                 else:
                     pause[i] = True
                     state = (x[i : i + 1], out.y[i : i + 1], out.z[i : i + 1])
                     members = np.concatenate([[q * k], others])
-                    joins.append((members, state, np.full(k, join_at)))
+                    joins.append((members, state))
             if done.any():
                 gone = rows[done]
                 c.final[gone] = answers[done]

@@ -170,6 +170,13 @@ def predict_batch(
     return logits.argmax(-1), steps, halt
 
 
+def inference_batch(model, device: torch.device | None = None) -> int:
+    """Examples per inference batch for ``model`` on ``device`` (None: the model's own):
+    :func:`trm.device.inference_rows` of its state's length and width."""
+    device = device or next(model.parameters()).device
+    return inference_rows(device, model.config.total_len, model.config.hidden_size)
+
+
 def predict(
     model: TRM,
     data: TokenData,
@@ -184,14 +191,14 @@ def predict(
     """Every example's predicted tokens ``(n, L)`` uint8, supervision steps used ``(n,)``
     and halting probability at the step it answered from ``(n,)``, in batches
     (``max_steps`` supervision steps at most; None: the model's ``n_sup``; ``batch_size``
-    None: :func:`trm.device.inference_rows`)."""
+    None: :func:`inference_batch`)."""
     from tqdm import tqdm
 
     check_halting(halting)
     max_steps = steps_to_run(model, max_steps)
     device = device or next(model.parameters()).device
     if batch_size is None:
-        batch_size = inference_rows(device, model.config.total_len, model.config.hidden_size)
+        batch_size = inference_batch(model, device)
     was_training = model.training
     model.eval()
     preds, steps, halts = [], [], []
