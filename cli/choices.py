@@ -26,7 +26,7 @@ from trm.config import (
     SOFT_MIXERS,
     TRAINABLE,
 )
-from vision.configs import BLOCKS, CONFIGS, POOLS, SPLITS, TOKEN_LAYOUTS
+from vision.configs import BLOCKS, CONFIGS, INITS, POOLS, SPLITS, TOKEN_LAYOUTS
 from vision.configs import PRESETS as VISION_PRESETS
 from vision.recipes import BUDGETS
 
@@ -64,6 +64,7 @@ VisionPreset = choice("VisionPreset", VISION_PRESETS["vit"])  # every variant ha
 Pool = choice("Pool", POOLS)
 Layout = choice("Layout", TOKEN_LAYOUTS)
 BlockKind = choice("BlockKind", BLOCKS)
+InitKind = choice("InitKind", INITS)
 Split = choice("Split", SPLITS)
 Budget = choice("Budget", BUDGETS)
 

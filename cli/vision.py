@@ -12,6 +12,7 @@ from cli.choices import (
     BlockKind,
     Budget,
     Cifar,
+    InitKind,
     Layout,
     Pool,
     Precision,
@@ -73,6 +74,11 @@ def _model_default(name: str) -> str:
     )
 
 
+INIT_HELP = (
+    "vit, bvit, sr-vit, mor-vit: the ViT block's weights: vit (truncated normal of std 0.02, "
+    "as ViT and DeiT) or fan-in (std 1/sqrt(fan-in): narrow models learn from the first steps)."
+)
+INIT_DEFAULT = each_preset(VisionPreset, lambda p: field_defaults("init")["vit", p])
 BLOCK_HELP = (
     "vit, bvit, sr-vit, mor-vit: vit (the papers' ViT block: pre-norm LayerNorm, GELU MLP, "
     "learned positions, a final norm before the head) or trm (post-norm RMSNorm, SwiGLU, "
@@ -356,6 +362,9 @@ def train(
     block: Annotated[
         BlockKind | None, typer.Option(help=BLOCK_HELP, show_default=_model_default("block"))
     ] = None,
+    init: Annotated[
+        InitKind | None, typer.Option(help=INIT_HELP, show_default=INIT_DEFAULT)
+    ] = None,
     hidden_size: Annotated[int | None, typer.Option(help="Model width.")] = None,
     num_heads: Annotated[int | None, typer.Option("--heads", help="Attention heads.")] = None,
     depth: Annotated[int | None, typer.Option(help="vit: independent layers.")] = None,
@@ -589,13 +598,17 @@ def train(
     err.print(line + f"; saved in {summary['out']}", highlight=False)
 
 
-def block_overrides(names: list[str], block: str | None) -> dict[str, dict] | None:
-    """``--block`` for each compared variant built of ViT or trm blocks (vitrm has its own)."""
+def block_overrides(
+    names: list[str], block: str | None, init: str | None = None
+) -> dict[str, dict] | None:
+    """``--block`` and ``--init`` for each compared variant built of ViT or trm blocks (vitrm
+    has its own)."""
     from dataclasses import fields
 
-    if block is None:
+    given = {k: v for k, v in (("block", block), ("init", init)) if v is not None}
+    if not given:
         return None
-    return {v: {"block": block} for v in names if "block" in {f.name for f in fields(CONFIGS[v])}}
+    return {v: given for v in names if "block" in {f.name for f in fields(CONFIGS[v])}}
 
 
 def check_options(variant: str, model: dict) -> None:
@@ -770,6 +783,9 @@ def compare(
     block: Annotated[
         BlockKind | None, typer.Option(help=BLOCK_HELP, show_default=_model_default("block"))
     ] = None,
+    init: Annotated[
+        InitKind | None, typer.Option(help=INIT_HELP, show_default=INIT_DEFAULT)
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (the same for every variant).")] = 0,
     device: Annotated[str, DEVICE] = "auto",
     precision: Annotated[
@@ -814,7 +830,7 @@ def compare(
             batch_size=batch_size,
             device=device,
             precision=precision,
-            model_overrides=block_overrides(names, block),
+            model_overrides=block_overrides(names, block, init),
             progress=not quiet,
             log=lambda m: err.print(m, highlight=False),
         )

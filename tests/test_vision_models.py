@@ -234,7 +234,7 @@ def test_the_vit_family_is_built_of_vits_block_by_default(variant):
     RoPE: positions are the learned ones added to the patches), a final LayerNorm before
     the head, and ViT's init (linear weights at std 0.02, zero biases)."""
     torch.manual_seed(0)
-    model = build_model(variant, "small")
+    model = build_model(variant, "small", init="vit")
     assert model.config.block == "vit" and isinstance(model.norm, torch.nn.LayerNorm)
     for block in _vit_blocks(model):
         assert block.prenorm and all(isinstance(n, torch.nn.LayerNorm) for n in block.norms)
@@ -245,6 +245,34 @@ def test_the_vit_family_is_built_of_vits_block_by_default(variant):
         assert abs(w.std().item() - 0.02) < 0.002 and w.abs().max() <= 0.0455
     assert abs(model.head.weight.std().item() - 0.02) < 0.004
     assert model.embed.pos.shape[1] == model.embed.length  # learned positions
+
+
+@pytest.mark.parametrize("variant", ["vit", "bvit", "sr-vit", "mor-vit"])
+def test_fan_in_init_draws_each_vit_weight_at_one_over_root_fan_in(variant):
+    """``init="fan-in"``: every linear weight of the ViT blocks and the head at std
+    1/sqrt(its fan-in) (the MLP's second layer reads 4x the width), biases still zero; the
+    config says so, and trm's blocks ignore it (their init is fan-in already)."""
+    torch.manual_seed(0)
+    model = build_model(variant, "small", init="fan-in", hidden_size=128, num_heads=4)
+    assert "fan-in init" in model.config.describe()
+    for block in _vit_blocks(model):
+        for layer in (block.mix.qkv, block.mix.out, block.mlp.fc1, block.mlp.fc2):
+            std = layer.in_features**-0.5
+            assert abs(layer.weight.std().item() - std) < 0.1 * std
+            assert layer.weight.abs().max() <= 2 * std / 0.8796 + 1e-6 and not layer.bias.any()
+    assert abs(model.head.weight.std().item() - 128**-0.5) < 0.15 * 128**-0.5
+    trm_block = build_model(variant, "small", block="trm", init="fan-in", **SMALL).config
+    assert not trm_block.uses_fan_in and "fan-in" not in trm_block.describe()
+
+
+def test_init_is_checked_and_old_runs_load_with_vits_init():
+    from vision.models import model_from_config
+
+    with pytest.raises(TRMError, match="init"):
+        build_model("vit", "small", init="he", **SMALL)
+    config = build_model("vit", "small", init="fan-in", **SMALL).config.to_dict()
+    config.pop("init")  # a run saved before the field
+    assert model_from_config("vit", config).config.init == "vit"
 
 
 def test_a_vit_block_adds_its_branches_to_an_unnormalised_stream():

@@ -514,10 +514,15 @@ def test_block_is_an_option_of_the_vit_family_only(synthetic, tmp_path):
         "mor-vit": {"block": "trm"},
     }
     assert block_overrides(["vit"], None) is None
+    assert block_overrides(["vitrm", "sr-vit"], None, "fan-in") == {"sr-vit": {"init": "fan-in"}}
     run = tmp_path / "x"
     assert_one_line_error(
         run_trm(*cmd("vision train --data", synthetic, "--variant vitrm --block trm --out", run)),
         "vitrm has no --block option",
+    )
+    assert_one_line_error(
+        run_trm(*cmd("vision train --data", synthetic, "--variant vitrm --init fan-in --out", run)),
+        "vitrm has no --init option",
     )
     assert not run.exists()
 

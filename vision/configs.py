@@ -34,6 +34,11 @@ TOKEN_LAYOUTS = ("vitrm", "trm")
 # block the papers compare with) or trm's (post-norm RMSNorm, SwiGLU, RoPE: our first
 # release, which saved runs without the field were built with)
 BLOCKS = ("vit", "trm")
+# the ViT block's weight init: ViT/DeiT's (timm's) truncated normal of std 0.02 for every
+# linear weight, or std 1/sqrt(fan-in) (LeCun's, trm's own): 0.02 is set for widths of 384
+# and more, and at width 128 it is a quarter of 1/sqrt(fan-in), where a ViT sits at chance
+# loss for hundreds of steps before it learns (docs/results.md)
+INITS = ("vit", "fan-in")
 SPLITS = ("train", "test")  # an image set's two parts
 
 
@@ -48,7 +53,8 @@ def _check_common(c) -> None:
         raise SettingError(f"`patch_size` {c.patch_size} must divide the image size {c.image_size}")
     if c.num_classes < 2:
         raise SettingError("num_classes", f"must be at least 2, got {c.num_classes}")
-    check_choices(c, {"pool": POOLS, **({"block": BLOCKS} if hasattr(c, "block") else {})})
+    family = {"block": BLOCKS, "init": INITS} if hasattr(c, "block") else {}
+    check_choices(c, {"pool": POOLS, **family})
     if c.hidden_size < 1 or c.num_heads < 1 or c.hidden_size % (2 * c.num_heads):
         raise SettingError(
             f"`hidden_size` {c.hidden_size} must be a multiple of 2 x `num_heads` ({c.num_heads})"
@@ -76,9 +82,18 @@ class ImageModelConfig(SavedConfig):
 
 @dataclass(frozen=True)
 class ViTFamilyConfig(ImageModelConfig):
-    """The configs whose blocks are ViT's or trm's (``block``, one of :data:`BLOCKS`)."""
+    """The configs whose blocks are ViT's or trm's (``block``, one of :data:`BLOCKS`), and
+    the ViT block's init (``init``, one of :data:`INITS`; trm's block is always fan-in)."""
 
     block: str = "vit"
+    init: str = "vit"
+
+    def blocks_text(self) -> str:
+        return f"{self.block} blocks" + (", fan-in init" if self.uses_fan_in else "")
+
+    @property
+    def uses_fan_in(self) -> bool:
+        return self.block == "vit" and self.init == "fan-in"
 
     legacy_defaults: ClassVar[dict] = {"block": "trm"}
 
@@ -103,7 +118,7 @@ class ViTConfig(ViTFamilyConfig):
         return self
 
     def describe(self) -> str:
-        return f"width {self.hidden_size}, depth {self.depth}, {self.block} blocks"
+        return f"width {self.hidden_size}, depth {self.depth}, {self.blocks_text()}"
 
 
 @dataclass(frozen=True)
@@ -139,7 +154,9 @@ class RecursiveViTConfig(ViTFamilyConfig):
 
     def describe(self) -> str:
         text = f"width {self.hidden_size}, k={self.num_layers}, {self.recursions} recursions"
-        return text + f", {self.block} blocks" + (", step embedding" if self.step_embedding else "")
+        return (
+            text + f", {self.blocks_text()}" + (", step embedding" if self.step_embedding else "")
+        )
 
     def encoder(self, net) -> RecursiveEncoder:
         """The variant's encoder, given ``net(layers)`` -> a new network of that many blocks."""
@@ -335,11 +352,15 @@ CONFIGS: dict[str, type[ImageModelConfig]] = {
 }
 
 # named configurations: the papers' CIFAR scale, and one that trains in minutes on a CPU
-# (``small``: 8x8 patches, 16 tokens; chosen on real digits, docs/results.md)
+# (``small``: 8x8 patches, 16 tokens; chosen on real digits, docs/results.md). The ViT
+# blocks of ``small`` start at std 1/sqrt(fan-in): at width 128-192, ViT's 0.02 left them
+# at chance loss for hundreds of steps (vit in 6 minutes on digits: 86.4% -> 90.8%)
 PRESETS: dict[str, dict[str, dict]] = {
     "vit": {
         "cifar": dict(hidden_size=384, num_heads=6, depth=12, expansion=4.0),
-        "small": dict(hidden_size=128, num_heads=4, depth=8, expansion=4.0, patch_size=8),
+        "small": dict(
+            hidden_size=128, num_heads=4, depth=8, expansion=4.0, patch_size=8, init="fan-in"
+        ),
     },
     # ViTRM's released CIFAR config (3.6M parameters: SwiGLU width 512, as its MLP), and the
     # same layout at width 96 with k=2 (an eighth of the small vit's parameters)
@@ -370,13 +391,19 @@ PRESETS: dict[str, dict[str, dict]] = {
     # one wide block, 12 steps (bViT)
     "bvit": {
         "cifar": dict(hidden_size=576, num_heads=9, recursions=12),
-        "small": dict(hidden_size=192, num_heads=4, recursions=6, patch_size=8),
+        "small": dict(hidden_size=192, num_heads=4, recursions=6, patch_size=8, init="fan-in"),
     },
     # SoftMoR: the whole ViT-S stack (12 blocks, width 384) recursed R=4 times
     "sr-vit": {
         "cifar": dict(hidden_size=384, num_heads=6, num_layers=12, expansion=4.0, recursions=4),
         "small": dict(
-            hidden_size=128, num_heads=4, num_layers=4, expansion=4.0, recursions=4, patch_size=8
+            hidden_size=128,
+            num_heads=4,
+            num_layers=4,
+            expansion=4.0,
+            recursions=4,
+            patch_size=8,
+            init="fan-in",
         ),
     },
     # MoR at bvit's widths. cifar: Middle-Cycle, unique first and last blocks around a shared
@@ -393,6 +420,7 @@ PRESETS: dict[str, dict[str, dict]] = {
             unique_ends=False,
             inactive_keys=False,
             patch_size=8,
+            init="fan-in",
         ),
     },
 }

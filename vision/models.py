@@ -77,12 +77,13 @@ VIT_BLOCK = dict(prenorm=True, rope=False, norm="layer", mlp="gelu", bias=True)
 VIT_INIT_STD = 0.02  # ViT/DeiT's (timm's) truncated normal for every linear weight
 
 
-def vit_init(module: nn.Module) -> nn.Module:
-    """ViT's usual init: linear weights from a truncated normal of std 0.02, zero biases;
-    LayerNorms at scale 1, shift 0 (their own default)."""
+def vit_init(module: nn.Module, fan_in: bool = False) -> nn.Module:
+    """ViT's usual init: linear weights from a truncated normal of std 0.02 (``fan_in``: of
+    std 1/sqrt(fan-in), as :func:`trm.layers.init_linear`), zero biases; LayerNorms at scale
+    1, shift 0 (their own default)."""
     for m in module.modules():
         if isinstance(m, nn.Linear):
-            trunc_normal_(m.weight, VIT_INIT_STD)
+            trunc_normal_(m.weight, m.in_features**-0.5 if fan_in else VIT_INIT_STD)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
     return module
@@ -104,7 +105,7 @@ def _net(c, layers: int, length: int, **options) -> ReasoningNet:
         **(VIT_BLOCK if vit else options),
     )
     net = ReasoningNet(spec, layers)
-    return vit_init(net) if vit else net
+    return vit_init(net, c.uses_fan_in) if vit else net
 
 
 def final_norm(c) -> nn.Module:
@@ -116,7 +117,7 @@ def final_norm(c) -> nn.Module:
 def classifier(c) -> nn.Linear:
     """The linear head, initialised as the blocks are."""
     fc = nn.Linear(c.hidden_size, c.num_classes)
-    return vit_init(fc) if c.block == "vit" else init_linear(fc)
+    return vit_init(fc, c.uses_fan_in) if c.block == "vit" else init_linear(fc)
 
 
 class SingleStep(nn.Module):
