@@ -86,16 +86,18 @@ class ViTFamilyConfig(ImageModelConfig):
     the ViT block's init (``init``, one of :data:`INITS`; trm's block is always fan-in)."""
 
     block: str = "vit"
-    init: str = "vit"
+    init: str = "vit"  # runs saved before the field were drawn at ViT's std 0.02
 
-    def blocks_text(self) -> str:
-        return f"{self.block} blocks" + (", fan-in init" if self.uses_fan_in else "")
+    legacy_defaults: ClassVar[dict] = {"block": "trm"}
 
     @property
     def uses_fan_in(self) -> bool:
+        """The ViT block drawn at 1/sqrt(fan-in) (trm's block always is; ``init`` is ignored)."""
         return self.block == "vit" and self.init == "fan-in"
 
-    legacy_defaults: ClassVar[dict] = {"block": "trm"}
+    def blocks_text(self) -> str:
+        """The blocks, as ``describe`` says them."""
+        return f"{self.block} blocks" + (", fan-in init" if self.uses_fan_in else "")
 
 
 @dataclass(frozen=True)

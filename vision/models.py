@@ -5,7 +5,8 @@ pooling by it, and learned positions) and use trm's transformer block
 (:class:`trm.layers.ReasoningNet`). ``vit`` stacks ``depth`` independent blocks; ``bvit``,
 ``sr-vit`` and ``mor-vit`` recurse one network (:mod:`trm.encoder`). These four are built of
 ViT's block by default (``block="vit"``: pre-norm LayerNorm, biases, a GELU MLP, no RoPE,
-ViT's init, a final LayerNorm before the head) or of trm's puzzle block (``block="trm"``:
+ViT's init or, ``init="fan-in"`` (the ``small`` presets'), weights at std 1/sqrt(fan-in), a
+final LayerNorm before the head) or of trm's puzzle block (``block="trm"``:
 post-norm RMSNorm, SwiGLU, RoPE), and have timm's seams (``forward_features``,
 ``forward_head``). ``vitrm`` runs one tiny ``k``-block network ``f`` recursively, TRM's
 state refinement (:func:`trm.recursion.deep_recursion`), in one of two layouts:
