@@ -22,6 +22,7 @@ import torch
 
 from trm.device import cpu_has_fast_bf16
 from vision.compare import compare
+from vision.recipes import TRAIN_DEFAULTS
 from vision.synthetic import write_synthetic
 
 VARIANTS = ["vit", "vitrm", "bvit", "sr-vit", "mor-vit"]
@@ -33,7 +34,7 @@ def main() -> None:
     ap.add_argument("--train", type=int, default=4000)
     ap.add_argument("--test", type=int, default=1000)
     ap.add_argument("--epochs", type=float, default=20.0)
-    ap.add_argument("--batch-size", type=int, default=None, help="default: the preset's")
+    ap.add_argument("--batch-size", type=int, default=TRAIN_DEFAULTS["batch_size"])
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--skip-time", action="store_true", help="no equal-time table")
     args = ap.parse_args()
@@ -50,9 +51,9 @@ def main() -> None:
         },
         "data": {"train": args.train, "test": args.test, "classes": 10},
         "epochs_each": args.epochs,
-        "batch_size": args.batch_size or "the preset's",
+        "batch_size": args.batch_size,
     }
-    common = dict(log=log, **({"batch_size": args.batch_size} if args.batch_size else {}))
+    common = dict(batch_size=args.batch_size, log=log)
     epochs = compare(
         data, args.out / "epochs", VARIANTS, budget="epochs", epochs=args.epochs, **common
     )

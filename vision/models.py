@@ -79,12 +79,14 @@ VIT_INIT_STD = 0.02  # ViT/DeiT's (timm's) truncated normal for every linear wei
 
 
 def vit_init(module: nn.Module, fan_in: bool = False) -> nn.Module:
-    """ViT's usual init: linear weights from a truncated normal of std 0.02 (``fan_in``: of
-    std 1/sqrt(fan-in), as :func:`trm.layers.init_linear`), zero biases; LayerNorms at scale
+    """ViT's usual init: linear weights from a truncated normal of std 0.02 (``fan_in``:
+    :func:`trm.layers.init_linear`'s, std 1/sqrt(fan-in)), zero biases; LayerNorms at scale
     1, shift 0 (their own default)."""
     for m in module.modules():
-        if isinstance(m, nn.Linear):
-            trunc_normal_(m.weight, m.in_features**-0.5 if fan_in else VIT_INIT_STD)
+        if isinstance(m, nn.Linear) and fan_in:
+            init_linear(m)
+        elif isinstance(m, nn.Linear):
+            trunc_normal_(m.weight, VIT_INIT_STD)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
     return module
