@@ -242,7 +242,10 @@ def _check_task_info(meta: dict, meta_path: Path) -> None:
     info = meta.get("task_info", {})
     if not isinstance(info, dict):
         raise TRMError(f"{meta_path}: field 'task_info' is not an object")
-    task = get_task(meta["task"])
+    try:
+        task = get_task(meta["task"])
+    except TRMError as e:  # an unknown task: say which file names it
+        raise TRMError(f"{meta_path}: {e}") from None
     problem = task.check_meta(meta) if task.check_meta else None
     if problem:
         raise TRMError(f"{meta_path}: {problem}")
