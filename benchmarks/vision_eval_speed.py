@@ -29,20 +29,21 @@ from vision.models import build_model
 
 LINEAR = dict(unique_ends=False, inactive_keys=False)  # shared ends, active tokens only
 ARMS = {
-    "bvit (6 passes)": ("bvit", {}),
-    "mor-vit (previous small: unique ends, 4 steps, inactive keys)": (
+    "bvit (6 passes, class token)": ("bvit", {}),
+    "bvit --pool mean (6 passes)": ("bvit", dict(pool="mean")),
+    "mor-vit (first small: unique ends, 4 steps, inactive keys, class token)": (
         "mor-vit",
-        dict(recursions=4, unique_ends=True, inactive_keys=True),
+        dict(recursions=4, unique_ends=True, inactive_keys=True, pool="cls"),
     ),
-    "mor-vit --recursions 6 --shared-ends": ("mor-vit", dict(recursions=6, unique_ends=False)),
-    "mor-vit --recursions 6 --shared-ends --no-inactive-keys": (
+    "mor-vit --recursions 6 --shared-ends --no-inactive-keys --pool cls": (
         "mor-vit",
-        dict(recursions=6, **LINEAR),
+        dict(recursions=6, pool="cls", **LINEAR),
     ),
-    "mor-vit --recursions 4 --shared-ends --no-inactive-keys": (
+    "mor-vit --recursions 4 --shared-ends --no-inactive-keys --pool cls": (
         "mor-vit",
-        dict(recursions=4, **LINEAR),
+        dict(recursions=4, pool="cls", **LINEAR),
     ),
+    "mor-vit small (4 steps, shared ends, active tokens only, mean pooling)": ("mor-vit", {}),
 }
 
 
@@ -74,7 +75,7 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, model in models.items():
             times[name].append(seconds(model))
-    base = statistics.median(times["bvit (6 passes)"])
+    base = statistics.median(times["bvit (6 passes, class token)"])
     print(f"patch {args.patch}, batch {args.batch}, {torch.get_num_threads()} threads")
     for name, model in models.items():
         t = statistics.median(times[name])

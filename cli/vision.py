@@ -415,7 +415,13 @@ def train(
             ),
         ),
     ] = None,
-    pool: Annotated[Pool | None, typer.Option(help="cls or mean.")] = None,
+    pool: Annotated[
+        Pool | None,
+        typer.Option(
+            help="What the head reads: cls (a class token) or mean (the mean of the tokens).",
+            show_default=_model_default("pool"),
+        ),
+    ] = None,
     mixer: Annotated[
         SoftMixer | None,
         typer.Option(

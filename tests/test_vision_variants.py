@@ -112,15 +112,17 @@ def count_passes(model, images):
 @pytest.mark.parametrize(
     "routing,capacity", [("expert", None), ("expert", (1.0, 0.5, 0.5, 0.2)), ("token", None)]
 )
-def test_mor_tokens_go_through_the_block_exactly_their_depth(routing, capacity):
+@pytest.mark.parametrize("pool", ["cls", "mean"])
+def test_mor_tokens_go_through_the_block_exactly_their_depth(routing, capacity, pool):
     torch.manual_seed(0)
     model = build_model(
-        "mor-vit", "small", recursions=4, routing=routing, capacity=capacity, **SMALL
+        "mor-vit", "small", recursions=4, routing=routing, capacity=capacity, pool=pool, **SMALL
     )
     images = torch.randn(6, 3, 32, 32)
     counts, out = count_passes(model, images)
     assert torch.equal(counts, out.depth)
-    assert (out.depth[:, 0] == 4).all()  # the class token goes through every step
+    if pool == "cls":
+        assert (out.depth[:, 0] == 4).all()  # the class token goes through every step
     length = model.embed.length
     if routing == "expert":
         shares = capacity or (1, 3 / 4, 2 / 4, 1 / 4)
@@ -128,6 +130,29 @@ def test_mor_tokens_go_through_the_block_exactly_their_depth(routing, capacity):
             assert ((out.depth >= step).sum(-1) == math.ceil(share * length)).all()
     else:
         assert out.depth.min() >= 1 and out.depth.max() <= 4
+
+
+@pytest.mark.parametrize("routing", ["expert", "token"])
+def test_mor_keeps_the_first_token_only_where_it_is_a_class_token(routing):
+    """With mean pooling there is no class token: the first patch is routed like the others
+    (a router that scores it lowest stops it early); with one, it runs every step."""
+    seen = {}
+    for pool in ("cls", "mean"):
+        torch.manual_seed(0)
+        model = build_model("mor-vit", "small", recursions=2, routing=routing, pool=pool, **SMALL)
+        enc = model.encoder
+        with torch.no_grad():  # every router scores by the first feature; token 0 lowest
+            for router in enc.routers if enc.routers is not None else [enc.router]:
+                router.weight.zero_()
+                router.weight[:, 0] = 1.0
+                router.bias.zero_()
+                if routing == "token":  # a higher feature picks the deeper depth
+                    router.weight[0, 0] = -1.0
+        h = model.embed(torch.randn(3, 3, 32, 32))
+        h[:, 0, 0] = -100.0
+        with torch.no_grad():
+            seen[pool] = enc(h).depth[:, 0]
+    assert (seen["cls"] == 2).all() and (seen["mean"] == 1).all()
 
 
 def test_mor_active_tokens_keep_their_positions_and_see_only_each_other():
@@ -154,8 +179,11 @@ def test_capacity_changes_the_measured_flops():
     lean = flops_per_image(build_model("mor-vit", "small", capacity=(1, 0.25, 0.1, 0.1)))
     assert full > 1.2 * linear and linear > 1.2 * lean
     # at full capacity, 6 steps of the small preset's one shared block do bvit small's work
-    # (6 passes), plus the routers; its 4 linear steps (1, 3/4, 1/2, 1/4) do far less
-    six = flops_per_image(build_model("mor-vit", "small", recursions=6, capacity=(1,) * 6))
+    # (6 passes, with its class token), plus the routers; its 4 linear steps (1, 3/4, 1/2,
+    # 1/4) do far less
+    six = flops_per_image(
+        build_model("mor-vit", "small", recursions=6, capacity=(1,) * 6, pool="cls")
+    )
     bvit = flops_per_image(build_model("bvit", "small"))
     assert six == pytest.approx(bvit, rel=0.01) and linear < 0.5 * bvit
 
@@ -452,10 +480,14 @@ def test_legacy_softmor_config_loads_the_linear_mixer():
 
 def test_legacy_mor_config_loads_one_router_no_ends_and_active_only_attention():
     _, legacy = _legacy(
-        "mor-vit", ("router_per_step", "inactive_keys", "unique_ends"), recursions=3
+        "mor-vit",
+        ("router_per_step", "inactive_keys", "unique_ends", "route_first"),
+        recursions=3,
+        pool="mean",
     )
     c = legacy.config
     assert (c.router_per_step, c.inactive_keys, c.unique_ends) == (False, False, False)
+    assert not c.route_first  # the first token ran every step, whatever the pooling
     enc = legacy.encoder
     assert enc.routers is None and enc.first is None and enc.last is None and not enc.inactive_keys
     assert _extra_keys(legacy) == {"encoder.router.weight", "encoder.router.bias"}
@@ -467,11 +499,13 @@ def test_legacy_mor_config_loads_one_router_no_ends_and_active_only_attention():
         inactive_keys=False,
         unique_ends=False,
         block="trm",
+        pool="mean",
         **SMALL,
     ).state_dict()
     legacy.load_state_dict(state)
     counts, out = count_passes(legacy, torch.randn(2, 3, 32, 32))
     assert torch.equal(counts, out.depth)
+    assert (out.depth[:, 0] == 3).all()
 
 
 # ------------------------------------------------- SoftMoR against a collapsing mixture

@@ -170,7 +170,8 @@ def imbalance(weights: torch.Tensor) -> torch.Tensor:
 
 class RoutedEncoder(RecursiveEncoder):
     """Mixture-of-Recursions: fewer tokens through ``f`` at each step, chosen by routers;
-    ``ends`` (first, last): unique blocks before and after the recursion, on all tokens."""
+    ``ends`` (first, last): unique blocks before and after the recursion, on all tokens.
+    ``keep_first``: the first token (a class token the head reads) runs every step."""
 
     def __init__(
         self,
@@ -184,8 +185,10 @@ class RoutedEncoder(RecursiveEncoder):
         inactive_keys: bool = True,
         ends: tuple[nn.Module, nn.Module] | None = None,
         step_embedding: bool = False,
+        keep_first: bool = True,
     ):
         super().__init__(net, dim, steps, step_embedding=step_embedding)
+        self.keep_first = keep_first
         if routing not in ROUTINGS:
             raise ValueError(f"routing must be one of {ROUTINGS}, got {routing!r}")
         self.routing, self.inactive_keys = routing, inactive_keys
@@ -247,7 +250,7 @@ class RoutedEncoder(RecursiveEncoder):
             k = max(1, min(active.shape[1], math.ceil(share * length)))
             sub = h.gather(1, active.unsqueeze(-1).expand(-1, -1, h.shape[-1]))
             logits = router(sub).squeeze(-1).float()  # (B, A)
-            rank = logits.masked_fill(active == 0, float("inf"))  # the first token always stays
+            rank = logits.masked_fill(active == 0, float("inf")) if self.keep_first else logits
             keep = rank.topk(k, dim=-1).indices.sort(dim=-1).values  # (B, k), in sequence order
             chosen = torch.zeros_like(logits, dtype=torch.bool).scatter(1, keep, True)
             aux = aux + F.binary_cross_entropy_with_logits(logits, chosen.float())
@@ -261,7 +264,8 @@ class RoutedEncoder(RecursiveEncoder):
         _b, _length, _ = h.shape
         probs = torch.softmax(self.router(h).float(), dim=-1)  # (B, L, S)
         chosen = probs.argmax(-1)  # depth - 1
-        chosen[:, 0] = self.steps - 1  # the first token goes all the way
+        if self.keep_first:  # the first token goes all the way
+            chosen[:, 0] = self.steps - 1
         gate = probs.gather(-1, chosen.unsqueeze(-1)).squeeze(-1)  # (B, L)
         depth = chosen + 1
         # balance: fraction of tokens per depth times mean probability (Switch-style)

@@ -236,9 +236,9 @@ class SRViTConfig(RecursiveViTConfig):
 @dataclass(frozen=True)
 class MoRViTConfig(RecursiveViTConfig):
     """``mor-vit``: Mixture-of-Recursions, fewer tokens through the shared ``num_layers``
-    blocks at each recursion step. Runs saved before ``router_per_step``, ``inactive_keys``
-    and ``unique_ends`` existed load without them (one shared router, active tokens seeing
-    only each other, no unique ends)."""
+    blocks at each recursion step. Runs saved before ``router_per_step``, ``inactive_keys``,
+    ``unique_ends`` and ``route_first`` existed load without them (one shared router, active
+    tokens seeing only each other, no unique ends, the first token kept every step)."""
 
     recursions: int = 3
     capacity: tuple | None = None  # share of tokens per step, non-increasing; None: linear
@@ -247,12 +247,16 @@ class MoRViTConfig(RecursiveViTConfig):
     router_per_step: bool = True  # expert choice: a router per step (False: one for all)
     inactive_keys: bool = True  # tokens that stopped stay keys and values for active ones
     unique_ends: bool = True  # Middle-Cycle: unique first and last blocks around the recursion
+    # without a class token (mean pooling) the first token is routed like the others; runs
+    # saved before the field kept it every step, as a class token
+    route_first: bool = True
     variant: ClassVar[str] = "mor-vit"
     legacy_defaults: ClassVar[dict] = {
         **ViTFamilyConfig.legacy_defaults,
         "router_per_step": False,
         "inactive_keys": False,
         "unique_ends": False,
+        "route_first": False,
     }
 
     def __post_init__(self):
@@ -308,6 +312,7 @@ class MoRViTConfig(RecursiveViTConfig):
             inactive_keys=self.inactive_keys,
             ends=(net(1), net(1)) if self.unique_ends else None,
             step_embedding=self.step_embedding,
+            keep_first=self.pool == "cls" or not self.route_first,  # the class token: every step
         )
 
 
@@ -411,7 +416,8 @@ PRESETS: dict[str, dict[str, dict]] = {
     # MoR at bvit's widths. cifar: Middle-Cycle, unique first and last blocks around a shared
     # middle stack. small: bvit small's one block, 4 steps of linear capacity (all tokens,
     # then 3/4, 1/2, 1/4) with attention among the active tokens: what makes it faster than
-    # bvit on a CPU (2x eval images/s at equal top-1 on digits: docs/results.md)
+    # bvit on a CPU; mean pooling, so the head reads every token's last state, also those
+    # that stopped early (with a class token it saw them only through early attention)
     "mor-vit": {
         "cifar": dict(hidden_size=576, num_heads=9, num_layers=2, recursions=3, unique_ends=True),
         "small": dict(
@@ -423,6 +429,7 @@ PRESETS: dict[str, dict[str, dict]] = {
             inactive_keys=False,
             patch_size=8,
             init="fan-in",
+            pool="mean",
         ),
     },
 }
