@@ -35,17 +35,27 @@ from cli.common import (
 )
 from cli.defaults import common_else, each_preset, shown, switch
 from vision.configs import CONFIGS, field_defaults
-from vision.recipes import COMPARE_EPOCHS, TRAIN_DEFAULTS, preset_settings
+from vision.recipes import COMPARE_EPOCHS, TRAIN_DEFAULTS, VARIANT_TRAIN, preset_settings
 
 
 def _train_default(name: str) -> str:
-    """A training setting's default, from the presets (vision/recipes.py)."""
+    """A training setting's default, from the presets (vision/recipes.py), with the
+    variants that have their own ("small 0.002 (sr-vit 0.0005)")."""
 
-    def value(preset: str):
-        v = preset_settings(preset)[name]
+    def value(preset: str, variant: str | None = None):
+        v = preset_settings(preset, variant)[name]
         return _OFF.get(name) if v is None else v
 
-    return each_preset(VisionPreset, value)
+    def with_own(preset: str):
+        base = shown(value(preset))
+        own = [
+            f"{variant} {shown(value(preset, variant))}"
+            for variant, settings in VARIANT_TRAIN.get(preset, {}).items()
+            if name in settings and shown(value(preset, variant)) != base
+        ]
+        return f"{base} ({', '.join(own)})" if own else base
+
+    return each_preset(VisionPreset, with_own)
 
 
 _OFF = {"randaugment": "off"}  # settings whose None is a value: "no RandAugment"

@@ -599,3 +599,32 @@ def test_the_small_preset_decides_flips_from_the_data_and_an_option_overrides(tm
     from vision.recipes import preset_settings
 
     assert preset_settings("small")["flip"] is None and preset_settings("cifar")["flip"] is True
+
+
+def test_a_variant_with_its_own_rate_starts_from_it_and_an_option_overrides(synthetic, tmp_path):
+    """sr-vit small trains at 5e-4 (its shared stack runs R times), the others at the
+    preset's 2e-3; --lr wins over both; --help shows the exception."""
+    from cli.vision import _train_default
+    from vision.recipes import VARIANT_TRAIN, preset_settings
+
+    assert VARIANT_TRAIN["small"]["sr-vit"]["lr"] == 5e-4
+    assert preset_settings("small", "sr-vit")["lr"] == 5e-4
+    assert preset_settings("small", "vit")["lr"] == preset_settings("small")["lr"] == 2e-3
+    assert preset_settings("cifar", "sr-vit")["lr"] == 3e-4  # the papers' recipe: one rate
+    assert "small 0.002 (sr-vit 0.0005)" in _train_default("lr")
+    sr = dict(num_layers=1, recursions=2)
+    train(synthetic, tmp_path / "sr", 1, variant="sr-vit", model=sr)
+    train(synthetic, tmp_path / "vit", 1, variant="vit", model=dict(depth=1))
+    train_images(
+        synthetic,
+        tmp_path / "asked",
+        variant="sr-vit",
+        preset="small",
+        model_overrides={**TINY, **sr},
+        train_overrides={**STEPS, "steps": 1, "lr": 1e-3},
+        device="cpu",
+        precision="fp32",
+        progress=False,
+    )
+    rates = [load_checkpoint(tmp_path / r).config["train"]["lr"] for r in ("sr", "vit", "asked")]
+    assert rates == [5e-4, 2e-3, 1e-3]

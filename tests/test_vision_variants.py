@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import trm.layers
 from tests.helpers import cmd, run_trm
@@ -80,13 +81,17 @@ def test_weights_are_shared_across_recursions():
 @pytest.mark.parametrize("r", [1, 2, 3, 4])
 def test_softmor_weights_are_a_distribution_over_steps_per_token(r):
     torch.manual_seed(r)
-    model = build_model("sr-vit", "small", recursions=r, **SMALL)
-    out = model.encoder(model.embed(torch.randn(5, 3, 32, 32)))
+    images = torch.randn(5, 3, 32, 32)
+    model = build_model("sr-vit", "small", recursions=r, uniform_start=False, **SMALL)
+    out = model.encoder(model.embed(images))
     w = out.step_weights
     assert w.shape == (5, model.embed.length, r) and (w >= 0).all()
     assert torch.allclose(w.sum(-1), torch.ones(5, model.embed.length), atol=1e-5)
     if r > 1:
         assert not torch.allclose(w, torch.full_like(w, 1 / r))  # learned scores, not a constant
+    even = build_model("sr-vit", "small", recursions=r, **SMALL)  # the preset's even start
+    w = even.encoder(even.embed(images)).step_weights
+    assert torch.allclose(w, torch.full_like(w, 1 / r), atol=1e-6)
 
 
 def count_passes(model, images):
@@ -307,9 +312,18 @@ def test_softmor_at_one_recursion_is_the_plain_vit():
     assert torch.allclose(sr.classify(images), vit.classify(images), atol=1e-5)
 
 
-def test_softmor_mixer_reads_all_recursions_of_a_token():
+@pytest.mark.parametrize("normed", [False, True])
+def test_softmor_mixer_reads_all_recursions_of_a_token(normed):
     torch.manual_seed(0)
-    model = build_model("sr-vit", "small", recursions=3, num_layers=1, **SMALL).eval()
+    model = build_model(
+        "sr-vit",
+        "small",
+        recursions=3,
+        num_layers=1,
+        mixer_norm=normed,
+        uniform_start=False,
+        **SMALL,
+    ).eval()
     enc = model.encoder
     h = model.embed(torch.randn(2, 3, 32, 32))
     outs = []
@@ -317,7 +331,8 @@ def test_softmor_mixer_reads_all_recursions_of_a_token():
     for _ in range(3):
         state = enc.net(state)
         outs.append(state)
-    w = torch.softmax(enc.mixer(torch.cat(outs, -1)), -1)
+    read = [F.layer_norm(o, o.shape[-1:]) for o in outs] if normed else outs
+    w = torch.softmax(enc.mixer(torch.cat(read, -1)), -1)
     out = enc(h)
     assert torch.allclose(out.step_weights, w, atol=1e-6)
     assert torch.allclose(out.h, sum(w[..., i : i + 1] * o for i, o in enumerate(outs)), atol=1e-5)
@@ -568,12 +583,12 @@ def test_balance_adds_the_weighted_imbalance_to_the_loss_and_off_adds_nothing():
 
     torch.manual_seed(0)
     images = torch.randn(2, 3, 32, 32)
-    model = build_model("sr-vit", "small", recursions=3, balance=0.5, **SMALL)
+    model = build_model("sr-vit", "small", recursions=3, balance=0.5, uniform_start=False, **SMALL)
     aux = model.run(images)[1]
     out = model.encoder(model.embed(images))
     assert aux.item() == pytest.approx(0.5 * imbalance(out.step_weights).item(), rel=1e-5)
     assert aux.requires_grad and aux.item() > 0
-    assert build_model("sr-vit", "small", recursions=3, **SMALL).run(images)[1] is None
+    assert build_model("sr-vit", "small", recursions=3, balance=0.0, **SMALL).run(images)[1] is None
     with pytest.raises(TRMError, match="balance"):
         build_model("sr-vit", "small", balance=-1.0, **SMALL)
 

@@ -400,17 +400,24 @@ PRESETS: dict[str, dict[str, dict]] = {
         "cifar": dict(hidden_size=576, num_heads=9, recursions=12),
         "small": dict(hidden_size=192, num_heads=4, recursions=6, patch_size=8, init="fan-in"),
     },
-    # SoftMoR: the whole ViT-S stack (12 blocks, width 384) recursed R=4 times
+    # SoftMoR: the whole ViT-S stack (12 blocks, width 384) recursed R=4 times. small: one
+    # block of width 128 recursed 4 times, the mixer reading normed outputs from an even
+    # start, kept even by the balance term (without them it collapsed onto the first
+    # recursion); with them and lr 5e-4 (recipes.VARIANT_TRAIN) top-1 rose with R on 12,000
+    # shapes, where a 2- or 4-block stack did not (docs/results.md)
     "sr-vit": {
         "cifar": dict(hidden_size=384, num_heads=6, num_layers=12, expansion=4.0, recursions=4),
         "small": dict(
             hidden_size=128,
             num_heads=4,
-            num_layers=4,
+            num_layers=1,
             expansion=4.0,
             recursions=4,
             patch_size=8,
             init="fan-in",
+            mixer_norm=True,
+            uniform_start=True,
+            balance=0.1,
         ),
     },
     # MoR at bvit's widths. cifar: Middle-Cycle, unique first and last blocks around a shared

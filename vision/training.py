@@ -348,7 +348,7 @@ def train_images(
         model = build_model(
             variant, preset, num_classes=data.num_classes, **(model_overrides or {})
         )
-        train, run_recipe, schedule = preset_defaults(preset)
+        train, run_recipe, schedule = preset_defaults(preset, variant)
         train.update(given_train)
         if "warmup" in given_train or warmup_epochs is not None:  # a warm-up asked for is kept
             train["warmup_share"] = 0.0
