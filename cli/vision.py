@@ -48,12 +48,13 @@ def _train_default(name: str) -> str:
 
     def with_own(preset: str):
         base = shown(value(preset))
-        own = [
-            f"{variant} {shown(value(preset, variant))}"
+        own = {
+            variant: shown(value(preset, variant))
             for variant, settings in VARIANT_TRAIN.get(preset, {}).items()
-            if name in settings and shown(value(preset, variant)) != base
-        ]
-        return f"{base} ({', '.join(own)})" if own else base
+            if name in settings
+        }
+        extra = [f"{variant} {v}" for variant, v in own.items() if v != base]
+        return f"{base} ({', '.join(extra)})" if extra else base
 
     return each_preset(VisionPreset, with_own)
 
