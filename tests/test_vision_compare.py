@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tests.helpers import cmd, run_trm, trm_ok
+from trm.checkpoint import load_checkpoint
 from trm.errors import TRMError
 from trm.model import parameter_count
 from vision.compare import compare, parse_variants
@@ -339,3 +340,28 @@ def test_the_table_fits_80_columns_with_the_telling_columns_and_says_what_it_lef
             assert text in narrow
     assert "left out at 80 columns" in narrow and COMPARE_FILE in narrow
     assert "left out" not in wide and "adaptive" in wide and "…" not in wide
+
+
+def test_equal_epochs_warm_up_as_the_preset_does_within_a_tenth_of_the_run(
+    synthetic, tmp_path, monkeypatch
+):
+    """A compare row is the run `trm vision train --epochs` would make: the preset's
+    warm-up (200 steps for `small`, 30 epochs for `cifar`), cut to a tenth of a short run."""
+    from vision.compare import compare_warmup_epochs
+    from vision.recipes import TRAIN_DEFAULTS
+
+    kw = dict(n_train=4000, batch_size=32)
+    assert compare_warmup_epochs("small", "vit", epochs=20, **kw) == 200 * 32 / 4000
+    assert compare_warmup_epochs("small", "sr-vit", epochs=20, **kw) == 200 * 32 / 4000
+    assert compare_warmup_epochs("small", "vit", epochs=2, **kw) == 0.2
+    assert compare_warmup_epochs("cifar", "vit", epochs=20, **kw) == 2.0
+    assert compare_warmup_epochs("cifar", "vit", epochs=1000, **kw) == 30
+
+    # through a run: 2 epochs of 128 images at batch 8 = 32 steps; a 2-step warm-up fits
+    monkeypatch.setitem(TRAIN_DEFAULTS, "warmup", 2)
+    run(synthetic, tmp_path / "cmp", variants=("vit",), budget="epochs", epochs=2.0)
+    assert load_checkpoint(tmp_path / "cmp" / "vit").config["train"]["warmup"] == 2
+    # the preset's 200 steps do not: a tenth of the run, 3 steps
+    monkeypatch.setitem(TRAIN_DEFAULTS, "warmup", 200)
+    run(synthetic, tmp_path / "cmp10", variants=("vit",), budget="epochs", epochs=2.0)
+    assert load_checkpoint(tmp_path / "cmp10" / "vit").config["train"]["warmup"] == 3

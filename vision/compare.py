@@ -56,7 +56,13 @@ from trm.staging import (
 )
 from vision.cifar import load_images
 from vision.models import PRESETS, VARIANTS, build_model
-from vision.recipes import BUDGETS, COMPARE_EPOCHS, TRAIN_DEFAULTS, check_schedule
+from vision.recipes import (
+    BUDGETS,
+    COMPARE_EPOCHS,
+    TRAIN_DEFAULTS,
+    check_schedule,
+    preset_defaults,
+)
 from vision.training import (
     ImageObjective,
     evaluate_run,
@@ -160,6 +166,19 @@ def _progress(run: Path) -> tuple[bool, float]:
     return done, float(meta.get("elapsed", 0.0)) / 60
 
 
+def compare_warmup_epochs(
+    preset: str, variant: str, *, epochs: float, n_train: int, batch_size: int
+) -> float:
+    """The warm-up, in epochs, of an equal-epochs run of ``epochs``: the preset's own
+    (the variant's, where it has one), as ``trm vision train`` gives it, but at most a
+    tenth of the run, so a short comparison still spends most of it at its rate."""
+    train, _, schedule = preset_defaults(preset, variant)
+    own = schedule.get("warmup_epochs")
+    if own is None:  # the preset counts its warm-up in steps
+        own = train["warmup"] * batch_size / n_train
+    return min(own, epochs / 10)
+
+
 def train_variant(
     data_dir: Path,
     run: Path,
@@ -242,7 +261,11 @@ def train_variant(
         model_overrides=model_overrides,
         train_overrides=train,
         epochs=None if budget == "time" else epochs,
-        warmup_epochs=None if budget == "time" else min(30.0, epochs / 10),
+        warmup_epochs=None
+        if budget == "time"
+        else compare_warmup_epochs(
+            preset, variant, epochs=epochs, n_train=len(data.train), batch_size=batch_size
+        ),
         device=device,
         precision=prec,
         max_minutes=minutes if budget == "time" else None,
