@@ -40,7 +40,7 @@ from vision.recipes import COMPARE_EPOCHS, TRAIN_DEFAULTS, VARIANT_TRAIN, preset
 
 def _train_default(name: str) -> str:
     """A training setting's default, from the presets (vision/recipes.py), with the
-    variants that have their own ("small 0.002 (sr-vit 0.0005)")."""
+    variants that have their own ("small 0.002 (bvit, sr-vit 0.0005)")."""
 
     def value(preset: str, variant: str | None = None):
         v = preset_settings(preset, variant)[name]
@@ -53,8 +53,12 @@ def _train_default(name: str) -> str:
             for variant, settings in VARIANT_TRAIN.get(preset, {}).items()
             if name in settings
         }
-        extra = [f"{variant} {v}" for variant, v in own.items() if v != base]
-        return f"{base} ({', '.join(extra)})" if extra else base
+        by_value: dict = {}  # variants sharing a value are named together
+        for variant, v in own.items():
+            if v != base:
+                by_value.setdefault(v, []).append(variant)
+        extra = [f"{', '.join(names)} {v}" for v, names in by_value.items()]
+        return f"{base} ({'; '.join(extra)})" if extra else base
 
     return each_preset(VisionPreset, with_own)
 

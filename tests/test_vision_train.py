@@ -602,16 +602,18 @@ def test_the_small_preset_decides_flips_from_the_data_and_an_option_overrides(tm
 
 
 def test_a_variant_with_its_own_rate_starts_from_it_and_an_option_overrides(synthetic, tmp_path):
-    """sr-vit small trains at 5e-4 (its shared stack runs R times), the others at the
-    preset's 2e-3; --lr wins over both; --help shows the exception."""
+    """bvit, sr-vit and mor-vit small train at 5e-4 (their shared block runs R times), the
+    others at the preset's 2e-3; --lr wins over both; --help shows the exceptions."""
     from cli.vision import _train_default
     from vision.recipes import VARIANT_TRAIN, preset_settings
 
-    assert VARIANT_TRAIN["small"]["sr-vit"]["lr"] == 5e-4
-    assert preset_settings("small", "sr-vit")["lr"] == 5e-4
-    assert preset_settings("small", "vit")["lr"] == preset_settings("small")["lr"] == 2e-3
-    assert preset_settings("cifar", "sr-vit")["lr"] == 3e-4  # the papers' recipe: one rate
-    assert "small 0.002 (sr-vit 0.0005)" in _train_default("lr")
+    for recursed in ("bvit", "sr-vit", "mor-vit"):
+        assert VARIANT_TRAIN["small"][recursed]["lr"] == 5e-4
+        assert preset_settings("small", recursed)["lr"] == 5e-4
+        assert preset_settings("cifar", recursed)["lr"] == 3e-4  # the papers' recipe: one rate
+    for plain in ("vit", "vitrm"):
+        assert preset_settings("small", plain)["lr"] == preset_settings("small")["lr"] == 2e-3
+    assert "small 0.002 (bvit, sr-vit, mor-vit 0.0005)" in _train_default("lr")
     sr = dict(num_layers=1, recursions=2)
     train(synthetic, tmp_path / "sr", 1, variant="sr-vit", model=sr)
     train(synthetic, tmp_path / "vit", 1, variant="vit", model=dict(depth=1))
