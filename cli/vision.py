@@ -48,13 +48,9 @@ def _train_default(name: str) -> str:
 
     def with_own(preset: str):
         base = shown(value(preset))
-        own = {
-            variant: shown(value(preset, variant))
-            for variant, settings in VARIANT_TRAIN.get(preset, {}).items()
-            if name in settings
-        }
-        by_value: dict = {}  # variants sharing a value are named together
-        for variant, v in own.items():
+        by_value: dict = {}  # variants with their own value, those sharing one together
+        for variant, settings in VARIANT_TRAIN.get(preset, {}).items():
+            v = shown(value(preset, variant)) if name in settings else base
             if v != base:
                 by_value.setdefault(v, []).append(variant)
         extra = [f"{', '.join(names)} {v}" for v, names in by_value.items()]
